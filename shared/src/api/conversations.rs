@@ -1,0 +1,326 @@
+//! Groups and their members. Every membership change is also a `system` message in history,
+//! written in the same transaction, so every device sees it.
+
+use serde::{Deserialize, Serialize};
+
+use super::require_member;
+use crate::cursor::{self, Position};
+use crate::http::Query;
+use crate::identity::Caller;
+use crate::model::{Conversation, Member, Message, MessageBody, Role, SystemEvent};
+use crate::store::{
+    delete_member_if_present, put_member_if_absent, AppendOutcome, MAX_INITIAL_MEMBERS,
+};
+use crate::{ids, time, ApiError, App};
+
+const MAX_TITLE_CHARS: usize = 200;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConversationView {
+    pub conversation_id: String,
+    pub title: String,
+    pub created_by: String,
+    pub created_at: String,
+    /// The caller's role in it.
+    pub role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    pub title: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// `POST /conversations`: the caller becomes the owner; `members` join as members.
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    new: NewConversation,
+) -> Result<ConversationView, ApiError> {
+    let title = new.title.trim();
+    if title.is_empty()
+        || title.chars().count() > MAX_TITLE_CHARS
+        || title.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_title",
+            format!("title must be 1-{MAX_TITLE_CHARS} characters without control characters"),
+        ));
+    }
+    let mut others: Vec<String> = Vec::new();
+    for m in &new.members {
+        ids::user_id(m)?;
+        if *m != caller.user_id && !others.contains(m) {
+            others.push(m.clone());
+        }
+    }
+    if others.len() + 1 > MAX_INITIAL_MEMBERS {
+        return Err(ApiError::bad_request(
+            "too_many_members",
+            format!(
+                "at most {} initial members; add more afterwards",
+                MAX_INITIAL_MEMBERS - 1
+            ),
+        ));
+    }
+    let now = time::now_ms();
+    let conversation = Conversation {
+        conversation_id: ids::new_id(),
+        title: title.to_string(),
+        created_by: caller.user_id.clone(),
+        created_at_ms: now,
+        last_seq: 1,
+    };
+    let member = |user_id: &str, role| Member {
+        conversation_id: conversation.conversation_id.clone(),
+        user_id: user_id.to_string(),
+        role,
+        joined_at_ms: now,
+    };
+    let mut members = vec![member(&caller.user_id, Role::Owner)];
+    members.extend(others.iter().map(|u| member(u, Role::Member)));
+    let first = Message {
+        conversation_id: conversation.conversation_id.clone(),
+        seq: 1,
+        message_id: ids::new_id(),
+        sender: caller.user_id.clone(),
+        sent_at_ms: now,
+        body: MessageBody::System(SystemEvent {
+            event: "conversation_created".into(),
+            user_id: caller.user_id.clone(),
+        }),
+    };
+    app.store
+        .create_conversation(&conversation, &members, &first)
+        .await?;
+    Ok(view(&conversation, Role::Owner))
+}
+
+fn view(c: &Conversation, role: Role) -> ConversationView {
+    ConversationView {
+        conversation_id: c.conversation_id.clone(),
+        title: c.title.clone(),
+        created_by: c.created_by.clone(),
+        created_at: time::rfc3339(c.created_at_ms),
+        role,
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationView>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /conversations`: the caller's conversations, paged.
+pub async fn list(app: &App, caller: &Caller, query: &Query) -> Result<ConversationList, ApiError> {
+    let limit = query.limit()?;
+    let after = match query.get("cursor") {
+        None => None,
+        Some(c) => match cursor::decode(&caller.user_id, c)? {
+            Position::ConversationsAfter { conversation_id } => Some(conversation_id),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    "cursor does not fit this listing",
+                ))
+            }
+        },
+    };
+    let (memberships, more) = app
+        .store
+        .list_memberships(&caller.user_id, after.as_deref(), limit)
+        .await?;
+    let ids: Vec<String> = memberships
+        .iter()
+        .map(|m| m.conversation_id.clone())
+        .collect();
+    let conversations = app.store.batch_get_conversations(&ids).await?;
+    Ok(ConversationList {
+        conversations: memberships
+            .iter()
+            .filter_map(|m| {
+                conversations
+                    .get(&m.conversation_id)
+                    .map(|c| view(c, m.role))
+            })
+            .collect(),
+        cursor: more.then(|| {
+            cursor::encode(
+                &caller.user_id,
+                &Position::ConversationsAfter {
+                    conversation_id: ids.last().cloned().unwrap_or_default(),
+                },
+            )
+        }),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub user_id: String,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberView {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub joined_at: String,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        Self {
+            conversation_id: m.conversation_id.clone(),
+            user_id: m.user_id.clone(),
+            role: m.role,
+            joined_at: time::rfc3339(m.joined_at_ms),
+        }
+    }
+}
+
+/// `POST /conversations/{cid}/members` (owners and admins). Returns the member and whether they
+/// were added now (`false`: already a member, nothing changed).
+pub async fn add_member(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    new: NewMember,
+) -> Result<(MemberView, bool), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::user_id(&new.user_id)?;
+    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let role = new.role.unwrap_or(Role::Member);
+    if !me.role.can_manage_members() {
+        return Err(ApiError::forbidden("only owners and admins add members"));
+    }
+    if role == Role::Owner && me.role != Role::Owner {
+        return Err(ApiError::forbidden("only owners make owners"));
+    }
+    let now = time::now_ms();
+    let member = Member {
+        conversation_id: conversation_id.to_string(),
+        user_id: new.user_id.clone(),
+        role,
+        joined_at_ms: now,
+    };
+    let event = system_message(
+        conversation_id,
+        &caller.user_id,
+        "member_added",
+        &new.user_id,
+        now,
+    );
+    let outcome = app
+        .store
+        .append_message(
+            conversation_id,
+            None,
+            |_| vec![put_member_if_absent(&app.store, &member)],
+            event,
+        )
+        .await?;
+    match outcome {
+        AppendOutcome::Appended(_) => Ok((MemberView::from(&member), true)),
+        AppendOutcome::ExtraConditionFailed(_) => {
+            let existing = app
+                .store
+                .get_member(conversation_id, &new.user_id)
+                .await?
+                .unwrap_or(member);
+            Ok((MemberView::from(&existing), false))
+        }
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+    }
+}
+
+/// `DELETE /conversations/{cid}/members/{user_id}`: owners/admins remove, anyone may leave.
+/// The last owner must hand over first. From this moment the user reads nothing of the
+/// conversation: every read checks membership.
+pub async fn remove_member(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::user_id(user_id)?;
+    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let leaving = user_id == caller.user_id;
+    if !leaving && !me.role.can_manage_members() {
+        return Err(ApiError::forbidden("only owners and admins remove members"));
+    }
+    let Some(target) = app.store.get_member(conversation_id, user_id).await? else {
+        return Err(ApiError::not_found());
+    };
+    if target.role == Role::Owner {
+        if !leaving && me.role != Role::Owner {
+            return Err(ApiError::forbidden("only owners remove owners"));
+        }
+        if app.store.count_owners(conversation_id).await? <= 1 {
+            return Err(ApiError::conflict(
+                "last_owner",
+                "the last owner cannot leave; make someone else owner first",
+            ));
+        }
+    }
+    let event_name = if leaving {
+        "member_left"
+    } else {
+        "member_removed"
+    };
+    let event = system_message(
+        conversation_id,
+        &caller.user_id,
+        event_name,
+        user_id,
+        time::now_ms(),
+    );
+    let outcome = app
+        .store
+        .append_message(
+            conversation_id,
+            None,
+            |_| {
+                vec![delete_member_if_present(
+                    &app.store,
+                    conversation_id,
+                    user_id,
+                )]
+            },
+            event,
+        )
+        .await?;
+    match outcome {
+        // Already gone (a concurrent removal): the end state is what was asked for.
+        AppendOutcome::Appended(_) | AppendOutcome::ExtraConditionFailed(_) => Ok(()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+    }
+}
+
+fn system_message<'a>(
+    conversation_id: &'a str,
+    sender: &'a str,
+    event: &'a str,
+    user_id: &'a str,
+    now: i64,
+) -> impl Fn(u64) -> Message + 'a {
+    let message_id = ids::new_id();
+    move |seq| Message {
+        conversation_id: conversation_id.to_string(),
+        seq,
+        message_id: message_id.clone(),
+        sender: sender.to_string(),
+        sent_at_ms: now,
+        body: MessageBody::System(SystemEvent {
+            event: event.to_string(),
+            user_id: user_id.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,214 @@
+//! File info, the conversation's file list, and downloads.
+
+use serde::{Deserialize, Serialize};
+
+use super::as_member;
+use crate::blob::PresignedGet;
+use crate::config::MAX_IDS_PER_BATCH;
+use crate::cursor::{self, Position};
+use crate::disposition::Disposition;
+use crate::http::Query;
+use crate::identity::Caller;
+use crate::model::{FileInfo, FileRecord, FileStatus};
+use crate::store::FilesAfter;
+use crate::{ids, time, ApiError, App};
+
+/// A file of this conversation, or 404 whether it is missing or another conversation's.
+fn of_conversation(
+    file: Option<FileRecord>,
+    conversation_id: &str,
+) -> Result<FileRecord, ApiError> {
+    file.filter(|f| f.conversation_id == conversation_id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// `GET /conversations/{cid}/files/{file_id}`
+pub async fn info(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+) -> Result<FileInfo, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::file_id(file_id)?;
+    let (_, file) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.get_file(file_id),
+    )
+    .await?;
+    Ok(of_conversation(file, conversation_id)?.info(time::now_ms()))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FileBatch {
+    /// Found files, in the order asked.
+    pub files: Vec<FileInfo>,
+    /// Ids that do not exist or are not this conversation's (indistinguishable on purpose).
+    pub missing: Vec<String>,
+}
+
+/// `GET /conversations/{cid}/files?ids=a,b,c`
+pub async fn batch(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    ids_param: &str,
+) -> Result<FileBatch, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let wanted = parse_ids(ids_param)?;
+    let (_, found) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.batch_get_files(&wanted),
+    )
+    .await?;
+    let now = time::now_ms();
+    let mut files = Vec::with_capacity(wanted.len());
+    let mut missing = Vec::new();
+    for id in wanted {
+        match found
+            .iter()
+            .find(|f| f.file_id == id && f.conversation_id == conversation_id)
+        {
+            Some(f) => files.push(f.info(now)),
+            None => missing.push(id),
+        }
+    }
+    Ok(FileBatch { files, missing })
+}
+
+/// Comma-separated ids: each valid, duplicates collapsed (first occurrence kept), 1..=100.
+pub fn parse_ids(param: &str) -> Result<Vec<String>, ApiError> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in param.split(',') {
+        let id = ids::file_id(raw.trim())?;
+        if !out.iter().any(|seen| seen == id) {
+            out.push(id.to_string());
+        }
+    }
+    if out.len() > MAX_IDS_PER_BATCH {
+        return Err(ApiError::bad_request(
+            "too_many_ids",
+            format!("at most {MAX_IDS_PER_BATCH} distinct ids per request"),
+        ));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FileList {
+    /// Newest first.
+    pub files: Vec<FileInfo>,
+    /// Continues the list; `null` at the end.
+    pub cursor: Option<String>,
+}
+
+/// `GET /conversations/{cid}/files` (no `ids`): the group's files, newest first.
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    query: &Query,
+) -> Result<FileList, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let limit = query.limit()?;
+    let after = match query.get("cursor") {
+        None => None,
+        Some(c) => match cursor::decode(conversation_id, c)? {
+            Position::FilesAfter {
+                uploaded_at_ms,
+                file_id,
+            } => Some(FilesAfter {
+                uploaded_at_ms,
+                file_id,
+            }),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    "cursor does not fit this listing",
+                ))
+            }
+        },
+    };
+    let (_, page) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.list_files(conversation_id, after, limit),
+    )
+    .await?;
+    let now = time::now_ms();
+    Ok(FileList {
+        files: page.files.iter().map(|f| f.info(now)).collect(),
+        cursor: page.next.map(|n| {
+            cursor::encode(
+                conversation_id,
+                &Position::FilesAfter {
+                    uploaded_at_ms: n.uploaded_at_ms,
+                    file_id: n.file_id,
+                },
+            )
+        }),
+    })
+}
+
+/// `GET /conversations/{cid}/files/{file_id}/download`: a fresh presigned URL, after checking
+/// membership and the file's state. Access is re-checked on every call.
+pub async fn download(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    disposition: Disposition,
+) -> Result<PresignedGet, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::file_id(file_id)?;
+    let (_, file) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.get_file(file_id),
+    )
+    .await?;
+    let file = of_conversation(file, conversation_id)?;
+    match file.status_at(time::now_ms()) {
+        FileStatus::Available => {}
+        FileStatus::Pending => {
+            return Err(ApiError::conflict(
+                "file_not_ready",
+                "the file is still being uploaded",
+            ))
+        }
+        FileStatus::Expired | FileStatus::Deleted => {
+            return Err(ApiError::new(
+                410,
+                "file_gone",
+                "the file has expired or was deleted",
+            ))
+        }
+    }
+    app.blobs
+        .presign_download(&file.s3_key, &file.name, &file.content_type, disposition)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_collapse_and_are_bounded() {
+        assert_eq!(parse_ids("a,b,a, c").unwrap(), vec!["a", "b", "c"]);
+        let hundred: Vec<String> = (0..100).map(|i| format!("f{i}")).collect();
+        assert_eq!(parse_ids(&hundred.join(",")).unwrap().len(), 100);
+        let with_dupes = format!("{},f0,f1", hundred.join(","));
+        assert_eq!(parse_ids(&with_dupes).unwrap().len(), 100);
+        let too_many = format!("{},f100", hundred.join(","));
+        assert_eq!(parse_ids(&too_many).unwrap_err().code, "too_many_ids");
+        assert_eq!(parse_ids("a,,b").unwrap_err().code, "invalid_file_id");
+        assert_eq!(parse_ids("a/b").unwrap_err().code, "invalid_file_id");
+    }
+}

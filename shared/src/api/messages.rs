@@ -1,0 +1,176 @@
+//! Reading and writing history.
+
+use serde::{Deserialize, Serialize};
+
+use super::{as_member, require_member};
+use crate::config::MAX_TEXT_BYTES;
+use crate::cursor::{self, Position};
+use crate::http::Query;
+use crate::identity::Caller;
+use crate::model::{Message, MessageBody, MessageView};
+use crate::store::{AppendOutcome, MessageRange};
+use crate::{ids, time, ApiError, App};
+
+/// One page of history, oldest first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    /// Continues with older messages; `null` once the first message is on this page.
+    pub older: Option<String>,
+    /// Continues with messages newer than this page (what a device polls with).
+    pub newer: String,
+}
+
+/// `GET /conversations/{id}/messages`: the newest page, the page `before` a cursor, or what
+/// came `after` a cursor.
+pub async fn pull(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    query: &Query,
+) -> Result<MessagePage, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let limit = query.limit()?;
+    let range = match (query.get("before"), query.get("after")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "give at most one of `before` and `after`",
+            ))
+        }
+        (Some(c), None) => match cursor::decode(conversation_id, c)? {
+            Position::Before(seq) => MessageRange::Before(seq),
+            _ => return Err(wrong_cursor()),
+        },
+        (None, Some(c)) => match cursor::decode(conversation_id, c)? {
+            Position::After(seq) => MessageRange::After(seq),
+            _ => return Err(wrong_cursor()),
+        },
+        (None, None) => MessageRange::Newest,
+    };
+    // Backward pages read one extra message to learn whether anything older exists.
+    let read = match range {
+        MessageRange::After(_) => limit,
+        _ => limit + 1,
+    };
+    let (_, mut messages) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.query_messages(conversation_id, range, read),
+    )
+    .await?;
+
+    let scope = conversation_id;
+    let page = match range {
+        MessageRange::Newest | MessageRange::Before(_) => {
+            let has_older = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            messages.reverse();
+            let floor = match range {
+                MessageRange::Before(seq) => seq.saturating_sub(1),
+                _ => 0,
+            };
+            MessagePage {
+                older: match (has_older, messages.first()) {
+                    (true, Some(first)) => {
+                        Some(cursor::encode(scope, &Position::Before(first.seq)))
+                    }
+                    _ => None,
+                },
+                newer: cursor::encode(
+                    scope,
+                    &Position::After(messages.last().map_or(floor, |m| m.seq)),
+                ),
+                messages: messages.iter().map(MessageView::from).collect(),
+            }
+        }
+        MessageRange::After(after) => {
+            // Sequence numbers start at 1 and have no gaps: older messages exist iff the page
+            // starts above 1.
+            let first = messages.first().map_or(after + 1, |m| m.seq);
+            MessagePage {
+                older: (first > 1).then(|| cursor::encode(scope, &Position::Before(first))),
+                newer: cursor::encode(
+                    scope,
+                    &Position::After(messages.last().map_or(after, |m| m.seq)),
+                ),
+                messages: messages.iter().map(MessageView::from).collect(),
+            }
+        }
+    };
+    Ok(page)
+}
+
+fn wrong_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "cursor does not fit this parameter")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    pub client_msg_id: String,
+    pub text: String,
+}
+
+/// `POST /conversations/{id}/messages`. Returns the message and whether it was stored now
+/// (`false`: a retry of an earlier call with the same `client_msg_id`).
+pub async fn post(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    new: NewMessage,
+) -> Result<(MessageView, bool), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    check_client_msg_id(&new.client_msg_id)?;
+    if new.text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_text",
+            "text must not be empty",
+        ));
+    }
+    if new.text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::too_large(
+            "text_too_long",
+            format!("text is longer than {MAX_TEXT_BYTES} bytes"),
+        ));
+    }
+    require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let key = format!("msg#{}#{}", caller.user_id, new.client_msg_id);
+    let now = time::now_ms();
+    let message_id = ids::new_id();
+    let outcome = app
+        .store
+        .append_message(
+            conversation_id,
+            Some(&key),
+            |_| Vec::new(),
+            |seq| Message {
+                conversation_id: conversation_id.to_string(),
+                seq,
+                message_id: message_id.clone(),
+                sender: caller.user_id.clone(),
+                sent_at_ms: now,
+                body: MessageBody::Text(new.text.clone()),
+            },
+        )
+        .await?;
+    match outcome {
+        AppendOutcome::Appended(m) => Ok((MessageView::from(&m), true)),
+        AppendOutcome::Duplicate(m) => Ok((MessageView::from(&m), false)),
+        AppendOutcome::NoConversation | AppendOutcome::ExtraConditionFailed(_) => {
+            Err(ApiError::not_found())
+        }
+    }
+}
+
+pub fn check_client_msg_id(id: &str) -> Result<(), ApiError> {
+    if ids::is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_client_msg_id",
+            "client_msg_id must be 1-64 characters of A-Z a-z 0-9 _ - . : @ |",
+        ))
+    }
+}

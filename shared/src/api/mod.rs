@@ -1,0 +1,39 @@
+//! What callers can do, each operation with its validation and membership check. Handlers map
+//! HTTP to these calls and the results back to HTTP; nothing here knows about HTTP.
+
+pub mod conversations;
+pub mod files;
+pub mod messages;
+pub mod uploads;
+
+use std::future::Future;
+
+use crate::model::Member;
+use crate::store::Store;
+use crate::ApiError;
+
+/// Runs `work` concurrently with the caller's membership lookup, so a guarded read costs one
+/// storage round trip of latency. Anyone who is not a member gets `404 not_found`, the same
+/// answer as for a conversation that does not exist, whatever `work` found.
+pub async fn as_member<T>(
+    store: &Store,
+    conversation_id: &str,
+    user_id: &str,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<(Member, T), ApiError> {
+    let (member, value) =
+        futures::future::join(store.get_member(conversation_id, user_id), work).await;
+    let member = member?.ok_or_else(ApiError::not_found)?;
+    Ok((member, value?))
+}
+
+/// Membership alone, for writes that must not start before it is known.
+pub async fn require_member(
+    store: &Store,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<Member, ApiError> {
+    as_member(store, conversation_id, user_id, async { Ok(()) })
+        .await
+        .map(|(m, ())| m)
+}

@@ -1,0 +1,293 @@
+//! Uploads: a presigned POST straight to S3, then completion (by the client, or by the S3
+//! event when the client is gone) turns the file `available` and announces it in history.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{as_member, messages::check_client_msg_id, require_member};
+use crate::blob::{object_key, PresignedPost};
+use crate::disposition::is_valid_content_type;
+use crate::identity::Caller;
+use crate::model::{FileRecord, Message, MessageBody, MessageView, StoredFileStatus};
+use crate::store::AppendOutcome;
+use crate::{ids, time, ApiError, App};
+
+const MAX_NAME_CHARS: usize = 255;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUpload {
+    pub client_msg_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UploadTicket {
+    pub file_id: String,
+    pub upload: UploadForm,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UploadForm {
+    pub method: &'static str,
+    pub url: String,
+    /// Form fields to send, in any order, before the `file` field.
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub expires_at: String,
+}
+
+impl From<PresignedPost> for UploadForm {
+    fn from(p: PresignedPost) -> Self {
+        Self {
+            method: p.method,
+            url: p.url,
+            fields: p.fields,
+            expires_at: time::rfc3339(p.expires_at_ms),
+        }
+    }
+}
+
+/// The file id for one upload request: the same `client_msg_id` from the same user in the same
+/// conversation always names the same file, which makes retries idempotent with no extra item.
+fn upload_file_id(conversation_id: &str, user_id: &str, client_msg_id: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"groupshare-upload\0")
+        .chain_update(conversation_id)
+        .chain_update(b"\0")
+        .chain_update(user_id)
+        .chain_update(b"\0")
+        .chain_update(client_msg_id)
+        .finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /conversations/{cid}/uploads`
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    new: NewUpload,
+) -> Result<UploadTicket, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    check_client_msg_id(&new.client_msg_id)?;
+    let name = new.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("name must be 1-{MAX_NAME_CHARS} characters without control characters"),
+        ));
+    }
+    if new.size > app.config.max_upload_bytes {
+        return Err(ApiError::too_large(
+            "file_too_large",
+            format!("files are limited to {} bytes", app.config.max_upload_bytes),
+        ));
+    }
+    if !is_valid_content_type(&new.content_type) {
+        return Err(ApiError::bad_request(
+            "invalid_content_type",
+            "content_type must be a media type like image/png",
+        ));
+    }
+    let sha256 = match new.sha256 {
+        None => None,
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(h.to_ascii_lowercase())
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_sha256",
+                "sha256 must be 64 hex digits",
+            ))
+        }
+    };
+    require_member(&app.store, conversation_id, &caller.user_id).await?;
+
+    let file_id = upload_file_id(conversation_id, &caller.user_id, &new.client_msg_id);
+    let record = FileRecord {
+        file_id: file_id.clone(),
+        conversation_id: conversation_id.to_string(),
+        name: name.to_string(),
+        size: new.size,
+        content_type: new.content_type.clone(),
+        sha256,
+        uploader: caller.user_id.clone(),
+        uploaded_at_ms: time::now_ms(),
+        expires_at_ms: None,
+        status: StoredFileStatus::Pending,
+        s3_key: object_key(conversation_id, &file_id),
+        message_seq: None,
+    };
+    let stored = match app.store.put_new_file(&record).await {
+        Ok(()) => record,
+        Err(e) if e.code == "file_exists" => {
+            // A retry: same request gets a fresh form for the same file; a different one is refused.
+            let existing = app
+                .store
+                .get_file(&file_id)
+                .await?
+                .ok_or_else(ApiError::unavailable)?;
+            if existing.name != record.name
+                || existing.size != record.size
+                || existing.content_type != record.content_type
+            {
+                return Err(ApiError::conflict(
+                    "client_msg_id_reused",
+                    "client_msg_id was already used for a different upload",
+                ));
+            }
+            if existing.status != StoredFileStatus::Pending {
+                return Err(ApiError::conflict(
+                    "upload_completed",
+                    "this upload is already complete",
+                ));
+            }
+            existing
+        }
+        Err(e) => return Err(e),
+    };
+    let form = app
+        .blobs
+        .presign_upload(&stored.s3_key, stored.size, &stored.content_type)
+        .await?;
+    Ok(UploadTicket {
+        file_id,
+        upload: form.into(),
+    })
+}
+
+/// `POST /conversations/{cid}/files/{file_id}/complete` by the uploader.
+pub async fn complete(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+) -> Result<(MessageView, bool), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::file_id(file_id)?;
+    let (_, file) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.get_file(file_id),
+    )
+    .await?;
+    let file = file
+        .filter(|f| f.conversation_id == conversation_id)
+        .ok_or_else(ApiError::not_found)?;
+    if file.uploader != caller.user_id {
+        return Err(ApiError::forbidden("only the uploader completes an upload"));
+    }
+    complete_file(app, file).await
+}
+
+/// Completion shared by the API and the S3 `ObjectCreated` handler: checks the object, marks
+/// the file available and appends the file message, once. Racing calls yield one message.
+pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, bool), ApiError> {
+    match file.status {
+        StoredFileStatus::Available => return announced(app, &file).await.map(|m| (m, false)),
+        StoredFileStatus::Deleted => {
+            return Err(ApiError::new(410, "file_gone", "the upload was abandoned"))
+        }
+        StoredFileStatus::Pending => {}
+    }
+    let Some(object) = app.blobs.head(&file.s3_key).await? else {
+        return Err(ApiError::conflict(
+            "upload_missing",
+            "no uploaded object for this file yet",
+        ));
+    };
+    if object.size != file.size {
+        return Err(ApiError::conflict(
+            "size_mismatch",
+            format!("uploaded {} bytes, expected {}", object.size, file.size),
+        ));
+    }
+    if let (Some(want), Some(got)) = (&file.sha256, &object.checksum_sha256_b64) {
+        let got_hex = base64::engine::general_purpose::STANDARD
+            .decode(got)
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .unwrap_or_default();
+        if &got_hex != want {
+            return Err(ApiError::conflict(
+                "checksum_mismatch",
+                "uploaded bytes do not match sha256",
+            ));
+        }
+    }
+    let now = time::now_ms();
+    let expires_at_ms = match app.config.retention_days {
+        0 => None,
+        days => Some(now + i64::from(days) * 86_400_000),
+    };
+    let message_id = ids::new_id();
+    let outcome = app
+        .store
+        .append_message(
+            &file.conversation_id,
+            None,
+            |seq| {
+                vec![app
+                    .store
+                    .mark_file_available(&file.file_id, expires_at_ms, seq)]
+            },
+            |seq| Message {
+                conversation_id: file.conversation_id.clone(),
+                seq,
+                message_id: message_id.clone(),
+                sender: file.uploader.clone(),
+                sent_at_ms: now,
+                body: MessageBody::File(file.summary()),
+            },
+        )
+        .await?;
+    match outcome {
+        AppendOutcome::Appended(m) => Ok((MessageView::from(&m), true)),
+        // Someone completed it first: answer with their message.
+        AppendOutcome::ExtraConditionFailed(_) => {
+            let current = app
+                .store
+                .get_file(&file.file_id)
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            announced(app, &current).await.map(|m| (m, false))
+        }
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+    }
+}
+
+async fn announced(app: &App, file: &FileRecord) -> Result<MessageView, ApiError> {
+    let Some(seq) = file.message_seq else {
+        return Err(ApiError::conflict(
+            "upload_completed",
+            "this upload is no longer pending",
+        ));
+    };
+    app.store
+        .get_message(&file.conversation_id, seq)
+        .await?
+        .map(|m| MessageView::from(&m))
+        .ok_or_else(|| ApiError::corrupt("file", "announcing message is missing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_ids_are_stable_and_distinct() {
+        let a = upload_file_id("c", "alice", "m1");
+        assert_eq!(a, upload_file_id("c", "alice", "m1"));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, upload_file_id("c", "bob", "m1"));
+        assert_ne!(a, upload_file_id("c2", "alice", "m1"));
+    }
+}

@@ -1,0 +1,294 @@
+//! S3: where file bytes live, and the presigned URLs that move them. Presigning is local
+//! signing with the function's credentials: no S3 call on the download path.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::presigning::PresigningConfig;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::disposition::{content_disposition, safe_content_type, Disposition};
+use crate::{ApiError, Config};
+
+/// A URL is never signed to outlive its credentials; this much margin is kept.
+const CREDENTIAL_MARGIN: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    s3: aws_sdk_s3::Client,
+    /// The same provider the client signs with (the SDK config's), read for expiry and for
+    /// presigned POST policies. In Lambda it reads environment variables: no network call.
+    credentials: Option<SharedCredentialsProvider>,
+    bucket: Option<String>,
+    download_ttl: Duration,
+    upload_ttl: Duration,
+    /// Base URL that presigned POST uploads go to (`https://bucket.s3.region.amazonaws.com` or a
+    /// local endpoint with the bucket in the path).
+    endpoint: Option<String>,
+    path_style: bool,
+}
+
+/// A presigned download.
+#[derive(Clone, Debug, Serialize)]
+pub struct PresignedGet {
+    pub url: String,
+    pub expires_at_ms: i64,
+}
+
+/// A presigned browser-style POST upload: send `fields` then the file as multipart/form-data.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PresignedPost {
+    pub method: &'static str,
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+    pub expires_at_ms: i64,
+}
+
+/// What S3 says about a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectFacts {
+    pub size: u64,
+    pub checksum_sha256_b64: Option<String>,
+}
+
+/// Object key of a file's bytes. Conversation first, so one prefix holds one group's files.
+pub fn object_key(conversation_id: &str, file_id: &str) -> String {
+    format!("files/{conversation_id}/{file_id}")
+}
+
+/// The inverse of [`object_key`], for S3 event notifications.
+pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("files/")?;
+    let (conversation_id, file_id) = rest.split_once('/')?;
+    (crate::ids::is_valid_id(conversation_id) && crate::ids::is_valid_id(file_id))
+        .then_some((conversation_id, file_id))
+}
+
+impl Blobs {
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        credentials: Option<SharedCredentialsProvider>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            s3,
+            credentials,
+            bucket: config.bucket.clone(),
+            download_ttl: config.download_url_ttl,
+            upload_ttl: config.upload_url_ttl,
+            endpoint: config.s3_endpoint.clone(),
+            path_style: config.s3_force_path_style,
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// The same client and settings for another bucket (S3 events name their bucket).
+    pub fn for_bucket(&self, bucket: &str) -> Self {
+        Self {
+            bucket: Some(bucket.to_string()),
+            ..self.clone()
+        }
+    }
+
+    fn bucket(&self) -> Result<&str, ApiError> {
+        self.bucket.as_deref().ok_or_else(|| {
+            tracing::error!("FILES_BUCKET is not set for a function that uses S3");
+            ApiError::internal()
+        })
+    }
+
+    /// Current credentials and how long a URL signed with them may live.
+    async fn credentials(
+        &self,
+        wanted: Duration,
+    ) -> Result<(aws_credential_types::Credentials, Duration), ApiError> {
+        let provider = self.credentials.as_ref().ok_or_else(|| {
+            tracing::error!("S3 client has no credentials provider");
+            ApiError::internal()
+        })?;
+        let creds = provider.provide_credentials().await.map_err(|e| {
+            tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "no credentials to sign with");
+            ApiError::unavailable()
+        })?;
+        let lifetime = match creds.expiry() {
+            None => wanted,
+            Some(expiry) => {
+                let left = expiry
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .saturating_sub(CREDENTIAL_MARGIN);
+                if left.is_zero() {
+                    tracing::warn!("credentials too close to expiry to sign with");
+                    return Err(ApiError::unavailable());
+                }
+                wanted.min(left)
+            }
+        };
+        Ok((creds, lifetime))
+    }
+
+    /// A short-lived GET URL whose response carries a safe Content-Disposition and Content-Type.
+    pub async fn presign_download(
+        &self,
+        key: &str,
+        name: &str,
+        content_type: &str,
+        disposition: Disposition,
+    ) -> Result<PresignedGet, ApiError> {
+        let (_, lifetime) = self.credentials(self.download_ttl).await?;
+        let signed_at = SystemTime::now();
+        let presigning = PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(lifetime)
+            .build()
+            .map_err(|e| {
+                tracing::error!(error = %e, "bad presigning config");
+                ApiError::internal()
+            })?;
+        let request = self
+            .s3
+            .get_object()
+            .bucket(self.bucket()?)
+            .key(key)
+            .response_content_disposition(content_disposition(name, content_type, disposition))
+            .response_content_type(safe_content_type(content_type))
+            .presigned(presigning)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "presigning failed");
+                ApiError::internal()
+            })?;
+        Ok(PresignedGet {
+            url: request.uri().to_string(),
+            expires_at_ms: millis(signed_at + lifetime),
+        })
+    }
+
+    /// A presigned POST whose policy pins the key, the content type and the exact size, so S3
+    /// itself refuses any other body.
+    pub async fn presign_upload(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+    ) -> Result<PresignedPost, ApiError> {
+        let (creds, lifetime) = self.credentials(self.upload_ttl).await?;
+        let region = self
+            .s3
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let now = SystemTime::now();
+        let expires = now + lifetime;
+        let amz_date = amz_date(now);
+        let credential = format!(
+            "{}/{}/{region}/s3/aws4_request",
+            creds.access_key_id(),
+            &amz_date[..8]
+        );
+
+        let mut fields = BTreeMap::new();
+        fields.insert("key".to_string(), key.to_string());
+        fields.insert("Content-Type".to_string(), content_type.to_string());
+        fields.insert(
+            "x-amz-algorithm".to_string(),
+            "AWS4-HMAC-SHA256".to_string(),
+        );
+        fields.insert("x-amz-credential".to_string(), credential);
+        fields.insert("x-amz-date".to_string(), amz_date);
+        if let Some(token) = creds.session_token() {
+            fields.insert("x-amz-security-token".to_string(), token.to_string());
+        }
+        let bucket = self.bucket()?;
+        let mut conditions: Vec<serde_json::Value> = vec![serde_json::json!({ "bucket": bucket })];
+        conditions.extend(fields.iter().map(|(k, v)| serde_json::json!({ k: v })));
+        conditions.push(serde_json::json!(["content-length-range", size, size]));
+        let policy = serde_json::json!({
+            "expiration": crate::time::rfc3339(millis(expires)),
+            "conditions": conditions,
+        });
+        let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let signing_key = aws_sigv4::sign::v4::generate_signing_key(
+            creds.secret_access_key(),
+            now,
+            &region,
+            "s3",
+        );
+        let signature =
+            aws_sigv4::sign::v4::calculate_signature(signing_key, policy_b64.as_bytes());
+        fields.insert("policy".to_string(), policy_b64);
+        fields.insert("x-amz-signature".to_string(), signature);
+
+        Ok(PresignedPost {
+            method: "POST",
+            url: self.bucket_url(bucket, &region),
+            fields,
+            expires_at_ms: millis(expires),
+        })
+    }
+
+    fn bucket_url(&self, bucket: &str, region: &str) -> String {
+        match (&self.endpoint, self.path_style) {
+            (Some(ep), _) => format!("{}/{bucket}", ep.trim_end_matches('/')),
+            (None, true) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+            (None, false) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+        }
+    }
+
+    /// Size (and SHA-256 checksum, when S3 has one) of a stored object; `None` if absent.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectFacts>, ApiError> {
+        let out = self
+            .s3
+            .head_object()
+            .bucket(self.bucket()?)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(ObjectFacts {
+                size: o.content_length.unwrap_or(0).max(0) as u64,
+                checksum_sha256_b64: o.checksum_sha256,
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(ApiError::from_sdk("s3.head_object", e)),
+        }
+    }
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `20261125T154459Z`
+fn amz_date(t: SystemTime) -> String {
+    let whole_seconds = millis(t) / 1000 * 1000;
+    crate::time::rfc3339(whole_seconds).replace(['-', ':'], "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_round_trip() {
+        let key = object_key("c1", "f1");
+        assert_eq!(parse_object_key(&key), Some(("c1", "f1")));
+        assert_eq!(parse_object_key("other/c1/f1"), None);
+        assert_eq!(parse_object_key("files/c1/f1/x"), None);
+    }
+
+    #[test]
+    fn amz_date_format() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_085_499_123);
+        assert_eq!(amz_date(t), "20251125T154459Z");
+    }
+}

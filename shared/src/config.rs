@@ -1,0 +1,167 @@
+//! Settings read from the environment the SAM template (or the local stack) sets.
+
+use std::time::Duration;
+
+/// Longest lifetime a presigned download URL may have, whatever the configuration says.
+pub const MAX_DOWNLOAD_URL_TTL: Duration = Duration::from_secs(3600);
+/// Most file ids one file-info call may ask for (DynamoDB's BatchGetItem limit).
+pub const MAX_IDS_PER_BATCH: usize = 100;
+/// Largest text message body, in bytes.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+/// Page size bounds for every listing.
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+pub const MAX_PAGE_LIMIT: u32 = 100;
+
+#[derive(Clone, Debug)]
+pub struct Tables {
+    pub conversations: String,
+    pub members: String,
+    pub messages: String,
+    pub files: String,
+    pub idempotency: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub tables: Tables,
+    /// Only the functions that touch S3 get `FILES_BUCKET`; the S3-event function reads the
+    /// bucket from each event.
+    pub bucket: Option<String>,
+    pub download_url_ttl: Duration,
+    pub upload_url_ttl: Duration,
+    pub max_upload_bytes: u64,
+    /// Days a file stays downloadable after upload; 0 keeps files forever.
+    pub retention_days: u32,
+    pub s3_force_path_style: bool,
+    /// S3 endpoint override (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`): local stand-ins.
+    pub s3_endpoint: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds the configuration from any key lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |key: &str| {
+            get(key)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError(format!("{key} is not set")))
+        };
+        let number = |key: &str, default: u64| -> Result<u64, ConfigError> {
+            match get(key).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{key}={v} is not a whole number"))),
+            }
+        };
+        let ttl = number("DOWNLOAD_URL_TTL_SECONDS", 300)?;
+        if ttl == 0 || ttl > MAX_DOWNLOAD_URL_TTL.as_secs() {
+            return Err(ConfigError(format!(
+                "DOWNLOAD_URL_TTL_SECONDS={ttl} must be between 1 and {}",
+                MAX_DOWNLOAD_URL_TTL.as_secs()
+            )));
+        }
+        let retention = number("RETENTION_DAYS", 7)?;
+        Ok(Self {
+            tables: Tables {
+                conversations: required("CONVERSATIONS_TABLE")?,
+                members: required("MEMBERS_TABLE")?,
+                messages: required("MESSAGES_TABLE")?,
+                files: required("FILES_TABLE")?,
+                idempotency: required("IDEMPOTENCY_TABLE")?,
+            },
+            bucket: get("FILES_BUCKET").filter(|v| !v.is_empty()),
+            download_url_ttl: Duration::from_secs(ttl),
+            upload_url_ttl: Duration::from_secs(
+                number("UPLOAD_URL_TTL_SECONDS", 900)?.clamp(60, 3600),
+            ),
+            max_upload_bytes: number("MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)?,
+            retention_days: u32::try_from(retention)
+                .map_err(|_| ConfigError(format!("RETENTION_DAYS={retention} is too large")))?,
+            s3_force_path_style: matches!(
+                get("S3_FORCE_PATH_STYLE").as_deref(),
+                Some("1" | "true" | "TRUE" | "yes")
+            ),
+            s3_endpoint: get("AWS_ENDPOINT_URL_S3")
+                .or_else(|| get("AWS_ENDPOINT_URL"))
+                .filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// The limits a client needs before it uploads or downloads (`GET /config`).
+    pub fn client_limits(&self) -> crate::model::ClientLimits {
+        crate::model::ClientLimits {
+            max_upload_bytes: self.max_upload_bytes,
+            download_url_ttl_seconds: self.download_url_ttl.as_secs(),
+            retention_days: self.retention_days,
+            max_ids_per_batch: MAX_IDS_PER_BATCH,
+            max_text_bytes: MAX_TEXT_BYTES,
+            max_page_limit: MAX_PAGE_LIMIT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            ("CONVERSATIONS_TABLE", "c"),
+            ("MEMBERS_TABLE", "m"),
+            ("MESSAGES_TABLE", "msg"),
+            ("FILES_TABLE", "f"),
+            ("IDEMPOTENCY_TABLE", "i"),
+            ("FILES_BUCKET", "b"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_match_the_documented_limits() {
+        let vars = env(&[]);
+        let c = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert_eq!(c.bucket.as_deref(), Some("b"));
+        assert_eq!(c.download_url_ttl, Duration::from_secs(300));
+        assert_eq!(c.max_upload_bytes, 2 * 1024 * 1024 * 1024);
+        assert_eq!(c.retention_days, 7);
+        assert!(!c.s3_force_path_style);
+    }
+
+    #[test]
+    fn url_lifetime_above_one_hour_is_refused() {
+        let vars = env(&[("DOWNLOAD_URL_TTL_SECONDS", "3601")]);
+        assert!(Config::from_lookup(|k| vars.get(k).cloned()).is_err());
+        let vars = env(&[("DOWNLOAD_URL_TTL_SECONDS", "0")]);
+        assert!(Config::from_lookup(|k| vars.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn missing_table_name_is_an_error() {
+        let mut vars = env(&[]);
+        vars.remove("FILES_TABLE");
+        let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.0.contains("FILES_TABLE"));
+    }
+}

@@ -1,0 +1,242 @@
+//! HTTP plumbing every handler shares: routing, identity, query parsing, JSON responses, the
+//! error mapping and one structured log line per request.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::identity::{self, Caller};
+use crate::route::Route;
+use crate::{ApiError, App};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A function's `main`: logging, configuration and SDK clients once per execution environment
+/// (cold start), then `handler` for every request.
+pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    lambda_http::tracing::init_default_subscriber();
+    // Lives as long as the process; leaking it spares every request a reference count.
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let response = handler(app, req);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
+    }))
+    .await
+}
+
+/// What a handler gets once the request is routed and the caller known.
+#[derive(Debug)]
+pub struct Ctx {
+    pub route: Route,
+    pub caller: Caller,
+    pub query: Query,
+    pub request_id: String,
+}
+
+/// Routes, authenticates and answers one request. `handler` maps domain results to a response;
+/// every `ApiError` becomes the JSON error body. Logs method, route template, caller, status and
+/// latency; never the path (ids), query (cursors) or anything returned.
+pub async fn serve<F, Fut>(req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(Ctx, Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let method = req.method().as_str().to_string();
+    let path = path(&req).to_string();
+    let route = Route::parse(&method, &path);
+    let route_template = route.as_ref().map(Route::template).unwrap_or("unmatched");
+    let caller = identity::caller(&req);
+    let caller_id = caller
+        .as_ref()
+        .map(|c| c.user_id.clone())
+        .unwrap_or_default();
+
+    let result = match (route.clone(), caller) {
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Ok(route), Ok(caller)) => match Query::parse(req.uri().query().unwrap_or("")) {
+            Err(e) => Err(e),
+            Ok(query) => {
+                let ctx = Ctx {
+                    route,
+                    caller,
+                    query,
+                    request_id: request_id.clone(),
+                };
+                handler(ctx, req).await
+            }
+        },
+    };
+    let mut response = result.unwrap_or_else(|e| error_response(&e));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%request_id, %method, route = route_template, caller = %caller_id, status, latency_ms, "request failed");
+    } else {
+        tracing::info!(%request_id, %method, route = route_template, caller = %caller_id, status, latency_ms, "request");
+    }
+    response
+}
+
+/// The id a caller can quote: API Gateway's request id, else the Lambda invocation id.
+pub fn request_id(req: &Request) -> String {
+    if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+    {
+        if let Some(id) = ctx.request_id.as_deref().filter(|s| !s.is_empty()) {
+            return id.to_string();
+        }
+    }
+    if let Some(ctx) = req.lambda_context_ref() {
+        return ctx.request_id.clone();
+    }
+    crate::ids::new_id()
+}
+
+/// The request path as the client sent it (API Gateway's `rawPath` when present).
+pub fn path(req: &Request) -> &str {
+    match req.raw_http_path() {
+        "" => req.uri().path(),
+        raw => raw,
+    }
+}
+
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A decoded query string. Repeated keys are refused: `?limit=1&limit=100` has no one meaning.
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for part in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let (k, v) = (decode_component(k)?, decode_component(v)?);
+            if pairs.iter().any(|(seen, _)| *seen == k) {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("query parameter `{k}` is given more than once"),
+                ));
+            }
+            pairs.push((k, v));
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`, defaulting and bounded as every listing is.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        use crate::config::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+        match self.get("limit") {
+            None => Ok(DEFAULT_PAGE_LIMIT),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE_LIMIT}"),
+                )),
+            },
+        }
+    }
+}
+
+fn decode_component(s: &str) -> Result<String, ApiError> {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ApiError::bad_request("invalid_query", "query string is not valid UTF-8"))
+}
+
+/// Parses a JSON request body into `T`; any problem is a 400 that says what is wrong.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a JSON body is required",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+}
+
+/// A JSON response. Everything this API returns is private to the caller: never cached.
+pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response<Body>, ApiError> {
+    let body = serde_json::to_string(value).map_err(|e| {
+        tracing::error!(error = %e, "response does not serialize");
+        ApiError::internal()
+    })?;
+    Ok(base_response(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body))
+        .expect("static headers are valid"))
+}
+
+pub fn empty(status: u16) -> Response<Body> {
+    base_response(status)
+        .body(Body::Empty)
+        .expect("static headers are valid")
+}
+
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    base_response(err.status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(err.to_json()))
+        .expect("static headers are valid")
+}
+
+pub fn base_response(status: u16) -> lambda_http::http::response::Builder {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CACHE_CONTROL, "no-store")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decodes_and_refuses_repeats() {
+        let q = Query::parse("ids=a%2Cb,c&limit=5&x=a+b").unwrap();
+        assert_eq!(q.get("ids"), Some("a,b,c"));
+        assert_eq!(q.get("x"), Some("a b"));
+        assert_eq!(q.limit().unwrap(), 5);
+        assert_eq!(
+            Query::parse("limit=1&limit=2").unwrap_err().code,
+            "invalid_query"
+        );
+    }
+
+    #[test]
+    fn limit_bounds() {
+        assert_eq!(Query::parse("").unwrap().limit().unwrap(), 50);
+        assert_eq!(Query::parse("limit=100").unwrap().limit().unwrap(), 100);
+        for bad in ["limit=0", "limit=101", "limit=-1", "limit=abc", "limit="] {
+            assert_eq!(
+                Query::parse(bad).unwrap().limit().unwrap_err().code,
+                "invalid_limit"
+            );
+        }
+    }
+}

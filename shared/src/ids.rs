@@ -1,0 +1,60 @@
+//! Identifier rules. Ids travel in paths, keys and cursors, so they are kept to a small,
+//! URL-safe alphabet and a bounded length.
+
+use crate::ApiError;
+
+pub const MAX_ID_LEN: usize = 64;
+
+/// True for 1..=64 characters of `[A-Za-z0-9_.:@-]`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@' | b'|')
+        })
+}
+
+pub fn conversation_id(id: &str) -> Result<&str, ApiError> {
+    check(id, "invalid_conversation_id", "conversation id")
+}
+
+pub fn file_id(id: &str) -> Result<&str, ApiError> {
+    check(id, "invalid_file_id", "file id")
+}
+
+pub fn user_id(id: &str) -> Result<&str, ApiError> {
+    check(id, "invalid_user_id", "user id")
+}
+
+fn check<'a>(id: &'a str, code: &'static str, what: &str) -> Result<&'a str, ApiError> {
+    if is_valid_id(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::bad_request(
+            code,
+            format!("{what} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 _ - . : @ |"),
+        ))
+    }
+}
+
+/// A fresh random id (UUID v4, simple form: 32 hex characters).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_typical_ids_and_rejects_the_rest() {
+        assert!(is_valid_id("c-1"));
+        assert!(is_valid_id("auth0|5f7c8ec7c33c6c004bbafe82"));
+        assert!(is_valid_id(&new_id()));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("a/b"));
+        assert!(!is_valid_id("a b"));
+        assert!(!is_valid_id(&"x".repeat(65)));
+        assert!(!is_valid_id("é"));
+    }
+}

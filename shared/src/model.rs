@@ -1,0 +1,305 @@
+//! Domain types and the JSON shapes the API returns.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::rfc3339;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    /// Owners and admins manage membership.
+    pub fn can_manage_members(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    pub conversation_id: String,
+    pub title: String,
+    pub created_by: String,
+    pub created_at_ms: i64,
+    /// Highest message `seq` handed out so far (0 = no message yet).
+    pub last_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub joined_at_ms: i64,
+}
+
+/// What a file message carries so a device can draw the entry without another call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub file_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// A membership change, recorded in history so every device sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemEvent {
+    /// `conversation_created`, `member_added`, `member_removed` or `member_left`.
+    pub event: String,
+    /// The user the event is about.
+    pub user_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageBody {
+    Text(String),
+    File(FileSummary),
+    System(SystemEvent),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub conversation_id: String,
+    pub seq: u64,
+    pub message_id: String,
+    pub sender: String,
+    pub sent_at_ms: i64,
+    pub body: MessageBody,
+}
+
+/// A message as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    pub seq: u64,
+    pub message_id: String,
+    pub sender: String,
+    pub sent_at: String,
+    /// `text`, `file` or `system`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<FileSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub system: Option<SystemEvent>,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        let (kind, text, file, system) = match &m.body {
+            MessageBody::Text(t) => ("text", Some(t.clone()), None, None),
+            MessageBody::File(f) => ("file", None, Some(f.clone()), None),
+            MessageBody::System(s) => ("system", None, None, Some(s.clone())),
+        };
+        Self {
+            seq: m.seq,
+            message_id: m.message_id.clone(),
+            sender: m.sender.clone(),
+            sent_at: rfc3339(m.sent_at_ms),
+            kind: kind.to_string(),
+            text,
+            file,
+            system,
+        }
+    }
+}
+
+/// Stored lifecycle of an uploaded file. `expired` is not stored: it is derived from
+/// `expires_at` so it shows the moment retention ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredFileStatus {
+    Pending,
+    Available,
+    Deleted,
+}
+
+impl StoredFileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Available => "available",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "available" => Some(Self::Available),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// What a client sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Pending,
+    Available,
+    Expired,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    pub file_id: String,
+    pub conversation_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: Option<String>,
+    pub uploader: String,
+    pub uploaded_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub status: StoredFileStatus,
+    pub s3_key: String,
+    /// The history message that announced the file, once it is available.
+    pub message_seq: Option<u64>,
+}
+
+impl FileRecord {
+    pub fn status_at(&self, now_ms: i64) -> FileStatus {
+        match self.status {
+            StoredFileStatus::Pending => FileStatus::Pending,
+            StoredFileStatus::Deleted => FileStatus::Deleted,
+            StoredFileStatus::Available => match self.expires_at_ms {
+                Some(exp) if exp <= now_ms => FileStatus::Expired,
+                _ => FileStatus::Available,
+            },
+        }
+    }
+
+    pub fn summary(&self) -> FileSummary {
+        FileSummary {
+            file_id: self.file_id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            content_type: self.content_type.clone(),
+        }
+    }
+
+    pub fn info(&self, now_ms: i64) -> FileInfo {
+        FileInfo {
+            file_id: self.file_id.clone(),
+            conversation_id: self.conversation_id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            content_type: self.content_type.clone(),
+            sha256: self.sha256.clone(),
+            uploader: self.uploader.clone(),
+            uploaded_at: rfc3339(self.uploaded_at_ms),
+            expires_at: self.expires_at_ms.map(rfc3339),
+            status: self.status_at(now_ms),
+        }
+    }
+}
+
+/// File info as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileInfo {
+    pub file_id: String,
+    pub conversation_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
+    pub uploader: String,
+    pub uploaded_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_at: Option<String>,
+    pub status: FileStatus,
+}
+
+/// `GET /config`: limits a client needs up front.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub max_upload_bytes: u64,
+    pub download_url_ttl_seconds: u64,
+    pub retention_days: u32,
+    pub max_ids_per_batch: usize,
+    pub max_text_bytes: usize,
+    pub max_page_limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: StoredFileStatus, expires_at_ms: Option<i64>) -> FileRecord {
+        FileRecord {
+            file_id: "f".into(),
+            conversation_id: "c".into(),
+            name: "a.txt".into(),
+            size: 1,
+            content_type: "text/plain".into(),
+            sha256: None,
+            uploader: "u".into(),
+            uploaded_at_ms: 0,
+            expires_at_ms,
+            status,
+            s3_key: "k".into(),
+            message_seq: None,
+        }
+    }
+
+    #[test]
+    fn expired_is_derived_from_expires_at() {
+        let r = record(StoredFileStatus::Available, Some(1_000));
+        assert_eq!(r.status_at(999), FileStatus::Available);
+        assert_eq!(r.status_at(1_000), FileStatus::Expired);
+        assert_eq!(
+            record(StoredFileStatus::Available, None).status_at(i64::MAX),
+            FileStatus::Available
+        );
+        assert_eq!(
+            record(StoredFileStatus::Pending, Some(0)).status_at(5),
+            FileStatus::Pending
+        );
+        assert_eq!(
+            record(StoredFileStatus::Deleted, None).status_at(5),
+            FileStatus::Deleted
+        );
+    }
+
+    #[test]
+    fn message_view_carries_the_file_summary() {
+        let m = Message {
+            conversation_id: "c".into(),
+            seq: 3,
+            message_id: "m".into(),
+            sender: "alice".into(),
+            sent_at_ms: 0,
+            body: MessageBody::File(record(StoredFileStatus::Available, None).summary()),
+        };
+        let v = serde_json::to_value(MessageView::from(&m)).unwrap();
+        assert_eq!(v["kind"], "file");
+        assert_eq!(v["file"]["file_id"], "f");
+        assert_eq!(v["file"]["size"], 1);
+        assert!(v.get("text").is_none());
+    }
+}

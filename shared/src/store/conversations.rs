@@ -1,0 +1,135 @@
+//! Conversations table: `conversation_id` (hash); holds the title and the `last_seq` counter.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+
+use super::codec::{n, s, Fields, Item};
+use super::members::put_member_if_absent;
+use super::Store;
+use crate::model::{Conversation, Member, Message};
+use crate::ApiError;
+
+/// DynamoDB allows 100 parts per transaction: the conversation, its first message and members.
+pub const MAX_INITIAL_MEMBERS: usize = 98;
+
+impl Store {
+    /// Creates the conversation, its members and its first (system) message in one transaction.
+    pub async fn create_conversation(
+        &self,
+        conversation: &Conversation,
+        members: &[Member],
+        first_message: &Message,
+    ) -> Result<(), ApiError> {
+        debug_assert_eq!(conversation.last_seq, first_message.seq);
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.tables.conversations)
+                    .set_item(Some(conversation_item(conversation)))
+                    .condition_expression("attribute_not_exists(conversation_id)")
+                    .build()
+                    .expect("table, item set"),
+            )
+            .build()];
+        items.push(self.put_new_message(first_message));
+        items.extend(members.iter().map(|m| put_member_if_absent(self, m)));
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("conversations.create", e))?;
+        Ok(())
+    }
+
+    /// Conversations by id, in one BatchGetItem pass (at most 100 ids).
+    pub async fn batch_get_conversations(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Conversation>, ApiError> {
+        let keys = ids
+            .iter()
+            .map(|id| {
+                [("conversation_id".to_string(), s(id))]
+                    .into_iter()
+                    .collect()
+            })
+            .collect();
+        let items = self
+            .batch_get(&self.tables.conversations, keys, "conversations.batch_get")
+            .await?;
+        items
+            .iter()
+            .map(|item| conversation_from_item(item).map(|c| (c.conversation_id.clone(), c)))
+            .collect()
+    }
+
+    /// BatchGetItem for one table, retrying `UnprocessedKeys` with backoff until every key is
+    /// answered or the deadline passes (then 503: an id is never dropped silently).
+    pub(super) async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, ApiError> {
+        use std::time::{Duration, Instant};
+        const DEADLINE: Duration = Duration::from_secs(5);
+        let started = Instant::now();
+        let mut found = Vec::with_capacity(keys.len());
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .expect("keys set");
+        let mut attempt = 0;
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk(operation, e))?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(table).unwrap_or_default());
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(table)) {
+                Some(rest) if !rest.keys.is_empty() => pending = rest,
+                _ => return Ok(found),
+            }
+            attempt += 1;
+            if started.elapsed() > DEADLINE {
+                tracing::warn!(operation, attempt, "unprocessed keys left at deadline");
+                return Err(ApiError::unavailable());
+            }
+            tokio::time::sleep(super::messages::backoff(attempt)).await;
+        }
+    }
+}
+
+fn conversation_item(c: &Conversation) -> Item {
+    [
+        ("conversation_id", s(&c.conversation_id)),
+        ("title", s(&c.title)),
+        ("created_by", s(&c.created_by)),
+        ("created_at", n(c.created_at_ms)),
+        ("last_seq", n(c.last_seq)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn conversation_from_item(item: &Item) -> Result<Conversation, ApiError> {
+    let f = Fields::new("conversation", item);
+    Ok(Conversation {
+        conversation_id: f.str("conversation_id")?,
+        title: f.str("title")?,
+        created_by: f.str("created_by")?,
+        created_at_ms: f.num("created_at")?,
+        last_seq: f.num("last_seq")?,
+    })
+}

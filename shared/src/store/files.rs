@@ -1,0 +1,256 @@
+//! Files table: `file_id` (hash); GSI `by-conversation` (`conversation_id`, `uploaded_at`) for
+//! the conversation's file list, newest first.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+use super::codec::{n, s, Fields, Item};
+use super::{Store, FILES_BY_CONVERSATION_INDEX};
+use crate::model::{FileRecord, StoredFileStatus};
+use crate::ApiError;
+
+/// Position in a conversation's file list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilesAfter {
+    pub uploaded_at_ms: i64,
+    pub file_id: String,
+}
+
+#[derive(Debug)]
+pub struct FilePage {
+    pub files: Vec<FileRecord>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<FilesAfter>,
+}
+
+/// Queries per listing page at most; pages skip pending uploads, so a page may need more than
+/// one read to fill.
+const MAX_LIST_READS: usize = 5;
+
+impl Store {
+    pub async fn get_file(&self, file_id: &str) -> Result<Option<FileRecord>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.get", e))?;
+        out.item.as_ref().map(file_from_item).transpose()
+    }
+
+    /// Files by id in one BatchGetItem pass (ids must be distinct, at most 100).
+    pub async fn batch_get_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, ApiError> {
+        let keys = ids
+            .iter()
+            .map(|id| [("file_id".to_string(), s(id))].into_iter().collect())
+            .collect();
+        self.batch_get(&self.tables.files, keys, "files.batch_get")
+            .await?
+            .iter()
+            .map(file_from_item)
+            .collect()
+    }
+
+    /// A page of the conversation's files, newest first, leaving out uploads still pending.
+    pub async fn list_files(
+        &self,
+        conversation_id: &str,
+        after: Option<FilesAfter>,
+        limit: u32,
+    ) -> Result<FilePage, ApiError> {
+        let mut files = Vec::new();
+        let mut start = after.map(|a| files_index_key(conversation_id, &a));
+        for _ in 0..MAX_LIST_READS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.files)
+                .index_name(FILES_BY_CONVERSATION_INDEX)
+                .key_condition_expression("conversation_id = :c")
+                .filter_expression("#st <> :pending")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":c", s(conversation_id))
+                .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+                .scan_index_forward(false)
+                .limit(limit as i32 + 1)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("files.by_conversation", e))?;
+            for item in out.items.unwrap_or_default() {
+                files.push(file_from_item(&item)?);
+            }
+            start = out.last_evaluated_key;
+            if files.len() > limit as usize || start.is_none() {
+                break;
+            }
+        }
+        let more = files.len() > limit as usize || start.is_some();
+        files.truncate(limit as usize);
+        let next = match (more, files.last()) {
+            (true, Some(last)) => Some(FilesAfter {
+                uploaded_at_ms: last.uploaded_at_ms,
+                file_id: last.file_id.clone(),
+            }),
+            // Only filtered-out items were read: resume where the reads stopped.
+            (true, None) => start.as_ref().and_then(|k| {
+                let f = Fields::new("files cursor", k);
+                Some(FilesAfter {
+                    uploaded_at_ms: f.num("uploaded_at").ok()?,
+                    file_id: f.str("file_id").ok()?,
+                })
+            }),
+            (false, _) => None,
+        };
+        Ok(FilePage { files, next })
+    }
+
+    /// Stores a new file record; fails with 409 if the id is taken.
+    pub async fn put_new_file(&self, file: &FileRecord) -> Result<(), ApiError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.files)
+            .set_item(Some(file_item(file)))
+            .condition_expression("attribute_not_exists(file_id)")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+                {
+                    ApiError::conflict("file_exists", "a file with this id exists")
+                } else {
+                    ApiError::from_sdk("files.put", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Transaction part: a pending file becomes available (and records its history message).
+    pub fn mark_file_available(
+        &self,
+        file_id: &str,
+        expires_at_ms: Option<i64>,
+        message_seq: u64,
+    ) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
+            .expression_attribute_values(":seq", n(message_seq));
+        update = match expires_at_ms {
+            Some(exp) => update
+                .update_expression("SET #st = :available, message_seq = :seq, expires_at = :exp")
+                .expression_attribute_values(":exp", n(exp)),
+            None => update.update_expression("SET #st = :available, message_seq = :seq"),
+        };
+        TransactWriteItem::builder()
+            .update(update.build().expect("table, key, expression set"))
+            .build()
+    }
+
+    /// Marks a file deleted (pending uploads never completed, removed files).
+    pub async fn mark_file_deleted(&self, file_id: &str) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .update_expression("SET #st = :deleted")
+            .condition_expression("attribute_exists(file_id)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.mark_deleted", e))?;
+        Ok(())
+    }
+
+    /// Test and seeding helper: a put without conditions, in the same layout.
+    pub async fn put_file_record(&self, file: &FileRecord) -> Result<(), ApiError> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.files)
+            .set_item(Some(file_item(file)))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.put", e))?;
+        Ok(())
+    }
+}
+
+/// Builds a Put for a brand-new file record (used where the put joins a transaction).
+pub fn put_new_file_part(store: &Store, file: &FileRecord) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(&store.tables.files)
+                .set_item(Some(file_item(file)))
+                .condition_expression("attribute_not_exists(file_id)")
+                .build()
+                .expect("table, item set"),
+        )
+        .build()
+}
+
+fn files_index_key(conversation_id: &str, a: &FilesAfter) -> Item {
+    [
+        ("file_id", s(&a.file_id)),
+        ("conversation_id", s(conversation_id)),
+        ("uploaded_at", n(a.uploaded_at_ms)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn file_item(f: &FileRecord) -> Item {
+    let mut item: Item = [
+        ("file_id", s(&f.file_id)),
+        ("conversation_id", s(&f.conversation_id)),
+        ("name", s(&f.name)),
+        ("size", n(f.size)),
+        ("content_type", s(&f.content_type)),
+        ("uploader", s(&f.uploader)),
+        ("uploaded_at", n(f.uploaded_at_ms)),
+        ("status", s(f.status.as_str())),
+        ("s3_key", s(&f.s3_key)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(sha) = &f.sha256 {
+        item.insert("sha256".into(), s(sha));
+    }
+    if let Some(exp) = f.expires_at_ms {
+        item.insert("expires_at".into(), n(exp));
+    }
+    if let Some(seq) = f.message_seq {
+        item.insert("message_seq".into(), n(seq));
+    }
+    item
+}
+
+fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
+    let f = Fields::new("file", item);
+    let status = f.str("status")?;
+    Ok(FileRecord {
+        file_id: f.str("file_id")?,
+        conversation_id: f.str("conversation_id")?,
+        name: f.str("name")?,
+        size: f.num("size")?,
+        content_type: f.str("content_type")?,
+        sha256: f.opt_str("sha256")?,
+        uploader: f.str("uploader")?,
+        uploaded_at_ms: f.num("uploaded_at")?,
+        expires_at_ms: f.opt_num("expires_at")?,
+        status: StoredFileStatus::parse(&status)
+            .ok_or_else(|| ApiError::corrupt("file", "unknown status"))?,
+        s3_key: f.str("s3_key")?,
+        message_seq: f.opt_num("message_seq")?,
+    })
+}

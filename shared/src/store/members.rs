@@ -1,0 +1,152 @@
+//! Members table: `conversation_id` (hash) + `user_id` (range); GSI `by-user` for "my
+//! conversations".
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use super::codec::{n, s, Fields, Item};
+use super::{Store, MEMBERS_BY_USER_INDEX};
+use crate::model::{Member, Role};
+use crate::ApiError;
+
+impl Store {
+    /// The caller's membership, read strongly consistent so a removal takes effect at once.
+    pub async fn get_member(
+        &self,
+        conversation_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Member>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.members)
+            .key("conversation_id", s(conversation_id))
+            .key("user_id", s(user_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.get", e))?;
+        out.item.as_ref().map(member_from_item).transpose()
+    }
+
+    /// The owners of a conversation (to keep at least one).
+    pub async fn count_owners(&self, conversation_id: &str) -> Result<usize, ApiError> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.members)
+                .key_condition_expression("conversation_id = :c")
+                .filter_expression("#r = :owner")
+                .expression_attribute_names("#r", "role")
+                .expression_attribute_values(":c", s(conversation_id))
+                .expression_attribute_values(":owner", s(Role::Owner.as_str()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("members.count_owners", e))?;
+            count += out.items.map_or(0, |i| i.len());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// One page of a user's memberships, by the `by-user` index, ordered by conversation id.
+    pub async fn list_memberships(
+        &self,
+        user_id: &str,
+        after_conversation: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Member>, bool), ApiError> {
+        let start = after_conversation.map(|c| {
+            [
+                ("user_id".to_string(), s(user_id)),
+                ("conversation_id".to_string(), s(c)),
+            ]
+            .into_iter()
+            .collect::<Item>()
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.members)
+            .index_name(MEMBERS_BY_USER_INDEX)
+            .key_condition_expression("user_id = :u")
+            .expression_attribute_values(":u", s(user_id))
+            .limit(limit as i32 + 1)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.by_user", e))?;
+        let mut members = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(member_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = members.len() > limit as usize || out.last_evaluated_key.is_some();
+        members.truncate(limit as usize);
+        let more = more && !members.is_empty();
+        Ok((members, more))
+    }
+}
+
+pub(super) fn member_item(m: &Member) -> Item {
+    [
+        ("conversation_id", s(&m.conversation_id)),
+        ("user_id", s(&m.user_id)),
+        ("role", s(m.role.as_str())),
+        ("joined_at", n(m.joined_at_ms)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Transaction part: add `m` unless already a member.
+pub fn put_member_if_absent(store: &Store, m: &Member) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(&store.tables.members)
+                .set_item(Some(member_item(m)))
+                .condition_expression("attribute_not_exists(user_id)")
+                .build()
+                .expect("table, item set"),
+        )
+        .build()
+}
+
+/// Transaction part: remove a member who is still there.
+pub fn delete_member_if_present(
+    store: &Store,
+    conversation_id: &str,
+    user_id: &str,
+) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&store.tables.members)
+                .key("conversation_id", s(conversation_id))
+                .key("user_id", s(user_id))
+                .condition_expression("attribute_exists(user_id)")
+                .build()
+                .expect("table, key set"),
+        )
+        .build()
+}
+
+pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {
+    let f = Fields::new("member", item);
+    let role = f.str("role")?;
+    Ok(Member {
+        conversation_id: f.str("conversation_id")?,
+        user_id: f.str("user_id")?,
+        role: Role::parse(&role).ok_or_else(|| ApiError::corrupt("member", "unknown role"))?,
+        joined_at_ms: f.num("joined_at")?,
+    })
+}

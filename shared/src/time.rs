@@ -1,0 +1,30 @@
+//! Time as stored (milliseconds since the Unix epoch, DynamoDB numbers that sort) and as shown
+//! (RFC 3339 UTC strings).
+
+use aws_smithy_types::date_time::{DateTime, Format};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `2026-11-25T15:44:59.123Z`-style text for an epoch-millisecond instant.
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::from_millis(ms)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_764_085_499_123), "2025-11-25T15:44:59.123Z");
+    }
+}
