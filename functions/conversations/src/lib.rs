@@ -1,0 +1,37 @@
+//! Groups: create and list conversations, add and remove members.
+
+use lambda_http::{Body, Request, Response};
+use shared::api::conversations;
+use shared::http::{empty, json, json_body, serve};
+use shared::route::Route;
+use shared::{ApiError, App};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| async move {
+        match ctx.route {
+            Route::ListConversations => json(
+                200,
+                &conversations::list(app, &ctx.caller, &ctx.query).await?,
+            ),
+            Route::CreateConversation => json(
+                201,
+                &conversations::create(app, &ctx.caller, json_body(&req)?).await?,
+            ),
+            Route::AddMember { conversation_id } => {
+                let (member, added) =
+                    conversations::add_member(app, &ctx.caller, &conversation_id, json_body(&req)?)
+                        .await?;
+                json(if added { 201 } else { 200 }, &member)
+            }
+            Route::RemoveMember {
+                conversation_id,
+                user_id,
+            } => {
+                conversations::remove_member(app, &ctx.caller, &conversation_id, &user_id).await?;
+                Ok(empty(204))
+            }
+            _ => Err(ApiError::route_not_found()),
+        }
+    })
+    .await
+}

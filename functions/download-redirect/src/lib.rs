@@ -1,0 +1,84 @@
+//! `GET /conversations/{cid}/files/{file_id}/download`: checks access, then answers `302` to a
+//! short-lived presigned S3 URL (or `200 {"url","expires_at"}` for `Accept: application/json`).
+//! Bytes never pass through the function, so ranges and resumes go straight to S3.
+
+use lambda_http::http::header;
+use lambda_http::{Body, Request, Response};
+use shared::api::files;
+use shared::disposition::Disposition;
+use shared::http::{base_response, header as get_header, json, serve};
+use shared::route::Route;
+use shared::{time, ApiError, App};
+
+#[derive(serde::Serialize)]
+struct DownloadLink {
+    url: String,
+    expires_at: String,
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| async move {
+        let Route::Download {
+            conversation_id,
+            file_id,
+        } = ctx.route
+        else {
+            return Err(ApiError::route_not_found());
+        };
+        let disposition = match ctx.query.get("disposition") {
+            None | Some("attachment") => Disposition::Attachment,
+            Some("inline") => Disposition::Inline,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_disposition",
+                    "disposition must be `attachment` or `inline`",
+                ))
+            }
+        };
+        let link =
+            files::download(app, &ctx.caller, &conversation_id, &file_id, disposition).await?;
+        if wants_json(get_header(&req, "accept")) {
+            return json(
+                200,
+                &DownloadLink {
+                    url: link.url,
+                    expires_at: time::rfc3339(link.expires_at_ms),
+                },
+            );
+        }
+        base_response(302)
+            .header(header::LOCATION, &link.url)
+            .body(Body::Empty)
+            .map_err(|e| {
+                tracing::error!(error = %e, "presigned URL is not a valid header");
+                ApiError::internal()
+            })
+    })
+    .await
+}
+
+/// `Accept: application/json` (alone or preferred in a list) asks for the link as JSON.
+fn wants_json(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|part| {
+            part.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_json;
+
+    #[test]
+    fn accept_header_selects_json_mode() {
+        assert!(wants_json(Some("application/json")));
+        assert!(wants_json(Some("text/html, application/json;q=0.9")));
+        assert!(!wants_json(Some("*/*")));
+        assert!(!wants_json(None));
+    }
+}

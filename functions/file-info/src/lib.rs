@@ -1,0 +1,35 @@
+//! File info for download entries: one file, a batch (`?ids=`), or the group's file list; and
+//! `GET /config`, the limits a client needs up front.
+
+use lambda_http::{Body, Request, Response};
+use shared::api::files;
+use shared::http::{json, serve};
+use shared::route::Route;
+use shared::{ApiError, App};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    serve(req, |ctx, _req| async move {
+        match ctx.route {
+            Route::Config => json(200, &app.config.client_limits()),
+            Route::FileInfo {
+                conversation_id,
+                file_id,
+            } => json(
+                200,
+                &files::info(app, &ctx.caller, &conversation_id, &file_id).await?,
+            ),
+            Route::Files { conversation_id } => match ctx.query.get("ids") {
+                Some(ids) => json(
+                    200,
+                    &files::batch(app, &ctx.caller, &conversation_id, ids).await?,
+                ),
+                None => json(
+                    200,
+                    &files::list(app, &ctx.caller, &conversation_id, &ctx.query).await?,
+                ),
+            },
+            _ => Err(ApiError::route_not_found()),
+        }
+    })
+    .await
+}

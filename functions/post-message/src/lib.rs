@@ -1,0 +1,26 @@
+//! `POST /conversations/{id}/messages`: a text message, idempotent by `client_msg_id`.
+
+use lambda_http::{Body, Request, Response};
+use shared::api::messages;
+use shared::http::{json, json_body, serve};
+use shared::route::Route;
+use shared::{ApiError, App};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| async move {
+        let Route::PostMessage { conversation_id } = ctx.route else {
+            return Err(ApiError::route_not_found());
+        };
+        let (message, stored_now) =
+            messages::post(app, &ctx.caller, &conversation_id, json_body(&req)?).await?;
+        let mut response = json(201, &message)?;
+        if !stored_now {
+            response.headers_mut().insert(
+                "idempotent-replayed",
+                lambda_http::http::HeaderValue::from_static("true"),
+            );
+        }
+        Ok(response)
+    })
+    .await
+}

@@ -1,0 +1,21 @@
+//! `GET /conversations/{conversation_id}/messages`: a page of history, newest page first or
+//! onwards from a cursor.
+
+use lambda_http::{Body, Request, Response};
+use shared::api::messages;
+use shared::http::{json, serve};
+use shared::route::Route;
+use shared::{ApiError, App};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    serve(req, |ctx, _req| async move {
+        match ctx.route {
+            Route::PullMessages { conversation_id } => json(
+                200,
+                &messages::pull(app, &ctx.caller, &conversation_id, &ctx.query).await?,
+            ),
+            _ => Err(ApiError::route_not_found()),
+        }
+    })
+    .await
+}
