@@ -1,0 +1,114 @@
+//! Creates the template's tables and the bucket on local stand-ins (idempotently).
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use shared::config::Tables;
+
+use crate::template::{KeyPart, TableSpec};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Creates each table as `{prefix}-{LogicalId}` unless it exists; returns the names by role.
+pub async fn create_tables(
+    ddb: &aws_sdk_dynamodb::Client,
+    specs: &[TableSpec],
+    prefix: &str,
+) -> Result<Tables, Error> {
+    let existing = ddb
+        .list_tables()
+        .limit(100)
+        .send()
+        .await?
+        .table_names
+        .unwrap_or_default();
+    let mut names = std::collections::HashMap::new();
+    for spec in specs {
+        let name = format!("{prefix}-{}", spec.logical_id);
+        if !existing.contains(&name) {
+            create_table(ddb, spec, &name).await?;
+        }
+        names.insert(spec.env_var.clone(), name);
+    }
+    let take = |var: &str| {
+        names
+            .get(var)
+            .cloned()
+            .ok_or_else(|| format!("template.yaml defines no table for {var}"))
+    };
+    Ok(Tables {
+        conversations: take("CONVERSATIONS_TABLE")?,
+        members: take("MEMBERS_TABLE")?,
+        messages: take("MESSAGES_TABLE")?,
+        files: take("FILES_TABLE")?,
+        idempotency: take("IDEMPOTENCY_TABLE")?,
+    })
+}
+
+async fn create_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    spec: &TableSpec,
+    name: &str,
+) -> Result<(), Error> {
+    let mut req = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(key_schema(&spec.keys)?));
+    for (attribute, kind) in &spec.attributes {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()?,
+        );
+    }
+    for index in &spec.indexes {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(key_schema(&index.keys)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(index.projection.as_str()))
+                        .build(),
+                )
+                .build()?,
+        );
+    }
+    req.send().await?;
+    if let Some(attribute) = &spec.ttl_attribute {
+        ddb.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+fn key_schema(keys: &[KeyPart]) -> Result<Vec<KeySchemaElement>, Error> {
+    keys.iter()
+        .map(|k| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(&k.attribute)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()?)
+        })
+        .collect()
+}
+
+/// Creates the bucket unless it exists.
+pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Error> {
+    if s3.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    s3.create_bucket().bucket(bucket).send().await?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Table definitions read from `template.yaml`, so the local stack and the tests create exactly
+//! the tables the deployed stack has (keys, indexes, TTL) without restating them.
+
+use serde_yaml::Value;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPart {
+    pub attribute: String,
+    /// `HASH` or `RANGE`.
+    pub key_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub keys: Vec<KeyPart>,
+    pub projection: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Logical id in the template, e.g. `MessagesTable`.
+    pub logical_id: String,
+    /// Environment variable the functions read the table name from, e.g. `MESSAGES_TABLE`.
+    pub env_var: String,
+    /// Attribute name and type (`S`, `N`, `B`).
+    pub attributes: Vec<(String, String)>,
+    pub keys: Vec<KeyPart>,
+    pub indexes: Vec<IndexSpec>,
+    pub ttl_attribute: Option<String>,
+}
+
+/// The template at the workspace root.
+pub fn workspace_template() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+/// Every `AWS::DynamoDB::Table` in the template, with the env var that names it.
+pub fn table_specs(template: &str) -> Result<Vec<TableSpec>, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let env = &doc["Globals"]["Function"]["Environment"]["Variables"];
+    let env = env
+        .as_mapping()
+        .ok_or("Globals.Function.Environment.Variables missing")?;
+    let resources = doc["Resources"].as_mapping().ok_or("Resources missing")?;
+    let mut specs = Vec::new();
+    for (id, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::DynamoDB::Table") {
+            continue;
+        }
+        let id = id.as_str().ok_or("non-string resource id")?.to_string();
+        let env_var = env
+            .iter()
+            .find(|(_, v)| ref_target(v) == Some(id.as_str()))
+            .and_then(|(k, _)| k.as_str())
+            .ok_or_else(|| format!("no environment variable refers to {id}"))?
+            .to_string();
+        let p = &resource["Properties"];
+        let attributes = p["AttributeDefinitions"]
+            .as_sequence()
+            .ok_or_else(|| format!("{id}: AttributeDefinitions missing"))?
+            .iter()
+            .map(|a| Ok((text(&a["AttributeName"])?, text(&a["AttributeType"])?)))
+            .collect::<Result<_, String>>()?;
+        let indexes = match p["GlobalSecondaryIndexes"].as_sequence() {
+            None => Vec::new(),
+            Some(list) => list
+                .iter()
+                .map(|g| {
+                    Ok(IndexSpec {
+                        name: text(&g["IndexName"])?,
+                        keys: key_schema(&g["KeySchema"])?,
+                        projection: text(&g["Projection"]["ProjectionType"])?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        };
+        specs.push(TableSpec {
+            env_var,
+            attributes,
+            keys: key_schema(&p["KeySchema"])?,
+            indexes,
+            ttl_attribute: p["TimeToLiveSpecification"]["AttributeName"]
+                .as_str()
+                .map(str::to_string),
+            logical_id: id,
+        });
+    }
+    Ok(specs)
+}
+
+fn ref_target(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Result<String, String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("expected text, found {v:?}"))
+}
+
+fn key_schema(v: &Value) -> Result<Vec<KeyPart>, String> {
+    v.as_sequence()
+        .ok_or("KeySchema missing")?
+        .iter()
+        .map(|k| {
+            Ok(KeyPart {
+                attribute: text(&k["AttributeName"])?,
+                key_type: text(&k["KeyType"])?,
+            })
+        })
+        .collect()
+}

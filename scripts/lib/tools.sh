@@ -1,0 +1,77 @@
+# Shared helpers for GroupShare's scripts: install the local tools into .local/ (ignored by
+# git) on first use, reuse them afterwards, and start local AWS stand-ins on free ports.
+# Everything comes from the package registries (PyPI, crates.io); nothing is installed by hand.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOCAL="$ROOT/.local"
+MOTO_VERSION='moto[server]>=5.1,<6'
+S3S_FS_VERSION='0.14.1'
+LINT_PACKAGES=('cfn-lint>=1.20,<2' 'aws-sam-cli>=1.120,<2')
+CARGO_LAMBDA_VERSION='cargo-lambda>=1.8,<2'
+
+export SAM_CLI_TELEMETRY=0
+export AWS_EC2_METADATA_DISABLED=true
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+python_venv() { # dir packages...
+  local dir="$1"; shift
+  local stamp="$dir/.installed-$(printf '%s ' "$@" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    log "installing $* into ${dir#$ROOT/}"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+    touch "$stamp"
+  fi
+}
+
+ensure_moto() { python_venv "$LOCAL/venv-aws" "$MOTO_VERSION"; }
+ensure_lint_tools() { python_venv "$LOCAL/venv-lint" "${LINT_PACKAGES[@]}"; }
+ensure_cargo_lambda() { python_venv "$LOCAL/venv-cargo-lambda" "$CARGO_LAMBDA_VERSION"; }
+
+ensure_s3s_fs() {
+  if [ ! -x "$LOCAL/tools/bin/s3s-fs" ]; then
+    log "building s3s-fs $S3S_FS_VERSION (strict local S3) into .local/tools"
+    cargo install --quiet --locked s3s-fs --version "$S3S_FS_VERSION" --features binary --root "$LOCAL/tools"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_http() { # url name
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "$2 did not come up at $1" >&2
+  return 1
+}
+
+STARTED_PIDS=()
+stop_started() {
+  for pid in "${STARTED_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+}
+
+# Starts moto's server (DynamoDB + S3). Sets MOTO_URL.
+start_moto() { # port
+  local port="$1"
+  "$LOCAL/venv-aws/bin/moto_server" -H 127.0.0.1 -p "$port" > "$LOCAL/moto.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  MOTO_URL="http://127.0.0.1:$port"
+  wait_http "$MOTO_URL/moto-api/" moto
+}
+
+# Starts s3s-fs, which checks SigV4 signatures, URL expiry and POST policies. Sets STRICT_S3_URL.
+start_s3s_fs() { # port data-dir access-key secret-key
+  mkdir -p "$2"
+  "$LOCAL/tools/bin/s3s-fs" --host 127.0.0.1 --port "$1" --access-key "$3" --secret-key "$4" "$2" \
+    > "$LOCAL/s3s-fs.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  STRICT_S3_URL="http://127.0.0.1:$1"
+  wait_http "$STRICT_S3_URL" s3s-fs
+}

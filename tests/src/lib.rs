@@ -1,0 +1,278 @@
+//! Test harness: every test gets its own tables (named from a unique prefix) and bucket on the
+//! local AWS stand-ins that `scripts/test` starts, driven through the real SDK clients.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_credential_types::Credentials;
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::{Body, Request};
+use serde_json::Value;
+use shared::config::Config;
+use shared::App;
+
+pub use groupshare_local::router::dispatch;
+
+/// Local stand-in endpoint for DynamoDB and S3 (moto server), set by `scripts/test`.
+pub const ENDPOINT_VAR: &str = "GROUPSHARE_TEST_ENDPOINT";
+/// A second S3 that verifies SigV4, expiry and POST policies (s3s-fs), set by `scripts/test`.
+pub const STRICT_S3_VAR: &str = "GROUPSHARE_TEST_STRICT_S3_ENDPOINT";
+pub const STRICT_S3_KEY: &str = "groupshare-test";
+pub const STRICT_S3_SECRET: &str = "groupshare-test-secret";
+
+pub fn endpoint(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests with `scripts/test`, which starts the local AWS stand-ins")
+    })
+}
+
+/// A process-unique, run-unique name prefix.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct Options {
+    pub s3_endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub download_ttl_secs: u64,
+    pub max_upload_bytes: u64,
+    pub retention_days: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            s3_endpoint: endpoint(ENDPOINT_VAR),
+            access_key: "test".into(),
+            secret_key: "test".into(),
+            download_ttl_secs: 300,
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            retention_days: 7,
+        }
+    }
+}
+
+/// A fresh GroupShare on the stand-ins: tables from template.yaml, a bucket, the real App.
+pub async fn stack() -> &'static App {
+    stack_with(Options::default()).await
+}
+
+pub async fn stack_with(opts: Options) -> &'static App {
+    let ddb_endpoint = endpoint(ENDPOINT_VAR);
+    let prefix = unique("gs");
+    let sdk = |endpoint: String, key: String, secret: String| async move {
+        shared::aws::sdk_config_loader()
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+            .load()
+            .await
+    };
+    let ddb_sdk = sdk(ddb_endpoint, "test".into(), "test".into()).await;
+    let s3_sdk = sdk(
+        opts.s3_endpoint.clone(),
+        opts.access_key.clone(),
+        opts.secret_key.clone(),
+    )
+    .await;
+
+    let specs =
+        groupshare_local::template::table_specs(&groupshare_local::template::workspace_template())
+            .unwrap();
+    let ddb = shared::aws::dynamodb_client(&ddb_sdk);
+    let tables = groupshare_local::provision::create_tables(&ddb, &specs, &prefix)
+        .await
+        .unwrap();
+    let bucket = prefix.to_lowercase().replace('_', "-");
+    let s3 = shared::aws::s3_client(&s3_sdk, true);
+    groupshare_local::provision::ensure_bucket(&s3, &bucket)
+        .await
+        .unwrap();
+
+    let config = Config {
+        tables: tables.clone(),
+        bucket: Some(bucket),
+        download_url_ttl: std::time::Duration::from_secs(opts.download_ttl_secs),
+        upload_url_ttl: std::time::Duration::from_secs(900),
+        max_upload_bytes: opts.max_upload_bytes,
+        retention_days: opts.retention_days,
+        s3_force_path_style: true,
+        s3_endpoint: Some(opts.s3_endpoint),
+    };
+    let app = App {
+        store: shared::store::Store::new(ddb, tables),
+        blobs: shared::blob::Blobs::new(s3, s3_sdk.credentials_provider(), &config),
+        config,
+    };
+    Box::leak(Box::new(app))
+}
+
+/// An API request as a device sends it, with the local identity header.
+pub fn request(method: &str, path: &str, user: Option<&str>, body: Option<Value>) -> Request {
+    let mut b = lambda_http::http::Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(format!("https://api.example.test{path}"));
+    if let Some(u) = user {
+        b = b.header("x-dev-user", u);
+    }
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    b.body(body.map_or(Body::Empty, |v| Body::Text(v.to_string())))
+        .unwrap()
+}
+
+/// What came back: status, headers, and the body as JSON (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends `req` through the same routing API Gateway does, to the function's handler.
+pub async fn call(app: &App, req: Request) -> Reply {
+    let response = dispatch(app, req).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes: &[u8] = response.body().as_ref();
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|e| panic!("non-JSON body ({e}): {}", String::from_utf8_lossy(bytes)))
+    };
+    Reply {
+        status,
+        headers,
+        json,
+    }
+}
+
+pub async fn get(app: &App, user: &str, path: &str) -> Reply {
+    call(app, request("GET", path, Some(user), None)).await
+}
+
+pub async fn post(app: &App, user: &str, path: &str, body: Value) -> Reply {
+    call(app, request("POST", path, Some(user), Some(body))).await
+}
+
+/// Creates a group through the API; `owner` owns it, `members` join.
+pub async fn create_group(app: &App, owner: &str, members: &[&str]) -> String {
+    let r = post(
+        app,
+        owner,
+        "/conversations",
+        serde_json::json!({"title": "Team", "members": members}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    r.json["conversation_id"].as_str().unwrap().to_string()
+}
+
+/// Posts a text message through the API and returns its seq.
+pub async fn send_text(app: &App, cid: &str, user: &str, text: &str) -> u64 {
+    let r = post(
+        app,
+        user,
+        &format!("/conversations/{cid}/messages"),
+        serde_json::json!({"client_msg_id": unique("m"), "text": text}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    r.json["seq"].as_u64().unwrap()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Sends the presigned POST form a create-upload call returned, with `bytes` as the file.
+pub async fn post_form(upload: &Value, bytes: Vec<u8>) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in upload["fields"].as_object().unwrap() {
+        form = form.text(k.clone(), v.as_str().unwrap().to_string());
+    }
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("upload.bin"),
+    );
+    reqwest::Client::new()
+        .post(upload["url"].as_str().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The whole upload flow through the API and S3: create, POST the bytes, complete.
+/// Returns the file id.
+pub async fn upload(
+    app: &App,
+    cid: &str,
+    user: &str,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> String {
+    let r = post(
+        app,
+        user,
+        &format!("/conversations/{cid}/uploads"),
+        serde_json::json!({
+            "client_msg_id": unique("u"),
+            "name": name,
+            "size": bytes.len(),
+            "content_type": content_type,
+            "sha256": sha256_hex(bytes),
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let file_id = r.json["file_id"].as_str().unwrap().to_string();
+    let sent = post_form(&r.json["upload"], bytes.to_vec()).await;
+    assert!(
+        sent.status().is_success(),
+        "upload refused: {}",
+        sent.text().await.unwrap()
+    );
+    let done = post(
+        app,
+        user,
+        &format!("/conversations/{cid}/files/{file_id}/complete"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(done.status, 201, "{:?}", done.json);
+    file_id
+}
+
+/// A plain HTTP client that does not follow redirects (to look at the 302 itself).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
