@@ -1,0 +1,133 @@
+//! Against an S3 that checks what real S3 checks (s3s-fs: SigV4 signatures, presigned URL
+//! expiry, POST policy conditions): URLs die at their lifetime, tampering is refused, and an
+//! upload larger than declared is refused by S3 itself.
+
+use groupshare_tests::*;
+use serde_json::json;
+
+async fn strict_stack(download_ttl_secs: u64) -> &'static shared::App {
+    stack_with(Options {
+        s3_endpoint: endpoint(STRICT_S3_VAR),
+        access_key: STRICT_S3_KEY.into(),
+        secret_key: STRICT_S3_SECRET.into(),
+        download_ttl_secs,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn presigned_url_stops_working_after_its_lifetime() {
+    let app = strict_stack(2).await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let file_id = upload(
+        app,
+        &cid,
+        "alice",
+        "short.txt",
+        "text/plain",
+        b"short-lived",
+    )
+    .await;
+    let r = get(
+        app,
+        "bob",
+        &format!("/conversations/{cid}/files/{file_id}/download"),
+    )
+    .await;
+    assert_eq!(r.status, 302);
+    let url = r.header("location").unwrap().to_string();
+    assert!(url.contains("X-Amz-Expires=2"));
+
+    let ok = http_client().get(&url).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.bytes().await.unwrap().as_ref(), b"short-lived");
+
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let late = http_client().get(&url).send().await.unwrap();
+    assert_eq!(late.status(), 403, "expired URL must be refused");
+    assert!(late.text().await.unwrap().contains("AccessDenied"));
+
+    // A fresh redirect works again: access is re-checked and re-signed each time.
+    let again = get(
+        app,
+        "bob",
+        &format!("/conversations/{cid}/files/{file_id}/download"),
+    )
+    .await;
+    let ok = http_client()
+        .get(again.header("location").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_tampered_url_is_refused() {
+    let app = strict_stack(300).await;
+    let cid = create_group(app, "alice", &[]).await;
+    let a = upload(app, &cid, "alice", "a.txt", "text/plain", b"aaa").await;
+    let r = get(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{a}/download"),
+    )
+    .await;
+    let url = r.header("location").unwrap();
+    // Point the signed URL at another object: the signature no longer matches.
+    let forged = url.replace(&a, "someone-elses-file");
+    let got = http_client().get(&forged).send().await.unwrap();
+    assert_eq!(got.status(), 403);
+}
+
+#[tokio::test]
+async fn s3_itself_refuses_an_upload_larger_than_declared() {
+    let app = strict_stack(300).await;
+    let cid = create_group(app, "alice", &[]).await;
+    let r = post(app, "alice", &format!("/conversations/{cid}/uploads"),
+        json!({"client_msg_id": "big", "name": "big.bin", "size": 10, "content_type": "application/octet-stream"})).await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let file_id = r.json["file_id"].as_str().unwrap();
+
+    let refused = post_form(&r.json["upload"], vec![7u8; 11]).await;
+    assert!(
+        refused.status().is_client_error(),
+        "S3 accepted 11 bytes for a 10-byte upload"
+    );
+    assert!(refused.text().await.unwrap().contains("EntityTooLarge"));
+    // Nothing arrived, so nothing completes.
+    let done = post(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}/complete"),
+        json!(null),
+    )
+    .await;
+    assert_eq!((done.status, done.error_code()), (409, "upload_missing"));
+
+    // The declared size goes through, and completes.
+    let ok = post_form(&r.json["upload"], vec![7u8; 10]).await;
+    assert!(ok.status().is_success(), "{}", ok.text().await.unwrap());
+    let done = post(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}/complete"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(done.status, 201, "{:?}", done.json);
+}
+
+#[tokio::test]
+async fn the_api_refuses_uploads_over_the_configured_maximum() {
+    let app = stack_with(Options {
+        max_upload_bytes: 1024,
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &[]).await;
+    let r = post(app, "alice", &format!("/conversations/{cid}/uploads"),
+        json!({"client_msg_id": "big", "name": "big.bin", "size": 1025, "content_type": "application/octet-stream"})).await;
+    assert_eq!((r.status, r.error_code()), (413, "file_too_large"));
+}
