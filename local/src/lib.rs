@@ -3,5 +3,7 @@
 
 pub mod provision;
 pub mod router;
+pub mod seed;
 pub mod server;
+pub mod snapshot;
 pub mod template;

@@ -1,1 +1,137 @@
-fn main() {}
+//! `groupshare-local`: GroupShare on local AWS stand-ins.
+//!
+//! * `groupshare-local serve` (default): create the template's tables and the bucket, load the
+//!   saved data (or seed the demo), serve every route on `GROUPSHARE_PORT` (9000) with the
+//!   `X-Dev-User` identity header, and save the data on Ctrl-C.
+//! * `groupshare-local provision ENV_JSON ENV_DOTENV`: tables, bucket and demo data only, then
+//!   write the functions' environment for `sam local invoke --env-vars` and
+//!   `cargo lambda watch --env-file`.
+//!
+//! The stand-in's endpoint comes from `AWS_ENDPOINT_URL` (scripts/local sets it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use groupshare_local::{provision, seed, server, snapshot, template};
+use shared::config::Config;
+use shared::App;
+
+const PREFIX: &str = "groupshare-local";
+const BUCKET: &str = "groupshare-local-files";
+
+type Error = provision::Error;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws_config=warn".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map_err(|_| "AWS_ENDPOINT_URL must point at the local stand-in")?;
+    let data_dir = PathBuf::from(
+        std::env::var("GROUPSHARE_DATA_DIR").unwrap_or_else(|_| ".local/data".into()),
+    );
+    let reset = std::env::var("GROUPSHARE_RESET").is_ok_and(|v| v == "1");
+
+    let sdk = shared::aws::load_sdk_config().await;
+    let ddb = shared::aws::dynamodb_client(&sdk);
+    let s3 = shared::aws::s3_client(&sdk, true);
+    let specs = template::table_specs(&template::workspace_template())?;
+    let tables = provision::create_tables(&ddb, &specs, PREFIX).await?;
+    provision::ensure_bucket(&s3, BUCKET).await?;
+
+    let env = [
+        ("CONVERSATIONS_TABLE", tables.conversations.as_str()),
+        ("MEMBERS_TABLE", tables.members.as_str()),
+        ("MESSAGES_TABLE", tables.messages.as_str()),
+        ("FILES_TABLE", tables.files.as_str()),
+        ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
+        ("FILES_BUCKET", BUCKET),
+        ("S3_FORCE_PATH_STYLE", "true"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let config = Config::from_lookup(|k| {
+        env.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| std::env::var(k).ok())
+    })?;
+    let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
+
+    let empty = ddb
+        .scan()
+        .table_name(&tables.conversations)
+        .limit(1)
+        .send()
+        .await?
+        .count
+        == 0;
+    if empty && !reset && snapshot::restore(&ddb, &s3, &tables, BUCKET, &data_dir).await? {
+        tracing::info!(dir = %data_dir.display(), "loaded saved local data");
+    }
+    if seed::seed(app, BUCKET).await? {
+        tracing::info!("seeded the demo group `{}`", seed::CONVERSATION);
+    }
+
+    if args.first().map(String::as_str) == Some("provision") {
+        let json_path = args
+            .get(1)
+            .ok_or("usage: groupshare-local provision ENV_JSON ENV_DOTENV")?;
+        let dotenv_path = args
+            .get(2)
+            .ok_or("usage: groupshare-local provision ENV_JSON ENV_DOTENV")?;
+        let vars: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect();
+        // sam local invoke --env-vars: {"Parameters": {...}} applies to every function.
+        std::fs::write(
+            json_path,
+            serde_json::to_string_pretty(&serde_json::json!({ "Parameters": vars }))?,
+        )?;
+        let dotenv: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(dotenv_path, dotenv)?;
+        println!("provisioned; environment written to {json_path} and {dotenv_path}");
+        return Ok(());
+    }
+
+    let port: u16 = std::env::var("GROUPSHARE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9000);
+    let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    print_banner(addr);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = server::serve(listener, app) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    snapshot::save(&ddb, &s3, &tables, BUCKET, &data_dir).await?;
+    println!(
+        "saved local data to {} (GROUPSHARE_RESET=1 starts fresh)",
+        data_dir.display()
+    );
+    Ok(())
+}
+
+fn print_banner(addr: SocketAddr) {
+    let base = format!("http://{addr}");
+    println!("GroupShare local API ready at {base}");
+    println!("Demo users (send one as the X-Dev-User header): alice (owner), bob, carol");
+    println!(
+        "Demo group: {}; files demo-report (季度报告.pdf), demo-notes, demo-old (expired)",
+        seed::CONVERSATION
+    );
+    println!("Try:");
+    println!("  curl -s -H 'X-Dev-User: bob' {base}/conversations/demo-team/messages");
+    println!("  curl -s -H 'X-Dev-User: bob' '{base}/conversations/demo-team/files?ids=demo-report,demo-notes,demo-old'");
+    println!(
+        "  curl -sL -H 'X-Dev-User: bob' {base}/conversations/demo-team/files/demo-notes/download"
+    );
+    println!("Ctrl-C stops everything and keeps the data.");
+}

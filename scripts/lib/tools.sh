@@ -60,7 +60,8 @@ stop_started() {
 # Starts moto's server (DynamoDB + S3). Sets MOTO_URL.
 start_moto() { # port
   local port="$1"
-  "$LOCAL/venv-aws/bin/moto_server" -H 127.0.0.1 -p "$port" > "$LOCAL/moto.log" 2>&1 &
+  # Its own session: Ctrl-C in the terminal reaches the API (which saves data) but not moto.
+  setsid "$LOCAL/venv-aws/bin/moto_server" -H 127.0.0.1 -p "$port" > "$LOCAL/moto.log" 2>&1 &
   STARTED_PIDS+=($!)
   MOTO_URL="http://127.0.0.1:$port"
   wait_http "$MOTO_URL/moto-api/" moto
@@ -69,7 +70,7 @@ start_moto() { # port
 # Starts s3s-fs, which checks SigV4 signatures, URL expiry and POST policies. Sets STRICT_S3_URL.
 start_s3s_fs() { # port data-dir access-key secret-key
   mkdir -p "$2"
-  "$LOCAL/tools/bin/s3s-fs" --host 127.0.0.1 --port "$1" --access-key "$3" --secret-key "$4" "$2" \
+  setsid "$LOCAL/tools/bin/s3s-fs" --host 127.0.0.1 --port "$1" --access-key "$3" --secret-key "$4" "$2" \
     > "$LOCAL/s3s-fs.log" 2>&1 &
   STARTED_PIDS+=($!)
   STRICT_S3_URL="http://127.0.0.1:$1"
