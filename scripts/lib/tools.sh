@@ -37,13 +37,22 @@ ensure_s3s_fs() {
   fi
 }
 
+wait_port() { # port name
+  for _ in $(seq 1 300); do
+    if (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "$2 is not listening on port $1" >&2
+  return 1
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 wait_http() { # url name
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "$1"; then return 0; fi
+    if curl -s -m 2 -o /dev/null "$1"; then return 0; fi
     sleep 0.2
   done
   echo "$2 did not come up at $1" >&2
