@@ -70,7 +70,8 @@ stop_started() {
 start_moto() { # port
   local port="$1"
   # Its own session: Ctrl-C in the terminal reaches the API (which saves data) but not moto.
-  setsid "$LOCAL/venv-aws/bin/moto_server" -H 127.0.0.1 -p "$port" > "$LOCAL/moto.log" 2>&1 &
+  # Serialised requests: see moto_server.py for why.
+  setsid "$LOCAL/venv-aws/bin/python" "$ROOT/scripts/lib/moto_server.py" -H 127.0.0.1 -p "$port" > "$LOCAL/moto.log" 2>&1 &
   STARTED_PIDS+=($!)
   MOTO_URL="http://127.0.0.1:$port"
   wait_http "$MOTO_URL/moto-api/" moto

@@ -512,3 +512,27 @@ async fn racing_completion_and_s3_event_yield_one_file_message() {
         assert_eq!(announcing, 1, "round {n}");
     }
 }
+
+/// Found by schemathesis (scripts/fuzz): astral-plane text sent twice, concurrently, with one
+/// `client_msg_id`. It exposed that moto's transaction rollback is not atomic under concurrent
+/// requests (hence scripts/lib/moto_server.py); the API must answer one stored message.
+#[tokio::test]
+async fn regression_astral_text_sent_twice_concurrently() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let body = json!({"text": "U;\u{f2599}\u{73767}\u{f7}(!\u{60b58}\u{16dba}\u{90}", "client_msg_id": "4fcda5c0b77d441a8c5423f2049ab1d1"});
+    let path = format!("/conversations/{cid}/messages");
+    let (a, b) = tokio::join!(
+        post(app, "alice", &path, body.clone()),
+        post(app, "alice", &path, body.clone())
+    );
+    assert_eq!(
+        (a.status, b.status),
+        (201, 201),
+        "{:?} {:?}",
+        a.json,
+        b.json
+    );
+    assert_eq!(a.json, b.json);
+    assert_eq!(a.json["text"], body["text"]);
+}

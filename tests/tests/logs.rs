@@ -1,0 +1,121 @@
+//! Operators' view: one structured line per request with request id, route, caller, status and
+//! latency; no file names, presigned URLs, cursors or ids from the path.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use groupshare_tests::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn one_json_line_per_request_without_secrets_or_names() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let secret_name = "salary-review-2026.pdf";
+    let file_id = upload(app, &cid, "alice", secret_name, "application/pdf", b"%PDF").await;
+    let cursor = get(
+        app,
+        "bob",
+        &format!("/conversations/{cid}/messages?limit=1"),
+    )
+    .await
+    .json["older"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let download = get(
+        app,
+        "bob",
+        &format!("/conversations/{cid}/files/{file_id}/download"),
+    )
+    .await;
+    let page = get(
+        app,
+        "bob",
+        &format!("/conversations/{cid}/messages?before={cursor}"),
+    )
+    .await;
+    let denied = get(
+        app,
+        "mallory",
+        &format!("/conversations/{cid}/files/{file_id}"),
+    )
+    .await;
+    drop(guard);
+    assert_eq!(
+        (download.status, page.status, denied.status),
+        (302, 200, 404)
+    );
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["status"].is_number())
+        .collect();
+    assert_eq!(requests.len(), 3, "{text}");
+    let fields: Vec<(&str, &str, u64)> = requests
+        .iter()
+        .map(|l| {
+            let f = &l["fields"];
+            assert!(f["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+            assert!(f["latency_ms"].is_number());
+            assert_eq!(l["level"], "INFO");
+            (
+                f["route"].as_str().unwrap(),
+                f["caller"].as_str().unwrap(),
+                f["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                "/conversations/{conversation_id}/files/{file_id}/download",
+                "bob",
+                302
+            ),
+            ("/conversations/{conversation_id}/messages", "bob", 200),
+            (
+                "/conversations/{conversation_id}/files/{file_id}",
+                "mallory",
+                404
+            ),
+        ]
+    );
+    for secret in [
+        secret_name,
+        &file_id,
+        &cid,
+        &cursor,
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+    ] {
+        assert!(!text.contains(secret), "log leaks {secret}: {text}");
+    }
+}
