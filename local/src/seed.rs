@@ -107,6 +107,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             status: StoredFileStatus::Pending,
             s3_key: key,
             message_seq: None,
+            upload_deadline_ms: None,
         };
         app.store.put_new_file(&record).await?;
         // The real completion path: checks the object, announces the file in history.

@@ -179,12 +179,22 @@ pub struct FileRecord {
     pub s3_key: String,
     /// The history message that announced the file, once it is available.
     pub message_seq: Option<u64>,
+    /// When the last upload form handed out for it expires (pending files only).
+    pub upload_deadline_ms: Option<i64>,
 }
+
+/// A pending upload not completed this long after its form expired is abandoned: it shows as
+/// `deleted` and can no longer complete. (S3 refuses the form itself once it expires, and its
+/// `ObjectCreated` event completes a real upload within seconds.)
+pub const ABANDONED_AFTER_MS: i64 = 3_600_000;
 
 impl FileRecord {
     pub fn status_at(&self, now_ms: i64) -> FileStatus {
         match self.status {
-            StoredFileStatus::Pending => FileStatus::Pending,
+            StoredFileStatus::Pending => match self.upload_deadline_ms {
+                Some(deadline) if deadline + ABANDONED_AFTER_MS <= now_ms => FileStatus::Deleted,
+                _ => FileStatus::Pending,
+            },
             StoredFileStatus::Deleted => FileStatus::Deleted,
             StoredFileStatus::Available => match self.expires_at_ms {
                 Some(exp) if exp <= now_ms => FileStatus::Expired,
@@ -264,6 +274,7 @@ mod tests {
             status,
             s3_key: "k".into(),
             message_seq: None,
+            upload_deadline_ms: Some(10_000),
         }
     }
 
@@ -280,6 +291,10 @@ mod tests {
             record(StoredFileStatus::Pending, Some(0)).status_at(5),
             FileStatus::Pending
         );
+        let abandoned_at = 10_000 + ABANDONED_AFTER_MS;
+        let pending = record(StoredFileStatus::Pending, None);
+        assert_eq!(pending.status_at(abandoned_at - 1), FileStatus::Pending);
+        assert_eq!(pending.status_at(abandoned_at), FileStatus::Deleted);
         assert_eq!(
             record(StoredFileStatus::Deleted, None).status_at(5),
             FileStatus::Deleted

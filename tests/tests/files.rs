@@ -481,3 +481,53 @@ async fn config_tells_clients_the_limits() {
     assert_eq!(anonymous.status, 401);
     let _: Value = anonymous.json;
 }
+
+/// A URL must not outlive the credentials that sign it (a Lambda role's credentials expire).
+#[tokio::test]
+async fn download_urls_end_before_their_signing_credentials() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let file_id = upload(app, &cid, "alice", "a.txt", "text/plain", b"a").await;
+    let expiring = aws_credential_types::Credentials::new(
+        "test",
+        "test",
+        Some("session".into()),
+        Some(std::time::SystemTime::now() + std::time::Duration::from_secs(150)),
+        "expiring",
+    );
+    let sdk = shared::aws::sdk_config_loader()
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint(ENDPOINT_VAR))
+        .credentials_provider(expiring)
+        .load()
+        .await;
+    let short = shared::App {
+        blobs: shared::blob::Blobs::new(
+            shared::aws::s3_client(&sdk, true),
+            sdk.credentials_provider(),
+            &app.config,
+        ),
+        ..app.clone()
+    };
+    let r = get(
+        &short,
+        "alice",
+        &files_url(&cid, &format!("/{file_id}/download")),
+    )
+    .await;
+    assert_eq!(r.status, 302);
+    let location = r.header("location").unwrap();
+    let expires: u64 = location
+        .split("X-Amz-Expires=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (85..=90).contains(&expires),
+        "150 s of credentials minus the 60 s margin, got {expires}"
+    );
+}

@@ -313,3 +313,28 @@ async fn handler_answers_an_api_gateway_v2_event() {
         pull_messages::handle(app, lambda_http::request::from_str(&stranger).unwrap()).await;
     assert_eq!(response.status(), 404);
 }
+
+/// Storage that cannot be reached is the caller's cue to retry: 503 with a JSON body.
+#[tokio::test]
+async fn unreachable_storage_is_503_unavailable() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let dead = shared::aws::sdk_config_loader()
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .load()
+        .await;
+    let broken = shared::App {
+        store: shared::store::Store::new(
+            shared::aws::dynamodb_client(&dead),
+            app.config.tables.clone(),
+        ),
+        ..app.clone()
+    };
+    let r = get(&broken, "alice", &url(&cid, "")).await;
+    assert_eq!((r.status, r.error_code()), (503, "unavailable"));
+    assert!(r.header("x-request-id").is_some());
+}

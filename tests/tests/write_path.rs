@@ -536,3 +536,108 @@ async fn regression_astral_text_sent_twice_concurrently() {
     assert_eq!(a.json, b.json);
     assert_eq!(a.json["text"], body["text"]);
 }
+
+#[tokio::test]
+async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let body = json!({"client_msg_id": "gone", "name": "a.bin", "size": 3, "content_type": "application/octet-stream"});
+    let ticket = post(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/uploads"),
+        body.clone(),
+    )
+    .await;
+    let file_id = ticket.json["file_id"].as_str().unwrap();
+    let mut record = app.store.get_file(file_id).await.unwrap().unwrap();
+    let deadline = record.upload_deadline_ms.unwrap();
+    let expires_at = ticket.json["upload"]["expires_at"].as_str().unwrap();
+    assert_eq!(
+        shared::time::rfc3339(deadline),
+        expires_at,
+        "record keeps the form's deadline"
+    );
+    assert!(post_form(&ticket.json["upload"], b"abc".to_vec())
+        .await
+        .status()
+        .is_success());
+
+    // The form expired long ago and nobody completed the upload.
+    record.upload_deadline_ms =
+        Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
+    app.store.put_file_record(&record).await.unwrap();
+    let info = get(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}"),
+    )
+    .await;
+    assert_eq!(info.json["status"], "deleted");
+    let late = post(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}/complete"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!((late.status, late.error_code()), (410, "file_gone"));
+    let retry = post(app, "alice", &format!("/conversations/{cid}/uploads"), body).await;
+    assert_eq!((retry.status, retry.error_code()), (410, "file_gone"));
+}
+
+#[tokio::test]
+async fn retention_zero_keeps_files_forever() {
+    let app = stack_with(Options {
+        retention_days: 0,
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &[]).await;
+    let file_id = upload(app, &cid, "alice", "keep.txt", "text/plain", b"keep").await;
+    let info = get(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}"),
+    )
+    .await;
+    assert_eq!(info.json["status"], "available");
+    assert!(info.json.get("expires_at").is_none(), "{:?}", info.json);
+}
+
+#[tokio::test]
+async fn the_callers_conversations_page_through_every_group_once() {
+    let app = stack().await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(create_group(app, "owner", &["dana"]).await);
+    }
+    create_group(app, "owner", &[]).await; // not dana's
+    let mut seen = Vec::new();
+    let mut query = "?limit=2".to_string();
+    loop {
+        let page = get(app, "dana", &format!("/conversations{query}")).await;
+        assert_eq!(page.status, 200, "{:?}", page.json);
+        for c in page.json["conversations"].as_array().unwrap() {
+            assert_eq!(c["role"], "member");
+            assert_eq!(c["title"], "Team");
+            seen.push(c["conversation_id"].as_str().unwrap().to_string());
+        }
+        match page.json["cursor"].as_str() {
+            Some(c) => query = format!("?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    created.sort();
+    assert_eq!(seen, created, "every group once, in id order");
+    let foreign = get(app, "owner", "/conversations?limit=1").await.json["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = get(app, "dana", &format!("/conversations?cursor={foreign}")).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (400, "invalid_cursor"),
+        "cursor bound to its user"
+    );
+}

@@ -9,7 +9,7 @@ use super::{as_member, messages::check_client_msg_id, require_member};
 use crate::blob::{object_key, PresignedPost};
 use crate::disposition::is_valid_content_type;
 use crate::identity::Caller;
-use crate::model::{FileRecord, Message, MessageBody, MessageView, StoredFileStatus};
+use crate::model::{FileRecord, FileStatus, Message, MessageBody, MessageView, StoredFileStatus};
 use crate::store::AppendOutcome;
 use crate::{ids, time, ApiError, App};
 
@@ -125,11 +125,21 @@ pub async fn create(
         status: StoredFileStatus::Pending,
         s3_key: object_key(conversation_id, &file_id),
         message_seq: None,
+        upload_deadline_ms: None,
     };
-    let stored = match app.store.put_new_file(&record).await {
-        Ok(()) => record,
+    // Sign first, so the record carries the real deadline of the form it hands out.
+    let form = app
+        .blobs
+        .presign_upload(&record.s3_key, record.size, &record.content_type)
+        .await?;
+    let record = FileRecord {
+        upload_deadline_ms: Some(form.expires_at_ms),
+        ..record
+    };
+    match app.store.put_new_file(&record).await {
+        Ok(()) => {}
         Err(e) if e.code == "file_exists" => {
-            // A retry: same request gets a fresh form for the same file; a different one is refused.
+            // A retry: the same request gets a fresh form for the same file; a different one is refused.
             let existing = app
                 .store
                 .get_file(&file_id)
@@ -144,20 +154,29 @@ pub async fn create(
                     "client_msg_id was already used for a different upload",
                 ));
             }
-            if existing.status != StoredFileStatus::Pending {
-                return Err(ApiError::conflict(
-                    "upload_completed",
-                    "this upload is already complete",
-                ));
+            match existing.status_at(time::now_ms()) {
+                FileStatus::Pending => {
+                    app.store
+                        .extend_upload_deadline(&file_id, form.expires_at_ms)
+                        .await?
+                }
+                FileStatus::Available | FileStatus::Expired => {
+                    return Err(ApiError::conflict(
+                        "upload_completed",
+                        "this upload is already complete",
+                    ))
+                }
+                FileStatus::Deleted => {
+                    return Err(ApiError::new(
+                        410,
+                        "file_gone",
+                        "this upload was abandoned; start again with a new client_msg_id",
+                    ))
+                }
             }
-            existing
         }
         Err(e) => return Err(e),
-    };
-    let form = app
-        .blobs
-        .presign_upload(&stored.s3_key, stored.size, &stored.content_type)
-        .await?;
+    }
     Ok(UploadTicket {
         file_id,
         upload: form.into(),
@@ -192,12 +211,14 @@ pub async fn complete(
 /// Completion shared by the API and the S3 `ObjectCreated` handler: checks the object, marks
 /// the file available and appends the file message, once. Racing calls yield one message.
 pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, bool), ApiError> {
-    match file.status {
-        StoredFileStatus::Available => return announced(app, &file).await.map(|m| (m, false)),
-        StoredFileStatus::Deleted => {
+    match file.status_at(time::now_ms()) {
+        FileStatus::Available | FileStatus::Expired => {
+            return announced(app, &file).await.map(|m| (m, false))
+        }
+        FileStatus::Deleted => {
             return Err(ApiError::new(410, "file_gone", "the upload was abandoned"))
         }
-        StoredFileStatus::Pending => {}
+        FileStatus::Pending => {}
     }
     let Some(object) = app.blobs.head(&file.s3_key).await? else {
         return Err(ApiError::conflict(

@@ -154,6 +154,27 @@ impl Store {
             .build()
     }
 
+    /// A fresh upload form was handed out for a pending file: move its deadline.
+    pub async fn extend_upload_deadline(
+        &self,
+        file_id: &str,
+        deadline_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .update_expression("SET upload_deadline = :d")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":d", n(deadline_ms))
+            .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.extend_upload_deadline", e))?;
+        Ok(())
+    }
+
     /// Marks a file deleted (pending uploads never completed, removed files).
     pub async fn mark_file_deleted(&self, file_id: &str) -> Result<(), ApiError> {
         self.client
@@ -232,6 +253,9 @@ fn file_item(f: &FileRecord) -> Item {
     if let Some(seq) = f.message_seq {
         item.insert("message_seq".into(), n(seq));
     }
+    if let Some(deadline) = f.upload_deadline_ms {
+        item.insert("upload_deadline".into(), n(deadline));
+    }
     item
 }
 
@@ -252,5 +276,6 @@ fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
             .ok_or_else(|| ApiError::corrupt("file", "unknown status"))?,
         s3_key: f.str("s3_key")?,
         message_seq: f.opt_num("message_seq")?,
+        upload_deadline_ms: f.opt_num("upload_deadline")?,
     })
 }
