@@ -1,7 +1,14 @@
 //! Test harness: every test gets its own tables (named from a unique prefix) and bucket on the
 //! local AWS stand-ins that `scripts/test` starts, driven through the real SDK clients.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 
 use aws_credential_types::Credentials;
 use lambda_http::http::{HeaderMap, Method};
@@ -46,6 +53,8 @@ pub struct Options {
     pub download_ttl_secs: u64,
     pub max_upload_bytes: u64,
     pub retention_days: u32,
+    /// Counts the DynamoDB calls the app makes.
+    pub dynamodb_calls: Option<CallCounter>,
 }
 
 impl Default for Options {
@@ -57,6 +66,7 @@ impl Default for Options {
             download_ttl_secs: 300,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             retention_days: 7,
+            dynamodb_calls: None,
         }
     }
 }
@@ -88,7 +98,14 @@ pub async fn stack_with(opts: Options) -> &'static App {
     let specs =
         groupshare_local::template::table_specs(&groupshare_local::template::workspace_template())
             .unwrap();
-    let ddb = shared::aws::dynamodb_client(&ddb_sdk);
+    let ddb = match &opts.dynamodb_calls {
+        None => shared::aws::dynamodb_client(&ddb_sdk),
+        Some(counter) => aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&ddb_sdk)
+                .interceptor(counter.clone())
+                .build(),
+        ),
+    };
     let tables = groupshare_local::provision::create_tables(&ddb, &specs, &prefix)
         .await
         .unwrap();
@@ -275,4 +292,58 @@ pub fn http_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// Counts storage round trips, and how many were in flight at once (proof that lookups run
+/// concurrently, without measuring time).
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(Arc<CallCounts>);
+
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl CallCounter {
+    pub fn reset(&self) {
+        self.0.max_in_flight.store(0, Ordering::SeqCst);
+        self.0.total.store(0, Ordering::SeqCst);
+    }
+    /// (calls, most in flight at once) since the last reset.
+    pub fn read(&self) -> (usize, usize) {
+        (
+            self.0.total.load(Ordering::SeqCst),
+            self.0.max_in_flight.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let now = self.0.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.0.total.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
 }
