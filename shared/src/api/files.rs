@@ -13,11 +13,23 @@ use crate::model::{FileInfo, FileRecord, FileStatus};
 use crate::store::FilesAfter;
 use crate::{ids, time, ApiError, App};
 
-/// A file of this conversation, or 404 whether it is missing or another conversation's.
-fn of_conversation(
-    file: Option<FileRecord>,
+/// One file as a member sees it: ids validated, membership checked concurrently with the
+/// lookup, and the same 404 for a missing file, another conversation's file or a non-member.
+pub async fn member_file(
+    app: &App,
+    caller: &Caller,
     conversation_id: &str,
+    file_id: &str,
 ) -> Result<FileRecord, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::file_id(file_id)?;
+    let (_, file) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.get_file(file_id),
+    )
+    .await?;
     file.filter(|f| f.conversation_id == conversation_id)
         .ok_or_else(ApiError::not_found)
 }
@@ -29,16 +41,8 @@ pub async fn info(
     conversation_id: &str,
     file_id: &str,
 ) -> Result<FileInfo, ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::file_id(file_id)?;
-    let (_, file) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.get_file(file_id),
-    )
-    .await?;
-    Ok(of_conversation(file, conversation_id)?.info(time::now_ms()))
+    let file = member_file(app, caller, conversation_id, file_id).await?;
+    Ok(file.info(time::now_ms()))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -164,16 +168,7 @@ pub async fn download(
     file_id: &str,
     disposition: Disposition,
 ) -> Result<PresignedGet, ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::file_id(file_id)?;
-    let (_, file) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.get_file(file_id),
-    )
-    .await?;
-    let file = of_conversation(file, conversation_id)?;
+    let file = member_file(app, caller, conversation_id, file_id).await?;
     match file.status_at(time::now_ms()) {
         FileStatus::Available => {}
         FileStatus::Pending => {

@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{as_member, messages::check_client_msg_id, require_member};
+use super::{messages::check_client_msg_id, require_member};
 use crate::blob::{object_key, PresignedPost};
 use crate::disposition::is_valid_content_type;
 use crate::identity::Caller;
@@ -190,18 +190,7 @@ pub async fn complete(
     conversation_id: &str,
     file_id: &str,
 ) -> Result<(MessageView, bool), ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::file_id(file_id)?;
-    let (_, file) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.get_file(file_id),
-    )
-    .await?;
-    let file = file
-        .filter(|f| f.conversation_id == conversation_id)
-        .ok_or_else(ApiError::not_found)?;
+    let file = super::files::member_file(app, caller, conversation_id, file_id).await?;
     if file.uploader != caller.user_id {
         return Err(ApiError::forbidden("only the uploader completes an upload"));
     }
