@@ -169,13 +169,14 @@ impl Blobs {
         })
     }
 
-    /// A presigned POST whose policy pins the key, the content type and the exact size, so S3
-    /// itself refuses any other body.
+    /// A presigned POST whose policy pins the key, the content type and the exact size (and the
+    /// SHA-256 checksum when the client declared one), so S3 itself refuses any other body.
     pub async fn presign_upload(
         &self,
         key: &str,
         size: u64,
         content_type: &str,
+        sha256_hex: Option<&str>,
     ) -> Result<PresignedPost, ApiError> {
         let (creds, lifetime) = self.credentials(self.upload_ttl).await?;
         let region = self
@@ -204,6 +205,10 @@ impl Blobs {
         fields.insert("x-amz-date".to_string(), amz_date);
         if let Some(token) = creds.session_token() {
             fields.insert("x-amz-security-token".to_string(), token.to_string());
+        }
+        if let Some(digest) = sha256_hex.and_then(hex_to_base64) {
+            // S3 checks the body against it (BadDigest) and keeps it for HeadObject.
+            fields.insert("x-amz-checksum-sha256".to_string(), digest);
         }
         let bucket = self.bucket()?;
         let mut conditions: Vec<serde_json::Value> = vec![serde_json::json!({ "bucket": bucket })];
@@ -262,6 +267,14 @@ impl Blobs {
     }
 }
 
+fn hex_to_base64(hex: &str) -> Option<String> {
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -284,6 +297,16 @@ mod tests {
         assert_eq!(parse_object_key(&key), Some(("c1", "f1")));
         assert_eq!(parse_object_key("other/c1/f1"), None);
         assert_eq!(parse_object_key("files/c1/f1/x"), None);
+    }
+
+    #[test]
+    fn sha256_hex_becomes_s3_base64() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(
+            hex_to_base64(hex).as_deref(),
+            Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        );
+        assert_eq!(hex_to_base64("zz"), None);
     }
 
     #[test]

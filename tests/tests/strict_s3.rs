@@ -131,3 +131,45 @@ async fn the_api_refuses_uploads_over_the_configured_maximum() {
         json!({"client_msg_id": "big", "name": "big.bin", "size": 1025, "content_type": "application/octet-stream"})).await;
     assert_eq!((r.status, r.error_code()), (413, "file_too_large"));
 }
+
+#[tokio::test]
+async fn s3_refuses_bytes_that_do_not_match_the_declared_sha256() {
+    let app = strict_stack(300).await;
+    let cid = create_group(app, "alice", &[]).await;
+    let good = b"the real bytes".to_vec();
+    let r = post(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/uploads"),
+        json!({
+            "client_msg_id": "sha", "name": "s.bin", "size": good.len(),
+            "content_type": "application/octet-stream", "sha256": sha256_hex(&good),
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let file_id = r.json["file_id"].as_str().unwrap();
+    let mut bad = good.clone();
+    bad[0] ^= 1;
+    let refused = post_form(&r.json["upload"], bad).await;
+    assert!(refused.status().is_client_error());
+    assert!(refused.text().await.unwrap().contains("BadDigest"));
+
+    let ok = post_form(&r.json["upload"], good.clone()).await;
+    assert!(ok.status().is_success(), "{}", ok.text().await.unwrap());
+    let done = post(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}/complete"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(done.status, 201, "{:?}", done.json);
+    let info = get(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{file_id}"),
+    )
+    .await;
+    assert_eq!(info.json["sha256"], sha256_hex(&good).as_str());
+}

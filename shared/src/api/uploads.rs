@@ -130,7 +130,12 @@ pub async fn create(
     // Sign first, so the record carries the real deadline of the form it hands out.
     let form = app
         .blobs
-        .presign_upload(&record.s3_key, record.size, &record.content_type)
+        .presign_upload(
+            &record.s3_key,
+            record.size,
+            &record.content_type,
+            record.sha256.as_deref(),
+        )
         .await?;
     let record = FileRecord {
         upload_deadline_ms: Some(form.expires_at_ms),
