@@ -246,6 +246,18 @@ impl Blobs {
         }
     }
 
+    /// Deletes an object (absent objects are fine: S3 answers success).
+    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+        self.s3
+            .delete_object()
+            .bucket(self.bucket()?)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("s3.delete_object", e))?;
+        Ok(())
+    }
+
     /// Size (and SHA-256 checksum, when S3 has one) of a stored object; `None` if absent.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectFacts>, ApiError> {
         let out = self

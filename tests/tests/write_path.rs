@@ -641,3 +641,55 @@ async fn the_callers_conversations_page_through_every_group_once() {
         "cursor bound to its user"
     );
 }
+
+#[tokio::test]
+async fn the_sweeper_deletes_abandoned_uploads_and_their_bytes() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let path = format!("/conversations/{cid}/uploads");
+    let abandoned = post(app, "alice", &path, json!({"client_msg_id": "a", "name": "a.bin", "size": 3, "content_type": "application/octet-stream"})).await;
+    let fresh = post(app, "alice", &path, json!({"client_msg_id": "f", "name": "f.bin", "size": 3, "content_type": "application/octet-stream"})).await;
+    let done_id = upload(
+        app,
+        &cid,
+        "alice",
+        "done.bin",
+        "application/octet-stream",
+        b"abc",
+    )
+    .await;
+    assert!(post_form(&abandoned.json["upload"], b"abc".to_vec())
+        .await
+        .status()
+        .is_success());
+    let abandoned_id = abandoned.json["file_id"].as_str().unwrap();
+    let fresh_id = fresh.json["file_id"].as_str().unwrap();
+    let mut record = app.store.get_file(abandoned_id).await.unwrap().unwrap();
+    record.upload_deadline_ms =
+        Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
+    app.store.put_file_record(&record).await.unwrap();
+
+    assert_eq!(sweep_uploads::handle(app).await.unwrap(), 1);
+    let stored = app.store.get_file(abandoned_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, shared::model::StoredFileStatus::Deleted);
+    assert_eq!(
+        app.blobs.head(&stored.s3_key).await.unwrap(),
+        None,
+        "bytes removed"
+    );
+    // Still-open uploads and completed files are untouched.
+    let fresh = app.store.get_file(fresh_id).await.unwrap().unwrap();
+    assert_eq!(fresh.status, shared::model::StoredFileStatus::Pending);
+    let done = get(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{done_id}/download"),
+    )
+    .await;
+    assert_eq!(done.status, 302);
+    assert_eq!(
+        sweep_uploads::handle(app).await.unwrap(),
+        0,
+        "nothing left to sweep"
+    );
+}

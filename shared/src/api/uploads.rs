@@ -279,6 +279,21 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
     }
 }
 
+/// Cleans up abandoned uploads (see `model::ABANDONED_AFTER_MS`): each is first marked
+/// `deleted` (conditionally, so it can no longer complete), then its bytes, if any arrived, are
+/// removed from S3. Returns how many were cleaned. Run on a schedule by `sweep-uploads`.
+pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
+    let cutoff = time::now_ms() - crate::model::ABANDONED_AFTER_MS;
+    let mut cleaned = 0;
+    for file in app.store.abandoned_uploads(cutoff, batch).await? {
+        if app.store.mark_pending_deleted(&file.file_id).await? {
+            app.blobs.delete(&file.s3_key).await?;
+            cleaned += 1;
+        }
+    }
+    Ok(cleaned)
+}
+
 async fn announced(app: &App, file: &FileRecord) -> Result<MessageView, ApiError> {
     let Some(seq) = file.message_seq else {
         return Err(ApiError::conflict(

@@ -22,6 +22,11 @@ pub struct FilePage {
     pub next: Option<FilesAfter>,
 }
 
+/// GSI on Files over pending uploads only (sparse): `pending_shard` + `upload_deadline`.
+pub const PENDING_BY_DEADLINE_INDEX: &str = "pending-by-deadline";
+/// The one partition of that index; the attribute exists only while a file is pending.
+const PENDING_SHARD: &str = "pending";
+
 /// Queries per listing page at most; pages skip pending uploads, so a page may need more than
 /// one read to fill.
 const MAX_LIST_READS: usize = 5;
@@ -145,9 +150,11 @@ impl Store {
             .expression_attribute_values(":seq", n(message_seq));
         update = match expires_at_ms {
             Some(exp) => update
-                .update_expression("SET #st = :available, message_seq = :seq, expires_at = :exp")
+                .update_expression(
+                    "SET #st = :available, message_seq = :seq, expires_at = :exp REMOVE pending_shard",
+                )
                 .expression_attribute_values(":exp", n(exp)),
-            None => update.update_expression("SET #st = :available, message_seq = :seq"),
+            None => update.update_expression("SET #st = :available, message_seq = :seq REMOVE pending_shard"),
         };
         TransactWriteItem::builder()
             .update(update.build().expect("table, key, expression set"))
@@ -181,7 +188,7 @@ impl Store {
             .update_item()
             .table_name(&self.tables.files)
             .key("file_id", s(file_id))
-            .update_expression("SET #st = :deleted")
+            .update_expression("SET #st = :deleted REMOVE pending_shard")
             .condition_expression("attribute_exists(file_id)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
@@ -189,6 +196,58 @@ impl Store {
             .await
             .map_err(|e| ApiError::from_sdk("files.mark_deleted", e))?;
         Ok(())
+    }
+
+    /// Pending uploads whose form expired before `deadline_before_ms`, oldest first, from the
+    /// sparse `pending-by-deadline` index (only pending files are in it).
+    pub async fn abandoned_uploads(
+        &self,
+        deadline_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, ApiError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.files)
+            .index_name(PENDING_BY_DEADLINE_INDEX)
+            .key_condition_expression("pending_shard = :p AND upload_deadline < :d")
+            .expression_attribute_values(":p", s(PENDING_SHARD))
+            .expression_attribute_values(":d", n(deadline_before_ms))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.abandoned", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(file_from_item)
+            .collect()
+    }
+
+    /// Marks a still-pending upload deleted; `false` if it is no longer pending (completed).
+    pub async fn mark_pending_deleted(&self, file_id: &str) -> Result<bool, ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .update_expression("SET #st = :deleted REMOVE pending_shard")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
+            .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ApiError::from_sdk("files.mark_pending_deleted", e)),
+        }
     }
 
     /// Test and seeding helper: a put without conditions, in the same layout.
@@ -255,6 +314,9 @@ fn file_item(f: &FileRecord) -> Item {
     }
     if let Some(deadline) = f.upload_deadline_ms {
         item.insert("upload_deadline".into(), n(deadline));
+    }
+    if f.status == StoredFileStatus::Pending {
+        item.insert("pending_shard".into(), s(PENDING_SHARD));
     }
     item
 }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::Client;
 use crate::config::Tables;
 
 pub use conversations::MAX_INITIAL_MEMBERS;
-pub use files::{put_new_file_part, FilePage, FilesAfter};
+pub use files::{put_new_file_part, FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX};
 pub use members::{delete_member_if_present, put_member_if_absent};
 pub use messages::{AppendOutcome, MessageRange};
 
