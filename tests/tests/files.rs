@@ -219,7 +219,9 @@ async fn pending_expired_and_deleted_files_show_it_and_cannot_be_downloaded() {
     assert_eq!((dl.status, dl.error_code()), (410, "file_gone"));
 
     let deleted_id = upload(app, &cid, "alice", "gone.txt", "text/plain", b"gone").await;
-    app.store.mark_file_deleted(&deleted_id).await.unwrap();
+    let mut gone = app.store.get_file(&deleted_id).await.unwrap().unwrap();
+    gone.status = shared::model::StoredFileStatus::Deleted;
+    app.store.put_file_record(&gone).await.unwrap();
     let batch = get(
         app,
         "bob",

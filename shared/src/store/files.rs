@@ -182,22 +182,6 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a file deleted (pending uploads never completed, removed files).
-    pub async fn mark_file_deleted(&self, file_id: &str) -> Result<(), ApiError> {
-        self.client
-            .update_item()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
-            .update_expression("SET #st = :deleted REMOVE pending_shard")
-            .condition_expression("attribute_exists(file_id)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("files.mark_deleted", e))?;
-        Ok(())
-    }
-
     /// Pending uploads whose form expired before `deadline_before_ms`, oldest first, from the
     /// sparse `pending-by-deadline` index (only pending files are in it).
     pub async fn abandoned_uploads(
