@@ -1,7 +1,7 @@
 //! Files table: `file_id` (hash); GSI `by-conversation` (`conversation_id`, `uploaded_at`) for
 //! the conversation's file list, newest first.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::codec::{n, s, Fields, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
@@ -245,20 +245,6 @@ impl Store {
             .map_err(|e| ApiError::from_sdk("files.put", e))?;
         Ok(())
     }
-}
-
-/// Builds a Put for a brand-new file record (used where the put joins a transaction).
-pub fn put_new_file_part(store: &Store, file: &FileRecord) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(&store.tables.files)
-                .set_item(Some(file_item(file)))
-                .condition_expression("attribute_not_exists(file_id)")
-                .build()
-                .expect("table, item set"),
-        )
-        .build()
 }
 
 fn files_index_key(conversation_id: &str, a: &FilesAfter) -> Item {

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::Client;
 use crate::config::Tables;
 
 pub use conversations::MAX_INITIAL_MEMBERS;
-pub use files::{put_new_file_part, FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX};
+pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX};
 pub use members::{delete_member_if_present, put_member_if_absent};
 pub use messages::{AppendOutcome, MessageRange};
 
@@ -31,13 +31,5 @@ pub struct Store {
 impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn tables(&self) -> &Tables {
-        &self.tables
     }
 }
