@@ -1,28 +1,46 @@
-"""moto's server with every request handled one at a time.
+"""moto's server with every request handled one at a time, optionally durable.
 
 moto's TransactWriteItems rolls back by restoring deep copies of whole tables, so under
 concurrent requests a failed transaction can undo another request's committed writes. DynamoDB
 itself makes each request atomic; serialising requests (connections stay concurrent) gives the
 tests that same guarantee while they still race at request granularity: two senders can read the
 same counter, and only one transaction may commit on it.
+
+moto_s3_like_aws.py makes presigned POST uploads and event notifications behave as S3's
+(policy size range, declared SHA-256 checked and kept, version ids).
+
+With --data-dir, every state change moto acknowledges is journaled and fsync'ed before the answer
+leaves, and replayed on the next start, so the local stack survives `kill -9` (moto_journal.py).
+Without it, state is in memory only, as the test suite wants.
 """
 
 import argparse
+import logging
+import os
+import sys
 import threading
 
-from moto.moto_server.werkzeug_app import (
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
+from werkzeug.serving import run_simple  # noqa: E402
+
+import moto_memory  # noqa: E402
+import moto_s3_like_aws  # noqa: E402
 
 _lock = threading.Lock()
 _app = DomainDispatcherApplication(create_backend_app)
+_journal = None  # moto_journal.Journal when --data-dir is given
 
 
 def serialized(environ, start_response):
     with _lock:
+        if _journal is not None:
+            return _journal.handle(environ, start_response)
         # Drain the response inside the lock: the work happens while it is produced.
         return list(_app(environ, start_response))
 
@@ -31,5 +49,18 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--data-dir", help="journal state here and restore it on start")
+    parser.add_argument("--compact-mb", type=float, default=64,
+                        help="rewrite the journal as a snapshot at startup when larger than this")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    moto_memory.install()
+    # Before any replay: journaled uploads go through the same handler they went through live.
+    moto_s3_like_aws.install()
+    if args.data_dir:
+        import moto_journal
+
+        _journal = moto_journal.Journal(_app, args.data_dir, int(args.compact_mb * 1024 * 1024))
+        with _lock:
+            _journal.open()
     run_simple(args.host, args.port, serialized, threaded=True, request_handler=MotoRequestHandler)

@@ -4,7 +4,8 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL="$ROOT/.local"
-MOTO_VERSION='moto[server]>=5.1,<6'
+# Exact: moto_journal.py and moto_s3_like_aws.py patch moto 5.2.x internals.
+MOTO_VERSION='moto[server]==5.2.5'
 S3S_FS_VERSION='0.14.1'
 LINT_PACKAGES=('cfn-lint>=1.20,<2' 'aws-sam-cli>=1.120,<2')
 CARGO_LAMBDA_VERSION='cargo-lambda>=1.8,<2'
@@ -66,12 +67,15 @@ stop_started() {
   done
 }
 
-# Starts moto's server (DynamoDB + S3). Sets MOTO_URL.
-start_moto() { # port
-  local port="$1"
-  # Its own session: Ctrl-C in the terminal reaches the API (which saves data) but not moto.
+# Starts moto's server (DynamoDB, S3, SQS). Sets MOTO_URL. With a data dir, every acknowledged
+# write is journaled there and survives a crash (moto_journal.py); without, state is in memory.
+start_moto() { # port [data-dir]
+  local port="$1" durable=()
+  [ -n "${2:-}" ] && durable=(--data-dir "$2")
+  # Its own session: Ctrl-C in the terminal reaches the API but not moto (the EXIT trap stops it).
   # Serialised requests: see moto_server.py for why.
-  setsid "$LOCAL/venv-aws/bin/python" "$ROOT/scripts/lib/moto_server.py" -H 127.0.0.1 -p "$port" > "$LOCAL/moto.log" 2>&1 &
+  setsid "$LOCAL/venv-aws/bin/python" "$ROOT/scripts/lib/moto_server.py" -H 127.0.0.1 -p "$port" "${durable[@]}" \
+    > "$LOCAL/moto.log" 2>&1 &
   STARTED_PIDS+=($!)
   MOTO_URL="http://127.0.0.1:$port"
   wait_http "$MOTO_URL/moto-api/" moto
