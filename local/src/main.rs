@@ -1,8 +1,11 @@
 //! `groupshare-local`: GroupShare on local AWS stand-ins.
 //!
-//! * `groupshare-local serve` (default): create the template's tables and the bucket, load the
-//!   saved data (or seed the demo), serve every route on `GROUPSHARE_PORT` (9000) with the
-//!   `X-Dev-User` identity header, and save the data on Ctrl-C.
+//! * `groupshare-local serve` (default): create the template's tables and the bucket (once),
+//!   seed the demo (once), serve every route on `GROUPSHARE_PORT` (9000) with the `X-Dev-User`
+//!   identity header, and run the asynchronous paths as AWS does: S3 upload events through a
+//!   queue into `upload-completed`, and `sweep-uploads` every `GROUPSHARE_SWEEP_SECONDS` (60).
+//!   Durability is the stand-in's: `scripts/local` runs moto with a write-ahead journal, so
+//!   everything acknowledged survives a crash of either process.
 //! * `groupshare-local provision ENV_JSON ENV_DOTENV`: tables, bucket and demo data only, then
 //!   write the functions' environment for `sam local invoke --env-vars` and
 //!   `cargo lambda watch --env-file`.
@@ -10,9 +13,8 @@
 //! The stand-in's endpoint comes from `AWS_ENDPOINT_URL` (scripts/local sets it).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use groupshare_local::{provision, seed, server, snapshot, template};
+use groupshare_local::{events, provision, seed, server, template};
 use shared::config::Config;
 use shared::App;
 
@@ -32,10 +34,6 @@ async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local stand-in")?;
-    let data_dir = PathBuf::from(
-        std::env::var("GROUPSHARE_DATA_DIR").unwrap_or_else(|_| ".local/data".into()),
-    );
-    let reset = std::env::var("GROUPSHARE_RESET").is_ok_and(|v| v == "1");
 
     let sdk = shared::aws::load_sdk_config().await;
     let ddb = shared::aws::dynamodb_client(&sdk);
@@ -62,17 +60,6 @@ async fn main() -> Result<(), Error> {
     })?;
     let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
 
-    let empty = ddb
-        .scan()
-        .table_name(&tables.conversations)
-        .limit(1)
-        .send()
-        .await?
-        .count
-        == 0;
-    if empty && !reset && snapshot::restore(&ddb, &s3, &tables, BUCKET, &data_dir).await? {
-        tracing::info!(dir = %data_dir.display(), "loaded saved local data");
-    }
     if seed::seed(app, BUCKET).await? {
         tracing::info!("seeded the demo group `{}`", seed::CONVERSATION);
     }
@@ -104,21 +91,26 @@ async fn main() -> Result<(), Error> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(9000);
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
     print_banner(addr);
+    let sweep_every = std::time::Duration::from_secs(
+        std::env::var("GROUPSHARE_SWEEP_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(60),
+    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = server::serve(listener, app) => {}
+        _ = events::pump_uploads(app, sqs, queue_url) => {}
+        _ = events::sweep_on_schedule(app, sweep_every) => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
-    snapshot::save(&ddb, &s3, &tables, BUCKET, &data_dir).await?;
-    println!(
-        "saved local data to {} (GROUPSHARE_RESET=1 starts fresh)",
-        data_dir.display()
-    );
     Ok(())
 }
-
 fn print_banner(addr: SocketAddr) {
     let base = format!("http://{addr}");
     println!("GroupShare local API ready at {base}");
@@ -133,5 +125,5 @@ fn print_banner(addr: SocketAddr) {
     println!(
         "  curl -sL -H 'X-Dev-User: bob' {base}/conversations/demo-team/files/demo-notes/download"
     );
-    println!("Ctrl-C stops everything and keeps the data.");
+    println!("Ctrl-C stops everything; the data stays in .local/moto-data.");
 }

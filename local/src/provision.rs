@@ -105,10 +105,24 @@ fn key_schema(keys: &[KeyPart]) -> Result<Vec<KeySchemaElement>, Error> {
 }
 
 /// Creates the bucket unless it exists.
+/// The bucket, versioned as the template declares it (completed uploads are pinned to their
+/// version). Stand-ins without versioning (s3s-fs) keep an unversioned bucket.
 pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Error> {
-    if s3.head_bucket().bucket(bucket).send().await.is_ok() {
-        return Ok(());
+    if s3.head_bucket().bucket(bucket).send().await.is_err() {
+        s3.create_bucket().bucket(bucket).send().await?;
     }
-    s3.create_bucket().bucket(bucket).send().await?;
-    Ok(())
+    let versioning = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    match s3
+        .put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(versioning)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -7,7 +7,7 @@ use shared::{ApiError, App};
 
 pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
     let method = req.method().as_str().to_string();
-    let function = Route::parse(&method, shared::http::path(&req))
+    let function = Route::parse(&method, &shared::http::route_path(&req))
         .map(|r| r.function(&method))
         .unwrap_or("none");
     match function {

@@ -6,6 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use shared::api::uploads::complete_file;
 use shared::blob::object_key;
 use shared::model::*;
+use shared::store::{Append, Guard};
 use shared::{time, App};
 
 pub const CONVERSATION: &str = "demo-team";
@@ -70,6 +71,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         body: MessageBody::System(SystemEvent {
             event: "conversation_created".into(),
             user_id: "alice".into(),
+            role: None,
         }),
     };
     app.store
@@ -91,6 +93,8 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             .bucket(bucket)
             .key(&key)
             .content_type(content_type)
+            // S3 keeps the SHA-256 it checked, which completion requires for a declared hash.
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .body(ByteStream::from(bytes.clone()))
             .send()
             .await?;
@@ -108,6 +112,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             s3_key: key,
             message_seq: None,
             upload_deadline_ms: None,
+            s3_version: None,
         };
         app.store.put_new_file(&record).await?;
         // The real completion path: checks the object, announces the file in history.
@@ -131,8 +136,7 @@ async fn append_text(app: &App, sender: &str, text: &str) -> Result<(), shared::
     let now = time::now_ms();
     app.store
         .append_message(
-            CONVERSATION,
-            None,
+            Append::new(CONVERSATION, Guard::Member(sender)),
             |_| Vec::new(),
             |seq| Message {
                 conversation_id: CONVERSATION.into(),

@@ -14,6 +14,11 @@ use crate::ApiError;
 
 const VERSION: u8 = 1;
 
+/// Highest `seq` a cursor may name: far beyond any real history, and exact in every JSON
+/// client's numbers. Decoded positions are checked against it, so arithmetic on a forged
+/// cursor (`after + 1`) can never overflow.
+pub const MAX_SEQ: u64 = 1 << 53;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Position {
     /// Messages with `seq` strictly below this one (older).
@@ -88,14 +93,14 @@ fn decode_inner(scope: &str, text: &str) -> Option<Position> {
         return None;
     }
     let position = match kind {
-        1 => Position::Before(r.u64()?),
-        2 => Position::After(r.u64()?),
+        1 => Position::Before(r.u64().filter(|s| (1..=MAX_SEQ).contains(s))?),
+        2 => Position::After(r.u64().filter(|s| *s < MAX_SEQ)?),
         3 => Position::FilesAfter {
-            uploaded_at_ms: r.u64()? as i64,
-            file_id: r.str()?.to_string(),
+            uploaded_at_ms: i64::try_from(r.u64()?).ok()?,
+            file_id: r.id()?,
         },
         4 => Position::ConversationsAfter {
-            conversation_id: r.str()?.to_string(),
+            conversation_id: r.id()?,
         },
         _ => return None,
     };
@@ -139,6 +144,12 @@ impl<'a> Reader<'a> {
         let n = self.u8()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
     }
+    /// A string that is a valid id: positions only ever hold ids.
+    fn id(&mut self) -> Option<String> {
+        self.str()
+            .filter(|s| crate::ids::is_valid_id(s))
+            .map(str::to_string)
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +172,41 @@ mod tests {
             let text = encode("conv-1", &p);
             assert_eq!(decode("conv-1", &text).unwrap(), p);
         }
+    }
+
+    /// Well-formed, correctly checksummed cursors whose positions are out of range (a forger
+    /// can compute the checksum) are refused, so no arithmetic on them can overflow.
+    #[test]
+    fn refuses_out_of_range_positions() {
+        for p in [
+            Position::After(u64::MAX),
+            Position::After(MAX_SEQ),
+            Position::Before(0),
+            Position::Before(u64::MAX),
+            Position::FilesAfter {
+                uploaded_at_ms: -1,
+                file_id: "f1".into(),
+            },
+            Position::FilesAfter {
+                uploaded_at_ms: 1,
+                file_id: "not/an id".into(),
+            },
+            Position::ConversationsAfter {
+                conversation_id: "".into(),
+            },
+        ] {
+            let text = encode("conv-1", &p);
+            assert_eq!(
+                decode("conv-1", &text).unwrap_err().code,
+                "invalid_cursor",
+                "{p:?}"
+            );
+        }
+        let edge = encode("conv-1", &Position::After(MAX_SEQ - 1));
+        assert_eq!(
+            decode("conv-1", &edge).unwrap(),
+            Position::After(MAX_SEQ - 1)
+        );
     }
 
     #[test]

@@ -52,8 +52,7 @@ where
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = req.method().as_str().to_string();
-    let path = path(&req).to_string();
-    let route = Route::parse(&method, &path);
+    let route = Route::parse(&method, &route_path(&req));
     let route_template = route.as_ref().map(Route::template).unwrap_or("unmatched");
     let caller = identity::caller(&req);
     let caller_id = caller
@@ -72,7 +71,15 @@ where
                     query,
                     request_id: request_id.clone(),
                 };
-                handler(ctx, req).await
+                // Answer inside the function's timeout whatever storage does: a JSON 503 from
+                // us, never the gateway's bare timeout (after which a write may still commit).
+                match tokio::time::timeout(time_left(&req), handler(ctx, req)).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::error!(%request_id, route = route_template, "request deadline reached");
+                        Err(ApiError::unavailable())
+                    }
+                }
             }
         },
     };
@@ -112,6 +119,45 @@ pub fn path(req: &Request) -> &str {
     }
 }
 
+/// The path to route on: [`path`] without the stage prefix that a named API Gateway stage
+/// (anything but `$default`) puts in front. The stage comes from the request context, never
+/// from guessing at the path, so `/evil/conversations` is not `/conversations`.
+pub fn route_path(req: &Request) -> std::borrow::Cow<'_, str> {
+    let raw = path(req);
+    let stage = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if stage != "$default" && !stage.is_empty() => {
+            match raw.strip_prefix('/').and_then(|r| r.strip_prefix(stage)) {
+                Some(rest) if rest.starts_with('/') => rest.to_string().into(),
+                // Without its stage the path is not one of ours.
+                _ => "".into(),
+            }
+        }
+        _ => raw.into(),
+    }
+}
+
+/// Time the handler may take: the Lambda deadline less a margin for the response (locally,
+/// with no Lambda context, the deployed function timeout's worth).
+fn time_left(req: &Request) -> std::time::Duration {
+    const MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+    const LOCAL: std::time::Duration = std::time::Duration::from_secs(10);
+    let budget = req
+        .lambda_context_ref()
+        .and_then(|ctx| {
+            let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ctx.deadline);
+            deadline.duration_since(std::time::SystemTime::now()).ok()
+        })
+        .filter(|d| !d.is_zero())
+        .unwrap_or(LOCAL);
+    budget
+        .saturating_sub(MARGIN)
+        .max(std::time::Duration::from_millis(100))
+}
+
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -122,6 +168,21 @@ pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        // Bounded before any per-parameter work: no route takes more than a few parameters.
+        const MAX_PARAMS: usize = 8;
+        const MAX_QUERY_BYTES: usize = 8192;
+        if raw.len() > MAX_QUERY_BYTES
+            || raw
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .nth(MAX_PARAMS)
+                .is_some()
+        {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("at most {MAX_PARAMS} query parameters and {MAX_QUERY_BYTES} bytes"),
+            ));
+        }
         let mut pairs: Vec<(String, String)> = Vec::new();
         for part in raw.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
@@ -129,7 +190,7 @@ impl Query {
             if pairs.iter().any(|(seen, _)| *seen == k) {
                 return Err(ApiError::bad_request(
                     "invalid_query",
-                    format!("query parameter `{k}` is given more than once"),
+                    format!("query parameter `{}` is given more than once", clip(&k)),
                 ));
             }
             pairs.push((k, v));
@@ -168,7 +229,14 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_query", "query string is not valid UTF-8"))
 }
 
-/// Parses a JSON request body into `T`; any problem is a 400 that says what is wrong.
+/// Largest JSON body any route accepts. The biggest legitimate one is a text message of
+/// `MAX_TEXT_BYTES` with every character escaped (`\uXXXX`, 6 bytes each).
+pub const MAX_BODY_BYTES: usize = crate::config::MAX_TEXT_BYTES * 6 + 4096;
+/// Error messages quote at most this much of what the caller sent.
+const MAX_ECHO_CHARS: usize = 120;
+
+/// Parses a JSON request body into `T`; any problem is a 400 that says what is wrong. The size
+/// is checked before any parsing, so no body costs more than a bounded, linear parse.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.is_empty() {
@@ -177,8 +245,27 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             "a JSON body is required",
         ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(
+            "body_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("invalid JSON body: {}", clip(&e.to_string())),
+        )
+    })
+}
+
+/// At most [`MAX_ECHO_CHARS`] of `text`, marked when cut: errors name bad input, never
+/// carry it back whole.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        None => text.into(),
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+    }
 }
 
 /// A JSON response. Everything this API returns is private to the caller: never cached.

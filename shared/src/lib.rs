@@ -22,6 +22,7 @@ pub mod ids;
 pub mod model;
 pub mod route;
 pub mod store;
+pub mod text;
 pub mod time;
 
 pub use config::Config;

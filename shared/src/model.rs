@@ -66,10 +66,14 @@ pub struct FileSummary {
 /// A membership change, recorded in history so every device sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemEvent {
-    /// `conversation_created`, `member_added`, `member_removed` or `member_left`.
+    /// `conversation_created`, `member_added`, `member_removed`, `member_left` or
+    /// `role_changed`.
     pub event: String,
     /// The user the event is about.
     pub user_id: String,
+    /// The user's role after the event (`member_added`, `role_changed`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<Role>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +185,10 @@ pub struct FileRecord {
     pub message_seq: Option<u64>,
     /// When the last upload form handed out for it expires (pending files only).
     pub upload_deadline_ms: Option<i64>,
+    /// The S3 object version that completed the upload (versioned buckets). Downloads are
+    /// signed for this version only, so bytes posted later with an old form never reach a
+    /// member.
+    pub s3_version: Option<String>,
 }
 
 /// A pending upload not completed this long after its form expired is abandoned: it shows as
@@ -275,6 +283,7 @@ mod tests {
             s3_key: "k".into(),
             message_seq: None,
             upload_deadline_ms: Some(10_000),
+            s3_version: None,
         }
     }
 

@@ -14,6 +14,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "conversations",
     ),
     (
+        "PATCH",
+        "/conversations/{conversation_id}/members/{user_id}",
+        "conversations",
+    ),
+    (
         "DELETE",
         "/conversations/{conversation_id}/members/{user_id}",
         "conversations",
@@ -59,6 +64,10 @@ pub enum Route {
     AddMember {
         conversation_id: String,
     },
+    ChangeRole {
+        conversation_id: String,
+        user_id: String,
+    },
     RemoveMember {
         conversation_id: String,
         user_id: String,
@@ -91,25 +100,26 @@ pub enum Route {
 }
 
 impl Route {
-    /// Matches a request. The path may carry one leading stage segment (`/prod/...`), as API
-    /// Gateway stages other than `$default` add one.
+    /// Matches a request path exactly against the table: no extra, empty or missing segments,
+    /// no guessing at prefixes (the stage prefix is removed by [`crate::http::route_path`]
+    /// from what the request context says the stage is).
     pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
-        let decoded: Vec<String> = path
+        let Some(rest) = path.strip_prefix('/') else {
+            return Err(ApiError::route_not_found());
+        };
+        let decoded: Vec<String> = rest
             .split('/')
-            .filter(|s| !s.is_empty())
             .map(|s| {
                 percent_encoding::percent_decode_str(s)
                     .decode_utf8_lossy()
                     .into_owned()
             })
             .collect();
-        let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
-        match Self::match_segments(method, &segments) {
-            Err(e) if e.code == "route_not_found" && segments.len() > 1 => {
-                Self::match_segments(method, &segments[1..])
-            }
-            other => other,
+        if decoded.iter().any(String::is_empty) {
+            return Err(ApiError::route_not_found());
         }
+        let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        Self::match_segments(method, &segments)
     }
 
     fn match_segments(method: &str, seg: &[&str]) -> Result<Route, ApiError> {
@@ -124,12 +134,17 @@ impl Route {
             ["conversations", c, "members"] => (method == "POST").then(|| Route::AddMember {
                 conversation_id: s(c),
             }),
-            ["conversations", c, "members", u] => {
-                (method == "DELETE").then(|| Route::RemoveMember {
+            ["conversations", c, "members", u] => match method {
+                "PATCH" => Some(Route::ChangeRole {
                     conversation_id: s(c),
                     user_id: s(u),
-                })
-            }
+                }),
+                "DELETE" => Some(Route::RemoveMember {
+                    conversation_id: s(c),
+                    user_id: s(u),
+                }),
+                _ => None,
+            },
             ["conversations", c, "messages"] => match method {
                 "GET" => Some(Route::PullMessages {
                     conversation_id: s(c),
@@ -172,7 +187,9 @@ impl Route {
             Route::Config => "/config",
             Route::ListConversations | Route::CreateConversation => "/conversations",
             Route::AddMember { .. } => "/conversations/{conversation_id}/members",
-            Route::RemoveMember { .. } => "/conversations/{conversation_id}/members/{user_id}",
+            Route::ChangeRole { .. } | Route::RemoveMember { .. } => {
+                "/conversations/{conversation_id}/members/{user_id}"
+            }
             Route::PullMessages { .. } | Route::PostMessage { .. } => {
                 "/conversations/{conversation_id}/messages"
             }
@@ -214,13 +231,7 @@ mod tests {
     }
 
     #[test]
-    fn stage_prefix_wrong_method_and_unknown_paths() {
-        assert_eq!(
-            Route::parse("GET", "/prod/conversations/c1/messages").unwrap(),
-            Route::PullMessages {
-                conversation_id: "c1".into()
-            }
-        );
+    fn wrong_method_and_unknown_paths() {
         assert_eq!(
             Route::parse("PUT", "/conversations/c1/messages")
                 .unwrap_err()
@@ -234,5 +245,29 @@ mod tests {
                 .status,
             404
         );
+    }
+
+    /// Only the documented paths match: no prefix is skipped, no segment is dropped.
+    #[test]
+    fn aliased_paths_do_not_match() {
+        for path in [
+            "/evil/conversations",
+            "/prod/conversations/c1/messages",
+            "/conversations/config",
+            "/x/config",
+            "//conversations",
+            "/conversations/",
+            "/conversations//messages",
+            "/conversations/c1//messages",
+            "/conversations/c1/messages/",
+            "conversations",
+            "",
+        ] {
+            assert_eq!(
+                Route::parse("GET", path).map_err(|e| e.code),
+                Err("route_not_found"),
+                "{path}"
+            );
+        }
     }
 }

@@ -347,3 +347,30 @@ impl Intercept for CallCounter {
         Ok(())
     }
 }
+
+/// The S3 `ObjectCreated` event from `events/`, for `key` (and object `version`) in `bucket`.
+pub fn s3_event(
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> aws_lambda_events::event::s3::S3Event {
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/s3-object-created.json"
+    ))
+    .unwrap();
+    let mut event: Value = serde_json::from_str(&template).unwrap();
+    event["Records"][0]["s3"]["bucket"]["name"] = serde_json::json!(bucket);
+    event["Records"][0]["s3"]["object"]["key"] = serde_json::json!(key);
+    event["Records"][0]["s3"]["object"]["versionId"] = serde_json::json!(version);
+    serde_json::from_value(event).unwrap()
+}
+
+pub async fn patch(app: &App, user: &str, path: impl AsRef<str>, body: Value) -> Reply {
+    call(app, request("PATCH", path.as_ref(), Some(user), Some(body))).await
+}
+
+pub async fn delete(app: &App, user: &str, path: impl AsRef<str>) -> Reply {
+    call(app, request("DELETE", path.as_ref(), Some(user), None)).await
+}
+pub mod local_stack;

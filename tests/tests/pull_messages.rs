@@ -285,6 +285,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         body: MessageBody::System(SystemEvent {
             event: "conversation_created".into(),
             user_id: "alice".into(),
+            role: None,
         }),
     };
     app.store

@@ -1,4 +1,4 @@
-//! Groups: create and list conversations, add and remove members.
+//! Groups: create and list conversations, add and remove members, change roles.
 
 use lambda_http::{Body, Request, Response};
 use shared::api::conversations;
@@ -22,6 +22,20 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     conversations::add_member(app, &ctx.caller, &conversation_id, json_body(&req)?)
                         .await?;
                 json(if added { 201 } else { 200 }, &member)
+            }
+            Route::ChangeRole {
+                conversation_id,
+                user_id,
+            } => {
+                let (member, _) = conversations::change_role(
+                    app,
+                    &ctx.caller,
+                    &conversation_id,
+                    &user_id,
+                    json_body(&req)?,
+                )
+                .await?;
+                json(200, &member)
             }
             Route::RemoveMember {
                 conversation_id,

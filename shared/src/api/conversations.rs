@@ -9,7 +9,8 @@ use crate::http::Query;
 use crate::identity::Caller;
 use crate::model::{Conversation, Member, Message, MessageBody, Role, SystemEvent};
 use crate::store::{
-    delete_member_if_present, put_member_if_absent, AppendOutcome, MAX_INITIAL_MEMBERS,
+    delete_member_with_role, put_member_if_absent, set_member_role, Append, AppendOutcome, Guard,
+    MAX_INITIAL_MEMBERS,
 };
 use crate::{ids, time, ApiError, App};
 
@@ -39,31 +40,21 @@ pub async fn create(
     caller: &Caller,
     new: NewConversation,
 ) -> Result<ConversationView, ApiError> {
-    let title = new.title.trim();
-    if title.is_empty()
-        || title.chars().count() > MAX_TITLE_CHARS
-        || title.chars().any(char::is_control)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_title",
-            format!("title must be 1-{MAX_TITLE_CHARS} characters without control characters"),
-        ));
+    let title = crate::text::label(&new.title, MAX_TITLE_CHARS, "invalid_title", "title")?;
+    // Bounded before any per-item work, and de-duplicated in linear time.
+    if new.members.len() > MAX_INITIAL_MEMBERS - 1 {
+        return Err(too_many_members());
     }
+    let mut seen = std::collections::HashSet::with_capacity(new.members.len());
     let mut others: Vec<String> = Vec::new();
     for m in &new.members {
         ids::user_id(m)?;
-        if *m != caller.user_id && !others.contains(m) {
+        if *m != caller.user_id && seen.insert(m.as_str()) {
             others.push(m.clone());
         }
     }
     if others.len() + 1 > MAX_INITIAL_MEMBERS {
-        return Err(ApiError::bad_request(
-            "too_many_members",
-            format!(
-                "at most {} initial members; add more afterwards",
-                MAX_INITIAL_MEMBERS - 1
-            ),
-        ));
+        return Err(too_many_members());
     }
     let now = time::now_ms();
     let conversation = Conversation {
@@ -90,12 +81,23 @@ pub async fn create(
         body: MessageBody::System(SystemEvent {
             event: "conversation_created".into(),
             user_id: caller.user_id.clone(),
+            role: None,
         }),
     };
     app.store
         .create_conversation(&conversation, &members, &first)
         .await?;
     Ok(view(&conversation, Role::Owner))
+}
+
+fn too_many_members() -> ApiError {
+    ApiError::bad_request(
+        "too_many_members",
+        format!(
+            "at most {} initial members; add more afterwards",
+            MAX_INITIAL_MEMBERS - 1
+        ),
+    )
 }
 
 fn view(c: &Conversation, role: Role) -> ConversationView {
@@ -213,15 +215,23 @@ pub async fn add_member(
     let event = system_message(
         conversation_id,
         &caller.user_id,
-        "member_added",
-        &new.user_id,
+        SystemEvent {
+            event: "member_added".into(),
+            user_id: new.user_id.clone(),
+            role: Some(role),
+        },
         now,
     );
+    // The adder must still hold a role that may add this member when it commits.
+    let guard = Guard::Role(&caller.user_id, may_grant(role));
+    let append = Append {
+        owner_delta: i64::from(role == Role::Owner),
+        ..Append::new(conversation_id, guard)
+    };
     let outcome = app
         .store
         .append_message(
-            conversation_id,
-            None,
+            append,
             |_| vec![put_member_if_absent(&app.store, &member)],
             event,
         )
@@ -236,12 +246,33 @@ pub async fn add_member(
                 .unwrap_or(member);
             Ok((MemberView::from(&existing), false))
         }
-        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+        AppendOutcome::NotAllowed => Err(lost_role()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {
+            Err(ApiError::not_found())
+        }
     }
 }
 
+/// Roles that may give a member `role`: owners anything, admins up to admin.
+fn may_grant(role: Role) -> &'static [Role] {
+    match role {
+        Role::Owner => &[Role::Owner],
+        Role::Admin | Role::Member => &[Role::Owner, Role::Admin],
+    }
+}
+
+/// The caller's role changed while the request ran; they may no longer be a member at all, so
+/// they get the answer a non-member gets.
+fn lost_role() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Concurrent role changes can make a decision stale; after this many fresh looks, give up.
+const MAX_DECISIONS: usize = 5;
+
 /// `DELETE /conversations/{cid}/members/{user_id}`: owners/admins remove, anyone may leave.
-/// The last owner must hand over first. From this moment the user reads nothing of the
+/// The last owner must hand over first: the owner count is checked inside the write, so two
+/// owners leaving at once cannot both succeed. From this moment the user reads nothing of the
 /// conversation: every read checks membership.
 pub async fn remove_member(
     app: &App,
@@ -251,64 +282,187 @@ pub async fn remove_member(
 ) -> Result<(), ApiError> {
     ids::conversation_id(conversation_id)?;
     ids::user_id(user_id)?;
-    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
     let leaving = user_id == caller.user_id;
-    if !leaving && !me.role.can_manage_members() {
-        return Err(ApiError::forbidden("only owners and admins remove members"));
-    }
-    let Some(target) = app.store.get_member(conversation_id, user_id).await? else {
-        return Err(ApiError::not_found());
-    };
-    if target.role == Role::Owner {
-        if !leaving && me.role != Role::Owner {
+    for _ in 0..MAX_DECISIONS {
+        let (me, target) = futures::future::join(
+            app.store.get_member(conversation_id, &caller.user_id),
+            app.store.get_member(conversation_id, user_id),
+        )
+        .await;
+        let me = me?.ok_or_else(ApiError::not_found)?;
+        if !leaving && !me.role.can_manage_members() {
+            return Err(ApiError::forbidden("only owners and admins remove members"));
+        }
+        let Some(target) = target? else {
+            return Err(ApiError::not_found());
+        };
+        if !leaving && target.role == Role::Owner && me.role != Role::Owner {
             return Err(ApiError::forbidden("only owners remove owners"));
         }
-        if app.store.count_owners(conversation_id).await? <= 1 {
-            return Err(ApiError::conflict(
-                "last_owner",
-                "the last owner cannot leave; make someone else owner first",
-            ));
+        let event_name = if leaving {
+            "member_left"
+        } else {
+            "member_removed"
+        };
+        let event = system_message(
+            conversation_id,
+            &caller.user_id,
+            SystemEvent {
+                event: event_name.into(),
+                user_id: user_id.to_string(),
+                role: None,
+            },
+            time::now_ms(),
+        );
+        let guard = if leaving {
+            Guard::InExtra
+        } else if target.role == Role::Owner {
+            Guard::Role(&caller.user_id, &[Role::Owner])
+        } else {
+            Guard::Role(&caller.user_id, &[Role::Owner, Role::Admin])
+        };
+        let append = Append {
+            owner_delta: -i64::from(target.role == Role::Owner),
+            ..Append::new(conversation_id, guard)
+        };
+        let outcome = app
+            .store
+            .append_message(
+                append,
+                |_| {
+                    vec![delete_member_with_role(
+                        &app.store,
+                        conversation_id,
+                        user_id,
+                        target.role,
+                    )]
+                },
+                event,
+            )
+            .await?;
+        match outcome {
+            AppendOutcome::Appended(_) => return Ok(()),
+            AppendOutcome::LastOwner => return Err(last_owner()),
+            AppendOutcome::NotAllowed => return Err(lost_role()),
+            // The target left or changed role meanwhile: look again.
+            AppendOutcome::ExtraConditionFailed(_) => continue,
+            AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => {
+                return Err(ApiError::not_found())
+            }
         }
     }
-    let event_name = if leaving {
-        "member_left"
-    } else {
-        "member_removed"
-    };
-    let event = system_message(
-        conversation_id,
-        &caller.user_id,
-        event_name,
-        user_id,
-        time::now_ms(),
-    );
-    let outcome = app
-        .store
-        .append_message(
-            conversation_id,
-            None,
-            |_| {
-                vec![delete_member_if_present(
-                    &app.store,
-                    conversation_id,
-                    user_id,
-                )]
-            },
-            event,
+    Err(ApiError::unavailable())
+}
+
+fn last_owner() -> ApiError {
+    ApiError::conflict(
+        "last_owner",
+        "a conversation keeps at least one owner; make someone else owner first",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// `PATCH /conversations/{cid}/members/{user_id}`: owners change any role; admins make members
+/// admins, nothing more; the last owner cannot step down. Returns the member and whether the
+/// role changed now (`false`: it already was that role). Every change is a `system` message.
+pub async fn change_role(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    user_id: &str,
+    change: RoleChange,
+) -> Result<(MemberView, bool), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    ids::user_id(user_id)?;
+    let to = change.role;
+    let own = user_id == caller.user_id;
+    for _ in 0..MAX_DECISIONS {
+        let (me, target) = futures::future::join(
+            app.store.get_member(conversation_id, &caller.user_id),
+            app.store.get_member(conversation_id, user_id),
         )
-        .await?;
-    match outcome {
-        // Already gone (a concurrent removal): the end state is what was asked for.
-        AppendOutcome::Appended(_) | AppendOutcome::ExtraConditionFailed(_) => Ok(()),
-        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+        .await;
+        let me = me?.ok_or_else(ApiError::not_found)?;
+        if !me.role.can_manage_members() {
+            return Err(ApiError::forbidden("only owners and admins change roles"));
+        }
+        let Some(target) = target? else {
+            return Err(ApiError::not_found());
+        };
+        let from = target.role;
+        if from == to {
+            return Ok((MemberView::from(&target), false));
+        }
+        // Admins may only lift a member to admin.
+        if me.role == Role::Admin && !(from == Role::Member && to == Role::Admin) {
+            return Err(ApiError::forbidden(
+                "admins may only make members admins; owners change other roles",
+            ));
+        }
+        let owner_delta = i64::from(to == Role::Owner) - i64::from(from == Role::Owner);
+        let guard = if own {
+            // The role update below is conditioned on the caller's own current role.
+            Guard::InExtra
+        } else if me.role == Role::Owner {
+            Guard::Role(&caller.user_id, &[Role::Owner])
+        } else {
+            Guard::Role(&caller.user_id, &[Role::Owner, Role::Admin])
+        };
+        let event = system_message(
+            conversation_id,
+            &caller.user_id,
+            SystemEvent {
+                event: "role_changed".into(),
+                user_id: user_id.to_string(),
+                role: Some(to),
+            },
+            time::now_ms(),
+        );
+        let append = Append {
+            owner_delta,
+            ..Append::new(conversation_id, guard)
+        };
+        let outcome = app
+            .store
+            .append_message(
+                append,
+                |_| {
+                    vec![set_member_role(
+                        &app.store,
+                        conversation_id,
+                        user_id,
+                        from,
+                        to,
+                    )]
+                },
+                event,
+            )
+            .await?;
+        match outcome {
+            AppendOutcome::Appended(_) => {
+                let changed = Member { role: to, ..target };
+                return Ok((MemberView::from(&changed), true));
+            }
+            AppendOutcome::LastOwner => return Err(last_owner()),
+            AppendOutcome::NotAllowed => return Err(lost_role()),
+            AppendOutcome::ExtraConditionFailed(_) => continue,
+            AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => {
+                return Err(ApiError::not_found())
+            }
+        }
     }
+    Err(ApiError::unavailable())
 }
 
 fn system_message<'a>(
     conversation_id: &'a str,
     sender: &'a str,
-    event: &'a str,
-    user_id: &'a str,
+    event: SystemEvent,
     now: i64,
 ) -> impl Fn(u64) -> Message + 'a {
     let message_id = ids::new_id();
@@ -318,9 +472,6 @@ fn system_message<'a>(
         message_id: message_id.clone(),
         sender: sender.to_string(),
         sent_at_ms: now,
-        body: MessageBody::System(SystemEvent {
-            event: event.to_string(),
-            user_id: user_id.to_string(),
-        }),
+        body: MessageBody::System(event.clone()),
     }
 }

@@ -186,7 +186,13 @@ pub async fn download(
         }
     }
     app.blobs
-        .presign_download(&file.s3_key, &file.name, &file.content_type, disposition)
+        .presign_download(
+            &file.s3_key,
+            file.s3_version.as_deref(),
+            &file.name,
+            &file.content_type,
+            disposition,
+        )
         .await
 }
 

@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{as_member, require_member};
+use super::as_member;
 use crate::config::MAX_TEXT_BYTES;
 use crate::cursor::{self, Position};
 use crate::http::Query;
 use crate::identity::Caller;
 use crate::model::{Message, MessageBody, MessageView};
-use crate::store::{AppendOutcome, MessageRange};
+use crate::store::{Append, AppendOutcome, Guard, MessageRange};
 use crate::{ids, time, ApiError, App};
 
 /// One page of history, oldest first.
@@ -135,15 +135,18 @@ pub async fn post(
             format!("text is longer than {MAX_TEXT_BYTES} bytes"),
         ));
     }
-    require_member(&app.store, conversation_id, &caller.user_id).await?;
+    crate::text::message_text(&new.text)?;
     let key = format!("msg#{}#{}", caller.user_id, new.client_msg_id);
     let now = time::now_ms();
     let message_id = ids::new_id();
+    let append = Append {
+        idempotency_key: Some(&key),
+        ..Append::new(conversation_id, Guard::Member(&caller.user_id))
+    };
     let outcome = app
         .store
         .append_message(
-            conversation_id,
-            Some(&key),
+            append,
             |_| Vec::new(),
             |seq| Message {
                 conversation_id: conversation_id.to_string(),
@@ -157,10 +160,19 @@ pub async fn post(
         .await?;
     match outcome {
         AppendOutcome::Appended(m) => Ok((MessageView::from(&m), true)),
-        AppendOutcome::Duplicate(m) => Ok((MessageView::from(&m), false)),
-        AppendOutcome::NoConversation | AppendOutcome::ExtraConditionFailed(_) => {
-            Err(ApiError::not_found())
-        }
+        // A retry must be the same request: a different text under the same id is a client bug
+        // that would otherwise silently lose the new text.
+        AppendOutcome::Duplicate(m) => match &m.body {
+            MessageBody::Text(text) if *text == new.text => Ok((MessageView::from(&m), false)),
+            _ => Err(ApiError::conflict(
+                "client_msg_id_reused",
+                "client_msg_id was already used for a different message",
+            )),
+        },
+        AppendOutcome::NoConversation
+        | AppendOutcome::NotAllowed
+        | AppendOutcome::LastOwner
+        | AppendOutcome::ExtraConditionFailed(_) => Err(ApiError::not_found()),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::blob::{object_key, PresignedPost};
 use crate::disposition::is_valid_content_type;
 use crate::identity::Caller;
 use crate::model::{FileRecord, FileStatus, Message, MessageBody, MessageView, StoredFileStatus};
-use crate::store::AppendOutcome;
+use crate::store::{Append, AppendOutcome, Guard};
 use crate::{ids, time, ApiError, App};
 
 const MAX_NAME_CHARS: usize = 255;
@@ -75,16 +75,7 @@ pub async fn create(
 ) -> Result<UploadTicket, ApiError> {
     ids::conversation_id(conversation_id)?;
     check_client_msg_id(&new.client_msg_id)?;
-    let name = new.name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            format!("name must be 1-{MAX_NAME_CHARS} characters without control characters"),
-        ));
-    }
+    let name = crate::text::label(&new.name, MAX_NAME_CHARS, "invalid_name", "name")?;
     if new.size > app.config.max_upload_bytes {
         return Err(ApiError::too_large(
             "file_too_large",
@@ -126,6 +117,7 @@ pub async fn create(
         s3_key: object_key(conversation_id, &file_id),
         message_seq: None,
         upload_deadline_ms: None,
+        s3_version: None,
     };
     // Sign first, so the record carries the real deadline of the form it hands out.
     let form = app
@@ -150,9 +142,12 @@ pub async fn create(
                 .get_file(&file_id)
                 .await?
                 .ok_or_else(ApiError::unavailable)?;
+            // Every declared field must match: a retry that dropped or changed the sha256
+            // would otherwise hand out a form S3 no longer checks against the advertised hash.
             if existing.name != record.name
                 || existing.size != record.size
                 || existing.content_type != record.content_type
+                || existing.sha256 != record.sha256
             {
                 return Err(ApiError::conflict(
                     "client_msg_id_reused",
@@ -226,10 +221,18 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
             format!("uploaded {} bytes, expected {}", object.size, file.size),
         ));
     }
-    if let (Some(want), Some(got)) = (&file.sha256, &object.checksum_sha256_b64) {
+    if let Some(want) = &file.sha256 {
+        // A declared hash is a promise to every member; storage must confirm it, or the
+        // upload does not complete.
+        let Some(got) = &object.checksum_sha256_b64 else {
+            return Err(ApiError::conflict(
+                "checksum_unverified",
+                "storage reports no SHA-256 for the uploaded bytes; upload them with the form's checksum field",
+            ));
+        };
         let got_hex = base64::engine::general_purpose::STANDARD
             .decode(got)
-            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .map(hex_string)
             .unwrap_or_default();
         if &got_hex != want {
             return Err(ApiError::conflict(
@@ -244,15 +247,20 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
         days => Some(now + i64::from(days) * 86_400_000),
     };
     let message_id = ids::new_id();
+    // The uploader must still be a member when the file is announced: a form collected before
+    // a removal must not put a file into the group afterwards.
+    let append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
     let outcome = app
         .store
         .append_message(
-            &file.conversation_id,
-            None,
+            append,
             |seq| {
-                vec![app
-                    .store
-                    .mark_file_available(&file.file_id, expires_at_ms, seq)]
+                vec![app.store.mark_file_available(
+                    &file.file_id,
+                    expires_at_ms,
+                    seq,
+                    object.version_id.as_deref(),
+                )]
             },
             |seq| Message {
                 conversation_id: file.conversation_id.clone(),
@@ -275,7 +283,68 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
                 .ok_or_else(ApiError::not_found)?;
             announced(app, &current).await.map(|m| (m, false))
         }
-        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+        AppendOutcome::NotAllowed => Err(ApiError::not_found()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {
+            Err(ApiError::not_found())
+        }
+    }
+}
+
+fn hex_string(bytes: Vec<u8>) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What an S3 `ObjectCreated` event led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ObjectOutcome {
+    /// Announced now (with its history seq).
+    Completed(u64),
+    /// Already complete with this very object version: nothing to do.
+    AlreadyComplete,
+    /// A version that is not the file's completed bytes (posted later with a stale form, or
+    /// for a file that can no longer complete) was deleted.
+    StrayVersionDeleted,
+    /// Not a GroupShare upload, or not in a state to complete (logged, not retried).
+    Skipped(String),
+}
+
+/// S3 says `key` (version `version_id`, in versioned buckets) was written. A pending file is
+/// completed as by the uploader's own call; for a file that is already complete or gone, any
+/// other version is deleted, so the completed bytes stay the only ones a member can get.
+pub async fn object_created(
+    app: &App,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<ObjectOutcome, ApiError> {
+    let Some((conversation_id, file_id)) = crate::blob::parse_object_key(key) else {
+        return Ok(ObjectOutcome::Skipped("not an upload key".into()));
+    };
+    let Some(file) = app.store.get_file(file_id).await? else {
+        return Ok(ObjectOutcome::Skipped("no file record".into()));
+    };
+    if file.conversation_id != conversation_id || file.s3_key != key {
+        return Ok(ObjectOutcome::Skipped("key and record disagree".into()));
+    }
+    let settled = match file.status {
+        StoredFileStatus::Pending => false,
+        StoredFileStatus::Available => true,
+        StoredFileStatus::Deleted => true,
+    };
+    if settled {
+        return match version_id {
+            Some(v) if file.s3_version.as_deref() != Some(v) => {
+                app.blobs.delete_version(key, v).await?;
+                tracing::warn!(file_id, "deleted an object version posted after completion");
+                Ok(ObjectOutcome::StrayVersionDeleted)
+            }
+            _ => Ok(ObjectOutcome::AlreadyComplete),
+        };
+    }
+    match complete_file(app, file).await {
+        Ok((message, true)) => Ok(ObjectOutcome::Completed(message.seq)),
+        Ok((_, false)) => Ok(ObjectOutcome::AlreadyComplete),
+        Err(e) if e.status >= 500 => Err(e),
+        Err(e) => Ok(ObjectOutcome::Skipped(e.code.to_string())),
     }
 }
 
@@ -287,7 +356,7 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
     let mut cleaned = 0;
     for file in app.store.abandoned_uploads(cutoff, batch).await? {
         if app.store.mark_pending_deleted(&file.file_id).await? {
-            app.blobs.delete(&file.s3_key).await?;
+            app.blobs.delete_all_versions(&file.s3_key).await?;
             cleaned += 1;
         }
     }

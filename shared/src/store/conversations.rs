@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 use super::codec::{n, s, Fields, Item};
 use super::members::put_member_if_absent;
 use super::Store;
-use crate::model::{Conversation, Member, Message};
+use crate::model::{Conversation, Member, Message, Role};
 use crate::ApiError;
 
 /// DynamoDB allows 100 parts per transaction: the conversation, its first message and members.
@@ -22,11 +22,12 @@ impl Store {
         first_message: &Message,
     ) -> Result<(), ApiError> {
         debug_assert_eq!(conversation.last_seq, first_message.seq);
+        let owners = members.iter().filter(|m| m.role == Role::Owner).count();
         let mut items = vec![TransactWriteItem::builder()
             .put(
                 Put::builder()
                     .table_name(&self.tables.conversations)
-                    .set_item(Some(conversation_item(conversation)))
+                    .set_item(Some(conversation_item(conversation, owners)))
                     .condition_expression("attribute_not_exists(conversation_id)")
                     .build()
                     .expect("table, item set"),
@@ -110,13 +111,15 @@ impl Store {
     }
 }
 
-fn conversation_item(c: &Conversation) -> Item {
+/// `owner_count` is kept by every owner-changing append (see `Append::owner_delta`).
+fn conversation_item(c: &Conversation, owners: usize) -> Item {
     [
         ("conversation_id", s(&c.conversation_id)),
         ("title", s(&c.title)),
         ("created_by", s(&c.created_by)),
         ("created_at", n(c.created_at_ms)),
         ("last_seq", n(c.last_seq)),
+        ("owner_count", n(owners)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

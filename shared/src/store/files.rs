@@ -139,6 +139,7 @@ impl Store {
         file_id: &str,
         expires_at_ms: Option<i64>,
         message_seq: u64,
+        s3_version: Option<&str>,
     ) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(&self.tables.files)
@@ -148,14 +149,16 @@ impl Store {
             .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
             .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
             .expression_attribute_values(":seq", n(message_seq));
-        update = match expires_at_ms {
-            Some(exp) => update
-                .update_expression(
-                    "SET #st = :available, message_seq = :seq, expires_at = :exp REMOVE pending_shard",
-                )
-                .expression_attribute_values(":exp", n(exp)),
-            None => update.update_expression("SET #st = :available, message_seq = :seq REMOVE pending_shard"),
-        };
+        let mut set = vec!["#st = :available", "message_seq = :seq"];
+        if let Some(exp) = expires_at_ms {
+            set.push("expires_at = :exp");
+            update = update.expression_attribute_values(":exp", n(exp));
+        }
+        if let Some(version) = s3_version {
+            set.push("s3_version = :v");
+            update = update.expression_attribute_values(":v", s(version));
+        }
+        update = update.update_expression(format!("SET {} REMOVE pending_shard", set.join(", ")));
         TransactWriteItem::builder()
             .update(update.build().expect("table, key, expression set"))
             .build()
@@ -285,6 +288,9 @@ fn file_item(f: &FileRecord) -> Item {
     if let Some(deadline) = f.upload_deadline_ms {
         item.insert("upload_deadline".into(), n(deadline));
     }
+    if let Some(version) = &f.s3_version {
+        item.insert("s3_version".into(), s(version));
+    }
     if f.status == StoredFileStatus::Pending {
         item.insert("pending_shard".into(), s(PENDING_SHARD));
     }
@@ -309,5 +315,6 @@ fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
         s3_key: f.str("s3_key")?,
         message_seq: f.opt_num("message_seq")?,
         upload_deadline_ms: f.opt_num("upload_deadline")?,
+        s3_version: f.opt_str("s3_version")?,
     })
 }

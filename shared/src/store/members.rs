@@ -121,11 +121,13 @@ pub fn put_member_if_absent(store: &Store, m: &Member) -> TransactWriteItem {
         .build()
 }
 
-/// Transaction part: remove a member who is still there.
-pub fn delete_member_if_present(
+/// Transaction part: remove a member who still has the role the caller decided on (a
+/// concurrent role change makes the caller decide again, e.g. about the owner count).
+pub fn delete_member_with_role(
     store: &Store,
     conversation_id: &str,
     user_id: &str,
+    role: Role,
 ) -> TransactWriteItem {
     TransactWriteItem::builder()
         .delete(
@@ -133,9 +135,36 @@ pub fn delete_member_if_present(
                 .table_name(&store.tables.members)
                 .key("conversation_id", s(conversation_id))
                 .key("user_id", s(user_id))
-                .condition_expression("attribute_exists(user_id)")
+                .condition_expression("#role = :seen")
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":seen", s(role.as_str()))
                 .build()
                 .expect("table, key set"),
+        )
+        .build()
+}
+
+/// Transaction part: change a member's role from the one the caller decided on.
+pub fn set_member_role(
+    store: &Store,
+    conversation_id: &str,
+    user_id: &str,
+    from: Role,
+    to: Role,
+) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            aws_sdk_dynamodb::types::Update::builder()
+                .table_name(&store.tables.members)
+                .key("conversation_id", s(conversation_id))
+                .key("user_id", s(user_id))
+                .update_expression("SET #role = :to")
+                .condition_expression("#role = :from")
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":from", s(from.as_str()))
+                .expression_attribute_values(":to", s(to.as_str()))
+                .build()
+                .expect("table, key, expression set"),
         )
         .build()
 }

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 
 use super::codec::{n, s, Fields, Item};
 use super::Store;
-use crate::model::{FileSummary, Message, MessageBody, SystemEvent};
+use crate::model::{FileSummary, Member, Message, MessageBody, Role, SystemEvent};
 use crate::ApiError;
 
 /// Which slice of history to read.
@@ -35,12 +35,74 @@ pub enum AppendOutcome {
     ExtraConditionFailed(usize),
     /// The conversation does not exist.
     NoConversation,
+    /// The guard did not hold: the author is not (or no longer) a member with that role.
+    NotAllowed,
+    /// The append would leave the conversation without an owner.
+    LastOwner,
 }
 
-/// Give up on a contended append after this long (the caller gets 503 and retries).
-const APPEND_DEADLINE: Duration = Duration::from_secs(10);
+/// Who must still be allowed to write when an append commits. Checked inside the append's
+/// transaction (a `ConditionCheck` on the member item), so a removal or demotion that commits
+/// first always wins: a read before the write could not promise that.
+#[derive(Clone, Copy, Debug)]
+pub enum Guard<'a> {
+    /// `user_id` is a member, with any role.
+    Member(&'a str),
+    /// `user_id` is a member with one of `roles`.
+    Role(&'a str, &'a [Role]),
+    /// One of the extra parts already conditions on the author's own member item (leaving,
+    /// changing one's own role): a transaction may touch each item once.
+    InExtra,
+}
+
+/// One append to a conversation's history.
+#[derive(Clone, Copy, Debug)]
+pub struct Append<'a> {
+    pub conversation_id: &'a str,
+    pub guard: Guard<'a>,
+    /// Makes retries return the first message instead of storing another one.
+    pub idempotency_key: Option<&'a str>,
+    /// Change to the conversation's owner count, committed with the message; the append fails
+    /// with [`AppendOutcome::LastOwner`] if fewer than one owner would remain.
+    pub owner_delta: i64,
+}
+
+impl<'a> Append<'a> {
+    pub fn new(conversation_id: &'a str, guard: Guard<'a>) -> Self {
+        Self {
+            conversation_id,
+            guard,
+            idempotency_key: None,
+            owner_delta: 0,
+        }
+    }
+}
+
+/// Give up on a contended append after this long with a 503 the caller may retry. Well inside
+/// the functions' 10 s timeout, so the answer is always JSON from us, never a gateway timeout.
+const APPEND_DEADLINE: Duration = Duration::from_secs(4);
 /// Idempotency records are kept this long; a retry after that would store a new message.
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 30 * 24 * 3600;
+
+/// The conversation item's counters, as one append attempt read them.
+#[derive(Clone, Copy, Debug)]
+struct Counters {
+    last_seq: u64,
+    /// Absent on conversations created before owners were counted (filled on first need).
+    owner_count: Option<i64>,
+}
+
+impl Guard<'_> {
+    /// Whether `member` (the guarded user's membership, if any) satisfies the guard.
+    fn admits(&self, member: Option<&Member>) -> bool {
+        match (self, member) {
+            (Guard::InExtra, _) => true,
+            (_, None) => false,
+            (Guard::Member(_), Some(_)) => true,
+            (Guard::Role(_, roles), Some(m)) => roles.contains(&m.role),
+        }
+    }
+}
 
 impl Store {
     /// Up to `limit` messages of `range`, returned in the order DynamoDB reads them (newest first
@@ -101,42 +163,74 @@ impl Store {
 
     /// Appends a message built by `build(seq)` to the conversation's history.
     ///
-    /// One transaction advances `last_seq` (conditioned on the value just read), puts the
-    /// message, puts the idempotency record (if `idempotency_key` is given) and applies the parts
+    /// One transaction advances `last_seq` (conditioned on the value just read, and on the
+    /// owner count when `owner_delta` lowers it), puts the message, puts the idempotency record
+    /// (if a key is given), checks the guard on the author's member item and applies the parts
     /// `extra(seq)` returns (e.g. marking a file available with the seq that announced it).
-    /// A lost race re-reads and retries with jittered backoff; a used idempotency key returns
-    /// the message stored the first time.
+    /// A lost race re-reads only what it needs and retries with jittered backoff; a used
+    /// idempotency key returns the message stored the first time.
     pub async fn append_message(
         &self,
-        conversation_id: &str,
-        idempotency_key: Option<&str>,
+        append: Append<'_>,
         extra: impl Fn(u64) -> Vec<TransactWriteItem>,
         build: impl Fn(u64) -> Message,
     ) -> Result<AppendOutcome, ApiError> {
+        let cid = append.conversation_id;
         let started = Instant::now();
+        let guard_user = match append.guard {
+            Guard::Member(u) | Guard::Role(u, _) => Some(u),
+            Guard::InExtra => None,
+        };
+        // First attempt: the counters, the idempotency record and the author's membership in
+        // one round trip. The guard is checked again inside the transaction; this read only
+        // answers early (and keeps a removed member from reading back a replayed message).
+        let (counters, duplicate, author) = futures::future::join3(
+            self.counters(cid),
+            async {
+                match append.idempotency_key {
+                    Some(key) => self.idempotent_message(cid, key).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                match guard_user {
+                    Some(u) => self.get_member(cid, u).await,
+                    None => Ok(None),
+                }
+            },
+        )
+        .await;
+        let (mut counters, duplicate, author) = (counters?, duplicate?, author?);
+        if guard_user.is_some() && !append.guard.admits(author.as_ref()) {
+            return Ok(AppendOutcome::NotAllowed);
+        }
+        if let Some(existing) = duplicate {
+            return Ok(AppendOutcome::Duplicate(existing));
+        }
         let mut attempt: u32 = 0;
         loop {
-            if let Some(key) = idempotency_key {
-                if let Some(existing) = self.idempotent_message(conversation_id, key).await? {
-                    return Ok(AppendOutcome::Duplicate(existing));
-                }
-            }
-            let Some(last_seq) = self.last_seq(conversation_id).await? else {
+            let Some(mut c) = counters else {
                 return Ok(AppendOutcome::NoConversation);
             };
-            let message = build(last_seq + 1);
+            if append.owner_delta != 0 && c.owner_count.is_none() {
+                c.owner_count = Some(self.backfill_owner_count(cid).await?);
+            }
+            if append.owner_delta < 0 && c.owner_count.unwrap_or(0) + append.owner_delta < 1 {
+                return Ok(AppendOutcome::LastOwner);
+            }
+            let message = build(c.last_seq + 1);
             let mut items = vec![
-                self.advance_seq(conversation_id, last_seq),
+                self.advance_seq(cid, c.last_seq, append.owner_delta),
                 self.put_new_message(&message),
             ];
-            if let Some(key) = idempotency_key {
-                items.push(self.put_idempotency(
-                    conversation_id,
-                    key,
-                    message.seq,
-                    message.sent_at_ms,
-                ));
-            }
+            let idempotency_part = append.idempotency_key.map(|key| {
+                items.push(self.put_idempotency(cid, key, message.seq, message.sent_at_ms));
+                items.len() - 1
+            });
+            let guard_part = self.guard_check(cid, append.guard).map(|check| {
+                items.push(check);
+                items.len() - 1
+            });
             let first_extra = items.len();
             items.extend(extra(message.seq));
 
@@ -150,43 +244,93 @@ impl Store {
                 Ok(_) => return Ok(AppendOutcome::Appended(message)),
                 Err(err) => err,
             };
-            let reasons = cancellation_codes(&err);
-            match reasons {
-                Some(codes) => {
-                    if let Some(i) = (first_extra..codes.len())
-                        .find(|&i| codes[i].as_deref() == Some("ConditionalCheckFailed"))
-                    {
-                        return Ok(AppendOutcome::ExtraConditionFailed(i - first_extra));
-                    }
-                    // Lost the race for this seq (ConditionalCheckFailed on the counter), a
-                    // TransactionConflict, or a concurrent duplicate: look again.
-                }
-                None => return Err(ApiError::from_sdk("messages.append", err)),
+            let Some(codes) = cancellation_codes(&err) else {
+                return Err(ApiError::from_sdk("messages.append", err));
+            };
+            let failed = |i: usize| {
+                codes.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
+            };
+            if guard_part.is_some_and(failed) {
+                return Ok(AppendOutcome::NotAllowed);
             }
+            if let Some(i) = (first_extra..codes.len()).find(|&i| failed(i)) {
+                return Ok(AppendOutcome::ExtraConditionFailed(i - first_extra));
+            }
+            if idempotency_part.is_some_and(failed) {
+                // A concurrent retry with the same key committed first: answer with its message.
+                if let Some(key) = append.idempotency_key {
+                    if let Some(existing) = self.idempotent_message(cid, key).await? {
+                        return Ok(AppendOutcome::Duplicate(existing));
+                    }
+                }
+            }
+            // Lost the race for this seq (the counter moved) or a TransactionConflict: read
+            // the counters again and retry.
             attempt += 1;
             if started.elapsed() > APPEND_DEADLINE {
                 tracing::warn!(attempt, "append gave up under contention");
                 return Err(ApiError::unavailable());
             }
             tokio::time::sleep(backoff(attempt)).await;
+            counters = self.counters(cid).await?;
         }
     }
 
-    async fn last_seq(&self, conversation_id: &str) -> Result<Option<u64>, ApiError> {
+    /// `last_seq` and `owner_count`, strongly consistent; `None` if there is no conversation.
+    async fn counters(&self, conversation_id: &str) -> Result<Option<Counters>, ApiError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
-            .projection_expression("last_seq")
+            .projection_expression("last_seq, owner_count")
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| ApiError::from_sdk("conversations.last_seq", e))?;
+            .map_err(|e| ApiError::from_sdk("conversations.counters", e))?;
         out.item
             .as_ref()
-            .map(|item| Fields::new("conversation", item).num("last_seq"))
+            .map(|item| {
+                let f = Fields::new("conversation", item);
+                Ok(Counters {
+                    last_seq: f.num("last_seq")?,
+                    owner_count: f.opt_num("owner_count")?,
+                })
+            })
             .transpose()
+    }
+
+    /// Conversations created before owners were counted get their count once, from the
+    /// members table. Only an owner-changing append gets here, and every such append needs the
+    /// count to exist, so no owner change can slip between this count and its write.
+    async fn backfill_owner_count(&self, conversation_id: &str) -> Result<i64, ApiError> {
+        let owners = self.count_owners(conversation_id).await? as i64;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(conversation_id))
+            .update_expression("SET owner_count = :n")
+            .condition_expression(
+                "attribute_exists(conversation_id) AND attribute_not_exists(owner_count)",
+            )
+            .expression_attribute_values(":n", n(owners))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(owners),
+            // Someone else filled it first: theirs is the count now.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                self.counters(conversation_id)
+                    .await?
+                    .and_then(|c| c.owner_count)
+                    .ok_or_else(|| ApiError::corrupt("conversation", "owner_count missing"))
+            }
+            Err(e) => Err(ApiError::from_sdk("conversations.backfill_owner_count", e)),
+        }
     }
 
     async fn idempotent_message(
@@ -217,20 +361,64 @@ impl Store {
         }
     }
 
-    fn advance_seq(&self, conversation_id: &str, last_seq: u64) -> TransactWriteItem {
+    fn advance_seq(
+        &self,
+        conversation_id: &str,
+        last_seq: u64,
+        owner_delta: i64,
+    ) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(conversation_id))
+            .expression_attribute_values(":prev", n(last_seq))
+            .expression_attribute_values(":next", n(last_seq + 1));
+        let update = match owner_delta {
+            0 => update
+                .update_expression("SET last_seq = :next")
+                .condition_expression("last_seq = :prev"),
+            delta if delta > 0 => update
+                .update_expression("SET last_seq = :next ADD owner_count :delta")
+                .expression_attribute_values(":delta", n(delta))
+                .condition_expression("last_seq = :prev"),
+            // At least one owner remains: the invariant is a condition of the write itself.
+            delta => update
+                .update_expression("SET last_seq = :next ADD owner_count :delta")
+                .expression_attribute_values(":delta", n(delta))
+                .condition_expression("last_seq = :prev AND owner_count >= :floor")
+                .expression_attribute_values(":floor", n(1 - delta)),
+        };
         TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&self.tables.conversations)
-                    .key("conversation_id", s(conversation_id))
-                    .update_expression("SET last_seq = :next")
-                    .condition_expression("last_seq = :prev")
-                    .expression_attribute_values(":prev", n(last_seq))
-                    .expression_attribute_values(":next", n(last_seq + 1))
-                    .build()
-                    .expect("table, key, expression set"),
-            )
+            .update(update.build().expect("table, key, expression set"))
             .build()
+    }
+
+    /// The guard as a transaction part (`None` when an extra part covers it).
+    fn guard_check(&self, conversation_id: &str, guard: Guard<'_>) -> Option<TransactWriteItem> {
+        let (user_id, roles) = match guard {
+            Guard::Member(u) => (u, &[][..]),
+            Guard::Role(u, roles) => (u, roles),
+            Guard::InExtra => return None,
+        };
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.tables.members)
+            .key("conversation_id", s(conversation_id))
+            .key("user_id", s(user_id));
+        if roles.is_empty() {
+            check = check.condition_expression("attribute_exists(user_id)");
+        } else {
+            let names: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
+            for (name, role) in names.iter().zip(roles) {
+                check = check.expression_attribute_values(name, s(role.as_str()));
+            }
+            check = check
+                .condition_expression(format!("#role IN ({})", names.join(", ")))
+                .expression_attribute_names("#role", "role");
+        }
+        Some(
+            TransactWriteItem::builder()
+                .condition_check(check.build().expect("table, key, condition set"))
+                .build(),
+        )
     }
 
     pub(super) fn put_new_message(&self, m: &Message) -> TransactWriteItem {
@@ -330,6 +518,9 @@ pub(super) fn message_item(m: &Message) -> Item {
             put("kind", s("system"));
             put("system_event", s(&e.event));
             put("system_user", s(&e.user_id));
+            if let Some(role) = e.role {
+                put("system_role", s(role.as_str()));
+            }
         }
     }
     item
@@ -348,6 +539,12 @@ pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
         "system" => MessageBody::System(SystemEvent {
             event: f.str("system_event")?,
             user_id: f.str("system_user")?,
+            role: match f.opt_str("system_role")? {
+                None => None,
+                Some(r) => Some(
+                    Role::parse(&r).ok_or_else(|| ApiError::corrupt("message", "unknown role"))?,
+                ),
+            },
         }),
         other => {
             return Err(ApiError::corrupt(
@@ -383,6 +580,7 @@ mod tests {
             MessageBody::System(SystemEvent {
                 event: "member_added".into(),
                 user_id: "bob".into(),
+                role: Some(Role::Admin),
             }),
         ] {
             let m = Message {

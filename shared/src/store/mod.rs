@@ -14,8 +14,8 @@ use crate::config::Tables;
 
 pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX};
-pub use members::{delete_member_if_present, put_member_if_absent};
-pub use messages::{AppendOutcome, MessageRange};
+pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
+pub use messages::{Append, AppendOutcome, Guard, MessageRange};
 
 /// GSI on Members: `user_id` (hash), `conversation_id` (range).
 pub const MEMBERS_BY_USER_INDEX: &str = "by-user";

@@ -1,0 +1,151 @@
+//! The asynchronous paths AWS runs, run locally the same way: S3 `ObjectCreated` notifications
+//! reach the real `upload-completed` handler through a queue (the stand-in's bucket notifies an
+//! SQS queue, which this drains), and the real `sweep-uploads` handler runs on a schedule.
+//!
+//! As with Lambda's S3 trigger, delivery is at least once: a message is deleted only after the
+//! handler succeeded, so a storage fault leaves it to be delivered again.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_sdk_sqs::Client as Sqs;
+use shared::App;
+
+use crate::provision::Error;
+
+/// The queue the local bucket notifies.
+pub const UPLOADS_QUEUE: &str = "groupshare-local-uploads";
+/// How often the queue is polled. Short polls: moto handles one request at a time, so a long
+/// poll would stall every other request.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long a received message stays invisible before it is delivered again.
+const VISIBILITY_SECONDS: i32 = 30;
+
+/// Creates the queue (idempotent) and points the bucket's `ObjectCreated` notifications under
+/// `files/` at it, as the template does for the upload-completed function. Returns the queue URL.
+pub async fn subscribe_bucket(
+    sqs: &Sqs,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<String, Error> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(UPLOADS_QUEUE)
+        .send()
+        .await?
+        .queue_url
+        .ok_or("the stand-in created a queue without a URL")?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .ok_or("the stand-in reports no queue ARN")?;
+    let files_only = NotificationConfigurationFilter::builder()
+        .key(
+            S3KeyFilter::builder()
+                .filter_rules(
+                    FilterRule::builder()
+                        .name(FilterRuleName::Prefix)
+                        .value("files/")
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let queue = QueueConfiguration::builder()
+        .id("upload-completed")
+        .queue_arn(arn)
+        .events(Event::from("s3:ObjectCreated:*"))
+        .filter(files_only)
+        .build()?;
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(queue_url)
+}
+
+/// Drains the uploads queue into the upload-completed handler, forever.
+pub async fn pump_uploads(app: &'static App, sqs: Sqs, queue_url: String) {
+    loop {
+        if let Err(e) = drain_once(app, &sqs, &queue_url).await {
+            tracing::warn!(error = %e, "upload events: queue unavailable, retrying");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// One receive: every message handed to the handler, deleted once handled. Returns how many
+/// were handled.
+pub async fn drain_once(app: &App, sqs: &Sqs, queue_url: &str) -> Result<usize, Error> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(VISIBILITY_SECONDS)
+        .send()
+        .await?;
+    let mut handled = 0;
+    for message in out.messages.unwrap_or_default() {
+        let body = message.body.as_deref().unwrap_or_default();
+        // S3 sends an `s3:TestEvent` when a notification is configured; it has no records.
+        let is_test_event = serde_json::from_str::<serde_json::Value>(body)
+            .is_ok_and(|v| v["Event"] == "s3:TestEvent");
+        let handled_ok = match serde_json::from_str::<S3Event>(body) {
+            _ if is_test_event => true,
+            Ok(event) if !event.records.is_empty() => {
+                match upload_completed::handle(app, event).await {
+                    Ok(outcomes) => {
+                        handled += outcomes.len();
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "upload event failed; it will be delivered again");
+                        false
+                    }
+                }
+            }
+            Ok(_) => true,
+            Err(e) => {
+                // It will never parse: dropping it is all a retry could end in.
+                tracing::warn!(error = %e, "upload events: dropped a message that is not an S3 event");
+                true
+            }
+        };
+        if handled_ok {
+            if let Some(receipt) = message.receipt_handle {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    Ok(handled)
+}
+
+/// Runs the sweep-uploads handler every `every`, as the template's schedule does hourly.
+pub async fn sweep_on_schedule(app: &'static App, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = sweep_uploads::handle(app).await {
+            tracing::warn!(error = %e, "scheduled sweep failed; the next run retries");
+        }
+    }
+}
