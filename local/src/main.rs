@@ -1,9 +1,11 @@
 //! `groupshare-local`: GroupShare on local AWS stand-ins.
 //!
 //! * `groupshare-local serve` (default): create the template's tables and the bucket (once),
-//!   seed the demo (once), serve every route on `GROUPSHARE_PORT` (9000) with the `X-Dev-User`
-//!   identity header, and run the asynchronous paths as AWS does: S3 upload events through a
+//!   seed the demo (once), serve every route on `GROUPSHARE_PORT` (9000) behind the local JWT
+//!   authorizer (bearer tokens from `POST /local/token`, or the `X-Dev-User` shorthand; see
+//!   `authorizer.rs`), and run the asynchronous paths as AWS does: S3 upload events through a
 //!   queue into `upload-completed`, and `sweep-uploads` every `GROUPSHARE_SWEEP_SECONDS` (60).
+//!   The token signing secret lives in `GROUPSHARE_DATA_DIR` (`.local/data`).
 //!   Durability is the stand-in's: `scripts/local` runs moto with a write-ahead journal, so
 //!   everything acknowledged survives a crash of either process.
 //! * `groupshare-local provision ENV_JSON ENV_DOTENV`: tables, bucket and demo data only, then
@@ -14,7 +16,7 @@
 
 use std::net::SocketAddr;
 
-use groupshare_local::{events, provision, seed, server, template};
+use groupshare_local::{authorizer, events, provision, seed, server, template};
 use shared::config::Config;
 use shared::App;
 
@@ -90,6 +92,12 @@ async fn main() -> Result<(), Error> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(9000);
+    let data_dir = std::env::var("GROUPSHARE_DATA_DIR").unwrap_or_else(|_| ".local/data".into());
+    let tokens = authorizer::Authorizer::for_data_dir(std::path::Path::new(&data_dir))
+        .map_err(|e| format!("token secret in {data_dir}: {e}"))?;
+    if !authorizer::install(tokens) {
+        return Err("the authorizer was installed twice".into());
+    }
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
@@ -114,7 +122,10 @@ async fn main() -> Result<(), Error> {
 fn print_banner(addr: SocketAddr) {
     let base = format!("http://{addr}");
     println!("GroupShare local API ready at {base}");
-    println!("Demo users (send one as the X-Dev-User header): alice (owner), bob, carol");
+    println!("Demo users: alice (owner), bob, carol. Every route needs a caller, as behind API Gateway's");
+    println!(
+        "JWT authorizer: a bearer token from this stack, or the local-only X-Dev-User shorthand."
+    );
     println!(
         "Demo group: {}; files demo-report (季度报告.pdf), demo-notes, demo-old (expired)",
         seed::CONVERSATION
@@ -125,5 +136,15 @@ fn print_banner(addr: SocketAddr) {
     println!(
         "  curl -sL -H 'X-Dev-User: bob' {base}/conversations/demo-team/files/demo-notes/download"
     );
+    println!(
+        "Tokens (local only, valid {} s):",
+        authorizer::TOKEN_TTL.as_secs()
+    );
+    println!(
+        "  curl -s -X POST -d '{{\"user_id\":\"bob\"}}' {base}{}",
+        authorizer::TOKEN_PATH
+    );
+    println!("  TOKEN=$(curl -s '{base}{}?user=bob' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')", authorizer::TOKEN_PATH);
+    println!("  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/conversations");
     println!("Ctrl-C stops everything; the data stays in .local/moto-data.");
 }

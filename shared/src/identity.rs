@@ -1,9 +1,9 @@
 //! Who is calling.
 //!
-//! In production the caller is the `sub` claim that API Gateway's JWT authorizer verified and
-//! put in the request context. Builds with the `dev-identity` feature (local stack and tests
-//! only) also accept an `X-Dev-User` header. The feature is a compile-time switch: the SAM build
-//! never enables it, so no setting of the deployed template can turn the shortcut on.
+//! The caller is the `sub` claim that API Gateway's JWT authorizer verified and put in the
+//! request context (`requestContext.authorizer.jwt.claims.sub`), and nothing else: no header,
+//! no build feature and no setting makes function code trust anything the client sent. The
+//! local stack (`groupshare-local`) plays the authorizer and fills the same context.
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -15,16 +15,8 @@ pub struct Caller {
     pub user_id: String,
 }
 
-/// Header accepted as the caller's identity by `dev-identity` builds.
-pub const DEV_USER_HEADER: &str = "x-dev-user";
-
-/// Whether this build accepts `X-Dev-User` (false in every deployed build).
-pub const DEV_IDENTITY_ENABLED: bool = cfg!(feature = "dev-identity");
-
 pub fn caller(req: &Request) -> Result<Caller, ApiError> {
-    let user_id = jwt_subject(req)
-        .or_else(|| dev_user(req))
-        .ok_or_else(ApiError::unauthenticated)?;
+    let user_id = jwt_subject(req).ok_or_else(ApiError::unauthenticated)?;
     if !ids::is_valid_id(&user_id) {
         // A subject we cannot use as a key is not an identity we can serve.
         return Err(ApiError::unauthenticated());
@@ -48,32 +40,11 @@ fn jwt_subject(req: &Request) -> Option<String> {
     }
 }
 
-#[cfg(feature = "dev-identity")]
-fn dev_user(req: &Request) -> Option<String> {
-    req.headers()
-        .get(DEV_USER_HEADER)?
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-#[cfg(not(feature = "dev-identity"))]
-fn dev_user(_req: &Request) -> Option<String> {
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn event(with_claims: bool) -> Request {
-        let authorizer = if with_claims {
-            r#","authorizer":{"jwt":{"claims":{"sub":"alice"},"scopes":null}}"#
-        } else {
-            ""
-        };
+    fn event(authorizer: &str) -> Request {
         let json = format!(
             r#"{{"version":"2.0","routeKey":"$default","rawPath":"/config","rawQueryString":"",
             "headers":{{"x-dev-user":"mallory"}},
@@ -86,21 +57,18 @@ mod tests {
     }
 
     #[test]
-    fn jwt_subject_wins_over_the_dev_header() {
-        assert_eq!(caller(&event(true)).unwrap().user_id, "alice");
+    fn the_caller_is_the_verified_sub_claim() {
+        let with_claims = r#","authorizer":{"jwt":{"claims":{"sub":"alice"},"scopes":null}}"#;
+        assert_eq!(caller(&event(with_claims)).unwrap().user_id, "alice");
     }
 
-    /// The deployed build: `X-Dev-User` alone is no identity.
-    #[cfg(not(feature = "dev-identity"))]
+    /// A client-sent `X-Dev-User` header is no identity: only the authorizer's claims are.
     #[test]
-    fn production_build_ignores_dev_header() {
-        assert!(!DEV_IDENTITY_ENABLED);
-        assert_eq!(caller(&event(false)).unwrap_err().status, 401);
-    }
-
-    #[cfg(feature = "dev-identity")]
-    #[test]
-    fn dev_build_accepts_dev_header() {
-        assert_eq!(caller(&event(false)).unwrap().user_id, "mallory");
+    fn a_dev_header_alone_is_no_identity() {
+        assert_eq!(caller(&event("")).unwrap_err().status, 401);
+        let no_sub = r#","authorizer":{"jwt":{"claims":{"iss":"x"},"scopes":null}}"#;
+        assert_eq!(caller(&event(no_sub)).unwrap_err().status, 401);
+        let unusable = r#","authorizer":{"jwt":{"claims":{"sub":"a b"},"scopes":null}}"#;
+        assert_eq!(caller(&event(unusable)).unwrap_err().status, 401);
     }
 }

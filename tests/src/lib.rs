@@ -133,7 +133,9 @@ pub async fn stack_with(opts: Options) -> &'static App {
     Box::leak(Box::new(app))
 }
 
-/// An API request as a device sends it, with the local identity header.
+/// An API request as a device sends it, naming the caller with the local stack's `X-Dev-User`
+/// shorthand: [`dispatch`] runs the local JWT authorizer, which maps it to the claims the
+/// functions read (they never see the header as an identity).
 pub fn request(method: &str, path: &str, user: Option<&str>, body: Option<Value>) -> Request {
     let mut b = lambda_http::http::Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
@@ -165,7 +167,8 @@ impl Reply {
     }
 }
 
-/// Sends `req` through the same routing API Gateway does, to the function's handler.
+/// Sends `req` through the same authorizer and routing API Gateway does, to the function's
+/// handler.
 pub async fn call(app: &App, req: Request) -> Reply {
     let response = dispatch(app, req).await;
     let status = response.status().as_u16();

@@ -75,6 +75,7 @@ impl LocalStack {
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local")
             .env("GROUPSHARE_PORT", self.api_port.to_string())
+            .env("GROUPSHARE_DATA_DIR", self.data.join("api"))
             .env("GROUPSHARE_SWEEP_SECONDS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

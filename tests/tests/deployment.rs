@@ -1,5 +1,5 @@
 //! What gets deployed: the template's routes match the code's route table, and the binaries
-//! `sam build` makes can never contain the `dev-identity` shortcut.
+//! `sam build` makes can never honour a dev identity header.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -87,39 +87,92 @@ fn function_policies_name_resources_not_wildcards() {
     assert!(!text.contains("dynamodb:*") && !text.contains("s3:*"));
 }
 
-/// The production build: what `sam build` (cargo lambda build at the workspace root) resolves.
-/// No package in that graph may turn on `dev-identity`.
-#[test]
-fn deployed_builds_cannot_enable_dev_identity() {
+fn cargo(args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace_root())
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "features",
-            "-i",
-            "shared",
-            "--prefix",
-            "none",
-        ])
+        .args(args)
         .output()
-        .expect("cargo tree runs");
+        .expect("cargo runs");
     assert!(
         out.status.success(),
-        "{}",
+        "cargo {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        tree.contains("shared v0.1.0"),
-        "looked at the right graph:\n{tree}"
-    );
-    assert!(
-        !tree.contains("dev-identity"),
-        "a deployable crate enables dev-identity:\n{tree}"
-    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The deployed functions cannot honour a dev identity: there is no switch for one in their
+/// crates, and nothing of the local stack (its authorizer, its `X-Dev-User` shorthand) is in
+/// the graph of any function binary. scripts/check-deployed-identity builds the binaries the
+/// way `sam build` and `cargo lambda build --workspace` do and checks the running binaries.
+#[test]
+fn deployed_builds_cannot_honour_a_dev_identity() {
+    // No identity feature anywhere a function is built from.
+    let meta: serde_json::Value = serde_json::from_str(&cargo(&[
+        "metadata",
+        "--offline",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ]))
+    .unwrap();
+    let t = template();
+    let binaries: BTreeSet<String> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|r| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(binaries.len(), 8, "{binaries:?}");
+    let mut checked = 0;
+    for package in meta["packages"].as_array().unwrap() {
+        let name = package["name"].as_str().unwrap();
+        if name != "shared" && !binaries.contains(name) {
+            continue;
+        }
+        checked += 1;
+        let features: Vec<&String> = package["features"].as_object().unwrap().keys().collect();
+        assert!(
+            !features
+                .iter()
+                .any(|f| f.contains("dev") || f.contains("identity")),
+            "{name} has an identity feature: {features:?}"
+        );
+    }
+    assert_eq!(checked, binaries.len() + 1, "shared and every function");
+
+    // No function's dependency graph contains the local stack.
+    for binary in &binaries {
+        let tree = cargo(&[
+            "tree",
+            "--offline",
+            "-p",
+            binary,
+            "--prefix",
+            "none",
+            "-e",
+            "all",
+        ]);
+        assert!(
+            tree.contains("shared v0.1.0"),
+            "looked at the right graph:\n{tree}"
+        );
+        for local_only in ["groupshare-local", "groupshare-tests", "jsonwebtoken"] {
+            assert!(
+                !tree
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{local_only} "))),
+                "{binary} depends on {local_only}:\n{tree}"
+            );
+        }
+    }
 
     let text = groupshare_local::template::workspace_template();
     assert!(!text.contains("dev-identity") && !text.to_lowercase().contains("x-dev-user"));

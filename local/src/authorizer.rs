@@ -1,0 +1,611 @@
+//! The local stack's API Gateway JWT authorizer.
+//!
+//! Deployed, API Gateway's HTTP API authorizer verifies `Authorization: Bearer <jwt>` on every
+//! route, answers `401` itself when it is missing or invalid, and otherwise hands the function a
+//! request context with the token's claims (`requestContext.authorizer.jwt.claims`). Function
+//! code reads the caller from there and from nowhere else (`shared::identity`). Locally this
+//! module plays that part, so the handlers get the same shape as in AWS:
+//!
+//! * `Authorization: Bearer <jwt>`: a token this local stack issued (HS256 with a random secret
+//!   kept in the data directory), checked for signature, `exp`, `iss` and `aud`. Anything else
+//!   is a `401` and the function is not called.
+//! * `X-Dev-User: alice` (no `Authorization` header): shorthand for curl and scripts, mapped to
+//!   the claims of a freshly issued token for `alice`. This exists only here: the deployed
+//!   functions never look at the header.
+//! * neither: `401` on every route.
+//!
+//! Tokens come from the local-only route `POST /local/token` (`{"user_id": "bob"}`) or
+//! `GET /local/token?user=bob`, which is not in the function route table.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use lambda_http::http::{header, HeaderMap, HeaderValue, Method};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Map, Value};
+use shared::route::Route;
+use shared::ApiError;
+
+/// `iss` of every token the local stack issues and accepts (the template's `JwtIssuer`).
+pub const ISSUER: &str = "groupshare-local";
+/// `aud` of every token the local stack issues and accepts (the template's `JwtAudience`).
+pub const AUDIENCE: &str = "groupshare-app";
+/// The local stack's shorthand identity header (never read by function code).
+pub const DEV_USER_HEADER: &str = "x-dev-user";
+/// The local-only token route.
+pub const TOKEN_PATH: &str = "/local/token";
+/// Lifetime of issued tokens (an identity provider's usual hour).
+pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// Where the signing secret lives inside the data directory.
+pub const SECRET_FILE: &str = "local-jwt-secret";
+
+pub struct Authorizer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Authorizer {
+    /// An authorizer that signs and verifies with `secret` (HS256).
+    pub fn new(secret: &[u8]) -> Self {
+        hs256::install();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // One machine, one clock: expired means expired.
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// An authorizer with a fresh random secret that lives as long as the process.
+    pub fn ephemeral() -> Self {
+        Self::new(&random_secret())
+    }
+
+    /// The authorizer of a data directory: its secret is read from `dir/local-jwt-secret`, or
+    /// made and written there (mode 0600) on first use, so tokens survive restarts of the
+    /// stack and stop working when its data is thrown away.
+    pub fn for_data_dir(dir: &Path) -> std::io::Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(SECRET_FILE);
+        if !path.exists() {
+            // Written whole under a temporary name, then linked into place: a second process
+            // sees either no secret or all of it, and the first one to link wins.
+            let tmp = dir.join(format!("{SECRET_FILE}.{}", std::process::id()));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(hex(&random_secret()).as_bytes())?;
+            f.sync_all()?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            std::fs::remove_file(&tmp)?;
+            match linked {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let secret = unhex(text.trim())
+            .filter(|s| s.len() >= 32)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} is not a hex secret of at least 32 bytes",
+                        path.display()
+                    ),
+                )
+            })?;
+        Ok(Self::new(&secret))
+    }
+
+    /// Signs any claims with this stack's key (tests use it to make expired or foreign tokens).
+    pub fn sign<T: serde::Serialize>(&self, claims: &T) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing with an in-memory key does not fail")
+    }
+
+    /// The claims of a token for `user_id` issued now: `sub`, `iss`, `aud`, `iat`, `exp`.
+    pub fn claims_for(&self, user_id: &str) -> Map<String, Value> {
+        let now = now_secs();
+        let claims = serde_json::json!({
+            "sub": user_id,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + TOKEN_TTL.as_secs(),
+            "token_use": "access",
+        });
+        match claims {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
+    }
+
+    /// A token for `user_id`, and when it expires (seconds since the epoch).
+    pub fn issue(&self, user_id: &str) -> (String, u64) {
+        let claims = self.claims_for(user_id);
+        let exp = claims["exp"].as_u64().unwrap_or_default();
+        (self.sign(&claims), exp)
+    }
+
+    /// Verifies a token as API Gateway's JWT authorizer does: signature, `exp`, `iss`, `aud`.
+    /// Returns its claims, or why it is refused.
+    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
+        jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::ImmatureSignature => "the token is not valid yet",
+                ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+                ErrorKind::InvalidAudience => "the token's audience is not accepted",
+                ErrorKind::InvalidSignature => "the token's signature does not verify",
+                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
+                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                _ => "the token is not a valid JWT",
+            })
+    }
+
+    /// Decides the caller of `req` and fills its API Gateway v2 request context, or answers
+    /// `401` as the gateway would (without calling any function).
+    pub fn authorize(&self, req: Request) -> Decision {
+        let method = req.method().as_str().to_string();
+        let path = req.uri().path().to_string();
+        let route = Route::parse(&method, &path).ok();
+        let request_id = shared::ids::new_id();
+        let claims = match self.credentials(req.headers()) {
+            Ok(claims) => claims,
+            // Routes that do not exist answer 404 before any authorizer runs (API Gateway
+            // matches the route first), so only matched routes are refused here.
+            Err(reason) if route.is_some() => {
+                return Decision::Deny(unauthorized(&request_id, reason))
+            }
+            Err(_) => None,
+        };
+        if claims.is_none() && route.is_some() {
+            return Decision::Deny(unauthorized(&request_id, None));
+        }
+        let route_key = route
+            .map(|r| format!("{method} {}", r.template()))
+            .unwrap_or_else(|| "$default".into());
+        let context = request_context(&req, request_id, route_key, claims.as_ref());
+        Decision::Forward(req.with_request_context(RequestContext::ApiGatewayV2(context)))
+    }
+
+    /// `Ok(None)`: no credentials. `Err`: credentials that do not hold (a reason when a
+    /// bearer token was refused).
+    fn credentials(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Map<String, Value>>, Option<&'static str>> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let value = value
+                .to_str()
+                .map_err(|_| Some("malformed Authorization"))?;
+            let token = match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+                _ => value.trim(),
+            };
+            return self.verify(token).map(Some).map_err(Some);
+        }
+        match headers.get(DEV_USER_HEADER).map(HeaderValue::to_str) {
+            None => Ok(None),
+            Some(Ok(user)) if !user.trim().is_empty() => Ok(Some(self.claims_for(user.trim()))),
+            Some(_) => Err(None),
+        }
+    }
+
+    /// `POST /local/token` (`{"user_id": "bob"}`) or `GET /local/token?user=bob`: a token for
+    /// that user. `None` for every other path.
+    pub fn token_route(&self, req: &Request) -> Option<Response<Body>> {
+        if req.uri().path() != TOKEN_PATH {
+            return None;
+        }
+        let user = match *req.method() {
+            Method::POST => shared::http::json_body::<Value>(req).and_then(|body| {
+                body.get("user_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        ApiError::bad_request("invalid_body", "expected {\"user_id\": \"...\"}")
+                    })
+            }),
+            Method::GET => {
+                shared::http::Query::parse(req.uri().query().unwrap_or("")).and_then(|q| {
+                    q.get("user")
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::bad_request("invalid_query", "expected ?user=..."))
+                })
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        };
+        let response = user
+            .and_then(|user| shared::ids::user_id(&user).map(str::to_string))
+            .and_then(|user| {
+                let (token, exp) = self.issue(&user);
+                shared::http::json(
+                    200,
+                    &serde_json::json!({
+                        "token": token,
+                        "expires_at": shared::time::rfc3339(exp as i64 * 1000),
+                    }),
+                )
+            });
+        Some(response.unwrap_or_else(|e| shared::http::error_response(&e)))
+    }
+}
+
+/// What the authorizer makes of a request.
+pub enum Decision {
+    /// On to the function, with the request context filled in.
+    Forward(Request),
+    /// Refused: the gateway's answer (401), no function called.
+    Deny(Response<Body>),
+}
+
+static GLOBAL: OnceLock<Authorizer> = OnceLock::new();
+
+/// Makes `authorizer` the one [`global`] returns; `groupshare-local serve` installs the data
+/// directory's before serving. False if one was in use already (and nothing changed).
+#[must_use]
+pub fn install(authorizer: Authorizer) -> bool {
+    GLOBAL.set(authorizer).is_ok()
+}
+
+/// The authorizer `router::dispatch` runs: the installed one, else (in-process tests) one with
+/// a secret of this process.
+pub fn global() -> &'static Authorizer {
+    GLOBAL.get_or_init(Authorizer::ephemeral)
+}
+
+/// API Gateway answers 401 itself, with a `WWW-Authenticate` header and its own body
+/// (`{"message":"Unauthorized"}`); we keep the API's JSON error shape (and `x-request-id`) so
+/// clients see one error format everywhere.
+fn unauthorized(request_id: &str, reason: Option<&str>) -> Response<Body> {
+    let error = match reason {
+        Some(reason) => ApiError::new(401, "unauthenticated", reason),
+        None => ApiError::unauthenticated(),
+    };
+    let mut response = shared::http::error_response(&error);
+    let challenge = match reason {
+        Some(reason) => format!("Bearer error=\"invalid_token\" error_description=\"{reason}\""),
+        None => "Bearer".to_string(),
+    };
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        headers.insert(header::WWW_AUTHENTICATE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert(shared::http::REQUEST_ID_HEADER, v);
+    }
+    response
+}
+
+/// The `requestContext` of an HTTP API (payload 2.0) event for `req`.
+fn request_context(
+    req: &Request,
+    request_id: String,
+    route_key: String,
+    claims: Option<&Map<String, Value>>,
+) -> ApiGatewayV2httpRequestContext {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = req.method().clone();
+    http.path = Some(req.uri().path().to_string());
+    http.protocol = Some(format!("{:?}", req.version()));
+    http.source_ip = Some("127.0.0.1".into());
+    http.user_agent = header(header::USER_AGENT);
+
+    let now_ms = shared::time::now_ms();
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.route_key = Some(route_key);
+    ctx.account_id = Some("000000000000".into());
+    ctx.stage = Some("$default".into());
+    ctx.request_id = Some(request_id);
+    ctx.apiid = Some("local".into());
+    ctx.domain_name = header(header::HOST).or_else(|| Some("localhost".into()));
+    ctx.domain_prefix = ctx
+        .domain_name
+        .as_deref()
+        .map(|d| d.split('.').next().unwrap_or(d).to_string());
+    ctx.time = Some(gateway_time(now_ms));
+    ctx.time_epoch = now_ms;
+    ctx.http = http;
+    ctx.authorizer = claims.map(|claims| {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = gateway_claims(claims);
+        jwt.scopes = scopes(claims);
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        authorizer
+    });
+    ctx
+}
+
+/// Claims as API Gateway passes them: every value a string (numbers as digits, lists as
+/// `[a b]`).
+fn gateway_claims(claims: &Map<String, Value>) -> HashMap<String, String> {
+    fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => {
+                format!("[{}]", items.iter().map(text).collect::<Vec<_>>().join(" "))
+            }
+            other => other.to_string(),
+        }
+    }
+    claims.iter().map(|(k, v)| (k.clone(), text(v))).collect()
+}
+
+/// The token's scopes (`scope`, space-separated, or `scp`), as API Gateway lists them.
+fn scopes(claims: &Map<String, Value>) -> Option<Vec<String>> {
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) => Some(s.split_whitespace().map(str::to_string).collect()),
+        (_, Some(Value::Array(items))) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `25/Nov/2026:15:44:59 +0000`, API Gateway's `requestContext.time`.
+fn gateway_time(ms: i64) -> String {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    // HTTP date: `Wed, 25 Nov 2026 15:44:59 GMT`.
+    let http = DateTime::from_millis(ms)
+        .fmt(Format::HttpDate)
+        .unwrap_or_default();
+    match http.split_whitespace().collect::<Vec<_>>()[..] {
+        [_, day, month, year, time, _] => format!("{day}/{month}/{year}:{time} +0000"),
+        _ => http,
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn random_secret() -> Vec<u8> {
+    use ring::rand::SecureRandom;
+    let mut secret = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut secret)
+        .expect("the system's random source works");
+    secret
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// jsonwebtoken's pluggable crypto, with the one algorithm the local stack uses (HS256) done by
+/// `ring`, instead of one of its bundled backends (which bring RSA and elliptic-curve crates
+/// that nothing here needs).
+mod hs256 {
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
+    use ring::hmac;
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory,
+        verifier_factory,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Makes HS256-by-ring jsonwebtoken's provider for this process (once; idempotent).
+    pub fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let _ = PROVIDER.install_default();
+        });
+    }
+
+    struct Hs256(hmac::Key);
+
+    fn signer_factory(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        if *alg != Algorithm::HS256 || key.family() != AlgorithmFamily::Hmac {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        Ok(Box::new(Hs256(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            key.as_bytes(),
+        ))))
+    }
+
+    fn verifier_factory(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        if *alg != Algorithm::HS256 || key.family() != AlgorithmFamily::Hmac {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        Ok(Box::new(Hs256(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            key.try_get_as_bytes()?,
+        ))))
+    }
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            Ok(hmac::sign(&self.0, msg).as_ref().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(
+            &self,
+            msg: &[u8],
+            signature: &Vec<u8>,
+        ) -> std::result::Result<(), signature::Error> {
+            // Constant-time comparison.
+            hmac::verify(&self.0, msg, signature).map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(headers: &[(&str, &str)]) -> Request {
+        let mut b = lambda_http::http::Request::builder().uri("http://localhost/config");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Empty).unwrap()
+    }
+
+    fn forwarded(decision: Decision) -> Request {
+        match decision {
+            Decision::Forward(req) => req,
+            Decision::Deny(r) => panic!("refused: {}", r.status()),
+        }
+    }
+
+    fn sub(req: &Request) -> Option<String> {
+        match req.request_context_ref()? {
+            RequestContext::ApiGatewayV2(ctx) => ctx
+                .authorizer
+                .as_ref()?
+                .jwt
+                .as_ref()?
+                .claims
+                .get("sub")
+                .cloned(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_fill_the_context() {
+        let a = Authorizer::ephemeral();
+        let (token, exp) = a.issue("bob");
+        let req = forwarded(a.authorize(get(&[("authorization", &format!("Bearer {token}"))])));
+        assert_eq!(sub(&req).as_deref(), Some("bob"));
+        let RequestContext::ApiGatewayV2(ctx) = req.request_context_ref().unwrap() else {
+            panic!("an HTTP API context")
+        };
+        assert_eq!(ctx.stage.as_deref(), Some("$default"));
+        assert_eq!(ctx.route_key.as_deref(), Some("GET /config"));
+        let claims = &ctx
+            .authorizer
+            .as_ref()
+            .unwrap()
+            .jwt
+            .as_ref()
+            .unwrap()
+            .claims;
+        assert_eq!(claims["iss"], ISSUER);
+        assert_eq!(claims["aud"], AUDIENCE);
+        assert_eq!(claims["exp"], exp.to_string());
+    }
+
+    #[test]
+    fn dev_header_maps_to_sub_and_bearer_wins() {
+        let a = Authorizer::ephemeral();
+        let req = forwarded(a.authorize(get(&[("x-dev-user", "alice")])));
+        assert_eq!(sub(&req).as_deref(), Some("alice"));
+        let (token, _) = a.issue("bob");
+        let both = get(&[
+            ("x-dev-user", "alice"),
+            ("authorization", &format!("bearer {token}")),
+        ]);
+        assert_eq!(sub(&forwarded(a.authorize(both))).as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn refusals() {
+        let a = Authorizer::ephemeral();
+        let other = Authorizer::ephemeral();
+        let (foreign, _) = other.issue("bob");
+        for headers in [
+            vec![],
+            vec![("x-dev-user", " ")],
+            vec![("authorization", "Bearer nope")],
+            vec![("authorization", foreign.as_str())],
+        ] {
+            let Decision::Deny(denied) = a.authorize(get(&headers)) else {
+                panic!("{headers:?} was let through")
+            };
+            assert_eq!(denied.status(), 401, "{headers:?}");
+            assert!(denied.headers().contains_key("www-authenticate"));
+        }
+    }
+
+    #[test]
+    fn secrets_persist_per_data_dir() {
+        let dir = std::env::temp_dir().join(format!("gs-authz-{}", shared::ids::new_id()));
+        let (token, _) = Authorizer::for_data_dir(&dir).unwrap().issue("carol");
+        assert!(Authorizer::for_data_dir(&dir)
+            .unwrap()
+            .verify(&token)
+            .is_ok());
+        let other = dir.join("other");
+        assert!(Authorizer::for_data_dir(&other)
+            .unwrap()
+            .verify(&token)
+            .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn time_is_in_api_gateway_format() {
+        assert_eq!(
+            gateway_time(1_795_621_499_000),
+            "25/Nov/2026:15:44:59 +0000"
+        );
+    }
+}
