@@ -8,3 +8,4 @@ pub mod router;
 pub mod seed;
 pub mod server;
 pub mod template;
+pub mod web;

@@ -122,6 +122,7 @@ async fn main() -> Result<(), Error> {
 fn print_banner(addr: SocketAddr) {
     let base = format!("http://{addr}");
     println!("GroupShare local API ready at {base}");
+    println!("Web client: {base}/ (the reference client in web/; sign in as a demo user)");
     println!("Demo users: alice (owner), bob, carol. Every route needs a caller, as behind API Gateway's");
     println!(
         "JWT authorizer: a bearer token from this stack, or the local-only X-Dev-User shorthand."

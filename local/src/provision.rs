@@ -106,7 +106,8 @@ fn key_schema(keys: &[KeyPart]) -> Result<Vec<KeySchemaElement>, Error> {
 
 /// Creates the bucket unless it exists.
 /// The bucket, versioned as the template declares it (completed uploads are pinned to their
-/// version). Stand-ins without versioning (s3s-fs) keep an unversioned bucket.
+/// version), with the template's CORS rule. Stand-ins without versioning or CORS (s3s-fs) keep
+/// a bucket without.
 pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Error> {
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
         s3.create_bucket().bucket(bucket).send().await?;
@@ -118,6 +119,40 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), 
         .put_bucket_versioning()
         .bucket(bucket)
         .versioning_configuration(versioning)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // The template's CorsConfiguration (with its default `CorsAllowedOrigins: "*"`): browsers
+    // post upload forms to the bucket and download from it cross-origin (the web client is
+    // served from the API's port). Stand-ins without bucket CORS keep none.
+    let rule = aws_sdk_s3::types::CorsRule::builder()
+        .set_allowed_methods(Some(vec!["GET".into(), "HEAD".into(), "POST".into()]))
+        .allowed_origins("*")
+        .allowed_headers("*")
+        .set_expose_headers(Some(
+            [
+                "Content-Disposition",
+                "Content-Length",
+                "Content-Range",
+                "Content-Type",
+                "ETag",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ))
+        .max_age_seconds(3600)
+        .build()?;
+    let cors = aws_sdk_s3::types::CorsConfiguration::builder()
+        .cors_rules(rule)
+        .build()?;
+    match s3
+        .put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(cors)
         .send()
         .await
     {

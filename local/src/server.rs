@@ -38,6 +38,10 @@ async fn handle(
     app: &'static App,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+    // The reference web client's static files (crate::web); everything else is the API.
+    if let Some(response) = crate::web::serve(req.method(), req.uri().path()) {
+        return Ok(response);
+    }
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await?.to_bytes();
     let body = if bytes.is_empty() {
