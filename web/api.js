@@ -1,0 +1,123 @@
+// The GroupShare HTTP API (docs/openapi.yaml), called exactly as any client calls it: the same
+// routes, `Authorization: Bearer <token>`, JSON bodies, and errors as `{"error": {code, message}}`.
+
+export class ApiError extends Error {
+  constructor(status, code, message, requestId) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+  }
+}
+
+export function createApi({ base, getToken, onUnauthorized }) {
+  async function request(method, path, { body, query, accept = 'application/json' } = {}) {
+    const url = new URL(base + path, location.href);
+    for (const [key, value] of Object.entries(query || {})) {
+      if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
+    }
+    const headers = { Accept: accept };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        // Cookies are never the credential; the bearer token is.
+        credentials: 'omit',
+      });
+    } catch (e) {
+      throw new ApiError(0, 'network', `Could not reach GroupShare (${e.message}).`);
+    }
+    if (response.status === 204) return null;
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      // A gateway or proxy answered with something that is not the API's JSON.
+    }
+    if (!response.ok) {
+      const err = data && data.error;
+      const error = new ApiError(
+        response.status,
+        err ? err.code : 'http_' + response.status,
+        err ? err.message : `The server answered ${response.status} ${response.statusText}.`,
+        response.headers.get('x-request-id'),
+      );
+      if (response.status === 401) onUnauthorized(error);
+      throw error;
+    }
+    return data;
+  }
+
+  const conv = (cid) => `/conversations/${encodeURIComponent(cid)}`;
+  return {
+    config: () => request('GET', '/config'),
+    conversations: (cursor) => request('GET', '/conversations', { query: { cursor, limit: 50 } }),
+    createConversation: (title, members) =>
+      request('POST', '/conversations', { body: { title, members } }),
+    addMember: (cid, userId) => request('POST', `${conv(cid)}/members`, { body: { user_id: userId } }),
+    leave: (cid, userId) => request('DELETE', `${conv(cid)}/members/${encodeURIComponent(userId)}`),
+    messages: (cid, { before, after, limit } = {}) =>
+      request('GET', `${conv(cid)}/messages`, { query: { before, after, limit } }),
+    sendText: (cid, text) =>
+      request('POST', `${conv(cid)}/messages`, { body: { client_msg_id: newId(), text } }),
+    /** File info for many ids in one call: `{files, missing}`. */
+    filesByIds: (cid, ids) => request('GET', `${conv(cid)}/files`, { query: { ids: ids.join(',') } }),
+    listFiles: (cid, cursor, limit) => request('GET', `${conv(cid)}/files`, { query: { cursor, limit } }),
+    /** JSON download mode: the presigned URL instead of a 302 a cross-origin fetch cannot follow usefully. */
+    downloadLink: (cid, fileId) => request('GET', `${conv(cid)}/files/${encodeURIComponent(fileId)}/download`),
+    startUpload: (cid, meta) => request('POST', `${conv(cid)}/uploads`, { body: meta }),
+    completeUpload: (cid, fileId) =>
+      request('POST', `${conv(cid)}/files/${encodeURIComponent(fileId)}/complete`),
+  };
+}
+
+export function newId() {
+  return crypto.randomUUID();
+}
+
+/** Lowercase hex SHA-256 of a file, computed in the browser (declared to S3, which checks it). */
+export async function sha256Hex(file) {
+  const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Sends a file with the presigned POST form the API returned: the form's fields, then the file,
+ * as multipart/form-data straight to S3 (another origin; the bucket's CORS rule allows it).
+ * XMLHttpRequest, because fetch reports no upload progress.
+ */
+export function postToS3(upload, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const [key, value] of Object.entries(upload.fields)) form.append(key, value);
+    form.append('file', file);
+    const xhr = new XMLHttpRequest();
+    xhr.open(upload.method || 'POST', upload.url);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) return resolve();
+      reject(new ApiError(xhr.status, 's3_' + xhr.status, s3Message(xhr.responseText, xhr.status)));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'The upload could not reach storage.'));
+    xhr.send(form);
+  });
+}
+
+function s3Message(xml, status) {
+  try {
+    const doc = new DOMParser().parseFromString(xml, 'application/xml');
+    const message = doc.querySelector('Message');
+    if (message && message.textContent) return `Storage refused the upload: ${message.textContent}`;
+  } catch {
+    // not XML
+  }
+  return `Storage refused the upload (${status}).`;
+}

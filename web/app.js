@@ -1,0 +1,108 @@
+// The reference client's shell: loads config.json, keeps the session, routes between screens by
+// the URL hash (so it runs from any static host with no server rewrites) and shows every error
+// it meets as text — never a blank screen.
+
+import { createApi } from './api.js';
+import { clearSession, loadSession, saveSession, tokenSource } from './auth.js';
+import { h, render } from './dom.js';
+import { initials } from './format.js';
+import { signInView } from './views/signin.js';
+import { groupsView } from './views/groups.js';
+import { groupView } from './views/group.js';
+
+const view = document.getElementById('view');
+const banner = document.getElementById('banner');
+const sessionBar = document.getElementById('session');
+
+const app = {
+  config: null,
+  session: loadSession(),
+  api: null,
+  limits: null,
+  /** Shows a message above the screen (errors from the API carry the API's own message). */
+  notify(message, kind = 'error') {
+    banner.hidden = !message;
+    banner.className = `banner ${kind}`;
+    render(banner, message || '');
+  },
+  signIn(session) {
+    this.session = session;
+    saveSession(session);
+    location.hash = '#/';
+    route();
+  },
+  signOut(reason) {
+    this.session = null;
+    clearSession();
+    location.hash = '#/signin';
+    route();
+    if (reason) this.notify(reason);
+  },
+};
+
+let cleanup = null;
+
+async function route() {
+  if (cleanup) cleanup();
+  cleanup = null;
+  app.notify(null);
+  renderSessionBar();
+  const path = location.hash.replace(/^#/, '') || '/';
+  if (!app.session) {
+    if (path !== '/signin') history.replaceState(null, '', '#/signin');
+    cleanup = signInView(view, app);
+    return;
+  }
+  const group = path.match(/^\/g\/([^/]+)(?:\/(files))?$/);
+  try {
+    if (group) {
+      cleanup = await groupView(view, app, decodeURIComponent(group[1]), group[2] || 'messages');
+    } else {
+      cleanup = await groupsView(view, app);
+    }
+  } catch (e) {
+    // A 401 has already gone back to the sign-in screen.
+    if (app.session) showFailure(e);
+  }
+}
+
+function showFailure(e) {
+  render(view, h('section', { class: 'panel empty' },
+    h('h1', {}, 'Something went wrong'),
+    h('p', { role: 'alert' }, e.message || String(e)),
+    h('p', {}, h('a', { href: '#/' }, 'Back to my groups'))));
+}
+
+function renderSessionBar() {
+  if (!app.session) return render(sessionBar);
+  render(sessionBar,
+    h('span', { class: 'who' }, h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(app.session.user)),
+      h('span', {}, h('span', { class: 'sr-only' }, 'Signed in as '), app.session.user)),
+    h('button', { type: 'button', class: 'ghost', onclick: () => app.signOut() }, 'Sign out'));
+}
+
+// A failure nobody caught still reaches the reader.
+window.addEventListener('unhandledrejection', (e) => app.notify(e.reason?.message || String(e.reason)));
+window.addEventListener('error', (e) => app.notify(e.message));
+
+async function start() {
+  try {
+    const response = await fetch('config.json', { cache: 'no-cache' });
+    if (!response.ok) throw new Error(`config.json: ${response.status}`);
+    app.config = await response.json();
+    app.tokens = tokenSource(app.config);
+  } catch (e) {
+    render(view, h('section', { class: 'panel empty' }, h('h1', {}, 'Cannot start'), h('p', { role: 'alert' }, e.message)));
+    return;
+  }
+  app.api = createApi({
+    base: app.config.api || '',
+    getToken: () => app.session && app.session.token,
+    // API Gateway's authorizer (or the local one) refused the token: sign in again.
+    onUnauthorized: (error) => app.signOut(`Please sign in again: ${error.message}`),
+  });
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();

@@ -1,0 +1,78 @@
+// Human-readable sizes, times and file types.
+
+export function humanSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+const STEPS = [
+  // No weeks: "expires in 7 days" says more than "next week".
+  ['year', 365 * 86400], ['month', 30 * 86400],
+  ['day', 86400], ['hour', 3600], ['minute', 60], ['second', 1],
+];
+
+/** "in 3 days", "2 hours ago", "now". */
+export function fromNow(iso, now = Date.now()) {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (Math.abs(seconds) < 45) return seconds >= 0 && seconds > 5 ? 'in a few seconds' : 'just now';
+  for (const [unit, size] of STEPS) {
+    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
+  }
+  return 'just now';
+}
+
+const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' });
+export function when(iso) {
+  return absolute.format(new Date(iso));
+}
+
+/** What a file's expiry means to the reader. */
+export function expiry(file) {
+  if (!file.expires_at) return 'kept until deleted';
+  return Date.parse(file.expires_at) > Date.now()
+    ? `expires ${fromNow(file.expires_at)}`
+    : `expired ${fromNow(file.expires_at)}`;
+}
+
+/** A short type label and a colour family for the file-type tile. */
+export function fileType(name, contentType = '') {
+  const ext = (name.includes('.') ? name.split('.').pop() : '').toLowerCase();
+  const ct = contentType.toLowerCase();
+  if (ct === 'application/pdf' || ext === 'pdf') return { label: 'PDF', kind: 'pdf' };
+  if (ct.startsWith('image/')) return { label: (ext || 'img').slice(0, 4).toUpperCase(), kind: 'image' };
+  if (ct.startsWith('video/')) return { label: 'VID', kind: 'video' };
+  if (ct.startsWith('audio/')) return { label: 'AUD', kind: 'audio' };
+  if (['zip', 'gz', 'tgz', 'rar', '7z', 'tar'].includes(ext) || ct.includes('zip')) return { label: ext.toUpperCase() || 'ZIP', kind: 'archive' };
+  if (['xls', 'xlsx', 'csv', 'ods'].includes(ext)) return { label: ext.toUpperCase(), kind: 'sheet' };
+  if (['doc', 'docx', 'odt', 'rtf', 'md'].includes(ext)) return { label: ext.toUpperCase(), kind: 'doc' };
+  if (ct.startsWith('text/') || ext === 'txt') return { label: 'TXT', kind: 'text' };
+  return { label: (ext || 'file').slice(0, 4).toUpperCase(), kind: 'other' };
+}
+
+export const STATUS_TEXT = {
+  pending: 'Uploading',
+  available: 'Available',
+  expired: 'Expired',
+  deleted: 'Deleted',
+  missing: 'Unavailable',
+};
+
+/** Why the download action is off, for a file that is not available. */
+export const UNAVAILABLE_REASON = {
+  pending: 'The upload has not finished yet.',
+  expired: 'This file passed its retention period and is no longer stored.',
+  deleted: 'This file was deleted.',
+  missing: 'This file is no longer part of the group.',
+};
+
+export function initials(user) {
+  return user.slice(0, 2).toUpperCase();
+}

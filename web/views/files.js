@@ -1,0 +1,108 @@
+// A file's download entry, built from its file id and the file info the API returns for it:
+// name, size, type, uploader, time, expiry and status; the download action is enabled only for
+// an available file, and says why when it is not.
+
+import { h, render } from '../dom.js';
+import { expiry, fileType, fromNow, humanSize, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
+
+/**
+ * A card for `summary` ({file_id, name, size, content_type}, as a file message carries it);
+ * `update(info)` fills in the rest once the batch file info arrives.
+ */
+export function fileCard(app, cid, summary) {
+  const el = h('article', { class: 'file-card', dataset: { fileId: summary.file_id } });
+  const reasonId = `why-${summary.file_id}`;
+  let info = { ...summary, status: null };
+
+  function paint() {
+    const type = fileType(info.name, info.content_type);
+    const status = info.status;
+    const available = status === 'available';
+    const meta = [humanSize(info.size), type.label];
+    if (info.uploader) meta.push(`from ${info.uploader}`);
+    if (info.uploaded_at) meta.push(fromNow(info.uploaded_at));
+    const button = h('button', {
+      type: 'button', class: 'download', disabled: !available,
+      'aria-describedby': available ? undefined : reasonId,
+      'aria-label': `Download ${info.name}`,
+      onclick: () => download(button),
+    }, available ? 'Download' : 'Unavailable');
+    render(el,
+      h('div', { class: `file-icon ${type.kind}`, 'aria-hidden': 'true' }, type.label),
+      h('div', { class: 'file-main' },
+        h('h3', { class: 'file-name', title: info.name }, info.name),
+        h('p', { class: 'file-meta' }, meta.join(' · ')),
+        status && h('p', { class: 'file-meta' },
+          h('span', { class: `status ${status}` }, STATUS_TEXT[status] || status),
+          status === 'available' || status === 'expired' ? h('span', { class: 'expiry' }, expiry(info)) : null),
+        !available && status && h('p', { class: 'why', id: reasonId }, UNAVAILABLE_REASON[status] || ''),
+        !status && h('p', { class: 'file-meta muted' }, 'Checking…')),
+      h('div', { class: 'file-actions' }, button));
+    if (info.uploaded_at) el.title = `Uploaded ${when(info.uploaded_at)}`;
+  }
+
+  async function download(button) {
+    button.disabled = true;
+    button.textContent = 'Preparing…';
+    try {
+      // JSON download mode: the API checks membership and hands back a short-lived presigned URL.
+      // S3 answers it with Content-Disposition: attachment; filename*=UTF-8''…, so the browser
+      // saves the file under its exact name without leaving this page.
+      const link = await app.api.downloadLink(cid, info.file_id);
+      const a = h('a', { href: link.url, rel: 'noopener', hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      app.notify(`Downloading ${info.name}`, 'info');
+    } catch (e) {
+      app.notify(e.message);
+      if (e.code === 'file_gone') info.status = 'expired';
+    } finally {
+      paint();
+    }
+  }
+
+  paint();
+  return {
+    el,
+    update(next) {
+      info = { ...info, ...next };
+      paint();
+    },
+  };
+}
+
+/** The group's files tab: every completed file, newest first, with more on scroll. */
+export async function filesTab(panel, app, cid, onCleanup) {
+  const list = h('ul', { class: 'file-list', 'aria-label': 'Files, newest first' });
+  const sentinel = h('div', { class: 'sentinel' });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more files');
+  let cursor = null;
+  let loading = false;
+
+  async function load() {
+    if (loading) return;
+    loading = true;
+    try {
+      const page = await app.api.listFiles(cid, cursor, 30);
+      for (const f of page.files) {
+        const card = fileCard(app, cid, f);
+        card.update(f);
+        list.append(h('li', {}, card.el));
+      }
+      cursor = page.cursor;
+      more.hidden = !cursor;
+      if (!list.children.length) list.append(h('li', { class: 'empty' }, 'No files shared in this group yet.'));
+    } finally {
+      loading = false;
+    }
+  }
+  more.addEventListener('click', () => load().catch((e) => app.notify(e.message)));
+  render(panel, list, more, sentinel);
+  await load();
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && cursor) load().catch((e) => app.notify(e.message));
+  });
+  observer.observe(sentinel);
+  onCleanup(() => observer.disconnect());
+}

@@ -1,0 +1,300 @@
+// A group: its history newest first (older pages on scroll, through `older` cursors), a download
+// entry under every file message (one batch file-info request per page of history, never one per
+// file), sending text, uploading files, adding members, and new messages by polling with `after`
+// (the API has no push yet).
+
+import { newId, postToS3, sha256Hex } from '../api.js';
+import { h, render } from '../dom.js';
+import { fromNow, humanSize, initials, when } from '../format.js';
+import { fileCard, filesTab } from './files.js';
+
+export async function groupView(view, app, cid, tab) {
+  const cleanups = [];
+  const onCleanup = (f) => cleanups.push(f);
+  const group = await findGroup(app, cid);
+  app.limits = app.limits || (await app.api.config());
+
+  const base = `#/g/${encodeURIComponent(cid)}`;
+  const tabLink = (name, label, href) =>
+    h('a', { class: 'tab', href, 'aria-current': tab === name ? 'page' : undefined }, label);
+  const panel = h('div', { class: 'tab-panel' });
+  const canAdd = group && (group.role === 'owner' || group.role === 'admin');
+
+  render(view, h('div', { class: 'group' },
+    h('div', { class: 'group-head' },
+      h('a', { class: 'back', href: '#/', 'aria-label': 'Back to my groups' }, '‹'),
+      h('div', { class: 'group-heading' },
+        h('h1', {}, group ? group.title : cid),
+        h('p', { class: 'muted small' }, group ? `You are ${article(group.role)} ${group.role}` : cid)),
+      canAdd ? addMemberForm(app, cid) : null),
+    h('nav', { class: 'tabs', 'aria-label': 'Group sections' },
+      tabLink('messages', 'Messages', base), tabLink('files', 'Files', `${base}/files`)),
+    panel));
+
+  if (tab === 'files') {
+    await filesTab(panel, app, cid, onCleanup);
+  } else {
+    await messagesTab(panel, app, cid, onCleanup);
+  }
+  return () => cleanups.forEach((f) => f());
+}
+
+function article(word) {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
+/** The group's entry in the caller's list (title, role); null if it is not there. */
+async function findGroup(app, cid) {
+  let cursor = null;
+  for (let i = 0; i < 20; i += 1) {
+    const page = await app.api.conversations(cursor);
+    const found = page.conversations.find((c) => c.conversation_id === cid);
+    if (found || !page.cursor) return found || null;
+    cursor = page.cursor;
+  }
+  return null;
+}
+
+function addMemberForm(app, cid) {
+  const input = h('input', { id: 'add-member', name: 'user_id', required: true, placeholder: 'user id', autocomplete: 'off' });
+  const status = h('span', { class: 'small', role: 'status' });
+  return h('details', { class: 'add-member' },
+    h('summary', {}, 'Add member'),
+    h('form', {
+      async onsubmit(e) {
+        e.preventDefault();
+        render(status);
+        try {
+          const m = await app.api.addMember(cid, input.value.trim());
+          render(status, `${m.user_id} is a member`);
+          input.value = '';
+        } catch (err) {
+          render(status, h('span', { class: 'form-error' }, err.message));
+        }
+      },
+    },
+    h('label', { for: 'add-member', class: 'sr-only' }, 'User id to add'),
+    input,
+    h('button', { type: 'submit', class: 'primary' }, 'Add'),
+    status));
+}
+
+async function messagesTab(panel, app, cid, onCleanup) {
+  const pageSize = app.config.page_size || 30;
+  const history = h('ol', { class: 'history', 'aria-label': 'Messages, newest first' });
+  const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
+  const olderButton = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load older messages');
+  const beginning = h('p', { class: 'muted small center', hidden: true }, 'This is the beginning of the group.');
+  const live = h('p', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
+  const uploads = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
+  const cards = new Map(); // file id → file card
+  const shown = new Set(); // seqs on screen
+  let older = null;
+  let newer = null;
+  let loadingOlder = false;
+
+  /** Puts messages on screen in seq order; one batch file-info call for their files. */
+  async function show(messages) {
+    const fresh = messages.filter((m) => !shown.has(m.seq));
+    const items = fresh.map((m) => {
+      shown.add(m.seq);
+      return messageItem(m);
+    });
+    // Newest first, by seq: a message sent here can reach the screen before a poll brings an
+    // earlier one from someone else.
+    for (const item of items) place(item);
+    const ids = fresh.filter((m) => m.kind === 'file' && m.file).map((m) => m.file.file_id);
+    if (ids.length) await fillFileInfo(ids);
+    return fresh.length;
+  }
+
+  async function fillFileInfo(ids) {
+    const max = app.limits.max_ids_per_batch || 100;
+    for (let i = 0; i < ids.length; i += max) {
+      const batch = await app.api.filesByIds(cid, ids.slice(i, i + max));
+      for (const info of batch.files) cards.get(info.file_id)?.update(info);
+      for (const id of batch.missing) cards.get(id)?.update({ status: 'missing' });
+    }
+  }
+
+  function place(item) {
+    const seq = Number(item.dataset.seq);
+    const after = [...history.children].find((li) => Number(li.dataset.seq) < seq);
+    history.insertBefore(item, after || null);
+  }
+
+  function messageItem(m) {
+    const mine = m.sender === app.session.user;
+    if (m.kind === 'system') {
+      return h('li', { class: 'msg system', dataset: { seq: m.seq } },
+        h('span', {}, systemText(m)), ' · ', timeEl(m.sent_at));
+    }
+    let body;
+    if (m.kind === 'file' && m.file) {
+      const card = fileCard(app, cid, m.file);
+      cards.set(m.file.file_id, card);
+      body = card.el;
+    } else {
+      body = h('p', { class: 'text' }, m.text || '');
+    }
+    return h('li', { class: `msg${mine ? ' mine' : ''}`, dataset: { seq: m.seq } },
+      h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(m.sender)),
+      h('div', { class: 'msg-body' },
+        h('p', { class: 'msg-head' }, h('strong', {}, m.sender), ' ', timeEl(m.sent_at)),
+        body));
+  }
+
+  async function loadOlder() {
+    if (loadingOlder || !older) return;
+    loadingOlder = true;
+    try {
+      const page = await app.api.messages(cid, { before: older, limit: pageSize });
+      older = page.older;
+      await show(page.messages);
+    } catch (e) {
+      app.notify(e.message);
+    } finally {
+      loadingOlder = false;
+      olderButton.hidden = !older;
+      beginning.hidden = !!older;
+    }
+  }
+
+  let polling = false;
+  async function poll() {
+    if (polling || document.hidden || !newer) return;
+    polling = true;
+    try {
+      // Everything after the newest message seen; a full page means there may be more.
+      for (;;) {
+        const page = await app.api.messages(cid, { after: newer, limit: pageSize });
+        newer = page.newer || newer;
+        const count = await show(page.messages);
+        if (count) render(live, `${count} new message${count > 1 ? 's' : ''}`);
+        if (page.messages.length < pageSize) break;
+      }
+    } catch (e) {
+      if (e.status !== 401) app.notify(e.message);
+    } finally {
+      polling = false;
+    }
+  }
+
+  render(panel, composer(app, cid, uploads, (m) => show([m])), uploads, live, history, sentinel, olderButton, beginning);
+  const first = await app.api.messages(cid, { limit: pageSize });
+  older = first.older;
+  newer = first.newer;
+  await show(first.messages);
+  olderButton.hidden = !older;
+  beginning.hidden = !!older;
+  olderButton.addEventListener('click', loadOlder);
+
+  // Infinite scroll: reaching the end of the list fetches the next older page.
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) loadOlder();
+  }, { rootMargin: '200px' });
+  observer.observe(sentinel);
+  const timer = setInterval(poll, (app.config.poll_seconds || 3) * 1000);
+  const onVisible = () => { if (!document.hidden) poll(); };
+  document.addEventListener('visibilitychange', onVisible);
+  onCleanup(() => {
+    observer.disconnect();
+    clearInterval(timer);
+    document.removeEventListener('visibilitychange', onVisible);
+  });
+}
+
+function timeEl(iso) {
+  return h('time', { datetime: iso, title: when(iso), class: 'muted small' }, fromNow(iso));
+}
+
+function systemText(m) {
+  const s = m.system || {};
+  switch (s.event) {
+    case 'conversation_created': return `${s.user_id} created the group`;
+    case 'member_added': return `${m.sender} added ${s.user_id}${s.role && s.role !== 'member' ? ` as ${s.role}` : ''}`;
+    case 'member_removed': return `${m.sender} removed ${s.user_id}`;
+    case 'member_left': return `${s.user_id} left the group`;
+    case 'role_changed': return `${s.user_id} is now ${s.role}`;
+    default: return s.event || 'system message';
+  }
+}
+
+/** Text box, send button and file picker. `added(message)` puts a stored message on screen. */
+function composer(app, cid, uploads, added) {
+  const text = h('input', { id: 'compose', name: 'text', autocomplete: 'off', placeholder: 'Write a message', maxlength: 16384 });
+  const picker = h('input', { id: 'attach', type: 'file', class: 'file-input', multiple: true });
+  picker.addEventListener('change', () => {
+    for (const file of picker.files) uploadFile(app, cid, file, uploads, added);
+    picker.value = '';
+  });
+  return h('form', {
+    class: 'composer',
+    async onsubmit(e) {
+      e.preventDefault();
+      const value = text.value.trim();
+      if (!value) return;
+      try {
+        added(await app.api.sendText(cid, value));
+        text.value = '';
+      } catch (err) {
+        app.notify(err.message);
+      }
+    },
+  },
+  h('label', { for: 'compose', class: 'sr-only' }, 'Message'),
+  text,
+  h('label', { for: 'attach', class: 'button secondary attach', title: 'Attach files' }, 'Attach file'),
+  picker,
+  h('button', { type: 'submit', class: 'primary' }, 'Send'));
+}
+
+/**
+ * One upload: hash in the browser (declared to S3, which refuses other bytes), ask the API for a
+ * presigned POST form, post the bytes to S3 with progress, then complete. The API takes a file
+ * in one POST, so an interrupted upload cannot resume: "Retry" sends it again, under the same
+ * client_msg_id, so the API hands back the same file rather than a second one.
+ */
+function uploadFile(app, cid, file, uploads, added) {
+  const clientMsgId = newId();
+  const bar = h('progress', { max: 1, value: 0, 'aria-label': `Upload progress of ${file.name}` });
+  const status = h('span', { class: 'small muted' });
+  const actions = h('span', {});
+  const row = h('li', { class: 'upload' },
+    h('span', { class: 'upload-name' }, file.name, h('span', { class: 'muted small' }, ` · ${humanSize(file.size)}`)),
+    bar, status, actions);
+  uploads.append(row);
+
+  async function run() {
+    render(actions);
+    row.classList.remove('failed');
+    try {
+      if (file.size > app.limits.max_upload_bytes) {
+        throw new Error(`${file.name} is larger than the ${humanSize(app.limits.max_upload_bytes)} limit.`);
+      }
+      render(status, 'Checking…');
+      const sha256 = await sha256Hex(file);
+      const ticket = await app.api.startUpload(cid, {
+        client_msg_id: clientMsgId,
+        name: file.name,
+        size: file.size,
+        content_type: file.type || 'application/octet-stream',
+        sha256,
+      });
+      render(status, 'Uploading…');
+      await postToS3(ticket.upload, file, (p) => { bar.value = p; render(status, `${Math.round(p * 100)}%`); });
+      render(status, 'Finishing…');
+      const message = await app.api.completeUpload(cid, ticket.file_id);
+      row.remove();
+      await added(message);
+    } catch (e) {
+      row.classList.add('failed');
+      render(status, h('span', { class: 'form-error' }, e.message));
+      render(actions,
+        h('button', { type: 'button', class: 'link', onclick: run }, 'Retry'),
+        ' ',
+        h('button', { type: 'button', class: 'link', onclick: () => row.remove() }, 'Dismiss'));
+    }
+  }
+  run();
+}
