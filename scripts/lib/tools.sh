@@ -9,6 +9,7 @@ MOTO_VERSION='moto[server]==5.2.5'
 S3S_FS_VERSION='0.14.1'
 LINT_PACKAGES=('cfn-lint>=1.20,<2' 'aws-sam-cli>=1.120,<2')
 CARGO_LAMBDA_VERSION='cargo-lambda>=1.8,<2'
+WEB_TEST_PACKAGES=('selenium>=4.20,<5' 'pytest>=8,<9')
 
 export SAM_CLI_TELEMETRY=0
 export AWS_EC2_METADATA_DISABLED=true
@@ -30,6 +31,17 @@ python_venv() { # dir packages...
 ensure_moto() { python_venv "$LOCAL/venv-aws" "$MOTO_VERSION"; }
 ensure_lint_tools() { python_venv "$LOCAL/venv-lint" "${LINT_PACKAGES[@]}"; }
 ensure_cargo_lambda() { python_venv "$LOCAL/venv-cargo-lambda" "$CARGO_LAMBDA_VERSION"; }
+
+# Debian's Chromium and its matching chromedriver, for the web client's browser tests (as root,
+# like CI; never a browser downloaded by a test tool), and a CJK font so names like 季度报告.pdf
+# render in screenshots rather than as empty boxes.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then
+    log "installing chromium, chromium-driver and fonts-wqy-microhei (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei > /dev/null
+  fi
+}
 
 ensure_s3s_fs() {
   if [ ! -x "$LOCAL/tools/bin/s3s-fs" ]; then

@@ -1,0 +1,187 @@
+"""The browser tests' fixtures: the local stack as processes on free loopback ports (moto, then
+`groupshare-local serve`, as tests/src/local_stack.rs starts them), and headless Chromium
+browsers, each with its own empty profile and download directory: a brand-new device.
+
+scripts/test-web installs Chromium, chromedriver and selenium, builds groupshare-local and runs
+this suite.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("GROUPSHARE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GROUPSHARE_CHROMEDRIVER", "/usr/bin/chromedriver")
+# Quiet headless Chromium: without the background-networking flags it keeps dialling out, and a
+# closed network answers with a flood of refused connections.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--lang=en-US",
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (401 without a caller is an answer)
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {seconds} s")
+
+
+class Stack:
+    """moto + groupshare-local, both stopped at the end of the session."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.aws_port, self.api_port = free_port(), free_port()
+        self.aws = f"http://127.0.0.1:{self.aws_port}"
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.procs = []
+
+    def start(self):
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        moto = subprocess.Popen(
+            [str(ROOT / ".local/venv-aws/bin/python"), str(ROOT / "scripts/lib/moto_server.py"),
+             "-H", "127.0.0.1", "-p", str(self.aws_port)],
+            stdout=open(logs / "moto.log", "wb"), stderr=subprocess.STDOUT,
+        )
+        self.procs.append(moto)
+        wait_http(f"{self.aws}/moto-api/")
+        env = dict(os.environ,
+                   AWS_ENDPOINT_URL=self.aws, AWS_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+                   GROUPSHARE_PORT=str(self.api_port),
+                   GROUPSHARE_DATA_DIR=str(self.workdir / "api"),
+                   GROUPSHARE_WEB_DIR=str(ROOT / "web"),
+                   RUST_LOG="warn")
+        binary = os.environ.get("GROUPSHARE_LOCAL_BIN", str(ROOT / "target/debug/groupshare-local"))
+        api = subprocess.Popen([binary, "serve"], env=env,
+                               stdout=open(logs / "api.log", "wb"), stderr=subprocess.STDOUT)
+        self.procs.append(api)
+        wait_http(f"{self.api}/config")
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def call(self, user, method, path, body=None):
+        """The API as a script calls it (X-Dev-User), to arrange data and check answers."""
+        request = urllib.request.Request(
+            self.api + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"X-Dev-User": user, "Content-Type": "application/json",
+                     "Accept": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request) as response:
+                text = response.read()
+                return response.status, (json.loads(text) if text else None)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+
+@pytest.fixture(scope="session")
+def stack():
+    workdir = tempfile.mkdtemp(prefix="gs-web-")
+    s = Stack(workdir)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Browser:
+    """One headless Chromium with an empty profile: a device that has never seen GroupShare."""
+
+    def __init__(self, workdir, width, height):
+        self.profile = Path(workdir) / "profile"
+        self.downloads = Path(workdir) / "downloads"
+        self.downloads.mkdir(parents=True)
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={self.profile}")
+        options.add_argument(f"--window-size={width},{height}")
+        options.add_experimental_option("prefs", {
+            "download.default_directory": str(self.downloads),
+            "download.prompt_for_download": False,
+            "download.directory_upgrade": True,
+        })
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # Debian's chromedriver, never one downloaded at run time.
+        self.driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        self.driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                                    {"behavior": "allow", "downloadPath": str(self.downloads)})
+        if width < 500:
+            # Headless windows have a minimum width; a phone is emulated instead.
+            self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 2, "mobile": True})
+        self.console = []
+
+    def logs(self):
+        """Console messages so far (read once from the driver, kept here)."""
+        self.console.extend(self.driver.get_log("browser"))
+        return self.console
+
+    def quit(self):
+        self.driver.quit()
+
+
+@pytest.fixture
+def browsers(tmp_path):
+    """A factory of fresh browsers; each is checked for console errors and closed at the end.
+    A test that expects API errors on the console names their status in `allowed_console`."""
+    made = []
+    allowed = []
+
+    def make(width=1280, height=900):
+        browser = Browser(tmp_path / f"device-{len(made)}", width, height)
+        made.append(browser)
+        return browser
+
+    make.allowed_console = allowed
+    yield make
+    try:
+        for browser in made:
+            errors = [
+                entry for entry in browser.logs()
+                if entry["level"] == "SEVERE" and not any(a in entry["message"] for a in allowed)
+            ]
+            assert not errors, f"console errors: {errors}"
+    finally:
+        for browser in made:
+            browser.quit()

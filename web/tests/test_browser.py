@@ -1,0 +1,206 @@
+"""The reference web client in headless Chromium against the real local stack: the patent's
+new-device flow end to end, as a person would do it: sign in, open the group, see the history
+with a download entry under each file message, download.
+"""
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / ".local" / "web-group.png"
+# The seeded demo report (local/src/seed.rs).
+REPORT_NAME = "季度报告.pdf"
+REPORT_BYTES = b"%PDF-1.4\n% GroupShare demo report\n"
+
+
+def wait(browser, condition, seconds=15):
+    return WebDriverWait(browser.driver, seconds, poll_frequency=0.1).until(condition)
+
+
+def css(browser, selector, seconds=15):
+    return wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, selector)), seconds)
+
+
+def sign_in(browser, stack, user, hash_path=""):
+    browser.driver.get(f"{stack.api}/{hash_path}")
+    field = css(browser, "#user")
+    field.clear()
+    field.send_keys(user)
+    browser.driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+    wait(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), user))
+
+
+def open_group(browser, title):
+    link = wait(browser, EC.element_to_be_clickable(
+        (By.XPATH, f"//a[contains(@class,'group-link')][.//span[@class='group-title'][text()='{title}']]")))
+    link.click()
+    css(browser, ".history .msg")
+
+
+def file_card(browser, name, seconds=15):
+    """The download entry of the file message named `name`, once its file info has arrived."""
+    xpath = f"//article[contains(@class,'file-card')][.//h3[text()='{name}']][.//span[contains(@class,'status')]]"
+    return wait(browser, EC.presence_of_element_located((By.XPATH, xpath)), seconds)
+
+
+def downloaded(browser, name, seconds=20):
+    path = browser.downloads / name
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        partial = list(browser.downloads.glob("*.crdownload"))
+        if path.exists() and not partial:
+            return path.read_bytes()
+        time.sleep(0.1)
+    raise AssertionError(f"{name} not downloaded; directory holds {os.listdir(browser.downloads)}")
+
+
+def batch_info_requests(browser):
+    return browser.driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('/files?ids=')).length")
+
+
+def test_new_device_downloads_what_another_member_uploaded(stack, browsers, tmp_path):
+    # Device A: alice uploads a file with a non-ASCII name through the page (S3 POST form).
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    open_group(alice, "Demo team")
+    payload = os.urandom(300 * 1024)
+    upload = tmp_path / "设计稿 v2 (final).png"
+    upload.write_bytes(payload)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(upload))
+    card = file_card(alice, upload.name, seconds=30)
+    assert "AVAILABLE" in card.text.upper() and "300 KB" in card.text and "from alice" in card.text
+
+    # Device B: bob on a browser with an empty profile: nothing of the group is stored there.
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    new_file = file_card(bob, upload.name)
+    report = file_card(bob, REPORT_NAME)
+    assert "AVAILABLE" in report.text.upper() and "PDF" in report.text
+    # One batch file-info request for the page of history, not one per file.
+    assert batch_info_requests(bob) == 1
+    bob.driver.set_window_size(1280, 1180)  # tall enough for the demo report too
+    bob.driver.save_screenshot(str(SCREENSHOT))
+
+    new_file.find_element(By.CSS_SELECTOR, "button.download").click()
+    assert downloaded(bob, upload.name) == payload
+    report.find_element(By.CSS_SELECTOR, "button.download").click()
+    got = downloaded(bob, REPORT_NAME)
+    assert got == REPORT_BYTES, hashlib.sha256(got).hexdigest()
+
+
+def test_expired_file_shows_expired_and_cannot_be_downloaded(stack, browsers):
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    card = file_card(bob, "old-draft.txt")
+    assert "EXPIRED" in card.text.upper()
+    assert "expired" in card.find_element(By.CSS_SELECTOR, ".expiry").text
+    button = card.find_element(By.CSS_SELECTOR, "button.download")
+    assert not button.is_enabled()
+    reason = card.find_element(By.CSS_SELECTOR, ".why")
+    assert reason.get_attribute("id") == button.get_attribute("aria-describedby")
+    assert "retention" in reason.text
+    # The API agrees: the file is gone.
+    status, body = stack.call("bob", "GET", "/conversations/demo-team/files/demo-old/download")
+    assert status == 410, body
+    time.sleep(1)
+    assert list(bob.downloads.iterdir()) == []
+
+
+def test_non_member_sees_no_group(stack, browsers):
+    browsers.allowed_console.append(" 404 ")  # the API's answer to the group's URL, shown below
+    mallory = browsers()
+    sign_in(mallory, stack, "mallory")
+    empty = css(mallory, ".group-list .empty")
+    assert "not in any group" in empty.text
+    assert "Demo team" not in mallory.driver.find_element(By.TAG_NAME, "main").text
+    # Even with the group's address, the page shows the API's own message and no history.
+    mallory.driver.get(f"{stack.api}/#/g/demo-team")
+    alert = css(mallory, "main .panel.empty [role=alert]")
+    _, body = stack.call("mallory", "GET", "/conversations/demo-team/messages")
+    assert alert.text == body["error"]["message"]
+    assert mallory.driver.find_elements(By.CSS_SELECTOR, ".history .msg") == []
+
+
+def test_groups_history_paging_and_live_updates(stack, browsers):
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    # Create a group with bob in it, then add carol from the group screen.
+    css(alice, "#new-title").send_keys("Paging test")
+    alice.driver.find_element(By.ID, "new-members").send_keys("bob")
+    alice.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+    css(alice, ".history .msg")
+    cid = alice.driver.current_url.split("#/g/")[1]
+    alice.driver.find_element(By.CSS_SELECTOR, ".add-member summary").click()
+    alice.driver.find_element(By.ID, "add-member").send_keys("carol", Keys.ENTER)
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".add-member [role=status]"), "carol is a member"))
+
+    # 70 messages: more than two pages of 30. The newest comes first; older pages load on scroll.
+    for i in range(1, 71):
+        status, _ = stack.call("bob", "POST", f"/conversations/{cid}/messages",
+                               {"client_msg_id": f"paging-{i}", "text": f"message {i}"})
+        assert status == 201
+    alice.driver.refresh()
+    css(alice, ".history .msg")
+    texts = lambda: [e.text for e in alice.driver.find_elements(By.CSS_SELECTOR, ".history .text")]  # noqa: E731
+    assert texts()[0] == "message 70"
+    assert len(texts()) < 70
+    deadline = time.time() + 20
+    while "message 1" not in texts() and time.time() < deadline:
+        alice.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        time.sleep(0.3)
+    got = texts()
+    assert got == [f"message {i}" for i in range(70, 0, -1)], got[:5]
+    assert css(alice, ".center.small").is_displayed()  # "the beginning of the group"
+
+    # Live: what bob sends appears at the top within a poll or two (polling with `after`).
+    stack.call("bob", "POST", f"/conversations/{cid}/messages", {"client_msg_id": "live-1", "text": "fresh news"})
+    wait(alice, lambda d: texts()[0] == "fresh news", seconds=10)
+    # And what alice sends from the page appears at once.
+    alice.driver.find_element(By.ID, "compose").send_keys("sent from the page", Keys.ENTER)
+    wait(alice, lambda d: texts()[0] == "sent from the page", seconds=5)
+
+    # The files tab lists the group's files (none yet).
+    alice.driver.find_element(By.LINK_TEXT, "Files").click()
+    assert "No files" in css(alice, ".file-list .empty").text
+
+
+def test_phone_viewport_and_keyboard_only(stack, browsers):
+    carol = browsers(width=390, height=844)
+    carol.driver.get(f"{stack.api}/")
+    field = css(carol, "#user")
+    # Keyboard only: the user field has focus on arrival; Enter signs in; Tab reaches the group.
+    assert carol.driver.switch_to.active_element == field
+    field.clear()
+    field.send_keys("carol", Keys.ENTER)
+    css(carol, ".group-link")
+    for _ in range(15):
+        active = carol.driver.switch_to.active_element
+        if "group-link" in (active.get_attribute("class") or "") and "Demo team" in active.text:
+            break
+        active.send_keys(Keys.TAB)
+    assert "Demo team" in carol.driver.switch_to.active_element.text
+    carol.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    report = file_card(carol, REPORT_NAME)
+    # Nothing wider than the phone's screen; the download action is on screen and labelled.
+    overflow = carol.driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    button = report.find_element(By.CSS_SELECTOR, "button.download")
+    assert button.is_displayed() and button.get_attribute("aria-label") == f"Download {REPORT_NAME}"
+    unlabelled = carol.driver.execute_script(
+        "return [...document.querySelectorAll('input, textarea')]"
+        ".filter(i => i.type !== 'file' && !(i.labels && i.labels.length) && !i.getAttribute('aria-label'))"
+        ".map(i => i.id)")
+    assert unlabelled == []
+    carol.driver.save_screenshot(str(ROOT / ".local" / "web-group-phone.png"))
