@@ -1,10 +1,11 @@
 """moto's server with every request handled one at a time, optionally durable.
 
-moto's TransactWriteItems rolls back by restoring deep copies of whole tables, so under
-concurrent requests a failed transaction can undo another request's committed writes. DynamoDB
-itself makes each request atomic; serialising requests (connections stay concurrent) gives the
-tests that same guarantee while they still race at request granularity: two senders can read the
-same counter, and only one transaction may commit on it.
+moto is not safe under concurrent requests (its TransactWriteItems used to roll back by restoring
+whole-table copies, which could undo another request's committed writes). DynamoDB makes each
+request atomic; serialising requests (connections stay concurrent) gives the tests that same
+guarantee while they still race at request granularity: two senders can read the same counter,
+and only one transaction may commit on it. moto_transactions.py evaluates a transaction's
+conditions before writing anything, so it costs the same whatever the table size.
 
 moto_s3_like_aws.py makes presigned POST uploads and event notifications behave as S3's
 (policy size range, declared SHA-256 checked and kept, version ids).
@@ -31,6 +32,7 @@ from werkzeug.serving import run_simple  # noqa: E402
 
 import moto_memory  # noqa: E402
 import moto_s3_like_aws  # noqa: E402
+import moto_transactions  # noqa: E402
 
 _lock = threading.Lock()
 _app = DomainDispatcherApplication(create_backend_app)
@@ -57,6 +59,7 @@ if __name__ == "__main__":
     moto_memory.install()
     # Before any replay: journaled uploads go through the same handler they went through live.
     moto_s3_like_aws.install()
+    moto_transactions.install()
     if args.data_dir:
         import moto_journal
 

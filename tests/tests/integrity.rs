@@ -723,3 +723,28 @@ async fn big_or_mistyped_input_is_refused_without_being_echoed() {
     .await;
     assert_eq!((r.status, r.error_code()), (400, "invalid_query"));
 }
+
+/// Found by schemathesis: adding oneself named one member item twice in one transaction (the
+/// guard and the put), which DynamoDB refuses; it answered 500.
+#[tokio::test]
+async fn adding_oneself_is_a_no_op() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let members = format!("/conversations/{cid}/members");
+    let r = post(
+        app,
+        "alice",
+        &members,
+        json!({"user_id": "alice", "role": "admin"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["role"].as_str()),
+        (200, Some("owner")),
+        "{:?}",
+        r.json
+    );
+    let r = post(app, "bob", &members, json!({"user_id": "bob"})).await;
+    assert_eq!(r.status, 403, "members add no one, themselves included");
+    assert_eq!(history(app, "alice", &cid).await.len(), 1);
+}

@@ -44,3 +44,31 @@ async fn reads_overlap_the_membership_check_with_the_lookup() {
         );
     }
 }
+
+/// A send costs two round trips of latency when it does not race: the counters, the
+/// idempotency record and the sender's membership are read together, then one transaction
+/// (which checks the membership again) commits.
+#[tokio::test]
+async fn a_send_reads_once_then_commits_once() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    counter.reset();
+    let r = post(
+        app,
+        "bob",
+        &format!("/conversations/{cid}/messages"),
+        serde_json::json!({"client_msg_id": "m1", "text": "hi"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(
+        counter.read(),
+        (4, 3),
+        "three reads together, then the transaction"
+    );
+}

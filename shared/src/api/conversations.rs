@@ -205,6 +205,10 @@ pub async fn add_member(
     if role == Role::Owner && me.role != Role::Owner {
         return Err(ApiError::forbidden("only owners make owners"));
     }
+    if new.user_id == caller.user_id {
+        // Already a member: adding oneself changes nothing (roles change through PATCH).
+        return Ok((MemberView::from(&me), false));
+    }
     let now = time::now_ms();
     let member = Member {
         conversation_id: conversation_id.to_string(),

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 
 use super::codec::{n, s, Fields, Item};
 use super::Store;
@@ -244,16 +247,15 @@ impl Store {
                 Ok(_) => return Ok(AppendOutcome::Appended(message)),
                 Err(err) => err,
             };
-            let Some(codes) = cancellation_codes(&err) else {
+            let Some(reasons) = cancellation_reasons(&err) else {
                 return Err(ApiError::from_sdk("messages.append", err));
             };
-            let failed = |i: usize| {
-                codes.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
-            };
+            let failed =
+                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
             if guard_part.is_some_and(failed) {
                 return Ok(AppendOutcome::NotAllowed);
             }
-            if let Some(i) = (first_extra..codes.len()).find(|&i| failed(i)) {
+            if let Some(i) = (first_extra..reasons.len()).find(|&i| failed(i)) {
                 return Ok(AppendOutcome::ExtraConditionFailed(i - first_extra));
             }
             if idempotency_part.is_some_and(failed) {
@@ -264,15 +266,24 @@ impl Store {
                     }
                 }
             }
-            // Lost the race for this seq (the counter moved) or a TransactionConflict: read
-            // the counters again and retry.
+            // Lost the race for this seq (the counter moved) or a TransactionConflict. A
+            // failed counter condition hands back the counters it saw (ALL_OLD), which spares
+            // a read; otherwise read them again.
+            let seen = if failed(0) {
+                counters_from(reasons.first())
+            } else {
+                None
+            };
             attempt += 1;
             if started.elapsed() > APPEND_DEADLINE {
                 tracing::warn!(attempt, "append gave up under contention");
                 return Err(ApiError::unavailable());
             }
-            tokio::time::sleep(backoff(attempt)).await;
-            counters = self.counters(cid).await?;
+            tokio::time::sleep(contention_pause(attempt)).await;
+            counters = match seen {
+                Some(c) => Some(c),
+                None => self.counters(cid).await?,
+            };
         }
     }
 
@@ -388,7 +399,14 @@ impl Store {
                 .expression_attribute_values(":floor", n(1 - delta)),
         };
         TransactWriteItem::builder()
-            .update(update.build().expect("table, key, expression set"))
+            .update(
+                update
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .expect("table, key, expression set"),
+            )
             .build()
     }
 
@@ -464,21 +482,39 @@ impl Store {
 }
 
 /// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.
-fn cancellation_codes<R>(
+fn cancellation_reasons<R>(
     err: &SdkError<TransactWriteItemsError, R>,
-) -> Option<Vec<Option<String>>> {
+) -> Option<&[CancellationReason]> {
     match err {
         SdkError::ServiceError(e) => match e.err() {
-            TransactWriteItemsError::TransactionCanceledException(ex) => Some(
-                ex.cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_string))
-                    .collect(),
-            ),
+            TransactWriteItemsError::TransactionCanceledException(ex) => {
+                Some(ex.cancellation_reasons())
+            }
             _ => None,
         },
         _ => None,
     }
+}
+
+/// The counters as a failed counter condition returned them (`ALL_OLD`), if it did.
+fn counters_from(reason: Option<&CancellationReason>) -> Option<Counters> {
+    let item = reason?.item()?;
+    let f = Fields::new("conversation", item);
+    Some(Counters {
+        last_seq: f.num("last_seq").ok()?,
+        owner_count: f.opt_num("owner_count").ok()?,
+    })
+}
+
+/// Pause before retrying a lost race for the counter: random, in a window that doubles from
+/// 10 ms to 80 ms over the first four retries (spreading contenders out), then drops to 5 ms
+/// for a request that has lost five times. With growing windows alone, fresh requests keep
+/// overtaking old ones and a few senders wait out the deadline while the rest succeed; the
+/// few requests that old get in first instead.
+fn contention_pause(attempt: u32) -> Duration {
+    let window_ms = if attempt <= 4 { 5u64 << attempt } else { 5 };
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_millis(random % (window_ms + 1))
 }
 
 /// Exponential backoff with full jitter: 0..min(5 ms * 2^attempt, 200 ms).
@@ -599,6 +635,7 @@ mod tests {
     fn backoff_stays_under_its_cap() {
         for attempt in 0..20 {
             assert!(backoff(attempt) <= Duration::from_millis(200));
+            assert!(contention_pause(attempt) <= Duration::from_millis(80));
         }
     }
 }
