@@ -17,6 +17,7 @@
 //! Tokens come from the local-only route `POST /local/token` (`{"user_id": "bob"}`) or
 //! `GET /local/token?user=bob`, which is not in the function route table.
 
+use shared::ErrorCode;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -226,14 +227,14 @@ impl Authorizer {
                     .and_then(Value::as_str)
                     .map(str::to_string)
                     .ok_or_else(|| {
-                        ApiError::bad_request("invalid_body", "expected {\"user_id\": \"...\"}")
+                        ApiError::new(ErrorCode::InvalidBody, "expected {\"user_id\": \"...\"}")
                     })
             }),
             Method::GET => {
                 shared::http::Query::parse(req.uri().query().unwrap_or("")).and_then(|q| {
                     q.get("user")
                         .map(str::to_string)
-                        .ok_or_else(|| ApiError::bad_request("invalid_query", "expected ?user=..."))
+                        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "expected ?user=..."))
                 })
             }
             _ => Err(ApiError::method_not_allowed()),
@@ -282,7 +283,7 @@ pub fn global() -> &'static Authorizer {
 /// clients see one error format everywhere.
 fn unauthorized(request_id: &str, reason: Option<&str>) -> Response<Body> {
     let error = match reason {
-        Some(reason) => ApiError::new(401, "unauthenticated", reason),
+        Some(reason) => ApiError::new(ErrorCode::Unauthenticated, reason),
         None => ApiError::unauthenticated(),
     };
     let mut response = shared::http::error_response(&error);

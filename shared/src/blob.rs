@@ -98,10 +98,9 @@ impl Blobs {
     }
 
     fn bucket(&self) -> Result<&str, ApiError> {
-        self.bucket.as_deref().ok_or_else(|| {
-            tracing::error!("FILES_BUCKET is not set for a function that uses S3");
-            ApiError::internal()
-        })
+        self.bucket
+            .as_deref()
+            .ok_or_else(|| ApiError::internal().with_fault("s3.bucket", "FILES_BUCKET is not set"))
     }
 
     /// Current credentials and how long a URL signed with them may live.
@@ -110,12 +109,13 @@ impl Blobs {
         wanted: Duration,
     ) -> Result<(aws_credential_types::Credentials, Duration), ApiError> {
         let provider = self.credentials.as_ref().ok_or_else(|| {
-            tracing::error!("S3 client has no credentials provider");
-            ApiError::internal()
+            ApiError::internal().with_fault("s3.credentials", "no credentials provider")
         })?;
         let creds = provider.provide_credentials().await.map_err(|e| {
-            tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "no credentials to sign with");
-            ApiError::unavailable()
+            ApiError::unavailable().with_fault(
+                "s3.credentials",
+                aws_smithy_types::error::display::DisplayErrorContext(&e),
+            )
         })?;
         let lifetime = match creds.expiry() {
             None => wanted,
@@ -125,8 +125,8 @@ impl Blobs {
                     .unwrap_or_default()
                     .saturating_sub(CREDENTIAL_MARGIN);
                 if left.is_zero() {
-                    tracing::warn!("credentials too close to expiry to sign with");
-                    return Err(ApiError::unavailable());
+                    return Err(ApiError::unavailable()
+                        .with_fault("s3.credentials", "too close to expiry to sign with"));
                 }
                 wanted.min(left)
             }
@@ -149,10 +149,7 @@ impl Blobs {
             .start_time(signed_at)
             .expires_in(lifetime)
             .build()
-            .map_err(|e| {
-                tracing::error!(error = %e, "bad presigning config");
-                ApiError::internal()
-            })?;
+            .map_err(|e| ApiError::internal().with_fault("s3.presign", e))?;
         let request = self
             .s3
             .get_object()
@@ -164,8 +161,10 @@ impl Blobs {
             .presigned(presigning)
             .await
             .map_err(|e| {
-                tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "presigning failed");
-                ApiError::internal()
+                ApiError::internal().with_fault(
+                    "s3.presign",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
             })?;
         Ok(PresignedGet {
             url: request.uri().to_string(),

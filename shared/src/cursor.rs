@@ -7,6 +7,7 @@
 //! Cursors carry no secret: a caller who forges one for a conversation they belong to learns
 //! nothing they could not page to anyway.
 
+use crate::ErrorCode;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
@@ -68,8 +69,8 @@ pub fn encode(scope: &str, position: &Position) -> String {
 /// Decodes a cursor and checks it belongs to `scope`.
 pub fn decode(scope: &str, text: &str) -> Result<Position, ApiError> {
     decode_inner(scope, text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_cursor",
+        ApiError::new(
+            ErrorCode::InvalidCursor,
             "cursor is malformed or from another listing",
         )
     })

@@ -1,14 +1,130 @@
 //! The error contract: every failure becomes `{"error": {"code", "message"}}` with a fitting
-//! status. Codes are stable and machine-readable; messages are for humans.
+//! status. Codes are a type ([`ErrorCode`]) whose wire name and status live in one place;
+//! messages are for humans. A server fault keeps what went wrong underneath ([`Fault`]) so
+//! `http::serve` can log it once, with the request it failed.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use serde::Serialize;
 
+/// Every code a caller can receive. Stable: clients branch on these.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, strum::EnumIter, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidQuery,
+    InvalidLimit,
+    InvalidCursor,
+    InvalidBody,
+    InvalidConversationId,
+    InvalidFileId,
+    InvalidUserId,
+    InvalidClientMsgId,
+    InvalidText,
+    InvalidTitle,
+    InvalidName,
+    InvalidContentType,
+    InvalidSha256,
+    InvalidDisposition,
+    TooManyIds,
+    TooManyMembers,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    FileNotReady,
+    ClientMsgIdReused,
+    UploadCompleted,
+    UploadMissing,
+    SizeMismatch,
+    ChecksumMismatch,
+    ChecksumUnverified,
+    LastOwner,
+    FileGone,
+    TextTooLong,
+    FileTooLarge,
+    BodyTooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for the OpenAPI agreement test and documentation.
+    pub fn all() -> impl Iterator<Item = ErrorCode> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The HTTP status every error with this code gets.
+    pub const fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            InvalidQuery
+            | InvalidLimit
+            | InvalidCursor
+            | InvalidBody
+            | InvalidConversationId
+            | InvalidFileId
+            | InvalidUserId
+            | InvalidClientMsgId
+            | InvalidText
+            | InvalidTitle
+            | InvalidName
+            | InvalidContentType
+            | InvalidSha256
+            | InvalidDisposition
+            | TooManyIds
+            | TooManyMembers => 400,
+            Unauthenticated => 401,
+            Forbidden => 403,
+            NotFound | RouteNotFound => 404,
+            MethodNotAllowed => 405,
+            FileNotReady | ClientMsgIdReused | UploadCompleted | UploadMissing | SizeMismatch
+            | ChecksumMismatch | ChecksumUnverified | LastOwner => 409,
+            FileGone => 410,
+            TextTooLong | FileTooLarge | BodyTooLarge => 413,
+            Internal => 500,
+            Unavailable => 503,
+        }
+    }
+
+    /// The wire name (`snake_case`, as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lets tests and logs compare with the wire name.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// What failed underneath a server fault: logged by `serve`, never sent to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The storage operation (`messages.append`), or what was being done.
+    pub operation: &'static str,
+    /// The AWS error code, when there is one.
+    pub aws_code: Option<String>,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// Always `code.status()`; kept as a field so callers read it without a call.
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
+    pub fault: Option<Fault>,
 }
 
 #[derive(Serialize)]
@@ -18,62 +134,63 @@ struct Body<'a> {
 
 #[derive(Serialize)]
 struct Inner<'a> {
-    code: &'a str,
+    code: ErrorCode,
     message: &'a str,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
+            fault: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
-    }
-
     pub fn unauthenticated() -> Self {
-        Self::new(401, "unauthenticated", "a signed-in caller is required")
+        Self::new(ErrorCode::Unauthenticated, "a signed-in caller is required")
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     /// The one answer for "does not exist" and "not yours": callers cannot probe for ids.
     pub fn not_found() -> Self {
-        Self::new(404, "not_found", "no such resource")
+        Self::new(ErrorCode::NotFound, "no such resource")
     }
 
     pub fn route_not_found() -> Self {
-        Self::new(404, "route_not_found", "no such route")
+        Self::new(ErrorCode::RouteNotFound, "no such route")
     }
 
     pub fn method_not_allowed() -> Self {
         Self::new(
-            405,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "method not allowed on this route",
         )
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(409, code, message)
-    }
-
-    pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(413, code, message)
-    }
-
     pub fn unavailable() -> Self {
-        Self::new(503, "unavailable", "storage is unavailable, retry later")
+        Self::new(
+            ErrorCode::Unavailable,
+            "storage is unavailable, retry later",
+        )
     }
 
     pub fn internal() -> Self {
-        Self::new(500, "internal", "internal error")
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    /// A server fault with what went wrong underneath, for the log.
+    pub fn with_fault(mut self, operation: &'static str, detail: impl std::fmt::Display) -> Self {
+        self.fault = Some(Fault {
+            operation,
+            aws_code: None,
+            detail: detail.to_string(),
+        });
+        self
     }
 
     pub fn to_json(&self) -> String {
@@ -87,7 +204,7 @@ impl ApiError {
     }
 
     /// Maps an AWS SDK failure: throttling, timeouts and unreachable endpoints are the caller's
-    /// cue to retry (503); anything else is our bug (500). Both are logged with the operation.
+    /// cue to retry (503); anything else is our bug (500). The SDK error travels as the fault.
     pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -109,27 +226,46 @@ impl ApiError {
             ),
             _ => false,
         };
-        let code = err.code().unwrap_or("none").to_string();
-        let detail = aws_smithy_types::error::display::DisplayErrorContext(&err);
-        if retryable {
-            tracing::warn!(operation, aws_error_code = %code, error = %detail, "storage unavailable");
+        let base = if retryable {
             Self::unavailable()
         } else {
-            tracing::error!(operation, aws_error_code = %code, error = %detail, "storage call failed");
             Self::internal()
+        };
+        Self {
+            fault: Some(Fault {
+                operation,
+                aws_code: err.code().map(str::to_string),
+                detail: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            }),
+            ..base
         }
     }
 
     /// A stored item that does not have the shape the code expects: a server-side fault.
-    pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> Self {
-        tracing::error!(item = what, %detail, "stored item is malformed");
-        Self::internal()
+    pub fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::internal().with_fault(what, format!("stored item is malformed: {detail}"))
+    }
+
+    /// Logs the fault underneath (if any) once, with the caller's context. `serve` calls it
+    /// for every request; background functions call it before returning an error.
+    pub fn log(&self, request_id: &str) {
+        let Some(fault) = &self.fault else { return };
+        let aws_error_code = fault.aws_code.as_deref().unwrap_or("none");
+        if self.status >= 500 && self.code != ErrorCode::Unavailable {
+            tracing::error!(%request_id, operation = fault.operation, aws_error_code, error = %fault.detail, "server fault");
+        } else {
+            tracing::warn!(%request_id, operation = fault.operation, aws_error_code, error = %fault.detail, "storage unavailable");
+        }
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
+        write!(f, "{} {}: {}", self.status, self.code, self.message)?;
+        if let Some(fault) = &self.fault {
+            write!(f, " ({}: {})", fault.operation, fault.detail)?;
+        }
+        Ok(())
     }
 }
 
@@ -145,5 +281,23 @@ mod tests {
             serde_json::from_str(&ApiError::not_found().to_json()).unwrap();
         assert_eq!(body["error"]["code"], "not_found");
         assert!(body["error"]["message"].is_string());
+    }
+
+    /// The hand-written wire names agree with serde's, so `as_str` and the JSON never differ.
+    #[test]
+    fn wire_names_agree_with_serde() {
+        for code in ErrorCode::all() {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::from(code.as_str())
+            );
+            assert!((400..600).contains(&code.status()));
+        }
+    }
+
+    #[test]
+    fn faults_never_reach_the_wire() {
+        let e = ApiError::internal().with_fault("files.get", "secret detail");
+        assert!(!e.to_json().contains("secret"));
     }
 }

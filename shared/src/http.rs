@@ -1,6 +1,7 @@
 //! HTTP plumbing every handler shares: routing, identity, query parsing, JSON responses, the
 //! error mapping and one structured log line per request.
 
+use crate::ErrorCode;
 use std::future::Future;
 use std::time::Instant;
 
@@ -83,7 +84,11 @@ where
             }
         },
     };
-    let mut response = result.unwrap_or_else(|e| error_response(&e));
+    let mut response = result.unwrap_or_else(|e| {
+        // The one place a request's underlying fault is logged, with its request id.
+        e.log(&request_id);
+        error_response(&e)
+    });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
@@ -178,8 +183,8 @@ impl Query {
                 .nth(MAX_PARAMS)
                 .is_some()
         {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 format!("at most {MAX_PARAMS} query parameters and {MAX_QUERY_BYTES} bytes"),
             ));
         }
@@ -188,8 +193,8 @@ impl Query {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
             let (k, v) = (decode_component(k)?, decode_component(v)?);
             if pairs.iter().any(|(seen, _)| *seen == k) {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQuery,
                     format!("query parameter `{}` is given more than once", clip(&k)),
                 ));
             }
@@ -212,8 +217,8 @@ impl Query {
             None => Ok(DEFAULT_PAGE_LIMIT),
             Some(v) => match v.parse::<u32>() {
                 Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_request(
-                    "invalid_limit",
+                _ => Err(ApiError::new(
+                    ErrorCode::InvalidLimit,
                     format!("limit must be a whole number from 1 to {MAX_PAGE_LIMIT}"),
                 )),
             },
@@ -226,7 +231,7 @@ fn decode_component(s: &str) -> Result<String, ApiError> {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| ApiError::bad_request("invalid_query", "query string is not valid UTF-8"))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "query string is not valid UTF-8"))
 }
 
 /// Largest JSON body any route accepts. The biggest legitimate one is a text message of
@@ -240,20 +245,20 @@ const MAX_ECHO_CHARS: usize = 120;
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             "a JSON body is required",
         ));
     }
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::too_large(
-            "body_too_large",
+        return Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
         ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_body",
+        ApiError::new(
+            ErrorCode::InvalidBody,
             format!("invalid JSON body: {}", clip(&e.to_string())),
         )
     })
@@ -270,10 +275,8 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// A JSON response. Everything this API returns is private to the caller: never cached.
 pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response<Body>, ApiError> {
-    let body = serde_json::to_string(value).map_err(|e| {
-        tracing::error!(error = %e, "response does not serialize");
-        ApiError::internal()
-    })?;
+    let body = serde_json::to_string(value)
+        .map_err(|e| ApiError::internal().with_fault("http.json", e))?;
     Ok(base_response(status)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::Text(body))

@@ -1,7 +1,7 @@
 //! Identifier rules. Ids travel in paths, keys and cursors, so they are kept to a small,
 //! URL-safe alphabet and a bounded length.
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 
 pub const MAX_ID_LEN: usize = 64;
 
@@ -15,22 +15,22 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 pub fn conversation_id(id: &str) -> Result<&str, ApiError> {
-    check(id, "invalid_conversation_id", "conversation id")
+    check(id, ErrorCode::InvalidConversationId, "conversation id")
 }
 
 pub fn file_id(id: &str) -> Result<&str, ApiError> {
-    check(id, "invalid_file_id", "file id")
+    check(id, ErrorCode::InvalidFileId, "file id")
 }
 
 pub fn user_id(id: &str) -> Result<&str, ApiError> {
-    check(id, "invalid_user_id", "user id")
+    check(id, ErrorCode::InvalidUserId, "user id")
 }
 
-fn check<'a>(id: &'a str, code: &'static str, what: &str) -> Result<&'a str, ApiError> {
+fn check<'a>(id: &'a str, code: ErrorCode, what: &str) -> Result<&'a str, ApiError> {
     if is_valid_id(id) {
         Ok(id)
     } else {
-        Err(ApiError::bad_request(
+        Err(ApiError::new(
             code,
             format!("{what} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 _ - . : @ |"),
         ))

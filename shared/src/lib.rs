@@ -26,7 +26,7 @@ pub mod text;
 pub mod time;
 
 pub use config::Config;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 
 /// Everything a handler needs, built once per Lambda execution environment.
 #[derive(Clone, Debug)]

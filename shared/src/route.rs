@@ -264,7 +264,7 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                Route::parse("GET", path).map_err(|e| e.code),
+                Route::parse("GET", path).map_err(|e| e.code.as_str()),
                 Err("route_not_found"),
                 "{path}"
             );

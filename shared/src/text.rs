@@ -2,7 +2,7 @@
 //! bidirectional formatting characters are refused, because they change what a reader sees
 //! (`invoice\u{202E}fdp.exe` displays as `invoiceexe.pdf`) or break terminals and logs.
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 
 /// Bidi embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069).
 pub fn is_bidi_control(c: char) -> bool {
@@ -14,7 +14,7 @@ pub fn is_bidi_control(c: char) -> bool {
 pub fn label<'a>(
     value: &'a str,
     max_chars: usize,
-    code: &'static str,
+    code: ErrorCode,
     what: &str,
 ) -> Result<&'a str, ApiError> {
     let trimmed = value.trim();
@@ -24,7 +24,7 @@ pub fn label<'a>(
             .chars()
             .any(|c| c.is_control() || is_bidi_control(c))
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             code,
             format!(
                 "{what} must be 1-{max_chars} characters without control or bidirectional formatting characters"
@@ -40,8 +40,7 @@ pub fn message_text(value: &str) -> Result<&str, ApiError> {
         .chars()
         .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c))
     {
-        return Err(ApiError::bad_request(
-            "invalid_text",
+        return Err(ApiError::new(ErrorCode::InvalidText,
             "text must not contain control characters (other than line breaks and tabs) or bidirectional formatting characters",
         ));
     }
@@ -55,11 +54,11 @@ mod tests {
     #[test]
     fn labels_refuse_controls_and_bidi() {
         assert_eq!(
-            label("  report.pdf ", 10, "c", "name").unwrap(),
+            label("  report.pdf ", 10, ErrorCode::InvalidName, "name").unwrap(),
             "report.pdf"
         );
         assert_eq!(
-            label("季度报告.pdf", 10, "c", "name").unwrap(),
+            label("季度报告.pdf", 10, ErrorCode::InvalidName, "name").unwrap(),
             "季度报告.pdf"
         );
         for bad in [
@@ -77,8 +76,10 @@ mod tests {
             "elevenchars",
         ] {
             assert_eq!(
-                label(bad, 10, "c", "name").unwrap_err().code,
-                "c",
+                label(bad, 10, ErrorCode::InvalidName, "name")
+                    .unwrap_err()
+                    .code,
+                "invalid_name",
                 "{bad:?}"
             );
         }

@@ -8,6 +8,7 @@ use shared::api::files;
 use shared::disposition::Disposition;
 use shared::http::{base_response, header as get_header, json, serve};
 use shared::route::Route;
+use shared::ErrorCode;
 use shared::{time, ApiError, App};
 
 #[derive(serde::Serialize)]
@@ -29,8 +30,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             None | Some("attachment") => Disposition::Attachment,
             Some("inline") => Disposition::Inline,
             Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_disposition",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidDisposition,
                     "disposition must be `attachment` or `inline`",
                 ))
             }

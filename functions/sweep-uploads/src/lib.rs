@@ -8,7 +8,9 @@ use shared::App;
 const BATCH: u32 = 500;
 
 pub async fn handle(app: &App) -> Result<usize, shared::ApiError> {
-    let cleaned = sweep_abandoned(app, BATCH).await?;
+    let cleaned = sweep_abandoned(app, BATCH)
+        .await
+        .inspect_err(|e| e.log("sweep"))?;
     tracing::info!(cleaned, "swept abandoned uploads");
     Ok(cleaned)
 }

@@ -26,7 +26,8 @@ pub async fn handle(app: &App, event: S3Event) -> Result<Vec<RecordOutcome>, sha
             &key,
             record.s3.object.version_id.as_deref(),
         )
-        .await?;
+        .await
+        .inspect_err(|e| e.log("upload-event"))?;
         tracing::info!(?outcome, "upload event handled");
         outcomes.push(outcome);
     }

@@ -1,6 +1,7 @@
 //! Groups and their members. Every membership change is also a `system` message in history,
 //! written in the same transaction, so every device sees it.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::require_member;
@@ -40,7 +41,12 @@ pub async fn create(
     caller: &Caller,
     new: NewConversation,
 ) -> Result<ConversationView, ApiError> {
-    let title = crate::text::label(&new.title, MAX_TITLE_CHARS, "invalid_title", "title")?;
+    let title = crate::text::label(
+        &new.title,
+        MAX_TITLE_CHARS,
+        ErrorCode::InvalidTitle,
+        "title",
+    )?;
     // Bounded before any per-item work, and de-duplicated in linear time.
     if new.members.len() > MAX_INITIAL_MEMBERS - 1 {
         return Err(too_many_members());
@@ -91,8 +97,8 @@ pub async fn create(
 }
 
 fn too_many_members() -> ApiError {
-    ApiError::bad_request(
-        "too_many_members",
+    ApiError::new(
+        ErrorCode::TooManyMembers,
         format!(
             "at most {} initial members; add more afterwards",
             MAX_INITIAL_MEMBERS - 1
@@ -124,8 +130,8 @@ pub async fn list(app: &App, caller: &Caller, query: &Query) -> Result<Conversat
         Some(c) => match cursor::decode(&caller.user_id, c)? {
             Position::ConversationsAfter { conversation_id } => Some(conversation_id),
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_cursor",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidCursor,
                     "cursor does not fit this listing",
                 ))
             }
@@ -359,8 +365,8 @@ pub async fn remove_member(
 }
 
 fn last_owner() -> ApiError {
-    ApiError::conflict(
-        "last_owner",
+    ApiError::new(
+        ErrorCode::LastOwner,
         "a conversation keeps at least one owner; make someone else owner first",
     )
 }

@@ -1,5 +1,6 @@
 //! File info, the conversation's file list, and downloads.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::as_member;
@@ -94,8 +95,8 @@ pub fn parse_ids(param: &str) -> Result<Vec<String>, ApiError> {
         }
     }
     if out.len() > MAX_IDS_PER_BATCH {
-        return Err(ApiError::bad_request(
-            "too_many_ids",
+        return Err(ApiError::new(
+            ErrorCode::TooManyIds,
             format!("at most {MAX_IDS_PER_BATCH} distinct ids per request"),
         ));
     }
@@ -130,8 +131,8 @@ pub async fn list(
                 file_id,
             }),
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_cursor",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidCursor,
                     "cursor does not fit this listing",
                 ))
             }
@@ -172,15 +173,14 @@ pub async fn download(
     match file.status_at(time::now_ms()) {
         FileStatus::Available => {}
         FileStatus::Pending => {
-            return Err(ApiError::conflict(
-                "file_not_ready",
+            return Err(ApiError::new(
+                ErrorCode::FileNotReady,
                 "the file is still being uploaded",
             ))
         }
         FileStatus::Expired | FileStatus::Deleted => {
             return Err(ApiError::new(
-                410,
-                "file_gone",
+                ErrorCode::FileGone,
                 "the file has expired or was deleted",
             ))
         }

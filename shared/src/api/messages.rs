@@ -1,5 +1,6 @@
 //! Reading and writing history.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::as_member;
@@ -33,8 +34,8 @@ pub async fn pull(
     let limit = query.limit()?;
     let range = match (query.get("before"), query.get("after")) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 "give at most one of `before` and `after`",
             ))
         }
@@ -103,7 +104,10 @@ pub async fn pull(
 }
 
 fn wrong_cursor() -> ApiError {
-    ApiError::bad_request("invalid_cursor", "cursor does not fit this parameter")
+    ApiError::new(
+        ErrorCode::InvalidCursor,
+        "cursor does not fit this parameter",
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,14 +128,14 @@ pub async fn post(
     ids::conversation_id(conversation_id)?;
     check_client_msg_id(&new.client_msg_id)?;
     if new.text.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_text",
+        return Err(ApiError::new(
+            ErrorCode::InvalidText,
             "text must not be empty",
         ));
     }
     if new.text.len() > MAX_TEXT_BYTES {
-        return Err(ApiError::too_large(
-            "text_too_long",
+        return Err(ApiError::new(
+            ErrorCode::TextTooLong,
             format!("text is longer than {MAX_TEXT_BYTES} bytes"),
         ));
     }
@@ -164,8 +168,8 @@ pub async fn post(
         // that would otherwise silently lose the new text.
         AppendOutcome::Duplicate(m) => match &m.body {
             MessageBody::Text(text) if *text == new.text => Ok((MessageView::from(&m), false)),
-            _ => Err(ApiError::conflict(
-                "client_msg_id_reused",
+            _ => Err(ApiError::new(
+                ErrorCode::ClientMsgIdReused,
                 "client_msg_id was already used for a different message",
             )),
         },
@@ -180,8 +184,8 @@ pub fn check_client_msg_id(id: &str) -> Result<(), ApiError> {
     if ids::is_valid_id(id) {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "invalid_client_msg_id",
+        Err(ApiError::new(
+            ErrorCode::InvalidClientMsgId,
             "client_msg_id must be 1-64 characters of A-Z a-z 0-9 _ - . : @ |",
         ))
     }

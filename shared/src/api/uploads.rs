@@ -1,6 +1,7 @@
 //! Uploads: a presigned POST straight to S3, then completion (by the client, or by the S3
 //! event when the client is gone) turns the file `available` and announces it in history.
 
+use crate::ErrorCode;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -75,16 +76,16 @@ pub async fn create(
 ) -> Result<UploadTicket, ApiError> {
     ids::conversation_id(conversation_id)?;
     check_client_msg_id(&new.client_msg_id)?;
-    let name = crate::text::label(&new.name, MAX_NAME_CHARS, "invalid_name", "name")?;
+    let name = crate::text::label(&new.name, MAX_NAME_CHARS, ErrorCode::InvalidName, "name")?;
     if new.size > app.config.max_upload_bytes {
-        return Err(ApiError::too_large(
-            "file_too_large",
+        return Err(ApiError::new(
+            ErrorCode::FileTooLarge,
             format!("files are limited to {} bytes", app.config.max_upload_bytes),
         ));
     }
     if !is_valid_content_type(&new.content_type) {
-        return Err(ApiError::bad_request(
-            "invalid_content_type",
+        return Err(ApiError::new(
+            ErrorCode::InvalidContentType,
             "content_type must be a media type like image/png",
         ));
     }
@@ -94,8 +95,8 @@ pub async fn create(
             Some(h.to_ascii_lowercase())
         }
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_sha256",
+            return Err(ApiError::new(
+                ErrorCode::InvalidSha256,
                 "sha256 must be 64 hex digits",
             ))
         }
@@ -133,49 +134,44 @@ pub async fn create(
         upload_deadline_ms: Some(form.expires_at_ms),
         ..record
     };
-    match app.store.put_new_file(&record).await {
-        Ok(()) => {}
-        Err(e) if e.code == "file_exists" => {
-            // A retry: the same request gets a fresh form for the same file; a different one is refused.
-            let existing = app
-                .store
-                .get_file(&file_id)
-                .await?
-                .ok_or_else(ApiError::unavailable)?;
-            // Every declared field must match: a retry that dropped or changed the sha256
-            // would otherwise hand out a form S3 no longer checks against the advertised hash.
-            if existing.name != record.name
-                || existing.size != record.size
-                || existing.content_type != record.content_type
-                || existing.sha256 != record.sha256
-            {
-                return Err(ApiError::conflict(
-                    "client_msg_id_reused",
-                    "client_msg_id was already used for a different upload",
-                ));
+    if !app.store.put_new_file(&record).await? {
+        // A retry: the same request gets a fresh form for the same file; a different one is refused.
+        let existing = app
+            .store
+            .get_file(&file_id)
+            .await?
+            .ok_or_else(ApiError::unavailable)?;
+        // Every declared field must match: a retry that dropped or changed the sha256
+        // would otherwise hand out a form S3 no longer checks against the advertised hash.
+        if existing.name != record.name
+            || existing.size != record.size
+            || existing.content_type != record.content_type
+            || existing.sha256 != record.sha256
+        {
+            return Err(ApiError::new(
+                ErrorCode::ClientMsgIdReused,
+                "client_msg_id was already used for a different upload",
+            ));
+        }
+        match existing.status_at(time::now_ms()) {
+            FileStatus::Pending => {
+                app.store
+                    .extend_upload_deadline(&file_id, form.expires_at_ms)
+                    .await?
             }
-            match existing.status_at(time::now_ms()) {
-                FileStatus::Pending => {
-                    app.store
-                        .extend_upload_deadline(&file_id, form.expires_at_ms)
-                        .await?
-                }
-                FileStatus::Available | FileStatus::Expired => {
-                    return Err(ApiError::conflict(
-                        "upload_completed",
-                        "this upload is already complete",
-                    ))
-                }
-                FileStatus::Deleted => {
-                    return Err(ApiError::new(
-                        410,
-                        "file_gone",
-                        "this upload was abandoned; start again with a new client_msg_id",
-                    ))
-                }
+            FileStatus::Available | FileStatus::Expired => {
+                return Err(ApiError::new(
+                    ErrorCode::UploadCompleted,
+                    "this upload is already complete",
+                ))
+            }
+            FileStatus::Deleted => {
+                return Err(ApiError::new(
+                    ErrorCode::FileGone,
+                    "this upload was abandoned; start again with a new client_msg_id",
+                ))
             }
         }
-        Err(e) => return Err(e),
     }
     Ok(UploadTicket {
         file_id,
@@ -205,19 +201,22 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
             return announced(app, &file).await.map(|m| (m, false))
         }
         FileStatus::Deleted => {
-            return Err(ApiError::new(410, "file_gone", "the upload was abandoned"))
+            return Err(ApiError::new(
+                ErrorCode::FileGone,
+                "the upload was abandoned",
+            ))
         }
         FileStatus::Pending => {}
     }
     let Some(object) = app.blobs.head(&file.s3_key).await? else {
-        return Err(ApiError::conflict(
-            "upload_missing",
+        return Err(ApiError::new(
+            ErrorCode::UploadMissing,
             "no uploaded object for this file yet",
         ));
     };
     if object.size != file.size {
-        return Err(ApiError::conflict(
-            "size_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::SizeMismatch,
             format!("uploaded {} bytes, expected {}", object.size, file.size),
         ));
     }
@@ -225,8 +224,7 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
         // A declared hash is a promise to every member; storage must confirm it, or the
         // upload does not complete.
         let Some(got) = &object.checksum_sha256_b64 else {
-            return Err(ApiError::conflict(
-                "checksum_unverified",
+            return Err(ApiError::new(ErrorCode::ChecksumUnverified,
                 "storage reports no SHA-256 for the uploaded bytes; upload them with the form's checksum field",
             ));
         };
@@ -235,8 +233,8 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
             .map(hex_string)
             .unwrap_or_default();
         if &got_hex != want {
-            return Err(ApiError::conflict(
-                "checksum_mismatch",
+            return Err(ApiError::new(
+                ErrorCode::ChecksumMismatch,
                 "uploaded bytes do not match sha256",
             ));
         }
@@ -365,8 +363,8 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
 
 async fn announced(app: &App, file: &FileRecord) -> Result<MessageView, ApiError> {
     let Some(seq) = file.message_seq else {
-        return Err(ApiError::conflict(
-            "upload_completed",
+        return Err(ApiError::new(
+            ErrorCode::UploadCompleted,
             "this upload is no longer pending",
         ));
     };

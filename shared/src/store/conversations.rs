@@ -103,8 +103,10 @@ impl Store {
             }
             attempt += 1;
             if started.elapsed() > DEADLINE {
-                tracing::warn!(operation, attempt, "unprocessed keys left at deadline");
-                return Err(ApiError::unavailable());
+                return Err(ApiError::unavailable().with_fault(
+                    operation,
+                    format!("unprocessed keys left after {attempt} attempts"),
+                ));
             }
             tokio::time::sleep(super::messages::backoff(attempt)).await;
         }

@@ -112,25 +112,26 @@ impl Store {
         Ok(FilePage { files, next })
     }
 
-    /// Stores a new file record; fails with 409 if the id is taken.
-    pub async fn put_new_file(&self, file: &FileRecord) -> Result<(), ApiError> {
-        self.client
+    /// Stores a new file record. `false`: the id is taken, nothing was written.
+    pub async fn put_new_file(&self, file: &FileRecord) -> Result<bool, ApiError> {
+        let result = self
+            .client
             .put_item()
             .table_name(&self.tables.files)
             .set_item(Some(file_item(file)))
             .condition_expression("attribute_not_exists(file_id)")
             .send()
-            .await
-            .map_err(|e| {
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    ApiError::conflict("file_exists", "a file with this id exists")
-                } else {
-                    ApiError::from_sdk("files.put", e)
-                }
-            })?;
-        Ok(())
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ApiError::from_sdk("files.put", e)),
+        }
     }
 
     /// Transaction part: a pending file becomes available (and records its history message).

@@ -276,8 +276,10 @@ impl Store {
             };
             attempt += 1;
             if started.elapsed() > APPEND_DEADLINE {
-                tracing::warn!(attempt, "append gave up under contention");
-                return Err(ApiError::unavailable());
+                return Err(ApiError::unavailable().with_fault(
+                    "messages.append",
+                    format!("gave up under contention after {attempt} attempts"),
+                ));
             }
             tokio::time::sleep(contention_pause(attempt)).await;
             counters = match seen {
