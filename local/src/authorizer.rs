@@ -33,7 +33,6 @@ use lambda_http::http::{header, HeaderMap, HeaderValue, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Map, Value};
-use shared::route::Route;
 use shared::ApiError;
 
 /// `iss` of every token the local stack issues and accepts (the template's `JwtIssuer`).
@@ -171,7 +170,9 @@ impl Authorizer {
     pub fn authorize(&self, req: Request) -> Decision {
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
-        let route = Route::parse(&method, &path).ok();
+        let route = shared::route::resolve(&method, &path)
+            .ok()
+            .map(|(spec, _)| spec);
         let request_id = shared::ids::new_id();
         let claims = match self.credentials(req.headers()) {
             Ok(claims) => claims,
@@ -186,7 +187,7 @@ impl Authorizer {
             return Decision::Deny(unauthorized(&request_id, None));
         }
         let route_key = route
-            .map(|r| format!("{method} {}", r.template()))
+            .map(|spec| format!("{method} {}", spec.template))
             .unwrap_or_else(|| "$default".into());
         let context = request_context(&req, request_id, route_key, claims.as_ref());
         Decision::Forward(req.with_request_context(RequestContext::ApiGatewayV2(context)))

@@ -4,7 +4,7 @@
 //! server and the in-process tests both come through here.
 
 use lambda_http::{Body, Request, Response};
-use shared::route::Route;
+use shared::route::{resolve, Function};
 use shared::{ApiError, App};
 
 use crate::authorizer;
@@ -19,18 +19,16 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         authorizer::Decision::Forward(req) => req,
         authorizer::Decision::Deny(response) => return response,
     };
-    let method = req.method().as_str().to_string();
-    let function = Route::parse(&method, &shared::http::route_path(&req))
-        .map(|r| r.function(&method))
-        .unwrap_or("none");
+    let function = resolve(req.method().as_str(), &shared::http::route_path(&req))
+        .map(|(spec, _)| spec.function);
     match function {
-        "pull-messages" => pull_messages::handle(app, req).await,
-        "file-info" => file_info::handle(app, req).await,
-        "download-redirect" => download_redirect::handle(app, req).await,
-        "conversations" => conversations::handle(app, req).await,
-        "post-message" => post_message::handle(app, req).await,
-        "upload-file" => upload_file::handle(app, req).await,
+        Ok(Function::PullMessages) => pull_messages::handle(app, req).await,
+        Ok(Function::FileInfo) => file_info::handle(app, req).await,
+        Ok(Function::DownloadRedirect) => download_redirect::handle(app, req).await,
+        Ok(Function::Conversations) => conversations::handle(app, req).await,
+        Ok(Function::PostMessage) => post_message::handle(app, req).await,
+        Ok(Function::UploadFile) => upload_file::handle(app, req).await,
         // Unknown paths and methods: `serve` answers 404/405 in the API's error format.
-        _ => shared::http::serve(req, |_, _| async { Err(ApiError::route_not_found()) }).await,
+        Err(_) => shared::http::serve(req, |_, _| async { Err(ApiError::route_not_found()) }).await,
     }
 }

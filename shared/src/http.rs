@@ -53,8 +53,12 @@ where
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = req.method().as_str().to_string();
-    let route = Route::parse(&method, &route_path(&req));
-    let route_template = route.as_ref().map(Route::template).unwrap_or("unmatched");
+    let resolved = crate::route::resolve(&method, &route_path(&req));
+    let route_template = resolved
+        .as_ref()
+        .map(|(spec, _)| spec.template)
+        .unwrap_or("unmatched");
+    let route = resolved.map(|(_, route)| route);
     let caller = identity::caller(&req);
     let caller_id = caller
         .as_ref()
@@ -305,6 +309,34 @@ pub fn base_response(status: u16) -> lambda_http::http::response::Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(stage: &str, raw_path: &str) -> Request {
+        let json = format!(
+            r#"{{"version":"2.0","routeKey":"$default","rawPath":"{raw_path}","rawQueryString":"",
+            "headers":{{}},
+            "requestContext":{{"accountId":"1","apiId":"a","domainName":"localhost","domainPrefix":"l",
+            "http":{{"method":"GET","path":"{raw_path}","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"t"}},
+            "requestId":"r","routeKey":"$default","stage":"{stage}","time":"","timeEpoch":0}},
+            "isBase64Encoded":false}}"#
+        );
+        lambda_http::request::from_str(&json).expect("valid API Gateway v2 event")
+    }
+
+    /// The stage prefix goes only when the request context names that stage.
+    #[test]
+    fn route_path_removes_the_named_stage_only() {
+        assert_eq!(
+            route_path(&event("prod", "/prod/conversations")),
+            "/conversations"
+        );
+        assert_eq!(route_path(&event("prod", "/conversations")), "");
+        assert_eq!(route_path(&event("prod", "/production/x")), "");
+        assert_eq!(
+            route_path(&event("$default", "/prod/conversations")),
+            "/prod/conversations"
+        );
+        assert_eq!(route_path(&event("$default", "/config")), "/config");
+    }
 
     #[test]
     fn query_decodes_and_refuses_repeats() {

@@ -1,60 +1,94 @@
-//! The API's route table, in one place: handlers dispatch on it, the local server serves it,
-//! and tests check `template.yaml` and `docs/openapi.yaml` against it.
+//! The API's route table, in one place: `(method, path template, function, constructor)`.
+//! Handlers dispatch on the [`Route`] it yields, the local server serves it, and tests check
+//! `template.yaml` and `docs/openapi.yaml` against it. Templates use API Gateway's `{param}`
+//! syntax, which is also `matchit`'s, so the table is matched exactly as written.
+
+use std::sync::OnceLock;
 
 use crate::ApiError;
 
-/// Every route: method, path template, and the function (crate and SAM resource) that serves it.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "/config", "file-info"),
-    ("GET", "/conversations", "conversations"),
-    ("POST", "/conversations", "conversations"),
-    (
-        "POST",
-        "/conversations/{conversation_id}/members",
-        "conversations",
-    ),
-    (
-        "PATCH",
-        "/conversations/{conversation_id}/members/{user_id}",
-        "conversations",
-    ),
-    (
-        "DELETE",
-        "/conversations/{conversation_id}/members/{user_id}",
-        "conversations",
-    ),
-    (
-        "GET",
-        "/conversations/{conversation_id}/messages",
-        "pull-messages",
-    ),
-    (
-        "POST",
-        "/conversations/{conversation_id}/messages",
-        "post-message",
-    ),
-    ("GET", "/conversations/{conversation_id}/files", "file-info"),
-    (
-        "GET",
-        "/conversations/{conversation_id}/files/{file_id}",
-        "file-info",
-    ),
-    (
-        "GET",
-        "/conversations/{conversation_id}/files/{file_id}/download",
-        "download-redirect",
-    ),
-    (
-        "POST",
-        "/conversations/{conversation_id}/uploads",
-        "upload-file",
-    ),
-    (
-        "POST",
-        "/conversations/{conversation_id}/files/{file_id}/complete",
-        "upload-file",
-    ),
-];
+/// The function (crate in `functions/`, resource in `template.yaml`) that serves a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Function {
+    PullMessages,
+    FileInfo,
+    DownloadRedirect,
+    Conversations,
+    PostMessage,
+    UploadFile,
+}
+
+impl Function {
+    /// The crate name (`pull-messages`), which is also the template's `Binary`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// One row of the table.
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub template: &'static str,
+    pub function: Function,
+    build: fn(&Params) -> Route,
+}
+
+/// Path parameters of a matched route, percent-decoded.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+    fn conversation(&self) -> String {
+        self.get("conversation_id")
+    }
+}
+
+macro_rules! routes {
+    ($( $method:literal $template:literal => $function:ident, |$p:ident| $build:expr; )*) => {
+        /// Every route.
+        pub const ROUTES: &[RouteSpec] = &[
+            $( RouteSpec {
+                method: $method,
+                template: $template,
+                function: Function::$function,
+                build: |$p: &Params| $build,
+            }, )*
+        ];
+    };
+}
+
+routes! {
+    "GET" "/config" => FileInfo, |_p| Route::Config;
+    "GET" "/conversations" => Conversations, |_p| Route::ListConversations;
+    "POST" "/conversations" => Conversations, |_p| Route::CreateConversation;
+    "POST" "/conversations/{conversation_id}/members" => Conversations,
+        |p| Route::AddMember { conversation_id: p.conversation() };
+    "PATCH" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
+        |p| Route::ChangeRole { conversation_id: p.conversation(), user_id: p.get("user_id") };
+    "DELETE" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
+        |p| Route::RemoveMember { conversation_id: p.conversation(), user_id: p.get("user_id") };
+    "GET" "/conversations/{conversation_id}/messages" => PullMessages,
+        |p| Route::PullMessages { conversation_id: p.conversation() };
+    "POST" "/conversations/{conversation_id}/messages" => PostMessage,
+        |p| Route::PostMessage { conversation_id: p.conversation() };
+    "GET" "/conversations/{conversation_id}/files" => FileInfo,
+        |p| Route::Files { conversation_id: p.conversation() };
+    "GET" "/conversations/{conversation_id}/files/{file_id}" => FileInfo,
+        |p| Route::FileInfo { conversation_id: p.conversation(), file_id: p.get("file_id") };
+    "GET" "/conversations/{conversation_id}/files/{file_id}/download" => DownloadRedirect,
+        |p| Route::Download { conversation_id: p.conversation(), file_id: p.get("file_id") };
+    "POST" "/conversations/{conversation_id}/uploads" => UploadFile,
+        |p| Route::CreateUpload { conversation_id: p.conversation() };
+    "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
+        |p| Route::CompleteUpload { conversation_id: p.conversation(), file_id: p.get("file_id") };
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -99,135 +133,94 @@ pub enum Route {
     },
 }
 
-impl Route {
-    /// Matches a request path exactly against the table: no extra, empty or missing segments,
-    /// no guessing at prefixes (the stage prefix is removed by [`crate::http::route_path`]
-    /// from what the request context says the stage is).
-    pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
-        let Some(rest) = path.strip_prefix('/') else {
-            return Err(ApiError::route_not_found());
-        };
-        let decoded: Vec<String> = rest
-            .split('/')
-            .map(|s| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        if decoded.iter().any(String::is_empty) {
-            return Err(ApiError::route_not_found());
-        }
-        let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
-        Self::match_segments(method, &segments)
-    }
-
-    fn match_segments(method: &str, seg: &[&str]) -> Result<Route, ApiError> {
-        let s = |x: &str| x.to_string();
-        let route: Option<Route> = match seg {
-            ["config"] => (method == "GET").then_some(Route::Config),
-            ["conversations"] => match method {
-                "GET" => Some(Route::ListConversations),
-                "POST" => Some(Route::CreateConversation),
-                _ => None,
-            },
-            ["conversations", c, "members"] => (method == "POST").then(|| Route::AddMember {
-                conversation_id: s(c),
-            }),
-            ["conversations", c, "members", u] => match method {
-                "PATCH" => Some(Route::ChangeRole {
-                    conversation_id: s(c),
-                    user_id: s(u),
-                }),
-                "DELETE" => Some(Route::RemoveMember {
-                    conversation_id: s(c),
-                    user_id: s(u),
-                }),
-                _ => None,
-            },
-            ["conversations", c, "messages"] => match method {
-                "GET" => Some(Route::PullMessages {
-                    conversation_id: s(c),
-                }),
-                "POST" => Some(Route::PostMessage {
-                    conversation_id: s(c),
-                }),
-                _ => None,
-            },
-            ["conversations", c, "files"] => (method == "GET").then(|| Route::Files {
-                conversation_id: s(c),
-            }),
-            ["conversations", c, "files", f] => (method == "GET").then(|| Route::FileInfo {
-                conversation_id: s(c),
-                file_id: s(f),
-            }),
-            ["conversations", c, "files", f, "download"] => {
-                (method == "GET").then(|| Route::Download {
-                    conversation_id: s(c),
-                    file_id: s(f),
-                })
-            }
-            ["conversations", c, "files", f, "complete"] => {
-                (method == "POST").then(|| Route::CompleteUpload {
-                    conversation_id: s(c),
-                    file_id: s(f),
-                })
-            }
-            ["conversations", c, "uploads"] => (method == "POST").then(|| Route::CreateUpload {
-                conversation_id: s(c),
-            }),
-            _ => return Err(ApiError::route_not_found()),
-        };
-        route.ok_or_else(ApiError::method_not_allowed)
-    }
-
-    /// The route's template, as written in `ROUTES` (used in logs: no ids, no user data).
-    pub fn template(&self) -> &'static str {
-        match self {
-            Route::Config => "/config",
-            Route::ListConversations | Route::CreateConversation => "/conversations",
-            Route::AddMember { .. } => "/conversations/{conversation_id}/members",
-            Route::ChangeRole { .. } | Route::RemoveMember { .. } => {
-                "/conversations/{conversation_id}/members/{user_id}"
-            }
-            Route::PullMessages { .. } | Route::PostMessage { .. } => {
-                "/conversations/{conversation_id}/messages"
-            }
-            Route::Files { .. } => "/conversations/{conversation_id}/files",
-            Route::FileInfo { .. } => "/conversations/{conversation_id}/files/{file_id}",
-            Route::Download { .. } => "/conversations/{conversation_id}/files/{file_id}/download",
-            Route::CreateUpload { .. } => "/conversations/{conversation_id}/uploads",
-            Route::CompleteUpload { .. } => {
-                "/conversations/{conversation_id}/files/{file_id}/complete"
-            }
-        }
-    }
-
-    /// The function that serves this route in the deployed template.
-    pub fn function(&self, method: &str) -> &'static str {
-        ROUTES
+/// Looks a request up in the table: exactly as written, no segment skipped, empty or added.
+/// A path that matches a template under another method is `405`, anything else `404`.
+pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Route), ApiError> {
+    let matched = router().at(path).map_err(|_| ApiError::route_not_found())?;
+    let spec = matched
+        .value
+        .iter()
+        .map(|&i| &ROUTES[i])
+        .find(|spec| spec.method == method)
+        .ok_or_else(ApiError::method_not_allowed)?;
+    let params = Params(
+        matched
+            .params
             .iter()
-            .find(|(m, t, _)| *m == method && *t == self.template())
-            .map(|(_, _, f)| *f)
-            .unwrap_or("unknown")
+            .map(|(name, raw)| {
+                let value = percent_encoding::percent_decode_str(raw)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                (name.to_string(), value)
+            })
+            .collect(),
+    );
+    Ok((spec, (spec.build)(&params)))
+}
+
+impl Route {
+    /// [`resolve`], for callers that need only the route.
+    pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
+        resolve(method, path).map(|(_, route)| route)
     }
+}
+
+/// One `matchit` router over the distinct templates, each holding its rows (one per method),
+/// built on first use.
+fn router() -> &'static matchit::Router<Vec<usize>> {
+    static ROUTER: OnceLock<matchit::Router<Vec<usize>>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut rows: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, spec) in ROUTES.iter().enumerate() {
+            match rows.iter_mut().find(|(t, _)| *t == spec.template) {
+                Some((_, indexes)) => indexes.push(i),
+                None => rows.push((spec.template, vec![i])),
+            }
+        }
+        let mut router = matchit::Router::new();
+        for (template, indexes) in rows {
+            router
+                .insert(template, indexes)
+                .expect("route templates are valid and distinct");
+        }
+        router
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every entry of the table parses back to a route with the same template.
+    /// Every row resolves back to itself.
     #[test]
-    fn table_and_parser_agree() {
-        for (method, template, _) in ROUTES {
-            let path = template
+    fn table_and_matcher_agree() {
+        for spec in ROUTES {
+            let path = spec
+                .template
                 .replace("{conversation_id}", "c1")
                 .replace("{file_id}", "f1")
                 .replace("{user_id}", "u1");
-            let route = Route::parse(method, &path).unwrap();
-            assert_eq!(route.template(), *template, "{method} {path}");
+            let (found, _) = resolve(spec.method, &path).unwrap();
+            assert_eq!((found.method, found.template), (spec.method, spec.template));
         }
+    }
+
+    #[test]
+    fn parameters_are_decoded_and_kept_apart() {
+        assert_eq!(
+            Route::parse("PATCH", "/conversations/c%201/members/auth0%7C42").unwrap(),
+            Route::ChangeRole {
+                conversation_id: "c 1".into(),
+                user_id: "auth0|42".into()
+            }
+        );
+        // An encoded slash stays inside its segment (and ids refuse it later).
+        assert_eq!(
+            Route::parse("GET", "/conversations/a%2Fb/messages").unwrap(),
+            Route::PullMessages {
+                conversation_id: "a/b".into()
+            }
+        );
     }
 
     #[test]

@@ -50,7 +50,13 @@ fn template_routes(t: &Value) -> BTreeSet<(String, String, String)> {
 fn template_routes_match_the_route_table() {
     let in_code: BTreeSet<(String, String, String)> = ROUTES
         .iter()
-        .map(|(m, p, f)| (m.to_string(), p.to_string(), f.to_string()))
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.template.to_string(),
+                r.function.name().to_string(),
+            )
+        })
         .collect();
     assert_eq!(template_routes(&template()), in_code);
 }

@@ -166,7 +166,8 @@ async fn tampered_expired_and_foreign_tokens_get_401() {
 #[tokio::test]
 async fn no_credentials_is_401_on_every_route() {
     let app = stack().await;
-    for (method, template, _) in ROUTES {
+    for spec in ROUTES {
+        let (method, template) = (&spec.method, spec.template);
         let path = template
             .replace("{conversation_id}", "c1")
             .replace("{file_id}", "f1")

@@ -26,7 +26,7 @@ fn spec_routes_and_code_routes_agree() {
     }
     let in_code: BTreeSet<(String, String)> = ROUTES
         .iter()
-        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .map(|r| (r.method.to_string(), r.template.to_string()))
         .collect();
     assert_eq!(in_spec, in_code);
 }
