@@ -114,7 +114,7 @@ impl Store {
 }
 
 /// `owner_count` is kept by every owner-changing append (see `Append::owner_delta`).
-fn conversation_item(c: &Conversation, owners: usize) -> Item {
+pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
     [
         ("conversation_id", s(&c.conversation_id)),
         ("title", s(&c.title)),
@@ -128,7 +128,7 @@ fn conversation_item(c: &Conversation, owners: usize) -> Item {
     .collect()
 }
 
-fn conversation_from_item(item: &Item) -> Result<Conversation, ApiError> {
+pub(super) fn conversation_from_item(item: &Item) -> Result<Conversation, ApiError> {
     let f = Fields::new("conversation", item);
     Ok(Conversation {
         conversation_id: f.str("conversation_id")?,

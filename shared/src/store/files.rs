@@ -262,7 +262,7 @@ fn files_index_key(conversation_id: &str, a: &FilesAfter) -> Item {
     .collect()
 }
 
-fn file_item(f: &FileRecord) -> Item {
+pub(super) fn file_item(f: &FileRecord) -> Item {
     let mut item: Item = [
         ("file_id", s(&f.file_id)),
         ("conversation_id", s(&f.conversation_id)),
@@ -298,7 +298,7 @@ fn file_item(f: &FileRecord) -> Item {
     item
 }
 
-fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
+pub(super) fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
     let f = Fields::new("file", item);
     let status = f.str("status")?;
     Ok(FileRecord {

@@ -461,15 +461,7 @@ impl Store {
         seq: u64,
         now_ms: i64,
     ) -> TransactWriteItem {
-        let item: Item = [
-            ("conversation_id", s(conversation_id)),
-            ("request_key", s(key)),
-            ("seq", n(seq)),
-            ("expires_at_s", n(now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let item = idempotency_item(conversation_id, key, seq, now_ms);
         TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -481,6 +473,18 @@ impl Store {
             )
             .build()
     }
+}
+
+pub(super) fn idempotency_item(conversation_id: &str, key: &str, seq: u64, now_ms: i64) -> Item {
+    [
+        ("conversation_id", s(conversation_id)),
+        ("request_key", s(key)),
+        ("seq", n(seq)),
+        ("expires_at_s", n(now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.

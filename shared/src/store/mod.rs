@@ -5,6 +5,8 @@
 mod codec;
 mod conversations;
 mod files;
+#[cfg(test)]
+mod layout;
 mod members;
 mod messages;
 

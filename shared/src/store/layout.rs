@@ -1,0 +1,228 @@
+//! Pins the stored layout: attribute names and types per item kind. Data already in tables
+//! must keep reading back, so a change here is a migration, not a refactor.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::codec::Item;
+use super::conversations::{conversation_from_item, conversation_item};
+use super::files::{file_from_item, file_item};
+use super::members::{member_from_item, member_item};
+use super::messages::{idempotency_item, message_from_item, message_item};
+use crate::model::*;
+
+/// `name: type` for every attribute (`S`, `N`), sorted.
+fn shape(item: &Item) -> BTreeMap<String, &'static str> {
+    item.iter()
+        .map(|(k, v)| {
+            let t = match v {
+                AttributeValue::S(_) => "S",
+                AttributeValue::N(_) => "N",
+                _ => "other",
+            };
+            (k.clone(), t)
+        })
+        .collect()
+}
+
+fn expect(pairs: &[(&str, &'static str)]) -> BTreeMap<String, &'static str> {
+    pairs.iter().map(|(k, t)| (k.to_string(), *t)).collect()
+}
+
+#[test]
+fn conversation_layout() {
+    let c = Conversation {
+        conversation_id: "c".into(),
+        title: "T".into(),
+        created_by: "alice".into(),
+        created_at_ms: 1,
+        last_seq: 3,
+    };
+    let item = conversation_item(&c, 1);
+    assert_eq!(
+        shape(&item),
+        expect(&[
+            ("conversation_id", "S"),
+            ("title", "S"),
+            ("created_by", "S"),
+            ("created_at", "N"),
+            ("last_seq", "N"),
+            ("owner_count", "N"),
+        ])
+    );
+    assert_eq!(conversation_from_item(&item).unwrap(), c);
+}
+
+#[test]
+fn member_layout() {
+    let m = Member {
+        conversation_id: "c".into(),
+        user_id: "bob".into(),
+        role: Role::Admin,
+        joined_at_ms: 5,
+    };
+    let item = member_item(&m);
+    assert_eq!(
+        shape(&item),
+        expect(&[
+            ("conversation_id", "S"),
+            ("user_id", "S"),
+            ("role", "S"),
+            ("joined_at", "N"),
+        ])
+    );
+    assert_eq!(item["role"], AttributeValue::S("admin".into()));
+    assert_eq!(member_from_item(&item).unwrap(), m);
+}
+
+fn message(body: MessageBody) -> Message {
+    Message {
+        conversation_id: "c".into(),
+        seq: 7,
+        message_id: "m".into(),
+        sender: "alice".into(),
+        sent_at_ms: 9,
+        body,
+    }
+}
+
+#[test]
+fn message_layouts() {
+    let common = [
+        ("conversation_id", "S"),
+        ("seq", "N"),
+        ("message_id", "S"),
+        ("sender", "S"),
+        ("sent_at", "N"),
+        ("kind", "S"),
+    ];
+    let cases = [
+        (MessageBody::Text("hi".into()), "text", vec![("text", "S")]),
+        (
+            MessageBody::File(FileSummary {
+                file_id: "f".into(),
+                name: "季度报告.pdf".into(),
+                size: 10,
+                content_type: "application/pdf".into(),
+            }),
+            "file",
+            vec![
+                ("file_id", "S"),
+                ("file_name", "S"),
+                ("file_size", "N"),
+                ("file_content_type", "S"),
+            ],
+        ),
+        (
+            MessageBody::System(SystemEvent {
+                event: "role_changed".into(),
+                user_id: "bob".into(),
+                role: Some(Role::Owner),
+            }),
+            "system",
+            vec![
+                ("system_event", "S"),
+                ("system_user", "S"),
+                ("system_role", "S"),
+            ],
+        ),
+        (
+            MessageBody::System(SystemEvent {
+                event: "member_left".into(),
+                user_id: "bob".into(),
+                role: None,
+            }),
+            "system",
+            vec![("system_event", "S"), ("system_user", "S")],
+        ),
+    ];
+    for (body, kind, extra) in cases {
+        let m = message(body);
+        let item = message_item(&m);
+        let mut want: Vec<(&str, &'static str)> = common.to_vec();
+        want.extend(extra);
+        assert_eq!(shape(&item), expect(&want), "{kind}");
+        assert_eq!(item["kind"], AttributeValue::S(kind.into()));
+        assert_eq!(message_from_item(&item).unwrap(), m);
+    }
+}
+
+fn file(status: StoredFileStatus) -> FileRecord {
+    FileRecord {
+        file_id: "f".into(),
+        conversation_id: "c".into(),
+        name: "a.txt".into(),
+        size: 3,
+        content_type: "text/plain".into(),
+        sha256: None,
+        uploader: "alice".into(),
+        uploaded_at_ms: 1,
+        expires_at_ms: None,
+        status,
+        s3_key: "files/c/f".into(),
+        message_seq: None,
+        upload_deadline_ms: Some(2),
+        s3_version: None,
+    }
+}
+
+#[test]
+fn file_layouts() {
+    let base = [
+        ("file_id", "S"),
+        ("conversation_id", "S"),
+        ("name", "S"),
+        ("size", "N"),
+        ("content_type", "S"),
+        ("uploader", "S"),
+        ("uploaded_at", "N"),
+        ("status", "S"),
+        ("s3_key", "S"),
+        ("upload_deadline", "N"),
+    ];
+    let pending = file(StoredFileStatus::Pending);
+    let item = file_item(&pending);
+    let mut want = base.to_vec();
+    want.push(("pending_shard", "S"));
+    assert_eq!(shape(&item), expect(&want));
+    assert_eq!(item["pending_shard"], AttributeValue::S("pending".into()));
+    assert_eq!(item["status"], AttributeValue::S("pending".into()));
+    assert_eq!(file_from_item(&item).unwrap(), pending);
+
+    let available = FileRecord {
+        sha256: Some("ab".repeat(32)),
+        expires_at_ms: Some(4),
+        message_seq: Some(5),
+        s3_version: Some("v1".into()),
+        ..file(StoredFileStatus::Available)
+    };
+    let item = file_item(&available);
+    let mut want = base.to_vec();
+    want.extend([
+        ("sha256", "S"),
+        ("expires_at", "N"),
+        ("message_seq", "N"),
+        ("s3_version", "S"),
+    ]);
+    assert_eq!(shape(&item), expect(&want));
+    assert_eq!(file_from_item(&item).unwrap(), available);
+}
+
+#[test]
+fn idempotency_layout() {
+    let item = idempotency_item("c", "msg#alice#k", 4, 1_000_000);
+    assert_eq!(
+        shape(&item),
+        expect(&[
+            ("conversation_id", "S"),
+            ("request_key", "S"),
+            ("seq", "N"),
+            ("expires_at_s", "N"),
+        ])
+    );
+    assert_eq!(
+        item["expires_at_s"],
+        AttributeValue::N((1_000 + super::messages::IDEMPOTENCY_WINDOW_SECS).to_string())
+    );
+}
