@@ -21,14 +21,6 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
 
     /// Owners and admins manage membership.
     pub fn can_manage_members(self) -> bool {
@@ -132,7 +124,8 @@ impl From<&Message> for MessageView {
 
 /// Stored lifecycle of an uploaded file. `expired` is not stored: it is derived from
 /// `expires_at` so it shows the moment retention ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StoredFileStatus {
     Pending,
     Available,
@@ -148,14 +141,6 @@ impl StoredFileStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "available" => Some(Self::Available),
-            "deleted" => Some(Self::Deleted),
-            _ => None,
-        }
-    }
 }
 
 /// What a client sees.

@@ -1,8 +1,11 @@
-//! Reading and writing attribute values.
+//! Items to and from each table's private row structs (`serde_dynamo`), and the attribute
+//! values that keys and expressions need.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::ApiError;
 
@@ -16,49 +19,13 @@ pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// Typed access to an item, with errors that name the item kind and attribute.
-pub struct Fields<'a> {
-    pub kind: &'static str,
-    pub item: &'a Item,
+/// A row as an item. Row types are plain structs of strings, numbers and options, which
+/// always serialize.
+pub fn to_item<T: Serialize>(row: &T) -> Item {
+    serde_dynamo::to_item(row).expect("row types serialize to items")
 }
 
-impl<'a> Fields<'a> {
-    pub fn new(kind: &'static str, item: &'a Item) -> Self {
-        Self { kind, item }
-    }
-
-    pub fn opt_str(&self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.item.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
-            Some(_) => Err(ApiError::corrupt(
-                self.kind,
-                format!("{name} is not a string"),
-            )),
-        }
-    }
-
-    pub fn str(&self, name: &str) -> Result<String, ApiError> {
-        self.opt_str(name)?
-            .ok_or_else(|| ApiError::corrupt(self.kind, format!("{name} is missing")))
-    }
-
-    pub fn opt_num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
-        match self.item.get(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(v)) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::corrupt(self.kind, format!("{name} is out of range"))),
-            Some(_) => Err(ApiError::corrupt(
-                self.kind,
-                format!("{name} is not a number"),
-            )),
-        }
-    }
-
-    pub fn num<T: std::str::FromStr>(&self, name: &str) -> Result<T, ApiError> {
-        self.opt_num(name)?
-            .ok_or_else(|| ApiError::corrupt(self.kind, format!("{name} is missing")))
-    }
+/// An item as a row of `kind`; an item without the row's shape is a server-side fault.
+pub fn from_item<T: DeserializeOwned>(kind: &'static str, item: &Item) -> Result<T, ApiError> {
+    serde_dynamo::from_item(item.clone()).map_err(|e| ApiError::corrupt(kind, e))
 }

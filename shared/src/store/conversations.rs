@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 
-use super::codec::{n, s, Fields, Item};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::Store;
 use crate::model::{Conversation, Member, Message, Role};
@@ -113,28 +115,37 @@ impl Store {
     }
 }
 
-/// `owner_count` is kept by every owner-changing append (see `Append::owner_delta`).
+/// A Conversations item. `owner_count` is kept by every owner-changing append (see
+/// `Append::owner_delta`); older conversations may lack it until one needs it.
+#[derive(Serialize, Deserialize)]
+struct ConversationRow {
+    conversation_id: String,
+    title: String,
+    created_by: String,
+    created_at: i64,
+    last_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner_count: Option<i64>,
+}
+
 pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
-    [
-        ("conversation_id", s(&c.conversation_id)),
-        ("title", s(&c.title)),
-        ("created_by", s(&c.created_by)),
-        ("created_at", n(c.created_at_ms)),
-        ("last_seq", n(c.last_seq)),
-        ("owner_count", n(owners)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    to_item(&ConversationRow {
+        conversation_id: c.conversation_id.clone(),
+        title: c.title.clone(),
+        created_by: c.created_by.clone(),
+        created_at: c.created_at_ms,
+        last_seq: c.last_seq,
+        owner_count: Some(owners as i64),
+    })
 }
 
 pub(super) fn conversation_from_item(item: &Item) -> Result<Conversation, ApiError> {
-    let f = Fields::new("conversation", item);
+    let row: ConversationRow = from_item("conversation", item)?;
     Ok(Conversation {
-        conversation_id: f.str("conversation_id")?,
-        title: f.str("title")?,
-        created_by: f.str("created_by")?,
-        created_at_ms: f.num("created_at")?,
-        last_seq: f.num("last_seq")?,
+        conversation_id: row.conversation_id,
+        title: row.title,
+        created_by: row.created_by,
+        created_at_ms: row.created_at,
+        last_seq: row.last_seq,
     })
 }

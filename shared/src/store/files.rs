@@ -3,7 +3,9 @@
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use super::codec::{n, s, Fields, Item};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, n, s, to_item, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
 use crate::model::{FileRecord, StoredFileStatus};
 use crate::ApiError;
@@ -101,10 +103,10 @@ impl Store {
             }),
             // Only filtered-out items were read: resume where the reads stopped.
             (true, None) => start.as_ref().and_then(|k| {
-                let f = Fields::new("files cursor", k);
+                let key: FilesIndexKey = from_item("files cursor", k).ok()?;
                 Some(FilesAfter {
-                    uploaded_at_ms: f.num("uploaded_at").ok()?,
-                    file_id: f.str("file_id").ok()?,
+                    uploaded_at_ms: key.uploaded_at,
+                    file_id: key.file_id,
                 })
             }),
             (false, _) => None,
@@ -251,71 +253,85 @@ impl Store {
     }
 }
 
+/// The `by-conversation` index's position: where a files page starts or stopped.
+#[derive(Serialize, Deserialize)]
+struct FilesIndexKey {
+    file_id: String,
+    conversation_id: String,
+    uploaded_at: i64,
+}
+
 fn files_index_key(conversation_id: &str, a: &FilesAfter) -> Item {
-    [
-        ("file_id", s(&a.file_id)),
-        ("conversation_id", s(conversation_id)),
-        ("uploaded_at", n(a.uploaded_at_ms)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    to_item(&FilesIndexKey {
+        file_id: a.file_id.clone(),
+        conversation_id: conversation_id.to_string(),
+        uploaded_at: a.uploaded_at_ms,
+    })
+}
+
+/// A Files item. `pending_shard` exists only while the upload is pending, which keeps the
+/// `pending-by-deadline` index sparse.
+#[derive(Serialize, Deserialize)]
+struct FileRow {
+    file_id: String,
+    conversation_id: String,
+    name: String,
+    size: u64,
+    content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    uploader: String,
+    uploaded_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    status: StoredFileStatus,
+    s3_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upload_deadline: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s3_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_shard: Option<String>,
 }
 
 pub(super) fn file_item(f: &FileRecord) -> Item {
-    let mut item: Item = [
-        ("file_id", s(&f.file_id)),
-        ("conversation_id", s(&f.conversation_id)),
-        ("name", s(&f.name)),
-        ("size", n(f.size)),
-        ("content_type", s(&f.content_type)),
-        ("uploader", s(&f.uploader)),
-        ("uploaded_at", n(f.uploaded_at_ms)),
-        ("status", s(f.status.as_str())),
-        ("s3_key", s(&f.s3_key)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Some(sha) = &f.sha256 {
-        item.insert("sha256".into(), s(sha));
-    }
-    if let Some(exp) = f.expires_at_ms {
-        item.insert("expires_at".into(), n(exp));
-    }
-    if let Some(seq) = f.message_seq {
-        item.insert("message_seq".into(), n(seq));
-    }
-    if let Some(deadline) = f.upload_deadline_ms {
-        item.insert("upload_deadline".into(), n(deadline));
-    }
-    if let Some(version) = &f.s3_version {
-        item.insert("s3_version".into(), s(version));
-    }
-    if f.status == StoredFileStatus::Pending {
-        item.insert("pending_shard".into(), s(PENDING_SHARD));
-    }
-    item
+    to_item(&FileRow {
+        file_id: f.file_id.clone(),
+        conversation_id: f.conversation_id.clone(),
+        name: f.name.clone(),
+        size: f.size,
+        content_type: f.content_type.clone(),
+        sha256: f.sha256.clone(),
+        uploader: f.uploader.clone(),
+        uploaded_at: f.uploaded_at_ms,
+        expires_at: f.expires_at_ms,
+        status: f.status,
+        s3_key: f.s3_key.clone(),
+        message_seq: f.message_seq,
+        upload_deadline: f.upload_deadline_ms,
+        s3_version: f.s3_version.clone(),
+        pending_shard: (f.status == StoredFileStatus::Pending).then(|| PENDING_SHARD.to_string()),
+    })
 }
 
 pub(super) fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
-    let f = Fields::new("file", item);
-    let status = f.str("status")?;
+    let row: FileRow = from_item("file", item)?;
     Ok(FileRecord {
-        file_id: f.str("file_id")?,
-        conversation_id: f.str("conversation_id")?,
-        name: f.str("name")?,
-        size: f.num("size")?,
-        content_type: f.str("content_type")?,
-        sha256: f.opt_str("sha256")?,
-        uploader: f.str("uploader")?,
-        uploaded_at_ms: f.num("uploaded_at")?,
-        expires_at_ms: f.opt_num("expires_at")?,
-        status: StoredFileStatus::parse(&status)
-            .ok_or_else(|| ApiError::corrupt("file", "unknown status"))?,
-        s3_key: f.str("s3_key")?,
-        message_seq: f.opt_num("message_seq")?,
-        upload_deadline_ms: f.opt_num("upload_deadline")?,
-        s3_version: f.opt_str("s3_version")?,
+        file_id: row.file_id,
+        conversation_id: row.conversation_id,
+        name: row.name,
+        size: row.size,
+        content_type: row.content_type,
+        sha256: row.sha256,
+        uploader: row.uploader,
+        uploaded_at_ms: row.uploaded_at,
+        expires_at_ms: row.expires_at,
+        status: row.status,
+        s3_key: row.s3_key,
+        message_seq: row.message_seq,
+        upload_deadline_ms: row.upload_deadline,
+        s3_version: row.s3_version,
     })
 }

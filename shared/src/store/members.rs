@@ -3,7 +3,9 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::codec::{n, s, Fields, Item};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, s, to_item, Item};
 use super::{Store, MEMBERS_BY_USER_INDEX};
 use crate::model::{Member, Role};
 use crate::ApiError;
@@ -30,29 +32,25 @@ impl Store {
 
     /// The owners of a conversation (to keep at least one).
     pub async fn count_owners(&self, conversation_id: &str) -> Result<usize, ApiError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.members)
+            .key_condition_expression("conversation_id = :c")
+            .filter_expression("#r = :owner")
+            .expression_attribute_names("#r", "role")
+            .expression_attribute_values(":c", s(conversation_id))
+            .expression_attribute_values(":owner", s(Role::Owner.as_str()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .consistent_read(true)
+            .into_paginator()
+            .send();
         let mut count = 0;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.tables.members)
-                .key_condition_expression("conversation_id = :c")
-                .filter_expression("#r = :owner")
-                .expression_attribute_names("#r", "role")
-                .expression_attribute_values(":c", s(conversation_id))
-                .expression_attribute_values(":owner", s(Role::Owner.as_str()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| ApiError::from_sdk("members.count_owners", e))?;
-            count += out.items.map_or(0, |i| i.len());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
-            }
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ApiError::from_sdk("members.count_owners", e))?;
+            count += page.count.max(0) as usize;
         }
+        Ok(count)
     }
 
     /// One page of a user's memberships, by the `by-user` index, ordered by conversation id.
@@ -95,16 +93,22 @@ impl Store {
     }
 }
 
+/// A Members item.
+#[derive(Serialize, Deserialize)]
+struct MemberRow {
+    conversation_id: String,
+    user_id: String,
+    role: Role,
+    joined_at: i64,
+}
+
 pub(super) fn member_item(m: &Member) -> Item {
-    [
-        ("conversation_id", s(&m.conversation_id)),
-        ("user_id", s(&m.user_id)),
-        ("role", s(m.role.as_str())),
-        ("joined_at", n(m.joined_at_ms)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    to_item(&MemberRow {
+        conversation_id: m.conversation_id.clone(),
+        user_id: m.user_id.clone(),
+        role: m.role,
+        joined_at: m.joined_at_ms,
+    })
 }
 
 /// Transaction part: add `m` unless already a member.
@@ -170,12 +174,11 @@ pub fn set_member_role(
 }
 
 pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {
-    let f = Fields::new("member", item);
-    let role = f.str("role")?;
+    let row: MemberRow = from_item("member", item)?;
     Ok(Member {
-        conversation_id: f.str("conversation_id")?,
-        user_id: f.str("user_id")?,
-        role: Role::parse(&role).ok_or_else(|| ApiError::corrupt("member", "unknown role"))?,
-        joined_at_ms: f.num("joined_at")?,
+        conversation_id: row.conversation_id,
+        user_id: row.user_id,
+        role: row.role,
+        joined_at_ms: row.joined_at,
     })
 }

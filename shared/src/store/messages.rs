@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 
-use super::codec::{n, s, Fields, Item};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, n, s, to_item, Item};
 use super::Store;
 use crate::model::{FileSummary, Member, Message, MessageBody, Role, SystemEvent};
 use crate::ApiError;
@@ -88,10 +90,11 @@ const APPEND_DEADLINE: Duration = Duration::from_secs(4);
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 30 * 24 * 3600;
 
 /// The conversation item's counters, as one append attempt read them.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Deserialize)]
 struct Counters {
     last_seq: u64,
     /// Absent on conversations created before owners were counted (filled on first need).
+    #[serde(default)]
     owner_count: Option<i64>,
 }
 
@@ -303,13 +306,7 @@ impl Store {
             .map_err(|e| ApiError::from_sdk("conversations.counters", e))?;
         out.item
             .as_ref()
-            .map(|item| {
-                let f = Fields::new("conversation", item);
-                Ok(Counters {
-                    last_seq: f.num("last_seq")?,
-                    owner_count: f.opt_num("owner_count")?,
-                })
-            })
+            .map(|item| from_item("conversation", item))
             .transpose()
     }
 
@@ -364,7 +361,7 @@ impl Store {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let seq: u64 = Fields::new("idempotency", &item).num("seq")?;
+        let seq = from_item::<IdempotencyRow>("idempotency", &item)?.seq;
         match self.get_message(conversation_id, seq).await? {
             Some(m) => Ok(Some(m)),
             None => Err(ApiError::corrupt(
@@ -475,16 +472,23 @@ impl Store {
     }
 }
 
+/// An Idempotency item: which message a `client_msg_id` produced; DynamoDB's TTL drops it
+/// after the retry window.
+#[derive(Serialize, Deserialize)]
+struct IdempotencyRow {
+    conversation_id: String,
+    request_key: String,
+    seq: u64,
+    expires_at_s: i64,
+}
+
 pub(super) fn idempotency_item(conversation_id: &str, key: &str, seq: u64, now_ms: i64) -> Item {
-    [
-        ("conversation_id", s(conversation_id)),
-        ("request_key", s(key)),
-        ("seq", n(seq)),
-        ("expires_at_s", n(now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    to_item(&IdempotencyRow {
+        conversation_id: conversation_id.to_string(),
+        request_key: key.to_string(),
+        seq,
+        expires_at_s: now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS,
+    })
 }
 
 /// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.
@@ -504,12 +508,7 @@ fn cancellation_reasons<R>(
 
 /// The counters as a failed counter condition returned them (`ALL_OLD`), if it did.
 fn counters_from(reason: Option<&CancellationReason>) -> Option<Counters> {
-    let item = reason?.item()?;
-    let f = Fields::new("conversation", item);
-    Some(Counters {
-        last_seq: f.num("last_seq").ok()?,
-        owner_count: f.opt_num("owner_count").ok()?,
-    })
+    from_item("conversation", reason?.item()?).ok()
 }
 
 /// Pause before retrying a lost race for the counter: random, in a window that doubles from
@@ -530,77 +529,94 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(random % (cap_ms + 1))
 }
 
+/// A Messages item: the common fields and, by `kind`, the body's.
+#[derive(Serialize, Deserialize)]
+struct MessageRow {
+    conversation_id: String,
+    seq: u64,
+    message_id: String,
+    sender: String,
+    sent_at: i64,
+    #[serde(flatten)]
+    body: BodyRow,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum BodyRow {
+    Text {
+        text: String,
+    },
+    File {
+        file_id: String,
+        file_name: String,
+        file_size: u64,
+        file_content_type: String,
+    },
+    System {
+        system_event: String,
+        system_user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system_role: Option<Role>,
+    },
+}
+
 pub(super) fn message_item(m: &Message) -> Item {
-    let mut item: Item = [
-        ("conversation_id", s(&m.conversation_id)),
-        ("seq", n(m.seq)),
-        ("message_id", s(&m.message_id)),
-        ("sender", s(&m.sender)),
-        ("sent_at", n(m.sent_at_ms)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut put = |k: &str, v| {
-        item.insert(k.to_string(), v);
+    let body = match &m.body {
+        MessageBody::Text(text) => BodyRow::Text { text: text.clone() },
+        MessageBody::File(f) => BodyRow::File {
+            file_id: f.file_id.clone(),
+            file_name: f.name.clone(),
+            file_size: f.size,
+            file_content_type: f.content_type.clone(),
+        },
+        MessageBody::System(e) => BodyRow::System {
+            system_event: e.event.clone(),
+            system_user: e.user_id.clone(),
+            system_role: e.role,
+        },
     };
-    match &m.body {
-        MessageBody::Text(text) => {
-            put("kind", s("text"));
-            put("text", s(text));
-        }
-        MessageBody::File(f) => {
-            put("kind", s("file"));
-            put("file_id", s(&f.file_id));
-            put("file_name", s(&f.name));
-            put("file_size", n(f.size));
-            put("file_content_type", s(&f.content_type));
-        }
-        MessageBody::System(e) => {
-            put("kind", s("system"));
-            put("system_event", s(&e.event));
-            put("system_user", s(&e.user_id));
-            if let Some(role) = e.role {
-                put("system_role", s(role.as_str()));
-            }
-        }
-    }
-    item
+    to_item(&MessageRow {
+        conversation_id: m.conversation_id.clone(),
+        seq: m.seq,
+        message_id: m.message_id.clone(),
+        sender: m.sender.clone(),
+        sent_at: m.sent_at_ms,
+        body,
+    })
 }
 
 pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
-    let f = Fields::new("message", item);
-    let body = match f.str("kind")?.as_str() {
-        "text" => MessageBody::Text(f.str("text")?),
-        "file" => MessageBody::File(FileSummary {
-            file_id: f.str("file_id")?,
-            name: f.str("file_name")?,
-            size: f.num("file_size")?,
-            content_type: f.str("file_content_type")?,
+    let row: MessageRow = from_item("message", item)?;
+    let body = match row.body {
+        BodyRow::Text { text } => MessageBody::Text(text),
+        BodyRow::File {
+            file_id,
+            file_name,
+            file_size,
+            file_content_type,
+        } => MessageBody::File(FileSummary {
+            file_id,
+            name: file_name,
+            size: file_size,
+            content_type: file_content_type,
         }),
-        "system" => MessageBody::System(SystemEvent {
-            event: f.str("system_event")?,
-            user_id: f.str("system_user")?,
-            role: match f.opt_str("system_role")? {
-                None => None,
-                Some(r) => Some(
-                    Role::parse(&r).ok_or_else(|| ApiError::corrupt("message", "unknown role"))?,
-                ),
-            },
+        BodyRow::System {
+            system_event,
+            system_user,
+            system_role,
+        } => MessageBody::System(SystemEvent {
+            event: system_event,
+            user_id: system_user,
+            role: system_role,
         }),
-        other => {
-            return Err(ApiError::corrupt(
-                "message",
-                format!("unknown kind {other}"),
-            ))
-        }
     };
     Ok(Message {
-        conversation_id: f.str("conversation_id")?,
-        seq: f.num("seq")?,
-        message_id: f.str("message_id")?,
-        sender: f.str("sender")?,
-        sent_at_ms: f.num("sent_at")?,
+        conversation_id: row.conversation_id,
+        seq: row.seq,
+        message_id: row.message_id,
+        sender: row.sender,
+        sent_at_ms: row.sent_at,
         body,
     })
 }
