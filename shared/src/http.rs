@@ -10,8 +10,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::cursor::{self, After, Before, Position};
 use crate::identity::{self, Caller};
 use crate::route::Route;
+use crate::store::MessageRange;
 use crate::{ApiError, App};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -212,6 +214,28 @@ impl Query {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The cursor of listing `P` given as parameter `name`, which must belong to `scope`.
+    pub fn cursor<P: Position>(&self, name: &str, scope: &str) -> Result<Option<P>, ApiError> {
+        self.get(name).map(|c| cursor::decode(scope, c)).transpose()
+    }
+
+    /// Which slice of history `before`/`after` (at most one) ask for.
+    pub fn history_range(&self, scope: &str) -> Result<MessageRange, ApiError> {
+        if self.get("before").is_some() && self.get("after").is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                "give at most one of `before` and `after`",
+            ));
+        }
+        if let Some(Before(seq)) = self.cursor("before", scope)? {
+            return Ok(MessageRange::Before(seq));
+        }
+        if let Some(After(seq)) = self.cursor("after", scope)? {
+            return Ok(MessageRange::After(seq));
+        }
+        Ok(MessageRange::Newest)
     }
 
     /// `limit`, defaulting and bounded as every listing is.

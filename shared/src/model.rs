@@ -21,7 +21,6 @@ impl Role {
         }
     }
 
-
     /// Owners and admins manage membership.
     pub fn can_manage_members(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
@@ -140,7 +139,6 @@ impl StoredFileStatus {
             Self::Deleted => "deleted",
         }
     }
-
 }
 
 /// What a client sees.

@@ -11,7 +11,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         match ctx.route {
             Route::ListConversations => json(
                 200,
-                &conversations::list(app, &ctx.caller, &ctx.query).await?,
+                &conversations::list(
+                    app,
+                    &ctx.caller,
+                    ctx.query.limit()?,
+                    ctx.query.cursor("cursor", &ctx.caller.user_id)?,
+                )
+                .await?,
             ),
             Route::CreateConversation => json(
                 201,

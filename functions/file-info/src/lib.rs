@@ -25,7 +25,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 ),
                 None => json(
                     200,
-                    &files::list(app, &ctx.caller, &conversation_id, &ctx.query).await?,
+                    &files::list(
+                        app,
+                        &ctx.caller,
+                        &conversation_id,
+                        ctx.query.limit()?,
+                        ctx.query.cursor("cursor", &conversation_id)?,
+                    )
+                    .await?,
                 ),
             },
             _ => Err(ApiError::route_not_found()),

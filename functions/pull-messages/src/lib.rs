@@ -10,10 +10,14 @@ use shared::{ApiError, App};
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     serve(req, |ctx, _req| async move {
         match ctx.route {
-            Route::PullMessages { conversation_id } => json(
-                200,
-                &messages::pull(app, &ctx.caller, &conversation_id, &ctx.query).await?,
-            ),
+            Route::PullMessages { conversation_id } => {
+                let range = ctx.query.history_range(&conversation_id)?;
+                let limit = ctx.query.limit()?;
+                json(
+                    200,
+                    &messages::pull(app, &ctx.caller, &conversation_id, limit, range).await?,
+                )
+            }
             _ => Err(ApiError::route_not_found()),
         }
     })

@@ -5,8 +5,7 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::require_member;
-use crate::cursor::{self, Position};
-use crate::http::Query;
+use crate::cursor::{self, ConversationsAfter};
 use crate::identity::Caller;
 use crate::model::{Conversation, Member, Message, MessageBody, Role, SystemEvent};
 use crate::store::{
@@ -123,20 +122,13 @@ pub struct ConversationList {
 }
 
 /// `GET /conversations`: the caller's conversations, paged.
-pub async fn list(app: &App, caller: &Caller, query: &Query) -> Result<ConversationList, ApiError> {
-    let limit = query.limit()?;
-    let after = match query.get("cursor") {
-        None => None,
-        Some(c) => match cursor::decode(&caller.user_id, c)? {
-            Position::ConversationsAfter { conversation_id } => Some(conversation_id),
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidCursor,
-                    "cursor does not fit this listing",
-                ))
-            }
-        },
-    };
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    limit: u32,
+    after: Option<ConversationsAfter>,
+) -> Result<ConversationList, ApiError> {
+    let after = after.map(|a| a.conversation_id);
     let (memberships, more) = app
         .store
         .list_memberships(&caller.user_id, after.as_deref(), limit)
@@ -158,7 +150,7 @@ pub async fn list(app: &App, caller: &Caller, query: &Query) -> Result<Conversat
         cursor: more.then(|| {
             cursor::encode(
                 &caller.user_id,
-                &Position::ConversationsAfter {
+                &ConversationsAfter {
                     conversation_id: ids.last().cloned().unwrap_or_default(),
                 },
             )

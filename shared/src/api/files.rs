@@ -6,12 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::as_member;
 use crate::blob::PresignedGet;
 use crate::config::MAX_IDS_PER_BATCH;
-use crate::cursor::{self, Position};
+use crate::cursor::{self, FilesAfter};
 use crate::disposition::Disposition;
-use crate::http::Query;
 use crate::identity::Caller;
 use crate::model::{FileInfo, FileRecord, FileStatus};
-use crate::store::FilesAfter;
 use crate::{ids, time, ApiError, App};
 
 /// One file as a member sees it: ids validated, membership checked concurrently with the
@@ -116,28 +114,10 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
-    query: &Query,
+    limit: u32,
+    after: Option<FilesAfter>,
 ) -> Result<FileList, ApiError> {
     ids::conversation_id(conversation_id)?;
-    let limit = query.limit()?;
-    let after = match query.get("cursor") {
-        None => None,
-        Some(c) => match cursor::decode(conversation_id, c)? {
-            Position::FilesAfter {
-                uploaded_at_ms,
-                file_id,
-            } => Some(FilesAfter {
-                uploaded_at_ms,
-                file_id,
-            }),
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidCursor,
-                    "cursor does not fit this listing",
-                ))
-            }
-        },
-    };
     let (_, page) = as_member(
         &app.store,
         conversation_id,
@@ -148,15 +128,7 @@ pub async fn list(
     let now = time::now_ms();
     Ok(FileList {
         files: page.files.iter().map(|f| f.info(now)).collect(),
-        cursor: page.next.map(|n| {
-            cursor::encode(
-                conversation_id,
-                &Position::FilesAfter {
-                    uploaded_at_ms: n.uploaded_at_ms,
-                    file_id: n.file_id,
-                },
-            )
-        }),
+        cursor: page.next.map(|next| cursor::encode(conversation_id, &next)),
     })
 }
 

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::as_member;
 use crate::config::MAX_TEXT_BYTES;
-use crate::cursor::{self, Position};
-use crate::http::Query;
+use crate::cursor::{self, After, Before};
 use crate::identity::Caller;
 use crate::model::{Message, MessageBody, MessageView};
 use crate::store::{Append, AppendOutcome, Guard, MessageRange};
@@ -22,33 +21,16 @@ pub struct MessagePage {
     pub newer: String,
 }
 
-/// `GET /conversations/{id}/messages`: the newest page, the page `before` a cursor, or what
-/// came `after` a cursor.
+/// `GET /conversations/{id}/messages`: the newest page, the page before a position, or what
+/// came after one (the HTTP layer decodes the `before`/`after` cursors into `range`).
 pub async fn pull(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
-    query: &Query,
+    limit: u32,
+    range: MessageRange,
 ) -> Result<MessagePage, ApiError> {
     ids::conversation_id(conversation_id)?;
-    let limit = query.limit()?;
-    let range = match (query.get("before"), query.get("after")) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQuery,
-                "give at most one of `before` and `after`",
-            ))
-        }
-        (Some(c), None) => match cursor::decode(conversation_id, c)? {
-            Position::Before(seq) => MessageRange::Before(seq),
-            _ => return Err(wrong_cursor()),
-        },
-        (None, Some(c)) => match cursor::decode(conversation_id, c)? {
-            Position::After(seq) => MessageRange::After(seq),
-            _ => return Err(wrong_cursor()),
-        },
-        (None, None) => MessageRange::Newest,
-    };
     // Backward pages read one extra message to learn whether anything older exists.
     let read = match range {
         MessageRange::After(_) => limit,
@@ -74,15 +56,10 @@ pub async fn pull(
             };
             MessagePage {
                 older: match (has_older, messages.first()) {
-                    (true, Some(first)) => {
-                        Some(cursor::encode(scope, &Position::Before(first.seq)))
-                    }
+                    (true, Some(first)) => Some(cursor::encode(scope, &Before(first.seq))),
                     _ => None,
                 },
-                newer: cursor::encode(
-                    scope,
-                    &Position::After(messages.last().map_or(floor, |m| m.seq)),
-                ),
+                newer: cursor::encode(scope, &After(messages.last().map_or(floor, |m| m.seq))),
                 messages: messages.iter().map(MessageView::from).collect(),
             }
         }
@@ -91,23 +68,13 @@ pub async fn pull(
             // starts above 1.
             let first = messages.first().map_or(after + 1, |m| m.seq);
             MessagePage {
-                older: (first > 1).then(|| cursor::encode(scope, &Position::Before(first))),
-                newer: cursor::encode(
-                    scope,
-                    &Position::After(messages.last().map_or(after, |m| m.seq)),
-                ),
+                older: (first > 1).then(|| cursor::encode(scope, &Before(first))),
+                newer: cursor::encode(scope, &After(messages.last().map_or(after, |m| m.seq))),
                 messages: messages.iter().map(MessageView::from).collect(),
             }
         }
     };
     Ok(page)
-}
-
-fn wrong_cursor() -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidCursor,
-        "cursor does not fit this parameter",
-    )
 }
 
 #[derive(Debug, Deserialize)]

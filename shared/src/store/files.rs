@@ -10,12 +10,8 @@ use super::{Store, FILES_BY_CONVERSATION_INDEX};
 use crate::model::{FileRecord, StoredFileStatus};
 use crate::ApiError;
 
-/// Position in a conversation's file list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FilesAfter {
-    pub uploaded_at_ms: i64,
-    pub file_id: String,
-}
+/// Position in a conversation's file list (also what its cursor carries).
+pub use crate::cursor::FilesAfter;
 
 #[derive(Debug)]
 pub struct FilePage {
