@@ -94,7 +94,7 @@ impl Authorizer {
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            f.write_all(hex(&random_secret()).as_bytes())?;
+            f.write_all(hex::encode(random_secret()).as_bytes())?;
             f.sync_all()?;
             let linked = std::fs::hard_link(&tmp, &path);
             std::fs::remove_file(&tmp)?;
@@ -104,7 +104,8 @@ impl Authorizer {
             }
         }
         let text = std::fs::read_to_string(&path)?;
-        let secret = unhex(text.trim())
+        let secret = hex::decode(text.trim())
+            .ok()
             .filter(|s| s.len() >= 32)
             .ok_or_else(|| {
                 std::io::Error::new(
@@ -405,20 +406,6 @@ fn random_secret() -> Vec<u8> {
         .fill(&mut secret)
         .expect("the system's random source works");
     secret
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// jsonwebtoken's pluggable crypto, with the one algorithm the local stack uses (HS256) done by

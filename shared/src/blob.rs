@@ -335,11 +335,8 @@ impl Blobs {
     }
 }
 
-fn hex_to_base64(hex: &str) -> Option<String> {
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
+fn hex_to_base64(digest_hex: &str) -> Option<String> {
+    let bytes = hex::decode(digest_hex).ok()?;
     Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 

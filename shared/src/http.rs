@@ -255,11 +255,18 @@ impl Query {
 }
 
 fn decode_component(s: &str) -> Result<String, ApiError> {
+    form_decode(s)
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "query string is not valid UTF-8"))
+}
+
+/// Form-style decoding (`+` is a space, then percent escapes), as query strings and S3 event
+/// keys are written; `None` if the result is not UTF-8.
+pub fn form_decode(s: &str) -> Option<String> {
     let spaced = s.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
+        .ok()
         .map(|c| c.into_owned())
-        .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "query string is not valid UTF-8"))
 }
 
 /// Largest JSON body any route accepts. The biggest legitimate one is a text message of

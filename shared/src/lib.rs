@@ -16,6 +16,7 @@ pub mod config;
 pub mod cursor;
 pub mod disposition;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod identity;
 pub mod ids;

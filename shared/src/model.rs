@@ -84,6 +84,38 @@ pub struct Message {
     pub body: MessageBody,
 }
 
+impl SystemEvent {
+    /// `event` about `user_id`, with no role.
+    pub fn new(event: &str, user_id: &str) -> Self {
+        Self {
+            event: event.to_string(),
+            user_id: user_id.to_string(),
+            role: None,
+        }
+    }
+}
+
+impl Message {
+    /// A `system` message: `sender` did `event`, recorded in history like any message.
+    pub fn system(
+        conversation_id: &str,
+        seq: u64,
+        message_id: &str,
+        sender: &str,
+        sent_at_ms: i64,
+        event: SystemEvent,
+    ) -> Self {
+        Self {
+            conversation_id: conversation_id.to_string(),
+            seq,
+            message_id: message_id.to_string(),
+            sender: sender.to_string(),
+            sent_at_ms,
+            body: MessageBody::System(event),
+        }
+    }
+}
+
 /// A message as the API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MessageView {

@@ -223,10 +223,7 @@ pub async fn send_text(app: &App, cid: &str, user: &str, text: &str) -> u64 {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Sends the presigned POST form a create-upload call returned, with `bytes` as the file.

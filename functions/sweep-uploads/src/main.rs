@@ -1,13 +1,8 @@
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let app: &'static shared::App = Box::leak(Box::new(shared::App::from_env().await?));
-    lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move {
-            sweep_uploads::handle(app).await.map_err(Error::from)
-        },
-    ))
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // The schedule's event carries nothing the sweep needs.
+    shared::events::run(|app, _: serde_json::Value| async move {
+        sweep_uploads::handle(app).await.map(|_| ())
+    })
     .await
 }

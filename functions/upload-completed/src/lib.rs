@@ -14,9 +14,10 @@ pub async fn handle(app: &App, event: S3Event) -> Result<Vec<RecordOutcome>, sha
     let mut outcomes = Vec::with_capacity(event.records.len());
     for record in event.records {
         let bucket = record.s3.bucket.name.unwrap_or_default();
-        // Keys in S3 events are URL-encoded, with `+` for spaces.
-        let raw_key = record.s3.object.key.unwrap_or_default().replace('+', " ");
-        let key = percent_encoding::percent_decode_str(&raw_key).decode_utf8_lossy();
+        // Keys in S3 events are form-encoded (`+` for spaces); ours are ASCII ids, so a key
+        // that does not decode is not one of ours.
+        let raw_key = record.s3.object.key.unwrap_or_default();
+        let key = shared::http::form_decode(&raw_key).unwrap_or_default();
         let app = App {
             blobs: app.blobs.for_bucket(&bucket),
             ..app.clone()

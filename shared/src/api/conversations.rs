@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::require_member;
 use crate::cursor::{self, ConversationsAfter};
 use crate::identity::Caller;
-use crate::model::{Conversation, Member, Message, MessageBody, Role, SystemEvent};
+use crate::model::{Conversation, Member, Message, Role, SystemEvent};
 use crate::store::{
     delete_member_with_role, put_member_if_absent, set_member_role, Append, AppendOutcome, Guard,
     MAX_INITIAL_MEMBERS,
@@ -77,18 +77,14 @@ pub async fn create(
     };
     let mut members = vec![member(&caller.user_id, Role::Owner)];
     members.extend(others.iter().map(|u| member(u, Role::Member)));
-    let first = Message {
-        conversation_id: conversation.conversation_id.clone(),
-        seq: 1,
-        message_id: ids::new_id(),
-        sender: caller.user_id.clone(),
-        sent_at_ms: now,
-        body: MessageBody::System(SystemEvent {
-            event: "conversation_created".into(),
-            user_id: caller.user_id.clone(),
-            role: None,
-        }),
-    };
+    let first = Message::system(
+        &conversation.conversation_id,
+        1,
+        &ids::new_id(),
+        &caller.user_id,
+        now,
+        SystemEvent::new("conversation_created", &caller.user_id),
+    );
     app.store
         .create_conversation(&conversation, &members, &first)
         .await?;
@@ -309,11 +305,7 @@ pub async fn remove_member(
         let event = system_message(
             conversation_id,
             &caller.user_id,
-            SystemEvent {
-                event: event_name.into(),
-                user_id: user_id.to_string(),
-                role: None,
-            },
+            SystemEvent::new(event_name, user_id),
             time::now_ms(),
         );
         let guard = if leaving {
@@ -468,12 +460,14 @@ fn system_message<'a>(
     now: i64,
 ) -> impl Fn(u64) -> Message + 'a {
     let message_id = ids::new_id();
-    move |seq| Message {
-        conversation_id: conversation_id.to_string(),
-        seq,
-        message_id: message_id.clone(),
-        sender: sender.to_string(),
-        sent_at_ms: now,
-        body: MessageBody::System(event.clone()),
+    move |seq| {
+        Message::system(
+            conversation_id,
+            seq,
+            &message_id,
+            sender,
+            now,
+            event.clone(),
+        )
     }
 }

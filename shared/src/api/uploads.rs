@@ -64,7 +64,7 @@ fn upload_file_id(conversation_id: &str, user_id: &str, client_msg_id: &str) -> 
         .chain_update(b"\0")
         .chain_update(client_msg_id)
         .finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 /// `POST /conversations/{cid}/uploads`
@@ -230,7 +230,7 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
         };
         let got_hex = base64::engine::general_purpose::STANDARD
             .decode(got)
-            .map(hex_string)
+            .map(hex::encode)
             .unwrap_or_default();
         if &got_hex != want {
             return Err(ApiError::new(
@@ -286,10 +286,6 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
             Err(ApiError::not_found())
         }
     }
-}
-
-fn hex_string(bytes: Vec<u8>) -> String {
-    bytes.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// What an S3 `ObjectCreated` event led to.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,52 +66,6 @@ impl Store {
             .iter()
             .map(|item| conversation_from_item(item).map(|c| (c.conversation_id.clone(), c)))
             .collect()
-    }
-
-    /// BatchGetItem for one table, retrying `UnprocessedKeys` with backoff until every key is
-    /// answered or the deadline passes (then 503: an id is never dropped silently).
-    pub(super) async fn batch_get(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        operation: &'static str,
-    ) -> Result<Vec<Item>, ApiError> {
-        use std::time::{Duration, Instant};
-        const DEADLINE: Duration = Duration::from_secs(5);
-        let started = Instant::now();
-        let mut found = Vec::with_capacity(keys.len());
-        if keys.is_empty() {
-            return Ok(found);
-        }
-        let mut pending = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .build()
-            .expect("keys set");
-        let mut attempt = 0;
-        loop {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(table, pending)
-                .send()
-                .await
-                .map_err(|e| ApiError::from_sdk(operation, e))?;
-            if let Some(mut responses) = out.responses {
-                found.extend(responses.remove(table).unwrap_or_default());
-            }
-            match out.unprocessed_keys.and_then(|mut u| u.remove(table)) {
-                Some(rest) if !rest.keys.is_empty() => pending = rest,
-                _ => return Ok(found),
-            }
-            attempt += 1;
-            if started.elapsed() > DEADLINE {
-                return Err(ApiError::unavailable().with_fault(
-                    operation,
-                    format!("unprocessed keys left after {attempt} attempts"),
-                ));
-            }
-            tokio::time::sleep(super::messages::backoff(attempt)).await;
-        }
     }
 }
 

@@ -522,13 +522,6 @@ fn contention_pause(attempt: u32) -> Duration {
     Duration::from_millis(random % (window_ms + 1))
 }
 
-/// Exponential backoff with full jitter: 0..min(5 ms * 2^attempt, 200 ms).
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let cap_ms = (5u64 << attempt.min(6)).min(200);
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
-    Duration::from_millis(random % (cap_ms + 1))
-}
-
 /// A Messages item: the common fields and, by `kind`, the body's.
 #[derive(Serialize, Deserialize)]
 struct MessageRow {
@@ -654,9 +647,8 @@ mod tests {
     }
 
     #[test]
-    fn backoff_stays_under_its_cap() {
+    fn contention_pauses_stay_under_80_ms() {
         for attempt in 0..20 {
-            assert!(backoff(attempt) <= Duration::from_millis(200));
             assert!(contention_pause(attempt) <= Duration::from_millis(80));
         }
     }

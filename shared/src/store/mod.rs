@@ -10,9 +10,15 @@ mod layout;
 mod members;
 mod messages;
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
 
+use codec::Item;
+
 use crate::config::Tables;
+use crate::ApiError;
 
 pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX};
@@ -33,5 +39,72 @@ pub struct Store {
 impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
+    }
+}
+
+impl Store {
+    /// BatchGetItem for one table, retrying `UnprocessedKeys` with backoff until every key is
+    /// answered or the deadline passes (then 503: an id is never dropped silently).
+    pub(super) async fn batch_get(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, ApiError> {
+        use std::time::{Duration, Instant};
+        const DEADLINE: Duration = Duration::from_secs(5);
+        let started = Instant::now();
+        let mut found = Vec::with_capacity(keys.len());
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .expect("keys set");
+        let mut attempt = 0;
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk(operation, e))?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(table).unwrap_or_default());
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(table)) {
+                Some(rest) if !rest.keys.is_empty() => pending = rest,
+                _ => return Ok(found),
+            }
+            attempt += 1;
+            if started.elapsed() > DEADLINE {
+                return Err(ApiError::unavailable().with_fault(
+                    operation,
+                    format!("unprocessed keys left after {attempt} attempts"),
+                ));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: 0..min(5 ms * 2^attempt, 200 ms).
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (5u64 << attempt.min(6)).min(200);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_millis(random % (cap_ms + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        for attempt in 0..20 {
+            assert!(backoff(attempt) <= Duration::from_millis(200));
+        }
     }
 }
