@@ -641,12 +641,23 @@ async fn the_callers_conversations_page_through_every_group_once() {
 }
 
 #[tokio::test]
-async fn the_sweeper_deletes_abandoned_uploads_and_their_bytes() {
+async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() {
     let app = stack().await;
-    let cid = create_group(app, "alice", &[]).await;
+    let cid = create_group(app, "alice", &["bob"]).await;
     let path = format!("/conversations/{cid}/uploads");
-    let abandoned = post(app, "alice", &path, json!({"client_msg_id": "a", "name": "a.bin", "size": 3, "content_type": "application/octet-stream"})).await;
-    let fresh = post(app, "alice", &path, json!({"client_msg_id": "f", "name": "f.bin", "size": 3, "content_type": "application/octet-stream"})).await;
+    let form = |user: &'static str, id: &'static str| {
+        let path = path.clone();
+        async move {
+            post(app, user, &path, json!({"client_msg_id": id, "name": format!("{id}.bin"), "size": 3, "content_type": "application/octet-stream"})).await
+        }
+    };
+    // Bytes arrived but nobody completed (client gone, S3 event lost): completed, not deleted.
+    let lost = form("alice", "lost").await;
+    // Never uploaded: deleted.
+    let empty = form("alice", "empty").await;
+    // Bytes arrived, but the uploader has left the group: cannot complete, bytes removed.
+    let left = form("bob", "left").await;
+    let fresh = form("alice", "fresh").await;
     let done_id = upload(
         app,
         &cid,
@@ -656,27 +667,50 @@ async fn the_sweeper_deletes_abandoned_uploads_and_their_bytes() {
         b"abc",
     )
     .await;
-    assert!(post_form(&abandoned.json["upload"], b"abc".to_vec())
-        .await
-        .status()
-        .is_success());
-    let abandoned_id = abandoned.json["file_id"].as_str().unwrap();
-    let fresh_id = fresh.json["file_id"].as_str().unwrap();
-    let mut record = app.store.get_file(abandoned_id).await.unwrap().unwrap();
-    record.upload_deadline_ms =
-        Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
-    app.store.put_file_record(&record).await.unwrap();
+    for posted in [&lost, &left] {
+        assert!(post_form(&posted.json["upload"], b"abc".to_vec())
+            .await
+            .status()
+            .is_success());
+    }
+    let r = delete(app, "alice", format!("/conversations/{cid}/members/bob")).await;
+    assert!(r.status < 300, "{:?}", r.json);
+    let id = |r: &Reply| r.json["file_id"].as_str().unwrap().to_string();
+    for file_id in [id(&lost), id(&empty), id(&left)] {
+        let mut record = app.store.get_file(&file_id).await.unwrap().unwrap();
+        record.upload_deadline_ms =
+            Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
+        app.store.put_file_record(&record).await.unwrap();
+    }
 
-    assert_eq!(sweep_uploads::handle(app).await.unwrap(), 1);
-    let stored = app.store.get_file(abandoned_id).await.unwrap().unwrap();
-    assert_eq!(stored.status, shared::model::StoredFileStatus::Deleted);
-    assert_eq!(
-        app.blobs.head(&stored.s3_key).await.unwrap(),
-        None,
-        "bytes removed"
+    assert_eq!(sweep_uploads::handle(app).await.unwrap(), 3);
+    let completed = app.store.get_file(&id(&lost)).await.unwrap().unwrap();
+    assert_eq!(completed.status, shared::model::StoredFileStatus::Available);
+    let messages = history(app, "alice", &cid).await;
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["file"]["file_id"] == id(&lost).as_str()),
+        "announced: {messages:?}"
     );
+    let download = get(
+        app,
+        "alice",
+        &format!("/conversations/{cid}/files/{}/download", id(&lost)),
+    )
+    .await;
+    assert_eq!(download.status, 302);
+    for gone in [id(&empty), id(&left)] {
+        let stored = app.store.get_file(&gone).await.unwrap().unwrap();
+        assert_eq!(stored.status, shared::model::StoredFileStatus::Deleted);
+        assert_eq!(
+            app.blobs.head(&stored.s3_key).await.unwrap(),
+            None,
+            "bytes removed"
+        );
+    }
     // Still-open uploads and completed files are untouched.
-    let fresh = app.store.get_file(fresh_id).await.unwrap().unwrap();
+    let fresh = app.store.get_file(&id(&fresh)).await.unwrap().unwrap();
     assert_eq!(fresh.status, shared::model::StoredFileStatus::Pending);
     let done = get(
         app,

@@ -208,6 +208,17 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
         }
         FileStatus::Pending => {}
     }
+    complete_stored_pending(app, file).await
+}
+
+/// Completion of a file whose record is still `pending`, whatever its deadline: the object is
+/// checked against the record, the file marked available and announced, once. The sweep calls
+/// it for uploads past their deadline (their bytes can only have arrived while the form was
+/// valid: S3 refuses an expired one).
+async fn complete_stored_pending(
+    app: &App,
+    file: FileRecord,
+) -> Result<(MessageView, bool), ApiError> {
     let Some(object) = app.blobs.head(&file.s3_key).await? else {
         return Err(ApiError::new(
             ErrorCode::UploadMissing,
@@ -342,13 +353,32 @@ pub async fn object_created(
     }
 }
 
-/// Cleans up abandoned uploads (see `model::ABANDONED_AFTER_MS`): each is first marked
-/// `deleted` (conditionally, so it can no longer complete), then its bytes, if any arrived, are
-/// removed from S3. Returns how many were cleaned. Run on a schedule by `sweep-uploads`.
+/// Cleans up abandoned uploads (see `model::ABANDONED_AFTER_MS`). Completion comes first:
+/// bytes that arrived (while the form was valid) whose completion was lost, because the client
+/// vanished and the S3 event failed, are completed and announced, never deleted. The rest are
+/// marked `deleted` (conditionally, so they can no longer complete), then any bytes that did
+/// arrive (for an upload that cannot complete: its uploader left, or its group is gone) are
+/// removed from S3. Returns how many were cleaned (completed or deleted). Run on a schedule by
+/// `sweep-uploads`.
 pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
     let cutoff = time::now_ms() - crate::model::ABANDONED_AFTER_MS;
     let mut cleaned = 0;
     for file in app.store.abandoned_uploads(cutoff, batch).await? {
+        match complete_stored_pending(app, file.clone()).await {
+            Ok((message, _)) => {
+                tracing::warn!(
+                    file_id = file.file_id,
+                    seq = message.seq,
+                    "sweep completed an upload whose completion was lost"
+                );
+                cleaned += 1;
+                continue;
+            }
+            // Faults stop the pass; the next run retries.
+            Err(e) if e.status >= 500 => return Err(e),
+            // No bytes, or bytes that cannot complete: abandoned.
+            Err(_) => {}
+        }
         if app.store.mark_pending_deleted(&file.file_id).await? {
             app.blobs.delete_all_versions(&file.s3_key).await?;
             cleaned += 1;
