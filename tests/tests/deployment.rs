@@ -82,15 +82,207 @@ fn every_function_binary_exists_and_builds_with_cargo_lambda() {
     }
 }
 
+fn resources(t: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(id, r)| (id.as_str().unwrap(), r))
+}
+
+fn of_type<'a>(t: &'a Value, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    resources(t).filter(move |(_, r)| r["Type"].as_str() == Some(ty))
+}
+
+/// `!Tag value` → (tag, value); anything else → ("", itself).
+fn tagged(v: &Value) -> (String, &Value) {
+    match v {
+        Value::Tagged(t) => (
+            t.tag.to_string().trim_start_matches('!').to_string(),
+            &t.value,
+        ),
+        other => (String::new(), other),
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Tagged(t) => vec![format!(
+            "!{} {}",
+            t.tag,
+            serde_yaml::to_string(&t.value).unwrap().trim()
+        )],
+        other => vec![format!("{other:?}")],
+    }
+}
+
+/// Every IAM statement the template grants or denies: inline function policies, IAM policies,
+/// bucket and queue policies. (resource id, statement)
+fn statements(t: &Value) -> Vec<(&str, &Value)> {
+    let mut out = Vec::new();
+    for (id, r) in resources(t) {
+        let p = &r["Properties"];
+        let mut docs: Vec<&Value> = vec![&p["PolicyDocument"]];
+        if let Some(policies) = p["Policies"].as_sequence() {
+            docs.extend(policies.iter());
+        }
+        for doc in docs {
+            if let Some(list) = doc["Statement"].as_sequence() {
+                out.extend(list.iter().map(|s| (id, s)));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn function_policies_name_resources_not_wildcards() {
-    let text = groupshare_local::template::workspace_template();
-    assert!(
-        !text.contains("Resource: \"*\"") && !text.contains("Resource: '*'"),
-        "no wildcard resources"
+    let t = template();
+    let all = statements(&t);
+    assert!(all.len() > 20, "found the statements: {}", all.len());
+    for (id, s) in all {
+        if s["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        for action in strings(&s["Action"]) {
+            assert!(!action.contains('*'), "{id}: wildcard action {action}");
+            assert_ne!(action, "dynamodb:Scan", "{id}: no request path scans");
+        }
+        for resource in strings(&s["Resource"]) {
+            assert_ne!(resource, "*", "{id}: wildcard resource");
+            // Object rights only ever cover the upload prefix (or the web client's own bucket).
+            if strings(&s["Action"])
+                .iter()
+                .any(|a| a.starts_with("s3:") && a.contains("Object"))
+            {
+                assert!(
+                    resource.contains("/files/*") || resource.contains("WebClientBucket"),
+                    "{id}: object rights beyond files/: {resource}"
+                );
+            }
+        }
+    }
+}
+
+/// Nothing that holds members' data can go away with the stack, a rollback or a replacing
+/// update; the tables also refuse DeleteTable, keep point-in-time recovery and are encrypted.
+#[test]
+fn stored_data_outlives_the_stack() {
+    let t = template();
+    let tables: Vec<_> = of_type(&t, "AWS::DynamoDB::Table").collect();
+    assert_eq!(tables.len(), 5);
+    let mut kept: Vec<(&str, &Value)> = tables.clone();
+    kept.push(("FilesBucket", &t["Resources"]["FilesBucket"]));
+    kept.extend(of_type(&t, "AWS::Cognito::UserPool"));
+    for (id, r) in kept {
+        assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{id}");
+        assert_eq!(r["UpdateReplacePolicy"].as_str(), Some("Retain"), "{id}");
+    }
+    for (id, r) in tables {
+        let p = &r["Properties"];
+        assert_eq!(p["DeletionProtectionEnabled"].as_bool(), Some(true), "{id}");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+        assert_eq!(
+            p["SSESpecification"]["SSEEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+    }
+    let bucket = &t["Resources"]["FilesBucket"]["Properties"];
+    assert_eq!(
+        bucket["VersioningConfiguration"]["Status"].as_str(),
+        Some("Enabled")
     );
-    assert!(!text.contains("dynamodb:Scan"), "no request path scans");
-    assert!(!text.contains("dynamodb:*") && !text.contains("s3:*"));
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][flag].as_bool(),
+            Some(true),
+            "{flag}"
+        );
+    }
+    assert!(bucket["BucketEncryption"].is_mapping());
+}
+
+/// Every bucket and queue refuses plain HTTP, for the bucket and for each object in it.
+#[test]
+fn buckets_and_queues_refuse_plain_http() {
+    let t = template();
+    let denies_http = |policy_type: &str, target_key: &str, target: &str| {
+        of_type(&t, policy_type).any(|(_, p)| {
+            let p = &p["Properties"];
+            let targets = strings(&p[target_key]);
+            targets.iter().any(|x| x.contains(target))
+                && p["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|s| {
+                        let resources = strings(&s["Resource"]);
+                        s["Effect"].as_str() == Some("Deny")
+                            && s["Principal"].as_str() == Some("*")
+                            && s["Condition"]["Bool"]["aws:SecureTransport"].as_str()
+                                == Some("false")
+                            && resources.iter().any(|r| r.contains(target))
+                            && (policy_type != "AWS::S3::BucketPolicy"
+                                || resources.iter().any(|r| r.ends_with("/*")))
+                    })
+        })
+    };
+    let buckets: Vec<_> = of_type(&t, "AWS::S3::Bucket").map(|(id, _)| id).collect();
+    assert_eq!(buckets.len(), 2, "{buckets:?}");
+    for id in buckets {
+        assert!(denies_http("AWS::S3::BucketPolicy", "Bucket", id), "{id}");
+    }
+    for (id, _) in of_type(&t, "AWS::SQS::Queue") {
+        assert!(denies_http("AWS::SQS::QueuePolicy", "Queues", id), "{id}");
+    }
+}
+
+/// S3 may invoke the completion function only for this stack's bucket in this account, and an
+/// event it cannot handle is retried, then kept, never dropped.
+#[test]
+fn upload_events_come_only_from_the_files_bucket_and_failures_are_kept() {
+    let t = template();
+    let permission = &t["Resources"]["UploadCompletedInvokePermission"]["Properties"];
+    assert_eq!(permission["Principal"].as_str(), Some("s3.amazonaws.com"));
+    assert!(!permission["SourceAccount"].is_null());
+    // SourceArn spells the bucket's name exactly as the bucket does.
+    let (tag, source_arn) = tagged(&permission["SourceArn"]);
+    assert_eq!(tag, "Sub");
+    let (tag, bucket_name) = tagged(&t["Resources"]["FilesBucket"]["Properties"]["BucketName"]);
+    assert_eq!(tag, "Sub");
+    let arn_pattern = source_arn[0].as_str().unwrap();
+    let name_pattern = bucket_name[0].as_str().unwrap();
+    assert_eq!(
+        arn_pattern,
+        format!("arn:${{AWS::Partition}}:s3:::{name_pattern}")
+    );
+    assert_eq!(source_arn[1], bucket_name[1], "same substitutions");
+
+    let invoke = &t["Resources"]["UploadCompletedFunction"]["Properties"]["EventInvokeConfig"];
+    let retries = invoke["MaximumRetryAttempts"].as_u64().unwrap();
+    assert!((1..=2).contains(&retries), "retried: {retries}");
+    let on_failure = &invoke["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"].as_str(), Some("SQS"));
+    let (tag, target) = tagged(&on_failure["Destination"]);
+    assert_eq!(tag, "GetAtt");
+    let queue = target.as_str().unwrap().split('.').next().unwrap();
+    assert_eq!(
+        t["Resources"][queue]["Type"].as_str(),
+        Some("AWS::SQS::Queue"),
+        "{queue}"
+    );
 }
 
 fn cargo(args: &[&str]) -> String {
