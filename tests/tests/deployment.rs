@@ -375,3 +375,43 @@ fn deployed_builds_cannot_honour_a_dev_identity() {
     let text = groupshare_local::template::workspace_template();
     assert!(!text.contains("dev-identity") && !text.to_lowercase().contains("x-dev-user"));
 }
+
+/// Two identity modes from one template: an existing provider (JwtIssuer set) or a Cognito
+/// pool the stack creates (JwtIssuer empty). The pool and its client exist only in the second,
+/// the authorizer trusts exactly one of them, and the outputs say which.
+#[test]
+fn identity_is_an_own_issuer_or_a_created_user_pool() {
+    let t = template();
+    let condition = serde_yaml::to_string(&t["Conditions"]["CreateUserPool"]).unwrap();
+    assert!(
+        condition.contains("Equals") && condition.contains("JwtIssuer"),
+        "{condition}"
+    );
+    assert_eq!(t["Parameters"]["JwtIssuer"]["Default"].as_str(), Some(""));
+    for id in ["UserPool", "UserPoolClient"] {
+        assert_eq!(
+            t["Resources"][id]["Condition"].as_str(),
+            Some("CreateUserPool"),
+            "{id}"
+        );
+    }
+    let jwt = &t["Resources"]["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtAuthorizer"]
+        ["JwtConfiguration"];
+    for (field, created) in [("issuer", "UserPool"), ("audience", "UserPoolClient")] {
+        let (tag, branches) = tagged(&jwt[field]);
+        assert_eq!(tag, "If", "{field}");
+        assert_eq!(branches[0].as_str(), Some("CreateUserPool"));
+        let yes = serde_yaml::to_string(&branches[1]).unwrap();
+        let no = serde_yaml::to_string(&branches[2]).unwrap();
+        assert!(yes.contains(created), "{field}: {yes}");
+        assert!(no.contains("Jwt"), "{field}: {no}");
+    }
+    for id in ["UserPoolId", "UserPoolClientId"] {
+        assert_eq!(
+            t["Outputs"][id]["Condition"].as_str(),
+            Some("CreateUserPool"),
+            "{id}"
+        );
+    }
+    assert!(t["Outputs"]["JwtIssuerUrl"]["Condition"].is_null());
+}
