@@ -334,18 +334,29 @@ pub async fn remove_member(
                 event,
             )
             .await?;
-        match outcome {
-            AppendOutcome::Appended(_) => return Ok(()),
-            AppendOutcome::LastOwner => return Err(last_owner()),
-            AppendOutcome::NotAllowed => return Err(lost_role()),
-            // The target left or changed role meanwhile: look again.
-            AppendOutcome::ExtraConditionFailed(_) => continue,
-            AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => {
-                return Err(ApiError::not_found())
-            }
+        match decided(outcome)? {
+            Decision::Done => return Ok(()),
+            Decision::Again => continue,
         }
     }
     Err(ApiError::unavailable())
+}
+
+/// What the append of a removal or role change means for the caller's loop.
+enum Decision {
+    Done,
+    /// The target left or changed role meanwhile: look again and decide anew.
+    Again,
+}
+
+fn decided(outcome: AppendOutcome) -> Result<Decision, ApiError> {
+    match outcome {
+        AppendOutcome::Appended(_) => Ok(Decision::Done),
+        AppendOutcome::ExtraConditionFailed(_) => Ok(Decision::Again),
+        AppendOutcome::LastOwner => Err(last_owner()),
+        AppendOutcome::NotAllowed => Err(lost_role()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+    }
 }
 
 fn last_owner() -> ApiError {
@@ -437,17 +448,12 @@ pub async fn change_role(
                 event,
             )
             .await?;
-        match outcome {
-            AppendOutcome::Appended(_) => {
+        match decided(outcome)? {
+            Decision::Done => {
                 let changed = Member { role: to, ..target };
                 return Ok((MemberView::from(&changed), true));
             }
-            AppendOutcome::LastOwner => return Err(last_owner()),
-            AppendOutcome::NotAllowed => return Err(lost_role()),
-            AppendOutcome::ExtraConditionFailed(_) => continue,
-            AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => {
-                return Err(ApiError::not_found())
-            }
+            Decision::Again => continue,
         }
     }
     Err(ApiError::unavailable())
