@@ -54,6 +54,7 @@ where
 {
     let started = Instant::now();
     let request_id = request_id(&req);
+    let gzip_ok = accepts_gzip(&req);
     let method = req.method().as_str().to_string();
     let resolved = crate::route::resolve(&method, &route_path(&req));
     let route_template = resolved
@@ -95,6 +96,7 @@ where
         e.log(&request_id);
         error_response(&e)
     });
+    compress_json(&mut response, gzip_ok);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
@@ -308,6 +310,62 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// JSON bodies smaller than this go as they are: gzip's header and the CPU are not worth it.
+const COMPRESS_FROM_BYTES: usize = 1024;
+
+/// Whether the client takes gzip (`Accept-Encoding: gzip` or `*`, with a q-value above 0).
+fn accepts_gzip(req: &Request) -> bool {
+    let Some(value) = header(req, "accept-encoding") else {
+        return false;
+    };
+    value.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let q = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+    })
+}
+
+/// Gzips a JSON body above the threshold for a client that takes it. API Gateway passes a
+/// binary body (base64 in the Lambda response) through as bytes. Every JSON response says it
+/// varies by `Accept-Encoding`, compressed or not, so no cache mixes the two.
+fn compress_json(response: &mut Response<Body>, gzip_ok: bool) {
+    use std::io::Write;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return;
+    }
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    let Body::Text(text) = response.body() else {
+        return;
+    };
+    if !gzip_ok || text.len() < COMPRESS_FROM_BYTES {
+        return;
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 4),
+        flate2::Compression::default(),
+    );
+    if encoder.write_all(text.as_bytes()).is_err() {
+        return;
+    }
+    let Ok(gzipped) = encoder.finish() else {
+        return;
+    };
+    *response.body_mut() = Body::Binary(gzipped);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+}
+
 /// A JSON response. Everything this API returns is private to the caller: never cached.
 pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response<Body>, ApiError> {
     let body = serde_json::to_string(value)
@@ -351,6 +409,64 @@ mod tests {
             "isBase64Encoded":false}}"#
         );
         lambda_http::request::from_str(&json).expect("valid API Gateway v2 event")
+    }
+
+    #[test]
+    fn gzip_is_taken_only_when_offered() {
+        let with = |value: &str| {
+            let mut req = event("$default", "/config");
+            req.headers_mut()
+                .insert("accept-encoding", value.parse().unwrap());
+            accepts_gzip(&req)
+        };
+        assert!(with("gzip"));
+        assert!(with("br, gzip;q=0.5, deflate"));
+        assert!(with("*"));
+        assert!(with("GZIP"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("br, deflate"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&event("$default", "/config")));
+    }
+
+    #[test]
+    fn large_json_is_gzipped_small_json_and_other_bodies_are_not() {
+        use std::io::Read;
+        let big = serde_json::json!({ "messages": vec!["hello, group"; 500] });
+        let mut response = json(200, &big).unwrap();
+        compress_json(&mut response, true);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(response.headers()[header::VARY], "accept-encoding");
+        let Body::Binary(bytes) = response.body() else {
+            panic!("a gzipped body is binary")
+        };
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            big
+        );
+        assert!(
+            bytes.len() * 10 < text.len(),
+            "{} -> {}",
+            text.len(),
+            bytes.len()
+        );
+
+        let mut small = json(200, &serde_json::json!({"ok": true})).unwrap();
+        compress_json(&mut small, true);
+        assert!(small.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(small.headers()[header::VARY], "accept-encoding");
+
+        let mut not_asked = json(200, &big).unwrap();
+        compress_json(&mut not_asked, false);
+        assert!(not_asked.headers().get(header::CONTENT_ENCODING).is_none());
+
+        let mut redirect = empty(302);
+        compress_json(&mut redirect, true);
+        assert!(redirect.headers().get(header::VARY).is_none());
     }
 
     /// The stage prefix goes only when the request context names that stage.

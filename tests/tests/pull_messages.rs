@@ -339,3 +339,84 @@ async fn unreachable_storage_is_503_unavailable() {
     assert_eq!((r.status, r.error_code()), (503, "unavailable"));
     assert!(r.header("x-request-id").is_some());
 }
+
+/// A device that accepts gzip gets history gzipped (Content-Encoding, Vary), byte for byte the
+/// same JSON once decompressed; one that does not, gets plain JSON.
+#[tokio::test]
+async fn history_pages_are_gzipped_for_devices_that_accept_it() {
+    use std::io::Read;
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    for i in 0..60 {
+        send_text(
+            app,
+            &cid,
+            "alice",
+            &format!("message number {i} for the whole group"),
+        )
+        .await;
+    }
+    let path = format!("/conversations/{cid}/messages?limit=100");
+    let plain = dispatch(app, request("GET", &path, Some("bob"), None)).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+    let plain_bytes: Vec<u8> = plain.body().as_ref().to_vec();
+
+    let mut req = request("GET", &path, Some("bob"), None);
+    req.headers_mut()
+        .insert("accept-encoding", "gzip, br".parse().unwrap());
+    let gzipped = dispatch(app, req).await;
+    assert_eq!(gzipped.status(), 200);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["vary"], "accept-encoding");
+    let bytes: &[u8] = gzipped.body().as_ref();
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut text)
+        .unwrap();
+    let a: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&plain_bytes).unwrap();
+    assert_eq!(a["messages"], b["messages"]);
+    assert!(
+        bytes.len() * 3 < plain_bytes.len(),
+        "{} -> {}",
+        plain_bytes.len(),
+        bytes.len()
+    );
+}
+
+/// DynamoDB ends a query page at 1 MB of items, short of `limit` when messages are long. A
+/// page that came back short must still say older messages exist, or a new device would stop
+/// paging and never see the start of the group.
+#[tokio::test]
+async fn long_messages_page_back_to_the_first_one() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let long = "x".repeat(shared::config::MAX_TEXT_BYTES);
+    for _ in 0..80 {
+        send_text(app, &cid, "alice", &long).await;
+    }
+    let path = format!("/conversations/{cid}/messages");
+    let mut seen = Vec::new();
+    let mut url = format!("{path}?limit=100");
+    let mut pages = 0;
+    loop {
+        let page = get(app, "alice", &url).await;
+        assert_eq!(page.status, 200, "{:?}", page.json);
+        pages += 1;
+        seen.extend(
+            page.json["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["seq"].as_u64().unwrap()),
+        );
+        match page.json["older"].as_str() {
+            Some(c) => url = format!("{path}?limit=100&before={c}"),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=81).collect::<Vec<u64>>());
+    assert!(pages > 1, "1.3 MB of messages do not fit one DynamoDB page");
+}

@@ -31,25 +31,22 @@ pub async fn pull(
     range: MessageRange,
 ) -> Result<MessagePage, ApiError> {
     ids::conversation_id(conversation_id)?;
-    // Backward pages read one extra message to learn whether anything older exists.
-    let read = match range {
-        MessageRange::After(_) => limit,
-        _ => limit + 1,
-    };
     let (_, mut messages) = as_member(
         &app.store,
         conversation_id,
         &caller.user_id,
-        app.store.query_messages(conversation_id, range, read),
+        app.store.query_messages(conversation_id, range, limit),
     )
     .await?;
 
     let scope = conversation_id;
     let page = match range {
         MessageRange::Newest | MessageRange::Before(_) => {
-            let has_older = messages.len() > limit as usize;
-            messages.truncate(limit as usize);
             messages.reverse();
+            // Sequence numbers start at 1 and have no gaps, so older messages exist iff the
+            // page starts above 1: true even when DynamoDB ends a page early at 1 MB of long
+            // messages, where counting what came back would say "no more".
+            let has_older = messages.first().is_some_and(|m| m.seq > 1);
             let floor = match range {
                 MessageRange::Before(seq) => seq.saturating_sub(1),
                 _ => 0,
