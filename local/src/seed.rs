@@ -86,7 +86,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         append_text(app, sender, text).await?;
     }
     for (file_id, name, content_type, bytes, expired) in demo_files() {
-        let key = object_key(CONVERSATION, file_id);
+        let key = object_key(CONVERSATION, file_id, app.config.retention_days);
         app.blobs
             .client()
             .put_object()

@@ -53,19 +53,55 @@ pub struct ObjectFacts {
     pub checksum_sha256_b64: Option<String>,
     /// Set when the bucket is versioned.
     pub version_id: Option<String>,
+    /// When S3 stored it (S3's clock, the one its lifecycle rules count from).
+    pub last_modified_ms: Option<i64>,
 }
 
-/// Object key of a file's bytes. Conversation first, so one prefix holds one group's files.
-pub fn object_key(conversation_id: &str, file_id: &str) -> String {
-    format!("files/{conversation_id}/{file_id}")
+/// Object key of a file's bytes, uploaded under a retention of `retention_days` (0 = forever):
+/// `files/r{days}/{conversation_id}/{file_id}`. The bucket expires each `files/r{days}/` prefix
+/// after that many days, so the retention chosen at upload stays with the bytes (and, read back
+/// by [`key_retention_days`], with the record) when the deployment's setting changes later.
+/// Conversation next, so one prefix holds one group's files of one retention.
+pub fn object_key(conversation_id: &str, file_id: &str, retention_days: u32) -> String {
+    format!("files/r{retention_days}/{conversation_id}/{file_id}")
 }
 
-/// The inverse of [`object_key`], for S3 event notifications.
+/// The inverse of [`object_key`], for S3 event notifications: (conversation, file). Keys of the
+/// first layout, `files/{conversation_id}/{file_id}` (no retention segment), still parse: their
+/// records keep the key they were stored with.
 pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("files/")?;
-    let (conversation_id, file_id) = rest.split_once('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (conversation_id, file_id) = match parts[..] {
+        [c, f] => (c, f),
+        [r, c, f] if retention_segment(r).is_some() => (c, f),
+        _ => return None,
+    };
     (crate::ids::is_valid_id(conversation_id) && crate::ids::is_valid_id(file_id))
         .then_some((conversation_id, file_id))
+}
+
+/// The retention a key was uploaded under; `None` for keys of the first layout, whose bytes
+/// follow the deployment's current setting (their lifecycle rule reads it).
+pub fn key_retention_days(key: &str) -> Option<u32> {
+    let rest = key.strip_prefix("files/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts[..] {
+        [r, _, _] => retention_segment(r),
+        _ => None,
+    }
+}
+
+/// `r7` → 7 (digits only, no sign or leading zeros).
+fn retention_segment(segment: &str) -> Option<u32> {
+    let digits = segment.strip_prefix('r')?;
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 impl Blobs {
@@ -328,6 +364,7 @@ impl Blobs {
                 size: o.content_length.unwrap_or(0).max(0) as u64,
                 checksum_sha256_b64: o.checksum_sha256,
                 version_id: o.version_id.filter(|v| !v.is_empty() && v != "null"),
+                last_modified_ms: o.last_modified.and_then(|t| t.to_millis().ok()),
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(ApiError::from_sdk("s3.head_object", e)),
@@ -358,10 +395,28 @@ mod tests {
 
     #[test]
     fn object_keys_round_trip() {
-        let key = object_key("c1", "f1");
+        let key = object_key("c1", "f1", 7);
+        assert_eq!(key, "files/r7/c1/f1");
         assert_eq!(parse_object_key(&key), Some(("c1", "f1")));
+        assert_eq!(key_retention_days(&key), Some(7));
+        assert_eq!(key_retention_days(&object_key("c1", "f1", 0)), Some(0));
         assert_eq!(parse_object_key("other/c1/f1"), None);
-        assert_eq!(parse_object_key("files/c1/f1/x"), None);
+        assert_eq!(parse_object_key("files/r7/c1/f1/x"), None);
+        assert_eq!(
+            parse_object_key("files/c1/f1/x"),
+            None,
+            "not a retention segment"
+        );
+        assert_eq!(parse_object_key("files/r07/c1/f1"), None);
+    }
+
+    #[test]
+    fn keys_of_the_first_layout_still_parse() {
+        assert_eq!(parse_object_key("files/c1/f1"), Some(("c1", "f1")));
+        assert_eq!(key_retention_days("files/c1/f1"), None);
+        // A conversation whose id looks like a retention segment is still a conversation.
+        assert_eq!(parse_object_key("files/r7/f1"), Some(("r7", "f1")));
+        assert_eq!(key_retention_days("files/r7/f1"), None);
     }
 
     #[test]

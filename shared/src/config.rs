@@ -12,6 +12,13 @@ pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 pub const DEFAULT_PAGE_LIMIT: u32 = 50;
 pub const MAX_PAGE_LIMIT: u32 = 100;
 
+/// The retention periods (days; 0 = forever) a deployment may choose. Each has its own key
+/// prefix (`files/r{days}/`, see `blob::object_key`) and, in template.yaml, its own lifecycle
+/// rule, so a file's bytes expire after the retention it was uploaded under, whatever the
+/// setting is later. Adding a value means adding its lifecycle rule (tests/tests/deployment.rs
+/// checks they agree).
+pub const RETENTION_DAYS_CHOICES: &[u32] = &[0, 1, 7, 14, 30, 90, 180, 365];
+
 #[derive(Clone, Debug)]
 pub struct Tables {
     pub conversations: String,
@@ -91,7 +98,13 @@ impl Config {
             ),
             max_upload_bytes: number("MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)?,
             retention_days: u32::try_from(retention)
-                .map_err(|_| ConfigError(format!("RETENTION_DAYS={retention} is too large")))?,
+                .ok()
+                .filter(|d| RETENTION_DAYS_CHOICES.contains(d))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "RETENTION_DAYS={retention} must be one of {RETENTION_DAYS_CHOICES:?}"
+                    ))
+                })?,
             s3_force_path_style: matches!(
                 get("S3_FORCE_PATH_STYLE").as_deref(),
                 Some("1" | "true" | "TRUE" | "yes")
@@ -155,6 +168,18 @@ mod tests {
         assert!(Config::from_lookup(|k| vars.get(k).cloned()).is_err());
         let vars = env(&[("DOWNLOAD_URL_TTL_SECONDS", "0")]);
         assert!(Config::from_lookup(|k| vars.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn retention_must_have_a_lifecycle_rule() {
+        for ok in RETENTION_DAYS_CHOICES {
+            let vars = env(&[("RETENTION_DAYS", &ok.to_string())]);
+            let c = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+            assert_eq!(c.retention_days, *ok);
+        }
+        let vars = env(&[("RETENTION_DAYS", "8")]);
+        let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.0.contains("RETENTION_DAYS=8"), "{}", err.0);
     }
 
     #[test]

@@ -415,3 +415,54 @@ fn identity_is_an_own_issuer_or_a_created_user_pool() {
     }
     assert!(t["Outputs"]["JwtIssuerUrl"]["Condition"].is_null());
 }
+
+/// Retention is decided per file: each allowed RetentionDays value has its own key prefix and
+/// lifecycle rule, and no expiring rule reaches a prefix of another retention (so changing the
+/// parameter never deletes bytes whose record says `available`).
+#[test]
+fn each_retention_has_its_own_lifecycle_rule() {
+    use shared::config::RETENTION_DAYS_CHOICES;
+    let t = template();
+    let allowed: Vec<u32> = t["Parameters"]["RetentionDays"]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(allowed, RETENTION_DAYS_CHOICES, "template and code agree");
+    let rules = t["Resources"]["FilesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let expiring: Vec<(&str, &Value)> = rules
+        .iter()
+        .filter(|r| !r["ExpirationInDays"].is_null())
+        .map(|r| (r["Prefix"].as_str().unwrap(), r))
+        .collect();
+    for days in RETENTION_DAYS_CHOICES.iter().copied() {
+        let key = shared::blob::object_key("0123abcd", "f", days);
+        let matching: Vec<&(&str, &Value)> = expiring
+            .iter()
+            .filter(|(p, _)| key.starts_with(p))
+            .collect();
+        if days == 0 {
+            assert!(matching.is_empty(), "{key} is kept forever: {matching:?}");
+            continue;
+        }
+        assert_eq!(matching.len(), 1, "{key}: {matching:?}");
+        let (prefix, rule) = matching[0];
+        assert_eq!(*prefix, format!("files/r{days}/"));
+        assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{key}");
+        assert_eq!(rule["ExpirationInDays"].as_u64(), Some(u64::from(days)));
+    }
+    // Keys of the first layout (hex conversation ids) still expire, by the parameter.
+    for digit in "0123456789abcdef".chars() {
+        let key = format!("files/{digit}123/f");
+        let matching: Vec<_> = expiring
+            .iter()
+            .filter(|(p, _)| key.starts_with(p))
+            .collect();
+        assert_eq!(matching.len(), 1, "{key}");
+        let (tag, _) = tagged(&matching[0].1["ExpirationInDays"]);
+        assert_eq!(tag, "If", "{key} follows RetentionDays");
+    }
+}

@@ -94,7 +94,7 @@ async fn a_removed_member_cannot_announce_a_file_with_a_form_collected_before() 
         .is_success());
     // ... but neither the S3 event nor the route may announce it.
     let bucket = app.config.bucket.clone().unwrap();
-    let key = shared::blob::object_key(&cid, &file_id);
+    let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
     let outcomes = upload_completed::handle(app, s3_event(&bucket, &key, None))
         .await
         .unwrap();
@@ -203,7 +203,7 @@ async fn bytes_posted_with_an_old_form_after_completion_never_reach_members() {
         .await
         .status()
         .is_success());
-    let key = shared::blob::object_key(&cid, &file_id);
+    let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
     let stored = versions(app, &key).await;
     assert_eq!(stored.len(), 2, "the bucket is versioned: {stored:?}");
 
@@ -289,7 +289,11 @@ async fn a_declared_checksum_storage_cannot_confirm_does_not_complete() {
         .client()
         .put_object()
         .bucket(app.config.bucket.as_deref().unwrap())
-        .key(shared::blob::object_key(&cid, &file_id))
+        .key(shared::blob::object_key(
+            &cid,
+            &file_id,
+            app.config.retention_days,
+        ))
         .body(b"unverified".to_vec().into())
         .send()
         .await

@@ -164,7 +164,8 @@ async fn the_local_stack_runs_s3_events_and_keeps_what_it_acknowledged() {
         assert!(swapped.status().is_success());
         assert_eq!(api.download("bob", &cid, &file_id).await, original);
         let s3 = stack_s3(&stack).await;
-        let key = shared::blob::object_key(&cid, &file_id);
+        // The local stack keeps the default retention (7 days).
+        let key = shared::blob::object_key(&cid, &file_id, 7);
         let one_version_left = eventually(Duration::from_secs(15), || async {
             (versions(&s3, &key).await == 1).then_some(())
         })

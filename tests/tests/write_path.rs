@@ -397,7 +397,11 @@ async fn upload_requests_are_idempotent_and_checked() {
         .client()
         .put_object()
         .bucket(app.config.bucket.as_deref().unwrap())
-        .key(shared::blob::object_key(&cid, file_id))
+        .key(shared::blob::object_key(
+            &cid,
+            file_id,
+            app.config.retention_days,
+        ))
         .body(vec![1; 5].into())
         .send()
         .await
@@ -446,7 +450,7 @@ async fn the_s3_event_completes_an_upload_whose_client_vanished() {
         .is_success());
     // The client dies here. S3 notifies the upload-completed function.
     let bucket = app.config.bucket.clone().unwrap();
-    let key = shared::blob::object_key(&cid, file_id);
+    let key = shared::blob::object_key(&cid, file_id, app.config.retention_days);
     let outcomes = upload_completed::handle(app, s3_event(&bucket, &key, None))
         .await
         .unwrap();
@@ -487,7 +491,7 @@ async fn racing_completion_and_s3_event_yield_one_file_message() {
             .await
             .status()
             .is_success());
-        let key = shared::blob::object_key(&cid, &file_id);
+        let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
         let complete_path = format!("/conversations/{cid}/files/{file_id}/complete");
         let (api, event, api2) = tokio::join!(
             post(app, "alice", &complete_path, Value::Null),

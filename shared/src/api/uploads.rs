@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{messages::check_client_msg_id, require_member};
-use crate::blob::{object_key, PresignedPost};
+use crate::blob::{key_retention_days, object_key, PresignedPost};
 use crate::disposition::is_valid_content_type;
 use crate::identity::Caller;
 use crate::model::{FileRecord, FileStatus, Message, MessageBody, MessageView, StoredFileStatus};
@@ -115,7 +115,8 @@ pub async fn create(
         uploaded_at_ms: time::now_ms(),
         expires_at_ms: None,
         status: StoredFileStatus::Pending,
-        s3_key: object_key(conversation_id, &file_id),
+        // The retention in force now travels with the key (and so with the bytes).
+        s3_key: object_key(conversation_id, &file_id, app.config.retention_days),
         message_seq: None,
         upload_deadline_ms: None,
         s3_version: None,
@@ -155,9 +156,27 @@ pub async fn create(
         }
         match existing.status_at(time::now_ms()) {
             FileStatus::Pending => {
+                // The file keeps the key it was created with (and its retention), even if
+                // the configured retention has changed since.
+                let form = if existing.s3_key == record.s3_key {
+                    form
+                } else {
+                    app.blobs
+                        .presign_upload(
+                            &existing.s3_key,
+                            existing.size,
+                            &existing.content_type,
+                            existing.sha256.as_deref(),
+                        )
+                        .await?
+                };
                 app.store
                     .extend_upload_deadline(&file_id, form.expires_at_ms)
-                    .await?
+                    .await?;
+                return Ok(UploadTicket {
+                    file_id,
+                    upload: form.into(),
+                });
             }
             FileStatus::Available | FileStatus::Expired => {
                 return Err(ApiError::new(
@@ -251,9 +270,14 @@ async fn complete_stored_pending(
         }
     }
     let now = time::now_ms();
-    let expires_at_ms = match app.config.retention_days {
+    // The retention the file was uploaded under (its key's), counted from when S3 stored the
+    // bytes, as S3's lifecycle rule counts: the record turns `expired` no later than the bytes
+    // go. Keys of the first layout follow the current setting, as their lifecycle rule does.
+    let retention_days = key_retention_days(&file.s3_key).unwrap_or(app.config.retention_days);
+    let stored_at = object.last_modified_ms.unwrap_or(now).min(now);
+    let expires_at_ms = match retention_days {
         0 => None,
-        days => Some(now + i64::from(days) * 86_400_000),
+        days => Some(stored_at + i64::from(days) * 86_400_000),
     };
     let message_id = ids::new_id();
     // The uploader must still be a member when the file is announced: a form collected before
