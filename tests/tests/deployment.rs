@@ -466,3 +466,173 @@ fn each_retention_has_its_own_lifecycle_rule() {
         assert_eq!(tag, "If", "{key} follows RetentionDays");
     }
 }
+
+/// Each function's DynamoDB rights, exactly: what its code calls (a transaction needs the
+/// per-item action on each table it writes), nothing more. A new call needs a line here and
+/// in the template; a grant the code stops using must leave both.
+#[test]
+fn dynamodb_grants_are_exactly_what_the_code_uses() {
+    use std::collections::BTreeMap;
+    let t = template();
+    let mut granted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (id, s) in statements(&t) {
+        if s["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let function = match id {
+            "UploadCompletedStoragePolicy" => "UploadCompletedFunction",
+            other => other,
+        };
+        for resource in strings(&s["Resource"]) {
+            let Some(at) = resource.find("Table") else {
+                continue;
+            };
+            let start = resource[..at]
+                .rfind(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(0, |i| i + 1);
+            let mut target = resource[start..at + "Table".len()].to_string();
+            if let Some(index) = resource.split("/index/").nth(1) {
+                target = format!("{target}/{}", index.trim_end_matches('"'));
+            }
+            for action in strings(&s["Action"]) {
+                if let Some(a) = action.strip_prefix("dynamodb:") {
+                    granted
+                        .entry((function.to_string(), target.clone()))
+                        .or_default()
+                        .insert(a.to_string());
+                }
+            }
+        }
+    }
+    let expected: &[(&str, &str, &[&str])] = &[
+        (
+            "ConversationsFunction",
+            "ConversationsTable",
+            &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"],
+        ),
+        (
+            "ConversationsFunction",
+            "MembersTable",
+            &[
+                "ConditionCheckItem",
+                "DeleteItem",
+                "GetItem",
+                "PutItem",
+                "Query",
+                "UpdateItem",
+            ],
+        ),
+        ("ConversationsFunction", "MembersTable/by-user", &["Query"]),
+        (
+            "ConversationsFunction",
+            "MessagesTable",
+            &["GetItem", "PutItem"],
+        ),
+        ("DownloadRedirectFunction", "FilesTable", &["GetItem"]),
+        ("DownloadRedirectFunction", "MembersTable", &["GetItem"]),
+        (
+            "FileInfoFunction",
+            "FilesTable",
+            &["BatchGetItem", "GetItem"],
+        ),
+        ("FileInfoFunction", "FilesTable/by-conversation", &["Query"]),
+        ("FileInfoFunction", "MembersTable", &["GetItem"]),
+        (
+            "PostMessageFunction",
+            "ConversationsTable",
+            &["GetItem", "UpdateItem"],
+        ),
+        (
+            "PostMessageFunction",
+            "IdempotencyTable",
+            &["GetItem", "PutItem"],
+        ),
+        (
+            "PostMessageFunction",
+            "MembersTable",
+            &["ConditionCheckItem", "GetItem"],
+        ),
+        (
+            "PostMessageFunction",
+            "MessagesTable",
+            &["GetItem", "PutItem"],
+        ),
+        ("PullMessagesFunction", "MembersTable", &["GetItem"]),
+        ("PullMessagesFunction", "MessagesTable", &["Query"]),
+        (
+            "SweepUploadsFunction",
+            "ConversationsTable",
+            &["GetItem", "UpdateItem"],
+        ),
+        (
+            "SweepUploadsFunction",
+            "FilesTable",
+            &["GetItem", "UpdateItem"],
+        ),
+        (
+            "SweepUploadsFunction",
+            "FilesTable/pending-by-deadline",
+            &["Query"],
+        ),
+        (
+            "SweepUploadsFunction",
+            "MembersTable",
+            &["ConditionCheckItem", "GetItem"],
+        ),
+        (
+            "SweepUploadsFunction",
+            "MessagesTable",
+            &["GetItem", "PutItem"],
+        ),
+        (
+            "UploadCompletedFunction",
+            "ConversationsTable",
+            &["GetItem", "UpdateItem"],
+        ),
+        (
+            "UploadCompletedFunction",
+            "FilesTable",
+            &["GetItem", "UpdateItem"],
+        ),
+        (
+            "UploadCompletedFunction",
+            "MembersTable",
+            &["ConditionCheckItem", "GetItem"],
+        ),
+        (
+            "UploadCompletedFunction",
+            "MessagesTable",
+            &["GetItem", "PutItem"],
+        ),
+        (
+            "UploadFileFunction",
+            "ConversationsTable",
+            &["GetItem", "UpdateItem"],
+        ),
+        (
+            "UploadFileFunction",
+            "FilesTable",
+            &["GetItem", "PutItem", "UpdateItem"],
+        ),
+        (
+            "UploadFileFunction",
+            "MembersTable",
+            &["ConditionCheckItem", "GetItem"],
+        ),
+        (
+            "UploadFileFunction",
+            "MessagesTable",
+            &["GetItem", "PutItem"],
+        ),
+    ];
+    let expected: BTreeMap<(String, String), BTreeSet<String>> = expected
+        .iter()
+        .map(|(f, table, actions)| {
+            (
+                (f.to_string(), table.to_string()),
+                actions.iter().map(|a| a.to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(granted, expected);
+}
