@@ -11,6 +11,10 @@ pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 /// Page size bounds for every listing.
 pub const DEFAULT_PAGE_LIMIT: u32 = 50;
 pub const MAX_PAGE_LIMIT: u32 = 100;
+/// History pages go further, so a new device catches up in few requests: 1,000 typical
+/// messages are a few hundred KB, one DynamoDB query (which itself stops at 1 MB of items, so
+/// even 16 KiB texts keep a page near 1.3 MB of JSON, far under Lambda's 6 MB response limit).
+pub const MAX_HISTORY_PAGE_LIMIT: u32 = 1000;
 
 /// The retention periods (days; 0 = forever) a deployment may choose. Each has its own key
 /// prefix (`files/r{days}/`, see `blob::object_key`) and, in template.yaml, its own lifecycle
@@ -124,6 +128,7 @@ impl Config {
             max_ids_per_batch: MAX_IDS_PER_BATCH,
             max_text_bytes: MAX_TEXT_BYTES,
             max_page_limit: MAX_PAGE_LIMIT,
+            max_history_page_limit: MAX_HISTORY_PAGE_LIMIT,
         }
     }
 }

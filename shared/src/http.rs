@@ -242,14 +242,18 @@ impl Query {
 
     /// `limit`, defaulting and bounded as every listing is.
     pub fn limit(&self) -> Result<u32, ApiError> {
-        use crate::config::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
+        self.limit_up_to(crate::config::MAX_PAGE_LIMIT)
+    }
+
+    /// `limit`, defaulting as every listing does, up to `max`.
+    pub fn limit_up_to(&self, max: u32) -> Result<u32, ApiError> {
         match self.get("limit") {
-            None => Ok(DEFAULT_PAGE_LIMIT),
+            None => Ok(crate::config::DEFAULT_PAGE_LIMIT),
             Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => Ok(n),
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
                 _ => Err(ApiError::new(
                     ErrorCode::InvalidLimit,
-                    format!("limit must be a whole number from 1 to {MAX_PAGE_LIMIT}"),
+                    format!("limit must be a whole number from 1 to {max}"),
                 )),
             },
         }

@@ -277,6 +277,8 @@ pub struct ClientLimits {
     pub max_ids_per_batch: usize,
     pub max_text_bytes: usize,
     pub max_page_limit: u32,
+    /// `GET …/messages` takes larger pages than the other listings.
+    pub max_history_page_limit: u32,
 }
 
 #[cfg(test)]

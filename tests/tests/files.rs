@@ -476,7 +476,8 @@ async fn config_tells_clients_the_limits() {
             "retention_days": 7,
             "max_ids_per_batch": 100,
             "max_text_bytes": 16384,
-            "max_page_limit": 100
+            "max_page_limit": 100,
+            "max_history_page_limit": 1000
         })
     );
     let anonymous = call(app, request("GET", "/config", None, None)).await;

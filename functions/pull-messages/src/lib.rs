@@ -12,7 +12,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         match ctx.route {
             Route::PullMessages { conversation_id } => {
                 let range = ctx.query.history_range(&conversation_id)?;
-                let limit = ctx.query.limit()?;
+                let limit = ctx
+                    .query
+                    .limit_up_to(shared::config::MAX_HISTORY_PAGE_LIMIT)?;
                 json(
                     200,
                     &messages::pull(app, &ctx.caller, &conversation_id, limit, range).await?,
