@@ -636,3 +636,114 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         .collect();
     assert_eq!(granted, expected);
 }
+
+/// Logs expire: every function writes to a log group of this stack whose retention is the
+/// LogRetentionDays parameter, and the API's JSON access log has its own such group.
+#[test]
+fn every_log_group_is_declared_with_a_retention() {
+    let t = template();
+    let groups: BTreeSet<&str> = of_type(&t, "AWS::Logs::LogGroup")
+        .map(|(id, r)| {
+            let (tag, param) = tagged(&r["Properties"]["RetentionInDays"]);
+            assert_eq!(
+                (tag.as_str(), param.as_str()),
+                ("Ref", Some("LogRetentionDays")),
+                "{id}"
+            );
+            id
+        })
+        .collect();
+    let functions: Vec<_> = of_type(&t, "AWS::Serverless::Function").collect();
+    assert_eq!(functions.len(), 8);
+    for (id, f) in functions {
+        let (tag, group) = tagged(&f["Properties"]["LoggingConfig"]["LogGroup"]);
+        assert_eq!(tag, "Ref", "{id}");
+        assert!(groups.contains(group.as_str().unwrap()), "{id}: {group:?}");
+    }
+    assert_eq!(
+        t["Globals"]["Function"]["LoggingConfig"]["LogFormat"].as_str(),
+        Some("JSON")
+    );
+    let (tag, tracing) = tagged(&t["Globals"]["Function"]["Tracing"]);
+    assert_eq!((tag.as_str(), tracing.as_str()), ("Ref", Some("Tracing")));
+    let access = &t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let (_, destination) = tagged(&access["DestinationArn"]);
+    assert_eq!(destination.as_str(), Some("ApiAccessLogGroup.Arn"));
+    let format = access["Format"].as_str().unwrap();
+    for field in ["$context.requestId", "$context.routeKey", "$context.status"] {
+        assert!(format.contains(field), "access log has {field}");
+    }
+    let sample = format
+        .replace("$context.status", "200")
+        .replace("$context.responseLatency", "12");
+    let sample = regex_lite_replace_context(&sample);
+    serde_json::from_str::<serde_json::Value>(&sample).expect("access log lines are JSON");
+}
+
+/// `"$context.x"` placeholders inside strings become plain text for the JSON check.
+fn regex_lite_replace_context(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("$context.") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '$'))
+            .unwrap_or(tail.len());
+        out.push('x');
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The alarms operations relies on exist, notify the optional topic, and are on the
+/// dashboard (docs/operations.md says what each means and what to do).
+#[test]
+fn alarms_cover_functions_api_tables_and_lost_events() {
+    let t = template();
+    let alarms: BTreeSet<&str> = of_type(&t, "AWS::CloudWatch::Alarm")
+        .map(|(id, a)| {
+            let p = &a["Properties"];
+            for actions in ["AlarmActions", "OKActions"] {
+                let text = serde_yaml::to_string(&p[actions]).unwrap();
+                assert!(
+                    text.contains("HasAlarmTopic") && text.contains("AlarmTopicArn"),
+                    "{id}"
+                );
+            }
+            id
+        })
+        .collect();
+    let wanted = [
+        "FunctionErrorsAlarm",
+        "FunctionThrottlesAlarm",
+        "Api5xxRateAlarm",
+        "Api429Alarm",
+        "DynamoReadThrottlesAlarm",
+        "DynamoWriteThrottlesAlarm",
+        "UploadEventFailuresAlarm",
+    ];
+    assert_eq!(alarms, wanted.into_iter().collect());
+    // Every function in the error and throttle sums, every table in the throttle sums.
+    let text = |id: &str| serde_yaml::to_string(&t["Resources"][id]).unwrap();
+    for (id, _) in of_type(&t, "AWS::Serverless::Function") {
+        assert!(text("FunctionErrorsAlarm").contains(id), "{id}");
+        assert!(text("FunctionThrottlesAlarm").contains(id), "{id}");
+    }
+    for (id, _) in of_type(&t, "AWS::DynamoDB::Table") {
+        assert!(text("DynamoReadThrottlesAlarm").contains(id), "{id}");
+        assert!(text("DynamoWriteThrottlesAlarm").contains(id), "{id}");
+    }
+    let dashboard = text("Dashboard");
+    for alarm in wanted {
+        assert!(dashboard.contains(&format!("${{{alarm}.Arn}}")), "{alarm}");
+    }
+    let docs = std::fs::read_to_string(workspace_root().join("docs/operations.md")).unwrap();
+    for alarm in wanted {
+        assert!(
+            docs.contains(&format!("### {alarm}")),
+            "docs/operations.md explains {alarm}"
+        );
+    }
+}
