@@ -503,19 +503,9 @@ mod tests {
         }
     }
 
+    /// The caller as the functions will see it (the same code reads it).
     fn sub(req: &Request) -> Option<String> {
-        match req.request_context_ref()? {
-            RequestContext::ApiGatewayV2(ctx) => ctx
-                .authorizer
-                .as_ref()?
-                .jwt
-                .as_ref()?
-                .claims
-                .get("sub")
-                .cloned(),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        }
+        shared::identity::caller(req).ok().map(|c| c.user_id)
     }
 
     #[test]

@@ -282,16 +282,11 @@ pub async fn remove_member(
     ids::user_id(user_id)?;
     let leaving = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
-        let (me, target) = futures::future::join(
-            app.store.get_member(conversation_id, &caller.user_id),
-            app.store.get_member(conversation_id, user_id),
-        )
-        .await;
-        let me = me?.ok_or_else(ApiError::not_found)?;
+        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
         if !leaving && !me.role.can_manage_members() {
             return Err(ApiError::forbidden("only owners and admins remove members"));
         }
-        let Some(target) = target? else {
+        let Some(target) = target else {
             return Err(ApiError::not_found());
         };
         if !leaving && target.role == Role::Owner && me.role != Role::Owner {
@@ -342,6 +337,22 @@ pub async fn remove_member(
     Err(ApiError::unavailable())
 }
 
+/// The caller's and the target's memberships, read together (one round trip). A caller who
+/// is not a member gets the 404 a missing conversation gets.
+async fn caller_and_target(
+    app: &App,
+    conversation_id: &str,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<(Member, Option<Member>), ApiError> {
+    let (me, target) = futures::future::join(
+        app.store.get_member(conversation_id, &caller.user_id),
+        app.store.get_member(conversation_id, user_id),
+    )
+    .await;
+    Ok((me?.ok_or_else(ApiError::not_found)?, target?))
+}
+
 /// What the append of a removal or role change means for the caller's loop.
 enum Decision {
     Done,
@@ -387,16 +398,11 @@ pub async fn change_role(
     let to = change.role;
     let own = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
-        let (me, target) = futures::future::join(
-            app.store.get_member(conversation_id, &caller.user_id),
-            app.store.get_member(conversation_id, user_id),
-        )
-        .await;
-        let me = me?.ok_or_else(ApiError::not_found)?;
+        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
         if !me.role.can_manage_members() {
             return Err(ApiError::forbidden("only owners and admins change roles"));
         }
-        let Some(target) = target? else {
+        let Some(target) = target else {
             return Err(ApiError::not_found());
         };
         let from = target.role;
