@@ -2,7 +2,7 @@
 runs them and checks that none of them takes `X-Dev-User` for an identity.
 
 A minimal Lambda Runtime API (the protocol the real service speaks to a `provided.al2023`
-bootstrap, as in lambda_bench.py) hands each binary, in one process, two API Gateway HTTP API
+bootstrap; lambda_runtime_api.py) hands each binary, in one process, two API Gateway HTTP API
 (v2) events made from its sample event in events/:
 
 * dev: `X-Dev-User: alice`, no `Authorization` header and no `requestContext.authorizer`;
@@ -18,63 +18,12 @@ Prints one `ok`/`FAIL` line per check.
 """
 
 import copy
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
-import uuid
 
-
-class Runtime(http.server.ThreadingHTTPServer):
-    def __init__(self, events):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.events = list(events)
-        self.answers = []
-        self.done = threading.Event()
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        rt = self.server
-        if not self.path.endswith("/invocation/next"):
-            self.send_error(404)
-            return
-        if not rt.events:
-            rt.done.set()
-            time.sleep(3600)  # the function waits here until it is stopped
-            return
-        event = json.dumps(rt.events.pop(0)).encode()
-        self.send_response(200)
-        self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:check")
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(event)))
-        self.end_headers()
-        self.wfile.write(event)
-
-    def do_POST(self):
-        rt = self.server
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        try:
-            answer = json.loads(body)
-        except Exception:
-            answer = {"raw": body.decode(errors="replace")}
-        if not self.path.endswith("/response"):
-            answer = {"invocation_error": answer}
-        rt.answers.append(answer)
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+from lambda_runtime_api import Runtime
 
 
 def dev_event(event):
@@ -88,10 +37,9 @@ def dev_event(event):
 
 def invoke(binary, events):
     rt = Runtime(events)
-    threading.Thread(target=rt.serve_forever, daemon=True).start()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{rt.server_address[1]}",
+        "AWS_LAMBDA_RUNTIME_API": rt.start(),
         "AWS_LAMBDA_FUNCTION_NAME": os.path.basename(os.path.dirname(binary)),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
