@@ -68,11 +68,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         message_id: shared::ids::new_id(),
         sender: "alice".into(),
         sent_at_ms: now,
-        body: MessageBody::System(SystemEvent {
-            event: "conversation_created".into(),
-            user_id: "alice".into(),
-            role: None,
-        }),
+        body: MessageBody::System(SystemEvent::new("conversation_created", "alice")),
     };
     app.store
         .create_conversation(&conversation, &members, &first)
@@ -113,6 +109,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             message_seq: None,
             upload_deadline_ms: None,
             s3_version: None,
+            deleted_at_ms: None,
         };
         app.store.put_new_file(&record).await?;
         // The real completion path: checks the object, announces the file in history.

@@ -16,6 +16,9 @@ pub const MAX_PAGE_LIMIT: u32 = 100;
 /// even 16 KiB texts keep a page near 1.3 MB of JSON, far under Lambda's 6 MB response limit).
 pub const MAX_HISTORY_PAGE_LIMIT: u32 = 1000;
 
+/// Longest recall window a deployment may set (a day): past it, a message is history.
+pub const MAX_RECALL_WINDOW_SECS: u64 = 86_400;
+
 /// The retention periods (days; 0 = forever) a deployment may choose. Each has its own key
 /// prefix (`files/r{days}/`, see `blob::object_key`) and, in template.yaml, its own lifecycle
 /// rule, so a file's bytes expire after the retention it was uploaded under, whatever the
@@ -41,6 +44,9 @@ pub struct Config {
     pub download_url_ttl: Duration,
     pub upload_url_ttl: Duration,
     pub max_upload_bytes: u64,
+    /// How long after sending a sender may recall a message; 0 turns recall off (owners and
+    /// admins can still delete).
+    pub recall_window_secs: u64,
     /// Days a file stays downloadable after upload; 0 keeps files forever.
     pub retention_days: u32,
     pub s3_force_path_style: bool,
@@ -87,6 +93,12 @@ impl Config {
             )));
         }
         let retention = number("RETENTION_DAYS", 7)?;
+        let recall_window_secs = number("RECALL_WINDOW_SECONDS", 120)?;
+        if recall_window_secs > MAX_RECALL_WINDOW_SECS {
+            return Err(ConfigError(format!(
+                "RECALL_WINDOW_SECONDS={recall_window_secs} must be at most {MAX_RECALL_WINDOW_SECS}"
+            )));
+        }
         Ok(Self {
             tables: Tables {
                 conversations: required("CONVERSATIONS_TABLE")?,
@@ -101,6 +113,7 @@ impl Config {
                 number("UPLOAD_URL_TTL_SECONDS", 900)?.clamp(60, 3600),
             ),
             max_upload_bytes: number("MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)?,
+            recall_window_secs,
             retention_days: u32::try_from(retention)
                 .ok()
                 .filter(|d| RETENTION_DAYS_CHOICES.contains(d))
@@ -129,6 +142,7 @@ impl Config {
             max_text_bytes: MAX_TEXT_BYTES,
             max_page_limit: MAX_PAGE_LIMIT,
             max_history_page_limit: MAX_HISTORY_PAGE_LIMIT,
+            recall_window_seconds: self.recall_window_secs,
         }
     }
 }
@@ -164,7 +178,21 @@ mod tests {
         assert_eq!(c.download_url_ttl, Duration::from_secs(300));
         assert_eq!(c.max_upload_bytes, 2 * 1024 * 1024 * 1024);
         assert_eq!(c.retention_days, 7);
+        assert_eq!(c.recall_window_secs, 120);
         assert!(!c.s3_force_path_style);
+    }
+
+    #[test]
+    fn recall_window_is_bounded() {
+        let vars = env(&[("RECALL_WINDOW_SECONDS", "0")]);
+        assert_eq!(
+            Config::from_lookup(|k| vars.get(k).cloned())
+                .unwrap()
+                .recall_window_secs,
+            0
+        );
+        let vars = env(&[("RECALL_WINDOW_SECONDS", "86401")]);
+        assert!(Config::from_lookup(|k| vars.get(k).cloned()).is_err());
     }
 
     #[test]

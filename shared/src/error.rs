@@ -27,10 +27,13 @@ pub enum ErrorCode {
     InvalidContentType,
     InvalidSha256,
     InvalidDisposition,
+    InvalidSeq,
     TooManyIds,
     TooManyMembers,
     Unauthenticated,
     Forbidden,
+    RecallWindowPassed,
+    NotDeletable,
     NotFound,
     RouteNotFound,
     MethodNotAllowed,
@@ -74,10 +77,11 @@ impl ErrorCode {
             | InvalidContentType
             | InvalidSha256
             | InvalidDisposition
+            | InvalidSeq
             | TooManyIds
             | TooManyMembers => 400,
             Unauthenticated => 401,
-            Forbidden => 403,
+            Forbidden | RecallWindowPassed | NotDeletable => 403,
             NotFound | RouteNotFound => 404,
             MethodNotAllowed => 405,
             FileNotReady | ClientMsgIdReused | UploadCompleted | UploadMissing | SizeMismatch

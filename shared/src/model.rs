@@ -57,14 +57,32 @@ pub struct FileSummary {
 /// A membership change, recorded in history so every device sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemEvent {
-    /// `conversation_created`, `member_added`, `member_removed`, `member_left` or
-    /// `role_changed`.
+    /// `conversation_created`, `member_added`, `member_removed`, `member_left`,
+    /// `role_changed` or `message_deleted`.
     pub event: String,
-    /// The user the event is about.
+    /// The user the event is about (for `message_deleted`, who sent the deleted message).
     pub user_id: String,
     /// The user's role after the event (`member_added`, `role_changed`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub role: Option<Role>,
+    /// The message the event is about (`message_deleted`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq: Option<u64>,
+}
+
+/// Who took a message back, and when. What remains of a deleted message in history: its
+/// `seq`, id, sender and time stay, so pages and cursors stay gap-free; the content is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    pub by: String,
+    pub at_ms: i64,
+}
+
+/// `deleted` in a tombstone's JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionView {
+    pub by: String,
+    pub at: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +90,8 @@ pub enum MessageBody {
     Text(String),
     File(FileSummary),
     System(SystemEvent),
+    /// A recalled or deleted message (a tombstone).
+    Deleted(Deletion),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +111,7 @@ impl SystemEvent {
             event: event.to_string(),
             user_id: user_id.to_string(),
             role: None,
+            seq: None,
         }
     }
 }
@@ -123,7 +144,7 @@ pub struct MessageView {
     pub message_id: String,
     pub sender: String,
     pub sent_at: String,
-    /// `text`, `file` or `system`.
+    /// `text`, `file`, `system` or `deleted`.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub text: Option<String>,
@@ -131,6 +152,8 @@ pub struct MessageView {
     pub file: Option<FileSummary>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub system: Option<SystemEvent>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deleted: Option<DeletionView>,
 }
 
 impl From<&Message> for MessageView {
@@ -139,6 +162,14 @@ impl From<&Message> for MessageView {
             MessageBody::Text(t) => ("text", Some(t.clone()), None, None),
             MessageBody::File(f) => ("file", None, Some(f.clone()), None),
             MessageBody::System(s) => ("system", None, None, Some(s.clone())),
+            MessageBody::Deleted(_) => ("deleted", None, None, None),
+        };
+        let deleted = match &m.body {
+            MessageBody::Deleted(d) => Some(DeletionView {
+                by: d.by.clone(),
+                at: rfc3339(d.at_ms),
+            }),
+            _ => None,
         };
         Self {
             seq: m.seq,
@@ -149,6 +180,7 @@ impl From<&Message> for MessageView {
             text,
             file,
             system,
+            deleted,
         }
     }
 }
@@ -204,6 +236,8 @@ pub struct FileRecord {
     /// signed for this version only, so bytes posted later with an old form never reach a
     /// member.
     pub s3_version: Option<String>,
+    /// When the file was deleted with its message (not set for abandoned uploads).
+    pub deleted_at_ms: Option<i64>,
 }
 
 /// A pending upload not completed this long after its form expired is abandoned: it shows as
@@ -247,6 +281,7 @@ impl FileRecord {
             uploaded_at: rfc3339(self.uploaded_at_ms),
             expires_at: self.expires_at_ms.map(rfc3339),
             status: self.status_at(now_ms),
+            deleted_at: self.deleted_at_ms.map(rfc3339),
         }
     }
 }
@@ -266,6 +301,9 @@ pub struct FileInfo {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub expires_at: Option<String>,
     pub status: FileStatus,
+    /// Set when the file was deleted with its message.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deleted_at: Option<String>,
 }
 
 /// `GET /config`: limits a client needs up front.
@@ -279,6 +317,9 @@ pub struct ClientLimits {
     pub max_page_limit: u32,
     /// `GET …/messages` takes larger pages than the other listings.
     pub max_history_page_limit: u32,
+    /// How long after sending a sender may recall a message (owners and admins may delete any
+    /// message at any time).
+    pub recall_window_seconds: u64,
 }
 
 #[cfg(test)]
@@ -301,6 +342,7 @@ mod tests {
             message_seq: None,
             upload_deadline_ms: Some(10_000),
             s3_version: None,
+            deleted_at_ms: None,
         }
     }
 

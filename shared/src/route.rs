@@ -78,6 +78,8 @@ routes! {
         |p| Route::PullMessages { conversation_id: p.conversation() };
     "POST" "/conversations/{conversation_id}/messages" => PostMessage,
         |p| Route::PostMessage { conversation_id: p.conversation() };
+    "DELETE" "/conversations/{conversation_id}/messages/{seq}" => PostMessage,
+        |p| Route::DeleteMessage { conversation_id: p.conversation(), seq: p.get("seq") };
     "GET" "/conversations/{conversation_id}/files" => FileInfo,
         |p| Route::Files { conversation_id: p.conversation() };
     "GET" "/conversations/{conversation_id}/files/{file_id}" => FileInfo,
@@ -111,6 +113,11 @@ pub enum Route {
     },
     PostMessage {
         conversation_id: String,
+    },
+    /// Recall (by the sender) or deletion (by an owner or admin); `seq` as written in the path.
+    DeleteMessage {
+        conversation_id: String,
+        seq: String,
     },
     /// Batch (`?ids=`) or paged listing of a conversation's files.
     Files {
@@ -199,7 +206,8 @@ mod tests {
                 .template
                 .replace("{conversation_id}", "c1")
                 .replace("{file_id}", "f1")
-                .replace("{user_id}", "u1");
+                .replace("{user_id}", "u1")
+                .replace("{seq}", "7");
             let (found, _) = resolve(spec.method, &path).unwrap();
             assert_eq!((found.method, found.template), (spec.method, spec.template));
         }

@@ -53,6 +53,7 @@ pub struct Options {
     pub download_ttl_secs: u64,
     pub max_upload_bytes: u64,
     pub retention_days: u32,
+    pub recall_window_secs: u64,
     /// Counts the DynamoDB calls the app makes.
     pub dynamodb_calls: Option<CallCounter>,
 }
@@ -66,6 +67,7 @@ impl Default for Options {
             download_ttl_secs: 300,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             retention_days: 7,
+            recall_window_secs: 120,
             dynamodb_calls: None,
         }
     }
@@ -122,6 +124,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         upload_url_ttl: std::time::Duration::from_secs(900),
         max_upload_bytes: opts.max_upload_bytes,
         retention_days: opts.retention_days,
+        recall_window_secs: opts.recall_window_secs,
         s3_force_path_style: true,
         s3_endpoint: Some(opts.s3_endpoint),
     };

@@ -557,6 +557,11 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
             "MessagesTable",
             &["GetItem", "PutItem"],
         ),
+        (
+            "PostMessageFunction",
+            "FilesTable",
+            &["GetItem", "UpdateItem"],
+        ),
         ("PullMessagesFunction", "MembersTable", &["GetItem"]),
         ("PullMessagesFunction", "MessagesTable", &["Query"]),
         (
@@ -572,6 +577,11 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         (
             "SweepUploadsFunction",
             "FilesTable/pending-by-deadline",
+            &["Query"],
+        ),
+        (
+            "SweepUploadsFunction",
+            "FilesTable/purge-by-deleted-at",
             &["Query"],
         ),
         (

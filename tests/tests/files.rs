@@ -477,7 +477,8 @@ async fn config_tells_clients_the_limits() {
             "max_ids_per_batch": 100,
             "max_text_bytes": 16384,
             "max_page_limit": 100,
-            "max_history_page_limit": 1000
+            "max_history_page_limit": 1000,
+            "recall_window_seconds": 120
         })
     );
     let anonymous = call(app, request("GET", "/config", None, None)).await;

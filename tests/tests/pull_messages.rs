@@ -283,11 +283,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         message_id: "m1".into(),
         sender: "alice".into(),
         sent_at_ms: now,
-        body: MessageBody::System(SystemEvent {
-            event: "conversation_created".into(),
-            user_id: "alice".into(),
-            role: None,
-        }),
+        body: MessageBody::System(SystemEvent::new("conversation_created", "alice")),
     };
     app.store
         .create_conversation(&conversation, &[alice], &first)

@@ -217,6 +217,7 @@ pub async fn add_member(
             event: "member_added".into(),
             user_id: new.user_id.clone(),
             role: Some(role),
+            seq: None,
         },
         now,
     );
@@ -431,6 +432,7 @@ pub async fn change_role(
                 event: "role_changed".into(),
                 user_id: user_id.to_string(),
                 role: Some(to),
+                seq: None,
             },
             time::now_ms(),
         );

@@ -168,6 +168,50 @@ pub async fn download(
         .await
 }
 
+/// Right after a file's message was deleted: every stored version of its bytes goes, so URLs
+/// handed out before stop working. The deletion is already committed; if S3 fails now, the
+/// file stays in the purge index and the sweep removes the bytes on its next run.
+pub async fn purge_after_delete(app: &App, file_id: Option<&str>) {
+    let Some(file_id) = file_id else { return };
+    let purged = async {
+        match app.store.get_file(file_id).await? {
+            Some(file) => purge(app, &file).await,
+            None => Ok(()),
+        }
+    };
+    if let Err(e) = purged.await {
+        e.log("files.purge_after_delete");
+    }
+}
+
+async fn purge(app: &App, file: &FileRecord) -> Result<(), ApiError> {
+    app.blobs.delete_all_versions(&file.s3_key).await?;
+    app.store.mark_purged(&file.file_id).await
+}
+
+/// Deleted files older than this whose bytes are not confirmed gone are purged by the sweep
+/// (younger ones are most likely being purged by their deletion right now).
+pub const PURGE_GRACE_MS: i64 = 60_000;
+
+/// The sweep's half of deletion: bytes of deleted files that the deleting call could not
+/// remove. Returns how many files it purged.
+pub async fn purge_deleted(app: &App, batch: u32) -> Result<usize, ApiError> {
+    purge_deleted_before(app, time::now_ms() - PURGE_GRACE_MS, batch).await
+}
+
+/// [`purge_deleted`] for files deleted before `before_ms`.
+pub async fn purge_deleted_before(
+    app: &App,
+    before_ms: i64,
+    batch: u32,
+) -> Result<usize, ApiError> {
+    let files = app.store.files_to_purge(before_ms, batch).await?;
+    for file in &files {
+        purge(app, file).await?;
+    }
+    Ok(files.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

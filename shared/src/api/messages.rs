@@ -7,8 +7,8 @@ use super::as_member;
 use crate::config::MAX_TEXT_BYTES;
 use crate::cursor::{self, After, Before};
 use crate::identity::Caller;
-use crate::model::{Message, MessageBody, MessageView};
-use crate::store::{Append, AppendOutcome, Guard, MessageRange};
+use crate::model::{Deletion, Message, MessageBody, MessageView, Role, SystemEvent};
+use crate::store::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 use crate::{ids, time, ApiError, App};
 
 /// One page of history, oldest first.
@@ -132,6 +132,8 @@ pub async fn post(
         // that would otherwise silently lose the new text.
         AppendOutcome::Duplicate(m) => match &m.body {
             MessageBody::Text(text) if *text == new.text => Ok((MessageView::from(&m), false)),
+            // Sent, then recalled: the retry gets what is left of it, not a second message.
+            MessageBody::Deleted(_) => Ok((MessageView::from(&m), false)),
             _ => Err(ApiError::new(
                 ErrorCode::ClientMsgIdReused,
                 "client_msg_id was already used for a different message",
@@ -152,5 +154,198 @@ pub fn check_client_msg_id(id: &str) -> Result<(), ApiError> {
             ErrorCode::InvalidClientMsgId,
             "client_msg_id must be 1-64 characters of A-Z a-z 0-9 _ - . : @ |",
         ))
+    }
+}
+
+/// What deleting a message left in history.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeletedMessage {
+    /// The tombstone now at the message's `seq`.
+    pub message: MessageView,
+    /// The `message_deleted` system message, when an owner or admin used their power (someone
+    /// else's message, or their own after the recall window); absent for a recall.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub system_message: Option<MessageView>,
+}
+
+/// Reads of a message whose state moved under a delete, before giving up with a 503.
+const DELETE_ATTEMPTS: usize = 4;
+
+/// `DELETE /conversations/{id}/messages/{seq}`: the sender recalls their own text or file
+/// message within the recall window; owners and admins delete any at any time, recorded by a
+/// `message_deleted` system message. The message becomes a tombstone (same `seq`), a file
+/// message's file is deleted with it in the same transaction, and its bytes are removed from
+/// S3 right after. Idempotent: deleting a tombstone answers the tombstone. Returns whether
+/// this call deleted it.
+pub async fn delete(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    seq: &str,
+) -> Result<(DeletedMessage, bool), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let seq = parse_seq(seq)?;
+    let window_ms = app.config.recall_window_secs as i64 * 1000;
+    let store = &app.store;
+    for _ in 0..DELETE_ATTEMPTS {
+        let (member, message) = as_member(
+            store,
+            conversation_id,
+            &caller.user_id,
+            store.get_message(conversation_id, seq),
+        )
+        .await?;
+        let message = message.ok_or_else(ApiError::not_found)?;
+        let file_id = match &message.body {
+            MessageBody::Deleted(_) => {
+                let done = DeletedMessage {
+                    message: MessageView::from(&message),
+                    system_message: None,
+                };
+                return Ok((done, false));
+            }
+            MessageBody::System(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::NotDeletable,
+                    "system messages record what happened in the group and cannot be deleted",
+                ))
+            }
+            MessageBody::File(f) => Some(f.file_id.clone()),
+            MessageBody::Text(_) => None,
+        };
+        let now = time::now_ms();
+        let own = message.sender == caller.user_id;
+        let cutoff = now - window_ms;
+        let deletion = Deletion {
+            by: caller.user_id.clone(),
+            at_ms: now,
+        };
+        let tombstone = Message {
+            body: MessageBody::Deleted(deletion.clone()),
+            ..message.clone()
+        };
+        let file_part = |seq| {
+            file_id
+                .as_deref()
+                .map(|f| store.delete_announced_file(f, seq, now))
+        };
+        if own && window_ms > 0 && message.sent_at_ms >= cutoff {
+            let recall = RecallCondition {
+                sender: &caller.user_id,
+                sent_after_ms: cutoff,
+            };
+            let mut parts = vec![store.put_tombstone(&message, &deletion, Some(recall))];
+            parts.extend(file_part(seq));
+            if store
+                .recall_message(conversation_id, &caller.user_id, parts)
+                .await?
+            {
+                super::files::purge_after_delete(app, file_id.as_deref()).await;
+                let done = DeletedMessage {
+                    message: MessageView::from(&tombstone),
+                    system_message: None,
+                };
+                return Ok((done, true));
+            }
+            // The window closed, the membership ended or someone deleted it first: read again.
+            continue;
+        }
+        if member.role.can_manage_members() {
+            const MODERATORS: &[Role] = &[Role::Owner, Role::Admin];
+            let message_id = ids::new_id();
+            let append = Append::new(conversation_id, Guard::Role(&caller.user_id, MODERATORS));
+            let outcome = store
+                .append_message(
+                    append,
+                    |_| {
+                        let mut parts = vec![store.put_tombstone(&message, &deletion, None)];
+                        parts.extend(file_part(seq));
+                        parts
+                    },
+                    |at| {
+                        Message::system(
+                            conversation_id,
+                            at,
+                            &message_id,
+                            &caller.user_id,
+                            now,
+                            SystemEvent {
+                                seq: Some(seq),
+                                ..SystemEvent::new("message_deleted", &message.sender)
+                            },
+                        )
+                    },
+                )
+                .await?;
+            match outcome {
+                AppendOutcome::Appended(event) => {
+                    super::files::purge_after_delete(app, file_id.as_deref()).await;
+                    let done = DeletedMessage {
+                        message: MessageView::from(&tombstone),
+                        system_message: Some(MessageView::from(&event)),
+                    };
+                    return Ok((done, true));
+                }
+                // Deleted first by someone else, or the caller's role changed: read again.
+                AppendOutcome::ExtraConditionFailed(_) | AppendOutcome::NotAllowed => continue,
+                AppendOutcome::NoConversation
+                | AppendOutcome::Duplicate(_)
+                | AppendOutcome::LastOwner => return Err(ApiError::not_found()),
+            }
+        }
+        return Err(if own {
+            ApiError::new(
+                ErrorCode::RecallWindowPassed,
+                format!(
+                    "a message can be recalled for {} seconds after it was sent; an owner or admin can still delete it",
+                    app.config.recall_window_secs
+                ),
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "only the sender (within the recall window) or an owner or admin can delete a message",
+            )
+        });
+    }
+    Err(ApiError::unavailable().with_fault(
+        "messages.delete",
+        format!("message {seq} kept changing under {DELETE_ATTEMPTS} attempts"),
+    ))
+}
+
+/// A path's `seq`: a whole number from 1.
+pub fn parse_seq(raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|&s| s >= 1 && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidSeq,
+                "seq must be a message's sequence number (a whole number from 1)",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_is_a_plain_positive_number() {
+        assert_eq!(parse_seq("1").unwrap(), 1);
+        assert_eq!(parse_seq("18446744073709551615").unwrap(), u64::MAX);
+        for bad in [
+            "0",
+            "",
+            "-1",
+            "+1",
+            "1.0",
+            "01x",
+            "18446744073709551616",
+            " 1",
+        ] {
+            assert_eq!(parse_seq(bad).unwrap_err().code, "invalid_seq", "{bad}");
+        }
     }
 }

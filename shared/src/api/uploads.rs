@@ -120,6 +120,7 @@ pub async fn create(
         message_seq: None,
         upload_deadline_ms: None,
         s3_version: None,
+        deleted_at_ms: None,
     };
     // Sign first, so the record carries the real deadline of the form it hands out.
     let form = app

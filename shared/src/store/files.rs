@@ -25,6 +25,11 @@ pub const PENDING_BY_DEADLINE_INDEX: &str = "pending-by-deadline";
 /// The one partition of that index; the attribute exists only while a file is pending.
 const PENDING_SHARD: &str = "pending";
 
+/// GSI on Files over deleted files whose bytes may still be in S3 (sparse): `purge_shard` +
+/// `deleted_at`. The deletion sets `purge_shard`; removing the bytes removes it.
+pub const PURGE_BY_DELETED_AT_INDEX: &str = "purge-by-deleted-at";
+const PURGE_SHARD: &str = "purge";
+
 /// Queries per listing page at most; pages skip pending uploads, so a page may need more than
 /// one read to fill.
 const MAX_LIST_READS: usize = 5;
@@ -56,7 +61,8 @@ impl Store {
             .collect()
     }
 
-    /// A page of the conversation's files, newest first, leaving out uploads still pending.
+    /// A page of the conversation's files, newest first: the available (and expired) ones, not
+    /// uploads still pending nor deleted files.
     pub async fn list_files(
         &self,
         conversation_id: &str,
@@ -72,10 +78,10 @@ impl Store {
                 .table_name(&self.tables.files)
                 .index_name(FILES_BY_CONVERSATION_INDEX)
                 .key_condition_expression("conversation_id = :c")
-                .filter_expression("#st <> :pending")
+                .filter_expression("#st = :available")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":c", s(conversation_id))
-                .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+                .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
                 .scan_index_forward(false)
                 .limit(limit as i32 + 1)
                 .set_exclusive_start_key(start)
@@ -236,6 +242,74 @@ impl Store {
         }
     }
 
+    /// Transaction part: the file announced by message `seq` is deleted with it, and queued for
+    /// its bytes to be removed (`purge_shard`). Conditioned on that very announcement, so a
+    /// file can only go with its own message.
+    pub fn delete_announced_file(&self, file_id: &str, seq: u64, now_ms: i64) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.tables.files)
+                    .key("file_id", s(file_id))
+                    .update_expression(
+                        "SET #st = :deleted, deleted_at = :now, purge_shard = :purge",
+                    )
+                    .condition_expression("message_seq = :seq AND #st = :available")
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
+                    .expression_attribute_values(
+                        ":available",
+                        s(StoredFileStatus::Available.as_str()),
+                    )
+                    .expression_attribute_values(":now", n(now_ms))
+                    .expression_attribute_values(":purge", s(PURGE_SHARD))
+                    .expression_attribute_values(":seq", n(seq))
+                    .build()
+                    .expect("table, key, expression set"),
+            )
+            .build()
+    }
+
+    /// Deleted files whose bytes have not been confirmed gone, deleted before `before_ms`,
+    /// oldest first, from the sparse `purge-by-deleted-at` index.
+    pub async fn files_to_purge(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, ApiError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.files)
+            .index_name(PURGE_BY_DELETED_AT_INDEX)
+            .key_condition_expression("purge_shard = :p AND deleted_at < :d")
+            .expression_attribute_values(":p", s(PURGE_SHARD))
+            .expression_attribute_values(":d", n(before_ms))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.to_purge", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(file_from_item)
+            .collect()
+    }
+
+    /// The deleted file's bytes are gone: it leaves the purge index.
+    pub async fn mark_purged(&self, file_id: &str) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .update_expression("REMOVE purge_shard")
+            .condition_expression("attribute_exists(file_id)")
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.mark_purged", e))?;
+        Ok(())
+    }
+
     /// Test and seeding helper: a put without conditions, in the same layout.
     pub async fn put_file_record(&self, file: &FileRecord) -> Result<(), ApiError> {
         self.client
@@ -290,6 +364,10 @@ struct FileRow {
     s3_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<i64>,
+    // `purge_shard` is only ever set and removed by update expressions (see
+    // `delete_announced_file`), never read into a record.
 }
 
 pub(super) fn file_item(f: &FileRecord) -> Item {
@@ -309,6 +387,7 @@ pub(super) fn file_item(f: &FileRecord) -> Item {
         upload_deadline: f.upload_deadline_ms,
         s3_version: f.s3_version.clone(),
         pending_shard: (f.status == StoredFileStatus::Pending).then(|| PENDING_SHARD.to_string()),
+        deleted_at: f.deleted_at_ms,
     })
 }
 
@@ -329,5 +408,6 @@ pub(super) fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
         message_seq: row.message_seq,
         upload_deadline_ms: row.upload_deadline,
         s3_version: row.s3_version,
+        deleted_at_ms: row.deleted_at,
     })
 }

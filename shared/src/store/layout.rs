@@ -119,6 +119,7 @@ fn message_layouts() {
                 event: "role_changed".into(),
                 user_id: "bob".into(),
                 role: Some(Role::Owner),
+                seq: None,
             }),
             "system",
             vec![
@@ -132,6 +133,7 @@ fn message_layouts() {
                 event: "member_left".into(),
                 user_id: "bob".into(),
                 role: None,
+                seq: None,
             }),
             "system",
             vec![("system_event", "S"), ("system_user", "S")],
@@ -164,6 +166,7 @@ fn file(status: StoredFileStatus) -> FileRecord {
         message_seq: None,
         upload_deadline_ms: Some(2),
         s3_version: None,
+        deleted_at_ms: None,
     }
 }
 

@@ -15,8 +15,17 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, n, s, to_item, Item};
 use super::Store;
-use crate::model::{FileSummary, Member, Message, MessageBody, Role, SystemEvent};
+use crate::model::{Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent};
 use crate::ApiError;
+
+/// What a recall's tombstone additionally requires of the stored message.
+#[derive(Clone, Copy, Debug)]
+pub struct RecallCondition<'a> {
+    /// Still the caller's message...
+    pub sender: &'a str,
+    /// ...sent no earlier than this (now minus the recall window).
+    pub sent_after_ms: i64,
+}
 
 /// Which slice of history to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +301,88 @@ impl Store {
         }
     }
 
+    /// Replaces `original` with its tombstone as a transaction part. The condition ties the
+    /// write to what the caller decided on: the same message, still text or a file (never a
+    /// system message, never deleted twice), and for a recall, still the caller's and still
+    /// inside the window.
+    pub fn put_tombstone(
+        &self,
+        original: &Message,
+        deletion: &Deletion,
+        recall: Option<RecallCondition<'_>>,
+    ) -> TransactWriteItem {
+        let tombstone = Message {
+            body: MessageBody::Deleted(deletion.clone()),
+            ..original.clone()
+        };
+        let mut put = Put::builder()
+            .table_name(&self.tables.messages)
+            .set_item(Some(message_item(&tombstone)))
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":mid", s(&original.message_id))
+            .expression_attribute_values(":text", s("text"))
+            .expression_attribute_values(":file", s("file"));
+        let mut condition = "message_id = :mid AND #kind IN (:text, :file)".to_string();
+        if let Some(r) = recall {
+            put = put
+                .expression_attribute_values(":sender", s(r.sender))
+                .expression_attribute_values(":cutoff", n(r.sent_after_ms));
+            condition.push_str(" AND sender = :sender AND sent_at >= :cutoff");
+        }
+        TransactWriteItem::builder()
+            .put(
+                put.condition_expression(condition)
+                    .build()
+                    .expect("table, item set"),
+            )
+            .build()
+    }
+
+    /// A sender's recall: the tombstone and `extra` parts, committed only while the sender is
+    /// still a member. `false` when a condition failed (the caller reads again and decides
+    /// anew: the window passed, the membership ended, someone deleted it first).
+    pub async fn recall_message(
+        &self,
+        conversation_id: &str,
+        sender: &str,
+        parts: Vec<TransactWriteItem>,
+    ) -> Result<bool, ApiError> {
+        let mut items = parts;
+        items.extend(self.guard_check(conversation_id, Guard::Member(sender)));
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(true),
+                Err(err) => err,
+            };
+            let Some(reasons) = cancellation_reasons(&err) else {
+                return Err(ApiError::from_sdk("messages.recall", err));
+            };
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Ok(false);
+            }
+            // A TransactionConflict with a concurrent write to one of the same items.
+            attempt += 1;
+            if started.elapsed() > APPEND_DEADLINE {
+                return Err(ApiError::unavailable().with_fault(
+                    "messages.recall",
+                    format!("gave up under contention after {attempt} attempts"),
+                ));
+            }
+            tokio::time::sleep(contention_pause(attempt)).await;
+        }
+    }
+
     /// `last_seq` and `owner_count`, strongly consistent; `None` if there is no conversation.
     async fn counters(&self, conversation_id: &str) -> Result<Option<Counters>, ApiError> {
         let out = self
@@ -551,6 +642,13 @@ enum BodyRow {
         system_user: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         system_role: Option<Role>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system_seq: Option<u64>,
+    },
+    /// A tombstone: the content attributes are gone with the Put that wrote it.
+    Deleted {
+        deleted_by: String,
+        deleted_at: i64,
     },
 }
 
@@ -567,6 +665,11 @@ pub(super) fn message_item(m: &Message) -> Item {
             system_event: e.event.clone(),
             system_user: e.user_id.clone(),
             system_role: e.role,
+            system_seq: e.seq,
+        },
+        MessageBody::Deleted(d) => BodyRow::Deleted {
+            deleted_by: d.by.clone(),
+            deleted_at: d.at_ms,
         },
     };
     to_item(&MessageRow {
@@ -598,10 +701,19 @@ pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
             system_event,
             system_user,
             system_role,
+            system_seq,
         } => MessageBody::System(SystemEvent {
             event: system_event,
             user_id: system_user,
             role: system_role,
+            seq: system_seq,
+        }),
+        BodyRow::Deleted {
+            deleted_by,
+            deleted_at,
+        } => MessageBody::Deleted(Deletion {
+            by: deleted_by,
+            at_ms: deleted_at,
         }),
     };
     Ok(Message {
@@ -632,6 +744,17 @@ mod tests {
                 event: "member_added".into(),
                 user_id: "bob".into(),
                 role: Some(Role::Admin),
+                seq: None,
+            }),
+            MessageBody::System(SystemEvent {
+                event: "message_deleted".into(),
+                user_id: "bob".into(),
+                role: None,
+                seq: Some(3),
+            }),
+            MessageBody::Deleted(Deletion {
+                by: "carol".into(),
+                at_ms: 456,
             }),
         ] {
             let m = Message {

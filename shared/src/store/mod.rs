@@ -21,9 +21,9 @@ use crate::config::Tables;
 use crate::ApiError;
 
 pub use conversations::MAX_INITIAL_MEMBERS;
-pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX};
+pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
-pub use messages::{Append, AppendOutcome, Guard, MessageRange};
+pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 
 /// GSI on Members: `user_id` (hash), `conversation_id` (range).
 pub const MEMBERS_BY_USER_INDEX: &str = "by-user";
