@@ -138,6 +138,26 @@ fn message_layouts() {
             "system",
             vec![("system_event", "S"), ("system_user", "S")],
         ),
+        (
+            MessageBody::System(SystemEvent {
+                seq: Some(4),
+                ..SystemEvent::new("message_deleted", "bob")
+            }),
+            "system",
+            vec![
+                ("system_event", "S"),
+                ("system_user", "S"),
+                ("system_seq", "N"),
+            ],
+        ),
+        (
+            MessageBody::Deleted(Deletion {
+                by: "carol".into(),
+                at_ms: 9,
+            }),
+            "deleted",
+            vec![("deleted_by", "S"), ("deleted_at", "N")],
+        ),
     ];
     for (body, kind, extra) in cases {
         let m = message(body);
@@ -210,6 +230,16 @@ fn file_layouts() {
     ]);
     assert_eq!(shape(&item), expect(&want));
     assert_eq!(file_from_item(&item).unwrap(), available);
+
+    let deleted = FileRecord {
+        deleted_at_ms: Some(6),
+        ..file(StoredFileStatus::Deleted)
+    };
+    let item = file_item(&deleted);
+    let mut want = base.to_vec();
+    want.push(("deleted_at", "N"));
+    assert_eq!(shape(&item), expect(&want));
+    assert_eq!(file_from_item(&item).unwrap(), deleted);
 }
 
 #[test]
