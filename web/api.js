@@ -64,6 +64,8 @@ export function createApi({ base, getToken, onUnauthorized }) {
     leave: (cid, userId) => request('DELETE', `${conv(cid)}/members/${encodeURIComponent(userId)}`),
     messages: (cid, { before, after, limit } = {}) =>
       request('GET', `${conv(cid)}/messages`, { query: { before, after, limit } }),
+    /** Recall (sender, within the window) or delete (owner/admin): `{message, system_message?}`. */
+    deleteMessage: (cid, seq) => request('DELETE', `${conv(cid)}/messages/${encodeURIComponent(seq)}`),
     sendText: (cid, text) =>
       request('POST', `${conv(cid)}/messages`, { body: { client_msg_id: newId(), text } }),
     /** File info for many ids in one call: `{files, missing}`. */

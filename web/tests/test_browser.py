@@ -204,3 +204,63 @@ def test_phone_viewport_and_keyboard_only(stack, browsers):
         ".map(i => i.id)")
     assert unlabelled == []
     carol.driver.save_screenshot(str(ROOT / ".local" / "web-group-phone.png"))
+
+
+def confirm(browser):
+    wait(browser, EC.alert_is_present(), seconds=5)
+    browser.driver.switch_to.alert.accept()
+
+
+def item_with_text(browser, text):
+    xpath = f"//ol[contains(@class,'history')]/li[.//p[contains(@class,'text')][text()='{text}']]"
+    return wait(browser, EC.presence_of_element_located((By.XPATH, xpath)))
+
+
+def test_recall_and_delete_leave_tombstones_everywhere(stack, browsers, tmp_path):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Recall test", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+
+    # Bob sends by mistake and recalls it from the page, inside the window.
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Recall test")
+    bob.driver.find_element(By.ID, "compose").send_keys("sent by mistake", Keys.ENTER)
+    item_with_text(bob, "sent by mistake").find_element(By.CSS_SELECTOR, "button.delete-message").click()
+    confirm(bob)
+    wait(bob, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history .tombstone"), "Message recalled"))
+    assert bob.driver.find_elements(By.XPATH, "//p[text()='sent by mistake']") == []
+
+    # Bob shares a file and writes; alice, an owner, deletes both from her page.
+    upload = tmp_path / "wrong-contract.pdf"
+    upload.write_bytes(os.urandom(4096))
+    bob.driver.find_element(By.ID, "attach").send_keys(str(upload))
+    file_card(bob, upload.name, seconds=30)
+    bob.driver.find_element(By.ID, "compose").send_keys("oversharing", Keys.ENTER)
+    item_with_text(bob, "oversharing")
+
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    open_group(alice, "Recall test")
+    # Her new device shows bob's recall as a tombstone too: history is the source of truth.
+    assert "Message recalled" in css(alice, ".history .tombstone").text
+    item_with_text(alice, "oversharing").find_element(By.CSS_SELECTOR, "button.delete-message").click()
+    confirm(alice)
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history"), "Message deleted by alice"))
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history .system"), "alice deleted a message from bob"))
+    card_item = file_card(alice, upload.name).find_element(By.XPATH, "./ancestor::li")
+    card_item.find_element(By.CSS_SELECTOR, "button.delete-message").click()
+    confirm(alice)
+    wait(alice, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//h3[text()='{upload.name}']]"))
+
+    # Bob's open page learns of both deletions by polling (the system messages name the seqs).
+    wait(bob, lambda d: d.find_elements(By.XPATH, "//p[text()='oversharing']") == [], seconds=15)
+    wait(bob, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//h3[text()='{upload.name}']]"), seconds=15)
+    assert len(bob.driver.find_elements(By.CSS_SELECTOR, ".history .tombstone")) == 3
+
+    # The API agrees: the file is deleted and cannot be downloaded; the files tab is empty.
+    _, files = stack.call("bob", "GET", f"/conversations/{cid}/files")
+    assert files["files"] == []
+    _, page = stack.call("bob", "GET", f"/conversations/{cid}/messages")
+    deleted = [m for m in page["messages"] if m["kind"] == "deleted"]
+    assert len(deleted) == 3 and all("text" not in m and "file" not in m for m in deleted)

@@ -56,7 +56,12 @@ export function fileCard(app, cid, summary) {
       app.notify(`Downloading ${info.name}`, 'info');
     } catch (e) {
       app.notify(e.message);
-      if (e.code === 'file_gone') info.status = 'expired';
+      // Gone since the list was drawn: expired, or deleted with its message. Ask which.
+      if (e.code === 'file_gone') {
+        const fresh = await app.api.filesByIds(cid, [info.file_id]).catch(() => null);
+        info = { ...info, ...(fresh && fresh.files[0]) };
+        if (info.status === 'available') info.status = 'expired';
+      }
     } finally {
       paint();
     }

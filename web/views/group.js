@@ -19,6 +19,7 @@ export async function groupView(view, app, cid, tab) {
     h('a', { class: 'tab', href, 'aria-current': tab === name ? 'page' : undefined }, label);
   const panel = h('div', { class: 'tab-panel' });
   const canAdd = group && (group.role === 'owner' || group.role === 'admin');
+  app.groupRole = group ? group.role : null;
 
   render(view, h('div', { class: 'group' },
     h('div', { class: 'group-head' },
@@ -95,6 +96,12 @@ async function messagesTab(panel, app, cid, onCleanup) {
 
   /** Puts messages on screen in seq order; one batch file-info call for their files. */
   async function show(messages) {
+    // An owner's or admin's deletion arrives as a system message naming the seq it deleted.
+    for (const m of messages) {
+      if (m.kind === 'system' && m.system && m.system.event === 'message_deleted' && m.system.seq) {
+        replace({ ...tombstoneOf(m.system.seq), deleted: { by: m.sender, at: m.sent_at } });
+      }
+    }
     const fresh = messages.filter((m) => !shown.has(m.seq));
     const items = fresh.map((m) => {
       shown.add(m.seq);
@@ -117,6 +124,40 @@ async function messagesTab(panel, app, cid, onCleanup) {
     }
   }
 
+  /** What a tombstone looks like for a seq already on screen (sender and time kept). */
+  function tombstoneOf(seq) {
+    const li = history.querySelector(`li[data-seq="${seq}"]`);
+    return li ? { seq, kind: 'deleted', sender: li.dataset.sender, sent_at: li.dataset.sentAt } : null;
+  }
+
+  /** Swaps the message at `m.seq` (if on screen) for `m`. */
+  function replace(m) {
+    if (!m || !m.sender) return;
+    const old = history.querySelector(`li[data-seq="${m.seq}"]`);
+    if (old) old.replaceWith(messageItem(m));
+  }
+
+  async function remove(m) {
+    const recall = m.sender === app.session.user;
+    const question = recall ? 'Recall this message for everyone?' : `Delete ${m.sender}’s message for everyone?`;
+    if (!window.confirm(question)) return;
+    try {
+      const done = await app.api.deleteMessage(cid, m.seq);
+      replace(done.message);
+      if (done.system_message) await show([done.system_message]);
+    } catch (err) {
+      app.notify(err.message);
+    }
+  }
+
+  /** Whether the caller may take `m` back now: their own within the window, or any as owner/admin. */
+  function deletable(m) {
+    if (m.kind !== 'text' && m.kind !== 'file') return false;
+    if (app.groupRole === 'owner' || app.groupRole === 'admin') return true;
+    const windowMs = (app.limits.recall_window_seconds || 0) * 1000;
+    return m.sender === app.session.user && Date.now() - Date.parse(m.sent_at) < windowMs;
+  }
+
   function place(item) {
     const seq = Number(item.dataset.seq);
     const after = [...history.children].find((li) => Number(li.dataset.seq) < seq);
@@ -125,22 +166,35 @@ async function messagesTab(panel, app, cid, onCleanup) {
 
   function messageItem(m) {
     const mine = m.sender === app.session.user;
+    const dataset = { seq: m.seq, sender: m.sender, sentAt: m.sent_at };
     if (m.kind === 'system') {
-      return h('li', { class: 'msg system', dataset: { seq: m.seq } },
+      return h('li', { class: 'msg system', dataset },
         h('span', {}, systemText(m)), ' · ', timeEl(m.sent_at));
     }
     let body;
-    if (m.kind === 'file' && m.file) {
+    if (m.kind === 'deleted') {
+      const by = m.deleted && m.deleted.by;
+      body = h('p', { class: 'text deleted muted' },
+        by && by !== m.sender ? `Message deleted by ${by}` : 'Message recalled');
+    } else if (m.kind === 'file' && m.file) {
       const card = fileCard(app, cid, m.file);
       cards.set(m.file.file_id, card);
       body = card.el;
     } else {
       body = h('p', { class: 'text' }, m.text || '');
     }
-    return h('li', { class: `msg${mine ? ' mine' : ''}`, dataset: { seq: m.seq } },
+    const action = deletable(m)
+      ? h('button', {
+        type: 'button',
+        class: 'link delete-message',
+        'aria-label': m.sender === app.session.user ? 'Recall this message' : `Delete ${m.sender}’s message`,
+        onclick: () => remove(m),
+      }, m.sender === app.session.user ? 'Recall' : 'Delete')
+      : null;
+    return h('li', { class: `msg${mine ? ' mine' : ''}${m.kind === 'deleted' ? ' tombstone' : ''}`, dataset },
       h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(m.sender)),
       h('div', { class: 'msg-body' },
-        h('p', { class: 'msg-head' }, h('strong', {}, m.sender), ' ', timeEl(m.sent_at)),
+        h('p', { class: 'msg-head' }, h('strong', {}, m.sender), ' ', timeEl(m.sent_at), action ? ' ' : null, action),
         body));
   }
 
@@ -216,6 +270,7 @@ function systemText(m) {
     case 'member_removed': return `${m.sender} removed ${s.user_id}`;
     case 'member_left': return `${s.user_id} left the group`;
     case 'role_changed': return `${s.user_id} is now ${s.role}`;
+    case 'message_deleted': return `${m.sender} deleted a message from ${s.user_id}`;
     default: return s.event || 'system message';
   }
 }
