@@ -407,9 +407,9 @@ async fn tombstones_keep_paging_gap_free() {
     assert_eq!(deleted, want);
 }
 
-/// The sender's recall, an owner's deletion and a member's download, all at once: one
-/// deletion wins, the loser is answered with the winner's tombstone, at most one system
-/// message is written, and a URL handed out in the race stops working.
+/// The sender's recall, an owner's deletion, a member's download and a completion retry, all
+/// at once: one deletion wins, the loser is answered with the winner's tombstone, at most one
+/// system message is written, and a URL handed out in the race stops working.
 #[tokio::test]
 async fn concurrent_recall_delete_and_download_leave_no_half_state() {
     let app = stack().await;
@@ -429,11 +429,19 @@ async fn concurrent_recall_delete_and_download_leave_no_half_state() {
         let seq = record.message_seq.unwrap();
         let path = message_url(&cid, seq);
         let download_path = format!("/conversations/{cid}/files/{file_id}/download");
-        let (by_sender, by_owner, fetched) = tokio::join!(
+        let complete_path = format!("/conversations/{cid}/files/{file_id}/complete");
+        let (by_sender, by_owner, fetched, completed) = tokio::join!(
             delete(app, "alice", &path),
             delete(app, "owner", &path),
             get(app, "bob", &download_path),
+            post(app, "alice", &complete_path, Value::Null),
         );
+        // A completion retry in the race answers the first announcement or `file_gone`.
+        match completed.status {
+            200 => assert_eq!(completed.json["seq"], seq),
+            410 => assert_eq!(completed.error_code(), "file_gone"),
+            other => panic!("complete answered {other}: {:?}", completed.json),
+        }
         assert_eq!(by_sender.status, 200, "{:?}", by_sender.json);
         assert_eq!(by_owner.status, 200, "{:?}", by_owner.json);
         assert_eq!(
