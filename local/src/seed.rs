@@ -51,6 +51,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         created_by: "alice".into(),
         created_at_ms: now,
         last_seq: 1,
+        member_count: Some(USERS.len() as u64),
     };
     let members: Vec<Member> = USERS
         .iter()

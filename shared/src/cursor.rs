@@ -53,6 +53,12 @@ pub struct ConversationsAfter {
     pub conversation_id: String,
 }
 
+/// A conversation's members, by user id, continuing after this one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersAfter {
+    pub user_id: String,
+}
+
 impl Position for Before {
     const KIND: u8 = 1;
     fn is_valid(&self) -> bool {
@@ -78,6 +84,13 @@ impl Position for ConversationsAfter {
     const KIND: u8 = 4;
     fn is_valid(&self) -> bool {
         crate::ids::is_valid_id(&self.conversation_id)
+    }
+}
+
+impl Position for MembersAfter {
+    const KIND: u8 = 5;
+    fn is_valid(&self) -> bool {
+        crate::ids::is_valid_id(&self.user_id)
     }
 }
 
@@ -156,6 +169,9 @@ mod tests {
         round_trip(ConversationsAfter {
             conversation_id: "c9".into(),
         });
+        round_trip(MembersAfter {
+            user_id: "auth0|42".into(),
+        });
     }
 
     #[test]
@@ -205,6 +221,9 @@ mod tests {
         });
         refused(ConversationsAfter {
             conversation_id: "".into(),
+        });
+        refused(MembersAfter {
+            user_id: "a b".into(),
         });
         round_trip(After(MAX_SEQ - 1));
     }

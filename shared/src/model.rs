@@ -35,6 +35,8 @@ pub struct Conversation {
     pub created_at_ms: i64,
     /// Highest message `seq` handed out so far (0 = no message yet).
     pub last_seq: u64,
+    /// Kept by every membership change; `None` on conversations created before it was.
+    pub member_count: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -68,6 +68,10 @@ routes! {
     "GET" "/config" => FileInfo, |_p| Route::Config;
     "GET" "/conversations" => Conversations, |_p| Route::ListConversations;
     "POST" "/conversations" => Conversations, |_p| Route::CreateConversation;
+    "GET" "/conversations/{conversation_id}" => Conversations,
+        |p| Route::ConversationDetails { conversation_id: p.conversation() };
+    "GET" "/conversations/{conversation_id}/members" => Conversations,
+        |p| Route::ListMembers { conversation_id: p.conversation() };
     "POST" "/conversations/{conversation_id}/members" => Conversations,
         |p| Route::AddMember { conversation_id: p.conversation() };
     "PATCH" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
@@ -97,6 +101,12 @@ pub enum Route {
     Config,
     ListConversations,
     CreateConversation,
+    ConversationDetails {
+        conversation_id: String,
+    },
+    ListMembers {
+        conversation_id: String,
+    },
     AddMember {
         conversation_id: String,
     },
@@ -254,7 +264,7 @@ mod tests {
         for path in [
             "/evil/conversations",
             "/prod/conversations/c1/messages",
-            "/conversations/config",
+            "/conversations/c1/config",
             "/x/config",
             "//conversations",
             "/conversations/",

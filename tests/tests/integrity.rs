@@ -605,7 +605,7 @@ async fn only_documented_paths_match() {
     let app = stack().await;
     for path in [
         "/evil/conversations",
-        "/conversations/config",
+        "/conversations/c1/config",
         "/prod/config",
         "/conversations//messages",
         "/config/",
@@ -618,6 +618,9 @@ async fn only_documented_paths_match() {
         );
     }
     assert_eq!(get(app, "alice", "/config").await.status, 200);
+    // `config` here is a conversation id (GET /conversations/{id}), never the config route.
+    let r = get(app, "alice", "/conversations/config").await;
+    assert_eq!((r.status, r.error_code()), (404, "not_found"));
 }
 
 #[tokio::test]

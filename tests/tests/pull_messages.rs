@@ -270,6 +270,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         created_by: "alice".into(),
         created_at_ms: now,
         last_seq: 1,
+        member_count: Some(1),
     };
     let alice = Member {
         conversation_id: cid.into(),

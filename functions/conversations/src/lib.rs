@@ -1,4 +1,5 @@
-//! Groups: create and list conversations, add and remove members, change roles.
+//! Groups: create and list conversations, read one's details and members, add and remove
+//! members, change roles.
 
 use lambda_http::{Body, Request, Response};
 use shared::api::conversations;
@@ -22,6 +23,21 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             Route::CreateConversation => json(
                 201,
                 &conversations::create(app, &ctx.caller, json_body(&req)?).await?,
+            ),
+            Route::ConversationDetails { conversation_id } => json(
+                200,
+                &conversations::details(app, &ctx.caller, &conversation_id).await?,
+            ),
+            Route::ListMembers { conversation_id } => json(
+                200,
+                &conversations::members(
+                    app,
+                    &ctx.caller,
+                    &conversation_id,
+                    ctx.query.limit()?,
+                    ctx.query.cursor("cursor", &conversation_id)?,
+                )
+                .await?,
             ),
             Route::AddMember { conversation_id } => {
                 let (member, added) =

@@ -4,8 +4,8 @@
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::require_member;
-use crate::cursor::{self, ConversationsAfter};
+use super::{as_member, require_member};
+use crate::cursor::{self, ConversationsAfter, MembersAfter};
 use crate::identity::Caller;
 use crate::model::{Conversation, Member, Message, Role, SystemEvent};
 use crate::store::{
@@ -68,6 +68,7 @@ pub async fn create(
         created_by: caller.user_id.clone(),
         created_at_ms: now,
         last_seq: 1,
+        member_count: Some(others.len() as u64 + 1),
     };
     let member = |user_id: &str, role| Member {
         conversation_id: conversation.conversation_id.clone(),
@@ -181,6 +182,96 @@ impl From<&Member> for MemberView {
     }
 }
 
+/// `GET /conversations/{cid}`: what a member's device shows at the top of a group.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConversationDetails {
+    pub conversation_id: String,
+    pub title: String,
+    pub created_by: String,
+    pub created_at: String,
+    /// The caller's role in it.
+    pub role: Role,
+    pub member_count: u64,
+    /// The newest message's `seq`: a device that has it has the whole history.
+    pub last_seq: u64,
+    /// Days a file uploaded now stays downloadable (0: kept until deleted). Files keep the
+    /// retention they were uploaded under; each file's info has its own `expires_at`.
+    pub retention_days: u32,
+}
+
+/// `GET /conversations/{cid}` (members only; the same 404 otherwise). One round trip: the
+/// membership and the conversation item are read concurrently.
+pub async fn details(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+) -> Result<ConversationDetails, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let (me, conversation) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store.get_conversation(conversation_id),
+    )
+    .await?;
+    let c = conversation.ok_or_else(ApiError::not_found)?;
+    let member_count = match c.member_count {
+        Some(n) => n,
+        // Created before members were counted: count them (the next membership change
+        // stores the count).
+        None => app.store.count_members(conversation_id, None).await? as u64,
+    };
+    Ok(ConversationDetails {
+        conversation_id: c.conversation_id,
+        title: c.title,
+        created_by: c.created_by,
+        created_at: time::rfc3339(c.created_at_ms),
+        role: me.role,
+        member_count,
+        last_seq: c.last_seq,
+        retention_days: app.config.retention_days,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberList {
+    /// Ordered by user id.
+    pub members: Vec<MemberView>,
+    /// Continues the list; `null` at the end.
+    pub cursor: Option<String>,
+}
+
+/// `GET /conversations/{cid}/members?limit=&cursor=` (members only; the same 404 otherwise).
+pub async fn members(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    limit: u32,
+    after: Option<MembersAfter>,
+) -> Result<MemberList, ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let (_, (members, more)) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store
+            .list_members(conversation_id, after.as_ref(), limit),
+    )
+    .await?;
+    Ok(MemberList {
+        cursor: match (more, members.last()) {
+            (true, Some(last)) => Some(cursor::encode(
+                conversation_id,
+                &MembersAfter {
+                    user_id: last.user_id.clone(),
+                },
+            )),
+            _ => None,
+        },
+        members: members.iter().map(MemberView::from).collect(),
+    })
+}
+
 /// `POST /conversations/{cid}/members` (owners and admins). Returns the member and whether they
 /// were added now (`false`: already a member, nothing changed).
 pub async fn add_member(
@@ -225,6 +316,7 @@ pub async fn add_member(
     let guard = Guard::Role(&caller.user_id, may_grant(role));
     let append = Append {
         owner_delta: i64::from(role == Role::Owner),
+        member_delta: 1,
         ..Append::new(conversation_id, guard)
     };
     let outcome = app
@@ -313,6 +405,7 @@ pub async fn remove_member(
         };
         let append = Append {
             owner_delta: -i64::from(target.role == Role::Owner),
+            member_delta: -1,
             ..Append::new(conversation_id, guard)
         };
         let outcome = app

@@ -46,6 +46,22 @@ impl Store {
         Ok(())
     }
 
+    pub async fn get_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(conversation_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("conversations.get", e))?;
+        out.item.as_ref().map(conversation_from_item).transpose()
+    }
+
     /// Conversations by id, in one BatchGetItem pass (at most 100 ids).
     pub async fn batch_get_conversations(
         &self,
@@ -69,8 +85,9 @@ impl Store {
     }
 }
 
-/// A Conversations item. `owner_count` is kept by every owner-changing append (see
-/// `Append::owner_delta`); older conversations may lack it until one needs it.
+/// A Conversations item. `owner_count` and `member_count` are kept by every append that changes
+/// them (see `Append::owner_delta`, `Append::member_delta`); older conversations may lack them
+/// until one needs them.
 #[derive(Serialize, Deserialize)]
 struct ConversationRow {
     conversation_id: String,
@@ -80,6 +97,9 @@ struct ConversationRow {
     last_seq: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     owner_count: Option<i64>,
+    /// Kept like `owner_count` (`Append::member_delta`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member_count: Option<i64>,
 }
 
 pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
@@ -90,6 +110,7 @@ pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
         created_at: c.created_at_ms,
         last_seq: c.last_seq,
         owner_count: Some(owners as i64),
+        member_count: c.member_count.map(|n| n as i64),
     })
 }
 
@@ -101,5 +122,6 @@ pub(super) fn conversation_from_item(item: &Item) -> Result<Conversation, ApiErr
         created_by: row.created_by,
         created_at_ms: row.created_at,
         last_seq: row.last_seq,
+        member_count: row.member_count.map(|n| n.max(0) as u64),
     })
 }

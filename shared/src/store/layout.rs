@@ -38,6 +38,7 @@ fn conversation_layout() {
         created_by: "alice".into(),
         created_at_ms: 1,
         last_seq: 3,
+        member_count: Some(2),
     };
     let item = conversation_item(&c, 1);
     assert_eq!(
@@ -49,6 +50,7 @@ fn conversation_layout() {
             ("created_at", "N"),
             ("last_seq", "N"),
             ("owner_count", "N"),
+            ("member_count", "N"),
         ])
     );
     assert_eq!(conversation_from_item(&item).unwrap(), c);

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item, Item};
 use super::{Store, MEMBERS_BY_USER_INDEX};
+use crate::cursor::MembersAfter;
 use crate::model::{Member, Role};
 use crate::ApiError;
 
@@ -30,27 +31,74 @@ impl Store {
         out.item.as_ref().map(member_from_item).transpose()
     }
 
-    /// The owners of a conversation (to keep at least one).
-    pub async fn count_owners(&self, conversation_id: &str) -> Result<usize, ApiError> {
-        let mut pages = self
+    /// A conversation's members, or those with `role`, counted from the table (to fill the
+    /// counters of conversations created before they were kept).
+    pub async fn count_members(
+        &self,
+        conversation_id: &str,
+        role: Option<Role>,
+    ) -> Result<usize, ApiError> {
+        let mut query = self
             .client
             .query()
             .table_name(&self.tables.members)
             .key_condition_expression("conversation_id = :c")
-            .filter_expression("#r = :owner")
-            .expression_attribute_names("#r", "role")
-            .expression_attribute_values(":c", s(conversation_id))
-            .expression_attribute_values(":owner", s(Role::Owner.as_str()))
+            .expression_attribute_values(":c", s(conversation_id));
+        if let Some(role) = role {
+            query = query
+                .filter_expression("#r = :role")
+                .expression_attribute_names("#r", "role")
+                .expression_attribute_values(":role", s(role.as_str()));
+        }
+        let mut pages = query
             .select(aws_sdk_dynamodb::types::Select::Count)
             .consistent_read(true)
             .into_paginator()
             .send();
         let mut count = 0;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ApiError::from_sdk("members.count_owners", e))?;
+            let page = page.map_err(|e| ApiError::from_sdk("members.count", e))?;
             count += page.count.max(0) as usize;
         }
         Ok(count)
+    }
+
+    /// One page of a conversation's members, ordered by user id, and whether more follow.
+    pub async fn list_members(
+        &self,
+        conversation_id: &str,
+        after: Option<&MembersAfter>,
+        limit: u32,
+    ) -> Result<(Vec<Member>, bool), ApiError> {
+        let start = after.map(|a| {
+            [
+                ("conversation_id".to_string(), s(conversation_id)),
+                ("user_id".to_string(), s(&a.user_id)),
+            ]
+            .into_iter()
+            .collect::<Item>()
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.members)
+            .key_condition_expression("conversation_id = :c")
+            .expression_attribute_values(":c", s(conversation_id))
+            .limit(limit as i32 + 1)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.list", e))?;
+        let mut members = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(member_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = members.len() > limit as usize || out.last_evaluated_key.is_some();
+        members.truncate(limit as usize);
+        let more = more && !members.is_empty();
+        Ok((members, more))
     }
 
     /// One page of a user's memberships, by the `by-user` index, ordered by conversation id.

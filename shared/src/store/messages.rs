@@ -18,6 +18,22 @@ use super::Store;
 use crate::model::{Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent};
 use crate::ApiError;
 
+/// The counts a conversation item keeps beside `last_seq`.
+#[derive(Clone, Copy, Debug)]
+enum Counted {
+    Owners,
+    Members,
+}
+
+impl Counted {
+    fn attribute(self) -> &'static str {
+        match self {
+            Counted::Owners => "owner_count",
+            Counted::Members => "member_count",
+        }
+    }
+}
+
 /// What a recall's tombstone additionally requires of the stored message.
 #[derive(Clone, Copy, Debug)]
 pub struct RecallCondition<'a> {
@@ -79,6 +95,8 @@ pub struct Append<'a> {
     /// Change to the conversation's owner count, committed with the message; the append fails
     /// with [`AppendOutcome::LastOwner`] if fewer than one owner would remain.
     pub owner_delta: i64,
+    /// Change to the conversation's member count (an add or a removal), committed with it.
+    pub member_delta: i64,
 }
 
 impl<'a> Append<'a> {
@@ -88,6 +106,7 @@ impl<'a> Append<'a> {
             guard,
             idempotency_key: None,
             owner_delta: 0,
+            member_delta: 0,
         }
     }
 }
@@ -105,6 +124,9 @@ struct Counters {
     /// Absent on conversations created before owners were counted (filled on first need).
     #[serde(default)]
     owner_count: Option<i64>,
+    /// Likewise for members.
+    #[serde(default)]
+    member_count: Option<i64>,
 }
 
 impl Guard<'_> {
@@ -228,14 +250,17 @@ impl Store {
                 return Ok(AppendOutcome::NoConversation);
             };
             if append.owner_delta != 0 && c.owner_count.is_none() {
-                c.owner_count = Some(self.backfill_owner_count(cid).await?);
+                c.owner_count = Some(self.backfill_count(cid, Counted::Owners).await?);
+            }
+            if append.member_delta != 0 && c.member_count.is_none() {
+                c.member_count = Some(self.backfill_count(cid, Counted::Members).await?);
             }
             if append.owner_delta < 0 && c.owner_count.unwrap_or(0) + append.owner_delta < 1 {
                 return Ok(AppendOutcome::LastOwner);
             }
             let message = build(c.last_seq + 1);
             let mut items = vec![
-                self.advance_seq(cid, c.last_seq, append.owner_delta),
+                self.advance_seq(cid, c.last_seq, append.owner_delta, append.member_delta),
                 self.put_new_message(&message),
             ];
             let idempotency_part = append.idempotency_key.map(|key| {
@@ -390,7 +415,7 @@ impl Store {
             .get_item()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
-            .projection_expression("last_seq, owner_count")
+            .projection_expression("last_seq, owner_count, member_count")
             .consistent_read(true)
             .send()
             .await
@@ -401,25 +426,32 @@ impl Store {
             .transpose()
     }
 
-    /// Conversations created before owners were counted get their count once, from the
-    /// members table. Only an owner-changing append gets here, and every such append needs the
-    /// count to exist, so no owner change can slip between this count and its write.
-    async fn backfill_owner_count(&self, conversation_id: &str) -> Result<i64, ApiError> {
-        let owners = self.count_owners(conversation_id).await? as i64;
+    /// Conversations created before owners (or members) were counted get their count once,
+    /// from the members table. Only an append that changes that count gets here, and every such
+    /// append needs the count to exist, so no change can slip between this count and its write.
+    async fn backfill_count(&self, conversation_id: &str, what: Counted) -> Result<i64, ApiError> {
+        let count = match what {
+            Counted::Owners => {
+                self.count_members(conversation_id, Some(Role::Owner))
+                    .await?
+            }
+            Counted::Members => self.count_members(conversation_id, None).await?,
+        } as i64;
+        let attribute = what.attribute();
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
-            .update_expression("SET owner_count = :n")
-            .condition_expression(
-                "attribute_exists(conversation_id) AND attribute_not_exists(owner_count)",
-            )
-            .expression_attribute_values(":n", n(owners))
+            .update_expression(format!("SET {attribute} = :n"))
+            .condition_expression(format!(
+                "attribute_exists(conversation_id) AND attribute_not_exists({attribute})"
+            ))
+            .expression_attribute_values(":n", n(count))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(owners),
+            Ok(_) => Ok(count),
             // Someone else filled it first: theirs is the count now.
             Err(e)
                 if e.as_service_error()
@@ -427,10 +459,13 @@ impl Store {
             {
                 self.counters(conversation_id)
                     .await?
-                    .and_then(|c| c.owner_count)
-                    .ok_or_else(|| ApiError::corrupt("conversation", "owner_count missing"))
+                    .and_then(|c| match what {
+                        Counted::Owners => c.owner_count,
+                        Counted::Members => c.member_count,
+                    })
+                    .ok_or_else(|| ApiError::corrupt("conversation", "count missing"))
             }
-            Err(e) => Err(ApiError::from_sdk("conversations.backfill_owner_count", e)),
+            Err(e) => Err(ApiError::from_sdk("conversations.backfill_count", e)),
         }
     }
 
@@ -467,27 +502,35 @@ impl Store {
         conversation_id: &str,
         last_seq: u64,
         owner_delta: i64,
+        member_delta: i64,
     ) -> TransactWriteItem {
-        let update = Update::builder()
+        let mut update = Update::builder()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
             .expression_attribute_values(":prev", n(last_seq))
             .expression_attribute_values(":next", n(last_seq + 1));
-        let update = match owner_delta {
-            0 => update
-                .update_expression("SET last_seq = :next")
-                .condition_expression("last_seq = :prev"),
-            delta if delta > 0 => update
-                .update_expression("SET last_seq = :next ADD owner_count :delta")
-                .expression_attribute_values(":delta", n(delta))
-                .condition_expression("last_seq = :prev"),
+        let mut adds = Vec::new();
+        let mut condition = "last_seq = :prev".to_string();
+        if owner_delta != 0 {
+            adds.push("owner_count :owners");
+            update = update.expression_attribute_values(":owners", n(owner_delta));
+        }
+        if owner_delta < 0 {
             // At least one owner remains: the invariant is a condition of the write itself.
-            delta => update
-                .update_expression("SET last_seq = :next ADD owner_count :delta")
-                .expression_attribute_values(":delta", n(delta))
-                .condition_expression("last_seq = :prev AND owner_count >= :floor")
-                .expression_attribute_values(":floor", n(1 - delta)),
+            condition.push_str(" AND owner_count >= :floor");
+            update = update.expression_attribute_values(":floor", n(1 - owner_delta));
+        }
+        if member_delta != 0 {
+            adds.push("member_count :members");
+            update = update.expression_attribute_values(":members", n(member_delta));
+        }
+        let expression = match adds.is_empty() {
+            true => "SET last_seq = :next".to_string(),
+            false => format!("SET last_seq = :next ADD {}", adds.join(", ")),
         };
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition);
         TransactWriteItem::builder()
             .update(
                 update
