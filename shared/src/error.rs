@@ -4,13 +4,12 @@
 //! `http::serve` can log it once, with the request it failed.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Every code a caller can receive. Stable: clients branch on these.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, strum::EnumIter, strum::IntoStaticStr,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::EnumIter, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     InvalidQuery,

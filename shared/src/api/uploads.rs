@@ -27,13 +27,14 @@ pub struct NewUpload {
     pub sha256: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub struct UploadTicket {
     pub file_id: String,
     pub upload: UploadForm,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct UploadForm {
     pub method: &'static str,
     pub url: String,
