@@ -1,6 +1,9 @@
 //! Test harness: every test gets its own tables (named from a unique prefix) and bucket on the
 //! local AWS stand-ins that `scripts/test` starts, driven through the real SDK clients.
 
+pub mod client;
+pub mod local_stack;
+
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -11,13 +14,16 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
 use aws_credential_types::Credentials;
-use lambda_http::http::{HeaderMap, Method};
+use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use shared::config::Config;
 use shared::App;
 
+pub use client::{client, upload_body, ApiFailure, Client, Query, Reply, Response};
 pub use groupshare_local::router::dispatch;
+pub use shared::api::uploads::UploadForm;
+pub use shared::ErrorCode;
 
 /// Local stand-in endpoint for DynamoDB and S3 (moto server), set by `scripts/test`.
 pub const ENDPOINT_VAR: &str = "GROUPSHARE_TEST_ENDPOINT";
@@ -153,75 +159,32 @@ pub fn request(method: &str, path: &str, user: Option<&str>, body: Option<Value>
         .unwrap()
 }
 
-/// What came back: status, headers, and the body as JSON (`Null` when empty).
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub json: Value,
-}
-
-impl Reply {
-    pub fn error_code(&self) -> &str {
-        self.json["error"]["code"].as_str().unwrap_or("")
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// Sends `req` through the same authorizer and routing API Gateway does, to the function's
-/// handler.
+/// Sends `req` (raw: any method, path, header or body) through the same authorizer and
+/// routing API Gateway does, to the function's handler.
 pub async fn call(app: &App, req: Request) -> Reply {
     let response = dispatch(app, req).await;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
     let bytes: &[u8] = response.body().as_ref();
-    let json = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes)
-            .unwrap_or_else(|e| panic!("non-JSON body ({e}): {}", String::from_utf8_lossy(bytes)))
-    };
-    Reply {
-        status,
-        headers,
-        json,
-    }
-}
-
-pub async fn get(app: &App, user: &str, path: &str) -> Reply {
-    call(app, request("GET", path, Some(user), None)).await
-}
-
-pub async fn post(app: &App, user: &str, path: &str, body: Value) -> Reply {
-    call(app, request("POST", path, Some(user), Some(body))).await
+    Reply::read(
+        response.status().as_u16(),
+        response.headers().clone(),
+        bytes,
+    )
 }
 
 /// Creates a group through the API; `owner` owns it, `members` join.
 pub async fn create_group(app: &App, owner: &str, members: &[&str]) -> String {
-    let r = post(
-        app,
-        owner,
-        "/conversations",
-        serde_json::json!({"title": "Team", "members": members}),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    r.json["conversation_id"].as_str().unwrap().to_string()
+    let created = client(app, owner)
+        .create_conversation("Team", members)
+        .await;
+    created.created().conversation_id
 }
 
 /// Posts a text message through the API and returns its seq.
 pub async fn send_text(app: &App, cid: &str, user: &str, text: &str) -> u64 {
-    let r = post(
-        app,
-        user,
-        &format!("/conversations/{cid}/messages"),
-        serde_json::json!({"client_msg_id": unique("m"), "text": text}),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    r.json["seq"].as_u64().unwrap()
+    let sent = client(app, user)
+        .post_message(cid, &unique("m"), text)
+        .await;
+    sent.created().seq
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -230,17 +193,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Sends the presigned POST form a create-upload call returned, with `bytes` as the file.
-pub async fn post_form(upload: &Value, bytes: Vec<u8>) -> reqwest::Response {
+pub async fn post_form(upload: &UploadForm, bytes: Vec<u8>) -> reqwest::Response {
     let mut form = reqwest::multipart::Form::new();
-    for (k, v) in upload["fields"].as_object().unwrap() {
-        form = form.text(k.clone(), v.as_str().unwrap().to_string());
+    for (k, v) in &upload.fields {
+        form = form.text(k.clone(), v.clone());
     }
     form = form.part(
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name("upload.bin"),
     );
     reqwest::Client::new()
-        .post(upload["url"].as_str().unwrap())
+        .post(&upload.url)
         .multipart(form)
         .send()
         .await
@@ -257,36 +220,18 @@ pub async fn upload(
     content_type: &str,
     bytes: &[u8],
 ) -> String {
-    let r = post(
-        app,
-        user,
-        &format!("/conversations/{cid}/uploads"),
-        serde_json::json!({
-            "client_msg_id": unique("u"),
-            "name": name,
-            "size": bytes.len(),
-            "content_type": content_type,
-            "sha256": sha256_hex(bytes),
-        }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    let file_id = r.json["file_id"].as_str().unwrap().to_string();
-    let sent = post_form(&r.json["upload"], bytes.to_vec()).await;
+    let api = client(app, user);
+    let sha256 = sha256_hex(bytes);
+    let body = upload_body(&unique("u"), name, bytes.len(), content_type, Some(&sha256));
+    let ticket = api.create_upload(cid, body).await.created();
+    let sent = post_form(&ticket.upload, bytes.to_vec()).await;
     assert!(
         sent.status().is_success(),
         "upload refused: {}",
         sent.text().await.unwrap()
     );
-    let done = post(
-        app,
-        user,
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(done.status, 201, "{:?}", done.json);
-    file_id
+    api.complete_upload(cid, &ticket.file_id).await.created();
+    ticket.file_id
 }
 
 /// A plain HTTP client that does not follow redirects (to look at the 302 itself).
@@ -368,12 +313,3 @@ pub fn s3_event(
     event["Records"][0]["s3"]["object"]["versionId"] = serde_json::json!(version);
     serde_json::from_value(event).unwrap()
 }
-
-pub async fn patch(app: &App, user: &str, path: impl AsRef<str>, body: Value) -> Reply {
-    call(app, request("PATCH", path.as_ref(), Some(user), Some(body))).await
-}
-
-pub async fn delete(app: &App, user: &str, path: impl AsRef<str>) -> Reply {
-    call(app, request("DELETE", path.as_ref(), Some(user), None)).await
-}
-pub mod local_stack;

@@ -7,6 +7,7 @@ use groupshare_tests::local_stack::LocalStack;
 use groupshare_tests::*;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
+use shared::api::conversations::ConversationView;
 use shared::route::ROUTES;
 
 fn with_bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Request {
@@ -17,6 +18,7 @@ fn with_bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Re
 }
 
 /// A token from the local stack's token route, through the same entry point as every request.
+/// (Raw: a local-only route, not in the route table, whose body has no type of its own.)
 async fn token_for(app: &shared::App, user: &str) -> String {
     let r = call(
         app,
@@ -38,7 +40,9 @@ fn now() -> u64 {
 /// The authorizer answered (API Gateway's 401 carries a `WWW-Authenticate` challenge; a
 /// function's own 401 does not), so no function ran.
 fn refused_by_the_authorizer(r: &Reply) -> bool {
-    r.status == 401 && r.error_code() == "unauthenticated" && r.header("www-authenticate").is_some()
+    r.status == 401
+        && r.code() == Some(ErrorCode::Unauthenticated)
+        && r.header("www-authenticate").is_some()
 }
 
 #[tokio::test]
@@ -55,8 +59,8 @@ async fn a_bearer_token_issued_by_the_local_stack_works() {
         ),
     )
     .await;
-    assert_eq!(created.status, 201, "{:?}", created.json);
-    let cid = created.json["conversation_id"].as_str().unwrap();
+    let created: ConversationView = created.typed().created();
+    let cid = created.conversation_id.as_str();
 
     // GET /local/token?user= works too, and the token names bob.
     let r = call(app, request("GET", "/local/token?user=bob", None, None)).await;
@@ -69,7 +73,7 @@ async fn a_bearer_token_issued_by_the_local_stack_works() {
     .await;
     assert_eq!(page.status, 200, "{:?}", page.json);
     // The shorthand and the token name the same caller.
-    let mine = get(app, "bob", "/conversations").await;
+    let mine = client(app, "bob").conversations(Query::new()).await;
     let theirs = call(app, with_bearer("GET", "/conversations", bob, None)).await;
     assert_eq!(mine.json, theirs.json);
 
@@ -153,12 +157,8 @@ async fn tampered_expired_and_foreign_tokens_get_401() {
             r.status
         );
     }
-    assert_eq!(
-        call(app, with_bearer("GET", &url, &expired, None))
-            .await
-            .json["error"]["message"],
-        "the token has expired"
-    );
+    let r = call(app, with_bearer("GET", &url, &expired, None)).await;
+    assert_eq!(r.failure().message, "the token has expired");
 }
 
 /// As with a JWT authorizer on every route: no credentials, 401 everywhere, and no function
@@ -183,7 +183,7 @@ async fn no_credentials_is_401_on_every_route() {
         assert!(r.header("x-request-id").is_some());
     }
     let r = call(app, request("GET", "/no/such/route", None, None)).await;
-    assert_eq!((r.status, r.error_code()), (404, "route_not_found"));
+    assert_eq!(r.error(), (404, ErrorCode::RouteNotFound));
 }
 
 /// The function code itself: an API Gateway v2 event with `X-Dev-User` and no authorizer

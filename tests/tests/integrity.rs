@@ -4,17 +4,18 @@
 
 use futures::future::join_all;
 use groupshare_tests::*;
-use serde_json::{json, Value};
+use serde_json::json;
+use shared::api::uploads::UploadTicket;
+use shared::model::{FileStatus, MessageView, Role};
 
-async fn history(app: &shared::App, user: &str, cid: &str) -> Vec<Value> {
-    let r = get(
-        app,
-        user,
-        &format!("/conversations/{cid}/messages?limit=100"),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    r.json["messages"].as_array().unwrap().clone()
+async fn history(app: &shared::App, user: &str, cid: &str) -> Vec<MessageView> {
+    let page = client(app, user).messages(cid, Query::limit(100)).await;
+    page.ok().messages
+}
+
+/// The event of a `system` message.
+fn event(m: &MessageView) -> Option<&str> {
+    m.system.as_ref().map(|s| s.event.as_str())
 }
 
 async fn new_upload(
@@ -23,22 +24,16 @@ async fn new_upload(
     user: &str,
     client_msg_id: &str,
     bytes: &[u8],
-) -> Reply {
-    let r = post(
-        app,
-        user,
-        &format!("/conversations/{cid}/uploads"),
-        json!({
-            "client_msg_id": client_msg_id,
-            "name": "plan.txt",
-            "size": bytes.len(),
-            "content_type": "text/plain",
-            "sha256": sha256_hex(bytes),
-        }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    r
+) -> UploadTicket {
+    let sha256 = sha256_hex(bytes);
+    let body = upload_body(
+        client_msg_id,
+        "plan.txt",
+        bytes.len(),
+        "text/plain",
+        Some(&sha256),
+    );
+    client(app, user).create_upload(cid, body).await.created()
 }
 
 /// Every version S3 holds of `key`, newest first.
@@ -60,14 +55,8 @@ async fn versions(app: &shared::App, key: &str) -> Vec<String> {
 }
 
 async fn download_bytes(app: &shared::App, user: &str, cid: &str, file_id: &str) -> Vec<u8> {
-    let r = get(
-        app,
-        user,
-        &format!("/conversations/{cid}/files/{file_id}/download"),
-    )
-    .await;
-    assert_eq!(r.status, 302, "{:?}", r.json);
-    let url = r.header("location").unwrap();
+    let r = client(app, user).download(cid, file_id, Query::new()).await;
+    let url = r.location();
     let got = reqwest::get(url).await.unwrap();
     assert!(got.status().is_success());
     got.bytes().await.unwrap().to_vec()
@@ -78,17 +67,13 @@ async fn a_removed_member_cannot_announce_a_file_with_a_form_collected_before() 
     let app = stack().await;
     let cid = create_group(app, "alice", &["mallory"]).await;
     let ticket = new_upload(app, &cid, "mallory", "late", b"sneaky").await;
-    let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
-    let removed = delete(
-        app,
-        "alice",
-        format!("/conversations/{cid}/members/mallory"),
-    )
-    .await;
+    let file_id = ticket.file_id;
+    let alice = client(app, "alice");
+    let removed = alice.remove_member(&cid, "mallory").await;
     assert_eq!(removed.status, 204);
 
     // The old form still uploads (S3 only checks its signature and policy) ...
-    assert!(post_form(&ticket.json["upload"], b"sneaky".to_vec())
+    assert!(post_form(&ticket.upload, b"sneaky".to_vec())
         .await
         .status()
         .is_success());
@@ -102,27 +87,17 @@ async fn a_removed_member_cannot_announce_a_file_with_a_form_collected_before() 
         matches!(outcomes[..], [upload_completed::RecordOutcome::Skipped(_)]),
         "{outcomes:?}"
     );
-    let by_route = post(
-        app,
-        "mallory",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
+    let mallory = alice.as_user("mallory");
+    let by_route = mallory.complete_upload(&cid, &file_id).await;
     assert_eq!(by_route.status, 404);
 
     let messages = history(app, "alice", &cid).await;
     assert!(
-        messages.iter().all(|m| m["kind"] != "file"),
+        messages.iter().all(|m| m.kind != "file"),
         "no file message after the removal: {messages:?}"
     );
-    let info = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}"),
-    )
-    .await;
-    assert_eq!(info.json["status"], "pending");
+    let info = alice.file_info(&cid, &file_id).await.body();
+    assert_eq!(info.status, FileStatus::Pending);
 }
 
 /// A removal that commits between the uploader's membership read and the announcement still
@@ -133,19 +108,15 @@ async fn completion_racing_a_removal_never_announces_after_it() {
     for round in 0..5 {
         let cid = create_group(app, "alice", &["mallory"]).await;
         let ticket = new_upload(app, &cid, "mallory", &format!("r{round}"), b"racing").await;
-        let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
-        assert!(post_form(&ticket.json["upload"], b"racing".to_vec())
+        let file_id = ticket.file_id;
+        assert!(post_form(&ticket.upload, b"racing".to_vec())
             .await
             .status()
             .is_success());
-        let complete_path = format!("/conversations/{cid}/files/{file_id}/complete");
+        let [alice, mallory] = ["alice", "mallory"].map(|u| client(app, u));
         let (removed, completed) = tokio::join!(
-            delete(
-                app,
-                "alice",
-                format!("/conversations/{cid}/members/mallory")
-            ),
-            post(app, "mallory", &complete_path, Value::Null),
+            alice.remove_member(&cid, "mallory"),
+            mallory.complete_upload(&cid, &file_id),
         );
         assert_eq!(removed.status, 204);
         assert!(
@@ -156,9 +127,9 @@ async fn completion_racing_a_removal_never_announces_after_it() {
         let messages = history(app, "alice", &cid).await;
         let removed_at = messages
             .iter()
-            .position(|m| m["system"]["event"] == "member_removed")
+            .position(|m| event(m) == Some("member_removed"))
             .unwrap();
-        let file_at = messages.iter().position(|m| m["kind"] == "file");
+        let file_at = messages.iter().position(|m| m.kind == "file");
         if let Some(file_at) = file_at {
             assert!(file_at < removed_at, "round {round}: {messages:?}");
             assert_eq!(completed.status, 201);
@@ -174,32 +145,20 @@ async fn bytes_posted_with_an_old_form_after_completion_never_reach_members() {
     let cid = create_group(app, "alice", &["bob"]).await;
     let original = b"the agreed plan".to_vec();
     // No declared hash: the form pins only key, type and size, so S3 accepts other bytes.
-    let ticket = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "swap", "name": "plan.txt", "size": original.len(), "content_type": "text/plain"}),
-    )
-    .await;
-    assert_eq!(ticket.status, 201, "{:?}", ticket.json);
-    let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
-    assert!(post_form(&ticket.json["upload"], original.clone())
+    let alice = client(app, "alice");
+    let body = upload_body("swap", "plan.txt", original.len(), "text/plain", None);
+    let ticket = alice.create_upload(&cid, body).await.created();
+    let file_id = ticket.file_id;
+    assert!(post_form(&ticket.upload, original.clone())
         .await
         .status()
         .is_success());
-    let done = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(done.status, 201, "{:?}", done.json);
+    alice.complete_upload(&cid, &file_id).await.created();
 
     // The same form again, with other bytes of the same size.
     let forged = b"the forged plan".to_vec();
     assert_eq!(forged.len(), original.len());
-    assert!(post_form(&ticket.json["upload"], forged.clone())
+    assert!(post_form(&ticket.upload, forged.clone())
         .await
         .status()
         .is_success());
@@ -231,7 +190,7 @@ async fn a_form_with_a_declared_hash_refuses_other_bytes() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
     let ticket = new_upload(app, &cid, "alice", "pinned", b"the real one").await;
-    let refused = post_form(&ticket.json["upload"], b"the fake one".to_vec()).await;
+    let refused = post_form(&ticket.upload, b"the fake one".to_vec()).await;
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await.unwrap().contains("BadDigest"));
 }
@@ -242,39 +201,23 @@ async fn a_retry_must_declare_the_same_checksum() {
     let cid = create_group(app, "alice", &[]).await;
     let bytes = b"declared".to_vec();
     new_upload(app, &cid, "alice", "same", &bytes).await;
-    let path = format!("/conversations/{cid}/uploads");
-    let without = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "same", "name": "plan.txt", "size": bytes.len(), "content_type": "text/plain"}),
-    )
-    .await;
-    assert_eq!(
-        (without.status, without.error_code()),
-        (409, "client_msg_id_reused")
-    );
-    let other = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "same", "name": "plan.txt", "size": bytes.len(),
-               "content_type": "text/plain", "sha256": sha256_hex(b"other!!!")}),
-    )
-    .await;
-    assert_eq!(
-        (other.status, other.error_code()),
-        (409, "client_msg_id_reused")
-    );
+    let alice = client(app, "alice");
+    let retry = |sha256: Option<String>| {
+        let body = upload_body(
+            "same",
+            "plan.txt",
+            bytes.len(),
+            "text/plain",
+            sha256.as_deref(),
+        );
+        alice.create_upload(&cid, body)
+    };
+    let without = retry(None).await;
+    assert_eq!(without.error(), (409, ErrorCode::ClientMsgIdReused));
+    let other = retry(Some(sha256_hex(b"other!!!"))).await;
+    assert_eq!(other.error(), (409, ErrorCode::ClientMsgIdReused));
     // The same declaration (hex case aside) is a retry and gets a fresh form.
-    let same = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "same", "name": "plan.txt", "size": bytes.len(),
-               "content_type": "text/plain", "sha256": sha256_hex(&bytes).to_uppercase()}),
-    )
-    .await;
+    let same = retry(Some(sha256_hex(&bytes).to_uppercase())).await;
     assert_eq!(same.status, 201, "{:?}", same.json);
 }
 
@@ -282,8 +225,9 @@ async fn a_retry_must_declare_the_same_checksum() {
 async fn a_declared_checksum_storage_cannot_confirm_does_not_complete() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let ticket = new_upload(app, &cid, "alice", "nochk", b"unverified").await;
-    let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
+    let file_id = new_upload(app, &cid, "alice", "nochk", b"unverified")
+        .await
+        .file_id;
     // Bytes that arrive without the form's checksum field (S3 then keeps no SHA-256).
     app.blobs
         .client()
@@ -298,65 +242,36 @@ async fn a_declared_checksum_storage_cannot_confirm_does_not_complete() {
         .send()
         .await
         .unwrap();
-    let r = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!((r.status, r.error_code()), (409, "checksum_unverified"));
-    let info = get(app, "bob", &format!("/conversations/{cid}/files/{file_id}")).await;
-    assert_eq!(info.json["status"], "pending");
+    let r = client(app, "alice").complete_upload(&cid, &file_id).await;
+    assert_eq!(r.error(), (409, ErrorCode::ChecksumUnverified));
+    let info = client(app, "bob").file_info(&cid, &file_id).await.body();
+    assert_eq!(info.status, FileStatus::Pending);
 }
 
 #[tokio::test]
 async fn the_same_client_msg_id_with_other_text_is_refused() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
-    let path = format!("/conversations/{cid}/messages");
-    let first = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "k", "text": "hello"}),
-    )
-    .await;
-    assert_eq!(first.status, 201);
-    let retry = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "k", "text": "hello"}),
-    )
-    .await;
-    assert_eq!(retry.status, 201);
-    assert_eq!(retry.json["seq"], first.json["seq"]);
-    let changed = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "k", "text": "goodbye"}),
-    )
-    .await;
-    assert_eq!(
-        (changed.status, changed.error_code()),
-        (409, "client_msg_id_reused")
-    );
-    let texts: Vec<Value> = history(app, "alice", &cid)
+    let alice = client(app, "alice");
+    let first = alice.post_message(&cid, "k", "hello").await.created();
+    let retry = alice.post_message(&cid, "k", "hello").await.created();
+    assert_eq!(retry.seq, first.seq);
+    let changed = alice.post_message(&cid, "k", "goodbye").await;
+    assert_eq!(changed.error(), (409, ErrorCode::ClientMsgIdReused));
+    let texts: Vec<Option<String>> = history(app, "alice", &cid)
         .await
-        .iter()
-        .filter(|m| m["kind"] == "text")
-        .map(|m| m["text"].clone())
+        .into_iter()
+        .filter(|m| m.kind == "text")
+        .map(|m| m.text)
         .collect();
-    assert_eq!(texts, vec![json!("hello")]);
+    assert_eq!(texts, [Some("hello".to_string())]);
 }
 
 async fn owners(app: &shared::App, cid: &str, among: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for u in among {
         if let Some(m) = app.store.get_member(cid, u).await.unwrap() {
-            if m.role == shared::model::Role::Owner {
+            if m.role == Role::Owner {
                 out.push(u.to_string());
             }
         }
@@ -369,17 +284,12 @@ async fn two_owners_leaving_at_once_leave_one_owner() {
     let app = stack().await;
     for round in 0..5 {
         let cid = create_group(app, "alice", &["bob"]).await;
-        let r = patch(
-            app,
-            "alice",
-            &format!("/conversations/{cid}/members/bob"),
-            json!({"role": "owner"}),
-        )
-        .await;
+        let [alice, bob] = ["alice", "bob"].map(|u| client(app, u));
+        let r = alice.change_role(&cid, "bob", Role::Owner).await;
         assert_eq!(r.status, 200, "{:?}", r.json);
         let (a, b) = tokio::join!(
-            delete(app, "alice", format!("/conversations/{cid}/members/alice")),
-            delete(app, "bob", format!("/conversations/{cid}/members/bob")),
+            alice.remove_member(&cid, "alice"),
+            bob.remove_member(&cid, "bob"),
         );
         let mut statuses = [a.status, b.status];
         statuses.sort();
@@ -403,17 +313,12 @@ async fn two_owners_removing_each_other_at_once_leave_one_owner() {
     let app = stack().await;
     for round in 0..5 {
         let cid = create_group(app, "alice", &["bob"]).await;
-        let r = patch(
-            app,
-            "alice",
-            &format!("/conversations/{cid}/members/bob"),
-            json!({"role": "owner"}),
-        )
-        .await;
+        let [alice, bob] = ["alice", "bob"].map(|u| client(app, u));
+        let r = alice.change_role(&cid, "bob", Role::Owner).await;
         assert_eq!(r.status, 200);
         let (a, b) = tokio::join!(
-            delete(app, "alice", format!("/conversations/{cid}/members/bob")),
-            delete(app, "bob", format!("/conversations/{cid}/members/alice")),
+            alice.remove_member(&cid, "bob"),
+            bob.remove_member(&cid, "alice"),
         );
         let mut statuses = [a.status, b.status];
         statuses.sort();
@@ -432,61 +337,56 @@ async fn two_owners_removing_each_other_at_once_leave_one_owner() {
 async fn roles_change_by_the_rules_and_show_in_history() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob", "carol", "dave"]).await;
-    let role = |by: &'static str, who: &'static str, role: &'static str| {
-        let cid = cid.clone();
-        async move {
-            patch(
-                app,
-                by,
-                &format!("/conversations/{cid}/members/{who}"),
-                json!({ "role": role }),
-            )
-            .await
-        }
+    use Role::{Admin, Member, Owner};
+    let role = |by: &'static str, who: &'static str, role: Role| {
+        let (api, cid) = (client(app, by), cid.clone());
+        async move { api.change_role(&cid, who, role).await }
     };
     // Members change no roles.
-    assert_eq!(role("bob", "carol", "admin").await.status, 403);
+    assert_eq!(role("bob", "carol", Admin).await.status, 403);
     // Owners change any role.
-    let r = role("alice", "bob", "admin").await;
-    assert_eq!((r.status, r.json["role"].as_str()), (200, Some("admin")));
+    let r = role("alice", "bob", Admin).await;
+    assert_eq!(r.ok().role, Admin);
     // Admins make members admins, nothing more.
-    assert_eq!(role("bob", "carol", "admin").await.status, 200);
-    assert_eq!(role("bob", "dave", "owner").await.status, 403);
-    assert_eq!(role("bob", "carol", "member").await.status, 403);
-    assert_eq!(role("bob", "alice", "member").await.status, 403);
+    assert_eq!(role("bob", "carol", Admin).await.status, 200);
+    assert_eq!(role("bob", "dave", Owner).await.status, 403);
+    assert_eq!(role("bob", "carol", Member).await.status, 403);
+    assert_eq!(role("bob", "alice", Member).await.status, 403);
     // The same role again changes nothing and writes nothing.
-    assert_eq!(role("alice", "carol", "admin").await.status, 200);
+    assert_eq!(role("alice", "carol", Admin).await.status, 200);
     // The last owner cannot step down; with a second owner they can.
-    let r = role("alice", "alice", "admin").await;
-    assert_eq!((r.status, r.error_code()), (409, "last_owner"));
-    assert_eq!(role("alice", "dave", "owner").await.status, 200);
-    assert_eq!(role("alice", "alice", "member").await.status, 200);
-    // Outsiders and unknown members: the same 404; bad roles: 400.
-    assert_eq!(role("mallory", "bob", "member").await.status, 404);
-    assert_eq!(role("dave", "nobody", "member").await.status, 404);
-    assert_eq!(role("dave", "bob", "emperor").await.status, 400);
+    let r = role("alice", "alice", Admin).await;
+    assert_eq!(r.error(), (409, ErrorCode::LastOwner));
+    assert_eq!(role("alice", "dave", Owner).await.status, 200);
+    assert_eq!(role("alice", "alice", Member).await.status, 200);
+    // Outsiders and unknown members: the same 404; bad roles: 400 (raw: no `Role` says that).
+    assert_eq!(role("mallory", "bob", Member).await.status, 404);
+    assert_eq!(role("dave", "nobody", Member).await.status, 404);
+    let path = format!("/conversations/{cid}/members/bob");
+    let emperor = json!({"role": "emperor"});
+    let r = client(app, "dave")
+        .send("PATCH", &path, Some(emperor))
+        .await;
+    assert_eq!(r.status, 400);
 
-    let changes: Vec<(String, String, String)> = history(app, "dave", &cid)
+    let changes: Vec<(String, String, Option<Role>)> = history(app, "dave", &cid)
         .await
-        .iter()
-        .filter(|m| m["system"]["event"] == "role_changed")
+        .into_iter()
+        .filter(|m| event(m) == Some("role_changed"))
         .map(|m| {
-            (
-                m["sender"].as_str().unwrap().into(),
-                m["system"]["user_id"].as_str().unwrap().into(),
-                m["system"]["role"].as_str().unwrap().into(),
-            )
+            let system = m.system.unwrap();
+            (m.sender, system.user_id, system.role)
         })
         .collect();
     let expected = [
-        ("alice", "bob", "admin"),
-        ("bob", "carol", "admin"),
-        ("alice", "dave", "owner"),
-        ("alice", "alice", "member"),
+        ("alice", "bob", Admin),
+        ("bob", "carol", Admin),
+        ("alice", "dave", Owner),
+        ("alice", "alice", Member),
     ];
     assert_eq!(
         changes,
-        expected.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        expected.map(|(a, b, c)| (a.to_string(), b.to_string(), Some(c)))
     );
 }
 
@@ -496,32 +396,18 @@ async fn a_demotion_racing_an_add_never_lets_a_member_add() {
     let app = stack().await;
     for round in 0..5 {
         let cid = create_group(app, "alice", &["bob"]).await;
-        assert_eq!(
-            patch(
-                app,
-                "alice",
-                &format!("/conversations/{cid}/members/bob"),
-                json!({"role": "admin"})
-            )
-            .await
-            .status,
-            200
-        );
-        let members = format!("/conversations/{cid}/members");
+        let [alice, bob] = ["alice", "bob"].map(|u| client(app, u));
+        let promoted = alice.change_role(&cid, "bob", Role::Admin).await;
+        assert_eq!(promoted.status, 200);
         let (demoted, added) = tokio::join!(
-            patch(
-                app,
-                "alice",
-                format!("{members}/bob"),
-                json!({"role": "member"})
-            ),
-            post(app, "bob", &members, json!({"user_id": "eve"})),
+            alice.change_role(&cid, "bob", Role::Member),
+            bob.add_member(&cid, "eve", None),
         );
         assert_eq!(demoted.status, 200);
         let events: Vec<String> = history(app, "alice", &cid)
             .await
             .iter()
-            .filter_map(|m| m["system"]["event"].as_str().map(str::to_string))
+            .filter_map(|m| event(m).map(str::to_string))
             .collect();
         let demoted_at = events.iter().rposition(|e| e == "role_changed").unwrap();
         match events.iter().position(|e| e == "member_added") {
@@ -540,35 +426,26 @@ async fn twenty_concurrent_senders_all_succeed_with_gap_free_seqs() {
     let senders: Vec<String> = (0..20).map(|i| format!("user{i}")).collect();
     let refs: Vec<&str> = senders.iter().map(String::as_str).collect();
     let cid = create_group(app, "owner", &refs).await;
-    let path = format!("/conversations/{cid}/messages");
     // Three rounds of 20 at once, on a table that already has history.
     for round in 0..3 {
         let replies = join_all(senders.iter().map(|u| {
-            post(
-                app,
-                u,
-                &path,
-                json!({"client_msg_id": format!("{round}"), "text": format!("{round} from {u}")}),
-            )
+            let (api, cid) = (client(app, u), &cid);
+            let (id, text) = (format!("{round}"), format!("{round} from {u}"));
+            async move { api.post_message(cid, &id, &text).await }
         }))
         .await;
         for r in &replies {
             assert_eq!(r.status, 201, "round {round}: {:?}", r.json);
         }
     }
+    let owner = client(app, "owner");
     let mut seqs = Vec::new();
-    let mut url = format!("{path}?limit=100");
+    let mut query = Query::limit(100);
     loop {
-        let page = get(app, "owner", &url).await;
-        seqs.extend(
-            page.json["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["seq"].as_u64().unwrap()),
-        );
-        match page.json["older"].as_str() {
-            Some(c) => url = format!("{path}?limit=100&before={c}"),
+        let page = owner.messages(&cid, query).await.body();
+        seqs.extend(page.messages.iter().map(|m| m.seq));
+        match page.older {
+            Some(c) => query = Query::limit(100).and("before", c),
             None => break,
         }
     }
@@ -581,28 +458,22 @@ async fn a_forged_cursor_at_the_end_of_the_number_range_is_refused() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
     use shared::cursor::{encode, After, Before};
+    let alice = client(app, "alice");
     for (param, forged) in [
         ("after", encode(&cid, &After(u64::MAX))),
         ("before", encode(&cid, &Before(u64::MAX))),
         ("before", encode(&cid, &Before(0))),
     ] {
-        let r = get(
-            app,
-            "alice",
-            &format!("/conversations/{cid}/messages?{param}={forged}"),
-        )
-        .await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, "invalid_cursor"),
-            "{param}"
-        );
+        let r = alice.messages(&cid, Query::new().and(param, forged)).await;
+        assert_eq!(r.error(), (400, ErrorCode::InvalidCursor), "{param}");
     }
 }
 
 #[tokio::test]
 async fn only_documented_paths_match() {
     let app = stack().await;
+    let alice = client(app, "alice");
+    // Raw: paths no typed call would build.
     for path in [
         "/evil/conversations",
         "/conversations/c1/config",
@@ -610,66 +481,34 @@ async fn only_documented_paths_match() {
         "/conversations//messages",
         "/config/",
     ] {
-        let r = get(app, "alice", path).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (404, "route_not_found"),
-            "{path}"
-        );
+        let r = alice.send("GET", path, None).await;
+        assert_eq!(r.error(), (404, ErrorCode::RouteNotFound), "{path}");
     }
-    assert_eq!(get(app, "alice", "/config").await.status, 200);
+    assert_eq!(alice.config().await.status, 200);
     // `config` here is a conversation id (GET /conversations/{id}), never the config route.
-    let r = get(app, "alice", "/conversations/config").await;
-    assert_eq!((r.status, r.error_code()), (404, "not_found"));
+    let r = alice.send("GET", "/conversations/config", None).await;
+    assert_eq!(r.error(), (404, ErrorCode::NotFound));
 }
 
 #[tokio::test]
 async fn names_and_text_that_would_mislead_readers_are_refused() {
     let app = stack().await;
-    let title = post(
-        app,
-        "alice",
-        "/conversations",
-        json!({"title": "Team\u{202E}txt.exe"}),
-    )
-    .await;
-    assert_eq!((title.status, title.error_code()), (400, "invalid_title"));
+    let alice = client(app, "alice");
+    let title = alice.create_conversation("Team\u{202E}txt.exe", &[]).await;
+    assert_eq!(title.error(), (400, ErrorCode::InvalidTitle));
     let cid = create_group(app, "alice", &[]).await;
     for name in ["invoice\u{202E}fdp.exe", "a\u{2066}b.pdf", "nul\u{0}.txt"] {
-        let r = post(
-            app,
-            "alice",
-            &format!("/conversations/{cid}/uploads"),
-            json!({"client_msg_id": "n", "name": name, "size": 1, "content_type": "text/plain"}),
-        )
-        .await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, "invalid_name"),
-            "{name:?}"
-        );
+        let body = upload_body("n", name, 1, "text/plain", None);
+        let r = alice.create_upload(&cid, body).await;
+        assert_eq!(r.error(), (400, ErrorCode::InvalidName), "{name:?}");
     }
     for text in ["nul\u{0}", "esc\u{1b}[2J", "flip\u{202E}"] {
-        let r = post(
-            app,
-            "alice",
-            &format!("/conversations/{cid}/messages"),
-            json!({"client_msg_id": "t", "text": text}),
-        )
-        .await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, "invalid_text"),
-            "{text:?}"
-        );
+        let r = alice.post_message(&cid, "t", text).await;
+        assert_eq!(r.error(), (400, ErrorCode::InvalidText), "{text:?}");
     }
-    let ok = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/messages"),
-        json!({"client_msg_id": "ok", "text": "two\nlines\tand a tab"}),
-    )
-    .await;
+    let ok = alice
+        .post_message(&cid, "ok", "two\nlines\tand a tab")
+        .await;
     assert_eq!(ok.status, 201);
 }
 
@@ -677,54 +516,30 @@ async fn names_and_text_that_would_mislead_readers_are_refused() {
 async fn big_or_mistyped_input_is_refused_without_being_echoed() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
     // A type error on a 1 MB string: the message names the problem, not the input.
-    let huge = "x".repeat(1_000_000);
-    let r = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "h", "name": "a.txt", "size": huge, "content_type": "text/plain"}),
-    )
-    .await;
+    let mistyped = |size: String| json!({"client_msg_id": "h", "name": "a.txt", "size": size, "content_type": "text/plain"});
+    let r = alice
+        .create_upload(&cid, mistyped("x".repeat(1_000_000)))
+        .await;
     assert_eq!(r.status, 413, "{}", r.json.to_string().len());
-    let small_enough = "x".repeat(50_000);
-    let r = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "h", "name": "a.txt", "size": small_enough, "content_type": "text/plain"}),
-    )
-    .await;
-    assert_eq!(r.error_code(), "invalid_body");
+    let r = alice
+        .create_upload(&cid, mistyped("x".repeat(50_000)))
+        .await;
+    assert_eq!(r.failure().code, ErrorCode::InvalidBody);
     assert!(r.json.to_string().len() < 400, "{}", r.json);
     // 32k member ids: refused before any per-id work.
     let members: Vec<String> = (0..32_000).map(|i| format!("u{i}")).collect();
-    let r = post(
-        app,
-        "alice",
-        "/conversations",
-        json!({"title": "big", "members": members}),
-    )
-    .await;
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    let r = alice.create_conversation("big", &members).await;
     assert!(matches!(r.status, 400 | 413), "{}", r.status);
-    let members: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
-    let r = post(
-        app,
-        "alice",
-        "/conversations",
-        json!({"title": "big", "members": members}),
-    )
-    .await;
-    assert_eq!((r.status, r.error_code()), (400, "too_many_members"));
+    let r = alice.create_conversation("big", &members[..200]).await;
+    assert_eq!(r.error(), (400, ErrorCode::TooManyMembers));
     // Too many query parameters.
     let query: Vec<String> = (0..50).map(|i| format!("p{i}=1")).collect();
-    let r = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/messages?{}", query.join("&")),
-    )
-    .await;
-    assert_eq!((r.status, r.error_code()), (400, "invalid_query"));
+    let path = format!("/conversations/{cid}/messages?{}", query.join("&"));
+    let r = alice.send("GET", &path, None).await;
+    assert_eq!(r.error(), (400, ErrorCode::InvalidQuery));
 }
 
 /// Found by schemathesis: adding oneself named one member item twice in one transaction (the
@@ -733,21 +548,10 @@ async fn big_or_mistyped_input_is_refused_without_being_echoed() {
 async fn adding_oneself_is_a_no_op() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let members = format!("/conversations/{cid}/members");
-    let r = post(
-        app,
-        "alice",
-        &members,
-        json!({"user_id": "alice", "role": "admin"}),
-    )
-    .await;
-    assert_eq!(
-        (r.status, r.json["role"].as_str()),
-        (200, Some("owner")),
-        "{:?}",
-        r.json
-    );
-    let r = post(app, "bob", &members, json!({"user_id": "bob"})).await;
+    let alice = client(app, "alice");
+    let r = alice.add_member(&cid, "alice", Some(Role::Admin)).await;
+    assert_eq!(r.ok().role, Role::Owner);
+    let r = alice.as_user("bob").add_member(&cid, "bob", None).await;
     assert_eq!(r.status, 403, "members add no one, themselves included");
     assert_eq!(history(app, "alice", &cid).await.len(), 1);
 }

@@ -25,16 +25,9 @@ async fn one_json_line_per_request_without_secrets_or_names() {
     let cid = create_group(app, "alice", &["bob"]).await;
     let secret_name = "salary-review-2026.pdf";
     let file_id = upload(app, &cid, "alice", secret_name, "application/pdf", b"%PDF").await;
-    let cursor = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/messages?limit=1"),
-    )
-    .await
-    .json["older"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bob = client(app, "bob");
+    let page = bob.messages(&cid, Query::limit(1)).await.body();
+    let cursor = page.older.unwrap();
 
     let captured = Captured::default();
     let writer = captured.clone();
@@ -44,24 +37,10 @@ async fn one_json_line_per_request_without_secrets_or_names() {
         .with_max_level(tracing::Level::INFO)
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
-    let download = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/files/{file_id}/download"),
-    )
-    .await;
-    let page = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/messages?before={cursor}"),
-    )
-    .await;
-    let denied = get(
-        app,
-        "mallory",
-        &format!("/conversations/{cid}/files/{file_id}"),
-    )
-    .await;
+    let download = bob.download(&cid, &file_id, Query::new()).await;
+    let before = Query::new().and("before", &cursor);
+    let page = bob.messages(&cid, before).await;
+    let denied = bob.as_user("mallory").file_info(&cid, &file_id).await;
     drop(guard);
     assert_eq!(
         (download.status, page.status, denied.status),

@@ -1,19 +1,10 @@
 //! pull-messages against a real local DynamoDB, through the handler.
 
 use groupshare_tests::*;
-use serde_json::Value;
+use shared::api::messages::MessagePage;
 
-fn seqs(page: &Value) -> Vec<u64> {
-    page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect()
-}
-
-fn url(cid: &str, query: &str) -> String {
-    format!("/conversations/{cid}/messages{query}")
+fn seqs(page: &MessagePage) -> Vec<u64> {
+    page.messages.iter().map(|m| m.seq).collect()
 }
 
 #[tokio::test]
@@ -24,37 +15,25 @@ async fn newest_page_comes_first_in_ascending_order() {
         send_text(app, &cid, "alice", &format!("hello {i}")).await;
     }
     // 11 messages: the "created" system message and 10 texts.
-    let page = get(app, "bob", &url(&cid, "?limit=5")).await;
-    assert_eq!(page.status, 200, "{:?}", page.json);
-    assert_eq!(seqs(&page.json), vec![7, 8, 9, 10, 11]);
-    assert_eq!(page.json["messages"][4]["text"], "hello 9");
-    assert_eq!(page.json["messages"][4]["sender"], "alice");
-    assert_eq!(page.json["messages"][4]["kind"], "text");
-    assert!(page.json["messages"][4]["sent_at"]
-        .as_str()
-        .unwrap()
-        .ends_with('Z'));
-    assert!(page.json["older"].is_string());
-    assert!(page.json["newer"].is_string());
-    assert_eq!(
-        page.json["messages"][0]["message_id"]
-            .as_str()
-            .unwrap()
-            .len(),
-        32
-    );
+    let bob = client(app, "bob");
+    let page = bob.messages(&cid, Query::limit(5)).await.ok();
+    assert_eq!(seqs(&page), vec![7, 8, 9, 10, 11]);
+    let last = &page.messages[4];
+    assert_eq!(last.text.as_deref(), Some("hello 9"));
+    assert_eq!(last.sender, "alice");
+    assert_eq!(last.kind, "text");
+    assert!(last.sent_at.ends_with('Z'));
+    assert!(page.older.is_some()); // `newer` is a string by type
+    assert_eq!(page.messages[0].message_id.len(), 32);
 
-    let first = get(app, "bob", &url(&cid, "")).await;
+    let first = bob.messages(&cid, Query::new()).await.body();
     assert_eq!(
-        seqs(&first.json),
+        seqs(&first),
         (1..=11).collect::<Vec<_>>(),
         "default limit covers all 11"
     );
-    assert!(
-        first.json["older"].is_null(),
-        "first message is on the page"
-    );
-    assert_eq!(first.json["messages"][0]["kind"], "system");
+    assert!(first.older.is_none(), "first message is on the page");
+    assert_eq!(first.messages[0].kind, "system");
 }
 
 #[tokio::test]
@@ -70,21 +49,21 @@ async fn paging_back_from_newest_reaches_the_first_message_without_gaps_or_dupli
         )
         .await;
     }
+    let bob = client(app, "bob");
     let mut seen = Vec::new();
     let mut sizes = Vec::new();
-    let mut query = "?limit=50".to_string();
+    let mut query = Query::limit(50);
     loop {
-        let page = get(app, "bob", &url(&cid, &query)).await;
-        assert_eq!(page.status, 200, "{:?}", page.json);
-        let s = seqs(&page.json);
+        let page = bob.messages(&cid, query).await.ok();
+        let s = seqs(&page);
         assert!(
             s.windows(2).all(|w| w[0] + 1 == w[1]),
             "page is ascending and contiguous"
         );
         sizes.push(s.len());
         seen.splice(0..0, s);
-        match page.json["older"].as_str() {
-            Some(c) => query = format!("?limit=50&before={c}"),
+        match page.older {
+            Some(c) => query = Query::limit(50).and("before", c),
             None => break,
         }
     }
@@ -97,57 +76,48 @@ async fn polling_after_returns_only_new_messages() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     send_text(app, &cid, "alice", "before").await;
-    let page = get(app, "bob", &url(&cid, "")).await;
-    let newer = page.json["newer"].as_str().unwrap().to_string();
+    let bob = client(app, "bob");
+    let newer = bob.messages(&cid, Query::new()).await.body().newer;
+    let after = |cursor: &str| Query::new().and("after", cursor);
 
-    let idle = get(app, "bob", &url(&cid, &format!("?after={newer}"))).await;
-    assert_eq!(idle.status, 200);
-    assert!(seqs(&idle.json).is_empty());
-    assert_eq!(
-        idle.json["newer"],
-        newer.as_str(),
-        "nothing new: same point to poll from"
-    );
+    let idle = bob.messages(&cid, after(&newer)).await.ok();
+    assert!(seqs(&idle).is_empty());
+    assert_eq!(idle.newer, newer, "nothing new: same point to poll from");
 
     for t in ["one", "two", "three"] {
         send_text(app, &cid, "alice", t).await;
     }
-    let fresh = get(app, "bob", &url(&cid, &format!("?after={newer}"))).await;
-    assert_eq!(seqs(&fresh.json), vec![3, 4, 5]);
-    let texts: Vec<&str> = fresh.json["messages"]
-        .as_array()
-        .unwrap()
+    let fresh = bob.messages(&cid, after(&newer)).await.body();
+    assert_eq!(seqs(&fresh), vec![3, 4, 5]);
+    let texts: Vec<&str> = fresh
+        .messages
         .iter()
-        .map(|m| m["text"].as_str().unwrap())
+        .map(|m| m.text.as_deref().unwrap())
         .collect();
     assert_eq!(texts, ["one", "two", "three"]);
-    assert!(fresh.json["older"].is_string());
+    assert!(fresh.older.is_some());
 
     // A poll with a small limit continues where it stopped.
-    let next = fresh.json["newer"].as_str().unwrap();
     send_text(app, &cid, "bob", "four").await;
-    let again = get(app, "alice", &url(&cid, &format!("?after={next}&limit=1"))).await;
-    assert_eq!(seqs(&again.json), vec![6]);
+    let alice = bob.as_user("alice");
+    let again = alice
+        .messages(&cid, after(&fresh.newer).and("limit", 1))
+        .await;
+    assert_eq!(seqs(&again.body()), vec![6]);
 }
 
 #[tokio::test]
 async fn limit_is_bounded() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
     // History pages go up to 1,000 (other listings stop at 100).
     for bad in ["0", "1001", "-3", "ten", ""] {
-        let r = get(app, "alice", &url(&cid, &format!("?limit={bad}"))).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, "invalid_limit"),
-            "limit={bad}"
-        );
+        let r = alice.messages(&cid, Query::new().and("limit", bad)).await;
+        assert_eq!(r.error(), (400, ErrorCode::InvalidLimit), "limit={bad}");
     }
-    assert_eq!(
-        get(app, "alice", &url(&cid, "?limit=1000")).await.status,
-        200
-    );
-    assert_eq!(get(app, "alice", &url(&cid, "?limit=1")).await.status, 200);
+    assert_eq!(alice.messages(&cid, Query::limit(1000)).await.status, 200);
+    assert_eq!(alice.messages(&cid, Query::limit(1)).await.status, 200);
 }
 
 #[tokio::test]
@@ -159,12 +129,11 @@ async fn garbled_truncated_and_foreign_cursors_are_400() {
         send_text(app, &cid, "alice", &format!("{i}")).await;
         send_text(app, &other, "alice", &format!("{i}")).await;
     }
-    let page = get(app, "alice", &url(&cid, "?limit=2")).await;
-    let older = page.json["older"].as_str().unwrap().to_string();
-    let foreign = get(app, "alice", &url(&other, "?limit=2")).await.json["older"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alice = client(app, "alice");
+    let older = alice.messages(&cid, Query::limit(2)).await.body().older;
+    let older = older.unwrap();
+    let foreign = alice.messages(&other, Query::limit(2)).await.body().older;
+    let foreign = foreign.unwrap();
 
     let mut flipped = older.clone().into_bytes();
     flipped[3] = if flipped[3] == b'x' { b'y' } else { b'x' };
@@ -180,49 +149,44 @@ async fn garbled_truncated_and_foreign_cursors_are_400() {
         ("wrong direction", format!("?after={older}")),
         ("huge", format!("?before={}", "A".repeat(4000))),
     ] {
-        let r = get(app, "alice", &url(&cid, &query)).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (400, "invalid_cursor"),
-            "{name}"
-        );
+        // Raw: the query is sent as written (`%%%` is not even percent-encoding).
+        let path = format!("/conversations/{cid}/messages{query}");
+        let r = alice.send("GET", &path, None).await;
+        assert_eq!(r.error(), (400, ErrorCode::InvalidCursor), "{name}");
     }
-    let both = get(
-        app,
-        "alice",
-        &url(&cid, &format!("?before={older}&after={older}")),
-    )
-    .await;
-    assert_eq!((both.status, both.error_code()), (400, "invalid_query"));
+    let both = Query::new().and("before", &older).and("after", &older);
+    let both = alice.messages(&cid, both).await;
+    assert_eq!(both.error(), (400, ErrorCode::InvalidQuery));
 }
 
 #[tokio::test]
 async fn non_member_and_unknown_conversation_get_the_same_404() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let outsider = get(app, "mallory", &url(&cid, "")).await;
-    let unknown = get(app, "mallory", &url("no-such-conversation", "")).await;
-    assert_eq!(outsider.status, 404);
-    assert_eq!(outsider.error_code(), "not_found");
+    let mallory = client(app, "mallory");
+    let outsider = mallory.messages(&cid, Query::new()).await;
+    let unknown = mallory.messages("no-such-conversation", Query::new()).await;
+    assert_eq!(outsider.error(), (404, ErrorCode::NotFound));
     assert_eq!(
         outsider.json, unknown.json,
         "bodies must not tell the cases apart"
     );
     assert!(outsider.header("x-request-id").is_some());
 
-    let bad_id = get(app, "alice", &url("bad%20id", "")).await;
-    assert_eq!(
-        (bad_id.status, bad_id.error_code()),
-        (400, "invalid_conversation_id")
-    );
+    let bad_id = mallory
+        .as_user("alice")
+        .messages("bad id", Query::new())
+        .await;
+    assert_eq!(bad_id.error(), (400, ErrorCode::InvalidConversationId));
 }
 
 #[tokio::test]
 async fn missing_identity_is_401() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
-    let r = call(app, request("GET", &url(&cid, ""), None, None)).await;
-    assert_eq!((r.status, r.error_code()), (401, "unauthenticated"));
+    let nobody = client(app, "alice").anonymous();
+    let r = nobody.messages(&cid, Query::new()).await;
+    assert_eq!(r.error(), (401, ErrorCode::Unauthenticated));
     assert_eq!(r.header("content-type"), Some("application/json"));
 }
 
@@ -240,20 +204,18 @@ async fn file_messages_carry_their_file_summary() {
         &bytes,
     )
     .await;
-    let page = get(app, "bob", &url(&cid, "")).await;
-    let last = page.json["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    assert_eq!(last["kind"], "file");
-    assert_eq!(last["sender"], "alice");
-    assert_eq!(last["file"]["file_id"], file_id.as_str());
-    assert_eq!(last["file"]["name"], "季度报告.pdf");
-    assert_eq!(last["file"]["size"], bytes.len());
-    assert_eq!(last["file"]["content_type"], "application/pdf");
-    assert!(last.get("text").is_none());
+    let page = client(app, "bob").messages(&cid, Query::new()).await;
+    // Raw on purpose: no `text` key at all on a file message.
+    let wire = page.json["messages"].as_array().unwrap().last().unwrap();
+    assert!(wire.get("text").is_none());
+    let last = page.body().messages.pop().unwrap();
+    assert_eq!(last.kind, "file");
+    assert_eq!(last.sender, "alice");
+    let file = last.file.unwrap();
+    assert_eq!(file.file_id, file_id);
+    assert_eq!(file.name, "季度报告.pdf");
+    assert_eq!(file.size, bytes.len() as u64);
+    assert_eq!(file.content_type, "application/pdf");
 }
 
 /// The deployed path: an API Gateway HTTP API (v2) event with JWT authorizer claims, parsed by
@@ -301,9 +263,12 @@ async fn handler_answers_an_api_gateway_v2_event() {
     let response = pull_messages::handle(app, req).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "JKJaXmPLvHcESHA=");
-    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    let body: MessagePage = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(seqs(&body), vec![1, 2]);
-    assert_eq!(body["messages"][1]["text"], "from the event test");
+    assert_eq!(
+        body.messages[1].text.as_deref(),
+        Some("from the event test")
+    );
 
     // The same event for someone who is not a member: 404.
     let stranger = event.replace("\"sub\": \"alice\"", "\"sub\": \"mallory\"");
@@ -333,8 +298,8 @@ async fn unreachable_storage_is_503_unavailable() {
         ),
         ..app.clone()
     };
-    let r = get(&broken, "alice", &url(&cid, "")).await;
-    assert_eq!((r.status, r.error_code()), (503, "unavailable"));
+    let r = client(&broken, "alice").messages(&cid, Query::new()).await;
+    assert_eq!(r.error(), (503, ErrorCode::Unavailable));
     assert!(r.header("x-request-id").is_some());
 }
 
@@ -354,6 +319,7 @@ async fn history_pages_are_gzipped_for_devices_that_accept_it() {
         )
         .await;
     }
+    // Raw: request headers and response bytes exactly as they travel.
     let path = format!("/conversations/{cid}/messages?limit=100");
     let plain = dispatch(app, request("GET", &path, Some("bob"), None)).await;
     assert!(plain.headers().get("content-encoding").is_none());
@@ -394,23 +360,16 @@ async fn long_messages_page_back_to_the_first_one() {
     for _ in 0..80 {
         send_text(app, &cid, "alice", &long).await;
     }
-    let path = format!("/conversations/{cid}/messages");
+    let alice = client(app, "alice");
     let mut seen = Vec::new();
-    let mut url = format!("{path}?limit=100");
+    let mut query = Query::limit(100);
     let mut pages = 0;
     loop {
-        let page = get(app, "alice", &url).await;
-        assert_eq!(page.status, 200, "{:?}", page.json);
+        let page = alice.messages(&cid, query).await.ok();
         pages += 1;
-        seen.extend(
-            page.json["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["seq"].as_u64().unwrap()),
-        );
-        match page.json["older"].as_str() {
-            Some(c) => url = format!("{path}?limit=100&before={c}"),
+        seen.extend(seqs(&page));
+        match page.older {
+            Some(c) => query = Query::limit(100).and("before", c),
             None => break,
         }
     }

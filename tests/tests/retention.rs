@@ -4,7 +4,8 @@
 //! bucket, as the functions do across a `sam deploy` that changes RetentionDays.
 
 use groupshare_tests::*;
-use serde_json::{json, Value};
+use shared::api::uploads::UploadTicket;
+use shared::model::FileStatus;
 use shared::App;
 
 const DAY_MS: i64 = 86_400_000;
@@ -20,27 +21,19 @@ fn redeployed(app: &App, days: u32) -> &'static App {
     }))
 }
 
-async fn start_upload(app: &App, cid: &str, id: &str) -> Reply {
-    let r = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": id, "name": format!("{id}.txt"), "size": 4, "content_type": "text/plain"}),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    r
+async fn start_upload(app: &App, cid: &str, id: &str) -> UploadTicket {
+    let body = upload_body(id, &format!("{id}.txt"), 4, "text/plain", None);
+    client(app, "alice")
+        .create_upload(cid, body)
+        .await
+        .created()
 }
 
 async fn complete(app: &App, cid: &str, file_id: &str) {
-    let done = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(done.status, 201, "{:?}", done.json);
+    client(app, "alice")
+        .complete_upload(cid, file_id)
+        .await
+        .created();
 }
 
 /// Days between the record's expiry and when S3 stored the bytes (what the lifecycle counts
@@ -69,36 +62,31 @@ async fn a_file_keeps_the_retention_it_was_uploaded_under() {
 
     // Uploaded while the setting was 7 days; completed after it became 30.
     let before = start_upload(week, &cid, "before").await;
-    let before_id = before.json["file_id"].as_str().unwrap().to_string();
+    let before_id = before.file_id;
     assert_eq!(
-        before.json["upload"]["fields"]["key"],
+        before.upload.fields["key"],
         format!("files/r7/{cid}/{before_id}")
     );
-    assert!(post_form(&before.json["upload"], b"week".to_vec())
+    assert!(post_form(&before.upload, b"week".to_vec())
         .await
         .status()
         .is_success());
     complete(month, &cid, &before_id).await;
     let (days, key) = stored_retention(month, &before_id).await;
     assert_eq!(days, Some(7), "{key}");
-    let info = get(
-        month,
-        "alice",
-        &format!("/conversations/{cid}/files/{before_id}"),
-    )
-    .await;
-    assert_eq!(info.json["status"], "available");
+    let info = client(month, "alice").file_info(&cid, &before_id).await;
+    assert_eq!(info.body().status, FileStatus::Available);
 
     // A retry under the new setting gets a form for the key the file already has.
     let pending = start_upload(week, &cid, "pending").await;
-    let pending_id = pending.json["file_id"].as_str().unwrap().to_string();
+    let pending_id = pending.file_id;
     let retried = start_upload(month, &cid, "pending").await;
-    assert_eq!(retried.json["file_id"], pending_id.as_str());
+    assert_eq!(retried.file_id, pending_id);
     assert_eq!(
-        retried.json["upload"]["fields"]["key"],
+        retried.upload.fields["key"],
         format!("files/r7/{cid}/{pending_id}")
     );
-    assert!(post_form(&retried.json["upload"], b"late".to_vec())
+    assert!(post_form(&retried.upload, b"late".to_vec())
         .await
         .status()
         .is_success());
@@ -107,8 +95,8 @@ async fn a_file_keeps_the_retention_it_was_uploaded_under() {
 
     // Uploaded after the change: the new setting, under its own prefix.
     let after = start_upload(month, &cid, "after").await;
-    let after_id = after.json["file_id"].as_str().unwrap().to_string();
-    assert!(post_form(&after.json["upload"], b"mnth".to_vec())
+    let after_id = after.file_id;
+    assert!(post_form(&after.upload, b"mnth".to_vec())
         .await
         .status()
         .is_success());
@@ -121,8 +109,8 @@ async fn a_file_keeps_the_retention_it_was_uploaded_under() {
 
     // Kept forever means no expiry on the record (and no lifecycle rule for files/r0/).
     let kept = start_upload(forever, &cid, "kept").await;
-    let kept_id = kept.json["file_id"].as_str().unwrap().to_string();
-    assert!(post_form(&kept.json["upload"], b"kept".to_vec())
+    let kept_id = kept.file_id;
+    assert!(post_form(&kept.upload, b"kept".to_vec())
         .await
         .status()
         .is_success());
@@ -139,7 +127,7 @@ async fn files_of_the_first_key_layout_still_complete() {
     let month = redeployed(week, 30);
     let cid = create_group(week, "alice", &[]).await;
     let ticket = start_upload(week, &cid, "legacy").await;
-    let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
+    let file_id = ticket.file_id;
     let legacy_key = format!("files/{cid}/{file_id}");
     assert_eq!(
         shared::blob::parse_object_key(&legacy_key),
@@ -162,11 +150,7 @@ async fn files_of_the_first_key_layout_still_complete() {
         stored_retention(month, &file_id).await,
         (Some(30), legacy_key)
     );
-    let download = get(
-        month,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/download"),
-    )
-    .await;
+    let alice = client(month, "alice");
+    let download = alice.download(&cid, &file_id, Query::new()).await;
     assert_eq!(download.status, 302);
 }

@@ -15,27 +15,23 @@ async fn reads_overlap_the_membership_check_with_the_lookup() {
     let cid = create_group(app, "alice", &["bob"]).await;
     let file_id = upload(app, &cid, "alice", "a.txt", "text/plain", b"a").await;
 
-    for (name, path, status) in [
-        ("history", format!("/conversations/{cid}/messages"), 200),
-        (
-            "file info",
-            format!("/conversations/{cid}/files/{file_id}"),
-            200,
-        ),
-        (
-            "batch file info",
-            format!("/conversations/{cid}/files?ids={file_id},x,y"),
-            200,
-        ),
-        ("file list", format!("/conversations/{cid}/files"), 200),
-        (
-            "download",
-            format!("/conversations/{cid}/files/{file_id}/download"),
-            302,
-        ),
+    let bob = client(app, "bob");
+    let (cid, file_id) = (cid.as_str(), file_id.as_str());
+    for (name, status) in [
+        ("history", 200),
+        ("file info", 200),
+        ("batch file info", 200),
+        ("file list", 200),
+        ("download", 302),
     ] {
         counter.reset();
-        let r = get(app, "bob", &path).await;
+        let r = match name {
+            "history" => bob.messages(cid, Query::new()).await.typed(),
+            "file info" => bob.file_info(cid, file_id).await.typed(),
+            "batch file info" => bob.files_batch(cid, &[file_id, "x", "y"]).await.typed(),
+            "file list" => bob.files(cid, Query::new()).await.typed(),
+            _ => bob.download(cid, file_id, Query::new()).await.typed::<()>(),
+        };
         assert_eq!(r.status, status, "{name}: {:?}", r.json);
         assert_eq!(
             counter.read(),
@@ -58,13 +54,7 @@ async fn a_send_reads_once_then_commits_once() {
     .await;
     let cid = create_group(app, "alice", &["bob"]).await;
     counter.reset();
-    let r = post(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/messages"),
-        serde_json::json!({"client_msg_id": "m1", "text": "hi"}),
-    )
-    .await;
+    let r = client(app, "bob").post_message(&cid, "m1", "hi").await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     assert_eq!(
         counter.read(),

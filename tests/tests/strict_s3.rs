@@ -3,7 +3,6 @@
 //! upload larger than declared is refused by S3 itself.
 
 use groupshare_tests::*;
-use serde_json::json;
 
 async fn strict_stack(download_ttl_secs: u64) -> &'static shared::App {
     stack_with(Options {
@@ -29,14 +28,9 @@ async fn presigned_url_stops_working_after_its_lifetime() {
         b"short-lived",
     )
     .await;
-    let r = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/files/{file_id}/download"),
-    )
-    .await;
-    assert_eq!(r.status, 302);
-    let url = r.header("location").unwrap().to_string();
+    let bob = client(app, "bob");
+    let r = bob.download(&cid, &file_id, Query::new()).await;
+    let url = r.location().to_string();
     assert!(url.contains("X-Amz-Expires=2"));
 
     let ok = http_client().get(&url).send().await.unwrap();
@@ -49,12 +43,7 @@ async fn presigned_url_stops_working_after_its_lifetime() {
     assert!(late.text().await.unwrap().contains("AccessDenied"));
 
     // A fresh redirect works again: access is re-checked and re-signed each time.
-    let again = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/files/{file_id}/download"),
-    )
-    .await;
+    let again = bob.download(&cid, &file_id, Query::new()).await;
     let ok = http_client()
         .get(again.header("location").unwrap())
         .send()
@@ -68,12 +57,7 @@ async fn a_tampered_url_is_refused() {
     let app = strict_stack(300).await;
     let cid = create_group(app, "alice", &[]).await;
     let a = upload(app, &cid, "alice", "a.txt", "text/plain", b"aaa").await;
-    let r = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{a}/download"),
-    )
-    .await;
+    let r = client(app, "alice").download(&cid, &a, Query::new()).await;
     let url = r.header("location").unwrap();
     // Point the signed URL at another object: the signature no longer matches.
     let forged = url.replace(&a, "someone-elses-file");
@@ -85,37 +69,25 @@ async fn a_tampered_url_is_refused() {
 async fn s3_itself_refuses_an_upload_larger_than_declared() {
     let app = strict_stack(300).await;
     let cid = create_group(app, "alice", &[]).await;
-    let r = post(app, "alice", &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "big", "name": "big.bin", "size": 10, "content_type": "application/octet-stream"})).await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    let file_id = r.json["file_id"].as_str().unwrap();
+    let alice = client(app, "alice");
+    let body = upload_body("big", "big.bin", 10, "application/octet-stream", None);
+    let r = alice.create_upload(&cid, body).await.created();
+    let file_id = r.file_id.as_str();
 
-    let refused = post_form(&r.json["upload"], vec![7u8; 11]).await;
+    let refused = post_form(&r.upload, vec![7u8; 11]).await;
     assert!(
         refused.status().is_client_error(),
         "S3 accepted 11 bytes for a 10-byte upload"
     );
     assert!(refused.text().await.unwrap().contains("EntityTooLarge"));
     // Nothing arrived, so nothing completes.
-    let done = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        json!(null),
-    )
-    .await;
-    assert_eq!((done.status, done.error_code()), (409, "upload_missing"));
+    let done = alice.complete_upload(&cid, file_id).await;
+    assert_eq!(done.error(), (409, ErrorCode::UploadMissing));
 
     // The declared size goes through, and completes.
-    let ok = post_form(&r.json["upload"], vec![7u8; 10]).await;
+    let ok = post_form(&r.upload, vec![7u8; 10]).await;
     assert!(ok.status().is_success(), "{}", ok.text().await.unwrap());
-    let done = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        json!(null),
-    )
-    .await;
+    let done = alice.complete_upload(&cid, file_id).await;
     assert_eq!(done.status, 201, "{:?}", done.json);
 }
 
@@ -127,9 +99,9 @@ async fn the_api_refuses_uploads_over_the_configured_maximum() {
     })
     .await;
     let cid = create_group(app, "alice", &[]).await;
-    let r = post(app, "alice", &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "big", "name": "big.bin", "size": 1025, "content_type": "application/octet-stream"})).await;
-    assert_eq!((r.status, r.error_code()), (413, "file_too_large"));
+    let body = upload_body("big", "big.bin", 1025, "application/octet-stream", None);
+    let r = client(app, "alice").create_upload(&cid, body).await;
+    assert_eq!(r.error(), (413, ErrorCode::FileTooLarge));
 }
 
 #[tokio::test]
@@ -137,39 +109,27 @@ async fn s3_refuses_bytes_that_do_not_match_the_declared_sha256() {
     let app = strict_stack(300).await;
     let cid = create_group(app, "alice", &[]).await;
     let good = b"the real bytes".to_vec();
-    let r = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({
-            "client_msg_id": "sha", "name": "s.bin", "size": good.len(),
-            "content_type": "application/octet-stream", "sha256": sha256_hex(&good),
-        }),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
-    let file_id = r.json["file_id"].as_str().unwrap();
+    let alice = client(app, "alice");
+    let sha256 = sha256_hex(&good);
+    let body = upload_body(
+        "sha",
+        "s.bin",
+        good.len(),
+        "application/octet-stream",
+        Some(&sha256),
+    );
+    let r = alice.create_upload(&cid, body).await.created();
+    let file_id = r.file_id.as_str();
     let mut bad = good.clone();
     bad[0] ^= 1;
-    let refused = post_form(&r.json["upload"], bad).await;
+    let refused = post_form(&r.upload, bad).await;
     assert!(refused.status().is_client_error());
     assert!(refused.text().await.unwrap().contains("BadDigest"));
 
-    let ok = post_form(&r.json["upload"], good.clone()).await;
+    let ok = post_form(&r.upload, good.clone()).await;
     assert!(ok.status().is_success(), "{}", ok.text().await.unwrap());
-    let done = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        json!(null),
-    )
-    .await;
+    let done = alice.complete_upload(&cid, file_id).await;
     assert_eq!(done.status, 201, "{:?}", done.json);
-    let info = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}"),
-    )
-    .await;
-    assert_eq!(info.json["sha256"], sha256_hex(&good).as_str());
+    let info = alice.file_info(&cid, file_id).await.body();
+    assert_eq!(info.sha256, Some(sha256));
 }

@@ -5,7 +5,6 @@
 
 use aws_credential_types::Credentials;
 use groupshare_tests::*;
-use serde_json::json;
 use shared::App;
 
 /// The same deployment with DynamoDB unreachable (an outage, as the function sees one).
@@ -30,21 +29,16 @@ async fn with_dynamodb_down(app: &App) -> App {
 async fn a_failed_upload_event_is_retried_and_a_replay_completes_it_once() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let ticket = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "e1", "name": "e.txt", "size": 5, "content_type": "text/plain"}),
-    )
-    .await;
-    assert_eq!(ticket.status, 201, "{:?}", ticket.json);
-    let file_id = ticket.json["file_id"].as_str().unwrap();
-    assert!(post_form(&ticket.json["upload"], b"hello".to_vec())
+    let body = upload_body("e1", "e.txt", 5, "text/plain", None);
+    let ticket = client(app, "alice").create_upload(&cid, body).await;
+    let ticket = ticket.created();
+    let file_id = ticket.file_id.as_str();
+    assert!(post_form(&ticket.upload, b"hello".to_vec())
         .await
         .status()
         .is_success());
     let bucket = app.config.bucket.clone().unwrap();
-    let key = ticket.json["upload"]["fields"]["key"].as_str().unwrap();
+    let key = &ticket.upload.fields["key"];
     let event = || s3_event(&bucket, key, None);
 
     // During the outage the invocation fails: Lambda retries, then the failure queue keeps it.
@@ -65,14 +59,14 @@ async fn a_failed_upload_event_is_retried_and_a_replay_completes_it_once() {
     );
     let again = upload_completed::handle(app, event()).await.unwrap();
     assert_eq!(again, [upload_completed::RecordOutcome::AlreadyComplete]);
-    let history = get(app, "bob", &format!("/conversations/{cid}/messages")).await;
-    let announced = history.json["messages"]
-        .as_array()
-        .unwrap()
+    let history = client(app, "bob").messages(&cid, Query::new()).await;
+    let history = history.body();
+    let announced = history
+        .messages
         .iter()
-        .filter(|m| m["file"]["file_id"] == file_id)
+        .filter(|m| m.file.as_ref().is_some_and(|f| f.file_id == file_id))
         .count();
-    assert_eq!(announced, 1, "{:?}", history.json);
+    assert_eq!(announced, 1, "{history:?}");
 }
 
 #[tokio::test]

@@ -3,100 +3,70 @@
 
 use futures::future::join_all;
 use groupshare_tests::*;
-use serde_json::{json, Value};
+use serde_json::json;
+use shared::model::{FileStatus, MessageView, Role};
 
-fn history_url(cid: &str) -> String {
-    format!("/conversations/{cid}/messages?limit=100")
+async fn history(app: &shared::App, user: &str, cid: &str) -> Vec<MessageView> {
+    let page = client(app, user).messages(cid, Query::limit(100)).await;
+    page.ok().messages
 }
 
-async fn history(app: &shared::App, user: &str, cid: &str) -> Vec<Value> {
-    let r = get(app, user, &history_url(cid)).await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    r.json["messages"].as_array().unwrap().clone()
+/// The file a message announces.
+fn announced(m: &MessageView) -> Option<&str> {
+    m.file.as_ref().map(|f| f.file_id.as_str())
 }
 
 #[tokio::test]
 async fn a_new_device_finds_and_downloads_the_groups_file() {
     let app = stack().await;
     // Device A (alice): create the group, say hello, upload a file into it.
-    let created = post(
-        app,
-        "alice",
-        "/conversations",
-        json!({"title": "Q3 planning", "members": ["bob", "carol"]}),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.json);
-    assert_eq!(created.json["role"], "owner");
-    let cid = created.json["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alice = client(app, "alice");
+    let created = alice
+        .create_conversation("Q3 planning", &["bob", "carol"])
+        .await
+        .created();
+    assert_eq!(created.role, Role::Owner);
+    let cid = created.conversation_id;
     send_text(app, &cid, "alice", "numbers attached").await;
 
     let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-    let ticket = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        json!({
-            "client_msg_id": "a-1", "name": "季度报告.xlsx", "size": bytes.len(),
-            "content_type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "sha256": sha256_hex(&bytes),
-        }),
-    )
-    .await;
-    assert_eq!(ticket.status, 201, "{:?}", ticket.json);
-    assert_eq!(ticket.json["upload"]["method"], "POST");
-    let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
-    let sent = post_form(&ticket.json["upload"], bytes.clone()).await;
+    let ticket = alice
+        .create_upload(
+            &cid,
+            upload_body(
+                "a-1",
+                "季度报告.xlsx",
+                bytes.len(),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                Some(&sha256_hex(&bytes)),
+            ),
+        )
+        .await
+        .created();
+    assert_eq!(ticket.upload.method, "POST");
+    let file_id = ticket.file_id;
+    let sent = post_form(&ticket.upload, bytes.clone()).await;
     assert!(sent.status().is_success());
-    let done = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(done.status, 201, "{:?}", done.json);
-    assert_eq!(done.json["kind"], "file");
+    let done = alice.complete_upload(&cid, &file_id).await.created();
+    assert_eq!(done.kind, "file");
 
     // Device B (bob, no local state): list groups, pull history, find the file, get its
     // info, download through the redirect.
-    let groups = get(app, "bob", "/conversations").await;
-    assert_eq!(
-        groups.json["conversations"][0]["conversation_id"],
-        cid.as_str()
-    );
-    assert_eq!(groups.json["conversations"][0]["role"], "member");
+    let bob = client(app, "bob");
+    let groups = bob.conversations(Query::new()).await.ok();
+    assert_eq!(groups.conversations[0].conversation_id, cid);
+    assert_eq!(groups.conversations[0].role, Role::Member);
     let messages = history(app, "bob", &cid).await;
-    let kinds: Vec<&str> = messages
-        .iter()
-        .map(|m| m["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = messages.iter().map(|m| m.kind.as_str()).collect();
     assert_eq!(kinds, ["system", "text", "file"]);
-    let file_ids: Vec<&str> = messages
-        .iter()
-        .filter_map(|m| m["file"]["file_id"].as_str())
-        .collect();
+    let file_ids: Vec<&str> = messages.iter().filter_map(announced).collect();
     assert_eq!(file_ids, [file_id.as_str()]);
-    let info = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/files?ids={}", file_ids.join(",")),
-    )
-    .await;
-    assert_eq!(info.json["files"][0]["name"], "季度报告.xlsx");
-    assert_eq!(info.json["files"][0]["status"], "available");
-    assert!(info.json["missing"].as_array().unwrap().is_empty());
-    let redirect = get(
-        app,
-        "bob",
-        &format!("/conversations/{cid}/files/{file_id}/download"),
-    )
-    .await;
-    assert_eq!(redirect.status, 302);
-    let downloaded = reqwest::get(redirect.header("location").unwrap())
+    let info = bob.files_batch(&cid, &file_ids).await.ok();
+    assert_eq!(info.files[0].name, "季度报告.xlsx");
+    assert_eq!(info.files[0].status, FileStatus::Available);
+    assert!(info.missing.is_empty());
+    let redirect = bob.download(&cid, &file_id, Query::new()).await;
+    let downloaded = reqwest::get(redirect.location())
         .await
         .unwrap()
         .bytes()
@@ -109,27 +79,30 @@ async fn a_new_device_finds_and_downloads_the_groups_file() {
 async fn retried_and_concurrent_sends_with_one_client_msg_id_store_one_message() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let body = json!({"client_msg_id": "phone-42", "text": "only once"});
-    let path = format!("/conversations/{cid}/messages");
-    let replies = join_all((0..10).map(|_| post(app, "alice", &path, body.clone()))).await;
-    let first = &replies[0].json;
+    let alice = client(app, "alice");
+    let send = |api: &Client<'static>| {
+        let (api, cid) = (api.clone(), cid.clone());
+        async move { api.post_message(&cid, "phone-42", "only once").await }
+    };
+    let replies = join_all((0..10).map(|_| send(&alice))).await;
+    let replies: Vec<MessageView> = replies.into_iter().map(Response::created).collect();
+    let first = &replies[0];
     for r in &replies {
-        assert_eq!(r.status, 201, "{:?}", r.json);
-        assert_eq!(r.json["seq"], first["seq"]);
-        assert_eq!(r.json["message_id"], first["message_id"]);
+        assert_eq!(r.seq, first.seq);
+        assert_eq!(r.message_id, first.message_id);
     }
-    let retry = post(app, "alice", &path, body.clone()).await;
-    assert_eq!(retry.json["message_id"], first["message_id"]);
+    let retry = send(&alice).await;
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body().message_id, first.message_id);
     let texts = history(app, "bob", &cid)
         .await
         .iter()
-        .filter(|m| m["text"] == "only once")
+        .filter(|m| m.text.as_deref() == Some("only once"))
         .count();
     assert_eq!(texts, 1);
     // The same client id from another user is another message.
-    let bobs = post(app, "bob", &path, body).await;
-    assert_ne!(bobs.json["message_id"], first["message_id"]);
+    let bobs = send(&alice.as_user("bob")).await.body();
+    assert_ne!(bobs.message_id, first.message_id);
 }
 
 #[tokio::test]
@@ -138,23 +111,13 @@ async fn concurrent_senders_get_distinct_consecutive_seqs() {
     let senders: Vec<String> = (0..20).map(|i| format!("user{i}")).collect();
     let refs: Vec<&str> = senders.iter().map(String::as_str).collect();
     let cid = create_group(app, "owner", &refs).await;
-    let path = format!("/conversations/{cid}/messages");
     let replies = join_all(senders.iter().map(|u| {
-        post(
-            app,
-            u,
-            &path,
-            json!({"client_msg_id": "x", "text": format!("from {u}")}),
-        )
+        let (api, text) = (client(app, u), format!("from {u}"));
+        let cid = &cid;
+        async move { api.post_message(cid, "x", &text).await }
     }))
     .await;
-    let mut seqs: Vec<u64> = replies
-        .iter()
-        .map(|r| {
-            assert_eq!(r.status, 201, "{:?}", r.json);
-            r.json["seq"].as_u64().unwrap()
-        })
-        .collect();
+    let mut seqs: Vec<u64> = replies.into_iter().map(|r| r.created().seq).collect();
     seqs.sort();
     assert_eq!(
         seqs,
@@ -164,7 +127,7 @@ async fn concurrent_senders_get_distinct_consecutive_seqs() {
     let stored: Vec<u64> = history(app, "owner", &cid)
         .await
         .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
+        .map(|m| m.seq)
         .collect();
     assert_eq!(stored, (1..=21).collect::<Vec<u64>>());
 }
@@ -173,46 +136,20 @@ async fn concurrent_senders_get_distinct_consecutive_seqs() {
 async fn message_limits() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
-    let path = format!("/conversations/{cid}/messages");
-    let long = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "l", "text": "x".repeat(16 * 1024 + 1)}),
-    )
-    .await;
-    assert_eq!((long.status, long.error_code()), (413, "text_too_long"));
-    let max = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "m", "text": "x".repeat(16 * 1024)}),
-    )
-    .await;
+    let alice = client(app, "alice");
+    let long = alice
+        .post_message(&cid, "l", &"x".repeat(16 * 1024 + 1))
+        .await;
+    assert_eq!(long.error(), (413, ErrorCode::TextTooLong));
+    let max = alice.post_message(&cid, "m", &"x".repeat(16 * 1024)).await;
     assert_eq!(max.status, 201);
-    let bad = post(
-        app,
-        "alice",
-        &path,
-        json!({"client_msg_id": "", "text": "hi"}),
-    )
-    .await;
-    assert_eq!(
-        (bad.status, bad.error_code()),
-        (400, "invalid_client_msg_id")
-    );
-    let garbage = call(app, request("POST", &path, Some("alice"), None)).await;
-    assert_eq!(
-        (garbage.status, garbage.error_code()),
-        (400, "invalid_body")
-    );
-    let outsider = post(
-        app,
-        "mallory",
-        &path,
-        json!({"client_msg_id": "m", "text": "hi"}),
-    )
-    .await;
+    let bad = alice.post_message(&cid, "", "hi").await;
+    assert_eq!(bad.error(), (400, ErrorCode::InvalidClientMsgId));
+    // No body at all (raw: a typed call always sends one).
+    let path = format!("/conversations/{cid}/messages");
+    let garbage = alice.send("POST", &path, None).await;
+    assert_eq!(garbage.error(), (400, ErrorCode::InvalidBody));
+    let outsider = alice.as_user("mallory").post_message(&cid, "m", "hi").await;
     assert_eq!(outsider.status, 404);
 }
 
@@ -221,101 +158,61 @@ async fn members_who_leave_lose_history_files_and_downloads() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let file_id = upload(app, &cid, "alice", "plan.txt", "text/plain", b"plan").await;
-    assert_eq!(get(app, "bob", &history_url(&cid)).await.status, 200);
+    let bob = client(app, "bob");
+    assert_eq!(bob.messages(&cid, Query::limit(100)).await.status, 200);
 
-    let left = call(
-        app,
-        request(
-            "DELETE",
-            &format!("/conversations/{cid}/members/bob"),
-            Some("bob"),
-            None,
-        ),
-    )
-    .await;
+    let left = bob.remove_member(&cid, "bob").await;
     assert_eq!(left.status, 204, "{:?}", left.json);
-    for path in [
-        history_url(&cid),
-        format!("/conversations/{cid}/files/{file_id}"),
-        format!("/conversations/{cid}/files?ids={file_id}"),
-        format!("/conversations/{cid}/files/{file_id}/download"),
-    ] {
-        let r = get(app, "bob", &path).await;
-        assert_eq!((r.status, r.error_code()), (404, "not_found"), "{path}");
-    }
-    let last = history(app, "alice", &cid).await.pop().unwrap();
+    let not_found = (404, ErrorCode::NotFound);
+    let history = bob.messages(&cid, Query::limit(100)).await;
+    assert_eq!(history.error(), not_found, "history");
+    assert_eq!(bob.file_info(&cid, &file_id).await.error(), not_found);
+    let batch = bob.files_batch(&cid, &[&file_id]).await;
+    assert_eq!(batch.error(), not_found, "batch");
+    let download = bob.download(&cid, &file_id, Query::new()).await;
+    assert_eq!(download.error(), not_found, "download");
+    // Raw on purpose: the exact wire shape (no `role` key when a member leaves).
+    let page = client(app, "alice").messages(&cid, Query::limit(100)).await;
+    let last = page.json["messages"].as_array().unwrap().last().unwrap();
     assert_eq!(last["kind"], "system");
     assert_eq!(
         last["system"],
         json!({"event": "member_left", "user_id": "bob"})
     );
-    assert!(
-        get(app, "bob", "/conversations").await.json["conversations"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let groups = bob.conversations(Query::new()).await.ok();
+    assert!(groups.conversations.is_empty());
 }
 
 #[tokio::test]
 async fn membership_rules() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let members = format!("/conversations/{cid}/members");
+    let [alice, bob, carol] = ["alice", "bob", "carol"].map(|u| client(app, u));
 
-    let denied = post(app, "bob", &members, json!({"user_id": "eve"})).await;
-    assert_eq!((denied.status, denied.error_code()), (403, "forbidden"));
-    let outsider = post(app, "mallory", &members, json!({"user_id": "eve"})).await;
+    let denied = bob.add_member(&cid, "eve", None).await;
+    assert_eq!(denied.error(), (403, ErrorCode::Forbidden));
+    let outsider = bob.as_user("mallory").add_member(&cid, "eve", None).await;
     assert_eq!(outsider.status, 404);
 
-    let added = post(
-        app,
-        "alice",
-        &members,
-        json!({"user_id": "carol", "role": "admin"}),
-    )
-    .await;
-    assert_eq!(added.status, 201, "{:?}", added.json);
-    assert_eq!(added.json["role"], "admin");
-    let again = post(
-        app,
-        "alice",
-        &members,
-        json!({"user_id": "carol", "role": "admin"}),
-    )
-    .await;
+    let added = alice.add_member(&cid, "carol", Some(Role::Admin)).await;
+    assert_eq!(added.created().role, Role::Admin);
+    let again = alice.add_member(&cid, "carol", Some(Role::Admin)).await;
     assert_eq!(again.status, 200, "adding an existing member is idempotent");
     // An admin adds members, but not owners.
-    assert_eq!(
-        post(app, "carol", &members, json!({"user_id": "dave"}))
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        post(
-            app,
-            "carol",
-            &members,
-            json!({"user_id": "erin", "role": "owner"})
-        )
-        .await
-        .status,
-        403
-    );
+    assert_eq!(carol.add_member(&cid, "dave", None).await.status, 201);
+    let owner = carol.add_member(&cid, "erin", Some(Role::Owner)).await;
+    assert_eq!(owner.status, 403);
     // Members do not remove others; admins do.
     let del = |by: &'static str, who: &'static str| {
-        call(
-            app,
-            request("DELETE", &format!("{members}/{who}"), Some(by), None),
-        )
+        let (api, cid) = (client(app, by), cid.clone());
+        async move { api.remove_member(&cid, who).await }
     };
     assert_eq!(del("bob", "dave").await.status, 403);
     assert_eq!(del("carol", "dave").await.status, 204);
     assert_eq!(del("carol", "dave").await.status, 404, "already gone");
     // The last owner cannot leave.
     let r = del("alice", "alice").await;
-    assert_eq!((r.status, r.error_code()), (409, "last_owner"));
+    assert_eq!(r.error(), (409, ErrorCode::LastOwner));
     assert_eq!(
         del("carol", "alice").await.status,
         403,
@@ -324,13 +221,11 @@ async fn membership_rules() {
 
     let events: Vec<(String, String)> = history(app, "alice", &cid)
         .await
-        .iter()
-        .filter(|m| m["kind"] == "system")
+        .into_iter()
+        .filter(|m| m.kind == "system")
         .map(|m| {
-            (
-                m["system"]["event"].as_str().unwrap().into(),
-                m["system"]["user_id"].as_str().unwrap().into(),
-            )
+            let s = m.system.unwrap();
+            (s.event, s.user_id)
         })
         .collect();
     let expected = [
@@ -349,47 +244,42 @@ async fn membership_rules() {
 async fn upload_requests_are_idempotent_and_checked() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let path = format!("/conversations/{cid}/uploads");
-    let body = json!({"client_msg_id": "u1", "name": "a.bin", "size": 10, "content_type": "application/octet-stream"});
-    let first = post(app, "alice", &path, body.clone()).await;
-    let retry = post(app, "alice", &path, body).await;
-    assert_eq!(first.status, 201);
-    assert_eq!(retry.status, 201);
-    assert_eq!(first.json["file_id"], retry.json["file_id"]);
-    let reused = post(app, "alice", &path, json!({"client_msg_id": "u1", "name": "b.bin", "size": 10, "content_type": "application/octet-stream"})).await;
-    assert_eq!(
-        (reused.status, reused.error_code()),
-        (409, "client_msg_id_reused")
-    );
+    let alice = client(app, "alice");
+    let body = upload_body("u1", "a.bin", 10, "application/octet-stream", None);
+    let first = alice.create_upload(&cid, body.clone()).await.created();
+    let retry = alice.create_upload(&cid, body).await.created();
+    assert_eq!(first.file_id, retry.file_id);
+    let other = upload_body("u1", "b.bin", 10, "application/octet-stream", None);
+    let reused = alice.create_upload(&cid, other).await;
+    assert_eq!(reused.error(), (409, ErrorCode::ClientMsgIdReused));
     for (body, code) in [
         (
-            json!({"client_msg_id": "u2", "name": "", "size": 1, "content_type": "text/plain"}),
-            "invalid_name",
+            upload_body("u2", "", 1, "text/plain", None),
+            ErrorCode::InvalidName,
         ),
         (
-            json!({"client_msg_id": "u2", "name": "a", "size": 1, "content_type": "nonsense"}),
-            "invalid_content_type",
+            upload_body("u2", "a", 1, "nonsense", None),
+            ErrorCode::InvalidContentType,
         ),
         (
-            json!({"client_msg_id": "u2", "name": "a", "size": 1, "content_type": "text/plain", "sha256": "xyz"}),
-            "invalid_sha256",
+            upload_body("u2", "a", 1, "text/plain", Some("xyz")),
+            ErrorCode::InvalidSha256,
         ),
         (
             json!({"client_msg_id": "u2", "name": "a", "size": -1, "content_type": "text/plain"}),
-            "invalid_body",
+            ErrorCode::InvalidBody,
         ),
     ] {
-        let r = post(app, "alice", &path, body).await;
-        assert_eq!((r.status, r.error_code()), (400, code));
+        let r = alice.create_upload(&cid, body).await;
+        assert_eq!(r.error(), (400, code));
     }
 
     // Completing before the bytes arrive, or with the wrong size, leaves the file pending.
-    let file_id = first.json["file_id"].as_str().unwrap();
-    let complete = format!("/conversations/{cid}/files/{file_id}/complete");
-    let r = post(app, "alice", &complete, Value::Null).await;
-    assert_eq!((r.status, r.error_code()), (409, "upload_missing"));
+    let file_id = first.file_id.as_str();
+    let r = alice.complete_upload(&cid, file_id).await;
+    assert_eq!(r.error(), (409, ErrorCode::UploadMissing));
     // S3 refuses a body of another size than the form's policy allows ...
-    let refused = post_form(&first.json["upload"], vec![1; 5]).await;
+    let refused = post_form(&first.upload, vec![1; 5]).await;
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await.unwrap().contains("EntityTooSmall"));
     // ... and should other bytes ever sit at the key, completion checks the size itself.
@@ -406,45 +296,42 @@ async fn upload_requests_are_idempotent_and_checked() {
         .send()
         .await
         .unwrap();
-    let r = post(app, "alice", &complete, Value::Null).await;
-    assert_eq!((r.status, r.error_code()), (409, "size_mismatch"));
-    assert_eq!(
-        get(
-            app,
-            "alice",
-            &format!("/conversations/{cid}/files/{file_id}")
-        )
-        .await
-        .json["status"],
-        "pending"
-    );
+    let r = alice.complete_upload(&cid, file_id).await;
+    assert_eq!(r.error(), (409, ErrorCode::SizeMismatch));
+    let info = alice.file_info(&cid, file_id).await.ok();
+    assert_eq!(info.status, FileStatus::Pending);
     // Only the uploader completes.
-    assert_eq!(post(app, "bob", &complete, Value::Null).await.status, 403);
+    let by_bob = alice.as_user("bob").complete_upload(&cid, file_id).await;
+    assert_eq!(by_bob.status, 403);
 
-    assert!(post_form(&first.json["upload"], vec![1; 10])
+    assert!(post_form(&first.upload, vec![1; 10])
         .await
         .status()
         .is_success());
-    let done = post(app, "alice", &complete, Value::Null).await;
+    let done = alice.complete_upload(&cid, file_id).await;
     assert_eq!(done.status, 201);
-    let twice = post(app, "alice", &complete, Value::Null).await;
+    let twice = alice.complete_upload(&cid, file_id).await;
     assert_eq!(twice.status, 200);
     assert_eq!(
         twice.json, done.json,
         "completing twice returns the same message"
     );
-    let late = post(app, "alice", &path, json!({"client_msg_id": "u1", "name": "a.bin", "size": 10, "content_type": "application/octet-stream"})).await;
-    assert_eq!((late.status, late.error_code()), (409, "upload_completed"));
+    let late = upload_body("u1", "a.bin", 10, "application/octet-stream", None);
+    let late = alice.create_upload(&cid, late).await;
+    assert_eq!(late.error(), (409, ErrorCode::UploadCompleted));
 }
 
 #[tokio::test]
 async fn the_s3_event_completes_an_upload_whose_client_vanished() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let ticket = post(app, "alice", &format!("/conversations/{cid}/uploads"),
-        json!({"client_msg_id": "v1", "name": "vanished.txt", "size": 4, "content_type": "text/plain"})).await;
-    let file_id = ticket.json["file_id"].as_str().unwrap();
-    assert!(post_form(&ticket.json["upload"], b"data".to_vec())
+    let body = upload_body("v1", "vanished.txt", 4, "text/plain", None);
+    let ticket = client(app, "alice")
+        .create_upload(&cid, body)
+        .await
+        .success();
+    let file_id = ticket.file_id.as_str();
+    assert!(post_form(&ticket.upload, b"data".to_vec())
         .await
         .status()
         .is_success());
@@ -462,7 +349,7 @@ async fn the_s3_event_completes_an_upload_whose_client_vanished() {
         "{outcomes:?}"
     );
     let messages = history(app, "bob", &cid).await;
-    assert_eq!(messages.last().unwrap()["file"]["file_id"], file_id);
+    assert_eq!(announced(messages.last().unwrap()), Some(file_id));
     // Delivered again (S3 delivers at least once): nothing new.
     let again = upload_completed::handle(app, s3_event(&bucket, &key, None))
         .await
@@ -482,21 +369,21 @@ async fn the_s3_event_completes_an_upload_whose_client_vanished() {
 async fn racing_completion_and_s3_event_yield_one_file_message() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
     let bucket = app.config.bucket.clone().unwrap();
     for n in 0..5 {
-        let ticket = post(app, "alice", &format!("/conversations/{cid}/uploads"),
-            json!({"client_msg_id": format!("r{n}"), "name": "race.txt", "size": 4, "content_type": "text/plain"})).await;
-        let file_id = ticket.json["file_id"].as_str().unwrap().to_string();
-        assert!(post_form(&ticket.json["upload"], b"race".to_vec())
+        let body = upload_body(&format!("r{n}"), "race.txt", 4, "text/plain", None);
+        let ticket = alice.create_upload(&cid, body).await.success();
+        let file_id = ticket.file_id;
+        assert!(post_form(&ticket.upload, b"race".to_vec())
             .await
             .status()
             .is_success());
         let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
-        let complete_path = format!("/conversations/{cid}/files/{file_id}/complete");
         let (api, event, api2) = tokio::join!(
-            post(app, "alice", &complete_path, Value::Null),
+            alice.complete_upload(&cid, &file_id),
             upload_completed::handle(app, s3_event(&bucket, &key, None)),
-            post(app, "alice", &complete_path, Value::Null),
+            alice.complete_upload(&cid, &file_id),
         );
         assert!(
             matches!(api.status, 200 | 201) && matches!(api2.status, 200 | 201),
@@ -508,7 +395,7 @@ async fn racing_completion_and_s3_event_yield_one_file_message() {
         let announcing = history(app, "alice", &cid)
             .await
             .iter()
-            .filter(|m| m["file"]["file_id"] == file_id.as_str())
+            .filter(|m| announced(m) == Some(file_id.as_str()))
             .count();
         assert_eq!(announcing, 1, "round {n}");
     }
@@ -522,12 +409,10 @@ async fn regression_astral_text_sent_twice_concurrently() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
     // (The generated text ended in U+0090, a C1 control that text may no longer contain.)
-    let body = json!({"text": "U;\u{f2599}\u{73767}\u{f7}(!\u{60b58}\u{16dba}", "client_msg_id": "4fcda5c0b77d441a8c5423f2049ab1d1"});
-    let path = format!("/conversations/{cid}/messages");
-    let (a, b) = tokio::join!(
-        post(app, "alice", &path, body.clone()),
-        post(app, "alice", &path, body.clone())
-    );
+    let text = "U;\u{f2599}\u{73767}\u{f7}(!\u{60b58}\u{16dba}";
+    let alice = client(app, "alice");
+    let send = || alice.post_message(&cid, "4fcda5c0b77d441a8c5423f2049ab1d1", text);
+    let (a, b) = tokio::join!(send(), send());
     assert_eq!(
         (a.status, b.status),
         (201, 201),
@@ -536,31 +421,25 @@ async fn regression_astral_text_sent_twice_concurrently() {
         b.json
     );
     assert_eq!(a.json, b.json);
-    assert_eq!(a.json["text"], body["text"]);
+    assert_eq!(a.created().text.as_deref(), Some(text));
 }
 
 #[tokio::test]
 async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
-    let body = json!({"client_msg_id": "gone", "name": "a.bin", "size": 3, "content_type": "application/octet-stream"});
-    let ticket = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/uploads"),
-        body.clone(),
-    )
-    .await;
-    let file_id = ticket.json["file_id"].as_str().unwrap();
+    let alice = client(app, "alice");
+    let body = upload_body("gone", "a.bin", 3, "application/octet-stream", None);
+    let ticket = alice.create_upload(&cid, body.clone()).await.success();
+    let file_id = ticket.file_id.as_str();
     let mut record = app.store.get_file(file_id).await.unwrap().unwrap();
     let deadline = record.upload_deadline_ms.unwrap();
-    let expires_at = ticket.json["upload"]["expires_at"].as_str().unwrap();
     assert_eq!(
         shared::time::rfc3339(deadline),
-        expires_at,
+        ticket.upload.expires_at,
         "record keeps the form's deadline"
     );
-    assert!(post_form(&ticket.json["upload"], b"abc".to_vec())
+    assert!(post_form(&ticket.upload, b"abc".to_vec())
         .await
         .status()
         .is_success());
@@ -569,23 +448,12 @@ async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
     record.upload_deadline_ms =
         Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
     app.store.put_file_record(&record).await.unwrap();
-    let info = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}"),
-    )
-    .await;
-    assert_eq!(info.json["status"], "deleted");
-    let late = post(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}/complete"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!((late.status, late.error_code()), (410, "file_gone"));
-    let retry = post(app, "alice", &format!("/conversations/{cid}/uploads"), body).await;
-    assert_eq!((retry.status, retry.error_code()), (410, "file_gone"));
+    let info = alice.file_info(&cid, file_id).await.success();
+    assert_eq!(info.status, FileStatus::Deleted);
+    let late = alice.complete_upload(&cid, file_id).await;
+    assert_eq!(late.error(), (410, ErrorCode::FileGone));
+    let retry = alice.create_upload(&cid, body).await;
+    assert_eq!(retry.error(), (410, ErrorCode::FileGone));
 }
 
 #[tokio::test]
@@ -597,14 +465,10 @@ async fn retention_zero_keeps_files_forever() {
     .await;
     let cid = create_group(app, "alice", &[]).await;
     let file_id = upload(app, &cid, "alice", "keep.txt", "text/plain", b"keep").await;
-    let info = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{file_id}"),
-    )
-    .await;
-    assert_eq!(info.json["status"], "available");
+    let info = client(app, "alice").file_info(&cid, &file_id).await;
+    // Raw on purpose: the field is absent, not null.
     assert!(info.json.get("expires_at").is_none(), "{:?}", info.json);
+    assert_eq!(info.success().status, FileStatus::Available);
 }
 
 #[tokio::test]
@@ -615,31 +479,31 @@ async fn the_callers_conversations_page_through_every_group_once() {
         created.push(create_group(app, "owner", &["dana"]).await);
     }
     create_group(app, "owner", &[]).await; // not dana's
+    let dana = client(app, "dana");
     let mut seen = Vec::new();
-    let mut query = "?limit=2".to_string();
+    let mut query = Query::limit(2);
     loop {
-        let page = get(app, "dana", &format!("/conversations{query}")).await;
-        assert_eq!(page.status, 200, "{:?}", page.json);
-        for c in page.json["conversations"].as_array().unwrap() {
-            assert_eq!(c["role"], "member");
-            assert_eq!(c["title"], "Team");
-            seen.push(c["conversation_id"].as_str().unwrap().to_string());
+        let page = dana.conversations(query.clone()).await.ok();
+        for c in page.conversations {
+            assert_eq!(c.role, Role::Member);
+            assert_eq!(c.title, "Team");
+            seen.push(c.conversation_id);
         }
-        match page.json["cursor"].as_str() {
-            Some(c) => query = format!("?limit=2&cursor={c}"),
+        match page.cursor {
+            Some(c) => query = Query::limit(2).and("cursor", c),
             None => break,
         }
     }
     created.sort();
     assert_eq!(seen, created, "every group once, in id order");
-    let foreign = get(app, "owner", "/conversations?limit=1").await.json["cursor"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = get(app, "dana", &format!("/conversations?cursor={foreign}")).await;
+    let owners = dana.as_user("owner").conversations(Query::limit(1)).await;
+    let foreign = owners.ok().cursor.unwrap();
+    let r = dana
+        .conversations(Query::new().and("cursor", foreign))
+        .await;
     assert_eq!(
-        (r.status, r.error_code()),
-        (400, "invalid_cursor"),
+        r.error(),
+        (400, ErrorCode::InvalidCursor),
         "cursor bound to its user"
     );
 }
@@ -648,11 +512,17 @@ async fn the_callers_conversations_page_through_every_group_once() {
 async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let path = format!("/conversations/{cid}/uploads");
     let form = |user: &'static str, id: &'static str| {
-        let path = path.clone();
+        let cid = cid.clone();
         async move {
-            post(app, user, &path, json!({"client_msg_id": id, "name": format!("{id}.bin"), "size": 3, "content_type": "application/octet-stream"})).await
+            let body = upload_body(
+                id,
+                &format!("{id}.bin"),
+                3,
+                "application/octet-stream",
+                None,
+            );
+            client(app, user).create_upload(&cid, body).await.success()
         }
     };
     // Bytes arrived but nobody completed (client gone, S3 event lost): completed, not deleted.
@@ -672,40 +542,35 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
     )
     .await;
     for posted in [&lost, &left] {
-        assert!(post_form(&posted.json["upload"], b"abc".to_vec())
+        assert!(post_form(&posted.upload, b"abc".to_vec())
             .await
             .status()
             .is_success());
     }
-    let r = delete(app, "alice", format!("/conversations/{cid}/members/bob")).await;
+    let alice = client(app, "alice");
+    let r = alice.remove_member(&cid, "bob").await;
     assert!(r.status < 300, "{:?}", r.json);
-    let id = |r: &Reply| r.json["file_id"].as_str().unwrap().to_string();
-    for file_id in [id(&lost), id(&empty), id(&left)] {
-        let mut record = app.store.get_file(&file_id).await.unwrap().unwrap();
+    for file_id in [&lost.file_id, &empty.file_id, &left.file_id] {
+        let mut record = app.store.get_file(file_id).await.unwrap().unwrap();
         record.upload_deadline_ms =
             Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
         app.store.put_file_record(&record).await.unwrap();
     }
 
     assert_eq!(sweep_uploads::handle(app).await.unwrap(), 3);
-    let completed = app.store.get_file(&id(&lost)).await.unwrap().unwrap();
+    let completed = app.store.get_file(&lost.file_id).await.unwrap().unwrap();
     assert_eq!(completed.status, shared::model::StoredFileStatus::Available);
     let messages = history(app, "alice", &cid).await;
     assert!(
         messages
             .iter()
-            .any(|m| m["file"]["file_id"] == id(&lost).as_str()),
+            .any(|m| announced(m) == Some(lost.file_id.as_str())),
         "announced: {messages:?}"
     );
-    let download = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{}/download", id(&lost)),
-    )
-    .await;
+    let download = alice.download(&cid, &lost.file_id, Query::new()).await;
     assert_eq!(download.status, 302);
-    for gone in [id(&empty), id(&left)] {
-        let stored = app.store.get_file(&gone).await.unwrap().unwrap();
+    for gone in [&empty.file_id, &left.file_id] {
+        let stored = app.store.get_file(gone).await.unwrap().unwrap();
         assert_eq!(stored.status, shared::model::StoredFileStatus::Deleted);
         assert_eq!(
             app.blobs.head(&stored.s3_key).await.unwrap(),
@@ -714,14 +579,9 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
         );
     }
     // Still-open uploads and completed files are untouched.
-    let fresh = app.store.get_file(&id(&fresh)).await.unwrap().unwrap();
+    let fresh = app.store.get_file(&fresh.file_id).await.unwrap().unwrap();
     assert_eq!(fresh.status, shared::model::StoredFileStatus::Pending);
-    let done = get(
-        app,
-        "alice",
-        &format!("/conversations/{cid}/files/{done_id}/download"),
-    )
-    .await;
+    let done = alice.download(&cid, &done_id, Query::new()).await;
     assert_eq!(done.status, 302);
     assert_eq!(
         sweep_uploads::handle(app).await.unwrap(),
