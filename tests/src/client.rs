@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::api::conversations::{ConversationList, ConversationView, MemberView};
 use shared::api::files::{FileBatch, FileList};
-use shared::api::messages::MessagePage;
+use shared::api::messages::{DeletedMessage, MessagePage};
 use shared::api::uploads::UploadTicket;
 use shared::model::{ClientLimits, FileInfo, MessageView, Role};
 use shared::route::ROUTES;
@@ -194,6 +194,14 @@ impl<'a> Client<'a> {
     pub async fn post_message_body(&self, cid: &str, body: Value) -> Response<MessageView> {
         let template = "/conversations/{conversation_id}/messages";
         self.route("POST", template, &[cid], Query::new(), Some(body))
+            .await
+    }
+
+    /// `DELETE /conversations/{cid}/messages/{seq}` (a recall, or an owner's or admin's deletion)
+    pub async fn delete_message(&self, cid: &str, seq: u64) -> Response<DeletedMessage> {
+        let template = "/conversations/{conversation_id}/messages/{seq}";
+        let seq = seq.to_string();
+        self.route("DELETE", template, &[cid, &seq], Query::new(), None)
             .await
     }
 
@@ -388,6 +396,11 @@ impl<T> Response<T> {
             .unwrap_or_else(|e| panic!("not an error body ({e}): {}", self.json))
     }
 
+    /// The wire name of an error reply's code; `""` for a reply that is no error (raw).
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
     /// Status and code of an error reply, to compare with both at once.
     pub fn error(&self) -> (u16, ErrorCode) {
         (self.status, self.failure().code)
@@ -444,6 +457,11 @@ mod tests {
         let template = "/conversations/{conversation_id}/files/{file_id}";
         let built = path("GET", template, &["c 1", "a/b"]);
         assert_eq!(built, "/conversations/c%201/files/a%2Fb");
+        let recall = "/conversations/{conversation_id}/messages/{seq}";
+        assert_eq!(
+            path("DELETE", recall, &["c", "7"]),
+            "/conversations/c/messages/7"
+        );
         let query = Query::limit(3).and("ids", "x,y").and("cursor", "a+b");
         assert_eq!(query.to_string(), "?limit=3&ids=x,y&cursor=a%2Bb");
         assert!(std::panic::catch_unwind(|| path("PUT", template, &["c", "f"])).is_err());

@@ -313,3 +313,23 @@ pub fn s3_event(
     event["Records"][0]["s3"]["object"]["versionId"] = serde_json::json!(version);
     serde_json::from_value(event).unwrap()
 }
+
+/// Raw requests as `user`, the path sent as written (what [`Client::send`] does); for tests not
+/// yet on the typed client.
+pub async fn get(app: &App, user: &str, path: &str) -> Reply {
+    client(app, user).send("GET", path, None).await
+}
+
+pub async fn post(app: &App, user: &str, path: &str, body: Value) -> Reply {
+    client(app, user).send("POST", path, Some(body)).await
+}
+
+pub async fn patch(app: &App, user: &str, path: impl AsRef<str>, body: Value) -> Reply {
+    client(app, user)
+        .send("PATCH", path.as_ref(), Some(body))
+        .await
+}
+
+pub async fn delete(app: &App, user: &str, path: impl AsRef<str>) -> Reply {
+    client(app, user).send("DELETE", path.as_ref(), None).await
+}
