@@ -81,8 +81,13 @@ impl<'a> Client<'a> {
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         match &self.to {
             Transport::InProcess(app) => {
-                let response =
-                    dispatch(app, request(method, path, self.user.as_deref(), body)).await;
+                // Boxed: the handlers' futures are large in debug builds, and tests that
+                // hold several calls would otherwise overflow the test thread's stack.
+                let response = Box::pin(dispatch(
+                    app,
+                    request(method, path, self.user.as_deref(), body),
+                ))
+                .await;
                 let bytes: &[u8] = response.body().as_ref();
                 Response::read(
                     response.status().as_u16(),

@@ -162,7 +162,7 @@ pub fn request(method: &str, path: &str, user: Option<&str>, body: Option<Value>
 /// Sends `req` (raw: any method, path, header or body) through the same authorizer and
 /// routing API Gateway does, to the function's handler.
 pub async fn call(app: &App, req: Request) -> Reply {
-    let response = dispatch(app, req).await;
+    let response = Box::pin(dispatch(app, req)).await;
     let bytes: &[u8] = response.body().as_ref();
     Reply::read(
         response.status().as_u16(),
