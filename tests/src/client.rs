@@ -10,7 +10,9 @@ use std::marker::PhantomData;
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::api::conversations::{ConversationList, ConversationView, MemberView};
+use shared::api::conversations::{
+    ConversationDetails, ConversationList, ConversationView, MemberList, MemberView,
+};
 use shared::api::files::{FileBatch, FileList};
 use shared::api::messages::{DeletedMessage, MessagePage};
 use shared::api::uploads::UploadTicket;
@@ -145,6 +147,19 @@ impl<'a> Client<'a> {
         let body = json!({"title": title, "members": members});
         self.route("POST", "/conversations", &[], Query::new(), Some(body))
             .await
+    }
+
+    /// `GET /conversations/{cid}`
+    pub async fn conversation(&self, cid: &str) -> Response<ConversationDetails> {
+        let template = "/conversations/{conversation_id}";
+        self.route("GET", template, &[cid], Query::new(), None)
+            .await
+    }
+
+    /// `GET /conversations/{cid}/members`
+    pub async fn members(&self, cid: &str, query: Query) -> Response<MemberList> {
+        let template = "/conversations/{conversation_id}/members";
+        self.route("GET", template, &[cid], query, None).await
     }
 
     /// `POST /conversations/{cid}/members`, with `role` when given.
