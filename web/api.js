@@ -60,6 +60,9 @@ export function createApi({ base, getToken, onUnauthorized }) {
     conversations: (cursor) => request('GET', '/conversations', { query: { cursor, limit: 50 } }),
     createConversation: (title, members) =>
       request('POST', '/conversations', { body: { title, members } }),
+    /** Title, the caller's role, member count, newest seq, retention (members only). */
+    conversation: (cid) => request('GET', conv(cid)),
+    members: (cid, cursor, limit) => request('GET', `${conv(cid)}/members`, { query: { cursor, limit } }),
     addMember: (cid, userId) => request('POST', `${conv(cid)}/members`, { body: { user_id: userId } }),
     leave: (cid, userId) => request('DELETE', `${conv(cid)}/members/${encodeURIComponent(userId)}`),
     messages: (cid, { before, after, limit } = {}) =>

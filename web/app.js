@@ -53,7 +53,7 @@ async function route() {
     cleanup = signInView(view, app);
     return;
   }
-  const group = path.match(/^\/g\/([^/]+)(?:\/(files))?$/);
+  const group = path.match(/^\/g\/([^/]+)(?:\/(files|members))?$/);
   try {
     if (group) {
       cleanup = await groupView(view, app, decodeURIComponent(group[1]), group[2] || 'messages');

@@ -264,3 +264,22 @@ def test_recall_and_delete_leave_tombstones_everywhere(stack, browsers, tmp_path
     _, page = stack.call("bob", "GET", f"/conversations/{cid}/messages")
     deleted = [m for m in page["messages"] if m["kind"] == "deleted"]
     assert len(deleted) == 3 and all("text" not in m and "file" not in m for m in deleted)
+
+
+def test_group_details_and_members_tab(stack, browsers):
+    carol = browsers()
+    sign_in(carol, stack, "carol")
+    # Straight to the group's address, as a new device following a link would.
+    carol.driver.get(f"{stack.api}/#/g/demo-team")
+    _, details = stack.call("carol", "GET", "/conversations/demo-team")
+    facts = css(carol, ".group-facts")
+    assert facts.text == f"{details['member_count']} members · you are a member", facts.text
+    carol.driver.find_element(By.LINK_TEXT, "Members").click()
+    css(carol, ".member-list .member")
+    rows = carol.driver.find_elements(By.CSS_SELECTOR, ".member-list .member")
+    _, page = stack.call("carol", "GET", "/conversations/demo-team/members")
+    assert [r.get_attribute("data-user") for r in rows] == [m["user_id"] for m in page["members"]]
+    roles = {r.get_attribute("data-user"): r.find_element(By.CSS_SELECTOR, ".role").text.lower() for r in rows}
+    assert roles["alice"] == "owner" and roles["carol"] == "member"
+    assert "(you)" in carol.driver.find_element(By.CSS_SELECTOR, ".member[data-user=carol]").text
+    assert "Created by alice" in css(carol, ".tab-panel > p").text

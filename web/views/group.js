@@ -7,33 +7,42 @@ import { newId, postToS3, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
 import { fromNow, humanSize, initials, when } from '../format.js';
 import { fileCard, filesTab } from './files.js';
+import { membersTab } from './members.js';
 
 export async function groupView(view, app, cid, tab) {
   const cleanups = [];
   const onCleanup = (f) => cleanups.push(f);
-  const group = await findGroup(app, cid);
-  app.limits = app.limits || (await app.api.config());
+  // One call for the header: a new device may open a group's address directly.
+  const [group, limits] = await Promise.all([
+    app.api.conversation(cid),
+    app.limits || app.api.config(),
+  ]);
+  app.limits = limits;
 
   const base = `#/g/${encodeURIComponent(cid)}`;
   const tabLink = (name, label, href) =>
     h('a', { class: 'tab', href, 'aria-current': tab === name ? 'page' : undefined }, label);
   const panel = h('div', { class: 'tab-panel' });
-  const canAdd = group && (group.role === 'owner' || group.role === 'admin');
-  app.groupRole = group ? group.role : null;
+  const canAdd = group.role === 'owner' || group.role === 'admin';
+  app.groupRole = group.role;
+  const people = `${group.member_count} member${group.member_count === 1 ? '' : 's'}`;
 
   render(view, h('div', { class: 'group' },
     h('div', { class: 'group-head' },
       h('a', { class: 'back', href: '#/', 'aria-label': 'Back to my groups' }, '‹'),
       h('div', { class: 'group-heading' },
-        h('h1', {}, group ? group.title : cid),
-        h('p', { class: 'muted small' }, group ? `You are ${article(group.role)} ${group.role}` : cid)),
+        h('h1', {}, group.title),
+        h('p', { class: 'muted small group-facts' }, `${people} · you are ${article(group.role)} ${group.role}`)),
       canAdd ? addMemberForm(app, cid) : null),
     h('nav', { class: 'tabs', 'aria-label': 'Group sections' },
-      tabLink('messages', 'Messages', base), tabLink('files', 'Files', `${base}/files`)),
+      tabLink('messages', 'Messages', base), tabLink('files', 'Files', `${base}/files`),
+      tabLink('members', 'Members', `${base}/members`)),
     panel));
 
   if (tab === 'files') {
     await filesTab(panel, app, cid, onCleanup);
+  } else if (tab === 'members') {
+    await membersTab(panel, app, cid, group, onCleanup);
   } else {
     await messagesTab(panel, app, cid, onCleanup);
   }
@@ -42,18 +51,6 @@ export async function groupView(view, app, cid, tab) {
 
 function article(word) {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
-}
-
-/** The group's entry in the caller's list (title, role); null if it is not there. */
-async function findGroup(app, cid) {
-  let cursor = null;
-  for (let i = 0; i < 20; i += 1) {
-    const page = await app.api.conversations(cursor);
-    const found = page.conversations.find((c) => c.conversation_id === cid);
-    if (found || !page.cursor) return found || null;
-    cursor = page.cursor;
-  }
-  return null;
 }
 
 function addMemberForm(app, cid) {
