@@ -14,18 +14,35 @@ confirmed by storage, completed version pinned), so this patch adds them to moto
 
 Signatures and expiry are still not checked here: s3s-fs covers those in the tests.
 
-2. Event notifications carry what S3's carry: the object version (`s3.object.versionId`,
+2. Multipart uploads with SHA-256 part checksums (CreateMultipartUpload with
+   ChecksumAlgorithm=SHA256, parts sent with `x-amz-checksum-sha256`), as S3 handles them.
+   moto keeps a part whatever its declared checksum, leaves the checksums out of ListParts,
+   ignores them in CompleteMultipartUpload and fails with a 500 for an unknown upload id:
+
+* a part whose SHA-256 differs from `x-amz-checksum-sha256` is refused (BadDigest);
+* UploadPart for an unknown (aborted, completed) upload answers 404 NoSuchUpload;
+* ListParts answers with S3's root element, `ListPartsResult` (moto's `ListPartsResponse` is
+  refused by the SDKs), and reports each part's ChecksumSHA256 for SHA-256 uploads;
+* HeadObject reports a multipart object's checksum as S3 does, `<base64>-<part count>` with
+  `x-amz-checksum-type: COMPOSITE` (moto leaves out both, though its GetObject has them);
+* CompleteMultipartUpload of a SHA-256 upload refuses a part listed without its checksum or
+  with another one (InvalidPart).
+
+3. Event notifications carry what S3's carry: the object version (`s3.object.versionId`,
    which the upload-completed handler needs to delete stray versions), and `userIdentity`,
    `requestParameters` and `responseElements`, without which the Lambda event types refuse
    the record.
 
-Pinned to moto 5.2.x (`S3Response._bucket_response_post`, `notifications._get_s3_event`).
+Pinned to moto 5.2.x (`S3Response._bucket_response_post`, `S3Response.upload_part`,
+`S3Response.list_parts`, `S3Response._key_response_post`, `S3Response.head_object`, `notifications._get_s3_event`).
 Call `install()` before any request is handled (and before a journal replays).
 """
 
 import base64
 import hashlib
 import json
+import re
+from xml.dom import minidom
 
 from moto.s3 import notifications
 from moto.s3.responses import S3Response
@@ -33,12 +50,116 @@ from moto.s3.responses import S3Response
 _original_post = S3Response._bucket_response_post
 
 
-def _error(code, message):
+def _error(code, message, status=400):
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     )
-    return 400, {"Content-Type": "application/xml"}, body
+    return status, {"Content-Type": "application/xml"}, body
+
+
+def _sha256_b64(data):
+    return base64.b64encode(hashlib.sha256(bytes(data)).digest()).decode()
+
+
+def _multipart(response, upload_id):
+    try:
+        bucket = response.backend.get_bucket(response.bucket_name)
+    except Exception:  # noqa: BLE001 - moto's own NoSuchBucket follows in the original call
+        return None
+    return bucket.multiparts.get(upload_id)
+
+
+def _uses_sha256(multipart):
+    return (multipart.metadata.get("x-amz-checksum-algorithm") or "").upper() == "SHA256"
+
+
+_original_upload_part = S3Response.upload_part
+
+
+def _upload_part_like_s3(self):
+    multipart = _multipart(self, self._get_param("uploadId"))
+    if multipart is None:
+        return _error("NoSuchUpload", "The specified upload does not exist.", 404)
+    body = self.body if isinstance(self.body, bytes) else (self.body or b"")
+    if isinstance(body, str):
+        body = body.encode()
+    declared = self.headers.get("x-amz-checksum-sha256")
+    actual = _sha256_b64(body)
+    if declared is not None and declared != actual:
+        return _error("BadDigest", "The SHA256 you specified did not match the calculated checksum.")
+    status, headers, out = _original_upload_part(self)
+    if _uses_sha256(multipart):
+        headers = dict(headers)
+        headers["x-amz-checksum-sha256"] = actual
+    return status, headers, out
+
+
+_original_list_parts = S3Response.list_parts
+
+
+def _list_parts_like_s3(self):
+    status, headers, out = _original_list_parts(self)
+    if status != 200:
+        return status, headers, out
+    # S3's root element (the SDKs refuse moto's `ListPartsResponse`).
+    text = out.decode() if isinstance(out, bytes) else out
+    text = text.replace("<ListPartsResponse", "<ListPartsResult").replace(
+        "</ListPartsResponse>", "</ListPartsResult>"
+    )
+    multipart = _multipart(self, self._get_param("uploadId"))
+    if multipart is None or not _uses_sha256(multipart):
+        return status, headers, text
+
+    def with_checksum(match):
+        part = multipart.parts.get(int(match.group(1)))
+        if part is None:
+            return match.group(0)
+        return f"{match.group(0)}<ChecksumSHA256>{_sha256_b64(part.value)}</ChecksumSHA256>"
+
+    return status, headers, re.sub(r"<PartNumber>(\d+)</PartNumber>", with_checksum, text)
+
+
+_original_head = S3Response.head_object
+
+
+def _head_like_s3(self, bucket_name, query, key_name, headers):
+    status, response_headers, out = _original_head(self, bucket_name, query, key_name, headers)
+    if status != 200 or headers.get("x-amz-checksum-mode") != "ENABLED":
+        return status, response_headers, out
+    try:
+        key = self.backend.head_object(
+            bucket_name, key_name, version_id=query.get("versionId", [None])[0]
+        )
+    except Exception:  # noqa: BLE001 - the original answer stands
+        return status, response_headers, out
+    if key is not None and key.checksum_algorithm and key.checksum_type == "COMPOSITE":
+        name = f"x-amz-checksum-{key.checksum_algorithm.lower()}"
+        response_headers = dict(response_headers)
+        response_headers[name] = f"{key.checksum_value}-{key.checksum_parts}"
+        response_headers["x-amz-checksum-type"] = "COMPOSITE"
+    return status, response_headers, out
+
+
+_original_key_post = S3Response._key_response_post
+
+
+def _key_post_like_s3(self, request, body, bucket_name, query, key_name):
+    upload_id = (query.get("uploadId") or [None])[0]
+    multipart = _multipart(self, upload_id) if upload_id else None
+    if multipart is not None and _uses_sha256(multipart) and body:
+        for p in minidom.parseString(body).getElementsByTagName("Part"):
+            number = int(p.getElementsByTagName("PartNumber")[0].firstChild.wholeText)
+            given = p.getElementsByTagName("ChecksumSHA256")
+            part = multipart.parts.get(number)
+            if part is None:
+                continue  # moto's own InvalidPart
+            if not given or given[0].firstChild.wholeText != _sha256_b64(part.value):
+                return _error(
+                    "InvalidPart",
+                    f"The upload was created using a sha256 checksum. The complete request must include the checksum for each part. It was missing or wrong for part {number} in the request.",
+                )
+    return _original_key_post(self, request, body, bucket_name, query, key_name)
 
 
 def _field(querystring, name):
@@ -107,4 +228,8 @@ def _event_with_version(event_name, bucket, key, notification_id):
 
 def install():
     S3Response._bucket_response_post = _post_like_s3
+    S3Response.upload_part = _upload_part_like_s3
+    S3Response.list_parts = _list_parts_like_s3
+    S3Response._key_response_post = _key_post_like_s3
+    S3Response.head_object = _head_like_s3
     notifications._get_s3_event = _event_with_version

@@ -26,6 +26,16 @@ pub const MAX_RECALL_WINDOW_SECS: u64 = 86_400;
 /// checks they agree).
 pub const RETENTION_DAYS_CHOICES: &[u32] = &[0, 1, 7, 14, 30, 90, 180, 365];
 
+/// S3's limits for multipart uploads: parts per upload, smallest part (all but the last),
+/// largest part, largest object; and the largest single POST upload.
+pub const S3_MAX_PARTS: u64 = 10_000;
+pub const S3_MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+pub const S3_MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub const S3_MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+pub const S3_MAX_POST_BYTES: u64 = 5 * 1000 * 1000 * 1000;
+/// Part URLs signed per call at most (create, or `…/parts`); a client asks again for more.
+pub const MAX_PART_URLS_PER_CALL: usize = 1000;
+
 #[derive(Clone, Debug)]
 pub struct Tables {
     pub conversations: String,
@@ -43,10 +53,15 @@ pub struct Config {
     pub bucket: Option<String>,
     pub download_url_ttl: Duration,
     pub upload_url_ttl: Duration,
+    /// Largest file (any upload kind), at most S3's object limit.
     pub max_upload_bytes: u64,
     /// How long after sending a sender may recall a message; 0 turns recall off (owners and
     /// admins can still delete).
     pub recall_window_secs: u64,
+    /// Files larger than this are uploaded in parts (multipart), smaller ones by one POST.
+    pub multipart_threshold_bytes: u64,
+    /// Default part size; raised for very large files so the part count stays within S3's.
+    pub part_size_bytes: u64,
     /// Days a file stays downloadable after upload; 0 keeps files forever.
     pub retention_days: u32,
     pub s3_force_path_style: bool,
@@ -112,8 +127,33 @@ impl Config {
             upload_url_ttl: Duration::from_secs(
                 number("UPLOAD_URL_TTL_SECONDS", 900)?.clamp(60, 3600),
             ),
-            max_upload_bytes: number("MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)?,
             recall_window_secs,
+            max_upload_bytes: match number("MAX_UPLOAD_BYTES", 50 * 1024 * 1024 * 1024)? {
+                n @ 1..=S3_MAX_OBJECT_BYTES => n,
+                n => {
+                    return Err(ConfigError(format!(
+                        "MAX_UPLOAD_BYTES={n} must be between 1 and {S3_MAX_OBJECT_BYTES}"
+                    )))
+                }
+            },
+            multipart_threshold_bytes: match number("MULTIPART_THRESHOLD_BYTES", 64 * 1024 * 1024)?
+            {
+                // A single POST carries at most 5 GB.
+                n @ 0..=S3_MAX_POST_BYTES => n,
+                n => {
+                    return Err(ConfigError(format!(
+                        "MULTIPART_THRESHOLD_BYTES={n} must be at most {S3_MAX_POST_BYTES}"
+                    )))
+                }
+            },
+            part_size_bytes: match number("MULTIPART_PART_SIZE_BYTES", 16 * 1024 * 1024)? {
+                n @ S3_MIN_PART_BYTES..=S3_MAX_PART_BYTES => n,
+                n => {
+                    return Err(ConfigError(format!(
+                        "MULTIPART_PART_SIZE_BYTES={n} must be between {S3_MIN_PART_BYTES} and {S3_MAX_PART_BYTES}"
+                    )))
+                }
+            },
             retention_days: u32::try_from(retention)
                 .ok()
                 .filter(|d| RETENTION_DAYS_CHOICES.contains(d))
@@ -136,6 +176,10 @@ impl Config {
     pub fn client_limits(&self) -> crate::model::ClientLimits {
         crate::model::ClientLimits {
             max_upload_bytes: self.max_upload_bytes,
+            multipart_threshold_bytes: self.multipart_threshold_bytes,
+            part_size_bytes: self.part_size_bytes,
+            max_parts: S3_MAX_PARTS,
+            max_part_urls_per_call: MAX_PART_URLS_PER_CALL,
             download_url_ttl_seconds: self.download_url_ttl.as_secs(),
             retention_days: self.retention_days,
             max_ids_per_batch: MAX_IDS_PER_BATCH,
@@ -144,6 +188,14 @@ impl Config {
             max_history_page_limit: MAX_HISTORY_PAGE_LIMIT,
             recall_window_seconds: self.recall_window_secs,
         }
+    }
+
+    /// The part size for a multipart file of `size` bytes: the configured size, raised (to
+    /// whole MiB) when the file would otherwise need more than S3's 10,000 parts.
+    pub fn part_size_for(&self, size: u64) -> u64 {
+        const MIB: u64 = 1024 * 1024;
+        let needed = size.div_ceil(S3_MAX_PARTS).div_ceil(MIB) * MIB;
+        self.part_size_bytes.max(needed)
     }
 }
 
@@ -176,7 +228,9 @@ mod tests {
         let c = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
         assert_eq!(c.bucket.as_deref(), Some("b"));
         assert_eq!(c.download_url_ttl, Duration::from_secs(300));
-        assert_eq!(c.max_upload_bytes, 2 * 1024 * 1024 * 1024);
+        assert_eq!(c.max_upload_bytes, 50 * 1024 * 1024 * 1024);
+        assert_eq!(c.multipart_threshold_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.part_size_bytes, 16 * 1024 * 1024);
         assert_eq!(c.retention_days, 7);
         assert_eq!(c.recall_window_secs, 120);
         assert!(!c.s3_force_path_style);
@@ -213,6 +267,27 @@ mod tests {
         let vars = env(&[("RETENTION_DAYS", "8")]);
         let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.0.contains("RETENTION_DAYS=8"), "{}", err.0);
+    }
+
+    #[test]
+    fn part_size_keeps_the_part_count_within_s3s_limit() {
+        let vars = env(&[]);
+        let c = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert_eq!(c.part_size_for(100 * 1024 * 1024), 16 * 1024 * 1024);
+        for size in [50 << 30, S3_MAX_OBJECT_BYTES, (16 << 20) * S3_MAX_PARTS + 1] {
+            let part = c.part_size_for(size);
+            assert!(size.div_ceil(part) <= S3_MAX_PARTS, "{size}");
+            assert!((S3_MIN_PART_BYTES..=S3_MAX_PART_BYTES).contains(&part));
+        }
+        for bad in [
+            ("MULTIPART_PART_SIZE_BYTES", "1048576"),
+            ("MULTIPART_THRESHOLD_BYTES", "5000000001"),
+            ("MAX_UPLOAD_BYTES", "5497558138881"),
+        ] {
+            let vars = env(&[bad]);
+            let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+            assert!(err.0.contains(bad.0), "{}", err.0);
+        }
     }
 
     #[test]

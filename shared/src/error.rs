@@ -27,6 +27,7 @@ pub enum ErrorCode {
     InvalidSha256,
     InvalidDisposition,
     InvalidSeq,
+    InvalidParts,
     TooManyIds,
     TooManyMembers,
     Unauthenticated,
@@ -43,6 +44,8 @@ pub enum ErrorCode {
     SizeMismatch,
     ChecksumMismatch,
     ChecksumUnverified,
+    UploadIncomplete,
+    NotMultipart,
     LastOwner,
     FileGone,
     TextTooLong,
@@ -77,6 +80,7 @@ impl ErrorCode {
             | InvalidSha256
             | InvalidDisposition
             | InvalidSeq
+            | InvalidParts
             | TooManyIds
             | TooManyMembers => 400,
             Unauthenticated => 401,
@@ -84,7 +88,8 @@ impl ErrorCode {
             NotFound | RouteNotFound => 404,
             MethodNotAllowed => 405,
             FileNotReady | ClientMsgIdReused | UploadCompleted | UploadMissing | SizeMismatch
-            | ChecksumMismatch | ChecksumUnverified | LastOwner => 409,
+            | ChecksumMismatch | ChecksumUnverified | UploadIncomplete | NotMultipart
+            | LastOwner => 409,
             FileGone => 410,
             TextTooLong | FileTooLarge | BodyTooLarge => 413,
             Internal => 500,

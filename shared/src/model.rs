@@ -240,6 +240,46 @@ pub struct FileRecord {
     pub s3_version: Option<String>,
     /// When the file was deleted with its message (not set for abandoned uploads).
     pub deleted_at_ms: Option<i64>,
+    /// Set for files uploaded in parts (S3 multipart upload).
+    pub multipart: Option<MultipartState>,
+}
+
+/// A multipart upload's state on its file record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultipartState {
+    pub upload_id: String,
+    /// Every part but the last has exactly this size.
+    pub part_size: u64,
+    /// The composite checksum S3 computed at completion (`<base64 sha256 of the parts'
+    /// sha256s>-<part count>`), once complete.
+    pub checksum_sha256: Option<String>,
+}
+
+impl MultipartState {
+    /// Parts of a file of `size` bytes (at least one).
+    pub fn part_count(&self, size: u64) -> u64 {
+        size.div_ceil(self.part_size).max(1)
+    }
+
+    /// Exact size of part `n` (1-based) of a file of `size` bytes.
+    pub fn part_len(&self, size: u64, n: u64) -> u64 {
+        if n < self.part_count(size) {
+            self.part_size
+        } else {
+            size - (self.part_count(size) - 1) * self.part_size
+        }
+    }
+}
+
+/// What a downloader can verify the bytes against.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Integrity {
+    /// SHA-256 of the whole file (hex), declared at upload and confirmed by S3.
+    Sha256 { value: String },
+    /// S3's multipart checksum: base64 SHA-256 over the concatenated binary SHA-256s of the
+    /// parts, `-<part count>`; recomputable from the bytes with `part_size`.
+    MultipartSha256 { value: String, part_size: u64 },
 }
 
 /// A pending upload not completed this long after its form expired is abandoned: it shows as
@@ -284,6 +324,21 @@ impl FileRecord {
             expires_at: self.expires_at_ms.map(rfc3339),
             status: self.status_at(now_ms),
             deleted_at: self.deleted_at_ms.map(rfc3339),
+            integrity: self.integrity(),
+        }
+    }
+
+    pub fn integrity(&self) -> Option<Integrity> {
+        match (&self.multipart, &self.sha256) {
+            (Some(mp), _) => mp
+                .checksum_sha256
+                .as_ref()
+                .map(|value| Integrity::MultipartSha256 {
+                    value: value.clone(),
+                    part_size: mp.part_size,
+                }),
+            (None, Some(hex)) => Some(Integrity::Sha256 { value: hex.clone() }),
+            (None, None) => None,
         }
     }
 }
@@ -306,12 +361,22 @@ pub struct FileInfo {
     /// Set when the file was deleted with its message.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub deleted_at: Option<String>,
+    /// What the bytes can be checked against after download (absent: nothing declared).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub integrity: Option<Integrity>,
 }
 
 /// `GET /config`: limits a client needs up front.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ClientLimits {
+    /// Largest file, whatever the upload kind.
     pub max_upload_bytes: u64,
+    /// Larger files are uploaded in parts.
+    pub multipart_threshold_bytes: u64,
+    /// Default part size (raised for files that would need more than `max_parts`).
+    pub part_size_bytes: u64,
+    pub max_parts: u64,
+    pub max_part_urls_per_call: usize,
     pub download_url_ttl_seconds: u64,
     pub retention_days: u32,
     pub max_ids_per_batch: usize,
@@ -345,6 +410,7 @@ mod tests {
             upload_deadline_ms: Some(10_000),
             s3_version: None,
             deleted_at_ms: None,
+            multipart: None,
         }
     }
 

@@ -94,6 +94,12 @@ routes! {
         |p| Route::CreateUpload { conversation_id: p.conversation() };
     "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
         |p| Route::CompleteUpload { conversation_id: p.conversation(), file_id: p.get("file_id") };
+    "GET" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
+        |p| Route::UploadState { conversation_id: p.conversation(), file_id: p.get("file_id") };
+    "DELETE" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
+        |p| Route::AbortUpload { conversation_id: p.conversation(), file_id: p.get("file_id") };
+    "POST" "/conversations/{conversation_id}/uploads/{file_id}/parts" => UploadFile,
+        |p| Route::UploadParts { conversation_id: p.conversation(), file_id: p.get("file_id") };
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +151,20 @@ pub enum Route {
         conversation_id: String,
     },
     CompleteUpload {
+        conversation_id: String,
+        file_id: String,
+    },
+    /// A multipart upload's progress (parts held, parts missing), for resuming.
+    UploadState {
+        conversation_id: String,
+        file_id: String,
+    },
+    AbortUpload {
+        conversation_id: String,
+        file_id: String,
+    },
+    /// Presigned URLs for more parts of a multipart upload.
+    UploadParts {
         conversation_id: String,
         file_id: String,
     },

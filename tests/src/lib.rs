@@ -58,6 +58,9 @@ pub struct Options {
     pub secret_key: String,
     pub download_ttl_secs: u64,
     pub max_upload_bytes: u64,
+    /// Larger files are uploaded in parts of `part_size_bytes` (S3's minimum is 5 MiB).
+    pub multipart_threshold_bytes: u64,
+    pub part_size_bytes: u64,
     pub retention_days: u32,
     pub recall_window_secs: u64,
     /// Counts the DynamoDB calls the app makes.
@@ -72,6 +75,8 @@ impl Default for Options {
             secret_key: "test".into(),
             download_ttl_secs: 300,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            multipart_threshold_bytes: 64 * 1024 * 1024,
+            part_size_bytes: 16 * 1024 * 1024,
             retention_days: 7,
             recall_window_secs: 120,
             dynamodb_calls: None,
@@ -129,6 +134,8 @@ pub async fn stack_with(opts: Options) -> &'static App {
         download_url_ttl: std::time::Duration::from_secs(opts.download_ttl_secs),
         upload_url_ttl: std::time::Duration::from_secs(900),
         max_upload_bytes: opts.max_upload_bytes,
+        multipart_threshold_bytes: opts.multipart_threshold_bytes,
+        part_size_bytes: opts.part_size_bytes,
         retention_days: opts.retention_days,
         recall_window_secs: opts.recall_window_secs,
         s3_force_path_style: true,
@@ -192,8 +199,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// A POST form, or a create-upload ticket's (which has one for files under the multipart
+/// threshold).
+pub trait FormRef {
+    fn form(&self) -> &UploadForm;
+}
+
+impl FormRef for UploadForm {
+    fn form(&self) -> &UploadForm {
+        self
+    }
+}
+
+impl FormRef for Option<UploadForm> {
+    fn form(&self) -> &UploadForm {
+        self.as_ref()
+            .expect("a POST form (the file is under the multipart threshold)")
+    }
+}
+
 /// Sends the presigned POST form a create-upload call returned, with `bytes` as the file.
-pub async fn post_form(upload: &UploadForm, bytes: Vec<u8>) -> reqwest::Response {
+pub async fn post_form(upload: &impl FormRef, bytes: Vec<u8>) -> reqwest::Response {
+    let upload = upload.form();
     let mut form = reqwest::multipart::Form::new();
     for (k, v) in &upload.fields {
         form = form.text(k.clone(), v.clone());

@@ -388,6 +388,10 @@ async fn config_tells_clients_the_limits() {
         r.json,
         json!({
             "max_upload_bytes": 2u64 * 1024 * 1024 * 1024,
+            "multipart_threshold_bytes": 64 * 1024 * 1024,
+            "part_size_bytes": 16 * 1024 * 1024,
+            "max_parts": 10000,
+            "max_part_urls_per_call": 1000,
             "download_url_ttl_seconds": 120,
             "retention_days": 7,
             "max_ids_per_batch": 100,

@@ -44,7 +44,7 @@ async fn upload_without_completing(
     let ticket = api.create_upload(cid, body).await.created();
     let sent = groupshare_tests::post_form(&ticket.upload, bytes.to_vec()).await;
     assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
-    (ticket.file_id, ticket.upload)
+    (ticket.file_id, ticket.upload.expect("a POST form"))
 }
 
 async fn download(api: &Client<'_>, cid: &str, file_id: &str) -> Vec<u8> {

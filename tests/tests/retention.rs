@@ -64,7 +64,7 @@ async fn a_file_keeps_the_retention_it_was_uploaded_under() {
     let before = start_upload(week, &cid, "before").await;
     let before_id = before.file_id;
     assert_eq!(
-        before.upload.fields["key"],
+        before.upload.form().fields["key"],
         format!("files/r7/{cid}/{before_id}")
     );
     assert!(post_form(&before.upload, b"week".to_vec())
@@ -83,7 +83,7 @@ async fn a_file_keeps_the_retention_it_was_uploaded_under() {
     let retried = start_upload(month, &cid, "pending").await;
     assert_eq!(retried.file_id, pending_id);
     assert_eq!(
-        retried.upload.fields["key"],
+        retried.upload.form().fields["key"],
         format!("files/r7/{cid}/{pending_id}")
     );
     assert!(post_form(&retried.upload, b"late".to_vec())

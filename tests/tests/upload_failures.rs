@@ -38,7 +38,7 @@ async fn a_failed_upload_event_is_retried_and_a_replay_completes_it_once() {
         .status()
         .is_success());
     let bucket = app.config.bucket.clone().unwrap();
-    let key = &ticket.upload.fields["key"];
+    let key = &ticket.upload.form().fields["key"];
     let event = || s3_event(&bucket, key, None);
 
     // During the outage the invocation fails: Lambda retries, then the failure queue keeps it.

@@ -43,7 +43,7 @@ async fn a_new_device_finds_and_downloads_the_groups_file() {
         )
         .await
         .created();
-    assert_eq!(ticket.upload.method, "POST");
+    assert_eq!(ticket.upload.form().method, "POST");
     let file_id = ticket.file_id;
     let sent = post_form(&ticket.upload, bytes.clone()).await;
     assert!(sent.status().is_success());
@@ -436,7 +436,7 @@ async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
     let deadline = record.upload_deadline_ms.unwrap();
     assert_eq!(
         shared::time::rfc3339(deadline),
-        ticket.upload.expires_at,
+        ticket.upload.form().expires_at,
         "record keeps the form's deadline"
     );
     assert!(post_form(&ticket.upload, b"abc".to_vec())

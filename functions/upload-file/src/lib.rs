@@ -1,9 +1,11 @@
-//! Uploads: `POST .../uploads` hands out a presigned S3 POST form; `POST .../files/{id}/complete`
-//! checks the object and announces the file in history.
+//! Uploads: `POST .../uploads` hands out a presigned S3 POST form, or for large files a
+//! multipart upload with presigned part URLs (more from `POST .../uploads/{id}/parts`, progress
+//! from `GET .../uploads/{id}`, `DELETE` aborts); `POST .../files/{id}/complete` checks the
+//! object and announces the file in history.
 
 use lambda_http::{Body, Request, Response};
 use shared::api::uploads;
-use shared::http::{json, json_body, serve};
+use shared::http::{empty, json, json_body, serve};
 use shared::route::Route;
 use shared::{ApiError, App};
 
@@ -21,6 +23,34 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 let (message, now) =
                     uploads::complete(app, &ctx.caller, &conversation_id, &file_id).await?;
                 json(if now { 201 } else { 200 }, &message)
+            }
+            Route::UploadState {
+                conversation_id,
+                file_id,
+            } => json(
+                200,
+                &uploads::state(app, &ctx.caller, &conversation_id, &file_id).await?,
+            ),
+            Route::UploadParts {
+                conversation_id,
+                file_id,
+            } => json(
+                200,
+                &uploads::part_urls(
+                    app,
+                    &ctx.caller,
+                    &conversation_id,
+                    &file_id,
+                    json_body(&req)?,
+                )
+                .await?,
+            ),
+            Route::AbortUpload {
+                conversation_id,
+                file_id,
+            } => {
+                uploads::abort(app, &ctx.caller, &conversation_id, &file_id).await?;
+                Ok(empty(204))
             }
             _ => Err(ApiError::route_not_found()),
         }

@@ -1,5 +1,7 @@
-//! Uploads: a presigned POST straight to S3, then completion (by the client, or by the S3
-//! event when the client is gone) turns the file `available` and announces it in history.
+//! Uploads: a presigned POST straight to S3 (files up to the multipart threshold) or a
+//! resumable S3 multipart upload with presigned, checksum-bound part URLs (larger files), then
+//! completion (by the client, by the S3 event when the client is gone, or by the sweep) turns
+//! the file `available` and announces it in history.
 
 use crate::ErrorCode;
 use base64::Engine;
@@ -7,10 +9,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{messages::check_client_msg_id, require_member};
-use crate::blob::{key_retention_days, object_key, PresignedPost};
+use crate::blob::{
+    key_retention_days, object_key, ObjectFacts, PresignedPart, PresignedPost, StoredPart,
+};
+use crate::config::MAX_PART_URLS_PER_CALL;
 use crate::disposition::is_valid_content_type;
 use crate::identity::Caller;
-use crate::model::{FileRecord, FileStatus, Message, MessageBody, MessageView, StoredFileStatus};
+use crate::model::{
+    FileRecord, FileStatus, Message, MessageBody, MessageView, MultipartState, StoredFileStatus,
+};
 use crate::store::{Append, AppendOutcome, Guard};
 use crate::{ids, time, ApiError, App};
 
@@ -25,13 +32,98 @@ pub struct NewUpload {
     pub content_type: String,
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Multipart only: SHA-256s of the parts to sign URLs for now (a first batch, or all).
+    #[serde(default)]
+    pub parts: Vec<PartChecksum>,
+}
+
+/// One part's SHA-256 (hex), which its URL binds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartChecksum {
+    pub part_number: u64,
+    pub sha256: String,
+}
+
+/// `POST …/uploads/{file_id}/parts`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartsRequest {
+    pub parts: Vec<PartChecksum>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UploadTicket {
+    pub file_id: String,
+    /// `post` (one form, `upload`) or `multipart` (parts, `multipart`).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub upload: Option<UploadForm>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub multipart: Option<MultipartTicket>,
+}
+
+impl UploadTicket {
+    fn post(file_id: String, form: PresignedPost) -> Self {
+        Self {
+            file_id,
+            kind: "post",
+            upload: Some(form.into()),
+            multipart: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(bound(deserialize = "'de: 'static"))]
-pub struct UploadTicket {
+pub struct MultipartTicket {
+    pub upload_id: String,
+    pub part_size: u64,
+    pub part_count: u64,
+    /// URLs for the parts whose SHA-256 came with the request.
+    pub parts: Vec<PresignedPart>,
+    pub expires_at: String,
+}
+
+/// `POST …/uploads/{file_id}/parts`
+#[derive(Debug, Serialize)]
+pub struct PartUrls {
     pub file_id: String,
-    pub upload: UploadForm,
+    pub parts: Vec<PresignedPart>,
+    pub expires_at: String,
+}
+
+/// `GET …/uploads/{file_id}`: where an upload stands, for a client that lost its state.
+#[derive(Debug, Serialize)]
+pub struct UploadState {
+    pub file_id: String,
+    pub kind: &'static str,
+    pub status: FileStatus,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartProgress>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MultipartProgress {
+    pub upload_id: String,
+    pub part_size: u64,
+    pub part_count: u64,
+    /// What S3 holds, with the SHA-256 it verified (hex): a resuming client checks its bytes
+    /// are the same file before it uploads the rest.
+    pub parts: Vec<HeldPart>,
+    /// Parts still to upload (absent, or not of their exact size).
+    pub missing: Vec<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeldPart {
+    pub part_number: u64,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,6 +194,31 @@ pub async fn create(
             ))
         }
     };
+    let multipart = new.size > app.config.multipart_threshold_bytes;
+    if multipart && sha256.is_some() {
+        // S3 cannot confirm a whole-file SHA-256 for an object uploaded in parts; it checks
+        // every part's instead.
+        return Err(ApiError::new(
+            ErrorCode::InvalidSha256,
+            format!(
+                "files over {} bytes are uploaded in parts: declare each part's sha256 in `parts`, not the file's",
+                app.config.multipart_threshold_bytes
+            ),
+        ));
+    }
+    if !multipart && !new.parts.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParts,
+            format!(
+                "files up to {} bytes are uploaded with one form; `parts` is for larger ones",
+                app.config.multipart_threshold_bytes
+            ),
+        ));
+    }
+    let part_size = app.config.part_size_for(new.size);
+    if multipart {
+        checked_parts(&new.parts, new.size, part_size)?;
+    }
     require_member(&app.store, conversation_id, &caller.user_id).await?;
 
     let file_id = upload_file_id(conversation_id, &caller.user_id, &new.client_msg_id);
@@ -122,7 +239,11 @@ pub async fn create(
         upload_deadline_ms: None,
         s3_version: None,
         deleted_at_ms: None,
+        multipart: None,
     };
+    if multipart {
+        return create_multipart(app, record, part_size, &new.parts).await;
+    }
     // Sign first, so the record carries the real deadline of the form it hands out.
     let form = app
         .blobs
@@ -139,65 +260,363 @@ pub async fn create(
     };
     if !app.store.put_new_file(&record).await? {
         // A retry: the same request gets a fresh form for the same file; a different one is refused.
-        let existing = app
-            .store
-            .get_file(&file_id)
-            .await?
-            .ok_or_else(ApiError::unavailable)?;
-        // Every declared field must match: a retry that dropped or changed the sha256
-        // would otherwise hand out a form S3 no longer checks against the advertised hash.
-        if existing.name != record.name
-            || existing.size != record.size
-            || existing.content_type != record.content_type
-            || existing.sha256 != record.sha256
-        {
+        let existing = retried(app, &record).await?;
+        if existing.multipart.is_some() {
+            // Created in parts under an earlier threshold: it stays a multipart upload.
+            return multipart_ticket(app, existing, &new.parts).await;
+        }
+        // The file keeps the key it was created with (and its retention), even if the
+        // configured retention has changed since.
+        let form = if existing.s3_key == record.s3_key {
+            form
+        } else {
+            app.blobs
+                .presign_upload(
+                    &existing.s3_key,
+                    existing.size,
+                    &existing.content_type,
+                    existing.sha256.as_deref(),
+                )
+                .await?
+        };
+        app.store
+            .extend_upload_deadline(&file_id, form.expires_at_ms)
+            .await?;
+        return Ok(UploadTicket::post(file_id, form));
+    }
+    Ok(UploadTicket::post(file_id, form))
+}
+
+/// The record a retried create refers to, if it is the same request and still pending.
+async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord, ApiError> {
+    let existing = app
+        .store
+        .get_file(&record.file_id)
+        .await?
+        .ok_or_else(ApiError::unavailable)?;
+    // Every declared field must match: a retry that dropped or changed the sha256
+    // would otherwise hand out a form S3 no longer checks against the advertised hash.
+    if existing.name != record.name
+        || existing.size != record.size
+        || existing.content_type != record.content_type
+        || existing.sha256 != record.sha256
+    {
+        return Err(ApiError::new(
+            ErrorCode::ClientMsgIdReused,
+            "client_msg_id was already used for a different upload",
+        ));
+    }
+    still_pending(&existing)?;
+    Ok(existing)
+}
+
+/// Refuses anything but a pending upload.
+fn still_pending(file: &FileRecord) -> Result<(), ApiError> {
+    match file.status_at(time::now_ms()) {
+        FileStatus::Pending => Ok(()),
+        FileStatus::Available | FileStatus::Expired => Err(ApiError::new(
+            ErrorCode::UploadCompleted,
+            "this upload is already complete",
+        )),
+        FileStatus::Deleted => Err(ApiError::new(
+            ErrorCode::FileGone,
+            "this upload was abandoned; start again with a new client_msg_id",
+        )),
+    }
+}
+
+/// The parts a request asks URLs for, checked against the file's layout: known numbers, each
+/// once, each with a SHA-256; at most [`MAX_PART_URLS_PER_CALL`].
+fn checked_parts(
+    parts: &[PartChecksum],
+    size: u64,
+    part_size: u64,
+) -> Result<Vec<(u64, String)>, ApiError> {
+    let count = size.div_ceil(part_size).max(1);
+    if parts.len() > MAX_PART_URLS_PER_CALL {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParts,
+            format!("at most {MAX_PART_URLS_PER_CALL} parts per request; ask again for more"),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut checked = Vec::with_capacity(parts.len());
+    for p in parts {
+        if !(1..=count).contains(&p.part_number) || !seen.insert(p.part_number) {
             return Err(ApiError::new(
-                ErrorCode::ClientMsgIdReused,
-                "client_msg_id was already used for a different upload",
+                ErrorCode::InvalidParts,
+                format!(
+                    "part_number {} is not one of this upload's parts 1..={count}, once each",
+                    p.part_number
+                ),
             ));
         }
-        match existing.status_at(time::now_ms()) {
-            FileStatus::Pending => {
-                // The file keeps the key it was created with (and its retention), even if
-                // the configured retention has changed since.
-                let form = if existing.s3_key == record.s3_key {
-                    form
-                } else {
-                    app.blobs
-                        .presign_upload(
-                            &existing.s3_key,
-                            existing.size,
-                            &existing.content_type,
-                            existing.sha256.as_deref(),
-                        )
-                        .await?
-                };
-                app.store
-                    .extend_upload_deadline(&file_id, form.expires_at_ms)
-                    .await?;
-                return Ok(UploadTicket {
-                    file_id,
-                    upload: form.into(),
-                });
-            }
-            FileStatus::Available | FileStatus::Expired => {
-                return Err(ApiError::new(
-                    ErrorCode::UploadCompleted,
-                    "this upload is already complete",
-                ))
-            }
-            FileStatus::Deleted => {
-                return Err(ApiError::new(
-                    ErrorCode::FileGone,
-                    "this upload was abandoned; start again with a new client_msg_id",
-                ))
-            }
+        let hex = &p.sha256;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSha256,
+                format!("part {}: sha256 must be 64 hex digits", p.part_number),
+            ));
         }
+        checked.push((p.part_number, hex.to_ascii_lowercase()));
     }
-    Ok(UploadTicket {
-        file_id,
-        upload: form.into(),
+    Ok(checked)
+}
+
+/// A new multipart upload: S3's upload first (its id goes on the record), then the record.
+async fn create_multipart(
+    app: &App,
+    record: FileRecord,
+    part_size: u64,
+    parts: &[PartChecksum],
+) -> Result<UploadTicket, ApiError> {
+    let upload_id = app
+        .blobs
+        .create_multipart(&record.s3_key, &record.content_type)
+        .await?;
+    let record = FileRecord {
+        multipart: Some(MultipartState {
+            upload_id: upload_id.clone(),
+            part_size,
+            checksum_sha256: None,
+        }),
+        ..record
+    };
+    let (urls, expires_at_ms) = app
+        .blobs
+        .presign_parts(
+            &record.s3_key,
+            &upload_id,
+            &checked_parts(parts, record.size, part_size)?,
+        )
+        .await?;
+    let record = FileRecord {
+        upload_deadline_ms: Some(expires_at_ms),
+        ..record
+    };
+    if app.store.put_new_file(&record).await? {
+        return Ok(multipart_response(&record, urls, expires_at_ms));
+    }
+    // A retry: the upload started first stays the file's; this one is not needed.
+    if let Err(e) = app.blobs.abort_multipart(&record.s3_key, &upload_id).await {
+        e.log("abort-duplicate-multipart");
+    }
+    let existing = retried(app, &record).await?;
+    if existing.multipart.is_none() {
+        // Created with one form under an earlier threshold: it stays a form upload.
+        return Err(ApiError::new(
+            ErrorCode::NotMultipart,
+            "this upload was started with one POST form; retry without `parts`, or use a new client_msg_id",
+        ));
+    }
+    multipart_ticket(app, existing, parts).await
+}
+
+/// Fresh URLs for `parts` of a pending multipart file, moving its deadline.
+async fn multipart_ticket(
+    app: &App,
+    file: FileRecord,
+    parts: &[PartChecksum],
+) -> Result<UploadTicket, ApiError> {
+    let (urls, expires_at_ms) = sign_parts(app, &file, parts).await?;
+    Ok(multipart_response(&file, urls, expires_at_ms))
+}
+
+async fn sign_parts(
+    app: &App,
+    file: &FileRecord,
+    parts: &[PartChecksum],
+) -> Result<(Vec<PresignedPart>, i64), ApiError> {
+    let mp = multipart_of(file)?;
+    let wanted = checked_parts(parts, file.size, mp.part_size)?;
+    let signed = app
+        .blobs
+        .presign_parts(&file.s3_key, &mp.upload_id, &wanted)
+        .await?;
+    app.store
+        .extend_upload_deadline(&file.file_id, signed.1)
+        .await?;
+    Ok(signed)
+}
+
+fn multipart_of(file: &FileRecord) -> Result<&MultipartState, ApiError> {
+    file.multipart.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotMultipart,
+            "this upload is a single POST form, not a multipart upload",
+        )
     })
+}
+
+fn multipart_response(
+    file: &FileRecord,
+    parts: Vec<PresignedPart>,
+    expires_at_ms: i64,
+) -> UploadTicket {
+    let mp = file.multipart.as_ref().expect("a multipart file");
+    UploadTicket {
+        file_id: file.file_id.clone(),
+        kind: "multipart",
+        upload: None,
+        multipart: Some(MultipartTicket {
+            upload_id: mp.upload_id.clone(),
+            part_size: mp.part_size,
+            part_count: mp.part_count(file.size),
+            parts,
+            expires_at: time::rfc3339(expires_at_ms),
+        }),
+    }
+}
+
+/// The caller's own upload in this conversation (members only; only its uploader may act).
+async fn own_upload(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    action: &str,
+) -> Result<FileRecord, ApiError> {
+    let file = super::files::member_file(app, caller, conversation_id, file_id).await?;
+    if file.uploader != caller.user_id {
+        return Err(ApiError::forbidden(format!("only the uploader {action}")));
+    }
+    Ok(file)
+}
+
+/// `POST /conversations/{cid}/uploads/{file_id}/parts`: URLs for more parts, or again for
+/// parts whose URLs expired or whose upload failed.
+pub async fn part_urls(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    request: PartsRequest,
+) -> Result<PartUrls, ApiError> {
+    let file = own_upload(app, caller, conversation_id, file_id, "gets part URLs").await?;
+    multipart_of(&file)?;
+    still_pending(&file)?;
+    let (parts, expires_at_ms) = sign_parts(app, &file, &request.parts).await?;
+    Ok(PartUrls {
+        file_id: file.file_id,
+        parts,
+        expires_at: time::rfc3339(expires_at_ms),
+    })
+}
+
+/// `GET /conversations/{cid}/uploads/{file_id}`: which parts S3 already holds and which are
+/// missing, so any device of the uploader resumes with only the file id.
+pub async fn state(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+) -> Result<UploadState, ApiError> {
+    let file = own_upload(app, caller, conversation_id, file_id, "reads upload state").await?;
+    let status = file.status_at(time::now_ms());
+    let multipart = match (&file.multipart, status) {
+        (Some(mp), FileStatus::Pending) => {
+            let count = mp.part_count(file.size);
+            let (held, completed_in_s3) =
+                match app.blobs.list_parts(&file.s3_key, &mp.upload_id).await? {
+                    Some(parts) => (parts, false),
+                    // S3 completed it already (only the announcement is left): nothing to
+                    // upload, only `complete` to call.
+                    None if app.blobs.head(&file.s3_key).await?.is_some() => (Vec::new(), true),
+                    None => return Err(ApiError::new(
+                        ErrorCode::FileGone,
+                        "storage no longer has this upload; start again with a new client_msg_id",
+                    )),
+                };
+            let missing = if completed_in_s3 {
+                Vec::new()
+            } else {
+                (1..=count)
+                    .filter(|n| {
+                        !held
+                            .iter()
+                            .any(|p| p.part_number == *n && p.size == mp.part_len(file.size, *n))
+                    })
+                    .collect()
+            };
+            Some(MultipartProgress {
+                upload_id: mp.upload_id.clone(),
+                part_size: mp.part_size,
+                part_count: count,
+                parts: held
+                    .iter()
+                    .map(|p| HeldPart {
+                        part_number: p.part_number,
+                        size: p.size,
+                        sha256: p.checksum_sha256_b64.as_deref().and_then(base64_to_hex),
+                    })
+                    .collect(),
+                missing,
+            })
+        }
+        (Some(mp), _) => Some(MultipartProgress {
+            upload_id: mp.upload_id.clone(),
+            part_size: mp.part_size,
+            part_count: mp.part_count(file.size),
+            parts: Vec::new(),
+            missing: Vec::new(),
+        }),
+        (None, _) => None,
+    };
+    Ok(UploadState {
+        file_id: file.file_id.clone(),
+        kind: if file.multipart.is_some() {
+            "multipart"
+        } else {
+            "post"
+        },
+        status,
+        name: file.name,
+        size: file.size,
+        content_type: file.content_type,
+        multipart,
+    })
+}
+
+/// `DELETE /conversations/{cid}/uploads/{file_id}`: the uploader gives up. The file can no
+/// longer complete (marked `deleted` first, conditionally), then S3's upload is aborted and any
+/// bytes removed. Idempotent; a completed upload is not undone here.
+pub async fn abort(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+) -> Result<(), ApiError> {
+    let file = own_upload(app, caller, conversation_id, file_id, "aborts an upload").await?;
+    let status = match file.status {
+        StoredFileStatus::Pending if !app.store.mark_pending_deleted(file_id).await? => {
+            // No longer pending: completed, or swept, meanwhile.
+            app.store
+                .get_file(file_id)
+                .await?
+                .ok_or_else(ApiError::not_found)?
+                .status
+        }
+        StoredFileStatus::Pending => StoredFileStatus::Deleted,
+        other => other,
+    };
+    if status == StoredFileStatus::Available {
+        return Err(ApiError::new(
+            ErrorCode::UploadCompleted,
+            "this upload is already complete",
+        ));
+    }
+    discard_bytes(app, &file).await
+}
+
+/// An upload that will never complete: S3's multipart upload (its parts) and every object
+/// version at its key go.
+async fn discard_bytes(app: &App, file: &FileRecord) -> Result<(), ApiError> {
+    if let Some(mp) = &file.multipart {
+        app.blobs
+            .abort_multipart(&file.s3_key, &mp.upload_id)
+            .await?;
+    }
+    app.blobs.delete_all_versions(&file.s3_key).await
 }
 
 /// `POST /conversations/{cid}/files/{file_id}/complete` by the uploader.
@@ -240,12 +659,73 @@ async fn complete_stored_pending(
     app: &App,
     file: FileRecord,
 ) -> Result<(MessageView, bool), ApiError> {
-    let Some(object) = app.blobs.head(&file.s3_key).await? else {
+    let object = match &file.multipart {
+        None => app.blobs.head(&file.s3_key).await?,
+        Some(mp) => complete_parts(app, &file, mp).await?,
+    };
+    let Some(object) = object else {
         return Err(ApiError::new(
             ErrorCode::UploadMissing,
             "no uploaded object for this file yet",
         ));
     };
+    announce(app, file, object).await
+}
+
+/// The S3 half of a multipart completion: from the parts S3 reports (the client sends no
+/// ETags), checked against the file's layout, then CompleteMultipartUpload. Returns the object.
+/// Safe to repeat: once S3 has completed (a retry, the `ObjectCreated` event, a racing call)
+/// the object itself is the answer.
+async fn complete_parts(
+    app: &App,
+    file: &FileRecord,
+    mp: &MultipartState,
+) -> Result<Option<ObjectFacts>, ApiError> {
+    if let Some(object) = app.blobs.head(&file.s3_key).await? {
+        return Ok(Some(object));
+    }
+    let Some(held) = app.blobs.list_parts(&file.s3_key, &mp.upload_id).await? else {
+        // S3 no longer knows the upload: completed since the HEAD above, or aborted.
+        return app.blobs.head(&file.s3_key).await;
+    };
+    let count = mp.part_count(file.size);
+    let mut parts: Vec<StoredPart> = Vec::with_capacity(count as usize);
+    let mut missing = Vec::new();
+    for n in 1..=count {
+        match held.iter().find(|p| p.part_number == n) {
+            Some(p) if p.size == mp.part_len(file.size, n) && p.checksum_sha256_b64.is_some() => {
+                parts.push(p.clone())
+            }
+            _ => missing.push(n),
+        }
+    }
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(20).map(u64::to_string).collect();
+        return Err(ApiError::new(
+            ErrorCode::UploadIncomplete,
+            format!(
+                "{} of {count} parts missing or not of their size: {}{} (GET the upload for the full list)",
+                missing.len(),
+                shown.join(", "),
+                if missing.len() > shown.len() { ", …" } else { "" }
+            ),
+        ));
+    }
+    // `false`: a racing completion got there first; the object is the answer either way.
+    app.blobs
+        .complete_multipart(&file.s3_key, &mp.upload_id, &parts)
+        .await?;
+    app.blobs.head(&file.s3_key).await
+}
+
+/// The finalisation both upload kinds share: the object is checked against the record, the
+/// file marked available (version pinned) and announced, in one membership-guarded
+/// transaction. Racing calls yield one message.
+async fn announce(
+    app: &App,
+    file: FileRecord,
+    object: ObjectFacts,
+) -> Result<(MessageView, bool), ApiError> {
     if object.size != file.size {
         return Err(ApiError::new(
             ErrorCode::SizeMismatch,
@@ -271,6 +751,23 @@ async fn complete_stored_pending(
             ));
         }
     }
+    // S3 checked every part against its signed SHA-256; the composite it keeps is what
+    // members can verify after download.
+    let multipart_checksum = match &file.multipart {
+        None => None,
+        Some(mp) => {
+            let suffix = format!("-{}", mp.part_count(file.size));
+            match &object.checksum_sha256_b64 {
+                Some(c) if c.ends_with(&suffix) => Some(c.clone()),
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::ChecksumUnverified,
+                        "storage reports no multipart SHA-256 for the uploaded parts",
+                    ))
+                }
+            }
+        }
+    };
     let now = time::now_ms();
     // The retention the file was uploaded under (its key's), counted from when S3 stored the
     // bytes, as S3's lifecycle rule counts: the record turns `expired` no later than the bytes
@@ -295,6 +792,7 @@ async fn complete_stored_pending(
                     expires_at_ms,
                     seq,
                     object.version_id.as_deref(),
+                    multipart_checksum.as_deref(),
                 )]
             },
             |seq| Message {
@@ -406,7 +904,7 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
             Err(_) => {}
         }
         if app.store.mark_pending_deleted(&file.file_id).await? {
-            app.blobs.delete_all_versions(&file.s3_key).await?;
+            discard_bytes(app, &file).await?;
             cleaned += 1;
         }
     }
@@ -427,9 +925,44 @@ async fn announced(app: &App, file: &FileRecord) -> Result<MessageView, ApiError
         .ok_or_else(|| ApiError::corrupt("file", "announcing message is missing"))
 }
 
+fn base64_to_hex(b64: &str) -> Option<String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .map(hex::encode)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_checked_against_the_layout() {
+        let h = "ab".repeat(32);
+        let part = |n: u64| PartChecksum {
+            part_number: n,
+            sha256: h.clone(),
+        };
+        // 3 parts: 10, 10, 5.
+        assert_eq!(
+            checked_parts(&[part(3), part(1)], 25, 10).unwrap(),
+            vec![(3, h.clone()), (1, h.clone())]
+        );
+        for bad in [vec![part(0)], vec![part(4)], vec![part(2), part(2)]] {
+            assert_eq!(
+                checked_parts(&bad, 25, 10).unwrap_err().code,
+                ErrorCode::InvalidParts
+            );
+        }
+        let short = PartChecksum {
+            part_number: 1,
+            sha256: "ab".into(),
+        };
+        assert_eq!(
+            checked_parts(&[short], 25, 10).unwrap_err().code,
+            ErrorCode::InvalidSha256
+        );
+    }
 
     #[test]
     fn upload_ids_are_stable_and_distinct() {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, n, s, to_item, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
-use crate::model::{FileRecord, StoredFileStatus};
+use crate::model::{FileRecord, MultipartState, StoredFileStatus};
 use crate::ApiError;
 
 /// Position in a conversation's file list (also what its cursor carries).
@@ -138,13 +138,15 @@ impl Store {
         }
     }
 
-    /// Transaction part: a pending file becomes available (and records its history message).
+    /// Transaction part: a pending file becomes available (and records its history message,
+    /// the object version and, for multipart files, S3's composite checksum).
     pub fn mark_file_available(
         &self,
         file_id: &str,
         expires_at_ms: Option<i64>,
         message_seq: u64,
         s3_version: Option<&str>,
+        multipart_checksum: Option<&str>,
     ) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(&self.tables.files)
@@ -162,6 +164,10 @@ impl Store {
         if let Some(version) = s3_version {
             set.push("s3_version = :v");
             update = update.expression_attribute_values(":v", s(version));
+        }
+        if let Some(checksum) = multipart_checksum {
+            set.push("multipart_checksum = :mc");
+            update = update.expression_attribute_values(":mc", s(checksum));
         }
         update = update.update_expression(format!("SET {} REMOVE pending_shard", set.join(", ")));
         TransactWriteItem::builder()
@@ -366,6 +372,13 @@ struct FileRow {
     pending_shard: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     deleted_at: Option<i64>,
+    /// Multipart files only (absent on every other item, so their layout is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipart_upload_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipart_part_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipart_checksum: Option<String>,
     // `purge_shard` is only ever set and removed by update expressions (see
     // `delete_announced_file`), never read into a record.
 }
@@ -388,6 +401,9 @@ pub(super) fn file_item(f: &FileRecord) -> Item {
         s3_version: f.s3_version.clone(),
         pending_shard: (f.status == StoredFileStatus::Pending).then(|| PENDING_SHARD.to_string()),
         deleted_at: f.deleted_at_ms,
+        multipart_upload_id: f.multipart.as_ref().map(|m| m.upload_id.clone()),
+        multipart_part_size: f.multipart.as_ref().map(|m| m.part_size),
+        multipart_checksum: f.multipart.as_ref().and_then(|m| m.checksum_sha256.clone()),
     })
 }
 
@@ -409,5 +425,14 @@ pub(super) fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
         upload_deadline_ms: row.upload_deadline,
         s3_version: row.s3_version,
         deleted_at_ms: row.deleted_at,
+        multipart: match (row.multipart_upload_id, row.multipart_part_size) {
+            (Some(upload_id), Some(part_size)) if part_size > 0 => Some(MultipartState {
+                upload_id,
+                part_size,
+                checksum_sha256: row.multipart_checksum,
+            }),
+            (None, None) => None,
+            _ => return Err(ApiError::corrupt("file", "incomplete multipart state")),
+        },
     })
 }

@@ -189,6 +189,7 @@ fn file(status: StoredFileStatus) -> FileRecord {
         upload_deadline_ms: Some(2),
         s3_version: None,
         deleted_at_ms: None,
+        multipart: None,
     }
 }
 
@@ -242,6 +243,22 @@ fn file_layouts() {
     want.push(("deleted_at", "N"));
     assert_eq!(shape(&item), expect(&want));
     assert_eq!(file_from_item(&item).unwrap(), deleted);
+    let multipart = FileRecord {
+        multipart: Some(MultipartState {
+            upload_id: "u1".into(),
+            part_size: 16 << 20,
+            checksum_sha256: Some("q83vEjRWeJA=-3".into()),
+        }),
+        ..available.clone()
+    };
+    let item = file_item(&multipart);
+    want.extend([
+        ("multipart_upload_id", "S"),
+        ("multipart_part_size", "N"),
+        ("multipart_checksum", "S"),
+    ]);
+    assert_eq!(shape(&item), expect(&want));
+    assert_eq!(file_from_item(&item).unwrap(), multipart);
 }
 
 #[test]
