@@ -130,7 +130,9 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), 
     // post upload forms to the bucket and download from it cross-origin (the web client is
     // served from the API's port). Stand-ins without bucket CORS keep none.
     let rule = aws_sdk_s3::types::CorsRule::builder()
-        .set_allowed_methods(Some(vec!["GET".into(), "HEAD".into(), "POST".into()]))
+        .set_allowed_methods(Some(
+            ["GET", "HEAD", "POST", "PUT"].map(String::from).to_vec(),
+        ))
         .allowed_origins("*")
         .allowed_headers("*")
         .set_expose_headers(Some(

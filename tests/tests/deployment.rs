@@ -757,3 +757,71 @@ fn alarms_cover_functions_api_tables_and_lost_events() {
         );
     }
 }
+
+/// File size limits are parameters bounded by S3's own limits, reach every function through
+/// the environment, and read back as the code's defaults.
+#[test]
+fn file_size_limits_are_parameters_within_s3s_limits() {
+    use shared::config::*;
+    let t = template();
+    let p = &t["Parameters"];
+    let bounds = |name: &str| {
+        let n = |k: &str| p[name][k].as_u64().unwrap_or_else(|| panic!("{name}.{k}"));
+        (n("Default"), n("MinValue"), n("MaxValue"))
+    };
+    assert_eq!(bounds("MaxUploadBytes"), (50 << 30, 1, S3_MAX_OBJECT_BYTES));
+    assert_eq!(
+        bounds("MultipartThresholdBytes"),
+        (64 << 20, 0, S3_MAX_POST_BYTES)
+    );
+    assert_eq!(
+        bounds("MultipartPartSizeBytes"),
+        (16 << 20, S3_MIN_PART_BYTES, S3_MAX_PART_BYTES)
+    );
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let mut vars = std::collections::HashMap::new();
+    for (var, param) in [
+        ("MAX_UPLOAD_BYTES", "MaxUploadBytes"),
+        ("MULTIPART_THRESHOLD_BYTES", "MultipartThresholdBytes"),
+        ("MULTIPART_PART_SIZE_BYTES", "MultipartPartSizeBytes"),
+    ] {
+        let (tag, value) = tagged(&env[var]);
+        assert_eq!(
+            (tag.as_str(), value.as_str()),
+            ("Ref", Some(param)),
+            "{var}"
+        );
+        vars.insert(
+            var.to_string(),
+            p[param]["Default"].as_u64().unwrap().to_string(),
+        );
+    }
+    for table in [
+        "CONVERSATIONS_TABLE",
+        "MEMBERS_TABLE",
+        "MESSAGES_TABLE",
+        "FILES_TABLE",
+        "IDEMPOTENCY_TABLE",
+    ] {
+        vars.insert(table.to_string(), "t".into());
+    }
+    let deployed = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let defaults = Config::from_lookup(|k| {
+        (!k.starts_with("MAX_") && !k.starts_with("MULTIPART_"))
+            .then(|| vars.get(k).cloned())
+            .flatten()
+    })
+    .unwrap();
+    assert_eq!(
+        (
+            deployed.max_upload_bytes,
+            deployed.multipart_threshold_bytes,
+            deployed.part_size_bytes
+        ),
+        (
+            defaults.max_upload_bytes,
+            defaults.multipart_threshold_bytes,
+            defaults.part_size_bytes
+        )
+    );
+}
