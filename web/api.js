@@ -79,6 +79,12 @@ export function createApi({ base, getToken, onUnauthorized }) {
     startUpload: (cid, meta) => request('POST', `${conv(cid)}/uploads`, { body: meta }),
     completeUpload: (cid, fileId) =>
       request('POST', `${conv(cid)}/files/${encodeURIComponent(fileId)}/complete`),
+    /** A multipart upload's state: the parts storage holds and the ones `missing`. */
+    uploadState: (cid, fileId) => request('GET', `${conv(cid)}/uploads/${encodeURIComponent(fileId)}`),
+    /** Part URLs for `[{part_number, sha256}]`; each binds its part's checksum. */
+    partUrls: (cid, fileId, parts) =>
+      request('POST', `${conv(cid)}/uploads/${encodeURIComponent(fileId)}/parts`, { body: { parts } }),
+    abortUpload: (cid, fileId) => request('DELETE', `${conv(cid)}/uploads/${encodeURIComponent(fileId)}`),
   };
 }
 
@@ -86,10 +92,23 @@ export function newId() {
   return crypto.randomUUID();
 }
 
-/** Lowercase hex SHA-256 of a file, computed in the browser (declared to S3, which checks it). */
-export async function sha256Hex(file) {
-  const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+/** Lowercase hex SHA-256 of a file or a slice of one (declared to S3, which checks it). */
+export async function sha256Hex(blob) {
+  const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** PUTs one part to its presigned URL with exactly the headers it was signed with. */
+export async function putPart(part, blob) {
+  let response;
+  try {
+    response = await fetch(part.url, { method: part.method || 'PUT', headers: part.headers, body: blob, credentials: 'omit' });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'The upload could not reach storage.');
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, 's3_' + response.status, s3Message(await response.text(), response.status));
+  }
 }
 
 /**

@@ -283,3 +283,62 @@ def test_group_details_and_members_tab(stack, browsers):
     assert roles["alice"] == "owner" and roles["carol"] == "member"
     assert "(you)" in carol.driver.find_element(By.CSS_SELECTOR, ".member[data-user=carol]").text
     assert "Created by alice" in css(carol, ".tab-panel > p").text
+
+
+# Wraps the page's fetch to log part PUTs (part number, status); with `drop` set, every part but
+# the first "loses its connection".
+LOG_PART_PUTS = """
+const drop = arguments[0];
+window.__puts = [];
+const original = window.fetch;
+window.fetch = async (url, init = {}) => {
+  if ((init.method || 'GET') !== 'PUT') return original(url, init);
+  const n = Number(new URL(url).searchParams.get('partNumber'));
+  if (drop && n !== 1) { window.__puts.push([n, 'dropped']); throw new TypeError('connection lost'); }
+  const response = await original(url, init);
+  window.__puts.push([n, response.status]);
+  return response;
+};
+"""
+
+
+def part_puts(browser):
+    return browser.driver.execute_script("return window.__puts")
+
+
+def test_large_file_goes_in_parts_and_resumes_after_a_reload(stack, browsers, tmp_path):
+    # scripts/test-web configures a small threshold: a file of 2.5 parts goes in 3 parts.
+    _, limits = stack.call("alice", "GET", "/config")
+    part = limits["part_size_bytes"]
+    size = 2 * part + part // 2
+    assert limits["multipart_threshold_bytes"] < size, limits
+    payload = os.urandom(size)
+    big = tmp_path / "holiday video.mp4"
+    big.write_bytes(payload)
+
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    open_group(alice, "Demo team")
+    alice.driver.execute_script(LOG_PART_PUTS, True)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(big))
+    failed = css(alice, ".uploads .upload.failed", seconds=30)
+    assert "Retry" in failed.text
+    wait(alice, lambda _: [1, 200] in part_puts(alice))
+
+    # The tab is reloaded (or the browser crashed): only the resume key in localStorage is left.
+    # Picking the same file again uploads only what storage does not hold yet.
+    alice.driver.refresh()
+    css(alice, ".history .msg")  # the reload reopens the group
+    assert not alice.driver.find_elements(By.CSS_SELECTOR, ".uploads .upload")
+    alice.driver.execute_script(LOG_PART_PUTS, False)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(big))
+    card = file_card(alice, big.name, seconds=60)
+    assert "AVAILABLE" in card.text.upper()
+    assert sorted(part_puts(alice)) == [[2, 200], [3, 200]]
+
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    file_card(bob, big.name).find_element(By.CSS_SELECTOR, "button.download").click()
+    got = downloaded(bob, big.name, seconds=60)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(payload).hexdigest()

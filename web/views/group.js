@@ -3,7 +3,7 @@
 // file), sending text, uploading files, adding members, and new messages by polling with `after`
 // (the API has no push yet).
 
-import { newId, postToS3, sha256Hex } from '../api.js';
+import { newId, postToS3, putPart, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
 import { fromNow, humanSize, initials, when } from '../format.js';
 import { fileCard, filesTab } from './files.js';
@@ -302,13 +302,18 @@ function composer(app, cid, uploads, added) {
 }
 
 /**
- * One upload: hash in the browser (declared to S3, which refuses other bytes), ask the API for a
- * presigned POST form, post the bytes to S3 with progress, then complete. The API takes a file
- * in one POST, so an interrupted upload cannot resume: "Retry" sends it again, under the same
- * client_msg_id, so the API hands back the same file rather than a second one.
+ * One upload. Files up to the multipart threshold: hash in the browser (declared to S3, which
+ * refuses other bytes), ask for a presigned POST form, post the bytes with progress, complete.
+ * Larger files go in parts (uploadParts), which resume: what storage already holds is never
+ * sent again. "Retry" reuses the client_msg_id, so the API hands back the same file (and the
+ * same multipart upload) rather than a second one; it is also kept per file in localStorage, so
+ * picking the same file again after a reload or crash resumes too.
  */
 function uploadFile(app, cid, file, uploads, added) {
-  const clientMsgId = newId();
+  const resumeKey = `groupshare.upload:${cid}:${file.name}:${file.size}:${file.lastModified}`;
+  const multipart = file.size > app.limits.multipart_threshold_bytes;
+  const clientMsgId = (multipart && localStorage.getItem(resumeKey)) || newId();
+  if (multipart) localStorage.setItem(resumeKey, clientMsgId);
   const bar = h('progress', { max: 1, value: 0, 'aria-label': `Upload progress of ${file.name}` });
   const status = h('span', { class: 'small muted' });
   const actions = h('span', {});
@@ -316,6 +321,7 @@ function uploadFile(app, cid, file, uploads, added) {
     h('span', { class: 'upload-name' }, file.name, h('span', { class: 'muted small' }, ` · ${humanSize(file.size)}`)),
     bar, status, actions);
   uploads.append(row);
+  const progress = (p) => { bar.value = p; render(status, `${Math.round(p * 100)}%`); };
 
   async function run() {
     render(actions);
@@ -324,19 +330,25 @@ function uploadFile(app, cid, file, uploads, added) {
       if (file.size > app.limits.max_upload_bytes) {
         throw new Error(`${file.name} is larger than the ${humanSize(app.limits.max_upload_bytes)} limit.`);
       }
-      render(status, 'Checking…');
-      const sha256 = await sha256Hex(file);
-      const ticket = await app.api.startUpload(cid, {
+      const meta = {
         client_msg_id: clientMsgId,
         name: file.name,
         size: file.size,
         content_type: file.type || 'application/octet-stream',
-        sha256,
-      });
-      render(status, 'Uploading…');
-      await postToS3(ticket.upload, file, (p) => { bar.value = p; render(status, `${Math.round(p * 100)}%`); });
+      };
+      let fileId;
+      if (multipart) {
+        fileId = await uploadParts(app, cid, file, meta, status, progress);
+      } else {
+        render(status, 'Checking…');
+        const ticket = await app.api.startUpload(cid, { ...meta, sha256: await sha256Hex(file) });
+        render(status, 'Uploading…');
+        await postToS3(ticket.upload, file, progress);
+        fileId = ticket.file_id;
+      }
       render(status, 'Finishing…');
-      const message = await app.api.completeUpload(cid, ticket.file_id);
+      const message = await app.api.completeUpload(cid, fileId);
+      localStorage.removeItem(resumeKey);
       row.remove();
       await added(message);
     } catch (e) {
@@ -345,8 +357,47 @@ function uploadFile(app, cid, file, uploads, added) {
       render(actions,
         h('button', { type: 'button', class: 'link', onclick: run }, 'Retry'),
         ' ',
-        h('button', { type: 'button', class: 'link', onclick: () => row.remove() }, 'Dismiss'));
+        h('button', { type: 'button', class: 'link', onclick: () => { localStorage.removeItem(resumeKey); row.remove(); } }, 'Dismiss'));
     }
   }
   run();
+}
+
+/** Parts in flight at once, and parts hashed and signed per request for URLs. */
+const PARALLEL_PARTS = 4;
+const PARTS_PER_BATCH = 8;
+
+/**
+ * A multipart upload: start (or find again) the upload, ask storage which parts it already
+ * holds, then hash, sign and PUT the missing ones, a few in parallel. Each URL binds its part's
+ * SHA-256, so storage refuses bytes that changed on the way. Returns the file id.
+ */
+async function uploadParts(app, cid, file, meta, status, progress) {
+  render(status, 'Starting…');
+  const ticket = await app.api.startUpload(cid, meta);
+  const fileId = ticket.file_id;
+  const { part_size: partSize, part_count: count } = ticket.multipart;
+  const state = await app.api.uploadState(cid, fileId);
+  const missing = state.multipart.missing;
+  const slice = (n) => file.slice((n - 1) * partSize, Math.min(n * partSize, file.size));
+  let done = file.size - missing.reduce((sum, n) => sum + slice(n).size, 0);
+  progress(done / file.size);
+  for (let i = 0; i < missing.length; i += PARTS_PER_BATCH) {
+    const batch = missing.slice(i, i + PARTS_PER_BATCH);
+    render(status, `Checking parts ${batch[0]}–${batch[batch.length - 1]} of ${count}…`);
+    const parts = [];
+    for (const n of batch) parts.push({ part_number: n, sha256: await sha256Hex(slice(n)) });
+    const { parts: urls } = await app.api.partUrls(cid, fileId, parts);
+    const queue = [...urls];
+    const worker = async () => {
+      for (let url = queue.shift(); url; url = queue.shift()) {
+        const blob = slice(url.part_number);
+        await putPart(url, blob);
+        done += blob.size;
+        progress(done / file.size);
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL_PARTS }, worker));
+  }
+  return fileId;
 }
