@@ -588,13 +588,15 @@ async fn part_urls_sign_the_parts_checksum() {
     let signed = url["url"].as_str().unwrap();
     assert!(signed.contains("x-amz-checksum-sha256"), "{signed}");
 
-    let other = part(&bytes, 2);
+    // Small bodies: S3 refuses on the signature before it reads them (a large one would still
+    // be in flight when the connection closes).
+    let other = &part(&bytes, 2)[..1024];
     let mut swapped = url.clone();
     swapped["headers"]["x-amz-checksum-sha256"] =
         json!(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(other)));
     let mut dropped = url.clone();
     dropped["headers"] = json!({});
-    for (tampered, body) in [(&swapped, other), (&dropped, part(&bytes, 1))] {
+    for (tampered, body) in [(&swapped, other), (&dropped, &part(&bytes, 1)[..1024])] {
         let refused = put_part(tampered, body).await;
         assert_eq!(refused.status(), 403, "{}", refused.text().await.unwrap());
     }

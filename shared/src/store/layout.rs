@@ -243,6 +243,7 @@ fn file_layouts() {
     want.push(("deleted_at", "N"));
     assert_eq!(shape(&item), expect(&want));
     assert_eq!(file_from_item(&item).unwrap(), deleted);
+
     let multipart = FileRecord {
         multipart: Some(MultipartState {
             upload_id: "u1".into(),
@@ -252,7 +253,12 @@ fn file_layouts() {
         ..available.clone()
     };
     let item = file_item(&multipart);
+    let mut want = base.to_vec();
     want.extend([
+        ("sha256", "S"),
+        ("expires_at", "N"),
+        ("message_seq", "N"),
+        ("s3_version", "S"),
         ("multipart_upload_id", "S"),
         ("multipart_part_size", "N"),
         ("multipart_checksum", "S"),
