@@ -342,3 +342,70 @@ def test_large_file_goes_in_parts_and_resumes_after_a_reload(stack, browsers, tm
     file_card(bob, big.name).find_element(By.CSS_SELECTOR, "button.download").click()
     got = downloaded(bob, big.name, seconds=60)
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+def uploaded_file_id(browser):
+    """The file id in the key of the part URLs the page PUT to (files/r{days}/{cid}/{fid})."""
+    return browser.driver.execute_script(
+        "return window.__putUrls && window.__putUrls.length ? "
+        "new URL(window.__putUrls[0]).pathname.split('/').pop() : null")
+
+
+RECORD_PUT_URLS = """
+window.__putUrls = [];
+const previous = window.fetch;
+window.fetch = async (url, init = {}) => {
+  if ((init.method || 'GET') === 'PUT') window.__putUrls.push(String(url));
+  return previous(url, init);
+};
+"""
+
+
+def test_a_dismissed_upload_is_aborted_and_other_bytes_never_complete_a_resume(stack, browsers, tmp_path):
+    _, limits = stack.call("alice", "GET", "/config")
+    part = limits["part_size_bytes"]
+    size = 2 * part + 1234
+    first = os.urandom(size)
+    path = tmp_path / "site plan.pdf"
+    path.write_bytes(first)
+    stamp = 1_700_000_000
+    os.utime(path, (stamp, stamp))
+
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    open_group(alice, "Demo team")
+    alice.driver.execute_script(LOG_PART_PUTS, True)
+    alice.driver.execute_script(RECORD_PUT_URLS)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(path))
+    failed = css(alice, ".uploads .upload.failed", seconds=30)
+    first_id = uploaded_file_id(alice)
+    assert first_id
+    # Dismiss aborts: storage drops the part it held and the API says the upload is gone.
+    failed.find_element(By.XPATH, ".//button[text()='Dismiss']").click()
+    wait(alice, lambda _: stack.call("alice", "GET", f"/conversations/demo-team/uploads/{first_id}")[1]
+         .get("status") == "deleted")
+
+    # Start again, interrupted after part 1; then a different file under the same name, size
+    # and time is picked: the held part is not its bytes, so the page starts a new upload.
+    alice.driver.refresh()
+    css(alice, ".history .msg")
+    alice.driver.execute_script(LOG_PART_PUTS, True)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(path))
+    css(alice, ".uploads .upload.failed", seconds=30)
+    alice.driver.refresh()
+    css(alice, ".history .msg")
+    second = os.urandom(size)
+    path.write_bytes(second)
+    os.utime(path, (stamp, stamp))
+    alice.driver.execute_script(LOG_PART_PUTS, False)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(path))
+    card = file_card(alice, path.name, seconds=60)
+    assert "AVAILABLE" in card.text.upper()
+    assert sorted(part_puts(alice)) == [[1, 200], [2, 200], [3, 200]], "every part sent anew"
+
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    file_card(bob, path.name).find_element(By.CSS_SELECTOR, "button.download").click()
+    got = downloaded(bob, path.name, seconds=60)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(second).hexdigest()

@@ -312,8 +312,10 @@ function composer(app, cid, uploads, added) {
 function uploadFile(app, cid, file, uploads, added) {
   const resumeKey = `groupshare.upload:${cid}:${file.name}:${file.size}:${file.lastModified}`;
   const multipart = file.size > app.limits.multipart_threshold_bytes;
-  const clientMsgId = (multipart && localStorage.getItem(resumeKey)) || newId();
+  let clientMsgId = (multipart && localStorage.getItem(resumeKey)) || newId();
   if (multipart) localStorage.setItem(resumeKey, clientMsgId);
+  let fileId = null; // once the API has handed one out: what "Cancel" aborts
+  let cancelled = false;
   const bar = h('progress', { max: 1, value: 0, 'aria-label': `Upload progress of ${file.name}` });
   const status = h('span', { class: 'small muted' });
   const actions = h('span', {});
@@ -323,8 +325,18 @@ function uploadFile(app, cid, file, uploads, added) {
   uploads.append(row);
   const progress = (p) => { bar.value = p; render(status, `${Math.round(p * 100)}%`); };
 
+  async function cancel() {
+    cancelled = true;
+    localStorage.removeItem(resumeKey);
+    row.remove();
+    // Storage drops the parts it holds; the API marks the file deleted.
+    if (fileId && multipart) await app.api.abortUpload(cid, fileId).catch((e) => app.notify(e.message));
+  }
+
   async function run() {
-    render(actions);
+    render(actions, multipart
+      ? h('button', { type: 'button', class: 'link cancel-upload', onclick: cancel }, 'Cancel')
+      : null);
     row.classList.remove('failed');
     try {
       if (file.size > app.limits.max_upload_bytes) {
@@ -336,9 +348,19 @@ function uploadFile(app, cid, file, uploads, added) {
         size: file.size,
         content_type: file.type || 'application/octet-stream',
       };
-      let fileId;
       if (multipart) {
-        fileId = await uploadParts(app, cid, file, meta, status, progress);
+        const restart = () => {
+          // Held parts are not this file's bytes (another file under the same name, size and
+          // time): start a new upload rather than complete a mix.
+          clientMsgId = newId();
+          localStorage.setItem(resumeKey, clientMsgId);
+          return { ...meta, client_msg_id: clientMsgId };
+        };
+        fileId = await uploadParts(app, cid, file, meta, status, progress, {
+          started: (id) => { fileId = id; },
+          restart,
+          cancelled: () => cancelled,
+        });
       } else {
         render(status, 'Checking…');
         const ticket = await app.api.startUpload(cid, { ...meta, sha256: await sha256Hex(file) });
@@ -352,12 +374,14 @@ function uploadFile(app, cid, file, uploads, added) {
       row.remove();
       await added(message);
     } catch (e) {
+      if (cancelled) return;
       row.classList.add('failed');
       render(status, h('span', { class: 'form-error' }, e.message));
       render(actions,
         h('button', { type: 'button', class: 'link', onclick: run }, 'Retry'),
         ' ',
-        h('button', { type: 'button', class: 'link', onclick: () => { localStorage.removeItem(resumeKey); row.remove(); } }, 'Dismiss'));
+        // Dismissing a multipart upload also aborts it: storage drops the parts it holds.
+        h('button', { type: 'button', class: 'link', onclick: cancel }, 'Dismiss'));
     }
   }
   run();
@@ -372,14 +396,29 @@ const PARTS_PER_BATCH = 8;
  * holds, then hash, sign and PUT the missing ones, a few in parallel. Each URL binds its part's
  * SHA-256, so storage refuses bytes that changed on the way. Returns the file id.
  */
-async function uploadParts(app, cid, file, meta, status, progress) {
+async function uploadParts(app, cid, file, meta, status, progress, hooks) {
   render(status, 'Starting…');
-  const ticket = await app.api.startUpload(cid, meta);
-  const fileId = ticket.file_id;
-  const { part_size: partSize, part_count: count } = ticket.multipart;
-  const state = await app.api.uploadState(cid, fileId);
+  let ticket = await app.api.startUpload(cid, meta);
+  let fileId = ticket.file_id;
+  hooks.started(fileId);
+  let { part_size: partSize, part_count: count } = ticket.multipart;
+  let state = await app.api.uploadState(cid, fileId);
+  let slice = (n) => file.slice((n - 1) * partSize, Math.min(n * partSize, file.size));
+  // A resumed upload: the parts storage holds must be this file's, byte for byte.
+  if (state.multipart.parts.length) render(status, 'Checking what was sent before…');
+  for (const held of state.multipart.parts) {
+    if (held.sha256 && held.sha256 !== (await sha256Hex(slice(held.part_number)))) {
+      await app.api.abortUpload(cid, fileId);
+      ticket = await app.api.startUpload(cid, hooks.restart());
+      fileId = ticket.file_id;
+      hooks.started(fileId);
+      ({ part_size: partSize, part_count: count } = ticket.multipart);
+      slice = (n) => file.slice((n - 1) * partSize, Math.min(n * partSize, file.size));
+      state = await app.api.uploadState(cid, fileId);
+      break;
+    }
+  }
   const missing = state.multipart.missing;
-  const slice = (n) => file.slice((n - 1) * partSize, Math.min(n * partSize, file.size));
   let done = file.size - missing.reduce((sum, n) => sum + slice(n).size, 0);
   progress(done / file.size);
   for (let i = 0; i < missing.length; i += PARTS_PER_BATCH) {
@@ -390,7 +429,7 @@ async function uploadParts(app, cid, file, meta, status, progress) {
     const { parts: urls } = await app.api.partUrls(cid, fileId, parts);
     const queue = [...urls];
     const worker = async () => {
-      for (let url = queue.shift(); url; url = queue.shift()) {
+      for (let url = queue.shift(); url && !hooks.cancelled(); url = queue.shift()) {
         const blob = slice(url.part_number);
         await putPart(url, blob);
         done += blob.size;
@@ -398,6 +437,7 @@ async function uploadParts(app, cid, file, meta, status, progress) {
       }
     };
     await Promise.all(Array.from({ length: PARALLEL_PARTS }, worker));
+    if (hooks.cancelled()) throw new Error('Cancelled');
   }
   return fileId;
 }
