@@ -57,6 +57,8 @@ pub struct Options {
     pub access_key: String,
     pub secret_key: String,
     pub download_ttl_secs: u64,
+    /// Lifetime of upload forms and part URLs.
+    pub upload_ttl_secs: u64,
     pub max_upload_bytes: u64,
     /// Larger files are uploaded in parts of `part_size_bytes` (S3's minimum is 5 MiB).
     pub multipart_threshold_bytes: u64,
@@ -74,6 +76,7 @@ impl Default for Options {
             access_key: "test".into(),
             secret_key: "test".into(),
             download_ttl_secs: 300,
+            upload_ttl_secs: 900,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             multipart_threshold_bytes: 64 * 1024 * 1024,
             part_size_bytes: 16 * 1024 * 1024,
@@ -132,7 +135,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         tables: tables.clone(),
         bucket: Some(bucket),
         download_url_ttl: std::time::Duration::from_secs(opts.download_ttl_secs),
-        upload_url_ttl: std::time::Duration::from_secs(900),
+        upload_url_ttl: std::time::Duration::from_secs(opts.upload_ttl_secs),
         max_upload_bytes: opts.max_upload_bytes,
         multipart_threshold_bytes: opts.multipart_threshold_bytes,
         part_size_bytes: opts.part_size_bytes,
