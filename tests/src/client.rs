@@ -15,7 +15,7 @@ use shared::api::conversations::{
 };
 use shared::api::files::{FileBatch, FileList};
 use shared::api::messages::{DeletedMessage, MessagePage};
-use shared::api::uploads::UploadTicket;
+use shared::api::uploads::{PartChecksum, PartUrls, UploadState, UploadTicket};
 use shared::model::{ClientLimits, FileInfo, MessageView, Role};
 use shared::route::ROUTES;
 use shared::{App, ErrorCode};
@@ -259,6 +259,34 @@ impl<'a> Client<'a> {
             .await
     }
 
+    /// `GET /conversations/{cid}/uploads/{file_id}`: where the caller's upload stands.
+    pub async fn upload_state(&self, cid: &str, file_id: &str) -> Response<UploadState> {
+        let template = "/conversations/{conversation_id}/uploads/{file_id}";
+        self.route("GET", template, &[cid, file_id], Query::new(), None)
+            .await
+    }
+
+    /// `POST /conversations/{cid}/uploads/{file_id}/parts`: URLs for `parts` of a multipart
+    /// upload.
+    pub async fn part_urls(
+        &self,
+        cid: &str,
+        file_id: &str,
+        parts: &[PartChecksum],
+    ) -> Response<PartUrls> {
+        let template = "/conversations/{conversation_id}/uploads/{file_id}/parts";
+        let body = json!({ "parts": parts_json(parts) });
+        self.route("POST", template, &[cid, file_id], Query::new(), Some(body))
+            .await
+    }
+
+    /// `DELETE /conversations/{cid}/uploads/{file_id}`: the uploader gives up (a `204`).
+    pub async fn abort_upload(&self, cid: &str, file_id: &str) -> Response<()> {
+        let template = "/conversations/{conversation_id}/uploads/{file_id}";
+        self.route("DELETE", template, &[cid, file_id], Query::new(), None)
+            .await
+    }
+
     /// `POST /conversations/{cid}/files/{file_id}/complete`
     pub async fn complete_upload(&self, cid: &str, file_id: &str) -> Response<MessageView> {
         let template = "/conversations/{conversation_id}/files/{file_id}/complete";
@@ -286,6 +314,15 @@ pub fn upload_body(
         body["sha256"] = json!(sha256);
     }
     body
+}
+
+/// Part checksums as requests carry them (`[{"part_number", "sha256"}]`): the `parts` of a
+/// part-URLs request, or of a create-upload body (see [`upload_body`]) for a multipart file.
+pub fn parts_json(parts: &[PartChecksum]) -> Value {
+    parts
+        .iter()
+        .map(|p| json!({"part_number": p.part_number, "sha256": p.sha256}))
+        .collect()
 }
 
 /// `template`, a row of [`ROUTES`] under `method`, with `params` filled in.

@@ -86,7 +86,8 @@ pub struct MultipartTicket {
 }
 
 /// `POST …/uploads/{file_id}/parts`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub struct PartUrls {
     pub file_id: String,
     pub parts: Vec<PresignedPart>,
@@ -94,7 +95,7 @@ pub struct PartUrls {
 }
 
 /// `GET …/uploads/{file_id}`: where an upload stands, for a client that lost its state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct UploadState {
     pub file_id: String,
     pub kind: &'static str,
@@ -106,7 +107,7 @@ pub struct UploadState {
     pub multipart: Option<MultipartProgress>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MultipartProgress {
     pub upload_id: String,
     pub part_size: u64,
@@ -118,7 +119,7 @@ pub struct MultipartProgress {
     pub missing: Vec<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct HeldPart {
     pub part_number: u64,
     pub size: u64,
