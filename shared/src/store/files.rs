@@ -203,18 +203,44 @@ impl Store {
         deadline_before_ms: i64,
         limit: u32,
     ) -> Result<Vec<FileRecord>, ApiError> {
+        let (index, key) = (
+            PENDING_BY_DEADLINE_INDEX,
+            "pending_shard = :p AND upload_deadline < :d",
+        );
+        self.sparse_query(
+            index,
+            key,
+            PENDING_SHARD,
+            deadline_before_ms,
+            limit,
+            "files.abandoned",
+        )
+        .await
+    }
+
+    /// Up to `limit` files of a sparse index whose one partition is `shard`, with a sort key
+    /// below `before`, oldest first (`key` is the key condition over `:p` and `:d`).
+    async fn sparse_query(
+        &self,
+        index: &str,
+        key: &str,
+        shard: &str,
+        before: i64,
+        limit: u32,
+        operation: &'static str,
+    ) -> Result<Vec<FileRecord>, ApiError> {
         let out = self
             .client
             .query()
             .table_name(&self.tables.files)
-            .index_name(PENDING_BY_DEADLINE_INDEX)
-            .key_condition_expression("pending_shard = :p AND upload_deadline < :d")
-            .expression_attribute_values(":p", s(PENDING_SHARD))
-            .expression_attribute_values(":d", n(deadline_before_ms))
+            .index_name(index)
+            .key_condition_expression(key)
+            .expression_attribute_values(":p", s(shard))
+            .expression_attribute_values(":d", n(before))
             .limit(limit as i32)
             .send()
             .await
-            .map_err(|e| ApiError::from_sdk("files.abandoned", e))?;
+            .map_err(|e| ApiError::from_sdk(operation, e))?;
         out.items
             .unwrap_or_default()
             .iter()
@@ -283,23 +309,12 @@ impl Store {
         before_ms: i64,
         limit: u32,
     ) -> Result<Vec<FileRecord>, ApiError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.tables.files)
-            .index_name(PURGE_BY_DELETED_AT_INDEX)
-            .key_condition_expression("purge_shard = :p AND deleted_at < :d")
-            .expression_attribute_values(":p", s(PURGE_SHARD))
-            .expression_attribute_values(":d", n(before_ms))
-            .limit(limit as i32)
-            .send()
+        let (index, key) = (
+            PURGE_BY_DELETED_AT_INDEX,
+            "purge_shard = :p AND deleted_at < :d",
+        );
+        self.sparse_query(index, key, PURGE_SHARD, before_ms, limit, "files.to_purge")
             .await
-            .map_err(|e| ApiError::from_sdk("files.to_purge", e))?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(file_from_item)
-            .collect()
     }
 
     /// The deleted file's bytes are gone: it leaves the purge index.

@@ -1,6 +1,7 @@
 //! Members table: `conversation_id` (hash) + `user_id` (range); GSI `by-user` for "my
 //! conversations".
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
@@ -89,16 +90,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| ApiError::from_sdk("members.list", e))?;
-        let mut members = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(member_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = members.len() > limit as usize || out.last_evaluated_key.is_some();
-        members.truncate(limit as usize);
-        let more = more && !members.is_empty();
-        Ok((members, more))
+        page_of_members(out, limit)
     }
 
     /// One page of a user's memberships, by the `by-user` index, ordered by conversation id.
@@ -128,17 +120,22 @@ impl Store {
             .send()
             .await
             .map_err(|e| ApiError::from_sdk("members.by_user", e))?;
-        let mut members = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(member_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = members.len() > limit as usize || out.last_evaluated_key.is_some();
-        members.truncate(limit as usize);
-        let more = more && !members.is_empty();
-        Ok((members, more))
+        page_of_members(out, limit)
     }
+}
+
+/// A page of members read with `Limit = limit + 1`, and whether more may follow.
+fn page_of_members(out: QueryOutput, limit: u32) -> Result<(Vec<Member>, bool), ApiError> {
+    let mut members = out
+        .items
+        .unwrap_or_default()
+        .iter()
+        .map(member_from_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = members.len() > limit as usize || out.last_evaluated_key.is_some();
+    members.truncate(limit as usize);
+    let more = more && !members.is_empty();
+    Ok((members, more))
 }
 
 /// A Members item.
