@@ -1,11 +1,23 @@
 """Cold-start and warm-invoke measurements of the release function binaries.
 
 A minimal Lambda Runtime API (the protocol the real service speaks to a `provided.al2023`
-bootstrap) hands each binary an event from events/, then repeats it. Cold = process spawn to the
-first response (what Lambda bills as init plus the first invoke). Warm = runtime's `next` answer
-to the function's response. Peak RSS comes from /proc. Prints a Markdown table.
+bootstrap) hands each binary an event from events/, then repeats it. Per function and event:
 
-usage: lambda_bench.py BIN_DIR ENV_DOTENV WARM_INVOCATIONS FUNCTION=EVENT...
+* init: process spawn to its first `GET /runtime/invocation/next`, what Lambda reports as Init
+  Duration. The fair comparison with a floor function that makes no storage call.
+* first response: spawn to the first response (init plus the first invoke). For a function that
+  reads storage, the first invoke includes round trips to the stand-in (moto, a Python server:
+  warm p50 is nearly all moto), so its ratio to the floor is not a floor comparison.
+* first invoke: first response less init.
+* warm p50/p95: the runtime's `next` answer to the function's response, over the repeats.
+* peak RSS: VmHWM from /proc after the warm repeats.
+
+Cold figures are medians over BENCH_COLD spawns (default 5), taken in rounds over all the specs
+so that a noisy moment hits every function, the floor included. With `--baseline FUNCTION=EVENT`
+the baseline is measured in the same rounds and each figure gets its ratio to it. Prints a
+Markdown table.
+
+usage: lambda_bench.py BIN_DIR ENV_DOTENV WARM_INVOCATIONS [--baseline FUNCTION=EVENT] FUNCTION=EVENT...
 """
 
 import os
@@ -25,44 +37,91 @@ def peak_rss_kib(pid):
     return 0
 
 
+def run_once(binary, function, event, invocations, env):
+    """One process: `invocations` copies of `event`. Returns (runtime, peak RSS KiB, started)."""
+    rt = Runtime([event] * invocations)
+    env = dict(env)
+    env["AWS_LAMBDA_RUNTIME_API"] = rt.start()
+    env["AWS_LAMBDA_FUNCTION_NAME"] = function
+    started = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not rt.done.wait(120):
+        print(f"{function}: timed out", file=sys.stderr)
+    rss = peak_rss_kib(proc.pid)
+    proc.kill()
+    proc.wait()
+    rt.shutdown()
+    return rt, rss, started
+
+
+def ratio(value, base):
+    return f"{value / base:.2f}×" if base else "–"
+
+
 def main():
-    bin_dir, env_file, warm = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    args = sys.argv[1:]
+    bin_dir, env_file, warm = args[0], args[1], int(args[2])
+    specs = args[3:]
+    baseline = None
+    if specs and specs[0] == "--baseline":
+        baseline = specs[1]
+        specs = [baseline] + specs[2:]
+    cold_runs = int(os.environ.get("BENCH_COLD", "5"))
     env = dict(os.environ)
     for line in open(env_file):
         if "=" in line:
             k, v = line.strip().split("=", 1)
             env[k] = v
-    print("| function | event | binary | cold start (spawn → first response) | warm p50 | warm p95 | peak RSS | statuses |")
-    print("|---|---|---|---|---|---|---|---|")
-    for spec in sys.argv[4:]:
+    env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "128"
+    env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
+    env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+    env["AWS_LAMBDA_LOG_LEVEL"] = "WARN"
+
+    results = {spec: {"init": [], "first": [], "answers": []} for spec in specs}
+    for round_ in range(cold_runs):
+        for spec in specs:
+            function, event_file = spec.split("=")
+            with open(event_file, "rb") as f:
+                event = f.read()
+            binary = os.path.join(bin_dir, function, "bootstrap")
+            # The first round's process also serves the warm repeats.
+            rt, rss, started = run_once(binary, function, event, warm + 1 if round_ == 0 else 1, env)
+            r = results[spec]
+            r["init"].append((rt.first_next_at - started) * 1000)
+            r["first"].append((rt.first_response_at - started) * 1000)
+            r["answers"] += rt.answers
+            if round_ == 0:
+                # The first answer is a cold one; the rest are warm.
+                r["warm"] = sorted(x * 1000 for x in rt.latencies[1:])
+                r["rss"] = rss / 1024
+                r["size"] = os.path.getsize(binary) / (1024 * 1024)
+
+    for r in results.values():
+        r["init"] = statistics.median(r["init"])
+        r["first"] = statistics.median(r["first"])
+    base = results[baseline] if baseline else None
+
+    cols = ["function", "event", "binary", "init (spawn → first `next`)", "first response (spawn → response)",
+            "first invoke", "warm p50", "warm p95", "peak RSS", "statuses"]
+    print(f"cold figures: median of {cold_runs} spawns; warm: {warm} repeats in the first spawn")
+    print()
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for spec, r in results.items():
         function, event_file = spec.split("=")
-        with open(event_file, "rb") as f:
-            rt = Runtime([f.read()] * (warm + 1))
-        env["AWS_LAMBDA_RUNTIME_API"] = rt.start()
-        env["AWS_LAMBDA_FUNCTION_NAME"] = function
-        env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = "128"
-        env["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST"
-        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
-        env["AWS_LAMBDA_LOG_LEVEL"] = "WARN"
-        binary = os.path.join(bin_dir, function, "bootstrap")
-        started = time.perf_counter()
-        proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not rt.done.wait(120):
-            print(f"{function}: timed out", file=sys.stderr)
-        rss = peak_rss_kib(proc.pid)
-        proc.kill()
-        proc.wait()
-        rt.shutdown()
-        cold_ms = (rt.first_response_at - started) * 1000
-        # The first answer is the cold start; the rest are warm.
-        lat = sorted(x * 1000 for x in rt.latencies[1:])
-        p95 = lat[int(len(lat) * 0.95) - 1]
+        lat = r["warm"]
+        p95 = lat[max(int(len(lat) * 0.95) - 1, 0)]
         statuses = ",".join(sorted({
-            "error" if "invocation_error" in a else str(a.get("statusCode", "ok")) for a in rt.answers
+            "error" if "invocation_error" in a else str(a.get("statusCode", "ok")) for a in r["answers"]
         }))
-        size_kib = os.path.getsize(binary) // 1024
-        print(f"| {function} | {os.path.basename(event_file)} | {size_kib} KiB | {cold_ms:.1f} ms | "
-              f"{statistics.median(lat):.2f} ms | {p95:.2f} ms | {rss / 1024:.1f} MiB | {statuses} |")
+
+        def fig(key, fmt, unit):
+            text = f"{r[key]:{fmt}} {unit}"
+            return f"{text} ({ratio(r[key], base[key])})" if base else text
+
+        print(f"| {function} | {os.path.basename(event_file)} | {r['size']:.2f} MiB | {fig('init', '.1f', 'ms')} | "
+              f"{fig('first', '.1f', 'ms')} | {r['first'] - r['init']:.1f} ms | {statistics.median(lat):.2f} ms | "
+              f"{p95:.2f} ms | {fig('rss', '.1f', 'MiB')} | {statuses} |")
 
 
 if __name__ == "__main__":

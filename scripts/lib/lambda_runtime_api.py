@@ -1,6 +1,7 @@
 """A minimal Lambda Runtime API: the protocol the real service speaks to a `provided.al2023`
 bootstrap. It hands out events in order, one per `next`, and records each answer (the parsed
-response, or `{"invocation_error": ...}`) with the time from handing out to answering. Used by
+response, or `{"invocation_error": ...}`) with the time from handing out to answering, and when
+the first `next` came (the end of init, as Lambda's Init Duration counts it). Used by
 lambda_bench.py (timings) and deployed_identity.py (answers).
 """
 
@@ -18,6 +19,8 @@ class Runtime(http.server.ThreadingHTTPServer):
         self.sent_at = {}
         self.answers = []
         self.latencies = []
+        # When the function first asked for work (the end of its init) and first answered.
+        self.first_next_at = None
         self.first_response_at = None
         self.done = threading.Event()
 
@@ -39,6 +42,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not self.path.endswith("/invocation/next"):
             self.send_error(404)
             return
+        if rt.first_next_at is None:
+            rt.first_next_at = time.perf_counter()
         if not rt.events:
             rt.done.set()
             time.sleep(3600)  # the function waits here until it is stopped
