@@ -5,11 +5,14 @@ bootstrap) hands each binary an event from events/, then repeats it. Per functio
 
 * init: process spawn to its first `GET /runtime/invocation/next`, what Lambda reports as Init
   Duration. The fair comparison with a floor function that makes no storage call.
+* init CPU: CPU time the process used up to that `next` (/proc schedstat), steadier than wall
+  time on a shared machine.
 * first response: spawn to the first response (init plus the first invoke). For a function that
   reads storage, the first invoke includes round trips to the stand-in (moto, a Python server:
   warm p50 is nearly all moto), so its ratio to the floor is not a floor comparison.
 * first invoke: first response less init.
 * warm p50/p95: the runtime's `next` answer to the function's response, over the repeats.
+* warm CPU: the function's own CPU time per warm invocation (excludes the stand-in's).
 * peak RSS: VmHWM from /proc after the warm repeats.
 
 Cold figures are medians over BENCH_COLD spawns (default 5), taken in rounds over all the specs
@@ -24,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 from lambda_runtime_api import Runtime
@@ -37,14 +41,37 @@ def peak_rss_kib(pid):
     return 0
 
 
+def cpu_ns(pid):
+    """CPU time of all of a process's threads so far."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 def run_once(binary, function, event, invocations, env):
-    """One process: `invocations` copies of `event`. Returns (runtime, peak RSS KiB, started)."""
+    """One process: `invocations` copies of `event`. Returns (runtime, peak RSS KiB, started);
+    the runtime's `cpu` holds the process's CPU time (ns) at each `next`."""
     rt = Runtime([event] * invocations)
     env = dict(env)
     env["AWS_LAMBDA_RUNTIME_API"] = rt.start()
     env["AWS_LAMBDA_FUNCTION_NAME"] = function
+    rt.cpu, spawned, pid_known = [], [], threading.Event()
+
+    def on_next():
+        # A fast init can ask before Popen has returned here; the function waits meanwhile.
+        pid_known.wait(10)
+        rt.cpu.append(cpu_ns(spawned[0].pid))
+
+    rt.on_next = on_next
     started = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spawned.append(proc)
+    pid_known.set()
     if not rt.done.wait(120):
         print(f"{function}: timed out", file=sys.stderr)
     rss = peak_rss_kib(proc.pid)
@@ -77,7 +104,7 @@ def main():
     env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
     env["AWS_LAMBDA_LOG_LEVEL"] = "WARN"
 
-    results = {spec: {"init": [], "first": [], "answers": []} for spec in specs}
+    results = {spec: {"init": [], "init_cpu": [], "first": [], "answers": []} for spec in specs}
     for round_ in range(cold_runs):
         for spec in specs:
             function, event_file = spec.split("=")
@@ -89,20 +116,24 @@ def main():
             r = results[spec]
             r["init"].append((rt.first_next_at - started) * 1000)
             r["first"].append((rt.first_response_at - started) * 1000)
+            r["init_cpu"].append(rt.cpu[0] / 1e6)
             r["answers"] += rt.answers
             if round_ == 0:
                 # The first answer is a cold one; the rest are warm.
                 r["warm"] = sorted(x * 1000 for x in rt.latencies[1:])
                 r["rss"] = rss / 1024
                 r["size"] = os.path.getsize(binary) / (1024 * 1024)
+                # CPU from the second `next` to the last one: the warm invocations only.
+                r["warm_cpu"] = (rt.cpu[-1] - rt.cpu[1]) / 1e6 / max(warm, 1)
 
     for r in results.values():
-        r["init"] = statistics.median(r["init"])
-        r["first"] = statistics.median(r["first"])
+        for key in ("init", "init_cpu", "first"):
+            r[key] = statistics.median(r[key])
     base = results[baseline] if baseline else None
 
-    cols = ["function", "event", "binary", "init (spawn → first `next`)", "first response (spawn → response)",
-            "first invoke", "warm p50", "warm p95", "peak RSS", "statuses"]
+    cols = ["function", "event", "binary", "init (spawn → first `next`)", "init CPU",
+            "first response (spawn → response)", "first invoke", "warm p50", "warm p95", "warm CPU",
+            "peak RSS", "statuses"]
     print(f"cold figures: median of {cold_runs} spawns; warm: {warm} repeats in the first spawn")
     print()
     print("| " + " | ".join(cols) + " |")
@@ -120,8 +151,9 @@ def main():
             return f"{text} ({ratio(r[key], base[key])})" if base else text
 
         print(f"| {function} | {os.path.basename(event_file)} | {r['size']:.2f} MiB | {fig('init', '.1f', 'ms')} | "
-              f"{fig('first', '.1f', 'ms')} | {r['first'] - r['init']:.1f} ms | {statistics.median(lat):.2f} ms | "
-              f"{p95:.2f} ms | {fig('rss', '.1f', 'MiB')} | {statuses} |")
+              f"{fig('init_cpu', '.2f', 'ms')} | {fig('first', '.1f', 'ms')} | {r['first'] - r['init']:.1f} ms | "
+              f"{statistics.median(lat):.2f} ms | {p95:.2f} ms | {r['warm_cpu']:.3f} ms | {fig('rss', '.1f', 'MiB')} | "
+              f"{statuses} |")
 
 
 if __name__ == "__main__":
