@@ -21,10 +21,17 @@ pub async fn load_sdk_config() -> SdkConfig {
 pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls_context(https_endpoint_override()))
+        .tls_context(tls_context(
+            https_endpoint_override() || std::env::var_os(SYSTEM_TLS_ROOTS_VAR).is_some(),
+        ))
         .build_https();
     aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
 }
+
+/// Set (to anything) in a function's environment: trust the system's roots instead, for a
+/// network whose egress re-signs TLS (an inspecting proxy) or a partition whose endpoints
+/// chain elsewhere. Costs the ~3 ms of init the pinned roots save (docs/operations.md).
+pub const SYSTEM_TLS_ROOTS_VAR: &str = "GROUPSHARE_SYSTEM_TLS_ROOTS";
 
 /// Amazon's roots for AWS endpoints; the system's for an HTTPS stand-in named by an endpoint
 /// override, whose certificate can come from anywhere. (Plain-HTTP stand-ins need neither.)
