@@ -1,20 +1,27 @@
 //! The asynchronous paths AWS runs, run locally the same way: S3 `ObjectCreated` notifications
 //! reach the real `upload-completed` handler through a queue (the stand-in's bucket notifies an
-//! SQS queue, which this drains), and the real `sweep-uploads` handler runs on a schedule.
+//! SQS queue, which this drains), which sends preview jobs to the previews queue as in AWS,
+//! drained into the real `make-preview` handler as Lambda's SQS event source mapping would;
+//! and the real `sweep-uploads` handler runs on a schedule.
 //!
-//! As with Lambda's S3 trigger, delivery is at least once: a message is deleted only after the
+//! As with Lambda's triggers, delivery is at least once: a message is deleted only after the
 //! handler succeeded, so a storage fault leaves it to be delivered again.
 
 use std::time::Duration;
 
 use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::Client as Sqs;
+use shared::jobs::PreviewQueue;
 use shared::App;
 
 use crate::provision::Error;
 
 /// The queue the local bucket notifies.
 pub const UPLOADS_QUEUE: &str = "groupshare-local-uploads";
+/// The preview jobs queue (the template's `PreviewQueue`).
+pub const PREVIEWS_QUEUE: &str = "groupshare-local-previews";
 /// How often the queue is polled. Short polls: moto handles one request at a time, so a long
 /// poll would stall every other request.
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -78,10 +85,26 @@ pub async fn subscribe_bucket(
     Ok(queue_url)
 }
 
+/// Creates a queue (idempotent); returns its URL.
+pub async fn create_queue(sqs: &Sqs, name: &str) -> Result<String, Error> {
+    Ok(sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url
+        .ok_or("the stand-in created a queue without a URL")?)
+}
+
 /// Drains the uploads queue into the upload-completed handler, forever.
-pub async fn pump_uploads(app: &'static App, sqs: Sqs, queue_url: String) {
+pub async fn pump_uploads(
+    app: &'static App,
+    sqs: Sqs,
+    queue_url: String,
+    previews: &'static PreviewQueue,
+) {
     loop {
-        if let Err(e) = drain_once(app, &sqs, &queue_url).await {
+        if let Err(e) = drain_once(app, &sqs, &queue_url, Some(previews)).await {
             tracing::warn!(error = %e, "upload events: queue unavailable, retrying");
         }
         tokio::time::sleep(POLL_EVERY).await;
@@ -90,7 +113,12 @@ pub async fn pump_uploads(app: &'static App, sqs: Sqs, queue_url: String) {
 
 /// One receive: every message handed to the handler, deleted once handled. Returns how many
 /// were handled.
-pub async fn drain_once(app: &App, sqs: &Sqs, queue_url: &str) -> Result<usize, Error> {
+pub async fn drain_once(
+    app: &App,
+    sqs: &Sqs,
+    queue_url: &str,
+    previews: Option<&PreviewQueue>,
+) -> Result<usize, Error> {
     let out = sqs
         .receive_message()
         .queue_url(queue_url)
@@ -107,7 +135,7 @@ pub async fn drain_once(app: &App, sqs: &Sqs, queue_url: &str) -> Result<usize, 
         let handled_ok = match serde_json::from_str::<S3Event>(body) {
             _ if is_test_event => true,
             Ok(event) if !event.records.is_empty() => {
-                match upload_completed::handle(app, event).await {
+                match upload_completed::handle_with(app, previews, event).await {
                     Ok(outcomes) => {
                         handled += outcomes.len();
                         true
@@ -138,13 +166,70 @@ pub async fn drain_once(app: &App, sqs: &Sqs, queue_url: &str) -> Result<usize, 
     Ok(handled)
 }
 
+/// Drains the previews queue into the make-preview handler, forever.
+pub async fn pump_previews(app: &'static App, sqs: Sqs, queue_url: String) {
+    loop {
+        if let Err(e) = drain_previews_once(app, &sqs, &queue_url).await {
+            tracing::warn!(error = %e, "preview jobs: queue unavailable, retrying");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// One receive from the previews queue, each message handed to make-preview as the one record
+/// of an SQS event (the template's batch size is 1), with its receive count as Lambda passes
+/// it; deleted once handled. Returns how many jobs were handled.
+pub async fn drain_previews_once(app: &App, sqs: &Sqs, queue_url: &str) -> Result<usize, Error> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(VISIBILITY_SECONDS)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await?;
+    let mut handled = 0;
+    for message in out.messages.unwrap_or_default() {
+        let mut record = SqsMessage::default();
+        record.message_id = message.message_id.clone();
+        record.body = message.body.clone();
+        record.attributes = message
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect();
+        let mut event = SqsEvent::default();
+        event.records = vec![record];
+        match make_preview::handle(app, event).await {
+            Ok(outcomes) => handled += outcomes.len(),
+            Err(e) => {
+                tracing::warn!(error = %e, "preview job failed; it will be delivered again");
+                continue;
+            }
+        }
+        if let Some(receipt) = message.receipt_handle {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await?;
+        }
+    }
+    Ok(handled)
+}
+
 /// Runs the sweep-uploads handler every `every`, as the template's schedule does hourly.
-pub async fn sweep_on_schedule(app: &'static App, every: Duration) {
+pub async fn sweep_on_schedule(
+    app: &'static App,
+    every: Duration,
+    previews: &'static PreviewQueue,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = sweep_uploads::handle(app).await {
+        if let Err(e) = sweep_uploads::handle_with(app, Some(previews)).await {
             tracing::warn!(error = %e, "scheduled sweep failed; the next run retries");
         }
     }

@@ -101,6 +101,11 @@ async fn main() -> Result<(), Error> {
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
+    let previews_url = events::create_queue(&sqs, events::PREVIEWS_QUEUE).await?;
+    let previews: &'static _ = Box::leak(Box::new(shared::jobs::PreviewQueue::new(
+        sqs.clone(),
+        previews_url.clone(),
+    )));
     print_banner(addr);
     let sweep_every = std::time::Duration::from_secs(
         std::env::var("GROUPSHARE_SWEEP_SECONDS")
@@ -112,8 +117,9 @@ async fn main() -> Result<(), Error> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = server::serve(listener, app) => {}
-        _ = events::pump_uploads(app, sqs, queue_url) => {}
-        _ = events::sweep_on_schedule(app, sweep_every) => {}
+        _ = events::pump_uploads(app, sqs.clone(), queue_url, previews) => {}
+        _ = events::pump_previews(app, sqs, previews_url) => {}
+        _ = events::sweep_on_schedule(app, sweep_every, previews) => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }

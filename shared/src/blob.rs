@@ -111,6 +111,16 @@ pub fn key_retention_days(key: &str) -> Option<u32> {
     }
 }
 
+/// Key of a file's preview of `size`, beside its bytes under the same retention:
+/// `previews/r{days}/{conversation_id}/{file_id}/{size}.jpg`, expired by the lifecycle rule of
+/// the same days as `files/r{days}/`. `None` for keys of the first layout (uploaded before
+/// previews existed, they never get one).
+pub fn preview_key(file_key: &str, size: crate::model::PreviewSize) -> Option<String> {
+    key_retention_days(file_key)?;
+    let rest = file_key.strip_prefix("files/")?;
+    Some(format!("previews/{rest}/{}.jpg", size.as_str()))
+}
+
 /// `r7` → 7 (digits only, no sign or leading zeros).
 fn retention_segment(segment: &str) -> Option<u32> {
     let digits = segment.strip_prefix('r')?;
@@ -538,6 +548,59 @@ impl Blobs {
         }
     }
 
+    /// A presigned GET of a stored preview, shown inline as the JPEG it is.
+    pub async fn presign_preview(
+        &self,
+        key: &str,
+        size: crate::model::PreviewSize,
+    ) -> Result<PresignedGet, ApiError> {
+        let name = format!("preview-{}.jpg", size.as_str());
+        self.presign_download(key, None, &name, "image/jpeg", Disposition::Inline)
+            .await
+    }
+
+    /// The bytes of `key` (that very `version`, when given), at most `max_bytes` of them: the
+    /// request asks for no more, so a record that understates its object cannot make a reader
+    /// take in more than it budgeted for.
+    pub async fn read(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ApiError> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(self.bucket()?)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .range(format!("bytes=0-{}", max_bytes.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("s3.get_object", e))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| ApiError::unavailable().with_fault("s3.get_object.body", e))?
+            .into_bytes();
+        Ok(bytes[..bytes.len().min(max_bytes as usize)].to_vec())
+    }
+
+    /// Stores `bytes` at `key` as `content_type`.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
+        self.s3
+            .put_object()
+            .bucket(self.bucket()?)
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("s3.put_object", e))?;
+        Ok(())
+    }
+
     /// Size (and SHA-256 checksum, when S3 has one) of a stored object; `None` if absent.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectFacts>, ApiError> {
         let out = self
@@ -605,6 +668,23 @@ mod tests {
             "not a retention segment"
         );
         assert_eq!(parse_object_key("files/r07/c1/f1"), None);
+    }
+
+    #[test]
+    fn previews_sit_beside_their_file_under_its_retention() {
+        use crate::model::PreviewSize;
+        let key = object_key("c1", "f1", 30);
+        assert_eq!(
+            preview_key(&key, PreviewSize::Small).as_deref(),
+            Some("previews/r30/c1/f1/small.jpg")
+        );
+        assert_eq!(
+            preview_key(&object_key("c1", "f1", 0), PreviewSize::Large).as_deref(),
+            Some("previews/r0/c1/f1/large.jpg")
+        );
+        assert_eq!(preview_key("files/c1/f1", PreviewSize::Small), None);
+        // A preview key is never an upload key (the S3 event filter is `files/`).
+        assert_eq!(parse_object_key("previews/r30/c1/f1/small.jpg"), None);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub enum ErrorCode {
     InvalidDisposition,
     InvalidSeq,
     InvalidParts,
+    InvalidPreviewSize,
     TooManyIds,
     TooManyMembers,
     Unauthenticated,
@@ -38,6 +39,8 @@ pub enum ErrorCode {
     RouteNotFound,
     MethodNotAllowed,
     FileNotReady,
+    PreviewNotReady,
+    NoPreview,
     ClientMsgIdReused,
     UploadCompleted,
     UploadMissing,
@@ -81,15 +84,16 @@ impl ErrorCode {
             | InvalidDisposition
             | InvalidSeq
             | InvalidParts
+            | InvalidPreviewSize
             | TooManyIds
             | TooManyMembers => 400,
             Unauthenticated => 401,
             Forbidden | RecallWindowPassed | NotDeletable => 403,
-            NotFound | RouteNotFound => 404,
+            NotFound | RouteNotFound | NoPreview => 404,
             MethodNotAllowed => 405,
-            FileNotReady | ClientMsgIdReused | UploadCompleted | UploadMissing | SizeMismatch
-            | ChecksumMismatch | ChecksumUnverified | UploadIncomplete | NotMultipart
-            | LastOwner => 409,
+            FileNotReady | PreviewNotReady | ClientMsgIdReused | UploadCompleted
+            | UploadMissing | SizeMismatch | ChecksumMismatch | ChecksumUnverified
+            | UploadIncomplete | NotMultipart | LastOwner => 409,
             FileGone => 410,
             TextTooLong | FileTooLarge | BodyTooLarge => 413,
             Internal => 500,

@@ -20,6 +20,7 @@ pub mod events;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod jobs;
 pub mod model;
 pub mod route;
 pub mod store;

@@ -240,6 +240,8 @@ pub struct FileRecord {
     pub s3_version: Option<String>,
     /// When the file was deleted with its message (not set for abandoned uploads).
     pub deleted_at_ms: Option<i64>,
+    /// Image previews (and the image's size); empty on files stored before previews existed.
+    pub preview: PreviewRecord,
     /// Set for files uploaded in parts (S3 multipart upload).
     pub multipart: Option<MultipartState>,
 }
@@ -324,6 +326,9 @@ impl FileRecord {
             expires_at: self.expires_at_ms.map(rfc3339),
             status: self.status_at(now_ms),
             deleted_at: self.deleted_at_ms.map(rfc3339),
+            width: self.preview.width,
+            height: self.preview.height,
+            preview: self.preview_view(now_ms),
             integrity: self.integrity(),
         }
     }
@@ -341,6 +346,176 @@ impl FileRecord {
             (None, None) => None,
         }
     }
+
+    /// The preview as a caller sees it: only an available file shows one, whatever is stored.
+    pub fn preview_view(&self, now_ms: i64) -> PreviewView {
+        let none = |reason| PreviewView {
+            status: PreviewStatus::None,
+            reason: Some(reason),
+            ..PreviewView::default()
+        };
+        if !is_previewable(&self.content_type) {
+            return none(NoPreviewReason::UnsupportedFormat);
+        }
+        match (self.status_at(now_ms), self.preview.status) {
+            (FileStatus::Pending, _) => PreviewView {
+                status: PreviewStatus::Pending,
+                ..PreviewView::default()
+            },
+            (FileStatus::Expired | FileStatus::Deleted, _) => none(NoPreviewReason::FileGone),
+            // Completed before previews existed: no job was ever made for it.
+            (FileStatus::Available, None) => none(NoPreviewReason::NotGenerated),
+            (FileStatus::Available, Some(PreviewStatus::None)) => {
+                none(self.preview.reason.unwrap_or(NoPreviewReason::Undecodable))
+            }
+            (FileStatus::Available, Some(status)) => PreviewView {
+                status,
+                sizes: match status {
+                    PreviewStatus::Ready => self.preview.sizes.clone(),
+                    _ => Vec::new(),
+                },
+                ..PreviewView::default()
+            },
+        }
+    }
+
+    /// The stored preview of `size`, if the file shows one now.
+    pub fn ready_preview(&self, size: PreviewSize, now_ms: i64) -> Option<&PreviewDimensions> {
+        if self.preview_view(now_ms).status != PreviewStatus::Ready {
+            return None;
+        }
+        self.preview.sizes.iter().find(|d| d.size == size)
+    }
+}
+
+/// Content types a preview is made for (parameters and case ignored). Anything else says
+/// `unsupported_format`; docs/decisions.md says how HEIC, video and PDF would be added.
+pub fn is_previewable(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "image/jpeg" | "image/jpg" | "image/png" | "image/gif" | "image/webp"
+    )
+}
+
+/// Where a file's preview stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviewStatus {
+    /// Being made (or the upload is still under way).
+    Pending,
+    Ready,
+    /// There is none, and there will be none: `reason` says why.
+    #[default]
+    None,
+}
+
+impl PreviewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ready => "ready",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Why a file has no preview.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum NoPreviewReason {
+    /// Not JPEG, PNG, GIF or WebP (by declared type, or by its bytes).
+    UnsupportedFormat,
+    /// Above the decoder's limits (pixels, side, memory, or file size).
+    TooLarge,
+    /// Corrupt or truncated.
+    Undecodable,
+    /// Expired or deleted: its previews went with it.
+    FileGone,
+    /// Uploaded before previews existed.
+    NotGenerated,
+}
+
+impl NoPreviewReason {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The two preview sizes: the longest side at most 320 px (grids) or 1280 px (full screen);
+/// never larger than the image itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum PreviewSize {
+    Small,
+    Large,
+}
+
+impl PreviewSize {
+    pub const ALL: [PreviewSize; 2] = [PreviewSize::Small, PreviewSize::Large];
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Longest side, in pixels.
+    pub fn max_side(self) -> u32 {
+        match self {
+            Self::Small => 320,
+            Self::Large => 1280,
+        }
+    }
+
+    /// `small` or `large`, as a query parameter names it.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|size| size.as_str() == s)
+    }
+}
+
+/// One stored preview: its size name and its real dimensions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewDimensions {
+    pub size: PreviewSize,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What the Files row keeps about previews. All empty on older rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreviewRecord {
+    pub status: Option<PreviewStatus>,
+    pub reason: Option<NoPreviewReason>,
+    /// The image's upright dimensions (after EXIF orientation), known once it was decoded.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub sizes: Vec<PreviewDimensions>,
+}
+
+/// `preview` in file info.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewView {
+    pub status: PreviewStatus,
+    /// The sizes there are (`ready` only), each with its dimensions. Previews are JPEG.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sizes: Vec<PreviewDimensions>,
+    /// Why there is none (`none` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<NoPreviewReason>,
+    /// A presigned URL of the preview of `url_size`, when the listing asked for them
+    /// (`preview_urls=small|large`) and the preview is ready.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url_size: Option<PreviewSize>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url_expires_at: Option<String>,
 }
 
 /// File info as the API shows it.
@@ -364,6 +539,12 @@ pub struct FileInfo {
     /// What the bytes can be checked against after download (absent: nothing declared).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub integrity: Option<Integrity>,
+    /// An image's upright size in pixels, once its preview job has read it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub height: Option<u32>,
+    pub preview: PreviewView,
 }
 
 /// `GET /config`: limits a client needs up front.
@@ -411,6 +592,7 @@ mod tests {
             s3_version: None,
             deleted_at_ms: None,
             multipart: None,
+            preview: PreviewRecord::default(),
         }
     }
 

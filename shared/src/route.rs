@@ -90,6 +90,8 @@ routes! {
         |p| Route::FileInfo { conversation_id: p.conversation(), file_id: p.get("file_id") };
     "GET" "/conversations/{conversation_id}/files/{file_id}/download" => DownloadRedirect,
         |p| Route::Download { conversation_id: p.conversation(), file_id: p.get("file_id") };
+    "GET" "/conversations/{conversation_id}/files/{file_id}/preview" => DownloadRedirect,
+        |p| Route::Preview { conversation_id: p.conversation(), file_id: p.get("file_id") };
     "POST" "/conversations/{conversation_id}/uploads" => UploadFile,
         |p| Route::CreateUpload { conversation_id: p.conversation() };
     "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
@@ -144,6 +146,11 @@ pub enum Route {
         file_id: String,
     },
     Download {
+        conversation_id: String,
+        file_id: String,
+    },
+    /// An image file's preview (`?size=small|large`).
+    Preview {
         conversation_id: String,
         file_id: String,
     },

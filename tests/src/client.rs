@@ -252,6 +252,27 @@ impl<'a> Client<'a> {
             .await
     }
 
+    /// `GET /conversations/{cid}/files?ids=…&preview_urls=…` (batch info with preview URLs)
+    pub async fn files_batch_previews(
+        &self,
+        cid: &str,
+        ids: &[&str],
+        size: &str,
+    ) -> Response<FileBatch> {
+        let template = "/conversations/{conversation_id}/files";
+        let query = Query::new()
+            .and("ids", ids.join(","))
+            .and("preview_urls", size);
+        self.route("GET", template, &[cid], query, None).await
+    }
+
+    /// `GET /conversations/{cid}/files/{file_id}/preview`: a `302` (or JSON with `Accept`).
+    pub async fn preview(&self, cid: &str, file_id: &str, query: Query) -> Response<()> {
+        let template = "/conversations/{conversation_id}/files/{file_id}/preview";
+        self.route("GET", template, &[cid, file_id], query, None)
+            .await
+    }
+
     /// `POST /conversations/{cid}/uploads`; see [`upload_body`] for the usual body.
     pub async fn create_upload(&self, cid: &str, body: Value) -> Response<UploadTicket> {
         let template = "/conversations/{conversation_id}/uploads";

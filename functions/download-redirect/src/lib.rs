@@ -1,12 +1,14 @@
-//! `GET /conversations/{cid}/files/{file_id}/download`: checks access, then answers `302` to a
-//! short-lived presigned S3 URL (or `200 {"url","expires_at"}` for `Accept: application/json`).
-//! Bytes never pass through the function, so ranges and resumes go straight to S3.
+//! `GET /conversations/{cid}/files/{file_id}/download` and `…/preview?size=small|large`:
+//! checks access, then answers `302` to a short-lived presigned S3 URL (or
+//! `200 {"url","expires_at"}` for `Accept: application/json`). Bytes never pass through the
+//! function, so ranges and resumes go straight to S3.
 
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use shared::api::files;
 use shared::disposition::Disposition;
 use shared::http::{base_response, header as get_header, json, serve};
+use shared::model::PreviewSize;
 use shared::route::Route;
 use shared::ErrorCode;
 use shared::{time, ApiError, App};
@@ -19,25 +21,31 @@ struct DownloadLink {
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     serve(req, |ctx, req| async move {
-        let Route::Download {
-            conversation_id,
-            file_id,
-        } = ctx.route
-        else {
-            return Err(ApiError::route_not_found());
-        };
-        let disposition = match ctx.query.get("disposition") {
-            None | Some("attachment") => Disposition::Attachment,
-            Some("inline") => Disposition::Inline,
-            Some(_) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidDisposition,
-                    "disposition must be `attachment` or `inline`",
-                ))
+        let link = match ctx.route {
+            Route::Download {
+                conversation_id,
+                file_id,
+            } => {
+                let disposition = disposition(ctx.query.get("disposition"))?;
+                files::download(app, &ctx.caller, &conversation_id, &file_id, disposition).await?
             }
+            Route::Preview {
+                conversation_id,
+                file_id,
+            } => {
+                let size = match ctx.query.get("size") {
+                    None => PreviewSize::Small,
+                    Some(s) => PreviewSize::parse(s).ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::InvalidPreviewSize,
+                            "size must be `small` or `large`",
+                        )
+                    })?,
+                };
+                files::preview(app, &ctx.caller, &conversation_id, &file_id, size).await?
+            }
+            _ => return Err(ApiError::route_not_found()),
         };
-        let link =
-            files::download(app, &ctx.caller, &conversation_id, &file_id, disposition).await?;
         if wants_json(get_header(&req, "accept")) {
             return json(
                 200,
@@ -56,6 +64,17 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             })
     })
     .await
+}
+
+fn disposition(param: Option<&str>) -> Result<Disposition, ApiError> {
+    match param {
+        None | Some("attachment") => Ok(Disposition::Attachment),
+        Some("inline") => Ok(Disposition::Inline),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidDisposition,
+            "disposition must be `attachment` or `inline`",
+        )),
+    }
 }
 
 /// `Accept: application/json` (alone or preferred in a list) asks for the link as JSON.

@@ -21,7 +21,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             Route::Files { conversation_id } => match ctx.query.get("ids") {
                 Some(ids) => json(
                     200,
-                    &files::batch(app, &ctx.caller, &conversation_id, ids).await?,
+                    &files::batch(
+                        app,
+                        &ctx.caller,
+                        &conversation_id,
+                        ids,
+                        files::parse_preview_size(ctx.query.get("preview_urls"))?,
+                    )
+                    .await?,
                 ),
                 None => json(
                     200,
@@ -31,6 +38,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                         &conversation_id,
                         ctx.query.limit()?,
                         ctx.query.cursor("cursor", &conversation_id)?,
+                        files::parse_preview_size(ctx.query.get("preview_urls"))?,
                     )
                     .await?,
                 ),

@@ -1,7 +1,10 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::events::run(|app, event| async move {
-        upload_completed::handle(app, event).await.map(|_| ())
+    let previews: &'static _ = Box::leak(Box::new(shared::jobs::PreviewQueue::from_env().await?));
+    shared::events::run(move |app, event| async move {
+        upload_completed::handle_with(app, Some(previews), event)
+            .await
+            .map(|_| ())
     })
     .await
 }

@@ -9,7 +9,7 @@ use crate::config::MAX_IDS_PER_BATCH;
 use crate::cursor::{self, FilesAfter};
 use crate::disposition::Disposition;
 use crate::identity::Caller;
-use crate::model::{FileInfo, FileRecord, FileStatus};
+use crate::model::{is_previewable, FileInfo, FileRecord, FileStatus, PreviewSize, PreviewStatus};
 use crate::{ids, time, ApiError, App};
 
 /// One file as a member sees it: ids validated, membership checked concurrently with the
@@ -53,11 +53,14 @@ pub struct FileBatch {
 }
 
 /// `GET /conversations/{cid}/files?ids=a,b,c`
+/// With `preview_urls`, every file whose preview is ready carries a presigned URL of that
+/// size: one response draws a grid of thumbnails (presigning is local, no storage call).
 pub async fn batch(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
     ids_param: &str,
+    preview_urls: Option<PreviewSize>,
 ) -> Result<FileBatch, ApiError> {
     ids::conversation_id(conversation_id)?;
     let wanted = parse_ids(ids_param)?;
@@ -76,7 +79,7 @@ pub async fn batch(
             .iter()
             .find(|f| f.file_id == id && f.conversation_id == conversation_id)
         {
-            Some(f) => files.push(f.info(now)),
+            Some(f) => files.push(with_preview_url(app, f, now, preview_urls).await?),
             None => missing.push(id),
         }
     }
@@ -116,6 +119,7 @@ pub async fn list(
     conversation_id: &str,
     limit: u32,
     after: Option<FilesAfter>,
+    preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
     ids::conversation_id(conversation_id)?;
     let (_, page) = as_member(
@@ -126,10 +130,100 @@ pub async fn list(
     )
     .await?;
     let now = time::now_ms();
+    let mut files = Vec::with_capacity(page.files.len());
+    for f in &page.files {
+        files.push(with_preview_url(app, f, now, preview_urls).await?);
+    }
     Ok(FileList {
-        files: page.files.iter().map(|f| f.info(now)).collect(),
+        files,
         cursor: page.next.map(|next| cursor::encode(conversation_id, &next)),
     })
+}
+
+/// `preview_urls=small|large` of a listing; absent is `None`.
+pub fn parse_preview_size(param: Option<&str>) -> Result<Option<PreviewSize>, ApiError> {
+    match param {
+        None => Ok(None),
+        Some(s) => PreviewSize::parse(s).map(Some).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidPreviewSize,
+                "the preview size must be `small` or `large`",
+            )
+        }),
+    }
+}
+
+/// File info, with a presigned URL of its preview of `size` when asked for and ready.
+async fn with_preview_url(
+    app: &App,
+    file: &FileRecord,
+    now: i64,
+    size: Option<PreviewSize>,
+) -> Result<FileInfo, ApiError> {
+    let mut info = file.info(now);
+    let Some(size) = size else { return Ok(info) };
+    if file.ready_preview(size, now).is_none() {
+        return Ok(info);
+    }
+    let Some(key) = crate::blob::preview_key(&file.s3_key, size) else {
+        return Ok(info);
+    };
+    let link = app.blobs.presign_preview(&key, size).await?;
+    info.preview.url = Some(link.url);
+    info.preview.url_size = Some(size);
+    info.preview.url_expires_at = Some(time::rfc3339(link.expires_at_ms));
+    Ok(info)
+}
+
+/// `GET /conversations/{cid}/files/{file_id}/preview?size=small|large`: as a download, a
+/// fresh presigned URL after the same membership check (and the same 404 for a non-member),
+/// then the file's state, then its preview's.
+pub async fn preview(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    size: PreviewSize,
+) -> Result<PresignedGet, ApiError> {
+    let file = member_file(app, caller, conversation_id, file_id).await?;
+    let now = time::now_ms();
+    downloadable(&file, now)?;
+    let view = file.preview_view(now);
+    let key = match view.status {
+        PreviewStatus::Ready => file
+            .ready_preview(size, now)
+            .and_then(|_| crate::blob::preview_key(&file.s3_key, size)),
+        PreviewStatus::Pending => {
+            return Err(ApiError::new(
+                ErrorCode::PreviewNotReady,
+                "the preview is still being made",
+            ))
+        }
+        PreviewStatus::None => None,
+    };
+    let Some(key) = key else {
+        let reason = view.reason.map_or("none", |r| r.as_str());
+        return Err(ApiError::new(
+            ErrorCode::NoPreview,
+            format!("this file has no preview ({reason})"),
+        ));
+    };
+    app.blobs.presign_preview(&key, size).await
+}
+
+/// A file's bytes (or previews) can be handed out: it is available.
+fn downloadable(file: &FileRecord, now: i64) -> Result<(), ApiError> {
+    match file.status_at(now) {
+        FileStatus::Available => Ok(()),
+        FileStatus::Pending => Err(ApiError::new(
+            ErrorCode::FileNotReady,
+            "the file is still being uploaded",
+        )),
+        FileStatus::Expired | FileStatus::Deleted => Err(ApiError::new(
+            ErrorCode::FileGone,
+            "the file has expired or was deleted",
+        )),
+    }
 }
 
 /// `GET /conversations/{cid}/files/{file_id}/download`: a fresh presigned URL, after checking
@@ -142,21 +236,7 @@ pub async fn download(
     disposition: Disposition,
 ) -> Result<PresignedGet, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
-    match file.status_at(time::now_ms()) {
-        FileStatus::Available => {}
-        FileStatus::Pending => {
-            return Err(ApiError::new(
-                ErrorCode::FileNotReady,
-                "the file is still being uploaded",
-            ))
-        }
-        FileStatus::Expired | FileStatus::Deleted => {
-            return Err(ApiError::new(
-                ErrorCode::FileGone,
-                "the file has expired or was deleted",
-            ))
-        }
-    }
+    downloadable(&file, time::now_ms())?;
     app.blobs
         .presign_download(
             &file.s3_key,
@@ -186,7 +266,21 @@ pub async fn purge_after_delete(app: &App, file_id: Option<&str>) {
 
 async fn purge(app: &App, file: &FileRecord) -> Result<(), ApiError> {
     app.blobs.delete_all_versions(&file.s3_key).await?;
+    delete_previews(app, file).await?;
     app.store.mark_purged(&file.file_id).await
+}
+
+/// Removes every version of the file's previews (none exist for files that are no image).
+pub async fn delete_previews(app: &App, file: &FileRecord) -> Result<(), ApiError> {
+    if !is_previewable(&file.content_type) {
+        return Ok(());
+    }
+    for size in PreviewSize::ALL {
+        if let Some(key) = crate::blob::preview_key(&file.s3_key, size) {
+            app.blobs.delete_all_versions(&key).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Deleted files older than this whose bytes are not confirmed gone are purged by the sweep

@@ -241,6 +241,7 @@ pub async fn create(
         s3_version: None,
         deleted_at_ms: None,
         multipart: None,
+        preview: Default::default(),
     };
     if multipart {
         return create_multipart(app, record, part_size, &new.parts).await;
@@ -794,6 +795,7 @@ async fn announce(
                     seq,
                     object.version_id.as_deref(),
                     multipart_checksum.as_deref(),
+                    crate::model::is_previewable(&file.content_type),
                 )]
             },
             |seq| Message {
@@ -883,11 +885,12 @@ pub async fn object_created(
 /// vanished and the S3 event failed, are completed and announced, never deleted. The rest are
 /// marked `deleted` (conditionally, so they can no longer complete), then any bytes that did
 /// arrive (for an upload that cannot complete: its uploader left, or its group is gone) are
-/// removed from S3. Returns how many were cleaned (completed or deleted). Run on a schedule by
-/// `sweep-uploads`.
-pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
+/// removed from S3. Returns how many were cleaned (completed or deleted), and the ids of those
+/// it completed (their preview jobs are due). Run on a schedule by `sweep-uploads`.
+pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
     let cutoff = time::now_ms() - crate::model::ABANDONED_AFTER_MS;
     let mut cleaned = 0;
+    let mut completed = Vec::new();
     for file in app.store.abandoned_uploads(cutoff, batch).await? {
         match complete_stored_pending(app, file.clone()).await {
             Ok((message, _)) => {
@@ -897,6 +900,7 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
                     "sweep completed an upload whose completion was lost"
                 );
                 cleaned += 1;
+                completed.push(file.file_id.clone());
                 continue;
             }
             // Faults stop the pass; the next run retries.
@@ -906,10 +910,20 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<usize, ApiError> {
         }
         if app.store.mark_pending_deleted(&file.file_id).await? {
             discard_bytes(app, &file).await?;
+            app.blobs.delete_all_versions(&file.s3_key).await?;
+            super::files::delete_previews(app, &file).await?;
             cleaned += 1;
         }
     }
-    Ok(cleaned)
+    Ok(Swept { cleaned, completed })
+}
+
+/// What a sweep pass did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub cleaned: usize,
+    /// Files it completed, whose preview jobs are now due.
+    pub completed: Vec<String>,
 }
 
 async fn announced(app: &App, file: &FileRecord) -> Result<MessageView, ApiError> {

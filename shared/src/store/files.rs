@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, n, s, to_item, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
-use crate::model::{FileRecord, MultipartState, StoredFileStatus};
+use crate::model::{
+    FileRecord, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord, PreviewStatus,
+    StoredFileStatus,
+};
 use crate::ApiError;
 
 /// Position in a conversation's file list (also what its cursor carries).
@@ -140,6 +143,7 @@ impl Store {
 
     /// Transaction part: a pending file becomes available (and records its history message,
     /// the object version and, for multipart files, S3's composite checksum).
+    /// `preview_pending`: an image whose preview job is now due (`preview_status = pending`).
     pub fn mark_file_available(
         &self,
         file_id: &str,
@@ -147,6 +151,7 @@ impl Store {
         message_seq: u64,
         s3_version: Option<&str>,
         multipart_checksum: Option<&str>,
+        preview_pending: bool,
     ) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(&self.tables.files)
@@ -168,6 +173,11 @@ impl Store {
         if let Some(checksum) = multipart_checksum {
             set.push("multipart_checksum = :mc");
             update = update.expression_attribute_values(":mc", s(checksum));
+        }
+        if preview_pending {
+            set.push("preview_status = :preview");
+            update =
+                update.expression_attribute_values(":preview", s(PreviewStatus::Pending.as_str()));
         }
         update = update.update_expression(format!("SET {} REMOVE pending_shard", set.join(", ")));
         TransactWriteItem::builder()
@@ -331,6 +341,72 @@ impl Store {
         Ok(())
     }
 
+    /// Records what the preview job made of the file (`ready` with sizes, or `none` with a
+    /// reason). Only while the file is available with the very bytes the job read (`s3_version`,
+    /// or none on unversioned stores): `false` means it is not (deleted meanwhile), and the job
+    /// must remove what it stored.
+    pub async fn set_preview(
+        &self,
+        file_id: &str,
+        s3_version: Option<&str>,
+        preview: &PreviewRecord,
+    ) -> Result<bool, ApiError> {
+        let status = preview.status.unwrap_or(PreviewStatus::None);
+        let mut set = vec!["preview_status = :ps"];
+        let mut remove = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.files)
+            .key("file_id", s(file_id))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
+            .expression_attribute_values(":ps", s(status.as_str()));
+        update = match s3_version {
+            Some(v) => update
+                .condition_expression("#st = :available AND s3_version = :v")
+                .expression_attribute_values(":v", s(v)),
+            None => {
+                update.condition_expression("#st = :available AND attribute_not_exists(s3_version)")
+            }
+        };
+        match preview.reason {
+            Some(reason) => {
+                set.push("preview_reason = :pr");
+                update = update.expression_attribute_values(":pr", s(reason.as_str()));
+            }
+            None => remove.push("preview_reason"),
+        }
+        if let (Some(w), Some(h)) = (preview.width, preview.height) {
+            set.extend(["width = :w", "height = :h"]);
+            update = update
+                .expression_attribute_values(":w", n(w))
+                .expression_attribute_values(":h", n(h));
+        }
+        if preview.sizes.is_empty() {
+            remove.push("preview_sizes");
+        } else {
+            set.push("preview_sizes = :sizes");
+            let sizes = serde_dynamo::to_attribute_value(&preview.sizes)
+                .map_err(|e| ApiError::internal().with_fault("files.set_preview", e))?;
+            update = update.expression_attribute_values(":sizes", sizes);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match update.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ApiError::from_sdk("files.set_preview", e)),
+        }
+    }
+
     /// Test and seeding helper: a put without conditions, in the same layout.
     pub async fn put_file_record(&self, file: &FileRecord) -> Result<(), ApiError> {
         self.client
@@ -394,6 +470,19 @@ struct FileRow {
     multipart_part_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     multipart_checksum: Option<String>,
+    /// An image's upright size, written by its preview job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    /// Absent on rows from before previews (and on files that never get a job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preview_status: Option<PreviewStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preview_reason: Option<NoPreviewReason>,
+    /// A list of `{size, width, height}` maps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    preview_sizes: Vec<PreviewDimensions>,
     // `purge_shard` is only ever set and removed by update expressions (see
     // `delete_announced_file`), never read into a record.
 }
@@ -419,6 +508,11 @@ pub(super) fn file_item(f: &FileRecord) -> Item {
         multipart_upload_id: f.multipart.as_ref().map(|m| m.upload_id.clone()),
         multipart_part_size: f.multipart.as_ref().map(|m| m.part_size),
         multipart_checksum: f.multipart.as_ref().and_then(|m| m.checksum_sha256.clone()),
+        width: f.preview.width,
+        height: f.preview.height,
+        preview_status: f.preview.status,
+        preview_reason: f.preview.reason,
+        preview_sizes: f.preview.sizes.clone(),
     })
 }
 
@@ -448,6 +542,13 @@ pub(super) fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
             }),
             (None, None) => None,
             _ => return Err(ApiError::corrupt("file", "incomplete multipart state")),
+        },
+        preview: PreviewRecord {
+            status: row.preview_status,
+            reason: row.preview_reason,
+            width: row.width,
+            height: row.height,
+            sizes: row.preview_sizes,
         },
     })
 }

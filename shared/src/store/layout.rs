@@ -19,6 +19,7 @@ fn shape(item: &Item) -> BTreeMap<String, &'static str> {
             let t = match v {
                 AttributeValue::S(_) => "S",
                 AttributeValue::N(_) => "N",
+                AttributeValue::L(_) => "L",
                 _ => "other",
             };
             (k.clone(), t)
@@ -190,6 +191,7 @@ fn file(status: StoredFileStatus) -> FileRecord {
         s3_version: None,
         deleted_at_ms: None,
         multipart: None,
+        preview: PreviewRecord::default(),
     }
 }
 
@@ -265,6 +267,62 @@ fn file_layouts() {
     ]);
     assert_eq!(shape(&item), expect(&want));
     assert_eq!(file_from_item(&item).unwrap(), multipart);
+
+    // An image whose preview job ran: its size, status and the list of preview sizes.
+    let previewed = FileRecord {
+        content_type: "image/jpeg".into(),
+        preview: PreviewRecord {
+            status: Some(PreviewStatus::Ready),
+            reason: None,
+            width: Some(4000),
+            height: Some(3000),
+            sizes: vec![PreviewDimensions {
+                size: PreviewSize::Small,
+                width: 320,
+                height: 240,
+            }],
+        },
+        ..available.clone()
+    };
+    let item = file_item(&previewed);
+    let mut want = base.to_vec();
+    want.extend([
+        ("sha256", "S"),
+        ("expires_at", "N"),
+        ("message_seq", "N"),
+        ("s3_version", "S"),
+        ("width", "N"),
+        ("height", "N"),
+        ("preview_status", "S"),
+        ("preview_sizes", "L"),
+    ]);
+    assert_eq!(shape(&item), expect(&want));
+    assert_eq!(item["preview_status"], AttributeValue::S("ready".into()));
+    let AttributeValue::L(sizes) = &item["preview_sizes"] else {
+        panic!("a list")
+    };
+    let AttributeValue::M(small) = &sizes[0] else {
+        panic!("a map")
+    };
+    assert_eq!(small["size"], AttributeValue::S("small".into()));
+    assert_eq!(small["width"], AttributeValue::N("320".into()));
+    assert_eq!(small["height"], AttributeValue::N("240".into()));
+    assert_eq!(file_from_item(&item).unwrap(), previewed);
+
+    let refused = FileRecord {
+        preview: PreviewRecord {
+            status: Some(PreviewStatus::None),
+            reason: Some(NoPreviewReason::TooLarge),
+            ..PreviewRecord::default()
+        },
+        ..available
+    };
+    let item = file_item(&refused);
+    assert_eq!(
+        item["preview_reason"],
+        AttributeValue::S("too_large".into())
+    );
+    assert_eq!(file_from_item(&item).unwrap(), refused);
 }
 
 #[test]
