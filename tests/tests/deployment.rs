@@ -152,14 +152,17 @@ fn function_policies_name_resources_not_wildcards() {
         }
         for resource in strings(&s["Resource"]) {
             assert_ne!(resource, "*", "{id}: wildcard resource");
-            // Object rights only ever cover the upload prefix (or the web client's own bucket).
+            // Object rights only ever cover the upload and preview prefixes (or the web
+            // client's own bucket).
             if strings(&s["Action"])
                 .iter()
                 .any(|a| a.starts_with("s3:") && a.contains("Object"))
             {
                 assert!(
-                    resource.contains("/files/*") || resource.contains("WebClientBucket"),
-                    "{id}: object rights beyond files/: {resource}"
+                    resource.contains("/files/*")
+                        || resource.contains("/previews/*")
+                        || resource.contains("WebClientBucket"),
+                    "{id}: object rights beyond files/ and previews/: {resource}"
                 );
             }
         }
@@ -328,7 +331,7 @@ fn deployed_builds_cannot_honour_a_dev_identity() {
                 .to_string()
         })
         .collect();
-    assert_eq!(binaries.len(), 8, "{binaries:?}");
+    assert_eq!(binaries.len(), 9, "{binaries:?}");
     let mut checked = 0;
     for package in meta["packages"].as_array().unwrap() {
         let name = package["name"].as_str().unwrap();
@@ -370,6 +373,9 @@ fn deployed_builds_cannot_honour_a_dev_identity() {
                 "{binary} depends on {local_only}:\n{tree}"
             );
         }
+        // Image decoders are in the preview function's binary only.
+        let has_image = tree.lines().any(|l| l.starts_with("image v"));
+        assert_eq!(has_image, binary == "make-preview", "{binary}: image crate");
     }
 
     let text = groupshare_local::template::workspace_template();
@@ -454,6 +460,26 @@ fn each_retention_has_its_own_lifecycle_rule() {
         assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{key}");
         assert_eq!(rule["ExpirationInDays"].as_u64(), Some(u64::from(days)));
     }
+    // A file's previews expire with it: the same days, by a rule of their own prefix.
+    for days in RETENTION_DAYS_CHOICES.iter().copied() {
+        let file_key = shared::blob::object_key("0123abcd", "f", days);
+        for size in shared::model::PreviewSize::ALL {
+            let key = shared::blob::preview_key(&file_key, size).unwrap();
+            let matching: Vec<&(&str, &Value)> = expiring
+                .iter()
+                .filter(|(p, _)| key.starts_with(p))
+                .collect();
+            if days == 0 {
+                assert!(matching.is_empty(), "{key} is kept forever: {matching:?}");
+                continue;
+            }
+            assert_eq!(matching.len(), 1, "{key}: {matching:?}");
+            let (prefix, rule) = matching[0];
+            assert_eq!(*prefix, format!("previews/r{days}/"));
+            assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{key}");
+            assert_eq!(rule["ExpirationInDays"].as_u64(), Some(u64::from(days)));
+        }
+    }
     // Keys of the first layout (hex conversation ids) still expire, by the parameter.
     for digit in "0123456789abcdef".chars() {
         let key = format!("files/{digit}123/f");
@@ -537,6 +563,11 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ),
         ("FileInfoFunction", "FilesTable/by-conversation", &["Query"]),
         ("FileInfoFunction", "MembersTable", &["GetItem"]),
+        (
+            "MakePreviewFunction",
+            "FilesTable",
+            &["GetItem", "UpdateItem"],
+        ),
         (
             "PostMessageFunction",
             "ConversationsTable",
@@ -664,7 +695,7 @@ fn every_log_group_is_declared_with_a_retention() {
         })
         .collect();
     let functions: Vec<_> = of_type(&t, "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 8);
+    assert_eq!(functions.len(), 9);
     for (id, f) in functions {
         let (tag, group) = tagged(&f["Properties"]["LoggingConfig"]["LogGroup"]);
         assert_eq!(tag, "Ref", "{id}");
