@@ -72,8 +72,14 @@ export function createApi({ base, getToken, onUnauthorized }) {
     sendText: (cid, text) =>
       request('POST', `${conv(cid)}/messages`, { body: { client_msg_id: newId(), text } }),
     /** File info for many ids in one call: `{files, missing}`. */
-    filesByIds: (cid, ids) => request('GET', `${conv(cid)}/files`, { query: { ids: ids.join(',') } }),
-    listFiles: (cid, cursor, limit) => request('GET', `${conv(cid)}/files`, { query: { cursor, limit } }),
+    /** With a presigned URL of each ready preview (`preview_urls`): a grid in one request. */
+    filesByIds: (cid, ids) =>
+      request('GET', `${conv(cid)}/files`, { query: { ids: ids.join(','), preview_urls: 'small' } }),
+    listFiles: (cid, cursor, limit) =>
+      request('GET', `${conv(cid)}/files`, { query: { cursor, limit, preview_urls: 'small' } }),
+    /** `{url, expires_at}` of an image file's preview (`small` or `large`). */
+    previewLink: (cid, fileId, size) =>
+      request('GET', `${conv(cid)}/files/${encodeURIComponent(fileId)}/preview`, { query: { size } }),
     /** JSON download mode: the presigned URL instead of a 302 a cross-origin fetch cannot follow usefully. */
     downloadLink: (cid, fileId) => request('GET', `${conv(cid)}/files/${encodeURIComponent(fileId)}/download`),
     startUpload: (cid, meta) => request('POST', `${conv(cid)}/uploads`, { body: meta }),

@@ -409,3 +409,59 @@ def test_a_dismissed_upload_is_aborted_and_other_bytes_never_complete_a_resume(s
     file_card(bob, path.name).find_element(By.CSS_SELECTOR, "button.download").click()
     got = downloaded(bob, path.name, seconds=60)
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(second).hexdigest()
+
+def png_bytes(width, height, rgb):
+    """A solid-colour PNG, made here (no imaging library in the test environment)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height))
+            + chunk(b"IEND", b""))
+
+
+def loaded_size(browser, img):
+    return browser.driver.execute_script(
+        "const i = arguments[0]; return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null",
+        img)
+
+
+def test_image_previews_in_file_cards_and_full_screen(stack, browsers, tmp_path):
+    # alice shares a photo through the page; the local stack runs upload-completed and
+    # make-preview from their queues, as AWS would.
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    open_group(alice, "Demo team")
+    photo = tmp_path / "sunset.png"
+    photo.write_bytes(png_bytes(640, 480, (250, 120, 20)))
+    alice.driver.find_element(By.ID, "attach").send_keys(str(photo))
+    file_card(alice, photo.name, seconds=30)
+
+    # bob, on a new device: the card shows the 320 px preview, from the same batch request.
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    card = file_card(bob, photo.name)
+    thumb = wait(bob, lambda d: card.find_elements(By.CSS_SELECTOR, "button.thumb img") or False, seconds=30)[0]
+    assert thumb.get_attribute("alt") == f"Preview of {photo.name}"
+    assert wait(bob, lambda d: loaded_size(bob, thumb)) == [320, 240]
+    # Files that are no image keep their type icon.
+    report = file_card(bob, REPORT_NAME)
+    assert not report.find_elements(By.CSS_SELECTOR, ".thumb")
+    assert report.find_elements(By.CSS_SELECTOR, ".file-icon")
+
+    # Full screen: the large preview (the image is smaller than 1280 px: its own size).
+    card.find_element(By.CSS_SELECTOR, "button.thumb").click()
+    viewer = css(bob, "dialog.viewer[open]")
+    big = viewer.find_element(By.CSS_SELECTOR, "img")
+    assert wait(bob, lambda d: loaded_size(bob, big)) == [640, 480]
+    viewer.find_element(By.XPATH, ".//button[text()='Close']").click()
+    wait(bob, lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog.viewer"))
+    errors = [e for e in bob.logs() if e["level"] == "SEVERE"]
+    assert not errors, errors

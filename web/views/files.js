@@ -1,6 +1,7 @@
 // A file's download entry, built from its file id and the file info the API returns for it:
 // name, size, type, uploader, time, expiry and status; the download action is enabled only for
-// an available file, and says why when it is not.
+// an available file, and says why when it is not. Images show their preview (a 320 px JPEG,
+// its URL in the same batch file info) and open a full-screen view of the 1280 px one.
 
 import { h, render } from '../dom.js';
 import { expiry, fileType, fromNow, humanSize, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
@@ -13,6 +14,38 @@ export function fileCard(app, cid, summary) {
   const el = h('article', { class: 'file-card', dataset: { fileId: summary.file_id } });
   const reasonId = `why-${summary.file_id}`;
   let info = { ...summary, status: null };
+  let previewChecks = 0;
+  let previewTimer = null;
+
+  /** The thumbnail (a button opening the full-screen view) or the type icon. */
+  function thumb(type) {
+    const p = info.preview;
+    if (info.status === 'available' && p && p.status === 'ready' && p.url) {
+      const small = (p.sizes || []).find((s) => s.size === 'small') || {};
+      return h('button', {
+        type: 'button', class: 'thumb',
+        'aria-label': `View ${info.name} full screen`,
+        onclick: () => openViewer(app, cid, info),
+      }, h('img', { src: p.url, alt: `Preview of ${info.name}`, width: small.width, height: small.height, loading: 'lazy' }));
+    }
+    return h('div', { class: `file-icon ${type.kind}`, 'aria-hidden': 'true' }, type.label);
+  }
+
+  /** A preview still being made is asked for again, a few times, a little later. */
+  function watchPreview() {
+    clearTimeout(previewTimer);
+    if (info.status !== 'available' || info.preview?.status !== 'pending' || previewChecks >= 10) return;
+    previewChecks += 1;
+    previewTimer = setTimeout(async () => {
+      if (!el.isConnected) return;
+      const fresh = await app.api.filesByIds(cid, [info.file_id]).catch(() => null);
+      if (fresh && fresh.files[0]) {
+        info = { ...info, ...fresh.files[0] };
+        paint();
+      }
+      watchPreview();
+    }, 1500);
+  }
 
   function paint() {
     const type = fileType(info.name, info.content_type);
@@ -28,7 +61,7 @@ export function fileCard(app, cid, summary) {
       onclick: () => download(button),
     }, available ? 'Download' : 'Unavailable');
     render(el,
-      h('div', { class: `file-icon ${type.kind}`, 'aria-hidden': 'true' }, type.label),
+      thumb(type),
       h('div', { class: 'file-main' },
         h('h3', { class: 'file-name', title: info.name }, info.name),
         h('p', { class: 'file-meta' }, meta.join(' · ')),
@@ -73,8 +106,31 @@ export function fileCard(app, cid, summary) {
     update(next) {
       info = { ...info, ...next };
       paint();
+      watchPreview();
     },
   };
+}
+
+/** Full screen: the large preview, fetched when asked for (membership checked again). */
+async function openViewer(app, cid, info) {
+  const close = () => dialog.close();
+  const img = h('img', { alt: info.name });
+  const dialog = h('dialog', { class: 'viewer', 'aria-label': info.name },
+    h('div', { class: 'viewer-bar' },
+      h('span', { class: 'viewer-name' }, info.name),
+      h('button', { type: 'button', class: 'secondary', onclick: close }, 'Close')),
+    img);
+  dialog.addEventListener('close', () => dialog.remove());
+  dialog.addEventListener('click', (e) => { if (e.target === dialog) close(); });
+  document.body.append(dialog);
+  dialog.showModal();
+  try {
+    const link = await app.api.previewLink(cid, info.file_id, 'large');
+    img.src = link.url;
+  } catch (e) {
+    app.notify(e.message);
+    close();
+  }
 }
 
 /** The group's files tab: every completed file, newest first, with more on scroll. */
