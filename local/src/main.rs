@@ -43,6 +43,10 @@ async fn main() -> Result<(), Error> {
     let specs = template::table_specs(&template::workspace_template())?;
     let tables = provision::create_tables(&ddb, &specs, PREFIX).await?;
     provision::ensure_bucket(&s3, BUCKET).await?;
+    // The template's PreviewQueue: upload-completed and sweep-uploads send to it (and need its
+    // URL to start, here as in AWS), make-preview reads it.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let previews_url = events::create_queue(&sqs, events::PREVIEWS_QUEUE).await?;
 
     let env = [
         ("CONVERSATIONS_TABLE", tables.conversations.as_str()),
@@ -53,6 +57,7 @@ async fn main() -> Result<(), Error> {
         ("FILES_BUCKET", BUCKET),
         ("S3_FORCE_PATH_STYLE", "true"),
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("PREVIEW_QUEUE_URL", previews_url.as_str()),
     ];
     let config = Config::from_lookup(|k| {
         env.iter()
@@ -99,9 +104,7 @@ async fn main() -> Result<(), Error> {
         return Err("the authorizer was installed twice".into());
     }
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
-    let previews_url = events::create_queue(&sqs, events::PREVIEWS_QUEUE).await?;
     let previews: &'static _ = Box::leak(Box::new(shared::jobs::PreviewQueue::new(
         sqs.clone(),
         previews_url.clone(),

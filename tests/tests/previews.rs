@@ -543,3 +543,38 @@ async fn files_from_before_previews_say_so() {
         serde_json::json!({"status": "none", "reason": "not_generated"})
     );
 }
+
+/// As a developer runs it: the local server's bucket notifies upload-completed, which sends the
+/// job, which the server's drain hands to make-preview. A client that dies before `/complete`
+/// still gets its photo a preview.
+#[tokio::test]
+async fn the_local_stack_makes_previews_from_s3_events() {
+    use groupshare_tests::local_stack::{eventually, LocalStack};
+    let stack = LocalStack::start().await;
+    let alice = Client::over_http(&stack.api, stack.client(), "alice");
+    let cid = alice
+        .create_conversation("t", &["bob"])
+        .await
+        .created()
+        .conversation_id;
+    let bytes = jpeg(halves(1600, 1200));
+    let body = upload_body(&unique("u"), "p.jpg", bytes.len(), "image/jpeg", None);
+    let ticket = alice.create_upload(&cid, body).await.created();
+    let sent = post_form(&ticket.upload, bytes).await;
+    assert!(sent.status().is_success());
+    let bob = alice.as_user("bob");
+    let ready = eventually(std::time::Duration::from_secs(30), || async {
+        let info = bob.file_info(&cid, &ticket.file_id).await;
+        (info.status == 200)
+            .then(|| info.ok())
+            .filter(|i| i.preview.status == PreviewStatus::Ready)
+    })
+    .await
+    .expect("a preview within 30 s");
+    assert_eq!((ready.width, ready.height), (Some(1600), Some(1200)));
+    let r = bob
+        .preview(&cid, &ticket.file_id, Query::new().and("size", "large"))
+        .await;
+    let (picture, _) = fetch_image(r.location()).await;
+    assert_eq!((picture.width(), picture.height()), (1280, 960));
+}
