@@ -143,7 +143,9 @@ def main():
         lat = r["warm"]
         p95 = lat[max(int(len(lat) * 0.95) - 1, 0)]
         statuses = ",".join(sorted({
-            "error" if "invocation_error" in a else str(a.get("statusCode", "ok")) for a in r["answers"]
+            # Event-driven functions (S3, SQS) answer null.
+            "ok" if a is None else "error" if "invocation_error" in a else str(a.get("statusCode", "ok"))
+            for a in r["answers"]
         }))
 
         def fig(key, fmt, unit):
