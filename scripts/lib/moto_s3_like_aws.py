@@ -20,7 +20,8 @@ Signatures and expiry are still not checked here: s3s-fs covers those in the tes
    ignores them in CompleteMultipartUpload and fails with a 500 for an unknown upload id:
 
 * a part whose SHA-256 differs from `x-amz-checksum-sha256` is refused (BadDigest);
-* UploadPart for an unknown (aborted, completed) upload answers 404 NoSuchUpload;
+* UploadPart and CompleteMultipartUpload for an unknown (aborted, completed) upload answer
+  404 NoSuchUpload;
 * ListParts answers with S3's root element, `ListPartsResult` (moto's `ListPartsResponse` is
   refused by the SDKs), and reports each part's ChecksumSHA256 for SHA-256 uploads;
 * HeadObject reports a multipart object's checksum as S3 does, `<base64>-<part count>` with
@@ -147,6 +148,10 @@ _original_key_post = S3Response._key_response_post
 def _key_post_like_s3(self, request, body, bucket_name, query, key_name):
     upload_id = (query.get("uploadId") or [None])[0]
     multipart = _multipart(self, upload_id) if upload_id else None
+    if upload_id and multipart is None:
+        # Completing an aborted (or already completed) upload: S3 says NoSuchUpload; moto
+        # fails with a 500.
+        return _error("NoSuchUpload", "The specified upload does not exist.", 404)
     if multipart is not None and _uses_sha256(multipart) and body:
         for p in minidom.parseString(body).getElementsByTagName("Part"):
             number = int(p.getElementsByTagName("PartNumber")[0].firstChild.wholeText)

@@ -527,6 +527,19 @@ impl Blobs {
         match out {
             Ok(_) => Ok(true),
             Err(e) if is_no_such_upload(&e) => Ok(false),
+            // A part replaced (or cut short) between the listing and this call: the client
+            // is still uploading, so it is told to finish, not given a server fault.
+            Err(e)
+                if matches!(
+                    aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
+                    Some("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall")
+                ) =>
+            {
+                Err(ApiError::new(
+                    crate::ErrorCode::UploadIncomplete,
+                    "parts changed while completing; check the upload and send what is missing",
+                ))
+            }
             Err(e) => Err(ApiError::from_sdk("s3.complete_multipart_upload", e)),
         }
     }

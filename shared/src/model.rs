@@ -314,6 +314,9 @@ impl FileRecord {
     }
 
     pub fn info(&self, now_ms: i64) -> FileInfo {
+        if self.status == StoredFileStatus::Deleted {
+            return self.deleted_info();
+        }
         FileInfo {
             file_id: self.file_id.clone(),
             conversation_id: self.conversation_id.clone(),
@@ -330,6 +333,33 @@ impl FileRecord {
             height: self.preview.height,
             preview: self.preview_view(now_ms),
             integrity: self.integrity(),
+        }
+    }
+
+    /// A deleted file (recalled, deleted by a moderator, or an abandoned upload) as members
+    /// see it: that it existed, who shared it and when it went; nothing of what it was (name,
+    /// size, type, hashes, dimensions), as for its message's tombstone.
+    fn deleted_info(&self) -> FileInfo {
+        FileInfo {
+            file_id: self.file_id.clone(),
+            conversation_id: self.conversation_id.clone(),
+            name: String::new(),
+            size: 0,
+            content_type: String::new(),
+            sha256: None,
+            uploader: self.uploader.clone(),
+            uploaded_at: rfc3339(self.uploaded_at_ms),
+            expires_at: None,
+            status: FileStatus::Deleted,
+            deleted_at: self.deleted_at_ms.map(rfc3339),
+            width: None,
+            height: None,
+            preview: PreviewView {
+                status: PreviewStatus::None,
+                reason: Some(NoPreviewReason::FileGone),
+                ..PreviewView::default()
+            },
+            integrity: None,
         }
     }
 

@@ -856,3 +856,33 @@ fn file_size_limits_are_parameters_within_s3s_limits() {
         )
     );
 }
+
+/// The functions that ask S3 whether bytes exist (HeadObject before completing, the preview
+/// job's GetObject of a version) may list the bucket: without `s3:ListBucket`, S3 answers a
+/// missing key with 403 instead of 404, and "not uploaded yet" would become a server fault in
+/// AWS (the stand-ins enforce no IAM, so only the template can show it).
+#[test]
+fn functions_that_look_for_bytes_may_list_the_bucket() {
+    let t = template();
+    for name in [
+        "UploadFileFunction",
+        "SweepUploadsFunction",
+        "MakePreviewFunction",
+        "UploadCompletedStoragePolicy",
+    ] {
+        let r = &t["Resources"][name];
+        let statements = match r["Type"].as_str() {
+            Some("AWS::IAM::Policy") => r["Properties"]["PolicyDocument"]["Statement"].clone(),
+            _ => r["Properties"]["Policies"][0]["Statement"].clone(),
+        };
+        let lists = statements.as_sequence().unwrap().iter().any(|s| {
+            s["Action"].as_str() == Some("s3:ListBucket")
+                && tagged(&s["Resource"]) == ("GetAtt".to_string(), &Value::from("FilesBucket.Arn"))
+                && s.get("Condition").is_none()
+        });
+        assert!(
+            lists,
+            "{name} cannot tell a missing object from a forbidden one"
+        );
+    }
+}

@@ -294,6 +294,53 @@ async fn abort_discards_the_upload_for_good() {
     assert_eq!(r.error(), (409, ErrorCode::UploadCompleted));
 }
 
+/// An abort racing a request for part URLs, and one racing a completion: each loser gets the
+/// winner's state as a clean answer (410 once the upload is gone), never a server fault, and a
+/// completion that loses to the abort never claims the upload completed.
+#[tokio::test]
+async fn abort_races_with_part_urls_and_completion_end_cleanly() {
+    let app = mp_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let bytes = file_bytes(7 * MIB, 12);
+    for trial in 0..6 {
+        let ticket = create(&alice, &cid, &format!("race-{trial}"), &bytes, &[1, 2])
+            .await
+            .created();
+        let fid = ticket.file_id.clone();
+        let urls = part_list(&ticket);
+        put_part(&urls[0], part(&bytes, 1)).await;
+        put_part(&urls[1], part(&bytes, 2)).await;
+        let wanted = checksums(&bytes, &[1]);
+        let (aborted, more, completed) = tokio::join!(
+            alice.abort_upload(&cid, &fid),
+            alice.part_urls(&cid, &fid, &wanted),
+            alice.complete_upload(&cid, &fid),
+        );
+        match (aborted.status, completed.status) {
+            // The abort came first: the completion is told the upload is gone.
+            (204, _) => assert_eq!(
+                completed.error(),
+                (410, ErrorCode::FileGone),
+                "{}",
+                completed.json
+            ),
+            // The completion came first: the abort is told it is complete.
+            (409, 201) => assert_eq!(aborted.error(), (409, ErrorCode::UploadCompleted)),
+            other => panic!(
+                "abort/complete answered {other:?}: {} {}",
+                aborted.json, completed.json
+            ),
+        }
+        assert!(
+            matches!(more.status, 200 | 409 | 410),
+            "part URLs answered {}: {}",
+            more.status,
+            more.json
+        );
+    }
+}
+
 #[tokio::test]
 async fn racing_completions_and_the_s3_event_announce_the_file_once() {
     let app = mp_stack().await;

@@ -243,8 +243,26 @@ async fn deleting_a_file_message_deletes_the_file_and_its_bytes() {
     let info = bob.file_info(&cid, &file_id).await.ok();
     assert_eq!(info.status, FileStatus::Deleted);
     assert_eq!(info.deleted_at, deleted.message.deleted.map(|d| d.at));
-    let batch = bob.files_batch(&cid, &[&file_id]).await.ok();
+    // Nothing of what it was is left to read: no name, size, type, hash.
+    assert_eq!(
+        (info.name.as_str(), info.size, info.content_type.as_str()),
+        ("", 0, "")
+    );
+    assert_eq!((&info.sha256, &info.integrity), (&None, &None));
+    let batch = bob.files_batch(&cid, &[&file_id]).await;
+    assert!(
+        !batch.json.to_string().contains("contract"),
+        "{}",
+        batch.json
+    );
+    let batch = batch.ok();
     assert_eq!(batch.files[0].status, FileStatus::Deleted);
+    let stored = file_record(app, &file_id).await;
+    assert_eq!(
+        (stored.name.as_str(), stored.sha256.as_deref()),
+        ("", None),
+        "scrubbed once purged"
+    );
     assert!(bob.files(&cid, Query::new()).await.ok().files.is_empty());
     let download = bob.download(&cid, &file_id, Query::new()).await;
     assert_eq!(download.error(), (410, ErrorCode::FileGone));

@@ -20,19 +20,22 @@ pub async fn handle_with(
     app: &App,
     previews: Option<&PreviewQueue>,
 ) -> Result<usize, shared::ApiError> {
-    let swept = sweep_abandoned(app, BATCH)
+    // Each half runs whatever the other did; a failure of either is reported (and retried by
+    // the next run). Boxed: the completion path's future is deep.
+    let swept = Box::pin(sweep_abandoned(app, BATCH))
         .await
-        .inspect_err(|e| e.log("sweep"))?;
-    if let Some(queue) = previews {
+        .inspect_err(|e| e.log("sweep"));
+    if let (Ok(swept), Some(queue)) = (&swept, previews) {
         for file_id in &swept.completed {
-            enqueue_preview(app, queue, file_id)
-                .await
-                .inspect_err(|e| e.log("sweep"))?;
+            if let Err(e) = enqueue_preview(app, queue, file_id).await {
+                e.log("sweep.preview_job");
+            }
         }
     }
-    let purged = purge_deleted(app, BATCH)
+    let purged = Box::pin(purge_deleted(app, BATCH))
         .await
-        .inspect_err(|e| e.log("sweep"))?;
+        .inspect_err(|e| e.log("sweep"));
+    let (swept, purged) = (swept?, purged?);
     tracing::info!(
         cleaned = swept.cleaned,
         purged,

@@ -264,7 +264,14 @@ pub async fn purge_after_delete(app: &App, file_id: Option<&str>) {
     }
 }
 
-async fn purge(app: &App, file: &FileRecord) -> Result<(), ApiError> {
+/// Every stored byte of a deleted file: an unfinished multipart upload's parts, every version
+/// of the object and of its previews; then the record is scrubbed and leaves the purge index.
+pub(crate) async fn purge(app: &App, file: &FileRecord) -> Result<(), ApiError> {
+    if let Some(mp) = &file.multipart {
+        app.blobs
+            .abort_multipart(&file.s3_key, &mp.upload_id)
+            .await?;
+    }
     app.blobs.delete_all_versions(&file.s3_key).await?;
     delete_previews(app, file).await?;
     app.store.mark_purged(&file.file_id).await
@@ -299,11 +306,15 @@ pub async fn purge_deleted_before(
     before_ms: i64,
     batch: u32,
 ) -> Result<usize, ApiError> {
-    let files = app.store.files_to_purge(before_ms, batch).await?;
-    for file in &files {
-        purge(app, file).await?;
+    let mut purged = 0;
+    for file in app.store.files_to_purge(before_ms, batch).await? {
+        // One file S3 keeps failing on must not hold up the rest; the next run retries it.
+        match purge(app, &file).await {
+            Ok(()) => purged += 1,
+            Err(e) => e.log("files.purge_deleted"),
+        }
     }
-    Ok(files.len())
+    Ok(purged)
 }
 
 #[cfg(test)]

@@ -281,9 +281,7 @@ pub async fn create(
                 )
                 .await?
         };
-        app.store
-            .extend_upload_deadline(&file_id, form.expires_at_ms)
-            .await?;
+        keep_pending(app, &file_id, form.expires_at_ms).await?;
         return Ok(UploadTicket::post(file_id, form));
     }
     Ok(UploadTicket::post(file_id, form))
@@ -435,10 +433,32 @@ async fn sign_parts(
         .blobs
         .presign_parts(&file.s3_key, &mp.upload_id, &wanted)
         .await?;
-    app.store
-        .extend_upload_deadline(&file.file_id, signed.1)
-        .await?;
+    keep_pending(app, &file.file_id, signed.1).await?;
     Ok(signed)
+}
+
+/// Moves a pending upload's deadline to `deadline_ms` (new URLs were just signed). If it
+/// completed or was aborted in the meantime, the caller gets that state's answer, as if it had
+/// come first (the URLs just signed are never handed out).
+async fn keep_pending(app: &App, file_id: &str, deadline_ms: i64) -> Result<(), ApiError> {
+    if app
+        .store
+        .extend_upload_deadline(file_id, deadline_ms)
+        .await?
+    {
+        return Ok(());
+    }
+    let current = app
+        .store
+        .get_file(file_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    still_pending(&current)?;
+    // Pending again cannot be: a settled upload never returns to pending.
+    Err(ApiError::unavailable().with_fault(
+        "uploads.keep_pending",
+        "deadline update refused for a pending upload".to_string(),
+    ))
 }
 
 fn multipart_of(file: &FileRecord) -> Result<&MultipartState, ApiError> {
@@ -590,7 +610,12 @@ pub async fn abort(
 ) -> Result<(), ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "aborts an upload").await?;
     let status = match file.status {
-        StoredFileStatus::Pending if !app.store.mark_pending_deleted(file_id).await? => {
+        StoredFileStatus::Pending
+            if !app
+                .store
+                .mark_pending_deleted(file_id, time::now_ms())
+                .await? =>
+        {
             // No longer pending: completed, or swept, meanwhile.
             app.store
                 .get_file(file_id)
@@ -607,18 +632,7 @@ pub async fn abort(
             "this upload is already complete",
         ));
     }
-    discard_bytes(app, &file).await
-}
-
-/// An upload that will never complete: S3's multipart upload (its parts) and every object
-/// version at its key go.
-async fn discard_bytes(app: &App, file: &FileRecord) -> Result<(), ApiError> {
-    if let Some(mp) = &file.multipart {
-        app.blobs
-            .abort_multipart(&file.s3_key, &mp.upload_id)
-            .await?;
-    }
-    app.blobs.delete_all_versions(&file.s3_key).await
+    super::files::purge(app, &file).await
 }
 
 /// `POST /conversations/{cid}/files/{file_id}/complete` by the uploader.
@@ -666,10 +680,22 @@ async fn complete_stored_pending(
         Some(mp) => complete_parts(app, &file, mp).await?,
     };
     let Some(object) = object else {
-        return Err(ApiError::new(
-            ErrorCode::UploadMissing,
-            "no uploaded object for this file yet",
-        ));
+        // No bytes: not uploaded yet, or the upload was settled while we looked (an abort
+        // took its parts, a racing completion announced it). The record says which.
+        let current = app.store.get_file(&file.file_id).await?;
+        return match current {
+            Some(f) if f.status == StoredFileStatus::Deleted => Err(ApiError::new(
+                ErrorCode::FileGone,
+                "the upload was aborted or abandoned",
+            )),
+            Some(f) if f.status == StoredFileStatus::Available => {
+                announced(app, &f).await.map(|m| (m, false))
+            }
+            _ => Err(ApiError::new(
+                ErrorCode::UploadMissing,
+                "no uploaded object for this file yet",
+            )),
+        };
     };
     announce(app, file, object).await
 }
@@ -810,13 +836,20 @@ async fn announce(
         .await?;
     match outcome {
         AppendOutcome::Appended(m) => Ok((MessageView::from(&m), true)),
-        // Someone completed it first: answer with their message.
+        // Someone completed it first (answer with their message), or it was aborted or
+        // abandoned meanwhile (gone).
         AppendOutcome::ExtraConditionFailed(_) => {
             let current = app
                 .store
                 .get_file(&file.file_id)
                 .await?
                 .ok_or_else(ApiError::not_found)?;
+            if current.status == StoredFileStatus::Deleted {
+                return Err(ApiError::new(
+                    ErrorCode::FileGone,
+                    "the upload was aborted or abandoned",
+                ));
+            }
             announced(app, &current).await.map(|m| (m, false))
         }
         AppendOutcome::NotAllowed => Err(ApiError::not_found()),
@@ -903,16 +936,31 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
                 completed.push(file.file_id.clone());
                 continue;
             }
-            // Faults stop the pass; the next run retries.
-            Err(e) if e.status >= 500 => return Err(e),
+            // A fault skips this file; the next run retries it (one bad file never holds up
+            // the rest).
+            Err(e) if e.status >= 500 => {
+                e.log("sweep.complete");
+                continue;
+            }
             // No bytes, or bytes that cannot complete: abandoned.
             Err(_) => {}
         }
-        if app.store.mark_pending_deleted(&file.file_id).await? {
-            discard_bytes(app, &file).await?;
-            app.blobs.delete_all_versions(&file.s3_key).await?;
-            super::files::delete_previews(app, &file).await?;
-            cleaned += 1;
+        let deleted = async {
+            if app
+                .store
+                .mark_pending_deleted(&file.file_id, time::now_ms())
+                .await?
+            {
+                // Now in the purge index: if this fails, `purge_deleted` finishes it.
+                super::files::purge(app, &file).await?;
+                return Ok(true);
+            }
+            Ok::<_, ApiError>(false)
+        };
+        match deleted.await {
+            Ok(true) => cleaned += 1,
+            Ok(false) => {}
+            Err(e) => e.log("sweep.delete"),
         }
     }
     Ok(Swept { cleaned, completed })

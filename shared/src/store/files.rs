@@ -186,12 +186,14 @@ impl Store {
     }
 
     /// A fresh upload form was handed out for a pending file: move its deadline.
+    /// `false` when the upload is no longer pending (completed or aborted meanwhile).
     pub async fn extend_upload_deadline(
         &self,
         file_id: &str,
         deadline_ms: i64,
-    ) -> Result<(), ApiError> {
-        self.client
+    ) -> Result<bool, ApiError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.tables.files)
             .key("file_id", s(file_id))
@@ -201,9 +203,17 @@ impl Store {
             .expression_attribute_values(":d", n(deadline_ms))
             .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
             .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("files.extend_upload_deadline", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ApiError::from_sdk("files.extend_upload_deadline", e)),
+        }
     }
 
     /// Pending uploads whose form expired before `deadline_before_ms`, oldest first, from the
@@ -259,15 +269,21 @@ impl Store {
     }
 
     /// Marks a still-pending upload deleted; `false` if it is no longer pending (completed).
-    pub async fn mark_pending_deleted(&self, file_id: &str) -> Result<bool, ApiError> {
+    /// It joins the purge index in the same write, so bytes that did arrive are removed even if
+    /// the call that removes them next fails.
+    pub async fn mark_pending_deleted(&self, file_id: &str, now_ms: i64) -> Result<bool, ApiError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.files)
             .key("file_id", s(file_id))
-            .update_expression("SET #st = :deleted REMOVE pending_shard")
+            .update_expression(
+                "SET #st = :deleted, deleted_at = :now, purge_shard = :purge REMOVE pending_shard",
+            )
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":purge", s(PURGE_SHARD))
             .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
             .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
             .send()
@@ -328,17 +344,38 @@ impl Store {
     }
 
     /// The deleted file's bytes are gone: it leaves the purge index.
+    /// What the file was goes with its bytes: name, size, hashes and dimensions are scrubbed
+    /// (the key stays for S3 events naming it; the type kept its previews findable until now).
     pub async fn mark_purged(&self, file_id: &str) -> Result<(), ApiError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.tables.files)
             .key("file_id", s(file_id))
-            .update_expression("REMOVE purge_shard")
-            .condition_expression("attribute_exists(file_id)")
+            .update_expression(
+                "SET #name = :blank, #size = :zero \
+                 REMOVE purge_shard, sha256, multipart_checksum, width, height, preview_sizes",
+            )
+            .condition_expression("attribute_exists(file_id) AND #st = :deleted")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":blank", s(""))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
             .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("files.mark_purged", e))?;
-        Ok(())
+            .await;
+        match result {
+            // Not (or no longer) a deleted file: nothing of it is to be scrubbed.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(ApiError::from_sdk("files.mark_purged", e)),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Records what the preview job made of the file (`ready` with sizes, or `none` with a
