@@ -764,6 +764,7 @@ fn alarms_cover_functions_api_tables_and_lost_events() {
         "DynamoReadThrottlesAlarm",
         "DynamoWriteThrottlesAlarm",
         "UploadEventFailuresAlarm",
+        "PreviewJobFailuresAlarm",
     ];
     assert_eq!(alarms, wanted.into_iter().collect());
     // Every function in the error and throttle sums, every table in the throttle sums.
