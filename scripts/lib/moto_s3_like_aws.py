@@ -71,6 +71,16 @@ def _multipart(response, upload_id):
     return bucket.multiparts.get(upload_id)
 
 
+def _part_sha256(part):
+    """A part's SHA-256 (base64), hashed once when it arrived: listing and completing a 200 MiB
+    upload must not hash it all again (S3 keeps the checksum with the part)."""
+    cached = getattr(part, "_groupshare_sha256", None)
+    if cached is None:
+        cached = _sha256_b64(part.value)
+        part._groupshare_sha256 = cached
+    return cached
+
+
 def _uses_sha256(multipart):
     return (multipart.metadata.get("x-amz-checksum-algorithm") or "").upper() == "SHA256"
 
@@ -90,6 +100,9 @@ def _upload_part_like_s3(self):
     if declared is not None and declared != actual:
         return _error("BadDigest", "The SHA256 you specified did not match the calculated checksum.")
     status, headers, out = _original_upload_part(self)
+    stored = multipart.parts.get(int(self._get_param("partNumber") or 0))
+    if status == 200 and stored is not None:
+        stored._groupshare_sha256 = actual
     if _uses_sha256(multipart):
         headers = dict(headers)
         headers["x-amz-checksum-sha256"] = actual
@@ -116,7 +129,7 @@ def _list_parts_like_s3(self):
         part = multipart.parts.get(int(match.group(1)))
         if part is None:
             return match.group(0)
-        return f"{match.group(0)}<ChecksumSHA256>{_sha256_b64(part.value)}</ChecksumSHA256>"
+        return f"{match.group(0)}<ChecksumSHA256>{_part_sha256(part)}</ChecksumSHA256>"
 
     return status, headers, re.sub(r"<PartNumber>(\d+)</PartNumber>", with_checksum, text)
 
@@ -159,7 +172,7 @@ def _key_post_like_s3(self, request, body, bucket_name, query, key_name):
             part = multipart.parts.get(number)
             if part is None:
                 continue  # moto's own InvalidPart
-            if not given or given[0].firstChild.wholeText != _sha256_b64(part.value):
+            if not given or given[0].firstChild.wholeText != _part_sha256(part):
                 return _error(
                     "InvalidPart",
                     f"The upload was created using a sha256 checksum. The complete request must include the checksum for each part. It was missing or wrong for part {number} in the request.",
