@@ -13,19 +13,65 @@ const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-serv
 
 /// Loads region, credentials and endpoint overrides (`AWS_ENDPOINT_URL_DYNAMODB`,
 /// `AWS_ENDPOINT_URL_S3`) the standard way, so the same binary talks to AWS or to local stand-ins.
+/// In a Lambda execution environment the config is read from the variables Lambda sets instead
+/// (see [`lambda_environment_config`]): the same values, without probing the other providers.
 pub async fn load_sdk_config() -> SdkConfig {
-    sdk_config_loader().load().await
+    match lambda_environment_config(|name| std::env::var(name).ok()) {
+        Some(config) => config,
+        None => sdk_config_loader().load().await,
+    }
 }
 
 /// The standard loader with our HTTP client, for callers that set more (tests, local stack).
 pub fn sdk_config_loader() -> aws_config::ConfigLoader {
-    let http_client = aws_smithy_http_client::Builder::new()
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+}
+
+fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls_context(
             https_endpoint_override() || std::env::var_os(SYSTEM_TLS_ROOTS_VAR).is_some(),
         ))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+        .build_https()
+}
+
+/// Lambda hands a function its region and role credentials as environment variables
+/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and
+/// those are what the standard loader would find first anyway; building the config from them
+/// skips probing profile files and the web-identity, container and IMDS providers at every
+/// cold start (docs/performance.md). Retries, timeouts and stalled-stream protection are the
+/// clients' defaults for the behaviour version either way. `None` (use the standard loader)
+/// outside Lambda, without those variables, or with a per-service endpoint override
+/// (`AWS_ENDPOINT_URL_<SERVICE>`, which only the standard loader applies); the global
+/// `AWS_ENDPOINT_URL` is honoured.
+pub fn lambda_environment_config(get: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> {
+    let present = |name: &str| get(name).filter(|v| !v.is_empty());
+    present("AWS_LAMBDA_FUNCTION_NAME")?;
+    if ["DYNAMODB", "S3", "SQS"]
+        .iter()
+        .any(|service| present(&format!("AWS_ENDPOINT_URL_{service}")).is_some())
+    {
+        return None;
+    }
+    let credentials = aws_credential_types::Credentials::new(
+        present("AWS_ACCESS_KEY_ID")?,
+        present("AWS_SECRET_ACCESS_KEY")?,
+        present("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(present("AWS_REGION")?))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .http_client(http_client());
+    if let Some(url) = present("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    Some(config.build())
 }
 
 /// Set (to anything) in a function's environment: trust the system's roots instead, for a
@@ -77,6 +123,47 @@ pub fn s3_client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lambda_environment_gives_region_credentials_and_endpoint() {
+        let vars = |extra: &[(&str, &str)]| {
+            let mut v: std::collections::HashMap<String, String> = [
+                ("AWS_LAMBDA_FUNCTION_NAME", "file-info"),
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "AKID"),
+                ("AWS_SECRET_ACCESS_KEY", "secret"),
+                ("AWS_SESSION_TOKEN", "token"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            for (k, val) in extra {
+                v.insert(k.to_string(), val.to_string());
+            }
+            v
+        };
+        let env = vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
+        let config = lambda_environment_config(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(config.region().unwrap().as_ref(), "eu-west-1");
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(config.credentials_provider().is_some());
+        // Not in Lambda, no credentials, or a per-service endpoint: the standard loader.
+        for (drop, add) in [
+            ("AWS_LAMBDA_FUNCTION_NAME", None),
+            ("AWS_ACCESS_KEY_ID", None),
+            ("", Some(("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"))),
+        ] {
+            let mut env = vars(&[]);
+            env.remove(drop);
+            if let Some((k, v)) = add {
+                env.insert(k.into(), v.into());
+            }
+            assert!(
+                lambda_environment_config(|k| env.get(k).cloned()).is_none(),
+                "{drop} {add:?}"
+            );
+        }
+    }
 
     /// The roots parse (the SDK only parses them when a client is built, and panics there on a
     /// bad one) and are the five Amazon Trust Services publishes.

@@ -15,7 +15,7 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::logging::init();
     // Lives as long as the process, as in `http::run`.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {

@@ -21,6 +21,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod jobs;
+pub mod logging;
 pub mod model;
 pub mod route;
 pub mod store;
