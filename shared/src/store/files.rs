@@ -129,16 +129,7 @@ impl Store {
             .condition_expression("attribute_not_exists(file_id)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ApiError::from_sdk("files.put", e)),
-        }
+        super::conditional_write(result, "files.put")
     }
 
     /// Transaction part: a pending file becomes available (and records its history message,
@@ -204,16 +195,7 @@ impl Store {
             .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ApiError::from_sdk("files.extend_upload_deadline", e)),
-        }
+        super::conditional_write(result, "files.extend_upload_deadline")
     }
 
     /// Pending uploads whose form expired before `deadline_before_ms`, oldest first, from the
@@ -288,16 +270,7 @@ impl Store {
             .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ApiError::from_sdk("files.mark_pending_deleted", e)),
-        }
+        super::conditional_write(result, "files.mark_pending_deleted")
     }
 
     /// Transaction part: the file announced by message `seq` is deleted with it, and queued for
@@ -343,8 +316,8 @@ impl Store {
             .await
     }
 
-    /// The deleted file's bytes are gone: it leaves the purge index.
-    /// What the file was goes with its bytes: name, size, hashes and dimensions are scrubbed
+    /// The deleted file's bytes are gone: it leaves the purge index, and what the file was goes
+    /// with its bytes: name, size, hashes and dimensions are scrubbed
     /// (the key stays for S3 events naming it; the type kept its previews findable until now).
     pub async fn mark_purged(&self, file_id: &str) -> Result<(), ApiError> {
         let result = self
@@ -365,17 +338,8 @@ impl Store {
             .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
             .send()
             .await;
-        match result {
-            // Not (or no longer) a deleted file: nothing of it is to be scrubbed.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(ApiError::from_sdk("files.mark_purged", e)),
-            Ok(_) => Ok(()),
-        }
+        // `false`: not (or no longer) a deleted file, nothing of it to scrub.
+        super::conditional_write(result, "files.mark_purged").map(|_| ())
     }
 
     /// Records what the preview job made of the file (`ready` with sizes, or `none` with a
@@ -432,16 +396,10 @@ impl Store {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match update.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(ApiError::from_sdk("files.set_preview", e)),
-        }
+        super::conditional_write(
+            update.update_expression(expression).send().await,
+            "files.set_preview",
+        )
     }
 
     /// Test and seeding helper: a put without conditions, in the same layout.

@@ -450,23 +450,17 @@ impl Store {
             .expression_attribute_values(":n", n(count))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(count),
-            // Someone else filled it first: theirs is the count now.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                self.counters(conversation_id)
-                    .await?
-                    .and_then(|c| match what {
-                        Counted::Owners => c.owner_count,
-                        Counted::Members => c.member_count,
-                    })
-                    .ok_or_else(|| ApiError::corrupt("conversation", "count missing"))
-            }
-            Err(e) => Err(ApiError::from_sdk("conversations.backfill_count", e)),
+        if super::conditional_write(result, "conversations.backfill_count")? {
+            return Ok(count);
         }
+        // Someone else filled it first: theirs is the count now.
+        self.counters(conversation_id)
+            .await?
+            .and_then(|c| match what {
+                Counted::Owners => c.owner_count,
+                Counted::Members => c.member_count,
+            })
+            .ok_or_else(|| ApiError::corrupt("conversation", "count missing"))
     }
 
     async fn idempotent_message(

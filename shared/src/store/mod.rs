@@ -12,6 +12,7 @@ mod messages;
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
 
@@ -39,6 +40,27 @@ pub struct Store {
 impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
+    }
+}
+
+/// The result of a conditional write (PutItem, UpdateItem): `true` written, `false` its
+/// condition did not hold (nothing was written), any other failure an error for `operation`.
+fn conditional_write<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, ApiError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e))
+            if e.err().code() == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(ApiError::from_sdk(operation, e)),
     }
 }
 
