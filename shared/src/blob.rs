@@ -169,6 +169,22 @@ impl Blobs {
     }
 
     /// Current credentials and how long a URL signed with them may live.
+    /// A presigning config for `wanted` (cut to what the credentials have left), and when the
+    /// URLs signed with it expire.
+    async fn presigning(
+        &self,
+        wanted: Duration,
+    ) -> Result<(PresigningConfig, SystemTime), ApiError> {
+        let (_, lifetime) = self.credentials(wanted).await?;
+        let signed_at = SystemTime::now();
+        let config = PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(lifetime)
+            .build()
+            .map_err(|e| ApiError::internal().with_fault("s3.presign", e))?;
+        Ok((config, signed_at + lifetime))
+    }
+
     async fn credentials(
         &self,
         wanted: Duration,
@@ -208,13 +224,7 @@ impl Blobs {
         content_type: &str,
         disposition: Disposition,
     ) -> Result<PresignedGet, ApiError> {
-        let (_, lifetime) = self.credentials(self.download_ttl).await?;
-        let signed_at = SystemTime::now();
-        let presigning = PresigningConfig::builder()
-            .start_time(signed_at)
-            .expires_in(lifetime)
-            .build()
-            .map_err(|e| ApiError::internal().with_fault("s3.presign", e))?;
+        let (presigning, expires_at) = self.presigning(self.download_ttl).await?;
         let request = self
             .s3
             .get_object()
@@ -233,7 +243,7 @@ impl Blobs {
             })?;
         Ok(PresignedGet {
             url: request.uri().to_string(),
-            expires_at_ms: millis(signed_at + lifetime),
+            expires_at_ms: millis(expires_at),
         })
     }
 
@@ -409,13 +419,7 @@ impl Blobs {
         upload_id: &str,
         parts: &[(u64, String)],
     ) -> Result<(Vec<PresignedPart>, i64), ApiError> {
-        let (_, lifetime) = self.credentials(self.upload_ttl).await?;
-        let signed_at = SystemTime::now();
-        let presigning = PresigningConfig::builder()
-            .start_time(signed_at)
-            .expires_in(lifetime)
-            .build()
-            .map_err(|e| ApiError::internal().with_fault("s3.presign", e))?;
+        let (presigning, expires_at) = self.presigning(self.upload_ttl).await?;
         let bucket = self.bucket()?;
         let mut signed = Vec::with_capacity(parts.len());
         for (number, sha256_hex) in parts {
@@ -454,7 +458,7 @@ impl Blobs {
                 headers,
             });
         }
-        Ok((signed, millis(signed_at + lifetime)))
+        Ok((signed, millis(expires_at)))
     }
 
     /// The parts S3 holds for a multipart upload, in order; `None` when S3 no longer knows
