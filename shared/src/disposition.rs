@@ -54,13 +54,17 @@ pub fn content_disposition(name: &str, content_type: &str, wanted: Disposition) 
 }
 
 pub fn is_inline_safe(content_type: &str) -> bool {
-    let essence = content_type
+    INLINE_SAFE_TYPES.contains(&media_type(content_type).as_str())
+}
+
+/// A content type's `type/subtype`, lowercase, without parameters (`Image/PNG; q=1` → `image/png`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    INLINE_SAFE_TYPES.contains(&essence.as_str())
+        .to_ascii_lowercase()
 }
 
 /// A media type fit to echo in a header (`type/subtype` of RFC 7230 token characters, with

@@ -421,14 +421,8 @@ impl FileRecord {
 /// Content types a preview is made for (parameters and case ignored). Anything else says
 /// `unsupported_format`; docs/decisions.md says how HEIC, video and PDF would be added.
 pub fn is_previewable(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
     matches!(
-        essence.as_str(),
+        crate::disposition::media_type(content_type).as_str(),
         "image/jpeg" | "image/jpg" | "image/png" | "image/gif" | "image/webp"
     )
 }
