@@ -4,6 +4,7 @@
 pub mod authorizer;
 pub mod events;
 pub mod provision;
+pub mod push;
 pub mod router;
 pub mod seed;
 pub mod server;

@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 
-use groupshare_local::{authorizer, events, provision, seed, server, template};
+use groupshare_local::{authorizer, events, provision, push, seed, server, template};
 use shared::config::Config;
 use shared::App;
 
@@ -54,6 +54,7 @@ async fn main() -> Result<(), Error> {
         ("MESSAGES_TABLE", tables.messages.as_str()),
         ("FILES_TABLE", tables.files.as_str()),
         ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
+        ("CONNECTIONS_TABLE", tables.connections.as_str()),
         ("FILES_BUCKET", BUCKET),
         ("S3_FORCE_PATH_STYLE", "true"),
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
@@ -117,12 +118,16 @@ async fn main() -> Result<(), Error> {
             .filter(|s| *s > 0)
             .unwrap_or(60),
     );
+    // Push: the management API is this server; the stream is the stand-in's.
+    let management = shared::push::fanout::ManagementApi::new(&sdk, &format!("http://{addr}"));
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = server::serve(listener, app) => {}
         _ = events::pump_uploads(app, sqs.clone(), queue_url, previews) => {}
         _ = events::pump_previews(app, sqs, previews_url) => {}
         _ = events::sweep_on_schedule(app, sweep_every, previews) => {}
+        _ = push::pump_stream(app, streams, ddb.clone(), management, None) => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }

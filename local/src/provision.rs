@@ -2,7 +2,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use shared::config::Tables;
 
@@ -28,6 +29,9 @@ pub async fn create_tables(
         let name = format!("{prefix}-{}", spec.logical_id);
         if !existing.contains(&name) {
             create_table(ddb, spec, &name).await?;
+        } else if spec.stream_view_type.is_some() {
+            // Data kept from before the table had a stream in the template.
+            enable_stream(ddb, spec, &name).await?;
         }
         names.insert(spec.env_var.clone(), name);
     }
@@ -43,6 +47,7 @@ pub async fn create_tables(
         messages: take("MESSAGES_TABLE")?,
         files: take("FILES_TABLE")?,
         idempotency: take("IDEMPOTENCY_TABLE")?,
+        connections: take("CONNECTIONS_TABLE")?,
     })
 }
 
@@ -77,6 +82,9 @@ async fn create_table(
                 .build()?,
         );
     }
+    if let Some(view) = &spec.stream_view_type {
+        req = req.stream_specification(stream_specification(view)?);
+    }
     req.send().await?;
     if let Some(attribute) = &spec.ttl_attribute {
         ddb.update_time_to_live()
@@ -87,6 +95,33 @@ async fn create_table(
                     .enabled(true)
                     .build()?,
             )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+fn stream_specification(view: &str) -> Result<StreamSpecification, Error> {
+    Ok(StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(view))
+        .build()?)
+}
+
+async fn enable_stream(
+    ddb: &aws_sdk_dynamodb::Client,
+    spec: &TableSpec,
+    name: &str,
+) -> Result<(), Error> {
+    let table = ddb.describe_table().table_name(name).send().await?.table;
+    let enabled = table
+        .and_then(|t| t.stream_specification)
+        .is_some_and(|s| s.stream_enabled);
+    if !enabled {
+        let view = spec.stream_view_type.as_deref().unwrap_or("NEW_IMAGE");
+        ddb.update_table()
+            .table_name(name)
+            .stream_specification(stream_specification(view)?)
             .send()
             .await?;
     }

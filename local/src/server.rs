@@ -26,6 +26,7 @@ pub async fn serve(listener: TcpListener, app: &'static App) {
             let service = hyper::service::service_fn(move |req| handle(app, req));
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await
             {
                 tracing::debug!(error = %e, "connection ended");
@@ -41,6 +42,13 @@ async fn handle(
     // The reference web client's static files (crate::web); everything else is the API.
     if let Some(response) = crate::web::serve(req.method(), req.uri().path()) {
         return Ok(response);
+    }
+    // Push (crate::push): the WebSocket API and its management API.
+    if req.uri().path() == crate::push::WS_PATH {
+        return Ok(crate::push::upgrade(app, req).await);
+    }
+    if req.uri().path().starts_with(crate::push::CONNECTIONS_PATH) {
+        return Ok(crate::push::management(req).await);
     }
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await?.to_bytes();

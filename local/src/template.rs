@@ -28,6 +28,8 @@ pub struct TableSpec {
     pub keys: Vec<KeyPart>,
     pub indexes: Vec<IndexSpec>,
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, for tables whose changes feed a function.
+    pub stream_view_type: Option<String>,
 }
 
 /// The template at the workspace root.
@@ -82,6 +84,9 @@ pub fn table_specs(template: &str) -> Result<Vec<TableSpec>, String> {
             keys: key_schema(&p["KeySchema"])?,
             indexes,
             ttl_attribute: p["TimeToLiveSpecification"]["AttributeName"]
+                .as_str()
+                .map(str::to_string),
+            stream_view_type: p["StreamSpecification"]["StreamViewType"]
                 .as_str()
                 .map(str::to_string),
             logical_id: id,

@@ -8,7 +8,8 @@ and only one transaction may commit on it. moto_transactions.py evaluates a tran
 conditions before writing anything, so it costs the same whatever the table size.
 
 moto_s3_like_aws.py makes presigned POST uploads and event notifications behave as S3's
-(policy size range, declared SHA-256 checked and kept, version ids).
+(policy size range, declared SHA-256 checked and kept, version ids). moto_streams.py keeps
+DynamoDB Streams polling from growing memory.
 
 With --data-dir, every state change moto acknowledges is journaled and fsync'ed before the answer
 leaves, and replayed on the next start, so the local stack survives `kill -9` (moto_journal.py).
@@ -32,6 +33,7 @@ from werkzeug.serving import run_simple  # noqa: E402
 
 import moto_memory  # noqa: E402
 import moto_s3_like_aws  # noqa: E402
+import moto_streams  # noqa: E402
 import moto_transactions  # noqa: E402
 
 _lock = threading.Lock()
@@ -60,6 +62,7 @@ if __name__ == "__main__":
     # Before any replay: journaled uploads go through the same handler they went through live.
     moto_s3_like_aws.install()
     moto_transactions.install()
+    moto_streams.install()
     if args.data_dir:
         import moto_journal
 

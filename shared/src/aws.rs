@@ -1,7 +1,8 @@
 //! SDK client construction. One HTTP client (rustls + ring) serves every AWS client, so the
 //! binaries do not carry the SDK's default aws-lc TLS stack.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 
 /// The roots every AWS endpoint's certificate chains to: Amazon Trust Services' Amazon Root CA

@@ -43,6 +43,8 @@ pub struct Tables {
     pub messages: String,
     pub files: String,
     pub idempotency: String,
+    /// Open WebSocket connections, one item per user (push).
+    pub connections: String,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +123,7 @@ impl Config {
                 messages: required("MESSAGES_TABLE")?,
                 files: required("FILES_TABLE")?,
                 idempotency: required("IDEMPOTENCY_TABLE")?,
+                connections: required("CONNECTIONS_TABLE")?,
             },
             bucket: get("FILES_BUCKET").filter(|v| !v.is_empty()),
             download_url_ttl: Duration::from_secs(ttl),

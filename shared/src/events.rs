@@ -6,8 +6,10 @@ use std::future::Future;
 
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::{ApiError, App};
+use crate::config::ConfigError;
+use crate::{aws, ApiError, App, Config};
 
 pub async fn run<E, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
@@ -15,11 +17,34 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
+    run_with(
+        |_, _| Ok(()),
+        move |app, _: &'static (), event| handler(app, event),
+    )
+    .await
+}
+
+/// [`run`] for a function that needs more than the [`App`] (a client of another service, made
+/// by `setup` from the same SDK configuration, once) and answers each event with a value.
+pub async fn run_with<S, E, R, F, Fut>(
+    setup: impl FnOnce(&App, &aws::SdkConfig) -> Result<S, ConfigError>,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    S: Send + Sync + 'static,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize,
+    F: Fn(&'static App, &'static S, E) -> Fut,
+    Fut: Future<Output = Result<R, ApiError>> + Send,
+{
     crate::logging::init();
-    // Lives as long as the process, as in `http::run`.
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let config = Config::from_env()?;
+    let sdk = aws::load_sdk_config().await;
+    // Both live as long as the process, as in `http::run`.
+    let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
+    let extra: &'static S = Box::leak(Box::new(setup(app, &sdk)?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let done = handler(app, event.payload);
+        let done = handler(app, extra, event.payload);
         async move { done.await.map_err(lambda_runtime::Error::from) }
     }))
     .await

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod jobs;
 pub mod logging;
 pub mod model;
+pub mod push;
 pub mod route;
 pub mod store;
 pub mod text;

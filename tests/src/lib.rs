@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod local_stack;
+pub mod push;
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -64,6 +64,33 @@ impl Store {
         Ok(count)
     }
 
+    /// Every member's user id, all pages (only the key is read, so 2,000 members are one or
+    /// two round trips). Strongly consistent, so a push right after a removal or an addition
+    /// goes to the members as they are now.
+    pub async fn member_ids(&self, conversation_id: &str) -> Result<Vec<String>, ApiError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.members)
+            .key_condition_expression("conversation_id = :c")
+            .expression_attribute_values(":c", s(conversation_id))
+            .projection_expression("user_id")
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut ids = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ApiError::from_sdk("members.ids", e))?;
+            ids.extend(
+                page.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| item.get("user_id")?.as_s().ok().cloned()),
+            );
+        }
+        Ok(ids)
+    }
+
     /// One page of a conversation's members, ordered by user id, and whether more follow.
     pub async fn list_members(
         &self,

@@ -3,6 +3,7 @@
 //! request path scans.
 
 mod codec;
+mod connections;
 mod conversations;
 mod files;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use codec::Item;
 use crate::config::Tables;
 use crate::ApiError;
 
+pub use connections::{Connection, MAX_CONNECTION_LIFETIME};
 pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
@@ -41,6 +43,14 @@ impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
     }
+}
+
+/// A Messages item as its table's stream carries it (a new image), read as the message it
+/// stores: the stream shows what history shows, decoded by the same code.
+pub fn message_from_image(
+    image: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Result<crate::model::Message, ApiError> {
+    messages::message_from_item(image)
 }
 
 /// The result of a conditional write (PutItem, UpdateItem): `true` written, `false` its

@@ -1,0 +1,52 @@
+//! `ws-connections`: the WebSocket API's routes.
+//!
+//! * `$connect`: the REQUEST authorizer (`ws-authorizer`) has verified the token and put the
+//!   user in the request context (`requestContext.authorizer.user_id`), the only place the user
+//!   is read from. The connection is recorded for that user; from then on it receives every
+//!   message of every conversation the user is a member of (`push-fanout` looks members up
+//!   when it pushes, so joining or leaving a group takes effect at once).
+//! * `$disconnect`: the connection is forgotten.
+//! * `$default`: anything a client sends (a keep-alive `{"action":"ping"}`) is accepted and
+//!   ignored: the socket is for receiving; sending stays `POST …/messages`.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use shared::{ids, push, ApiError, App};
+
+pub async fn handle(
+    app: &App,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse, ApiError> {
+    let ctx = &event.request_context;
+    let route = ctx.route_key.as_deref().unwrap_or("$default");
+    let Some(connection_id) = ctx.connection_id.as_deref() else {
+        return Ok(status(400));
+    };
+    let user_id = ctx
+        .authorizer
+        .fields
+        .get("user_id")
+        .and_then(|v| v.as_str())
+        .filter(|u| ids::is_valid_id(u));
+    match (route, user_id) {
+        ("$connect", Some(user)) => {
+            let now_s = shared::time::now_ms() / 1000;
+            push::open_connection(&app.store, user, connection_id, now_s).await?;
+            tracing::info!(user_id = user, connection_id, "connected");
+            Ok(status(200))
+        }
+        ("$disconnect", Some(user)) => {
+            push::close_connection(&app.store, user, connection_id).await?;
+            tracing::info!(user_id = user, connection_id, "disconnected");
+            Ok(status(200))
+        }
+        // Behind the authorizer there is always a user; without one nothing is recorded.
+        ("$connect", None) => Ok(status(401)),
+        _ => Ok(status(200)),
+    }
+}
+
+fn status(code: i64) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = code;
+    response
+}

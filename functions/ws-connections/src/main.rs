@@ -1,0 +1,10 @@
+use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::events::run_with(
+        |_, _| Ok(()),
+        |app, _, event: ApiGatewayWebsocketProxyRequest| ws_connections::handle(app, event),
+    )
+    .await
+}

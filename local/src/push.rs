@@ -1,0 +1,428 @@
+//! Push on the local stack, the way the deployed stack does it, with the same function code:
+//!
+//! * `GET /ws` (a WebSocket upgrade) plays API Gateway's WebSocket API: the token (`?token=`,
+//!   or `Authorization: Bearer`) is checked by the local authorizer with the HTTP API's rules,
+//!   then `ws-connections` runs for `$connect` with the user in the authorizer context, and for
+//!   `$disconnect` when the socket closes.
+//! * `POST /@connections/{id}` plays API Gateway's management API (`410 GoneException` for a
+//!   connection that is not open), so `push-fanout` posts through the real SDK client.
+//! * [`pump_stream`] plays Lambda's event source mapping: it reads the messages table's stream
+//!   on the stand-in (DynamoDB Streams, polled), turns each batch into the Lambda event and
+//!   hands it to `push-fanout`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use futures::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use shared::push::fanout::ManagementApi;
+use shared::App;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::{Message as WsMessage, Role};
+use tokio_tungstenite::WebSocketStream;
+
+/// The WebSocket endpoint's path.
+pub const WS_PATH: &str = "/ws";
+/// The management API's path prefix (the SDK appends `/@connections/{id}` to the endpoint).
+pub const CONNECTIONS_PATH: &str = "/@connections/";
+/// How often an idle stream is read again. Lambda polls a DynamoDB stream shard four times a
+/// second; polling faster here keeps local delivery snappy and costs moto one cheap read.
+const POLL_IDLE: Duration = Duration::from_millis(20);
+/// Records per GetRecords, as a `BatchSize` of 100 in the template's event source mapping.
+const BATCH_SIZE: i32 = 100;
+
+type Response = hyper::Response<Full<Bytes>>;
+
+/// Open sockets by connection id: where the management API puts frames.
+#[derive(Clone, Default)]
+pub struct Connections {
+    open: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Outbound>>>>,
+}
+
+enum Outbound {
+    Frame(Bytes),
+    Close,
+}
+
+impl Connections {
+    fn insert(&self, id: &str, tx: mpsc::UnboundedSender<Outbound>) {
+        self.open.lock().unwrap().insert(id.to_string(), tx);
+    }
+
+    fn remove(&self, id: &str) {
+        self.open.lock().unwrap().remove(id);
+    }
+
+    /// Queues `outbound` for connection `id`; false if it is not open.
+    fn send(&self, id: &str, outbound: Outbound) -> bool {
+        let open = self.open.lock().unwrap();
+        open.get(id).is_some_and(|tx| tx.send(outbound).is_ok())
+    }
+}
+
+/// The process's open sockets (one local stack per process, like the authorizer).
+pub fn connections() -> &'static Connections {
+    static CONNECTIONS: std::sync::OnceLock<Connections> = std::sync::OnceLock::new();
+    CONNECTIONS.get_or_init(Connections::default)
+}
+
+/// `GET /ws`: authorizes, runs `$connect`, and upgrades; the socket then lives in its own task.
+pub async fn upgrade(app: &'static App, mut req: hyper::Request<Incoming>) -> Response {
+    let is_upgrade = req
+        .headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return plain(400, "expected a WebSocket upgrade");
+    };
+    if !is_upgrade {
+        return plain(400, "expected a WebSocket upgrade");
+    }
+    // API Gateway answers a refused $connect with 401 before any socket exists.
+    let user_id = match user_of(&req) {
+        Ok(user) => user,
+        Err(reason) => {
+            tracing::info!(reason, "WebSocket connect refused");
+            return plain(401, "Unauthorized");
+        }
+    };
+    let connection_id = new_connection_id();
+    // As API Gateway: $connect runs to completion before the handshake is answered, so a
+    // client whose socket is open is already recorded (and gets the next fan-out).
+    let connect = route_event("$connect", "CONNECT", &connection_id, &user_id);
+    match ws_connections::handle(app, connect).await {
+        Ok(r) if r.status_code == 200 => {}
+        Ok(r) => return plain(r.status_code as u16, "connect refused"),
+        Err(e) => {
+            tracing::error!(error = %e, "$connect failed");
+            return plain(500, "Internal server error");
+        }
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+                serve_socket(app, ws, connection_id, user_id).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade failed");
+                let event = route_event("$disconnect", "DISCONNECT", &connection_id, &user_id);
+                let _ = ws_connections::handle(app, event).await;
+            }
+        }
+    });
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    hyper::Response::builder()
+        .status(101)
+        .header(hyper::header::CONNECTION, "upgrade")
+        .header(hyper::header::UPGRADE, "websocket")
+        .header("sec-websocket-accept", accept)
+        .body(Full::new(Bytes::new()))
+        .expect("a valid response")
+}
+
+/// The verified user of a connect request: the token in `?token=` (browsers cannot set headers
+/// on a WebSocket) or in `Authorization: Bearer`.
+fn user_of(req: &hyper::Request<Incoming>) -> Result<String, &'static str> {
+    let query = shared::http::Query::parse(req.uri().query().unwrap_or(""))
+        .map_err(|_| "malformed query")?;
+    let token = match query.get("token") {
+        Some(token) => token.to_string(),
+        None => req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_string())
+            .ok_or("no token")?,
+    };
+    let claims = crate::authorizer::global().verify(&token)?;
+    claims
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .filter(|s| shared::ids::is_valid_id(s))
+        .map(str::to_string)
+        .ok_or("the token has no usable subject")
+}
+
+/// Frames from the management API out, the client's messages in (`$default`), until either
+/// side closes; then `$disconnect`.
+async fn serve_socket(
+    app: &'static App,
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    connection_id: String,
+    user_id: String,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    connections().insert(&connection_id, tx);
+    let (mut sink, mut incoming) = ws.split();
+    loop {
+        tokio::select! {
+            outbound = rx.recv() => match outbound {
+                Some(Outbound::Frame(bytes)) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    if sink.send(WsMessage::text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Outbound::Close) | None => {
+                    let _ = sink.close().await;
+                    break;
+                }
+            },
+            message = incoming.next() => match message {
+                Some(Ok(WsMessage::Text(_))) => {
+                    let event = route_event("$default", "MESSAGE", &connection_id, &user_id);
+                    let _ = ws_connections::handle(app, event).await;
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                // Pings are answered by the protocol layer; binary frames are not part of it.
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    connections().remove(&connection_id);
+    let event = route_event("$disconnect", "DISCONNECT", &connection_id, &user_id);
+    if let Err(e) = ws_connections::handle(app, event).await {
+        tracing::warn!(connection_id, error = %e, "$disconnect failed");
+    }
+}
+
+/// The event API Gateway hands the route's function, with the authorizer's context.
+fn route_event(
+    route: &str,
+    event_type: &str,
+    connection_id: &str,
+    user_id: &str,
+) -> aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest {
+    let now_ms = shared::time::now_ms();
+    serde_json::from_value(serde_json::json!({
+        "requestContext": {
+            "routeKey": route,
+            "eventType": event_type,
+            "connectionId": connection_id,
+            "connectedAt": now_ms,
+            "requestTimeEpoch": now_ms,
+            "requestId": shared::ids::new_id(),
+            "apiId": "local",
+            "stage": "local",
+            "domainName": "127.0.0.1",
+            "messageDirection": "IN",
+            "authorizer": { "principalId": user_id, "user_id": user_id },
+        },
+        "isBase64Encoded": false,
+    }))
+    .expect("a WebSocket route event")
+}
+
+/// Connection ids shaped like API Gateway's (11 random bytes, base64 with padding), so the
+/// SDK's percent-encoding of `=`, `+` and `/` in the path is exercised as in AWS.
+fn new_connection_id() -> String {
+    use base64::Engine;
+    let random = uuid::Uuid::new_v4();
+    base64::engine::general_purpose::STANDARD.encode(&random.as_bytes()[..11])
+}
+
+/// `POST /@connections/{id}` (a frame), `DELETE` (close it), `GET` (is it open).
+pub async fn management(req: hyper::Request<Incoming>) -> Response {
+    use http_body_util::BodyExt;
+    let raw = req.uri().path()[CONNECTIONS_PATH.len()..].to_string();
+    let id = percent_encoding::percent_decode_str(&raw)
+        .decode_utf8_lossy()
+        .into_owned();
+    let method = req.method().clone();
+    let open = match method {
+        hyper::Method::POST => match req.into_body().collect().await {
+            Ok(body) => connections().send(&id, Outbound::Frame(body.to_bytes())),
+            Err(_) => return plain(400, "unreadable body"),
+        },
+        hyper::Method::DELETE => connections().send(&id, Outbound::Close),
+        hyper::Method::GET => connections().open.lock().unwrap().contains_key(&id),
+        _ => return plain(405, "method not allowed"),
+    };
+    if !open {
+        return hyper::Response::builder()
+            .status(410)
+            .header("x-amzn-errortype", "GoneException")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from_static(br#"{"message":null}"#)))
+            .expect("a valid response");
+    }
+    let status = if method == hyper::Method::DELETE {
+        204
+    } else {
+        200
+    };
+    hyper::Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .expect("a valid response")
+}
+
+fn plain(status: u16, message: &str) -> Response {
+    hyper::Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(
+            serde_json::json!({ "message": message }).to_string(),
+        )))
+        .expect("a valid response")
+}
+
+/// Where the pump reads next: a shard iterator and the stream's ARN.
+#[derive(Clone, Debug)]
+pub struct StreamPosition {
+    iterator: String,
+    stream_arn: String,
+}
+
+/// The end of the messages table's stream: what [`pump_stream`] starts from, so a caller that
+/// waits for it knows every later append will be pushed (tests do).
+pub async fn stream_end(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    ddb: &aws_sdk_dynamodb::Client,
+    messages_table: &str,
+) -> Result<StreamPosition, String> {
+    latest_iterator(streams, ddb, messages_table)
+        .await
+        .map(|(iterator, stream_arn)| StreamPosition {
+            iterator,
+            stream_arn,
+        })
+}
+
+/// Reads the messages table's stream from `start` (or its end) onwards and hands each batch to
+/// `push-fanout`, for as long as the stack runs. Pushing is best effort, as deployed: a read
+/// that fails is logged and retried.
+pub async fn pump_stream(
+    app: &'static App,
+    streams: aws_sdk_dynamodbstreams::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    deliver: ManagementApi,
+    start: Option<StreamPosition>,
+) {
+    let table = app.config.tables.messages.clone();
+    let mut position = start;
+    loop {
+        let current = match position.take() {
+            Some(p) => p,
+            None => match stream_end(&streams, &ddb, &table).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "messages stream not readable yet");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let out = match streams
+            .get_records()
+            .shard_iterator(&current.iterator)
+            .limit(BATCH_SIZE)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "GetRecords failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        position = out.next_shard_iterator.map(|iterator| StreamPosition {
+            iterator,
+            stream_arn: current.stream_arn.clone(),
+        });
+        let records = out.records.unwrap_or_default();
+        if records.is_empty() {
+            tokio::time::sleep(POLL_IDLE).await;
+            continue;
+        }
+        let event = lambda_event(records, &current.stream_arn);
+        let response = push_fanout::handle(app, &deliver, event).await;
+        if !response.batch_item_failures.is_empty() {
+            // Lambda would retry from the failed record; here the client's catch-up covers it.
+            tracing::warn!("a fan-out batch reported failures (not retried locally)");
+        }
+    }
+}
+
+/// An iterator at the end of the stream's (one, on the stand-in) shard, and the stream's ARN.
+async fn latest_iterator(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(String, String), String> {
+    let described = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let arn = described
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or("the messages table has no stream")?;
+    let stream = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .stream_description
+        .ok_or("no stream description")?;
+    let shard = stream
+        .shards
+        .unwrap_or_default()
+        .into_iter()
+        .last()
+        .and_then(|s| s.shard_id)
+        .ok_or("the stream has no shard")?;
+    let iterator = streams
+        .get_shard_iterator()
+        .stream_arn(&arn)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::Latest)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .shard_iterator
+        .ok_or("no shard iterator")?;
+    Ok((iterator, arn))
+}
+
+/// The event Lambda's event source mapping would deliver for these records.
+fn lambda_event(records: Vec<aws_sdk_dynamodbstreams::types::Record>, stream_arn: &str) -> Event {
+    let mut event = Event::default();
+    for record in records {
+        let mut r = EventRecord::default();
+        r.event_id = record.event_id.unwrap_or_default();
+        r.event_name = record
+            .event_name
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default();
+        r.event_source = record.event_source;
+        r.event_version = record.event_version;
+        r.aws_region = record.aws_region.unwrap_or_default();
+        r.event_source_arn = Some(stream_arn.to_string());
+        if let Some(change) = record.dynamodb {
+            r.change.sequence_number = change.sequence_number;
+            r.change.size_bytes = change.size_bytes.unwrap_or_default();
+            r.change.keys = change.keys.unwrap_or_default().into();
+            r.change.new_image = change.new_image.unwrap_or_default().into();
+            r.change.old_image = change.old_image.unwrap_or_default().into();
+        }
+        event.records.push(r);
+    }
+    event
+}

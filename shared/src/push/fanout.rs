@@ -1,0 +1,270 @@
+//! The fan-out: a batch of the messages table's stream records, pushed to the open connections
+//! of each conversation's members.
+//!
+//! Per batch and conversation: the member ids (one strongly consistent query, key only), their
+//! connections (BatchGetItem, 100 users per round trip), then each message's frame, serialised
+//! once, posted to every connection, [`CONCURRENT_POSTS`] connections at a time. One connection
+//! gets its frames one after another, so it sees a conversation's messages in `seq` order (the
+//! stream keeps one conversation's records in order: they share a partition key). A connection
+//! API Gateway reports gone (410) is forgotten and gets nothing more.
+//!
+//! Delivery is best effort by design: a frame that fails (throttling, a connection closing as it
+//! is posted to) is counted and logged, not retried, because the client fills any gap from
+//! history. Only a failure to read who should get a conversation's messages fails its records
+//! (reported as batch item failures), so Lambda retries from there; a retried frame repeats a
+//! `seq` the client already has and ignores.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::StreamExt;
+
+use super::Frame;
+use crate::model::Message;
+use crate::store::{message_from_image, Connection, Store};
+use crate::ApiError;
+
+/// Connections posted to at once by one fan-out. Each post is one HTTPS request to API
+/// Gateway's management API; 100 in flight keeps a 2,000-connection group to about twenty
+/// round trips of latency without opening more sockets than a 1 GB function handles easily.
+pub const CONCURRENT_POSTS: usize = 100;
+
+/// The outcome of posting one frame to one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// The connection is closed for good (API Gateway's 410): forget it.
+    Gone,
+    /// Anything else: counted and logged; the client catches up from history.
+    Failed,
+}
+
+/// Where frames go: API Gateway's management API ([`ManagementApi`]) deployed and locally (the
+/// local stack serves the same API), a recorder in unit tests.
+pub trait Deliver: Sync {
+    fn post(&self, connection_id: &str, frame: &[u8]) -> impl Future<Output = Delivery> + Send;
+}
+
+/// What one batch did, for the log line and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Messages pushed (records that were an append or a tombstone).
+    pub messages: usize,
+    /// Connections of members found across the batch's conversations.
+    pub connections: usize,
+    pub sent: usize,
+    pub gone: usize,
+    pub failed: usize,
+    /// Records whose image could not be read as a message (logged, skipped).
+    pub unreadable: usize,
+}
+
+/// Pushes every message in `event` and answers which records Lambda should retry.
+pub async fn fan_out<D: Deliver>(
+    store: &Store,
+    deliver: &D,
+    event: &Event,
+    now_s: i64,
+) -> (Report, DynamoDbEventResponse) {
+    let mut report = Report::default();
+    // Conversations in the order they first appear, each with its messages in stream order.
+    let mut conversations: Vec<(String, Vec<(usize, Message)>)> = Vec::new();
+    for (index, record) in event.records.iter().enumerate() {
+        match message_of(record) {
+            Ok(None) => {}
+            Ok(Some(message)) => {
+                report.messages += 1;
+                let conversation = &message.conversation_id;
+                match conversations.iter_mut().find(|(c, _)| c == conversation) {
+                    Some((_, list)) => list.push((index, message)),
+                    None => conversations.push((conversation.clone(), vec![(index, message)])),
+                }
+            }
+            Err(e) => {
+                // A record that cannot be read now never will: retrying it would only hold
+                // up every record behind it.
+                report.unreadable += 1;
+                tracing::error!(
+                    event_id = %record.event_id,
+                    error = %e,
+                    "stream record is not a message; skipped"
+                );
+            }
+        }
+    }
+
+    let outcomes =
+        futures::future::join_all(conversations.iter().map(|(conversation, messages)| {
+            push_conversation(store, deliver, conversation, messages, now_s)
+        }))
+        .await;
+
+    // Lambda retries from the earliest failed record on; later records of other conversations
+    // are pushed again then, which clients ignore by `seq`.
+    let mut first_failed: Option<usize> = None;
+    for ((conversation, messages), outcome) in conversations.iter().zip(outcomes) {
+        match outcome {
+            Ok(counts) => {
+                report.connections += counts.connections;
+                report.sent += counts.sent;
+                report.gone += counts.gone;
+                report.failed += counts.failed;
+            }
+            Err(e) => {
+                tracing::error!(
+                    conversation_id = %conversation,
+                    error = %e,
+                    "could not read who receives these messages; the batch is retried from them"
+                );
+                let index = messages[0].0;
+                first_failed = Some(first_failed.map_or(index, |f| f.min(index)));
+            }
+        }
+    }
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(index) = first_failed {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = event.records[index].change.sequence_number.clone();
+        response.batch_item_failures.push(failure);
+    }
+    (report, response)
+}
+
+/// The message a record carries: an append (INSERT) or a tombstone replacing one (MODIFY).
+/// Removals (retention) are not pushed: history no longer has them either.
+pub fn message_of(record: &EventRecord) -> Result<Option<Message>, ApiError> {
+    if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
+        return Ok(None);
+    }
+    let image: HashMap<String, AttributeValue> = record.change.new_image.clone().into();
+    if image.is_empty() {
+        return Err(ApiError::internal().with_fault(
+            "push.decode",
+            "record without a new image (the stream must be NEW_IMAGE)",
+        ));
+    }
+    message_from_image(&image).map(Some)
+}
+
+#[derive(Default)]
+struct Counts {
+    connections: usize,
+    sent: usize,
+    gone: usize,
+    failed: usize,
+}
+
+async fn push_conversation<D: Deliver>(
+    store: &Store,
+    deliver: &D,
+    conversation_id: &str,
+    messages: &[(usize, Message)],
+    now_s: i64,
+) -> Result<Counts, ApiError> {
+    let members = store.member_ids(conversation_id).await?;
+    let connections = store.connections_of(&members, now_s).await?;
+    let frames: Vec<Vec<u8>> = messages
+        .iter()
+        .map(|(_, m)| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
+        .collect();
+    let mut counts = Counts {
+        connections: connections.len(),
+        ..Counts::default()
+    };
+    // Owned items: a stream of borrowed ones trips the compiler's Send check in the handler.
+    let frames = &frames;
+    let mut outcomes = futures::stream::iter(connections)
+        .map(move |connection| post_all(store, deliver, connection, frames))
+        .buffer_unordered(CONCURRENT_POSTS);
+    while let Some((sent, last)) = outcomes.next().await {
+        counts.sent += sent;
+        match last {
+            Delivery::Sent => {}
+            Delivery::Gone => counts.gone += 1,
+            Delivery::Failed => counts.failed += 1,
+        }
+    }
+    Ok(counts)
+}
+
+/// Posts `frames` to one connection in order; stops at a gone connection (and forgets it).
+/// Returns how many were sent and the worst outcome.
+async fn post_all<D: Deliver>(
+    store: &Store,
+    deliver: &D,
+    connection: Connection,
+    frames: &[Vec<u8>],
+) -> (usize, Delivery) {
+    let mut sent = 0;
+    let mut worst = Delivery::Sent;
+    for frame in frames {
+        match deliver.post(&connection.connection_id, frame).await {
+            Delivery::Sent => sent += 1,
+            Delivery::Gone => {
+                if let Err(e) = store
+                    .delete_connection(&connection.user_id, &connection.connection_id)
+                    .await
+                {
+                    // Harmless: TTL removes it, and the next post finds it gone again.
+                    tracing::warn!(error = %e, "could not forget a gone connection");
+                }
+                return (sent, Delivery::Gone);
+            }
+            Delivery::Failed => worst = Delivery::Failed,
+        }
+    }
+    (sent, worst)
+}
+
+/// API Gateway's management API for one WebSocket API stage
+/// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`).
+#[derive(Clone, Debug)]
+pub struct ManagementApi {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ManagementApi {
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
+        }
+    }
+}
+
+impl Deliver for ManagementApi {
+    async fn post(&self, connection_id: &str, frame: &[u8]) -> Delivery {
+        use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+        let result = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(aws_smithy_types::Blob::new(frame))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Delivery::Sent,
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PostToConnectionError::GoneException(_))
+                ) =>
+            {
+                Delivery::Gone
+            }
+            Err(e) => {
+                tracing::warn!(
+                    connection_id,
+                    error = %aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    "frame not delivered"
+                );
+                Delivery::Failed
+            }
+        }
+    }
+}

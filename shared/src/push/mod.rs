@@ -1,0 +1,65 @@
+//! Push: every append to a conversation's history reaches the open WebSocket connections of its
+//! members as it happens. History stays the truth: a frame is exactly the message a page of
+//! history shows (with its `seq`), and a client that misses one, or reconnects, fills the gap
+//! with `GET …/messages?after=` and the `newer` cursor of the last frame it has.
+//!
+//! * Connections are recorded per user ([`open_connection`], [`close_connection`]) by the
+//!   WebSocket API's `$connect`/`$disconnect` function, after its authorizer verified the token.
+//! * The messages table's stream feeds the fan-out ([`fanout`], feature `push`): the records of
+//!   one batch, per conversation, to the connections of the members as they are at that moment.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cursor::After;
+use crate::model::{Message, MessageView};
+use crate::store::{Store, MAX_CONNECTION_LIFETIME};
+use crate::ApiError;
+
+#[cfg(feature = "push")]
+pub mod fanout;
+
+/// What a connection receives: one message of one conversation, as history shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Always `message` (the one kind of frame today; clients ignore kinds they don't know).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub conversation_id: String,
+    pub message: MessageView,
+    /// The `after` cursor that continues from this message (as a history page's `newer`):
+    /// a client that sees a gap in `seq`, or reconnects, asks `GET …/messages?after=` with the
+    /// cursor of the last frame it has.
+    pub newer: String,
+}
+
+impl Frame {
+    pub fn of(message: &Message) -> Self {
+        Self {
+            kind: "message".to_string(),
+            conversation_id: message.conversation_id.clone(),
+            message: MessageView::from(message),
+            newer: crate::cursor::encode(&message.conversation_id, &After(message.seq)),
+        }
+    }
+}
+
+/// Records a connection its authorizer accepted for `user_id`, open at most API Gateway's
+/// two hours from `now_s`.
+pub async fn open_connection(
+    store: &Store,
+    user_id: &str,
+    connection_id: &str,
+    now_s: i64,
+) -> Result<(), ApiError> {
+    let ends_at = now_s + MAX_CONNECTION_LIFETIME.as_secs() as i64;
+    store.put_connection(user_id, connection_id, ends_at).await
+}
+
+/// Forgets a closed connection.
+pub async fn close_connection(
+    store: &Store,
+    user_id: &str,
+    connection_id: &str,
+) -> Result<(), ApiError> {
+    store.delete_connection(user_id, connection_id).await
+}

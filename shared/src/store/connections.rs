@@ -1,0 +1,142 @@
+//! Connections table: open WebSocket connections, one item per user keyed by `user_id`, one
+//! attribute per connection (`conn:<connection id>` = the epoch second it ends at the latest).
+//!
+//! One item per user is what lets a fan-out find the connections of every member of a group
+//! with BatchGetItem (100 users per round trip) instead of a query per member or a scan. A
+//! connection attribute is set and removed on its own (`SET`/`REMOVE` of a top-level
+//! attribute), so concurrent connects and disconnects of one user's devices never overwrite
+//! each other. `expires_at_s` (the table's TTL) follows the newest connection, so an item whose
+//! connections all ended without a `$disconnect` goes away by itself.
+
+use std::time::Duration;
+
+use super::codec::{n, s, Item};
+use super::{conditional_write, Store};
+use crate::ApiError;
+
+/// API Gateway closes a WebSocket connection after two hours whatever happens.
+pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
+
+const CONNECTION_PREFIX: &str = "conn:";
+
+/// One open connection of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Connection {
+    pub user_id: String,
+    pub connection_id: String,
+}
+
+impl Store {
+    /// Records `connection_id` as open for `user_id` until `ends_at_s` (epoch seconds).
+    pub async fn put_connection(
+        &self,
+        user_id: &str,
+        connection_id: &str,
+        ends_at_s: i64,
+    ) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.connections)
+            .key("user_id", s(user_id))
+            .update_expression("SET #c = :end, expires_at_s = :end")
+            .expression_attribute_names("#c", attribute(connection_id))
+            .expression_attribute_values(":end", n(ends_at_s))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("connections.put", e))?;
+        Ok(())
+    }
+
+    /// Forgets a connection (closed, or gone for API Gateway). Forgetting one that is not
+    /// recorded is not an error and creates no item.
+    pub async fn delete_connection(
+        &self,
+        user_id: &str,
+        connection_id: &str,
+    ) -> Result<(), ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.connections)
+            .key("user_id", s(user_id))
+            .update_expression("REMOVE #c")
+            .condition_expression("attribute_exists(#c)")
+            .expression_attribute_names("#c", attribute(connection_id))
+            .send()
+            .await;
+        conditional_write(result, "connections.delete").map(|_| ())
+    }
+
+    /// The open connections of `user_ids` (any number; BatchGetItem 100 at a time), leaving out
+    /// those past their end at `now_s`.
+    pub async fn connections_of(
+        &self,
+        user_ids: &[String],
+        now_s: i64,
+    ) -> Result<Vec<Connection>, ApiError> {
+        let mut found = Vec::new();
+        for chunk in user_ids.chunks(crate::config::MAX_IDS_PER_BATCH) {
+            let keys = chunk
+                .iter()
+                .map(|u| {
+                    [("user_id".to_string(), s(u))]
+                        .into_iter()
+                        .collect::<Item>()
+                })
+                .collect();
+            let items = self
+                .batch_get(&self.tables.connections, keys, "connections.batch_get")
+                .await?;
+            for item in &items {
+                found.extend(connections_in(item, now_s));
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn attribute(connection_id: &str) -> String {
+    format!("{CONNECTION_PREFIX}{connection_id}")
+}
+
+/// The live connections one user's item records.
+fn connections_in(item: &Item, now_s: i64) -> Vec<Connection> {
+    let Some(user_id) = item.get("user_id").and_then(|v| v.as_s().ok()) else {
+        return Vec::new();
+    };
+    item.iter()
+        .filter_map(|(name, value)| {
+            let connection_id = name.strip_prefix(CONNECTION_PREFIX)?;
+            let ends_at: i64 = value.as_n().ok()?.parse().ok()?;
+            (ends_at > now_s).then(|| Connection {
+                user_id: user_id.clone(),
+                connection_id: connection_id.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_lists_its_live_connections_only() {
+        let item: Item = [
+            ("user_id".to_string(), s("bob")),
+            ("expires_at_s".to_string(), n(500)),
+            (attribute("A1="), n(500)),
+            (attribute("B2="), n(99)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            connections_in(&item, 100),
+            vec![Connection {
+                user_id: "bob".into(),
+                connection_id: "A1=".into()
+            }]
+        );
+        assert!(connections_in(&item, 500).is_empty());
+    }
+}

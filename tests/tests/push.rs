@@ -1,0 +1,296 @@
+//! Push through the public endpoints: devices connect to `ws://…/ws` with their token, members
+//! send through the HTTP API, and frames arrive the way they do deployed: the messages table's
+//! stream on the stand-in, the real `push-fanout` handler, the management API, the socket.
+
+use std::time::Duration;
+
+use groupshare_local::authorizer;
+use groupshare_tests::client::Query;
+use groupshare_tests::push::PushStack;
+use groupshare_tests::{sha256_hex, unique, upload_body};
+use shared::model::MessageView;
+use shared::push::Frame;
+
+/// Long enough for a frame that would come to have come (the pump polls every 20 ms).
+const QUIET: Duration = Duration::from_millis(800);
+
+fn seqs(frames: &[Frame]) -> Vec<u64> {
+    frames.iter().map(|f| f.message.seq).collect()
+}
+
+/// The group's history after `seq`, as a device would fetch it.
+async fn history_after(stack: &PushStack, user: &str, cid: &str, newer: &str) -> Vec<MessageView> {
+    stack
+        .api(user)
+        .messages(cid, Query::new().and("after", newer))
+        .await
+        .ok()
+        .messages
+}
+
+async fn upload_file(stack: &PushStack, cid: &str, user: &str, name: &str) -> String {
+    let api = stack.api(user);
+    let bytes = format!("bytes of {name}").into_bytes();
+    let body = upload_body(
+        &unique("u"),
+        name,
+        bytes.len(),
+        "text/plain",
+        Some(&sha256_hex(&bytes)),
+    );
+    let ticket = api.create_upload(cid, body).await.created();
+    let sent = groupshare_tests::post_form(&ticket.upload, bytes).await;
+    assert!(sent.status().is_success());
+    api.complete_upload(cid, &ticket.file_id).await.created();
+    ticket.file_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_receive_each_append_once_in_seq_order_and_outsiders_nothing() {
+    let stack = PushStack::start().await;
+    let alice = stack.api("alice");
+    let mut bob = stack.connect("bob").await;
+    let mut bob_laptop = stack.connect("bob").await;
+    let mut carol = stack.connect("carol").await;
+    let mut mallory = stack.connect("mallory").await;
+    let cid = alice
+        .create_conversation("Push", &["bob", "carol"])
+        .await
+        .created()
+        .conversation_id;
+
+    let text = alice
+        .post_message(&cid, &unique("m"), "hello all")
+        .await
+        .created();
+    let file_id = upload_file(&stack, &cid, "alice", "plan.txt").await;
+    let deleted = alice.delete_message(&cid, text.seq).await.ok();
+
+    for socket in [&mut bob, &mut bob_laptop, &mut carol] {
+        // The group's creation (system messages are history too)...
+        let created = socket.frames(1).await.remove(0);
+        assert_eq!(created.message.seq, 1);
+        assert_eq!(
+            created.message.system.unwrap().event,
+            "conversation_created"
+        );
+        // ...the text, the file message, then the text's tombstone (same seq).
+        let frames = socket.frames(3).await;
+        assert_eq!(frames[0].message, text);
+        assert_eq!(frames[1].message.kind, "file");
+        assert_eq!(frames[1].message.seq, text.seq + 1);
+        assert_eq!(frames[1].message.file.as_ref().unwrap().file_id, file_id);
+        assert_eq!(frames[2].message.seq, text.seq);
+        assert_eq!(frames[2].message.kind, "deleted");
+        assert!(frames
+            .iter()
+            .all(|f| f.conversation_id == cid && f.kind == "message"));
+        // Each frame is exactly what history shows for its seq.
+        let history = stack
+            .api("carol")
+            .messages(&cid, Query::new())
+            .await
+            .ok()
+            .messages;
+        let stored = history
+            .iter()
+            .find(|m| m.seq == frames[1].message.seq)
+            .unwrap();
+        assert_eq!(&frames[1].message, stored);
+        assert_eq!(frames[2].message.deleted, deleted.message.deleted);
+        // Nothing twice.
+        assert_eq!(socket.drain(QUIET).await, vec![]);
+    }
+    assert_eq!(
+        mallory.drain(QUIET).await,
+        vec![],
+        "a non-member's connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_stops_and_addition_starts_delivery() {
+    let stack = PushStack::start().await;
+    let alice = stack.api("alice");
+    let mut bob = stack.connect("bob").await;
+    let mut dave = stack.connect("dave").await;
+    let cid = alice
+        .create_conversation("Push", &["bob"])
+        .await
+        .created()
+        .conversation_id;
+
+    let before = alice
+        .post_message(&cid, &unique("m"), "bob is here")
+        .await
+        .created();
+    assert_eq!(seqs(&bob.frames(2).await), vec![1, before.seq]);
+    assert_eq!(dave.drain(QUIET).await, vec![]);
+
+    assert_eq!(alice.remove_member(&cid, "bob").await.status, 204);
+    alice.add_member(&cid, "dave", None).await.created();
+    let after = alice
+        .post_message(&cid, &unique("m"), "dave is here")
+        .await
+        .created();
+
+    // Dave's open connection starts with his own addition.
+    let frames = dave.frames(2).await;
+    assert_eq!(frames[0].message.kind, "system");
+    assert_eq!(
+        frames[0].message.system.as_ref().unwrap().event,
+        "member_added"
+    );
+    assert_eq!(frames[1].message, after);
+    // Bob gets nothing from his removal on: not the removal, not what follows.
+    assert_eq!(bob.drain(QUIET).await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_device_catches_up_from_history_without_loss_or_duplicates() {
+    let stack = PushStack::start().await;
+    let alice = stack.api("alice");
+    let mut phone = stack.connect("bob").await;
+    // Alice's own device: once it has a message, every earlier fan-out is done (one
+    // conversation's records are pushed in order).
+    let mut probe = stack.connect("alice").await;
+    let cid = alice
+        .create_conversation("Push", &["bob"])
+        .await
+        .created()
+        .conversation_id;
+    alice
+        .post_message(&cid, &unique("m"), "one")
+        .await
+        .created();
+    let seen = phone.frames(2).await.remove(1);
+    phone.close().await;
+
+    // Sent while bob's phone is offline.
+    let mut missed = Vec::new();
+    for text in ["two", "three", "four"] {
+        missed.push(
+            alice
+                .post_message(&cid, &unique("m"), text)
+                .await
+                .created()
+                .seq,
+        );
+    }
+    assert_eq!(
+        probe.frames(5).await.last().unwrap().message.seq,
+        *missed.last().unwrap()
+    );
+    let mut phone = stack.connect("bob").await;
+    let live = alice
+        .post_message(&cid, &unique("m"), "five")
+        .await
+        .created();
+    let pushed = phone.frames(1).await.remove(0);
+    assert_eq!(pushed.message, live);
+    // The frame's seq shows a gap after the last one seen; history fills it.
+    assert!(pushed.message.seq > seen.message.seq + 1);
+    let filled = history_after(&stack, "bob", &cid, &seen.newer).await;
+    let mut all: Vec<u64> = vec![seen.message.seq];
+    all.extend(
+        filled
+            .iter()
+            .map(|m| m.seq)
+            .filter(|s| *s != pushed.message.seq),
+    );
+    all.push(pushed.message.seq);
+    let expected: Vec<u64> = (seen.message.seq..=live.seq).collect();
+    assert_eq!(all, expected, "gap-free and nothing twice");
+    assert!(missed.iter().all(|s| filled.iter().any(|m| m.seq == *s)));
+    assert_eq!(phone.drain(QUIET).await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_are_gone_are_forgotten() {
+    let stack = PushStack::start().await;
+    let alice = stack.api("alice");
+    // Alice's device: once it has seq 2, the group's creation has been pushed (in order)
+    // before bob connects.
+    let mut probe = stack.connect("alice").await;
+    let cid = alice
+        .create_conversation("Push", &["bob"])
+        .await
+        .created()
+        .conversation_id;
+    alice
+        .post_message(&cid, &unique("m"), "probe")
+        .await
+        .created();
+    assert_eq!(seqs(&probe.frames(2).await), vec![1, 2]);
+    let store = &stack.app.store;
+    let now_s = shared::time::now_ms() / 1000;
+    // A connection the table still lists but API Gateway no longer has (its $disconnect was
+    // lost): the management API answers 410 for it.
+    shared::push::open_connection(store, "bob", "gone+conn/id=", now_s)
+        .await
+        .unwrap();
+    let mut bob = stack.connect("bob").await;
+    let listed = |list: Vec<shared::store::Connection>| {
+        let mut ids: Vec<String> = list.into_iter().map(|c| c.connection_id).collect();
+        ids.sort();
+        ids
+    };
+    let both = listed(store.connections_of(&["bob".into()], now_s).await.unwrap());
+    assert_eq!(both.len(), 2, "{both:?}");
+
+    let sent = alice.post_message(&cid, &unique("m"), "hi").await.created();
+    assert_eq!(bob.frames(1).await[0].message, sent);
+    assert_eq!(bob.drain(QUIET).await, vec![]);
+    let remaining = groupshare_tests::local_stack::eventually(Duration::from_secs(5), || async {
+        let ids = listed(store.connections_of(&["bob".into()], now_s).await.unwrap());
+        (ids.len() == 1).then_some(ids)
+    })
+    .await
+    .expect("the gone connection is deleted after the 410");
+    assert!(!remaining.contains(&"gone+conn/id=".to_string()));
+
+    // A closed socket runs $disconnect: nothing of bob's is left.
+    bob.close().await;
+    groupshare_tests::local_stack::eventually(Duration::from_secs(5), || async {
+        store
+            .connections_of(&["bob".into()], now_s)
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .expect("$disconnect forgets the connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_or_expired_tokens_are_refused_at_connect() {
+    let stack = PushStack::start().await;
+    let signer = authorizer::global();
+    let now = shared::time::now_ms() / 1000;
+    let claims = |exp: i64, aud: &str| {
+        serde_json::json!({
+            "sub": "bob", "iss": authorizer::ISSUER, "aud": aud, "iat": now - 10, "exp": exp,
+        })
+    };
+    let expired = signer.sign(&claims(now - 1, authorizer::AUDIENCE));
+    let other_audience = signer.sign(&claims(now + 600, "someone-else"));
+    let foreign =
+        authorizer::Authorizer::ephemeral().sign(&claims(now + 600, authorizer::AUDIENCE));
+    for query in [
+        String::new(),
+        "?token=".to_string(),
+        "?token=not-a-jwt".to_string(),
+        format!("?token={expired}"),
+        format!("?token={other_audience}"),
+        format!("?token={foreign}"),
+    ] {
+        assert_eq!(stack.connect_with(&query).await.err(), Some(401), "{query}");
+    }
+    // The same claims with a live expiry connect.
+    let good = signer.sign(&claims(now + 600, authorizer::AUDIENCE));
+    let mut socket = stack.connect_with(&format!("?token={good}")).await.unwrap();
+    // A client's keep-alive is accepted and answered with nothing.
+    socket.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(socket.drain(Duration::from_millis(300)).await, vec![]);
+}
