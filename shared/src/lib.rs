@@ -6,6 +6,8 @@
 //! * [`api`]: the operations a caller can ask for, with membership checks built in.
 //! * [`http`], [`identity`], [`route`], [`error`]: request parsing, the caller's identity, the
 //!   route table and the JSON error contract shared by every handler.
+//! * [`token`] (feature `token`): JWT verification against an issuer's JWKS, for the WebSocket
+//!   API's authorizer, where no API Gateway JWT authorizer exists.
 //!
 //! Functions build an [`App`] once at cold start and hand it to their handler.
 
@@ -28,6 +30,8 @@ pub mod route;
 pub mod store;
 pub mod text;
 pub mod time;
+#[cfg(feature = "token")]
+pub mod token;
 
 pub use config::Config;
 pub use error::{ApiError, ErrorCode};

@@ -1,0 +1,833 @@
+//! Verifying a client's JWT ourselves, where no API Gateway JWT authorizer can: the WebSocket
+//! API's `$connect` (a Lambda REQUEST authorizer, `functions/ws-authorizer`). Feature `token`.
+//!
+//! The rules are the HTTP API's JWT authorizer's (template.yaml `HttpApi` Auth), so one token
+//! works on both APIs:
+//!
+//! * signed by a key of the issuer's JWKS (`{issuer}/.well-known/jwks.json`, or `JWKS_URL`),
+//!   picked by the header's `kid`; RS256 or ES256 only, and the key's type must be the
+//!   algorithm's (no `none`, no HMAC, no RSA key used as an HMAC secret);
+//! * `iss` equal to `JWT_ISSUER`; `exp` present and not passed; `nbf`, when present, reached;
+//! * `aud` holds one of `JWT_AUDIENCE` (comma-separated), or, for a token without `aud`, its
+//!   `client_id` is one of them (Cognito access tokens carry the app client there);
+//! * the caller is `sub`, which must be a usable id ([`ids::is_valid_id`], as in
+//!   [`crate::identity`]).
+//!
+//! The JWKS is fetched on first use and kept for [`DEFAULT_JWKS_TTL`]; a `kid` it does not hold
+//! makes one refetch (key rotation), at most once per [`DEFAULT_MIN_REFETCH_INTERVAL`], so
+//! tokens with made-up `kid`s cannot make the function hammer the issuer. A failed fetch is not
+//! remembered: the next verification tries again.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::ids;
+
+/// How long a fetched JWKS is used before it is fetched again.
+pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(3600);
+/// The least time between two fetches caused by an unknown `kid`.
+pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The whole JWKS fetch (connect, TLS, response, body): API Gateway gives an authorizer 29 s
+/// at most, and a client waits on its `$connect` meanwhile.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A JWKS is a few keys; anything much larger is not one.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// What the verifier checks against, from the function's environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenConfig {
+    /// `iss` every token must carry (`JWT_ISSUER`).
+    pub issuer: String,
+    /// Accepted `aud` / `client_id` values (`JWT_AUDIENCE`, comma-separated).
+    pub audiences: Vec<String>,
+    /// Where the issuer's keys are (`JWKS_URL`, else `{issuer}/.well-known/jwks.json`).
+    pub jwks_url: String,
+    pub jwks_ttl: Duration,
+    pub min_refetch_interval: Duration,
+}
+
+impl TokenConfig {
+    /// `audiences` is a comma-separated list; `jwks_url` defaults to the issuer's
+    /// `/.well-known/jwks.json`. The URL must be `https://`, or `http://` to a loopback host.
+    pub fn new(issuer: &str, audiences: &str, jwks_url: Option<&str>) -> Result<Self, ConfigError> {
+        let issuer = issuer.trim();
+        if issuer.is_empty() {
+            return Err(ConfigError("JWT_ISSUER is not set".into()));
+        }
+        let audiences: Vec<String> = audiences
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        if audiences.is_empty() {
+            return Err(ConfigError(
+                "JWT_AUDIENCE is not set: no token could be accepted".into(),
+            ));
+        }
+        let jwks_url = match jwks_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => url.to_string(),
+            None => format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
+        };
+        check_jwks_url(&jwks_url)?;
+        Ok(Self {
+            issuer: issuer.to_string(),
+            audiences,
+            jwks_url,
+            jwks_ttl: DEFAULT_JWKS_TTL,
+            min_refetch_interval: DEFAULT_MIN_REFETCH_INTERVAL,
+        })
+    }
+
+    /// `JWT_ISSUER` (required), `JWT_AUDIENCE` (required), `JWKS_URL` (optional).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), from any key lookup (a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::new(
+            &get("JWT_ISSUER").unwrap_or_default(),
+            &get("JWT_AUDIENCE").unwrap_or_default(),
+            get("JWKS_URL").as_deref(),
+        )
+    }
+}
+
+/// `https://` anywhere; plain `http://` only to this machine (a test's JWKS server): keys
+/// fetched in the clear could be swapped on the way.
+fn check_jwks_url(url: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| ConfigError(format!("JWKS URL {url:?}: {why}"));
+    let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    let host = uri.host().ok_or_else(|| bad("no host"))?;
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback(host) => Ok(()),
+        Some("http") => Err(bad("plain http is only allowed to a loopback host")),
+        _ => Err(bad("must be https")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A token that holds: who it is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The `sub` claim.
+    pub user_id: String,
+}
+
+/// Why a token was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// Missing, malformed, forged, expired, or not for this API: the client's fault (401).
+    /// The reason is for logs; it never contains the token.
+    Invalid(&'static str),
+    /// The issuer's keys could not be had (unreachable, not a JWKS): ours (500).
+    KeysUnavailable(String),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(reason) => write!(f, "invalid token: {reason}"),
+            Self::KeysUnavailable(why) => write!(f, "signing keys unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// A verification key from the JWKS, with the one algorithm it may verify.
+#[derive(Clone, Debug)]
+pub struct Key {
+    pub alg: Algorithm,
+    pub decoding: DecodingKey,
+}
+
+/// The usable keys of a JWKS document, by `kid`. Keys without a `kid`, of another type than
+/// RSA or P-256, marked for encryption, or naming another algorithm than the one their type
+/// allows are left out: a token can only be checked against RS256 and ES256 keys.
+pub fn parse_jwks(json: &[u8]) -> Result<HashMap<String, Key>, String> {
+    let set: JwkSet = serde_json::from_slice(json).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let Some(kid) = jwk.common.key_id.as_deref().filter(|k| !k.is_empty()) else {
+            continue;
+        };
+        if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
+            continue;
+        }
+        let (alg, declared) = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => (Algorithm::RS256, KeyAlgorithm::RS256),
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                (Algorithm::ES256, KeyAlgorithm::ES256)
+            }
+            _ => continue,
+        };
+        if jwk.common.key_algorithm.is_some_and(|a| a != declared) {
+            continue;
+        }
+        if let Ok(decoding) = DecodingKey::from_jwk(jwk) {
+            keys.insert(kid.to_string(), Key { alg, decoding });
+        }
+    }
+    Ok(keys)
+}
+
+/// The claims the rules read. `iss` and `sub` must be strings (an array `iss` is refused).
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// API Gateway's audience rule: `aud` names one of ours; only a token without `aud` is judged
+/// by its `client_id`.
+fn audience_ok(aud: Option<&Audience>, client_id: Option<&str>, accepted: &[String]) -> bool {
+    let ours = |v: &str| accepted.iter().any(|a| a == v);
+    match aud {
+        Some(Audience::One(a)) => ours(a),
+        Some(Audience::Many(list)) => list.iter().any(|a| ours(a)),
+        None => client_id.is_some_and(ours),
+    }
+}
+
+/// Checks `token` against `key` and the claim rules of `config` (no fetching).
+pub fn verify_with_key(
+    token: &str,
+    key: &Key,
+    config: &TokenConfig,
+) -> Result<Verified, TokenError> {
+    ring_provider::install().map_err(|e| TokenError::KeysUnavailable(e.0))?;
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("malformed token"))?;
+    if header.alg != key.alg {
+        return Err(TokenError::Invalid("algorithm does not match the key"));
+    }
+    let mut validation = Validation::new(key.alg);
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    validation.set_issuer(&[&config.issuer]);
+    // API Gateway's rules have no grace: expired means expired.
+    validation.leeway = 0;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    // Checked below, as API Gateway does (jsonwebtoken has no `client_id` fallback).
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        .map_err(|e| TokenError::Invalid(refusal(e.kind())))?
+        .claims;
+    if claims.iss != config.issuer {
+        return Err(TokenError::Invalid("wrong issuer"));
+    }
+    if !audience_ok(
+        claims.aud.as_ref(),
+        claims.client_id.as_deref(),
+        &config.audiences,
+    ) {
+        return Err(TokenError::Invalid("wrong audience"));
+    }
+    if !ids::is_valid_id(&claims.sub) {
+        return Err(TokenError::Invalid("sub is not a usable user id"));
+    }
+    Ok(Verified {
+        user_id: claims.sub,
+    })
+}
+
+fn refusal(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::MissingRequiredClaim(_) => "missing a required claim",
+        ErrorKind::InvalidAlgorithm => "algorithm not allowed",
+        ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => "malformed claims",
+        _ => "malformed token",
+    }
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, Key>,
+    fetched_at: Option<Instant>,
+    last_attempt: Option<Instant>,
+}
+
+/// Verifies tokens against the issuer's keys, which it fetches and caches. One per process
+/// (the function keeps it for its lifetime), so the cache lives as long as the environment.
+pub struct Verifier {
+    config: TokenConfig,
+    client: HttpClient,
+    cache: tokio::sync::Mutex<Cache>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Also makes the ring-backed RS256/ES256 provider jsonwebtoken's for this process; fails
+    /// if another provider was installed first.
+    pub fn new(config: TokenConfig) -> Result<Self, ConfigError> {
+        check_jwks_url(&config.jwks_url)?;
+        ring_provider::install()?;
+        Ok(Self {
+            client: http_client(),
+            cache: tokio::sync::Mutex::new(Cache::default()),
+            config,
+        })
+    }
+
+    /// [`TokenConfig::from_env`], then [`Verifier::new`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(TokenConfig::from_env()?)
+    }
+
+    pub fn config(&self) -> &TokenConfig {
+        &self.config
+    }
+
+    /// The caller of a valid token; [`TokenError::Invalid`] for every token that is not one.
+    pub async fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| TokenError::Invalid("malformed token"))?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(TokenError::Invalid("algorithm not allowed"));
+        }
+        let kid = header
+            .kid
+            .filter(|k| !k.is_empty())
+            .ok_or(TokenError::Invalid("no kid"))?;
+        let key = self.key(&kid).await?;
+        verify_with_key(token, &key, &self.config)
+    }
+
+    /// The key named `kid`: from the cache while it is fresh; a stale or empty cache is
+    /// refilled; an unknown `kid` refills a fresh one, at most once per
+    /// `min_refetch_interval`.
+    async fn key(&self, kid: &str) -> Result<Key, TokenError> {
+        let mut cache = self.cache.lock().await;
+        let now = Instant::now();
+        let fresh = cache
+            .fetched_at
+            .is_some_and(|at| now.duration_since(at) < self.config.jwks_ttl);
+        if fresh {
+            if let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+            let recently = cache
+                .last_attempt
+                .is_some_and(|at| now.duration_since(at) < self.config.min_refetch_interval);
+            if recently {
+                return Err(TokenError::Invalid("unknown kid"));
+            }
+        }
+        cache.last_attempt = Some(now);
+        let keys = self.fetch().await.map_err(|why| {
+            tracing::error!(jwks_url = %self.config.jwks_url, error = %why, "fetching the issuer's JWKS failed");
+            TokenError::KeysUnavailable(why)
+        })?;
+        tracing::info!(jwks_url = %self.config.jwks_url, keys = keys.len(), "fetched the issuer's JWKS");
+        cache.keys = keys;
+        cache.fetched_at = Some(Instant::now());
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or(TokenError::Invalid("unknown kid"))
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, Key>, String> {
+        let request = hyper::Request::get(&self.config.jwks_url)
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let body = tokio::time::timeout(FETCH_TIMEOUT, async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            if response.status() != hyper::StatusCode::OK {
+                return Err(format!("answered {}", response.status()));
+            }
+            Limited::new(response.into_body(), MAX_JWKS_BYTES)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| format!("reading the body failed: {e}"))
+        })
+        .await
+        .map_err(|_| format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))??;
+        parse_jwks(&body)
+    }
+}
+
+/// HTTPS over hyper + rustls with ring, the stack the SDK client already links (shared::aws).
+/// Roots: the issuer can be any identity provider, so not the pinned Amazon roots the SDK
+/// uses but Mozilla's set (`webpki-roots`), compiled in: no CA bundle read from disk at cold
+/// start and no dependence on the runtime image's. `GROUPSHARE_SYSTEM_TLS_ROOTS` (as for the
+/// SDK) switches to the system's roots, for an egress proxy that re-signs TLS.
+fn http_client() -> HttpClient {
+    let mut roots = rustls::RootCertStore::empty();
+    if std::env::var_os(crate::aws::SYSTEM_TLS_ROOTS_VAR).is_some() {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            tracing::warn!("no system TLS roots found; using the compiled-in ones");
+        }
+    }
+    if roots.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(FETCH_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        // Plain http only reaches here for loopback URLs (check_jwks_url).
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// jsonwebtoken's pluggable crypto with RS256 and ES256 verification by `ring` (already built
+/// for rustls), instead of one of its bundled backends (aws-lc-rs, or the RustCrypto RSA and
+/// elliptic-curve crates). Verification only: nothing here signs. It is process-wide
+/// (jsonwebtoken has one provider per process), which is why the HS256 provider of the local
+/// stack (`local/src/authorizer.rs`) and this one cannot both be installed in one process.
+mod ring_provider {
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Verifier};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey};
+    use ring::signature::{
+        RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+        RSA_PKCS1_2048_8192_SHA256,
+    };
+
+    use crate::config::ConfigError;
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory,
+        verifier_factory,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Makes this jsonwebtoken's provider (idempotent). An error if another one is in use.
+    pub fn install() -> std::result::Result<(), ConfigError> {
+        match PROVIDER.install_default() {
+            Ok(()) => Ok(()),
+            Err(current) if std::ptr::eq(current, &PROVIDER) => Ok(()),
+            Err(_) => Err(ConfigError(
+                "another jsonwebtoken CryptoProvider is installed in this process".into(),
+            )),
+        }
+    }
+
+    enum PublicKey {
+        RsaComponents {
+            n: Vec<u8>,
+            e: Vec<u8>,
+        },
+        /// PKCS#1 `RSAPublicKey` DER.
+        RsaDer(Vec<u8>),
+        /// An uncompressed P-256 point.
+        P256(Vec<u8>),
+    }
+
+    struct RingVerifier {
+        alg: Algorithm,
+        key: PublicKey,
+    }
+
+    fn signer_factory(_alg: &Algorithm, _key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        Err(ErrorKind::InvalidAlgorithm.into())
+    }
+
+    /// RS256 with an RSA key, ES256 with an EC key; every other pairing (HMAC, `none`, an RSA
+    /// key for ES256, …) is refused.
+    fn verifier_factory(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        let public = match (alg, key.family(), key.kind()) {
+            (
+                Algorithm::RS256,
+                AlgorithmFamily::Rsa,
+                DecodingKeyKind::RsaModulusExponent { n, e },
+            ) => PublicKey::RsaComponents {
+                n: n.clone(),
+                e: e.clone(),
+            },
+            (Algorithm::RS256, AlgorithmFamily::Rsa, DecodingKeyKind::SecretOrDer(der)) => {
+                PublicKey::RsaDer(der.clone())
+            }
+            (Algorithm::ES256, AlgorithmFamily::Ec, DecodingKeyKind::SecretOrDer(point)) => {
+                PublicKey::P256(point.clone())
+            }
+            _ => return Err(ErrorKind::InvalidAlgorithm.into()),
+        };
+        Ok(Box::new(RingVerifier {
+            alg: *alg,
+            key: public,
+        }))
+    }
+
+    impl Verifier<Vec<u8>> for RingVerifier {
+        fn verify(
+            &self,
+            msg: &[u8],
+            signature: &Vec<u8>,
+        ) -> std::result::Result<(), signature::Error> {
+            let checked = match &self.key {
+                PublicKey::RsaComponents { n, e } => RsaPublicKeyComponents { n, e }.verify(
+                    &RSA_PKCS1_2048_8192_SHA256,
+                    msg,
+                    signature,
+                ),
+                PublicKey::RsaDer(der) => {
+                    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).verify(msg, signature)
+                }
+                PublicKey::P256(point) => {
+                    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(msg, signature)
+                }
+            };
+            checked.map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtVerifier for RingVerifier {
+        fn algorithm(&self) -> Algorithm {
+            self.alg
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use ring::rand::SystemRandom;
+    use ring::signature::{self as sig, EcdsaKeyPair, KeyPair, RsaKeyPair};
+    use serde_json::{json, Value};
+
+    /// Test-only key (tests/fixtures), never used anywhere else.
+    const RSA_PEM: &str = include_str!("../../tests/fixtures/ws-authorizer-test-rsa.pem");
+
+    const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_test";
+
+    fn config() -> TokenConfig {
+        TokenConfig::new(ISSUER, "app-client, other-client", None).unwrap()
+    }
+
+    fn rsa() -> RsaKeyPair {
+        let der: String = RSA_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(der)
+            .unwrap();
+        RsaKeyPair::from_pkcs8(&der).unwrap()
+    }
+
+    fn p256() -> EcdsaKeyPair {
+        let rng = SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap()
+    }
+
+    fn rsa_jwk(key: &RsaKeyPair, kid: &str) -> Value {
+        let c = sig::RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+        json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+               "n": B64.encode(&c.n), "e": B64.encode(&c.e)})
+    }
+
+    fn ec_jwk(key: &EcdsaKeyPair, kid: &str) -> Value {
+        let point = key.public_key().as_ref();
+        json!({"kty": "EC", "kid": kid, "crv": "P-256",
+               "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])})
+    }
+
+    fn signing_input(header: &Value, claims: &Value) -> String {
+        format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        )
+    }
+
+    fn rs256(key: &RsaKeyPair, kid: &str, claims: &Value) -> String {
+        let input = signing_input(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims);
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(
+            &sig::RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
+        format!("{input}.{}", B64.encode(signature))
+    }
+
+    fn es256(key: &EcdsaKeyPair, kid: &str, claims: &Value) -> String {
+        let input = signing_input(&json!({"alg": "ES256", "kid": kid}), claims);
+        let signature = key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", B64.encode(signature.as_ref()))
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "alice", "iss": ISSUER, "aud": "app-client", "exp": now() + 600})
+    }
+
+    fn with(mut base: Value, changes: Value) -> Value {
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                base.as_object_mut().unwrap().remove(k);
+            } else {
+                base[k] = v.clone();
+            }
+        }
+        base
+    }
+
+    fn keys(jwks: Value) -> HashMap<String, Key> {
+        parse_jwks(jwks.to_string().as_bytes()).unwrap()
+    }
+
+    fn check(token: &str, keys: &HashMap<String, Key>) -> Result<Verified, TokenError> {
+        let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        verify_with_key(token, &keys[&kid], &config())
+    }
+
+    #[test]
+    fn valid_rs256_and_es256_tokens_give_their_sub() {
+        let (r, e) = (rsa(), p256());
+        let keys = keys(json!({"keys": [rsa_jwk(&r, "r1"), ec_jwk(&e, "e1")]}));
+        assert_eq!(keys["r1"].alg, Algorithm::RS256);
+        assert_eq!(keys["e1"].alg, Algorithm::ES256);
+        let alice = Ok(Verified {
+            user_id: "alice".into(),
+        });
+        assert_eq!(check(&rs256(&r, "r1", &claims()), &keys), alice);
+        assert_eq!(check(&es256(&e, "e1", &claims()), &keys), alice);
+        // aud as a list naming one of ours.
+        let listed = with(claims(), json!({"aud": ["someone-else", "other-client"]}));
+        assert_eq!(check(&rs256(&r, "r1", &listed), &keys), alice);
+    }
+
+    #[test]
+    fn claim_rules_mirror_api_gateway() {
+        let r = rsa();
+        let keys = keys(json!({"keys": [rsa_jwk(&r, "r1")]}));
+        let refused = |changes: Value| check(&rs256(&r, "r1", &with(claims(), changes)), &keys);
+        let invalid = |why| Err(TokenError::Invalid(why));
+        assert_eq!(refused(json!({"exp": now() - 1})), invalid("expired"));
+        assert_eq!(
+            refused(json!({"exp": null})),
+            invalid("missing a required claim")
+        );
+        assert_eq!(
+            refused(json!({"nbf": now() + 60})),
+            invalid("not valid yet (nbf)")
+        );
+        assert_eq!(
+            refused(json!({"iss": "https://evil.example"})),
+            invalid("wrong issuer")
+        );
+        assert_eq!(
+            refused(json!({"iss": [ISSUER, "x"]})),
+            invalid("malformed claims")
+        );
+        assert_eq!(refused(json!({"aud": "nope"})), invalid("wrong audience"));
+        assert_eq!(refused(json!({"aud": ["nope"]})), invalid("wrong audience"));
+        // No aud: client_id decides (Cognito access tokens); aud present: client_id is ignored.
+        assert!(refused(json!({"aud": null, "client_id": "app-client"})).is_ok());
+        assert_eq!(
+            refused(json!({"aud": null, "client_id": "nope"})),
+            invalid("wrong audience")
+        );
+        assert_eq!(refused(json!({"aud": null})), invalid("wrong audience"));
+        assert_eq!(
+            refused(json!({"aud": "nope", "client_id": "app-client"})),
+            invalid("wrong audience")
+        );
+        assert_eq!(
+            refused(json!({"sub": "a b"})),
+            invalid("sub is not a usable user id")
+        );
+        assert_eq!(refused(json!({"sub": null})), invalid("malformed claims"));
+        assert!(refused(json!({"nbf": now() - 5})).is_ok());
+    }
+
+    #[test]
+    fn signatures_and_algorithms_are_checked() {
+        let (r, e) = (rsa(), p256());
+        let keys = keys(json!({"keys": [rsa_jwk(&r, "r1"), ec_jwk(&e, "e1")]}));
+        // A valid signature over other claims.
+        let token = rs256(&r, "r1", &claims());
+        let forged_claims = B64.encode(with(claims(), json!({"sub": "mallory"})).to_string());
+        let mut parts: Vec<&str> = token.split('.').collect();
+        parts[1] = &forged_claims;
+        assert_eq!(
+            check(&parts.join("."), &keys),
+            Err(TokenError::Invalid("bad signature"))
+        );
+        // Signed by the right algorithm but another key under the same kid.
+        let other = p256();
+        assert_eq!(
+            check(&es256(&other, "e1", &claims()), &keys),
+            Err(TokenError::Invalid("bad signature"))
+        );
+        // An ES256 token naming an RSA key (and the reverse): the key's type decides.
+        assert_eq!(
+            check(&es256(&e, "r1", &claims()), &keys),
+            Err(TokenError::Invalid("algorithm does not match the key"))
+        );
+        // HS256 keyed with the RSA public key's bytes (the classic confusion).
+        let n = sig::RsaPublicKeyComponents::<Vec<u8>>::from(r.public()).n;
+        let input = signing_input(&json!({"alg": "HS256", "kid": "r1"}), &claims());
+        let mac = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &n),
+            input.as_bytes(),
+        );
+        let hs = format!("{input}.{}", B64.encode(mac.as_ref()));
+        assert_eq!(
+            check(&hs, &keys),
+            Err(TokenError::Invalid("algorithm does not match the key"))
+        );
+        // The provider itself refuses HMAC even if asked directly.
+        let hmac_key = DecodingKey::from_secret(&n);
+        let key = Key {
+            alg: Algorithm::HS256,
+            decoding: hmac_key,
+        };
+        assert!(verify_with_key(&hs, &key, &config()).is_err());
+        // alg none: not even a header jsonwebtoken accepts.
+        let none = format!(
+            "{}.",
+            signing_input(&json!({"alg": "none", "kid": "r1"}), &claims())
+        );
+        assert!(jsonwebtoken::decode_header(&none).is_err());
+    }
+
+    #[test]
+    fn jwks_keeps_only_signing_keys_it_can_use() {
+        let (r, e) = (rsa(), p256());
+        let keys = keys(json!({"keys": [
+            rsa_jwk(&r, "r1"),
+            with(rsa_jwk(&r, "wrong-alg"), json!({"alg": "RS512"})),
+            with(rsa_jwk(&r, "enc"), json!({"use": "enc"})),
+            with(rsa_jwk(&r, ""), json!({})),
+            with(rsa_jwk(&r, "x"), json!({"kid": null})),
+            with(ec_jwk(&e, "p384"), json!({"crv": "P-384"})),
+            with(ec_jwk(&e, "e1"), json!({"alg": "ES256"})),
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "AAAA"},
+        ]}));
+        let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
+        kids.sort();
+        assert_eq!(kids, ["e1", "r1"]);
+        assert!(parse_jwks(b"{\"nokeys\": 1}").is_err());
+        assert!(parse_jwks(b"<html>").is_err());
+    }
+
+    #[test]
+    fn config_from_the_environment() {
+        let env = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            TokenConfig::from_lookup(move |k| map.get(k).cloned())
+        };
+        let c = env(&[
+            ("JWT_ISSUER", "https://issuer.example/"),
+            ("JWT_AUDIENCE", "a, b,,"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwks_url, "https://issuer.example/.well-known/jwks.json");
+        assert_eq!(c.audiences, ["a", "b"]);
+        assert_eq!(c.jwks_ttl, DEFAULT_JWKS_TTL);
+        let c = env(&[
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("JWT_AUDIENCE", "a"),
+            ("JWKS_URL", "http://127.0.0.1:8080/jwks"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwks_url, "http://127.0.0.1:8080/jwks");
+        let err = env(&[("JWT_AUDIENCE", "a")]).unwrap_err();
+        assert!(err.0.contains("JWT_ISSUER"), "{err}");
+        assert!(env(&[("JWT_ISSUER", "https://i.example")]).is_err());
+        for url in [
+            "http://issuer.example/jwks",
+            "http://10.0.0.1/jwks",
+            "ftp://127.0.0.1/jwks",
+            "not a url",
+        ] {
+            let c = env(&[
+                ("JWT_ISSUER", "https://i.example"),
+                ("JWT_AUDIENCE", "a"),
+                ("JWKS_URL", url),
+            ]);
+            assert!(c.is_err(), "{url} was allowed");
+        }
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            let c = env(&[
+                ("JWT_ISSUER", "https://i.example"),
+                ("JWT_AUDIENCE", "a"),
+                ("JWKS_URL", &format!("http://{host}:9/jwks")),
+            ]);
+            assert!(c.is_ok(), "{host}");
+        }
+    }
+}
