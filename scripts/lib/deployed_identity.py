@@ -56,6 +56,7 @@ def invoke(binary, events):
         "MESSAGES_TABLE": "messages",
         "FILES_TABLE": "files",
         "IDEMPOTENCY_TABLE": "idempotency",
+        "CONNECTIONS_TABLE": "connections",
         "FILES_BUCKET": "files",
         "S3_FORCE_PATH_STYLE": "true",
     }

@@ -214,6 +214,7 @@ mod tests {
             ("MESSAGES_TABLE", "msg"),
             ("FILES_TABLE", "f"),
             ("IDEMPOTENCY_TABLE", "i"),
+            ("CONNECTIONS_TABLE", "w"),
             ("FILES_BUCKET", "b"),
         ]
         .iter()

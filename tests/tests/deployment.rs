@@ -174,8 +174,21 @@ fn function_policies_name_resources_not_wildcards() {
 #[test]
 fn stored_data_outlives_the_stack() {
     let t = template();
-    let tables: Vec<_> = of_type(&t, "AWS::DynamoDB::Table").collect();
+    // Every table but the connections table holds data; open connections are not data (a
+    // lost table only means clients reconnect), so that one is neither kept nor backed up.
+    let tables: Vec<_> = of_type(&t, "AWS::DynamoDB::Table")
+        .filter(|(id, _)| *id != "ConnectionsTable")
+        .collect();
     assert_eq!(tables.len(), 5);
+    let connections = &t["Resources"]["ConnectionsTable"]["Properties"];
+    assert_eq!(
+        connections["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        connections["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expires_at_s")
+    );
     let mut kept: Vec<(&str, &Value)> = tables.clone();
     kept.push(("FilesBucket", &t["Resources"]["FilesBucket"]));
     kept.extend(of_type(&t, "AWS::Cognito::UserPool"));
@@ -331,7 +344,7 @@ fn deployed_builds_cannot_honour_a_dev_identity() {
                 .to_string()
         })
         .collect();
-    assert_eq!(binaries.len(), 9, "{binaries:?}");
+    assert_eq!(binaries.len(), 12, "{binaries:?}");
     let mut checked = 0;
     for package in meta["packages"].as_array().unwrap() {
         let name = package["name"].as_str().unwrap();
@@ -366,6 +379,11 @@ fn deployed_builds_cannot_honour_a_dev_identity() {
             "looked at the right graph:\n{tree}"
         );
         for local_only in ["groupshare-local", "groupshare-tests", "jsonwebtoken"] {
+            // The WebSocket authorizer verifies the issuer's tokens itself (JWKS), as API
+            // Gateway's JWT authorizer does for the HTTP API; no other function may.
+            if local_only == "jsonwebtoken" && binary == "ws-authorizer" {
+                continue;
+            }
             assert!(
                 !tree
                     .lines()
@@ -665,6 +683,13 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
             "MessagesTable",
             &["GetItem", "PutItem"],
         ),
+        (
+            "PushFanoutFunction",
+            "ConnectionsTable",
+            &["BatchGetItem", "UpdateItem"],
+        ),
+        ("PushFanoutFunction", "MembersTable", &["Query"]),
+        ("WsConnectionsFunction", "ConnectionsTable", &["UpdateItem"]),
     ];
     let expected: BTreeMap<(String, String), BTreeSet<String>> = expected
         .iter()
@@ -695,7 +720,7 @@ fn every_log_group_is_declared_with_a_retention() {
         })
         .collect();
     let functions: Vec<_> = of_type(&t, "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 9);
+    assert_eq!(functions.len(), 12);
     for (id, f) in functions {
         let (tag, group) = tagged(&f["Properties"]["LoggingConfig"]["LogGroup"]);
         assert_eq!(tag, "Ref", "{id}");
@@ -765,14 +790,43 @@ fn alarms_cover_functions_api_tables_and_lost_events() {
         "DynamoWriteThrottlesAlarm",
         "UploadEventFailuresAlarm",
         "PreviewJobFailuresAlarm",
+        "PushErrorsAlarm",
+        "PushDelayAlarm",
     ];
     assert_eq!(alarms, wanted.into_iter().collect());
-    // Every function in the error and throttle sums, every table in the throttle sums.
+    // Every function in the error and throttle sums (the push functions in their own, as an
+    // alarm takes ten metrics at most), every table in the throttle sums.
     let text = |id: &str| serde_yaml::to_string(&t["Resources"][id]).unwrap();
+    let push = [
+        "WsAuthorizerFunction",
+        "WsConnectionsFunction",
+        "PushFanoutFunction",
+    ];
+    let metrics = |alarm: &str, name: &str| -> Vec<String> {
+        t["Resources"][alarm]["Properties"]["Metrics"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|m| m["MetricStat"]["Metric"]["MetricName"].as_str() == Some(name))
+            .map(|m| serde_yaml::to_string(&m["MetricStat"]["Metric"]["Dimensions"]).unwrap())
+            .collect()
+    };
     for (id, _) in of_type(&t, "AWS::Serverless::Function") {
-        assert!(text("FunctionErrorsAlarm").contains(id), "{id}");
-        assert!(text("FunctionThrottlesAlarm").contains(id), "{id}");
+        let in_sum = |alarm: &str, name: &str| metrics(alarm, name).iter().any(|d| d.contains(id));
+        if push.contains(&id) {
+            assert!(in_sum("PushErrorsAlarm", "Throttles"), "{id}");
+            // The authorizer refuses bad tokens by failing: its errors are not faults.
+            assert_eq!(
+                in_sum("PushErrorsAlarm", "Errors"),
+                id != "WsAuthorizerFunction",
+                "{id}"
+            );
+        } else {
+            assert!(in_sum("FunctionErrorsAlarm", "Errors"), "{id}");
+            assert!(in_sum("FunctionThrottlesAlarm", "Throttles"), "{id}");
+        }
     }
+    assert!(text("PushDelayAlarm").contains("IteratorAge"));
     for (id, _) in of_type(&t, "AWS::DynamoDB::Table") {
         assert!(text("DynamoReadThrottlesAlarm").contains(id), "{id}");
         assert!(text("DynamoWriteThrottlesAlarm").contains(id), "{id}");
@@ -834,6 +888,7 @@ fn file_size_limits_are_parameters_within_s3s_limits() {
         "MESSAGES_TABLE",
         "FILES_TABLE",
         "IDEMPOTENCY_TABLE",
+        "CONNECTIONS_TABLE",
     ] {
         vars.insert(table.to_string(), "t".into());
     }
