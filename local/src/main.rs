@@ -12,12 +12,18 @@
 //!   write the functions' environment for `sam local invoke --env-vars` and
 //!   `cargo lambda watch --env-file`.
 //!
+//! * `groupshare-local watch USER`: connect to the running stack's push endpoint as USER (a
+//!   token from its `/local/token` route) and print every frame as a JSON line, as a device
+//!   would receive it (scripts/demo uses it as "device B").
+//!
 //! The stand-in's endpoint comes from `AWS_ENDPOINT_URL` (scripts/local sets it).
 
 use std::net::SocketAddr;
 
 use groupshare_local::{authorizer, events, provision, push, seed, server, template};
 use shared::config::Config;
+
+mod watch;
 use shared::App;
 
 const PREFIX: &str = "groupshare-local";
@@ -34,6 +40,10 @@ async fn main() -> Result<(), Error> {
         )
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("watch") {
+        let user = args.get(1).ok_or("usage: groupshare-local watch USER")?;
+        return watch::run(user).await;
+    }
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local stand-in")?;
 
@@ -161,5 +171,9 @@ fn print_banner(addr: SocketAddr) {
     );
     println!("  TOKEN=$(curl -s '{base}{}?user=bob' | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')", authorizer::TOKEN_PATH);
     println!("  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/conversations");
+    println!("Push (WebSocket; every message of your groups as it is sent):");
+    println!(
+        "  ws://{addr}/ws?token=$TOKEN    or watch as bob: target/debug/groupshare-local watch bob"
+    );
     println!("Ctrl-C stops everything; the data stays in .local/moto-data.");
 }

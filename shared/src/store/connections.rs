@@ -19,6 +19,9 @@ pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
 
 const CONNECTION_PREFIX: &str = "conn:";
 
+/// BatchGetItem calls in flight for one lookup: a 2,000-member group is 20 calls, five rounds.
+pub const CONCURRENT_BATCHES: usize = 4;
+
 /// One open connection of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Connection {
@@ -67,31 +70,43 @@ impl Store {
         conditional_write(result, "connections.delete").map(|_| ())
     }
 
-    /// The open connections of `user_ids` (any number; BatchGetItem 100 at a time), leaving out
-    /// those past their end at `now_s`.
+    /// The open connections of `user_ids` (any number; BatchGetItem 100 users per call, up to
+    /// [`CONCURRENT_BATCHES`] calls in flight), leaving out those past their end at `now_s`.
     pub async fn connections_of(
         &self,
         user_ids: &[String],
         now_s: i64,
     ) -> Result<Vec<Connection>, ApiError> {
-        let mut found = Vec::new();
-        for chunk in user_ids.chunks(crate::config::MAX_IDS_PER_BATCH) {
-            let keys = chunk
-                .iter()
-                .map(|u| {
-                    [("user_id".to_string(), s(u))]
-                        .into_iter()
-                        .collect::<Item>()
-                })
-                .collect();
-            let items = self
-                .batch_get(&self.tables.connections, keys, "connections.batch_get")
-                .await?;
-            for item in &items {
-                found.extend(connections_in(item, now_s));
-            }
-        }
-        Ok(found)
+        use futures::StreamExt;
+        // Owned key batches: a stream over borrowed chunks trips the Send check of the
+        // handler futures that await this.
+        let key_batches: Vec<Vec<Item>> = user_ids
+            .chunks(crate::config::MAX_IDS_PER_BATCH)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|u| {
+                        [("user_id".to_string(), s(u))]
+                            .into_iter()
+                            .collect::<Item>()
+                    })
+                    .collect()
+            })
+            .collect();
+        let table = self.tables.connections.as_str();
+        let batches = futures::stream::iter(key_batches)
+            .map(move |keys| self.batch_get(table, keys, "connections.batch_get"))
+            .buffer_unordered(CONCURRENT_BATCHES);
+        let items: Vec<Vec<Item>> = batches
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        Ok(items
+            .iter()
+            .flatten()
+            .flat_map(|item| connections_in(item, now_s))
+            .collect())
     }
 }
 
