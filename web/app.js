@@ -1,11 +1,13 @@
 // The reference client's shell: loads config.json, keeps the session, routes between screens by
 // the URL hash (so it runs from any static host with no server rewrites) and shows every error
-// it meets as text — never a blank screen.
+// it meets as text — never a blank screen. While signed in, one WebSocket (live.js) brings new
+// messages as they are sent.
 
 import { createApi } from './api.js';
 import { clearSession, loadSession, saveSession, tokenSource } from './auth.js';
 import { h, render } from './dom.js';
 import { initials } from './format.js';
+import { createLive } from './live.js';
 import { signInView } from './views/signin.js';
 import { groupsView } from './views/groups.js';
 import { groupView } from './views/group.js';
@@ -32,11 +34,31 @@ const app = {
     route();
   },
   signOut(reason) {
+    this.live.stop();
     this.session = null;
     clearSession();
     location.hash = '#/signin';
     route();
     if (reason) this.notify(reason);
+  },
+  /**
+   * The session's token, renewed first when it is about to expire and the token source can
+   * renew it without the person (the local one can; a pasted token cannot: sign in again).
+   * Null once signed out.
+   */
+  async freshToken() {
+    const session = this.session;
+    if (!session) return null;
+    if (Date.parse(session.expires_at) > Date.now() + 60_000) return session.token;
+    if (!this.tokens.refresh) {
+      this.signOut('Your sign-in has expired. Please sign in again.');
+      return null;
+    }
+    const next = await this.tokens.refresh(session);
+    if (this.session !== session) return null; // signed out or in as someone else meanwhile
+    this.session = next;
+    saveSession(next);
+    return next.token;
   },
 };
 
@@ -53,6 +75,7 @@ async function route() {
     cleanup = signInView(view, app);
     return;
   }
+  app.live.start(); // once per sign-in; later routes find it running
   const group = path.match(/^\/g\/([^/]+)(?:\/(files|members))?$/);
   try {
     if (group) {
@@ -78,6 +101,7 @@ function renderSessionBar() {
   render(sessionBar,
     h('span', { class: 'who' }, h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(app.session.user)),
       h('span', {}, h('span', { class: 'sr-only' }, 'Signed in as '), app.session.user)),
+    app.live.indicator,
     h('button', { type: 'button', class: 'ghost', onclick: () => app.signOut() }, 'Sign out'));
 }
 
@@ -101,6 +125,7 @@ async function start() {
     // API Gateway's authorizer (or the local one) refused the token: sign in again.
     onUnauthorized: (error) => app.signOut(`Please sign in again: ${error.message}`),
   });
+  app.live = createLive(app);
   window.addEventListener('hashchange', route);
   route();
 }

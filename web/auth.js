@@ -8,7 +8,8 @@
 //
 // A team plugs in its own provider by adding a source with the same shape: `signIn(input)`
 // resolves to `{user, token, expires_at}` (e.g. an OIDC authorization-code + PKCE flow against
-// Cognito or Auth0). See docs/deploy.md.
+// Cognito or Auth0), and optionally `refresh(session)` to the same for a session about to
+// expire, without asking the person (e.g. a refresh token). See docs/deploy.md.
 
 const KEY = 'groupshare.session';
 
@@ -47,6 +48,11 @@ export function tokenSource(config) {
           throw new Error(data && data.error ? data.error.message : `Sign-in failed (${response.status}).`);
         }
         return { user, token: data.token, expires_at: data.expires_at };
+      },
+      // The demo users need no password, so a new token is one request away: the live socket
+      // reconnects with it (an expired one is refused at the handshake).
+      refresh(session) {
+        return this.signIn({ user: session.user });
       },
     };
   }
