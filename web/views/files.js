@@ -2,8 +2,10 @@
 // name, size, type, uploader, time, expiry and status; the download action is enabled only for
 // an available file, and says why when it is not. Images show their preview (a 320 px JPEG,
 // its URL in the same batch file info) and open a full-screen view of the 1280 px one.
+// The files tab follows pushed messages: a file message adds its entry, a deletion removes it.
 
 import { h, render } from '../dom.js';
+import { follow } from '../live.js';
 import { expiry, fileType, fromNow, humanSize, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
 
 /**
@@ -138,32 +140,102 @@ export async function filesTab(panel, app, cid, onCleanup) {
   const list = h('ul', { class: 'file-list', 'aria-label': 'Files, newest first' });
   const sentinel = h('div', { class: 'sentinel' });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more files');
+  const cards = new Map(); // file id → {card, item}
+  const fileOfSeq = new Map(); // seq → file id, of the file messages seen while open
   let cursor = null;
   let loading = false;
+
+  function add(f, where) {
+    if (cards.has(f.file_id)) return null;
+    const card = fileCard(app, cid, f);
+    const item = h('li', {}, card.el);
+    cards.set(f.file_id, { card, item });
+    list.querySelector('li.empty')?.remove();
+    if (where === 'top') list.prepend(item);
+    else list.append(item);
+    return card;
+  }
+
+  function showEmpty() {
+    if (!list.children.length) list.append(h('li', { class: 'empty' }, 'No files shared in this group yet.'));
+  }
 
   async function load() {
     if (loading) return;
     loading = true;
     try {
       const page = await app.api.listFiles(cid, cursor, 30);
-      for (const f of page.files) {
-        const card = fileCard(app, cid, f);
-        card.update(f);
-        list.append(h('li', {}, card.el));
-      }
+      for (const f of page.files) add(f, 'end')?.update(f);
       cursor = page.cursor;
       more.hidden = !cursor;
-      if (!list.children.length) list.append(h('li', { class: 'empty' }, 'No files shared in this group yet.'));
+      showEmpty();
     } finally {
       loading = false;
     }
   }
+
+  /** Asks the API about the files shown (batches of its limit) and drops those no longer listed. */
+  async function recheck(ids) {
+    const max = app.limits.max_ids_per_batch || 100;
+    for (let i = 0; i < ids.length; i += max) {
+      const batch = await app.api.filesByIds(cid, ids.slice(i, i + max));
+      const gone = [...batch.missing, ...batch.files.filter((f) => f.status === 'deleted').map((f) => f.file_id)];
+      for (const id of gone) {
+        cards.get(id)?.item.remove();
+        cards.delete(id);
+      }
+    }
+    showEmpty();
+  }
+
+  /** Pushed (or caught-up) messages: new file messages on top, deletions taken off. */
+  async function apply(messages) {
+    const added = [];
+    const deleted = new Set(); // seqs
+    for (const m of messages) {
+      if (m.kind === 'deleted') {
+        deleted.add(m.seq);
+        continue;
+      }
+      if (m.kind === 'system' && m.system?.event === 'message_deleted' && m.system.seq) deleted.add(m.system.seq);
+      fileOfSeq.set(m.seq, m.kind === 'file' && m.file ? m.file.file_id : null);
+      if (m.kind === 'file' && m.file && add(m.file, 'top')) added.push(m.file.file_id);
+    }
+    if (added.length) {
+      // The entries' status, expiry and preview: one batch request, as the history does.
+      const batch = await app.api.filesByIds(cid, added);
+      for (const info of batch.files) cards.get(info.file_id)?.card.update(info);
+    }
+    // A tombstone carries no file id. A message seen here is known (a file's entry goes, a
+    // text's deletion changes nothing); for an older one, the files shown are asked about.
+    let unknown = false;
+    for (const seq of deleted) {
+      if (!fileOfSeq.has(seq)) {
+        unknown = true;
+        continue;
+      }
+      const id = fileOfSeq.get(seq);
+      if (id) {
+        cards.get(id)?.item.remove();
+        cards.delete(id);
+      }
+    }
+    if (unknown) await recheck([...cards.keys()]);
+    else showEmpty();
+  }
+
   more.addEventListener('click', () => load().catch((e) => app.notify(e.message)));
   render(panel, list, more, sentinel);
-  await load();
+  // The newest message now, where following starts (a file listed as well is not added twice).
+  const [head] = await Promise.all([app.api.messages(cid, { limit: 1 }), load()]);
+  const newest = Math.max(0, ...head.messages.map((m) => m.seq));
+  const unfollow = follow(app, cid, { seq: newest, newer: head.newer }, apply);
   const observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && cursor) load().catch((e) => app.notify(e.message));
   });
   observer.observe(sentinel);
-  onCleanup(() => observer.disconnect());
+  onCleanup(() => {
+    observer.disconnect();
+    unfollow();
+  });
 }

@@ -1,11 +1,12 @@
 // A group: its history newest first (older pages on scroll, through `older` cursors), a download
 // entry under every file message (one batch file-info request per page of history, never one per
-// file), sending text, uploading files, adding members, and new messages by polling with `after`
-// (the API has no push yet).
+// file), sending text, uploading files, adding members, and new messages as they are pushed
+// (live.js: frames over the WebSocket, gaps and reconnects filled with `after`).
 
 import { newId, postToS3, putPart, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
 import { fromNow, humanSize, initials, when } from '../format.js';
+import { follow } from '../live.js';
 import { fileCard, filesTab } from './files.js';
 import { membersTab } from './members.js';
 
@@ -88,7 +89,6 @@ async function messagesTab(panel, app, cid, onCleanup) {
   const cards = new Map(); // file id → file card
   const shown = new Set(); // seqs on screen
   let older = null;
-  let newer = null;
   let loadingOlder = false;
 
   /** Puts messages on screen in seq order; one batch file-info call for their files. */
@@ -99,13 +99,17 @@ async function messagesTab(panel, app, cid, onCleanup) {
         replace({ ...tombstoneOf(m.system.seq), deleted: { by: m.sender, at: m.sent_at } });
       }
     }
+    // A pushed tombstone replaces the message it deletes (a recall has no system message).
+    for (const m of messages) {
+      if (m.kind === 'deleted' && shown.has(m.seq)) replace(m);
+    }
     const fresh = messages.filter((m) => !shown.has(m.seq));
     const items = fresh.map((m) => {
       shown.add(m.seq);
       return messageItem(m);
     });
-    // Newest first, by seq: a message sent here can reach the screen before a poll brings an
-    // earlier one from someone else.
+    // Newest first, by seq: a message sent here can reach the screen before push or a
+    // catch-up brings an earlier one from someone else.
     for (const item of items) place(item);
     const ids = fresh.filter((m) => m.kind === 'file' && m.file).map((m) => m.file.file_id);
     if (ids.length) await fillFileInfo(ids);
@@ -211,30 +215,9 @@ async function messagesTab(panel, app, cid, onCleanup) {
     }
   }
 
-  let polling = false;
-  async function poll() {
-    if (polling || document.hidden || !newer) return;
-    polling = true;
-    try {
-      // Everything after the newest message seen; a full page means there may be more.
-      for (;;) {
-        const page = await app.api.messages(cid, { after: newer, limit: pageSize });
-        newer = page.newer || newer;
-        const count = await show(page.messages);
-        if (count) render(live, `${count} new message${count > 1 ? 's' : ''}`);
-        if (page.messages.length < pageSize) break;
-      }
-    } catch (e) {
-      if (e.status !== 401) app.notify(e.message);
-    } finally {
-      polling = false;
-    }
-  }
-
   render(panel, composer(app, cid, uploads, (m) => show([m])), uploads, live, history, sentinel, olderButton, beginning);
   const first = await app.api.messages(cid, { limit: pageSize });
   older = first.older;
-  newer = first.newer;
   await show(first.messages);
   olderButton.hidden = !older;
   beginning.hidden = !!older;
@@ -245,13 +228,15 @@ async function messagesTab(panel, app, cid, onCleanup) {
     if (entries.some((e) => e.isIntersecting)) loadOlder();
   }, { rootMargin: '200px' });
   observer.observe(sentinel);
-  const timer = setInterval(poll, (app.config.poll_seconds || 3) * 1000);
-  const onVisible = () => { if (!document.hidden) poll(); };
-  document.addEventListener('visibilitychange', onVisible);
+  // New messages: pushed, with gaps and reconnects filled from history (live.js).
+  const newest = Math.max(0, ...first.messages.map((m) => m.seq));
+  const unfollow = follow(app, cid, { seq: newest, newer: first.newer }, async (messages) => {
+    const count = await show(messages);
+    if (count) render(live, `${count} new message${count > 1 ? 's' : ''}`);
+  });
   onCleanup(() => {
     observer.disconnect();
-    clearInterval(timer);
-    document.removeEventListener('visibilitychange', onVisible);
+    unfollow();
   });
 }
 
