@@ -163,7 +163,7 @@ def test_groups_history_paging_and_live_updates(stack, browsers):
     assert got == [f"message {i}" for i in range(70, 0, -1)], got[:5]
     assert css(alice, ".center.small").is_displayed()  # "the beginning of the group"
 
-    # Live: what bob sends appears at the top within a poll or two (polling with `after`).
+    # Live: what bob sends appears at the top as it is pushed (web/live.js).
     stack.call("bob", "POST", f"/conversations/{cid}/messages", {"client_msg_id": "live-1", "text": "fresh news"})
     wait(alice, lambda d: texts()[0] == "fresh news", seconds=10)
     # And what alice sends from the page appears at once.
@@ -211,9 +211,9 @@ def confirm(browser):
     browser.driver.switch_to.alert.accept()
 
 
-def item_with_text(browser, text):
+def item_with_text(browser, text, seconds=15):
     xpath = f"//ol[contains(@class,'history')]/li[.//p[contains(@class,'text')][text()='{text}']]"
-    return wait(browser, EC.presence_of_element_located((By.XPATH, xpath)))
+    return wait(browser, EC.presence_of_element_located((By.XPATH, xpath)), seconds)
 
 
 def test_recall_and_delete_leave_tombstones_everywhere(stack, browsers, tmp_path):
@@ -253,7 +253,8 @@ def test_recall_and_delete_leave_tombstones_everywhere(stack, browsers, tmp_path
     confirm(alice)
     wait(alice, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//h3[text()='{upload.name}']]"))
 
-    # Bob's open page learns of both deletions by polling (the system messages name the seqs).
+    # Bob's open page learns of both deletions as they are pushed (tombstones, and system
+    # messages naming the seqs).
     wait(bob, lambda d: d.find_elements(By.XPATH, "//p[text()='oversharing']") == [], seconds=15)
     wait(bob, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//h3[text()='{upload.name}']]"), seconds=15)
     assert len(bob.driver.find_elements(By.CSS_SELECTOR, ".history .tombstone")) == 3
@@ -465,3 +466,182 @@ def test_image_previews_in_file_cards_and_full_screen(stack, browsers, tmp_path)
     wait(bob, lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog.viewer"))
     errors = [e for e in bob.logs() if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+# Push (web/live.js). Installed before the page's own scripts: records the page's WebSockets so a
+# test can close one, and lets a test lose frames on the way (`__dropFrames`) or keep the server
+# unreachable (`__wsHold`: new sockets fail at once, as a refused connection does). The client
+# itself exposes nothing for tests.
+WATCH_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__dropFrames = 0;
+  window.__wsHold = false;
+  window.WebSocket = function (url, protocols) {
+    if (window.__wsHold) {
+      const refused = new EventTarget();
+      refused.readyState = 3;
+      refused.send = () => {};
+      refused.close = () => {};
+      setTimeout(() => refused.dispatchEvent(new CloseEvent('close', { code: 1006 })), 10);
+      return refused;
+    }
+    const ws = new Native(url, protocols);
+    // Registered before the page's listener: a dropped frame never reaches it.
+    ws.addEventListener('message', (e) => {
+      if (window.__dropFrames > 0) {
+        window.__dropFrames -= 1;
+        e.stopImmediatePropagation();
+      }
+    });
+    window.__sockets.push(ws);
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+})();
+"""
+
+
+def watch_sockets(browser):
+    browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_SOCKETS})
+
+
+def mark_page(browser):
+    """A marker on `window` that a reload would lose: what is shown next came without one."""
+    browser.driver.execute_script("window.__sameDocument = 'yes'")
+
+
+def assert_not_reloaded(browser):
+    assert browser.driver.execute_script("return window.__sameDocument") == "yes", "the page reloaded"
+
+
+def live_state(browser, state, seconds=15):
+    return css(browser, f".session .live-state.{state}", seconds)
+
+
+def send_text(stack, user, cid, text):
+    status, message = stack.call(user, "POST", f"/conversations/{cid}/messages",
+                                 {"client_msg_id": os.urandom(8).hex(), "text": text})
+    assert status == 201, message
+    return message
+
+
+def upload_via_api(stack, user, cid, name, data):
+    """A file message the way any client makes one: ticket, the presigned POST form, complete."""
+    import json
+    import urllib.request
+
+    import urllib3
+
+    status, ticket = stack.call(user, "POST", f"/conversations/{cid}/uploads", {
+        "client_msg_id": os.urandom(8).hex(), "name": name, "size": len(data),
+        "content_type": "text/plain", "sha256": hashlib.sha256(data).hexdigest()})
+    assert status == 201, ticket
+    form = ticket["upload"]
+    body, content_type = urllib3.encode_multipart_formdata(
+        list(form["fields"].items()) + [("file", (name, data, "text/plain"))])
+    request = urllib.request.Request(form["url"], data=body, method=form.get("method", "POST"),
+                                     headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request) as response:
+        assert response.status in (200, 201, 204)
+    status, message = stack.call(user, "POST", f"/conversations/{cid}/files/{ticket['file_id']}/complete")
+    assert status == 201, json.dumps(message)
+    return message
+
+
+def texts_on_page(browser, text):
+    return len(browser.driver.find_elements(
+        By.XPATH, f"//ol[contains(@class,'history')]/li[.//p[contains(@class,'text')][text()='{text}']]"))
+
+
+def files_listed(browser):
+    # Read in one script: cards repaint as their file info arrives.
+    return browser.driver.execute_script(
+        "return [...document.querySelectorAll('.file-list .file-name')].map(e => e.textContent)")
+
+
+def test_pushed_messages_files_and_deletions_appear_live(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Push test", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    early = upload_via_api(stack, "alice", cid, "before-open.txt", b"shared before bob looked")
+
+    bob = browsers()
+    watch_sockets(bob)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Push test")
+    live_state(bob, "live")
+    mark_page(bob)
+
+    # Alice, from another client: a text, a file; bob's page shows both with no reload or click.
+    text = send_text(stack, "alice", cid, "pushed hello")
+    item_with_text(bob, "pushed hello", seconds=5)
+    upload_via_api(stack, "alice", cid, "pushed.txt", b"a file pushed to bob")
+    card = file_card(bob, "pushed.txt", seconds=5)
+    assert "AVAILABLE" in card.text.upper() and "from alice" in card.text
+    # She recalls the text: bob's copy becomes a tombstone in place.
+    status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/messages/{text['seq']}")
+    assert status == 200
+    wait(bob, lambda d: texts_on_page(bob, "pushed hello") == 0, seconds=5)
+    tombstone = css(bob, f".history li.tombstone[data-seq='{text['seq']}']")
+    assert "Message recalled" in tombstone.text
+    assert texts_on_page(bob, "pushed hello") == 0
+
+    # The files tab follows too: a new file is added on top, deletions take entries off.
+    bob.driver.find_element(By.LINK_TEXT, "Files").click()
+    wait(bob, lambda d: files_listed(bob) == ["pushed.txt", "before-open.txt"])
+    late = upload_via_api(stack, "alice", cid, "late.txt", b"another one")
+    wait(bob, lambda d: files_listed(bob) == ["late.txt", "pushed.txt", "before-open.txt"], seconds=5)
+    file_card(bob, "late.txt", seconds=5)  # its file info (status) arrived too
+    stack.call("alice", "DELETE", f"/conversations/{cid}/messages/{late['seq']}")
+    wait(bob, lambda d: files_listed(bob) == ["pushed.txt", "before-open.txt"], seconds=5)
+    # A file whose message the tab never saw: the tab asks which of its files are gone.
+    stack.call("alice", "DELETE", f"/conversations/{cid}/messages/{early['seq']}")
+    wait(bob, lambda d: files_listed(bob) == ["pushed.txt"], seconds=5)
+    assert_not_reloaded(bob)
+
+
+def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Gap test", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    bob = browsers()
+    watch_sockets(bob)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Gap test")
+    live_state(bob, "live")
+    mark_page(bob)
+
+    # A frame lost on the way: nothing shows it (no polling while the socket is up) until the
+    # next frame reveals the gap in seq, and history fills it.
+    bob.driver.execute_script("window.__dropFrames = 1")
+    send_text(stack, "alice", cid, "lost frame")
+    time.sleep(1.5)
+    assert texts_on_page(bob, "lost frame") == 0
+    assert bob.driver.execute_script("return window.__dropFrames") == 0, "the frame did not arrive"
+    send_text(stack, "alice", cid, "after the gap")
+    item_with_text(bob, "after the gap", seconds=5)
+    item_with_text(bob, "lost frame", seconds=5)
+    texts = [e.text for e in bob.driver.find_elements(By.CSS_SELECTOR, ".history .text")]
+    assert texts[:2] == ["after the gap", "lost frame"], texts
+
+    # The socket closes (a network change, API Gateway's 2-hour limit) and cannot reconnect for
+    # a while: the page says it is offline, and what is sent meanwhile arrives after reconnecting.
+    sockets = bob.driver.execute_script("return window.__sockets.length")
+    bob.driver.execute_script("window.__wsHold = true; window.__sockets.at(-1).close()")
+    live_state(bob, "offline", seconds=5)
+    send_text(stack, "alice", cid, "sent while offline")
+    time.sleep(2)
+    assert texts_on_page(bob, "sent while offline") == 0
+    bob.driver.execute_script("window.__wsHold = false")
+    live_state(bob, "live", seconds=30)
+    item_with_text(bob, "sent while offline", seconds=5)
+    assert bob.driver.execute_script("return window.__sockets.length") == sockets + 1
+    # Pushed again after the reconnect, and shown exactly once each.
+    send_text(stack, "alice", cid, "live again")
+    item_with_text(bob, "live again", seconds=5)
+    time.sleep(0.5)
+    for text in ["lost frame", "after the gap", "sent while offline", "live again"]:
+        assert texts_on_page(bob, text) == 1, text
+    assert_not_reloaded(bob)
