@@ -76,3 +76,8 @@ export const UNAVAILABLE_REASON = {
 export function initials(user) {
   return user.slice(0, 2).toUpperCase();
 }
+
+/** A system event that deletes the message its `seq` names (a recall, or a moderator's deletion). */
+export function isDeletion(event) {
+  return event === 'message_deleted' || event === 'message_recalled';
+}

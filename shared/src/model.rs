@@ -60,14 +60,15 @@ pub struct FileSummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemEvent {
     /// `conversation_created`, `member_added`, `member_removed`, `member_left`,
-    /// `role_changed` or `message_deleted`.
+    /// `role_changed`, `message_deleted` or `message_recalled`.
     pub event: String,
-    /// The user the event is about (for `message_deleted`, who sent the deleted message).
+    /// The user the event is about (for `message_deleted` and `message_recalled`, who sent the
+    /// deleted message).
     pub user_id: String,
     /// The user's role after the event (`member_added`, `role_changed`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub role: Option<Role>,
-    /// The message the event is about (`message_deleted`).
+    /// The message the event is about (`message_deleted`, `message_recalled`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub seq: Option<u64>,
 }

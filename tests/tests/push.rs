@@ -74,14 +74,17 @@ async fn members_receive_each_append_once_in_seq_order_and_outsiders_nothing() {
             created.message.system.unwrap().event,
             "conversation_created"
         );
-        // ...the text, the file message, then the text's tombstone (same seq).
-        let frames = socket.frames(3).await;
+        // ...the text, the file message, then the recall: the text's tombstone (same seq) and
+        // its announcement, written together (so in either order).
+        let mut frames = socket.frames(4).await;
         assert_eq!(frames[0].message, text);
         assert_eq!(frames[1].message.kind, "file");
         assert_eq!(frames[1].message.seq, text.seq + 1);
         assert_eq!(frames[1].message.file.as_ref().unwrap().file_id, file_id);
+        frames[2..].sort_by_key(|f| f.message.seq);
         assert_eq!(frames[2].message.seq, text.seq);
         assert_eq!(frames[2].message.kind, "deleted");
+        assert_eq!(Some(&frames[3].message), deleted.system_message.as_ref());
         assert!(frames
             .iter()
             .all(|f| f.conversation_id == cid && f.kind == "message"));

@@ -61,18 +61,24 @@ async fn a_sender_recalls_a_text_within_the_window() {
     for gone in ["text", "file", "system"] {
         assert!(r.json["message"].get(gone).is_none(), "{gone}: {}", r.json);
     }
-    assert!(
-        r.json.get("system_message").is_none(),
-        "a recall is not announced"
-    );
     let deleted = r.ok();
     assert_tombstone(&deleted.message, sent.seq, "alice", "alice");
     assert_eq!(deleted.message.message_id, sent.message_id);
-    assert_eq!(deleted.system_message, None);
+    // The recall is announced at the end of history, naming the seq, so a device that reads on
+    // with `?after=` (offline, or after a missed push frame) learns of it too.
+    let event = deleted.system_message.expect("a recall is announced");
+    assert_eq!(event.seq, sent.seq + 1);
+    assert_eq!(event.sender, "alice");
+    let system = event.system.clone().unwrap();
+    assert_eq!(
+        (system.event.as_str(), system.user_id.as_str(), system.seq),
+        ("message_recalled", "alice", Some(sent.seq))
+    );
 
-    // Every device sees the tombstone at the same seq, and nothing was appended.
+    // Every device sees the tombstone at the same seq, then the announcement.
     let seen = history(&bob, &cid, 1000).await;
-    assert_eq!(seen.last(), Some(&deleted.message));
+    assert_eq!(seen[seen.len() - 2], deleted.message);
+    assert_eq!(seen.last(), Some(&event));
 
     // Deleting again is answered with the same tombstone.
     let again = alice.delete_message(&cid, sent.seq).await.ok();
@@ -238,6 +244,7 @@ async fn deleting_a_file_message_deletes_the_file_and_its_bytes() {
 
     let deleted = alice.delete_message(&cid, seq).await.ok();
     assert_tombstone(&deleted.message, seq, "alice", "alice");
+    let announced = deleted.system_message.as_ref().unwrap().seq;
 
     // File info, batch info, the file list and downloads all agree it is gone.
     let info = bob.file_info(&cid, &file_id).await.ok();
@@ -290,7 +297,11 @@ async fn deleting_a_file_message_deletes_the_file_and_its_bytes() {
         StoredFileStatus::Deleted
     );
     let seen = history(&bob, &cid, 1000).await;
-    assert_eq!(seen.last().unwrap().seq, seq, "nothing appended");
+    assert_eq!(
+        seen.last().unwrap().seq,
+        announced,
+        "nothing appended after the recall's announcement"
+    );
 }
 
 #[tokio::test]
@@ -342,10 +353,13 @@ async fn tombstones_keep_paging_gap_free() {
         sent.push((send_text(app, &cid, who, &format!("m{i}")).await, who));
     }
     let deleted: Vec<u64> = sent.iter().step_by(3).map(|(seq, _)| *seq).collect();
+    let mut last = sent.last().unwrap().0;
     for (seq, who) in sent.iter().step_by(3) {
-        client(app, who).delete_message(&cid, *seq).await.ok();
+        let done = client(app, who).delete_message(&cid, *seq).await.ok();
+        // Each recall is announced at the end of history.
+        last = done.system_message.unwrap().seq;
     }
-    let last = sent.last().unwrap().0;
+    assert_eq!(last, sent.last().unwrap().0 + deleted.len() as u64);
     for limit in [1, 3, 5, 1000] {
         let seqs: Vec<u64> = history(&bob, &cid, limit)
             .await
@@ -415,16 +429,19 @@ async fn concurrent_recall_delete_and_download_leave_no_half_state() {
             "both see the one tombstone"
         );
         let winner = by_sender.message.deleted.as_ref().unwrap().by.clone();
-        let events: Vec<MessageView> = history(&bob, &cid, 1000)
+        let events: Vec<String> = history(&bob, &cid, 1000)
             .await
             .into_iter()
-            .filter(|m| {
-                m.system
-                    .as_ref()
-                    .is_some_and(|s| s.event == "message_deleted" && s.seq == Some(seq))
-            })
+            .filter_map(|m| m.system.filter(|s| s.seq == Some(seq)))
+            .map(|s| s.event)
             .collect();
-        assert_eq!(events.len(), usize::from(winner == "owner"), "{events:?}");
+        // Exactly one announcement: the winner's.
+        let expected = if winner == "owner" {
+            "message_deleted"
+        } else {
+            "message_recalled"
+        };
+        assert_eq!(events, vec![expected.to_string()]);
         match fetched.status {
             302 => {
                 let got = http_client().get(fetched.location()).send().await.unwrap();

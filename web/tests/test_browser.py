@@ -628,15 +628,21 @@ def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
 
     # The socket closes (a network change, API Gateway's 2-hour limit) and cannot reconnect for
     # a while: the page says it is offline, and what is sent meanwhile arrives after reconnecting.
+    recalled = send_text(stack, "alice", cid, "recalled while offline")
+    item_with_text(bob, "recalled while offline", seconds=5)
     sockets = bob.driver.execute_script("return window.__sockets.length")
     bob.driver.execute_script("window.__wsHold = true; window.__sockets.at(-1).close()")
     live_state(bob, "offline", seconds=5)
     send_text(stack, "alice", cid, "sent while offline")
+    # She also recalls a message bob has on screen: the recall is announced in history.
+    status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/messages/{recalled['seq']}")
+    assert status == 200
     time.sleep(2)
     assert texts_on_page(bob, "sent while offline") == 0
     bob.driver.execute_script("window.__wsHold = false")
     live_state(bob, "live", seconds=30)
     item_with_text(bob, "sent while offline", seconds=5)
+    wait(bob, lambda d: texts_on_page(bob, "recalled while offline") == 0)
     assert bob.driver.execute_script("return window.__sockets.length") == sockets + 1
     # Pushed again after the reconnect, and shown exactly once each.
     send_text(stack, "alice", cid, "live again")

@@ -6,7 +6,7 @@
 
 import { h, render } from '../dom.js';
 import { follow } from '../live.js';
-import { expiry, fileType, fromNow, humanSize, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
+import { expiry, fileType, fromNow, humanSize, isDeletion, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
 
 /**
  * A card for `summary` ({file_id, name, size, content_type}, as a file message carries it);
@@ -197,7 +197,7 @@ export async function filesTab(panel, app, cid, onCleanup) {
         deleted.add(m.seq);
         continue;
       }
-      if (m.kind === 'system' && m.system?.event === 'message_deleted' && m.system.seq) deleted.add(m.system.seq);
+      if (m.kind === 'system' && isDeletion(m.system?.event) && m.system.seq) deleted.add(m.system.seq);
       fileOfSeq.set(m.seq, m.kind === 'file' && m.file ? m.file.file_id : null);
       if (m.kind === 'file' && m.file && add(m.file, 'top')) added.push(m.file.file_id);
     }

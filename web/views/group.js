@@ -5,7 +5,7 @@
 
 import { newId, postToS3, putPart, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
-import { fromNow, humanSize, initials, when } from '../format.js';
+import { fromNow, humanSize, initials, isDeletion, when } from '../format.js';
 import { follow } from '../live.js';
 import { fileCard, filesTab } from './files.js';
 import { membersTab } from './members.js';
@@ -93,13 +93,15 @@ async function messagesTab(panel, app, cid, onCleanup) {
 
   /** Puts messages on screen in seq order; one batch file-info call for their files. */
   async function show(messages) {
-    // An owner's or admin's deletion arrives as a system message naming the seq it deleted.
+    // Every deletion is also announced by a system message naming the seq it deleted (a
+    // recall by the sender, `message_recalled`; an owner's or admin's, `message_deleted`), so
+    // reading on with `?after=` finds deletions of messages already on screen too.
     for (const m of messages) {
-      if (m.kind === 'system' && m.system && m.system.event === 'message_deleted' && m.system.seq) {
+      if (m.kind === 'system' && m.system && isDeletion(m.system.event) && m.system.seq) {
         replace({ ...tombstoneOf(m.system.seq), deleted: { by: m.sender, at: m.sent_at } });
       }
     }
-    // A pushed tombstone replaces the message it deletes (a recall has no system message).
+    // A pushed tombstone replaces the message it deletes.
     for (const m of messages) {
       if (m.kind === 'deleted' && shown.has(m.seq)) replace(m);
     }
@@ -253,6 +255,7 @@ function systemText(m) {
     case 'member_left': return `${s.user_id} left the group`;
     case 'role_changed': return `${s.user_id} is now ${s.role}`;
     case 'message_deleted': return `${m.sender} deleted a message from ${s.user_id}`;
+    case 'message_recalled': return `${m.sender} recalled a message`;
     default: return s.event || 'system message';
   }
 }

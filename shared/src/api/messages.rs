@@ -229,84 +229,83 @@ pub async fn delete(
                 .as_deref()
                 .map(|f| store.delete_announced_file(f, seq, now))
         };
-        if own && window_ms > 0 && message.sent_at_ms >= cutoff {
+        // Every deletion is an append as well: the tombstone replaces the message in place, and
+        // a system message (`message_recalled` by the sender, `message_deleted` by an owner or
+        // admin) names its seq at the end of history. So a device that reads on with `?after=`
+        // (after a missed push frame, or offline) learns of every deletion too.
+        const MODERATORS: &[Role] = &[Role::Owner, Role::Admin];
+        let (guard, recall, event) = if own && window_ms > 0 && message.sent_at_ms >= cutoff {
             let recall = RecallCondition {
                 sender: &caller.user_id,
                 sent_after_ms: cutoff,
             };
-            let mut parts = vec![store.put_tombstone(&message, &deletion, Some(recall))];
-            parts.extend(file_part(seq));
-            if store
-                .recall_message(conversation_id, &caller.user_id, parts)
-                .await?
-            {
+            (
+                Guard::Member(&caller.user_id),
+                Some(recall),
+                "message_recalled",
+            )
+        } else if member.role.can_manage_members() {
+            (
+                Guard::Role(&caller.user_id, MODERATORS),
+                None,
+                "message_deleted",
+            )
+        } else {
+            return Err(if own {
+                ApiError::new(
+                    ErrorCode::RecallWindowPassed,
+                    format!(
+                        "a message can be recalled for {} seconds after it was sent; an owner or admin can still delete it",
+                        app.config.recall_window_secs
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::Forbidden,
+                    "only the sender (within the recall window) or an owner or admin can delete a message",
+                )
+            });
+        };
+        let message_id = ids::new_id();
+        let outcome = store
+            .append_message(
+                Append::new(conversation_id, guard),
+                |_| {
+                    let mut parts = vec![store.put_tombstone(&message, &deletion, recall)];
+                    parts.extend(file_part(seq));
+                    parts
+                },
+                |at| {
+                    Message::system(
+                        conversation_id,
+                        at,
+                        &message_id,
+                        &caller.user_id,
+                        now,
+                        SystemEvent {
+                            seq: Some(seq),
+                            ..SystemEvent::new(event, &message.sender)
+                        },
+                    )
+                },
+            )
+            .await?;
+        match outcome {
+            AppendOutcome::Appended(event) => {
                 super::files::purge_after_delete(app, file_id.as_deref()).await;
                 let done = DeletedMessage {
                     message: MessageView::from(&tombstone),
-                    system_message: None,
+                    system_message: Some(MessageView::from(&event)),
                 };
                 return Ok((done, true));
             }
-            // The window closed, the membership ended or someone deleted it first: read again.
-            continue;
+            // Deleted first by someone else, the window closed, the membership ended or the
+            // role changed: read again and decide anew.
+            AppendOutcome::ExtraConditionFailed(_) | AppendOutcome::NotAllowed => continue,
+            AppendOutcome::NoConversation
+            | AppendOutcome::Duplicate(_)
+            | AppendOutcome::LastOwner => return Err(ApiError::not_found()),
         }
-        if member.role.can_manage_members() {
-            const MODERATORS: &[Role] = &[Role::Owner, Role::Admin];
-            let message_id = ids::new_id();
-            let append = Append::new(conversation_id, Guard::Role(&caller.user_id, MODERATORS));
-            let outcome = store
-                .append_message(
-                    append,
-                    |_| {
-                        let mut parts = vec![store.put_tombstone(&message, &deletion, None)];
-                        parts.extend(file_part(seq));
-                        parts
-                    },
-                    |at| {
-                        Message::system(
-                            conversation_id,
-                            at,
-                            &message_id,
-                            &caller.user_id,
-                            now,
-                            SystemEvent {
-                                seq: Some(seq),
-                                ..SystemEvent::new("message_deleted", &message.sender)
-                            },
-                        )
-                    },
-                )
-                .await?;
-            match outcome {
-                AppendOutcome::Appended(event) => {
-                    super::files::purge_after_delete(app, file_id.as_deref()).await;
-                    let done = DeletedMessage {
-                        message: MessageView::from(&tombstone),
-                        system_message: Some(MessageView::from(&event)),
-                    };
-                    return Ok((done, true));
-                }
-                // Deleted first by someone else, or the caller's role changed: read again.
-                AppendOutcome::ExtraConditionFailed(_) | AppendOutcome::NotAllowed => continue,
-                AppendOutcome::NoConversation
-                | AppendOutcome::Duplicate(_)
-                | AppendOutcome::LastOwner => return Err(ApiError::not_found()),
-            }
-        }
-        return Err(if own {
-            ApiError::new(
-                ErrorCode::RecallWindowPassed,
-                format!(
-                    "a message can be recalled for {} seconds after it was sent; an owner or admin can still delete it",
-                    app.config.recall_window_secs
-                ),
-            )
-        } else {
-            ApiError::new(
-                ErrorCode::Forbidden,
-                "only the sender (within the recall window) or an owner or admin can delete a message",
-            )
-        });
     }
     Err(ApiError::unavailable().with_fault(
         "messages.delete",

@@ -363,51 +363,6 @@ impl Store {
             .build()
     }
 
-    /// A sender's recall: the tombstone and `extra` parts, committed only while the sender is
-    /// still a member. `false` when a condition failed (the caller reads again and decides
-    /// anew: the window passed, the membership ended, someone deleted it first).
-    pub async fn recall_message(
-        &self,
-        conversation_id: &str,
-        sender: &str,
-        parts: Vec<TransactWriteItem>,
-    ) -> Result<bool, ApiError> {
-        let mut items = parts;
-        items.extend(self.guard_check(conversation_id, Guard::Member(sender)));
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(true),
-                Err(err) => err,
-            };
-            let Some(reasons) = cancellation_reasons(&err) else {
-                return Err(ApiError::from_sdk("messages.recall", err));
-            };
-            if reasons
-                .iter()
-                .any(|r| r.code() == Some("ConditionalCheckFailed"))
-            {
-                return Ok(false);
-            }
-            // A TransactionConflict with a concurrent write to one of the same items.
-            attempt += 1;
-            if started.elapsed() > APPEND_DEADLINE {
-                return Err(ApiError::unavailable().with_fault(
-                    "messages.recall",
-                    format!("gave up under contention after {attempt} attempts"),
-                ));
-            }
-            tokio::time::sleep(contention_pause(attempt)).await;
-        }
-    }
-
     /// `last_seq` and `owner_count`, strongly consistent; `None` if there is no conversation.
     async fn counters(&self, conversation_id: &str) -> Result<Option<Counters>, ApiError> {
         let out = self
