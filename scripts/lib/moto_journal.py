@@ -176,12 +176,30 @@ def frozen_request(seed: int, when: datetime.datetime) -> Iterator[None]:
     saved = [(m, m.utcnow) for m in CLOCK_MODULES]
     for m, _ in saved:
         m.utcnow = lambda: when
+    # Multipart upload ids come from os.urandom, not from mock_random: without this, a replayed
+    # CreateMultipartUpload gets another id and every journaled part after it answers NoSuchUpload.
+    s3_models_module.os = _SEEDED_OS
     try:
         yield
     finally:
         for m, fn in saved:
             m.utcnow = fn
+        s3_models_module.os = os
         mock_random.seed()  # back to OS entropy for everything else
+
+
+class _SeededOs:
+    """`os` for moto's S3 models during a journaled request, with `urandom` from mock_random."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    @staticmethod
+    def urandom(n: int) -> bytes:
+        return mock_random.getrandbits(8 * n).to_bytes(n, "big") if n else b""
+
+
+_SEEDED_OS = _SeededOs()
 
 
 @contextmanager
@@ -435,6 +453,14 @@ class Journal:
 
 def apply_fix(fix: dict[str, Any]) -> None:
     """Snapshot records restore what an HTTP request cannot set (moto 5.2 FakeKey internals)."""
+    upload = fix.get("s3multipart")
+    if upload:
+        # The upload the snapshot's CreateMultipartUpload just made (the newest) takes back its
+        # id, so the parts after it, and clients resuming, find it under the id they know.
+        bucket = s3_backends[upload["account"]][upload["partition"]].buckets[upload["bucket"]]
+        made = bucket.multiparts.pop(next(reversed(bucket.multiparts)))
+        made.id = upload["id"]
+        bucket.multiparts[made.id] = made
     s3 = fix.get("s3version")
     if s3:
         bucket = s3_backends[s3["account"]][s3["partition"]].buckets[s3["bucket"]]
@@ -446,6 +472,16 @@ def apply_fix(fix: dict[str, Any]) -> None:
             version._is_versioned = s3["is_versioned"]
             for attr in ("checksum_algorithm", "checksum_value", "checksum_type"):
                 setattr(version, attr, s3[attr])
+
+
+def multipart_state(mp: Any) -> dict[str, Any]:
+    """An upload in progress: its key, metadata and each part's bytes, ETag and checksum."""
+    return {
+        "key": mp.key_name, "metadata": dict(mp.metadata),
+        "parts": {str(n): {"sha256": hashlib.sha256(part.value).hexdigest(), "etag": part.etag,
+                           "checksum": getattr(part, "_groupshare_sha256", None)}
+                  for n, part in sorted(mp.parts.items())},
+    }
 
 
 def s3_version_state(v: Any) -> dict[str, Any]:
@@ -545,6 +581,8 @@ class Compactor:
                         "configs": self.bucket_configs(name, bucket.region_name),
                         "keys": {k: [s3_version_state(v) for v in versions]
                                  for k, versions in sorted(bucket.keys.iterlists())},
+                        "multiparts": {upload_id: multipart_state(mp)
+                                       for upload_id, mp in sorted(bucket.multiparts.items())},
                     }
         return json.loads(json.dumps(state, sort_keys=True, default=str))
 
@@ -718,6 +756,21 @@ class Compactor:
                     "checksum_algorithm", "checksum_value", "checksum_type")}}
                 self.add("s3", "PUT", path, region=region, headers=headers, body=v.value,
                          fix={"s3version": fix})
+        # Uploads in progress (a resumable upload's parts): created again, given back their id,
+        # then their parts, each with the checksum it was sent with.
+        for upload_id, mp in bucket.multiparts.items():
+            path = "/" + name + "/" + mp.key_name
+            self.add("s3", "POST", path, "uploads", region=region,
+                     headers={k: str(v) for k, v in mp.metadata.items()},
+                     fix={"s3multipart": {"account": account, "partition": partition,
+                                          "bucket": name, "id": upload_id}})
+            for n, part in sorted(mp.parts.items()):
+                headers = {}
+                checksum = getattr(part, "_groupshare_sha256", None)
+                if checksum:
+                    headers["x-amz-checksum-sha256"] = checksum
+                self.add("s3", "PUT", path, f"partNumber={n}&uploadId={upload_id}", region=region,
+                         headers=headers, body=part.value)
         if bucket.versioning_status and bucket.versioning_status != "Enabled":
             versioning(bucket.versioning_status)
         for sub, (content_type, doc) in configs.items():

@@ -128,7 +128,13 @@ def setup_state(m):
     heads = {vid: m.s3.head_object(Bucket=BUCKET, Key="photo.jpg", VersionId=vid,
                                    ChecksumMode="ENABLED").get("ChecksumSHA256") for vid in (vid1, vid2)}
     assert heads[vid2] == sha256_b64(v2), heads
-    return {"v1": v1, "v2": v2, "vid1": vid1, "vid2": vid2, "heads": heads}
+    # A multipart upload in progress (one part held): after a restart it must still be there,
+    # under the same upload id, so a client resumes it instead of starting over.
+    mpu = m.s3.create_multipart_upload(Bucket=BUCKET, Key="big.bin", ChecksumAlgorithm="SHA256")["UploadId"]
+    part1 = os.urandom(5 * 1024 * 1024)
+    m.s3.upload_part(Bucket=BUCKET, Key="big.bin", UploadId=mpu, PartNumber=1, Body=part1,
+                     ChecksumSHA256=sha256_b64(part1))
+    return {"v1": v1, "v2": v2, "vid1": vid1, "vid2": vid2, "heads": heads, "mpu": mpu, "part1": part1}
 
 
 def verify_state(m, want):
@@ -158,6 +164,14 @@ def verify_state(m, want):
     check(cur["Body"].read() == want["v2"] and cur["VersionId"] == want["vid2"], "latest version survived")
     markers = m.s3.list_object_versions(Bucket=BUCKET, Prefix="gone.txt").get("DeleteMarkers", [])
     check(len(markers) == 1 and markers[0]["IsLatest"], "delete marker survived")
+    if "mpu" in want:
+        try:
+            parts = m.s3.list_parts(Bucket=BUCKET, Key="big.bin", UploadId=want["mpu"]).get("Parts", [])
+        except ClientError as e:
+            parts = [e.response["Error"]["Code"]]
+        numbers = [(p["PartNumber"], p.get("ChecksumSHA256")) if isinstance(p, dict) else p for p in parts]
+        check(numbers == [(1, sha256_b64(want["part1"]))],
+              f"multipart upload (same id) and its part with its checksum survived: {numbers}")
 
 
 def verify_same_listing(m, listing):

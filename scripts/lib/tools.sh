@@ -63,9 +63,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_http() { # url name
-  for _ in $(seq 1 100); do
+wait_http() { # url name [seconds, default 20] [pid that must stay alive]
+  local tries=$(( ${3:-20} * 5 ))
+  for _ in $(seq 1 "$tries"); do
     if curl -s -m 2 -o /dev/null "$1"; then return 0; fi
+    if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then break; fi
     sleep 0.2
   done
   echo "$2 did not come up at $1" >&2
@@ -88,9 +90,16 @@ start_moto() { # port [data-dir]
   # Serialised requests: see moto_server.py for why.
   setsid "$LOCAL/venv-aws/bin/python" "$ROOT/scripts/lib/moto_server.py" -H 127.0.0.1 -p "$port" "${durable[@]}" \
     > "$LOCAL/moto.log" 2>&1 &
-  STARTED_PIDS+=($!)
+  local pid=$!
+  STARTED_PIDS+=($pid)
   MOTO_URL="http://127.0.0.1:$port"
-  wait_http "$MOTO_URL/moto-api/" moto
+  if [ -n "${2:-}" ] && [ -d "$2" ]; then
+    # Replaying a journal reloads every stored object first (minutes for GBs of uploads).
+    log "moto: replaying the journal in $2 ($(du -sh "$2" 2>/dev/null | cut -f1))"
+    wait_http "$MOTO_URL/moto-api/" moto 600 "$pid"
+  else
+    wait_http "$MOTO_URL/moto-api/" moto 20 "$pid"
+  fi
 }
 
 # Starts s3s-fs, which checks SigV4 signatures, URL expiry and POST policies. Sets STRICT_S3_URL.
