@@ -1,9 +1,9 @@
 //! Creates the template's tables and the bucket on local stand-ins (idempotently).
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use shared::config::Tables;
 
@@ -29,9 +29,9 @@ pub async fn create_tables(
         let name = format!("{prefix}-{}", spec.logical_id);
         if !existing.contains(&name) {
             create_table(ddb, spec, &name).await?;
-        } else if spec.stream_view_type.is_some() {
-            // Data kept from before the table had a stream in the template.
-            enable_stream(ddb, spec, &name).await?;
+        } else {
+            // Data kept from an older template: bring the table up to this one.
+            reconcile_table(ddb, spec, &name).await?;
         }
         names.insert(spec.env_var.clone(), name);
     }
@@ -108,22 +108,71 @@ fn stream_specification(view: &str) -> Result<StreamSpecification, Error> {
         .build()?)
 }
 
-async fn enable_stream(
+/// An existing table (kept in `.local/moto-data` across template changes) gets what the
+/// template added since: its indexes and its stream. Keys and attribute types never change.
+async fn reconcile_table(
     ddb: &aws_sdk_dynamodb::Client,
     spec: &TableSpec,
     name: &str,
 ) -> Result<(), Error> {
-    let table = ddb.describe_table().table_name(name).send().await?.table;
-    let enabled = table
-        .and_then(|t| t.stream_specification)
+    let table = ddb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await?
+        .table
+        .ok_or("DescribeTable answered no table")?;
+    let existing: Vec<String> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_string))
+        .collect();
+    for index in spec.indexes.iter().filter(|i| !existing.contains(&i.name)) {
+        let mut update = ddb.update_table().table_name(name);
+        for (attribute, kind) in &spec.attributes {
+            update = update.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                    .build()?,
+            );
+        }
+        update
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder()
+                    .create(
+                        CreateGlobalSecondaryIndexAction::builder()
+                            .index_name(&index.name)
+                            .set_key_schema(Some(key_schema(&index.keys)?))
+                            .projection(
+                                Projection::builder()
+                                    .projection_type(ProjectionType::from(
+                                        index.projection.as_str(),
+                                    ))
+                                    .build(),
+                            )
+                            .build()?,
+                    )
+                    .build(),
+            )
+            .send()
+            .await?;
+        tracing::info!(
+            table = name,
+            index = index.name,
+            "added an index the template gained"
+        );
+    }
+    let streaming = table
+        .stream_specification()
         .is_some_and(|s| s.stream_enabled);
-    if !enabled {
-        let view = spec.stream_view_type.as_deref().unwrap_or("NEW_IMAGE");
+    if let (Some(view), false) = (&spec.stream_view_type, streaming) {
         ddb.update_table()
             .table_name(name)
             .stream_specification(stream_specification(view)?)
             .send()
             .await?;
+        tracing::info!(table = name, "enabled the stream the template gained");
     }
     Ok(())
 }
