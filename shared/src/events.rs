@@ -17,10 +17,14 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    run_with(
-        |_, _| Ok(()),
-        move |app, _: &'static (), event| handler(app, event),
-    )
+    crate::logging::init();
+    // Lives as long as the process, as in `http::run`. (Not a call to `run_with`: one more
+    // layer of futures takes the bigger handlers past the compiler's layout depth limit.)
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
+        let done = handler(app, event.payload);
+        async move { done.await.map_err(lambda_runtime::Error::from) }
+    }))
     .await
 }
 
