@@ -36,3 +36,48 @@ pub async fn handle<D: Deliver>(app: &App, deliver: &D, event: Event) -> DynamoD
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::model::MessageBody;
+    use shared::push::fanout::message_of;
+    use shared::push::Frame;
+
+    /// The sample batch (events/messages-stream.json) is what Lambda hands the function: it
+    /// parses, and each record reads as the message history holds, a send and a tombstone.
+    #[test]
+    fn a_stream_batch_reads_as_history_messages() {
+        let json = include_str!("../../../events/messages-stream.json");
+        let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(json).unwrap();
+        let messages: Vec<_> = event
+            .records
+            .iter()
+            .map(|r| message_of(r).unwrap().unwrap())
+            .collect();
+        assert_eq!(messages[0].seq, 9);
+        assert_eq!(
+            messages[0].body,
+            MessageBody::Text("the slides are in the files tab".into())
+        );
+        assert!(matches!(messages[1].body, MessageBody::Deleted(ref d) if d.by == "bob"));
+        let frame = serde_json::to_value(Frame::of(&messages[1])).unwrap();
+        assert_eq!(frame["type"], "message");
+        assert_eq!(frame["conversation_id"], "demo-team");
+        assert_eq!(frame["message"]["kind"], "deleted");
+        assert_eq!(frame["message"]["seq"], 8);
+        assert!(frame["message"].get("text").is_none());
+    }
+
+    /// Removals (retention) are not pushed; a record without a new image is an error, not a
+    /// silent skip (the stream must be NEW_IMAGE).
+    #[test]
+    fn removals_are_skipped_and_missing_images_are_errors() {
+        let json = include_str!("../../../events/messages-stream.json");
+        let mut event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_str(json).unwrap();
+        event.records[0].event_name = "REMOVE".into();
+        assert_eq!(message_of(&event.records[0]).unwrap(), None);
+        event.records[1].change.new_image = Default::default();
+        assert!(message_of(&event.records[1]).is_err());
+    }
+}
