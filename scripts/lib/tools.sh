@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL="$ROOT/.local"
 # Exact: moto_journal.py and moto_s3_like_aws.py patch moto 5.2.x internals.
 MOTO_VERSION='moto[server]==5.2.5'
+# In the same venv: the WebSocket client of scripts/lib/bench_push.py.
+WEBSOCKETS_VERSION='websockets==17.4'
 S3S_FS_VERSION='0.14.1'
 LINT_PACKAGES=('cfn-lint>=1.20,<2' 'aws-sam-cli>=1.120,<2')
 CARGO_LAMBDA_VERSION='cargo-lambda>=1.8,<2'
@@ -28,7 +30,7 @@ python_venv() { # dir packages...
   fi
 }
 
-ensure_moto() { python_venv "$LOCAL/venv-aws" "$MOTO_VERSION"; }
+ensure_moto() { python_venv "$LOCAL/venv-aws" "$MOTO_VERSION" "$WEBSOCKETS_VERSION"; }
 ensure_lint_tools() { python_venv "$LOCAL/venv-lint" "${LINT_PACKAGES[@]}"; }
 ensure_cargo_lambda() { python_venv "$LOCAL/venv-cargo-lambda" "$CARGO_LAMBDA_VERSION"; }
 
