@@ -545,36 +545,24 @@ mod ring_provider {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+/// Keys and tokens for the tests of token verification, here and in `tests/` (feature
+/// `token-testing`, which only the tests crate enables: never compiled into a function).
+#[cfg(any(test, feature = "token-testing"))]
+pub mod testing {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
     use base64::Engine;
     use ring::rand::SystemRandom;
     use ring::signature::{self as sig, EcdsaKeyPair, KeyPair, RsaKeyPair};
     use serde_json::{json, Value};
 
-    /// Test-only key (tests/fixtures), never used anywhere else.
-    const RSA_PEM: &str = include_str!("../../tests/fixtures/ws-authorizer-test-rsa.pem");
-
-    const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_test";
-
-    fn config() -> TokenConfig {
-        TokenConfig::new(ISSUER, "app-client, other-client", None).unwrap()
+    /// An RSA key from a PKCS#8 PEM (the test-only keys in tests/fixtures).
+    pub fn rsa_from_pem(pem: &str) -> RsaKeyPair {
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        RsaKeyPair::from_pkcs8(&STANDARD.decode(b64).unwrap()).unwrap()
     }
 
-    fn rsa() -> RsaKeyPair {
-        let der: String = RSA_PEM
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(der)
-            .unwrap();
-        RsaKeyPair::from_pkcs8(&der).unwrap()
-    }
-
-    fn p256() -> EcdsaKeyPair {
+    /// A fresh P-256 key.
+    pub fn p256() -> EcdsaKeyPair {
         let rng = SystemRandom::new();
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
@@ -582,19 +570,22 @@ mod tests {
             .unwrap()
     }
 
-    fn rsa_jwk(key: &RsaKeyPair, kid: &str) -> Value {
+    /// An RSA signing key's JWK (`use: sig`, `alg: RS256`).
+    pub fn rsa_jwk(key: &RsaKeyPair, kid: &str) -> Value {
         let c = sig::RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
         json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
                "n": B64.encode(&c.n), "e": B64.encode(&c.e)})
     }
 
-    fn ec_jwk(key: &EcdsaKeyPair, kid: &str) -> Value {
+    /// A P-256 key's JWK, with only what the curve needs (no `use`, no `alg`).
+    pub fn ec_jwk(key: &EcdsaKeyPair, kid: &str) -> Value {
         let point = key.public_key().as_ref();
         json!({"kty": "EC", "kid": kid, "crv": "P-256",
                "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])})
     }
 
-    fn signing_input(header: &Value, claims: &Value) -> String {
+    /// `base64url(header).base64url(claims)`, what a JWT's signature covers.
+    pub fn signing_input(header: &Value, claims: &Value) -> String {
         format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -602,7 +593,7 @@ mod tests {
         )
     }
 
-    fn rs256(key: &RsaKeyPair, kid: &str, claims: &Value) -> String {
+    pub fn rs256(key: &RsaKeyPair, kid: &str, claims: &Value) -> String {
         let input = signing_input(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims);
         let mut signature = vec![0; key.public().modulus_len()];
         key.sign(
@@ -615,21 +606,14 @@ mod tests {
         format!("{input}.{}", B64.encode(signature))
     }
 
-    fn es256(key: &EcdsaKeyPair, kid: &str, claims: &Value) -> String {
-        let input = signing_input(&json!({"alg": "ES256", "kid": kid}), claims);
+    pub fn es256(key: &EcdsaKeyPair, kid: &str, claims: &Value) -> String {
+        let input = signing_input(&json!({"alg": "ES256", "typ": "JWT", "kid": kid}), claims);
         let signature = key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
         format!("{input}.{}", B64.encode(signature.as_ref()))
     }
 
-    fn now() -> u64 {
-        jsonwebtoken::get_current_timestamp()
-    }
-
-    fn claims() -> Value {
-        json!({"sub": "alice", "iss": ISSUER, "aud": "app-client", "exp": now() + 600})
-    }
-
-    fn with(mut base: Value, changes: Value) -> Value {
+    /// `base` with `changes` applied (a `null` removes the key).
+    pub fn with(mut base: Value, changes: Value) -> Value {
         for (k, v) in changes.as_object().unwrap() {
             if v.is_null() {
                 base.as_object_mut().unwrap().remove(k);
@@ -638,6 +622,37 @@ mod tests {
             }
         }
         base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use ring::signature::{self as sig, RsaKeyPair};
+    use serde_json::{json, Value};
+
+    /// Test-only key (tests/fixtures), never used anywhere else.
+    const RSA_PEM: &str = include_str!("../../tests/fixtures/ws-authorizer-test-rsa.pem");
+
+    const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_test";
+
+    fn config() -> TokenConfig {
+        TokenConfig::new(ISSUER, "app-client, other-client", None).unwrap()
+    }
+
+    fn rsa() -> RsaKeyPair {
+        rsa_from_pem(RSA_PEM)
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn claims() -> Value {
+        json!({"sub": "alice", "iss": ISSUER, "aud": "app-client", "exp": now() + 600})
     }
 
     fn keys(jwks: Value) -> HashMap<String, Key> {

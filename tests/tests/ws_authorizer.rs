@@ -9,15 +9,17 @@ use std::time::Duration;
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
 };
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use ring::rand::SystemRandom;
-use ring::signature::{self as sig, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use ring::signature::{self as sig, EcdsaKeyPair, RsaKeyPair};
 use serde_json::{json, Value};
+use shared::token::testing::{
+    self, es256, p256, rs256, rsa_from_pem, rsa_jwk, signing_input, with,
+};
 use shared::token::{TokenConfig, Verifier};
 use ws_authorizer::{handle, AuthorizerError};
 
@@ -31,53 +33,15 @@ const RSA_2: &str = include_str!("../fixtures/ws-authorizer-test-rsa-2.pem");
 // --- test keys and tokens --------------------------------------------------------------
 
 fn rsa(pem: &str) -> RsaKeyPair {
-    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    RsaKeyPair::from_pkcs8(&STANDARD.decode(b64).unwrap()).unwrap()
+    rsa_from_pem(pem)
 }
 
-fn p256() -> EcdsaKeyPair {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
-}
-
-fn rsa_jwk(key: &RsaKeyPair, kid: &str) -> Value {
-    let c = sig::RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
-    json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-           "n": B64.encode(&c.n), "e": B64.encode(&c.e)})
-}
-
+/// The shared P-256 JWK with the `use` and `alg` an issuer's JWKS carries.
 fn ec_jwk(key: &EcdsaKeyPair, kid: &str) -> Value {
-    let p = key.public_key().as_ref();
-    json!({"kty": "EC", "kid": kid, "use": "sig", "alg": "ES256", "crv": "P-256",
-           "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..65])})
-}
-
-fn signing_input(header: &Value, claims: &Value) -> String {
-    format!(
-        "{}.{}",
-        B64.encode(header.to_string()),
-        B64.encode(claims.to_string())
+    with(
+        testing::ec_jwk(key, kid),
+        json!({"use": "sig", "alg": "ES256"}),
     )
-}
-
-fn rs256(key: &RsaKeyPair, kid: &str, claims: &Value) -> String {
-    let input = signing_input(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims);
-    let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(
-        &sig::RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .unwrap();
-    format!("{input}.{}", B64.encode(signature))
-}
-
-fn es256(key: &EcdsaKeyPair, kid: &str, claims: &Value) -> String {
-    let input = signing_input(&json!({"alg": "ES256", "typ": "JWT", "kid": kid}), claims);
-    let signature = key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-    format!("{input}.{}", B64.encode(signature.as_ref()))
 }
 
 fn hs256(secret: &[u8], kid: &str, claims: &Value) -> String {
@@ -98,17 +62,6 @@ fn now() -> u64 {
 fn claims(sub: &str) -> Value {
     json!({"sub": sub, "iss": ISSUER, "aud": CLIENT_ID, "token_use": "id",
            "iat": now() - 5, "exp": now() + 3600})
-}
-
-fn with(mut base: Value, changes: Value) -> Value {
-    for (k, v) in changes.as_object().unwrap() {
-        if v.is_null() {
-            base.as_object_mut().unwrap().remove(k);
-        } else {
-            base[k] = v.clone();
-        }
-    }
-    base
 }
 
 // --- the issuer's JWKS endpoint --------------------------------------------------------
