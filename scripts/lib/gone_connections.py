@@ -1,7 +1,8 @@
 """A stand-in for API Gateway's management API on which every connection is gone: any request
-answers 410 GoneException, as AWS does for a connection that closed. The benchmarks point
-push-fanout at it, so a sample batch that finds a recorded connection (left by the `$connect`
-sample) exercises the "forget it" path instead of waiting on an address nobody serves.
+answers 410 GoneException, as AWS does for a connection that closed. scripts/invoke-events and
+scripts/bench point push-fanout at it (tools.sh, start_push_stand_ins), so a sample batch that
+finds a recorded connection (left by the `$connect` sample) exercises the "forget it" path
+instead of waiting on an address nobody serves.
 
     gone_connections.py PORT
 """

@@ -104,6 +104,24 @@ start_moto() { # port [data-dir]
   fi
 }
 
+# The push functions' outside world, for running them from events/ (invoke-events, bench):
+# the issuer's keys (events/ws-authorizer-jwks.json, on loopback: the authorizer fetches them
+# and refuses the sample token, as deployed) and a management API on which every connection is
+# gone (scripts/lib/gone_connections.py: 410, so the fan-out forgets a connection a `$connect`
+# sample left). Appends their settings to the functions' env file.
+start_push_stand_ins() { # env-file
+  local jwks_port gone_port
+  jwks_port="$(free_port)" gone_port="$(free_port)"
+  setsid python3 -m http.server "$jwks_port" --bind 127.0.0.1 --directory "$ROOT/events" > /dev/null 2>&1 &
+  STARTED_PIDS+=($!)
+  setsid python3 "$ROOT/scripts/lib/gone_connections.py" "$gone_port" > /dev/null 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port "$jwks_port" "JWKS server"
+  wait_port "$gone_port" "management API stand-in"
+  printf 'JWT_ISSUER=https://issuer.example\nJWT_AUDIENCE=groupshare-app\nJWKS_URL=http://127.0.0.1:%s/ws-authorizer-jwks.json\nWEBSOCKET_MANAGEMENT_ENDPOINT=http://127.0.0.1:%s\n' \
+    "$jwks_port" "$gone_port" >> "$1"
+}
+
 # Starts s3s-fs, which checks SigV4 signatures, URL expiry and POST policies. Sets STRICT_S3_URL.
 start_s3s_fs() { # port data-dir access-key secret-key
   mkdir -p "$2"
