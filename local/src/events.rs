@@ -154,13 +154,7 @@ pub async fn drain_once(
             }
         };
         if handled_ok {
-            if let Some(receipt) = message.receipt_handle {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
+            delete_handled(sqs, queue_url, message.receipt_handle).await?;
         }
     }
     Ok(handled)
@@ -208,15 +202,21 @@ pub async fn drain_previews_once(app: &App, sqs: &Sqs, queue_url: &str) -> Resul
                 continue;
             }
         }
-        if let Some(receipt) = message.receipt_handle {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(receipt)
-                .send()
-                .await?;
-        }
+        delete_handled(sqs, queue_url, message.receipt_handle).await?;
     }
     Ok(handled)
+}
+
+/// Deletes a handled message, as Lambda's SQS poller does after a successful invocation.
+async fn delete_handled(sqs: &Sqs, queue_url: &str, receipt: Option<String>) -> Result<(), Error> {
+    if let Some(receipt) = receipt {
+        sqs.delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await?;
+    }
+    Ok(())
 }
 
 /// Runs the sweep-uploads handler every `every`, as the template's schedule does hourly.

@@ -96,21 +96,8 @@ pub async fn stack() -> &'static App {
 pub async fn stack_with(opts: Options) -> &'static App {
     let ddb_endpoint = endpoint(ENDPOINT_VAR);
     let prefix = unique("gs");
-    let sdk = |endpoint: String, key: String, secret: String| async move {
-        shared::aws::sdk_config_loader()
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(Credentials::new(key, secret, None, None, "test"))
-            .load()
-            .await
-    };
-    let ddb_sdk = sdk(ddb_endpoint, "test".into(), "test".into()).await;
-    let s3_sdk = sdk(
-        opts.s3_endpoint.clone(),
-        opts.access_key.clone(),
-        opts.secret_key.clone(),
-    )
-    .await;
+    let ddb_sdk = sdk_config(&ddb_endpoint, "test", "test").await;
+    let s3_sdk = sdk_config(&opts.s3_endpoint, &opts.access_key, &opts.secret_key).await;
 
     let specs =
         groupshare_local::template::table_specs(&groupshare_local::template::workspace_template())
@@ -151,6 +138,16 @@ pub async fn stack_with(opts: Options) -> &'static App {
         config,
     };
     Box::leak(Box::new(app))
+}
+
+/// The SDK configuration for a stand-in at `endpoint` with these credentials.
+pub async fn sdk_config(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+    shared::aws::sdk_config_loader()
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
+        .load()
+        .await
 }
 
 /// An API request as a device sends it, naming the caller with the local stack's `X-Dev-User`

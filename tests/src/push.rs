@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use futures::{SinkExt, StreamExt};
 use groupshare_local::{authorizer, push, server};
 use shared::push::fanout::ManagementApi;
@@ -31,12 +30,7 @@ impl PushStack {
     }
 
     pub async fn on(app: &'static App) -> Self {
-        let sdk = shared::aws::sdk_config_loader()
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(endpoint(ENDPOINT_VAR))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .load()
-            .await;
+        let sdk = crate::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test").await;
         let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve(listener, app));
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
