@@ -35,8 +35,7 @@ type Error = provision::Error;
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,7 +46,7 @@ async fn main() -> Result<(), Error> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local stand-in")?;
 
-    let sdk = shared::aws::load_sdk_config().await;
+    let sdk = shared::aws::load_sdk_config()?;
     let ddb = shared::aws::dynamodb_client(&sdk);
     let s3 = shared::aws::s3_client(&sdk, true);
     let specs = template::table_specs(&template::workspace_template())?;

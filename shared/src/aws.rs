@@ -1,9 +1,20 @@
-//! SDK client construction. One HTTP client (rustls + ring) serves every AWS client, so the
-//! binaries do not carry the SDK's default aws-lc TLS stack.
+//! SDK client construction. One HTTP client (HTTP/1.1, rustls + ring) serves every AWS client,
+//! so the binaries carry neither the SDK's default aws-lc TLS stack nor its HTTP/2 stack; and
+//! the configuration is read from the environment Lambda sets, so they carry no credential
+//! chain either (docs/decisions.md, "SDK configuration from the environment").
 
-use aws_config::BehaviorVersion;
-pub use aws_config::SdkConfig;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+mod http_client;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::region::Region;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+pub use aws_types::SdkConfig;
+
+use crate::config::ConfigError;
+pub use http_client::Http1Client;
 
 /// The roots every AWS endpoint's certificate chains to: Amazon Trust Services' Amazon Root CA
 /// 1–4 and the Starfield Services G2 root that cross-signs them (Debian's ca-certificates
@@ -12,67 +23,97 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsCont
 /// function's init (docs/performance.md).
 const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-services-roots.pem");
 
-/// Loads region, credentials and endpoint overrides (`AWS_ENDPOINT_URL_DYNAMODB`,
-/// `AWS_ENDPOINT_URL_S3`) the standard way, so the same binary talks to AWS or to local stand-ins.
-/// In a Lambda execution environment the config is read from the variables Lambda sets instead
-/// (see [`lambda_environment_config`]): the same values, without probing the other providers.
-pub async fn load_sdk_config() -> SdkConfig {
-    match lambda_environment_config(|name| std::env::var(name).ok()) {
-        Some(config) => config,
-        None => sdk_config_loader().load().await,
-    }
+/// The SDK configuration from the environment: region (`AWS_REGION`), credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and endpoint overrides
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary talks to AWS or to
+/// local stand-ins. Lambda sets the first two in every execution environment (the role's
+/// credentials, valid for the environment's life), and those are what the SDK's standard
+/// loader would find first anyway; reading them directly skips probing profile files and the
+/// web-identity, container and IMDS providers at every cold start, and keeps that whole chain
+/// (aws-config, STS) out of the binaries. Retries, timeouts and stalled-stream protection are
+/// the clients' defaults for the behaviour version.
+pub fn load_sdk_config() -> Result<SdkConfig, ConfigError> {
+    environment_config(|name| std::env::var(name).ok())
 }
 
-/// The standard loader with our HTTP client, for callers that set more (tests, local stack).
-pub fn sdk_config_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
-}
-
-fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls_context(
-            https_endpoint_override() || std::env::var_os(SYSTEM_TLS_ROOTS_VAR).is_some(),
+pub fn environment_config(
+    get: impl Fn(&str) -> Option<String> + Clone + Send + Sync + 'static,
+) -> Result<SdkConfig, ConfigError> {
+    let present = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    let missing = |what: &str| {
+        ConfigError(format!(
+            "{what} is not set (Lambda sets it; elsewhere export it, as scripts/local does)"
         ))
-        .build_https()
-}
-
-/// Lambda hands a function its region and role credentials as environment variables
-/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and
-/// those are what the standard loader would find first anyway; building the config from them
-/// skips probing profile files and the web-identity, container and IMDS providers at every
-/// cold start (docs/performance.md). Retries, timeouts and stalled-stream protection are the
-/// clients' defaults for the behaviour version either way. `None` (use the standard loader)
-/// outside Lambda, without those variables, or with a per-service endpoint override
-/// (`AWS_ENDPOINT_URL_<SERVICE>`, which only the standard loader applies); the global
-/// `AWS_ENDPOINT_URL` is honoured.
-pub fn lambda_environment_config(get: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> {
-    let present = |name: &str| get(name).filter(|v| !v.is_empty());
-    present("AWS_LAMBDA_FUNCTION_NAME")?;
-    if ["DYNAMODB", "S3", "SQS"]
-        .iter()
-        .any(|service| present(&format!("AWS_ENDPOINT_URL_{service}")).is_some())
-    {
-        return None;
-    }
-    let credentials = aws_credential_types::Credentials::new(
-        present("AWS_ACCESS_KEY_ID")?,
-        present("AWS_SECRET_ACCESS_KEY")?,
+    };
+    let region = present("AWS_REGION")
+        .or_else(|| present("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| missing("AWS_REGION"))?;
+    let credentials = Credentials::new(
+        present("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?,
+        present("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?,
         present("AWS_SESSION_TOKEN"),
         None,
-        "lambda-environment",
+        "environment",
     );
-    let mut config = SdkConfig::builder()
+    let https = ENDPOINT_VARS
+        .iter()
+        .any(|name| present(name).is_some_and(|url| url.trim().starts_with("https://")));
+    let system_roots = https || present(SYSTEM_TLS_ROOTS_VAR).is_some();
+    Ok(sdk_config_builder_with(system_roots)
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .service_config(EnvironmentEndpoints(get))
+        .build())
+}
+
+/// A configuration builder with our HTTP client (Amazon's roots) and the behaviour version
+/// set, for callers that set the rest themselves (tests, talking to stand-ins).
+pub fn sdk_config_builder() -> aws_types::sdk_config::Builder {
+    sdk_config_builder_with(false)
+}
+
+fn sdk_config_builder_with(system_roots: bool) -> aws_types::sdk_config::Builder {
+    SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(aws_config::Region::new(present("AWS_REGION")?))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-        )
-        .http_client(http_client());
-    if let Some(url) = present("AWS_ENDPOINT_URL") {
-        config = config.endpoint_url(url);
+        .http_client(SharedHttpClient::new(Http1Client::new(tls_config(
+            system_roots,
+        ))))
+}
+
+/// The endpoint variables the SDK reads, for the services GroupShare calls.
+const ENDPOINT_VARS: [&str; 5] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+];
+
+/// What each service client asks its `SdkConfig` for (today only `AWS_ENDPOINT_URL`), answered
+/// as the standard loader answers from the environment: the service's own variable
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, the service id in capitals with spaces as `_`), then the
+/// global one; none at all with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
+#[derive(Clone)]
+struct EnvironmentEndpoints<F>(F);
+
+impl<F> std::fmt::Debug for EnvironmentEndpoints<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvironmentEndpoints")
     }
-    Some(config.build())
+}
+
+impl<F: Fn(&str) -> Option<String> + Send + Sync> LoadServiceConfig for EnvironmentEndpoints<F> {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let get = |name: &str| (self.0)(name).filter(|v| !v.trim().is_empty());
+        if key.env() == "AWS_ENDPOINT_URL"
+            && get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        get(&format!("{}_{service}", key.env())).or_else(|| get(key.env()))
+    }
 }
 
 /// Set (to anything) in a function's environment: trust the system's roots instead, for a
@@ -82,27 +123,32 @@ pub const SYSTEM_TLS_ROOTS_VAR: &str = "GROUPSHARE_SYSTEM_TLS_ROOTS";
 
 /// Amazon's roots for AWS endpoints; the system's for an HTTPS stand-in named by an endpoint
 /// override, whose certificate can come from anywhere. (Plain-HTTP stand-ins need neither.)
-fn tls_context(system_roots: bool) -> TlsContext {
-    let trust = if system_roots {
-        TrustStore::default()
-    } else {
-        TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS)
-    };
-    TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .expect("a trust store is a valid TLS context")
+fn tls_config(system_roots: bool) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    if system_roots {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            tracing::warn!("no system TLS roots found; using Amazon's");
+        }
+    }
+    if roots.is_empty() {
+        roots.add_parsable_certificates(amazon_roots());
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth()
 }
 
-/// Whether an endpoint override the SDK reads from the environment is HTTPS.
-fn https_endpoint_override() -> bool {
-    [
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_S3",
-    ]
-    .iter()
-    .any(|name| std::env::var(name).is_ok_and(|url| url.trim().starts_with("https://")))
+fn amazon_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS)
+        .collect::<Result<_, _>>()
+        .expect("the compiled-in roots are valid PEM")
 }
 
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -124,63 +170,168 @@ pub fn s3_client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn lambda_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn config(env: HashMap<String, String>) -> Result<SdkConfig, ConfigError> {
+        environment_config(move |k| env.get(k).cloned())
+    }
 
     #[test]
-    fn lambda_environment_gives_region_credentials_and_endpoint() {
-        let vars = |extra: &[(&str, &str)]| {
-            let mut v: std::collections::HashMap<String, String> = [
-                ("AWS_LAMBDA_FUNCTION_NAME", "file-info"),
-                ("AWS_REGION", "eu-west-1"),
-                ("AWS_ACCESS_KEY_ID", "AKID"),
-                ("AWS_SECRET_ACCESS_KEY", "secret"),
-                ("AWS_SESSION_TOKEN", "token"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            for (k, val) in extra {
-                v.insert(k.to_string(), val.to_string());
+    fn environment_gives_region_and_credentials_or_names_what_is_missing() {
+        let sdk = config(lambda_env(&[])).unwrap();
+        assert_eq!(sdk.region().unwrap().as_ref(), "eu-west-1");
+        assert!(sdk.credentials_provider().is_some());
+        for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let mut env = lambda_env(&[]);
+            env.remove(name);
+            let err = config(env).unwrap_err();
+            assert!(err.0.contains(name), "{err:?}");
+        }
+        // The session token is optional (long-term keys), AWS_DEFAULT_REGION a fallback.
+        let mut env = lambda_env(&[("AWS_DEFAULT_REGION", "us-west-2")]);
+        env.remove("AWS_SESSION_TOKEN");
+        env.remove("AWS_REGION");
+        assert_eq!(config(env).unwrap().region().unwrap().as_ref(), "us-west-2");
+    }
+
+    fn endpoint_for(env: &[(&str, &str)], service_id: &str) -> Option<String> {
+        let env = lambda_env(env);
+        let endpoints = EnvironmentEndpoints(move |k: &str| env.get(k).cloned());
+        // The key exactly as the generated clients build it (aws-sdk-*/src/config.rs).
+        let key = ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        endpoints.load_config(key)
+    }
+
+    #[test]
+    fn endpoint_overrides_per_service_then_global_unless_ignored() {
+        let both = [
+            ("AWS_ENDPOINT_URL", "http://global:1"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://ddb:2"),
+            ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "http://ws:3"),
+        ];
+        assert_eq!(
+            endpoint_for(&both, "DynamoDB").as_deref(),
+            Some("http://ddb:2")
+        );
+        assert_eq!(
+            endpoint_for(&both, "ApiGatewayManagementApi").as_deref(),
+            Some("http://ws:3")
+        );
+        assert_eq!(
+            endpoint_for(&both, "S3").as_deref(),
+            Some("http://global:1")
+        );
+        assert_eq!(endpoint_for(&[], "S3"), None);
+        let ignored = [
+            both[0],
+            both[1],
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ];
+        assert_eq!(endpoint_for(&ignored, "DynamoDB"), None);
+    }
+
+    /// A per-service override reaches the client, and the request goes out as HTTP/1.1.
+    #[tokio::test]
+    async fn client_follows_the_service_override_over_http1() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
             }
-            v
-        };
-        let env = vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
-        let config = lambda_environment_config(|k| env.get(k).cloned()).unwrap();
-        assert_eq!(config.region().unwrap().as_ref(), "eu-west-1");
-        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
-        assert!(config.credentials_provider().is_some());
-        // Not in Lambda, no credentials, or a per-service endpoint: the standard loader.
-        for (drop, add) in [
-            ("AWS_LAMBDA_FUNCTION_NAME", None),
-            ("AWS_ACCESS_KEY_ID", None),
-            ("", Some(("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"))),
-        ] {
-            let mut env = vars(&[]);
-            env.remove(drop);
-            if let Some((k, v)) = add {
-                env.insert(k.into(), v.into());
-            }
-            assert!(
-                lambda_environment_config(|k| env.get(k).cloned()).is_none(),
-                "{drop} {add:?}"
+            let body = br#"{"TableNames":["t"]}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n",
+                body.len()
             );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            socket.write_all(body).await.unwrap();
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        let url = format!("http://127.0.0.1:{port}");
+        let sdk = config(lambda_env(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &url),
+        ]))
+        .unwrap();
+        let tables = dynamodb_client(&sdk).list_tables().send().await.unwrap();
+        assert_eq!(tables.table_names(), ["t"]);
+        let head = server.await.unwrap();
+        assert!(head.starts_with("POST / HTTP/1.1\r\n"), "{head}");
+        assert!(head
+            .to_ascii_lowercase()
+            .contains("x-amz-target: dynamodb_20120810.listtables"));
+    }
+
+    /// The SDK retries what a flaky network causes: a refused connection is an I/O error and
+    /// a server that never answers a timeout, both transient, neither a bare "other" error.
+    #[tokio::test]
+    async fn refused_and_silent_endpoints_are_transient_connector_errors() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}", silent.local_addr().unwrap());
+        let _held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            loop {
+                let (socket, _) = silent.accept().await.unwrap();
+                open.push(socket);
+            }
+        });
+        for (url, timeout_expected) in [("http://127.0.0.1:9", false), (silent_url.as_str(), true)]
+        {
+            let sdk = config(lambda_env(&[("AWS_ENDPOINT_URL", url)])).unwrap();
+            let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+                .timeout_config(
+                    aws_smithy_types::timeout::TimeoutConfig::builder()
+                        .read_timeout(std::time::Duration::from_millis(200))
+                        .build(),
+                )
+                .build();
+            let err = aws_sdk_dynamodb::Client::from_conf(conf)
+                .list_tables()
+                .send()
+                .await
+                .unwrap_err();
+            let aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) = &err else {
+                panic!("not a dispatch failure: {err:?}");
+            };
+            if timeout_expected {
+                assert!(failure.is_timeout(), "{err:?}");
+            } else {
+                assert!(failure.is_io(), "{err:?}");
+            }
         }
     }
 
-    /// The roots parse (the SDK only parses them when a client is built, and panics there on a
-    /// bad one) and are the five Amazon Trust Services publishes.
+    /// The roots parse and are the five Amazon Trust Services publishes.
     #[test]
-    fn amazon_roots_build_a_client() {
-        let pem = std::str::from_utf8(AMAZON_TRUST_SERVICES_ROOTS).unwrap();
-        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----").count(), 5);
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .tls_context(tls_context(false))
-            .build_https();
-        let sdk = SdkConfig::builder()
-            .http_client(http_client)
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        dynamodb_client(&sdk);
+    fn amazon_roots_parse() {
+        assert_eq!(amazon_roots().len(), 5);
+        let mut store = rustls::RootCertStore::empty();
+        assert_eq!(store.add_parsable_certificates(amazon_roots()), (5, 0));
+        tls_config(false);
     }
 }

@@ -43,7 +43,7 @@ where
 {
     crate::logging::init();
     let config = Config::from_env()?;
-    let sdk = aws::load_sdk_config().await;
+    let sdk = aws::load_sdk_config()?;
     // Both live as long as the process, as in `http::run`.
     let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
     let extra: &'static S = Box::leak(Box::new(setup(app, &sdk)?));

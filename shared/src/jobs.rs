@@ -39,13 +39,13 @@ mod queue {
             }
         }
 
-        /// The queue the template names in `PREVIEW_QUEUE_URL`, with the standard SDK setup.
+        /// The queue the template names in `PREVIEW_QUEUE_URL`, with the SDK configured from the environment.
         pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
             let url = std::env::var("PREVIEW_QUEUE_URL")
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| crate::config::ConfigError("PREVIEW_QUEUE_URL is not set".into()))?;
-            let sdk = crate::aws::load_sdk_config().await;
+            let sdk = crate::aws::load_sdk_config()?;
             Ok(Self::new(aws_sdk_sqs::Client::new(&sdk), url))
         }
 

@@ -48,11 +48,11 @@ impl App {
     /// Reads configuration and AWS settings from the environment and builds the SDK clients.
     pub async fn from_env() -> Result<Self, config::ConfigError> {
         let config = Config::from_env()?;
-        let sdk = aws::load_sdk_config().await;
+        let sdk = aws::load_sdk_config()?;
         Ok(Self::new(config, &sdk))
     }
 
-    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+    pub fn new(config: Config, sdk: &aws::SdkConfig) -> Self {
         let store = store::Store::new(aws::dynamodb_client(sdk), config.tables.clone());
         let blobs = blob::Blobs::new(
             aws::s3_client(sdk, config.s3_force_path_style),

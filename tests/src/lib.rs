@@ -141,13 +141,29 @@ pub async fn stack_with(opts: Options) -> &'static App {
 }
 
 /// The SDK configuration for a stand-in at `endpoint` with these credentials.
-pub async fn sdk_config(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
-    shared::aws::sdk_config_loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
-        .load()
-        .await
+pub async fn sdk_config(endpoint: &str, key: &str, secret: &str) -> shared::aws::SdkConfig {
+    sdk_config_with(
+        endpoint,
+        Credentials::new(key, secret, None, None, "test"),
+        |c| c,
+    )
+}
+
+/// The same with these credentials and any other settings (retries, say).
+pub fn sdk_config_with(
+    endpoint: &str,
+    credentials: impl aws_credential_types::provider::ProvideCredentials + 'static,
+    more: impl FnOnce(aws_types::sdk_config::Builder) -> aws_types::sdk_config::Builder,
+) -> shared::aws::SdkConfig {
+    more(
+        shared::aws::sdk_config_builder()
+            .region(aws_types::region::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            ),
+    )
+    .build()
 }
 
 /// An API request as a device sends it, naming the caller with the local stack's `X-Dev-User`

@@ -418,12 +418,7 @@ async fn download_urls_end_before_their_signing_credentials() {
         Some(std::time::SystemTime::now() + std::time::Duration::from_secs(150)),
         "expiring",
     );
-    let sdk = shared::aws::sdk_config_loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint(ENDPOINT_VAR))
-        .credentials_provider(expiring)
-        .load()
-        .await;
+    let sdk = groupshare_tests::sdk_config_with(&endpoint(ENDPOINT_VAR), expiring, |c| c);
     let short = shared::App {
         blobs: shared::blob::Blobs::new(
             shared::aws::s3_client(&sdk, true),

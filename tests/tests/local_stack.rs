@@ -171,14 +171,7 @@ async fn the_local_stack_runs_s3_events_and_keeps_what_it_acknowledged() {
 }
 
 async fn stack_s3(stack: &LocalStack) -> aws_sdk_s3::Client {
-    let sdk = shared::aws::sdk_config_loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&stack.aws)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "l", "l", None, None, "t",
-        ))
-        .load()
-        .await;
+    let sdk = groupshare_tests::sdk_config(&stack.aws, "l", "l").await;
     shared::aws::s3_client(&sdk, true)
 }
 

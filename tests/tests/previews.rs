@@ -23,14 +23,7 @@ struct Previews {
 
 async fn previews() -> Previews {
     let app = stack().await;
-    let sdk = shared::aws::sdk_config_loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint(ENDPOINT_VAR))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
+    let sdk = groupshare_tests::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test").await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = groupshare_local::events::create_queue(&sqs, &unique("previews"))
         .await

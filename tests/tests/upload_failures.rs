@@ -9,13 +9,11 @@ use shared::App;
 
 /// The same deployment with DynamoDB unreachable (an outage, as the function sees one).
 async fn with_dynamodb_down(app: &App) -> App {
-    let sdk = shared::aws::sdk_config_loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    let sdk = groupshare_tests::sdk_config_with(
+        "http://127.0.0.1:9",
+        Credentials::new("test", "test", None, None, "test"),
+        |c| c.retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1)),
+    );
     App {
         store: shared::store::Store::new(
             shared::aws::dynamodb_client(&sdk),

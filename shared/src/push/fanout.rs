@@ -227,7 +227,7 @@ pub struct ManagementApi {
 }
 
 impl ManagementApi {
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+    pub fn new(sdk: &crate::aws::SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
             .build();
