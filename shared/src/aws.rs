@@ -20,7 +20,9 @@ pub use http_client::Http1Client;
 /// 1–4 and the Starfield Services G2 root that cross-signs them (Debian's ca-certificates
 /// 20230311, SHA-256 fingerprints as published by Amazon Trust Services). The system store is
 /// ~150 roots, read from disk and parsed once per SDK client at every cold start: most of a
-/// function's init (docs/performance.md).
+/// function's init (docs/performance.md). The functions use the same roots as compiled-in
+/// anchors ([`amazon_trust_anchors`]); this file is what the tests check those against.
+#[cfg(test)]
 const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-services-roots.pem");
 
 /// The SDK configuration from the environment: region (`AWS_REGION`), credentials
@@ -32,8 +34,17 @@ const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-serv
 /// web-identity, container and IMDS providers at every cold start, and keeps that whole chain
 /// (aws-config, STS) out of the binaries. Retries, timeouts and stalled-stream protection are
 /// the clients' defaults for the behaviour version.
+///
+/// Read once per process: a function that also builds a client of another service (the
+/// preview queue's SQS) gets the same configuration, so one HTTP client, connection pool and
+/// TLS setup serve them all.
 pub fn load_sdk_config() -> Result<SdkConfig, ConfigError> {
-    environment_config(|name| std::env::var(name).ok())
+    static LOADED: std::sync::OnceLock<SdkConfig> = std::sync::OnceLock::new();
+    if let Some(sdk) = LOADED.get() {
+        return Ok(sdk.clone());
+    }
+    let sdk = environment_config(|name| std::env::var(name).ok())?;
+    Ok(LOADED.get_or_init(|| sdk).clone())
 }
 
 pub fn environment_config(
@@ -133,7 +144,7 @@ fn tls_config(system_roots: bool) -> rustls::ClientConfig {
         }
     }
     if roots.is_empty() {
-        roots.add_parsable_certificates(amazon_roots());
+        roots.extend(amazon_trust_anchors());
     }
     rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -144,11 +155,27 @@ fn tls_config(system_roots: bool) -> rustls::ClientConfig {
     .with_no_client_auth()
 }
 
-fn amazon_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS)
-        .collect::<Result<_, _>>()
-        .expect("the compiled-in roots are valid PEM")
+/// The five roots of [`AMAZON_TRUST_SERVICES_ROOTS`], taken from Mozilla's set as `webpki-roots`
+/// compiles it in (subject, key and constraints as constants): nothing to decode or parse at
+/// cold start, where decoding and parsing the PEM was a tenth of a function's init
+/// instructions (docs/performance.md). A unit test checks they are exactly the pinned PEM's.
+fn amazon_trust_anchors() -> impl Iterator<Item = rustls::pki_types::TrustAnchor<'static>> {
+    // Each subject's last attribute is its common name.
+    const COMMON_NAMES: [&[u8]; 5] = [
+        b"Amazon Root CA 1",
+        b"Amazon Root CA 2",
+        b"Amazon Root CA 3",
+        b"Amazon Root CA 4",
+        b"Starfield Services Root Certificate Authority - G2",
+    ];
+    webpki_roots::TLS_SERVER_ROOTS
+        .iter()
+        .filter(|anchor| {
+            COMMON_NAMES
+                .iter()
+                .any(|name| anchor.subject.as_ref().ends_with(name))
+        })
+        .cloned()
 }
 
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -326,12 +353,29 @@ mod tests {
         }
     }
 
-    /// The roots parse and are the five Amazon Trust Services publishes.
+    /// The compiled-in anchors are exactly the five roots pinned in the PEM (Amazon Root CA 1–4,
+    /// Starfield Services G2): a `webpki-roots` update that dropped or changed one fails here.
     #[test]
-    fn amazon_roots_parse() {
-        assert_eq!(amazon_roots().len(), 5);
-        let mut store = rustls::RootCertStore::empty();
-        assert_eq!(store.add_parsable_certificates(amazon_roots()), (5, 0));
+    fn amazon_anchors_are_the_pinned_roots() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let mut pinned: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS)
+            .map(|der| {
+                let der = der.unwrap();
+                let anchor = webpki::anchor_from_trusted_cert(&der).unwrap();
+                (
+                    anchor.subject.to_vec(),
+                    anchor.subject_public_key_info.to_vec(),
+                )
+            })
+            .collect();
+        let mut compiled: Vec<_> = amazon_trust_anchors()
+            .map(|a| (a.subject.to_vec(), a.subject_public_key_info.to_vec()))
+            .collect();
+        pinned.sort();
+        compiled.sort();
+        assert_eq!(pinned.len(), 5);
+        assert_eq!(compiled, pinned);
         tls_config(false);
     }
 }

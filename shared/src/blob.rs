@@ -2,6 +2,7 @@
 //! signing with the function's credentials: no S3 call on the download path.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -9,6 +10,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
 use serde::Serialize;
 
+use crate::aws::SdkConfig;
 use crate::disposition::{content_disposition, safe_content_type, Disposition};
 use crate::{ApiError, Config};
 
@@ -17,7 +19,7 @@ const CREDENTIAL_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct Blobs {
-    s3: aws_sdk_s3::Client,
+    s3: LazyS3,
     /// The same provider the client signs with (the SDK config's), read for expiry and for
     /// presigned POST policies. In Lambda it reads environment variables: no network call.
     credentials: Option<SharedCredentialsProvider>,
@@ -133,12 +135,63 @@ fn retention_segment(segment: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// The S3 client, built on first use and then kept for the environment's life. Building one
+/// is a quarter of a function's init instructions (the SDK parses its partition table and
+/// compiles their regexes per client; docs/performance.md), and half the functions never
+/// touch S3: listing and pulling history, sending, the WebSocket paths.
+#[derive(Clone)]
+struct LazyS3 {
+    client: Arc<OnceLock<aws_sdk_s3::Client>>,
+    sdk: Option<SdkConfig>,
+    path_style: bool,
+}
+
+impl LazyS3 {
+    fn get(&self) -> &aws_sdk_s3::Client {
+        self.client.get_or_init(|| {
+            let sdk = self
+                .sdk
+                .as_ref()
+                .expect("a lazy S3 client has its SDK config");
+            crate::aws::s3_client(sdk, self.path_style)
+        })
+    }
+}
+
+impl std::fmt::Debug for LazyS3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyS3")
+            .field("built", &self.client.get().is_some())
+            .finish()
+    }
+}
+
 impl Blobs {
+    /// With this S3 client (tests give one of their own).
     pub fn new(
         s3: aws_sdk_s3::Client,
         credentials: Option<SharedCredentialsProvider>,
         config: &Config,
     ) -> Self {
+        let s3 = LazyS3 {
+            client: Arc::new(OnceLock::from(s3)),
+            sdk: None,
+            path_style: config.s3_force_path_style,
+        };
+        Self::with(s3, credentials, config)
+    }
+
+    /// With an S3 client built from `sdk` on first use: what a function does.
+    pub fn from_sdk(sdk: &SdkConfig, config: &Config) -> Self {
+        let s3 = LazyS3 {
+            client: Arc::default(),
+            sdk: Some(sdk.clone()),
+            path_style: config.s3_force_path_style,
+        };
+        Self::with(s3, sdk.credentials_provider(), config)
+    }
+
+    fn with(s3: LazyS3, credentials: Option<SharedCredentialsProvider>, config: &Config) -> Self {
         Self {
             s3,
             credentials,
@@ -151,7 +204,7 @@ impl Blobs {
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.s3
+        self.s3.get()
     }
 
     /// The same client and settings for another bucket (S3 events name their bucket).
@@ -227,6 +280,7 @@ impl Blobs {
         let (presigning, expires_at) = self.presigning(self.download_ttl).await?;
         let request = self
             .s3
+            .get()
             .get_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -259,6 +313,7 @@ impl Blobs {
         let (creds, lifetime) = self.credentials(self.upload_ttl).await?;
         let region = self
             .s3
+            .get()
             .config()
             .region()
             .map(|r| r.to_string())
@@ -327,6 +382,7 @@ impl Blobs {
     /// Deletes an object (absent objects are fine: S3 answers success).
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.s3
+            .get()
             .delete_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -339,6 +395,7 @@ impl Blobs {
     /// Deletes one version of an object for good (versioned buckets).
     pub async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), ApiError> {
         self.s3
+            .get()
             .delete_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -354,6 +411,7 @@ impl Blobs {
         let bucket = self.bucket()?;
         let listed = self
             .s3
+            .get()
             .list_object_versions()
             .bucket(bucket)
             .prefix(key)
@@ -396,6 +454,7 @@ impl Blobs {
     ) -> Result<String, ApiError> {
         let out = self
             .s3
+            .get()
             .create_multipart_upload()
             .bucket(self.bucket()?)
             .key(key)
@@ -428,6 +487,7 @@ impl Blobs {
             })?;
             let request = self
                 .s3
+                .get()
                 .upload_part()
                 .bucket(bucket)
                 .key(key)
@@ -470,6 +530,7 @@ impl Blobs {
     ) -> Result<Option<Vec<StoredPart>>, ApiError> {
         let mut pages = self
             .s3
+            .get()
             .list_parts()
             .bucket(self.bucket()?)
             .key(key)
@@ -521,6 +582,7 @@ impl Blobs {
             .build();
         let out = self
             .s3
+            .get()
             .complete_multipart_upload()
             .bucket(self.bucket()?)
             .key(key)
@@ -552,6 +614,7 @@ impl Blobs {
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), ApiError> {
         let out = self
             .s3
+            .get()
             .abort_multipart_upload()
             .bucket(self.bucket()?)
             .key(key)
@@ -587,6 +650,7 @@ impl Blobs {
     ) -> Result<Vec<u8>, ApiError> {
         let out = self
             .s3
+            .get()
             .get_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -607,6 +671,7 @@ impl Blobs {
     /// Stores `bytes` at `key` as `content_type`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
         self.s3
+            .get()
             .put_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -622,6 +687,7 @@ impl Blobs {
     pub async fn head(&self, key: &str) -> Result<Option<ObjectFacts>, ApiError> {
         let out = self
             .s3
+            .get()
             .head_object()
             .bucket(self.bucket()?)
             .key(key)

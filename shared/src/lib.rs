@@ -54,11 +54,7 @@ impl App {
 
     pub fn new(config: Config, sdk: &aws::SdkConfig) -> Self {
         let store = store::Store::new(aws::dynamodb_client(sdk), config.tables.clone());
-        let blobs = blob::Blobs::new(
-            aws::s3_client(sdk, config.s3_force_path_style),
-            sdk.credentials_provider(),
-            &config,
-        );
+        let blobs = blob::Blobs::from_sdk(sdk, &config);
         Self {
             config,
             store,
