@@ -13,7 +13,13 @@ bootstrap) hands each binary an event from events/, then repeats it. Per functio
 * first invoke: first response less init.
 * warm p50/p95: the runtime's `next` answer to the function's response, over the repeats.
 * warm CPU: the function's own CPU time per warm invocation (excludes the stand-in's).
-* peak RSS: VmHWM from /proc after the warm repeats.
+* peak RSS: VmHWM from /proc after the warm repeats; a second table splits the resident set
+  into anonymous memory (heap, stacks: the process's own) and file-backed pages (the binary and
+  libc, mapped from the page cache, shared and reclaimable).
+* instructions: user-space instructions from spawn to the first response (init plus the first
+  invoke), counted by valgrind's callgrind in one more spawn: the same count on every run of
+  the same binary and event, whatever else the machine does. Only with a baseline; skipped
+  without valgrind.
 
 Cold figures are medians over BENCH_COLD spawns (default 5), taken in rounds over all the specs
 so that a noisy moment hits every function, the floor included. With `--baseline FUNCTION=EVENT`
@@ -24,21 +30,26 @@ usage: lambda_bench.py BIN_DIR ENV_DOTENV WARM_INVOCATIONS [--baseline FUNCTION=
 """
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 from lambda_runtime_api import Runtime
 
 
-def peak_rss_kib(pid):
+def memory_kib(pid):
+    """Peak RSS and the current anonymous and file-backed resident sets, KiB."""
+    found = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+            key = line.split(":")[0]
+            if key in ("VmHWM", "RssAnon", "RssFile"):
+                found[key] = int(line.split()[1])
+    return found
 
 
 def cpu_ns(pid):
@@ -53,9 +64,10 @@ def cpu_ns(pid):
     return total
 
 
-def run_once(binary, function, event, invocations, env):
-    """One process: `invocations` copies of `event`. Returns (runtime, peak RSS KiB, started);
-    the runtime's `cpu` holds the process's CPU time (ns) at each `next`."""
+def run_once(binary, function, event, invocations, env, wrapper=()):
+    """One process: `invocations` copies of `event`. Returns (runtime, memory KiB, started);
+    the runtime's `cpu` holds the process's CPU time (ns) at each `next`. Under a `wrapper`
+    (valgrind) the process is asked to stop (SIGTERM) so that the wrapper can write its report."""
     rt = Runtime([event] * invocations)
     env = dict(env)
     env["AWS_LAMBDA_RUNTIME_API"] = rt.start()
@@ -69,16 +81,34 @@ def run_once(binary, function, event, invocations, env):
 
     rt.on_next = on_next
     started = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*wrapper, binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     spawned.append(proc)
     pid_known.set()
     if not rt.done.wait(120):
         print(f"{function}: timed out", file=sys.stderr)
-    rss = peak_rss_kib(proc.pid)
-    proc.kill()
+    memory = memory_kib(proc.pid)
+    if wrapper:
+        proc.terminate()
+    else:
+        proc.kill()
     proc.wait()
     rt.shutdown()
-    return rt, rss, started
+    return rt, memory, started
+
+
+def instructions(binary, function, event, env):
+    """Instructions to the first response under callgrind, or None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        run_once(binary, function, event, 1, env,
+                 wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
+        with open(out) as f:
+            for line in f:
+                if line.startswith("totals:"):
+                    return int(line.split()[1])
+    return None
 
 
 def ratio(value, base):
@@ -112,7 +142,7 @@ def main():
                 event = f.read()
             binary = os.path.join(bin_dir, function, "bootstrap")
             # The first round's process also serves the warm repeats.
-            rt, rss, started = run_once(binary, function, event, warm + 1 if round_ == 0 else 1, env)
+            rt, memory, started = run_once(binary, function, event, warm + 1 if round_ == 0 else 1, env)
             r = results[spec]
             r["init"].append((rt.first_next_at - started) * 1000)
             r["first"].append((rt.first_response_at - started) * 1000)
@@ -121,7 +151,9 @@ def main():
             if round_ == 0:
                 # The first answer is a cold one; the rest are warm.
                 r["warm"] = sorted(x * 1000 for x in rt.latencies[1:])
-                r["rss"] = rss / 1024
+                r["rss"] = memory["VmHWM"] / 1024
+                r["anon"] = memory["RssAnon"] / 1024
+                r["file"] = memory["RssFile"] / 1024
                 r["size"] = os.path.getsize(binary) / (1024 * 1024)
                 # CPU from the second `next` to the last one: the warm invocations only.
                 r["warm_cpu"] = (rt.cpu[-1] - rt.cpu[1]) / 1e6 / max(warm, 1)
@@ -156,6 +188,26 @@ def main():
               f"{fig('init_cpu', '.2f', 'ms')} | {fig('first', '.1f', 'ms')} | {r['first'] - r['init']:.1f} ms | "
               f"{statistics.median(lat):.2f} ms | {p95:.2f} ms | {r['warm_cpu']:.3f} ms | {fig('rss', '.1f', 'MiB')} | "
               f"{statuses} |")
+
+    print()
+    print("| function | event | peak RSS | anonymous | file-backed | instructions to the first response |")
+    print("|---|---|---|---|---|---|")
+    for spec, r in results.items():
+        function, event_file = spec.split("=")
+        r["instructions"] = None
+        if base:  # a count means something next to the floor's
+            with open(event_file, "rb") as f:
+                r["instructions"] = instructions(os.path.join(bin_dir, function, "bootstrap"), function, f.read(), env)
+        count = r["instructions"]
+        if count is None:
+            count_text = "–" if not base else "n/a (no valgrind)"
+        else:
+            count_text = f"{count / 1e6:.2f} M"
+            if base and base.get("instructions"):
+                count_text += f" ({ratio(count, base['instructions'])})"
+        anon = f"{r['anon']:.1f} MiB" + (f" ({ratio(r['anon'], base['anon'])})" if base else "")
+        print(f"| {function} | {os.path.basename(event_file)} | {r['rss']:.1f} MiB | {anon} | "
+              f"{r['file']:.1f} MiB | {count_text} |")
 
 
 if __name__ == "__main__":
