@@ -32,8 +32,12 @@ const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-serv
 /// credentials, valid for the environment's life), and those are what the SDK's standard
 /// loader would find first anyway; reading them directly skips probing profile files and the
 /// web-identity, container and IMDS providers at every cold start, and keeps that whole chain
-/// (aws-config, STS) out of the binaries. Retries, timeouts and stalled-stream protection are
-/// the clients' defaults for the behaviour version.
+/// (aws-config, STS) out of the binaries. Also read as the standard loader reads them:
+/// `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` (`true`/`false`), `AWS_MAX_ATTEMPTS`
+/// and `AWS_RETRY_MODE` (`standard`, `adaptive`); otherwise retries, timeouts and
+/// stalled-stream protection are the clients' defaults for the behaviour version. Not read:
+/// profiles (`AWS_PROFILE`, `~/.aws`), other credential sources, proxies
+/// (docs/operations.md).
 ///
 /// Read once per process: a function that also builds a client of another service (the
 /// preview queue's SQS) gets the same configuration, so one HTTP client, connection pool and
@@ -50,7 +54,17 @@ pub fn load_sdk_config() -> Result<SdkConfig, ConfigError> {
 pub fn environment_config(
     get: impl Fn(&str) -> Option<String> + Clone + Send + Sync + 'static,
 ) -> Result<SdkConfig, ConfigError> {
-    let present = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+    let present = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let flag = |name: &str| match present(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ConfigError(format!("{name} must be true or false"))),
+    };
     let missing = |what: &str| {
         ConfigError(format!(
             "{what} is not set (Lambda sets it; elsewhere export it, as scripts/local does)"
@@ -68,13 +82,51 @@ pub fn environment_config(
     );
     let https = ENDPOINT_VARS
         .iter()
-        .any(|name| present(name).is_some_and(|url| url.trim().starts_with("https://")));
+        .any(|name| present(name).is_some_and(|url| url.starts_with("https://")));
     let system_roots = https || present(SYSTEM_TLS_ROOTS_VAR).is_some();
-    Ok(sdk_config_builder_with(system_roots)
+    let mut builder = sdk_config_builder_with(system_roots);
+    builder.set_use_fips(flag("AWS_USE_FIPS_ENDPOINT")?);
+    builder.set_use_dual_stack(flag("AWS_USE_DUALSTACK_ENDPOINT")?);
+    builder.set_retry_config(retry_config(
+        present("AWS_RETRY_MODE").as_deref(),
+        present("AWS_MAX_ATTEMPTS").as_deref(),
+    )?);
+    Ok(builder
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .service_config(EnvironmentEndpoints(get))
         .build())
+}
+
+/// `AWS_RETRY_MODE` and `AWS_MAX_ATTEMPTS`, or `None` for the behaviour version's default.
+fn retry_config(
+    mode: Option<&str>,
+    max_attempts: Option<&str>,
+) -> Result<Option<aws_smithy_types::retry::RetryConfig>, ConfigError> {
+    use aws_smithy_types::retry::RetryConfig;
+    if mode.is_none() && max_attempts.is_none() {
+        return Ok(None);
+    }
+    let config = match mode.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("standard") => RetryConfig::standard(),
+        Some("adaptive") => RetryConfig::adaptive(),
+        Some(_) => {
+            return Err(ConfigError(
+                "AWS_RETRY_MODE must be standard or adaptive".into(),
+            ))
+        }
+    };
+    Ok(Some(match max_attempts {
+        None => config,
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => config.with_max_attempts(n),
+            _ => {
+                return Err(ConfigError(
+                    "AWS_MAX_ATTEMPTS must be a whole number, 1 or more".into(),
+                ))
+            }
+        },
+    }))
 }
 
 /// A configuration builder with our HTTP client (Amazon's roots) and the behaviour version
@@ -100,7 +152,8 @@ const ENDPOINT_VARS: [&str; 5] = [
     "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
 ];
 
-/// What each service client asks its `SdkConfig` for (today only `AWS_ENDPOINT_URL`), answered
+/// What each service client asks its `SdkConfig` for (`AWS_ENDPOINT_URL`; S3 also
+/// `AWS_S3_DISABLE_EXPRESS_SESSION_AUTH`), answered
 /// as the standard loader answers from the environment: the service's own variable
 /// (`AWS_ENDPOINT_URL_DYNAMODB`, the service id in capitals with spaces as `_`), then the
 /// global one; none at all with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
@@ -140,12 +193,11 @@ fn tls_config(system_roots: bool) -> rustls::ClientConfig {
         let found = rustls_native_certs::load_native_certs();
         let (added, _ignored) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
-            tracing::warn!("no system TLS roots found; using Amazon's");
+            tracing::warn!("no system TLS roots found; trusting Amazon's only");
         }
     }
-    if roots.is_empty() {
-        roots.extend(amazon_trust_anchors());
-    }
+    // Amazon's in any case: they are in every system store anyway, and cost nothing to add.
+    roots.extend(amazon_trust_anchors());
     rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -233,6 +285,41 @@ mod tests {
         env.remove("AWS_SESSION_TOKEN");
         env.remove("AWS_REGION");
         assert_eq!(config(env).unwrap().region().unwrap().as_ref(), "us-west-2");
+    }
+
+    #[test]
+    fn fips_dual_stack_and_retries_as_the_standard_loader_reads_them() {
+        let sdk = config(lambda_env(&[
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", " TRUE "),
+            ("AWS_RETRY_MODE", "adaptive"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(sdk.use_fips(), Some(true));
+        assert_eq!(sdk.use_dual_stack(), Some(true));
+        let retry = sdk.retry_config().unwrap();
+        assert_eq!(retry.max_attempts(), 5);
+        assert_eq!(retry.mode(), aws_smithy_types::retry::RetryMode::Adaptive);
+        // Unset: the clients' defaults.
+        let sdk = config(lambda_env(&[])).unwrap();
+        assert_eq!((sdk.use_fips(), sdk.retry_config()), (None, None));
+        // Nonsense is an init error naming the variable, not a silent default.
+        for (name, value) in [
+            ("AWS_USE_FIPS_ENDPOINT", "yes"),
+            ("AWS_MAX_ATTEMPTS", "0"),
+            ("AWS_MAX_ATTEMPTS", "three"),
+            ("AWS_RETRY_MODE", "legacy"),
+        ] {
+            let err = config(lambda_env(&[(name, value)])).unwrap_err();
+            assert!(err.0.contains(name), "{err:?}");
+        }
+        // Values are trimmed, as the standard loader trims them.
+        let env = lambda_env(&[
+            ("AWS_SESSION_TOKEN", " token\n"),
+            ("AWS_REGION", " eu-west-1 "),
+        ]);
+        assert_eq!(config(env).unwrap().region().unwrap().as_ref(), "eu-west-1");
     }
 
     fn endpoint_for(env: &[(&str, &str)], service_id: &str) -> Option<String> {
@@ -351,6 +438,158 @@ mod tests {
                 assert!(failure.is_io(), "{err:?}");
             }
         }
+    }
+
+    /// A scripted server on loopback: each connection is answered from `answers` in turn
+    /// (`None`: close without a word), and every accepted connection is counted.
+    async fn scripted_server(
+        answers: Vec<Option<&'static str>>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(answers.into_iter()));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                let answers = answers.clone();
+                tokio::spawn(async move {
+                    loop {
+                        // One request: its head, then a body of its content-length.
+                        let mut seen = Vec::new();
+                        let mut buf = [0u8; 8192];
+                        let head_end = loop {
+                            if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break at + 4;
+                            }
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        while seen.len() < head_end + length {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let next = answers.lock().unwrap().next().flatten();
+                        let Some(answer) = next else { return };
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("http://{addr}"), accepted)
+    }
+
+    const OK_EMPTY: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 17\r\n\r\n{\"TableNames\":[]}";
+    const INTERNAL_ERROR: &str = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 79\r\n\r\n{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"x\"}";
+
+    fn client(
+        url: &str,
+        attempts: u32,
+        connect_timeout_ms: Option<u64>,
+    ) -> aws_sdk_dynamodb::Client {
+        let sdk = config(lambda_env(&[("AWS_ENDPOINT_URL", url)])).unwrap();
+        let mut timeouts = aws_smithy_types::timeout::TimeoutConfig::builder();
+        if let Some(ms) = connect_timeout_ms {
+            timeouts = timeouts.connect_timeout(std::time::Duration::from_millis(ms));
+        }
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .retry_config(
+                aws_smithy_types::retry::RetryConfig::standard()
+                    .with_max_attempts(attempts)
+                    .with_initial_backoff(std::time::Duration::from_millis(5)),
+            )
+            .timeout_config(timeouts.build())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// A connection dropped before the answer (a server restarting, a reset) is retried, and
+    /// the retry after a 500 goes out on a new connection: the one that failed is poisoned,
+    /// not reused.
+    #[tokio::test]
+    async fn dropped_connections_are_retried_and_failed_ones_not_reused() {
+        let (url, accepted) = scripted_server(vec![None, None, Some(OK_EMPTY)]).await;
+        client(&url, 3, None).list_tables().send().await.unwrap();
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        let (url, accepted) = scripted_server(vec![Some(INTERNAL_ERROR), Some(OK_EMPTY)]).await;
+        client(&url, 3, None).list_tables().send().await.unwrap();
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        // Without a failure the connection is kept for the next request.
+        let (url, accepted) = scripted_server(vec![Some(OK_EMPTY), Some(OK_EMPTY)]).await;
+        let ddb = client(&url, 3, None);
+        ddb.list_tables().send().await.unwrap();
+        ddb.list_tables().send().await.unwrap();
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// The connect timeout covers the TLS handshake: a server that accepts and never answers
+    /// it is a timeout (retried), not a hang until the function's own timeout. A server that
+    /// answers it with garbage is a TLS failure, tried once: retrying cannot fix it.
+    #[tokio::test]
+    async fn tls_handshakes_time_out_and_tls_failures_are_not_retried() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("https://{}", silent.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            loop {
+                open.push(silent.accept().await.unwrap().0);
+            }
+        });
+        let attempt = client(&silent_url, 1, Some(200)).list_tables().send();
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), attempt)
+            .await
+            .expect("the connect timeout ends a stalled handshake")
+            .unwrap_err();
+        let aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) = &err else {
+            panic!("not a dispatch failure: {err:?}");
+        };
+        assert!(failure.is_timeout(), "{err:?}");
+        // Ended by the connect timeout, not later by the SDK's stalled-stream guard (5 s), which
+        // only requests with a body have.
+        assert!(
+            format!("{err:?}").contains("no connection within"),
+            "{err:?}"
+        );
+
+        let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let garbage_url = format!("https://{}", garbage.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = garbage.accept().await.unwrap();
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let err = client(&garbage_url, 3, Some(2000))
+            .list_tables()
+            .send()
+            .await
+            .unwrap_err();
+        let aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) = &err else {
+            panic!("not a dispatch failure: {err:?}");
+        };
+        assert!(!failure.is_io() && !failure.is_timeout(), "{err:?}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     /// The compiled-in anchors are exactly the five roots pinned in the PEM (Amazon Root CA 1–4,

@@ -30,6 +30,9 @@ pub struct Blobs {
     /// local endpoint with the bucket in the path).
     endpoint: Option<String>,
     path_style: bool,
+    /// The region presigned POST policies are scoped to (the SDK config's): known without
+    /// building the S3 client.
+    region: String,
 }
 
 /// A presigned download.
@@ -142,19 +145,12 @@ fn retention_segment(segment: &str) -> Option<u32> {
 #[derive(Clone)]
 struct LazyS3 {
     client: Arc<OnceLock<aws_sdk_s3::Client>>,
-    sdk: Option<SdkConfig>,
-    path_style: bool,
+    build: Arc<dyn Fn() -> aws_sdk_s3::Client + Send + Sync>,
 }
 
 impl LazyS3 {
     fn get(&self) -> &aws_sdk_s3::Client {
-        self.client.get_or_init(|| {
-            let sdk = self
-                .sdk
-                .as_ref()
-                .expect("a lazy S3 client has its SDK config");
-            crate::aws::s3_client(sdk, self.path_style)
-        })
+        self.client.get_or_init(|| (self.build)())
     }
 }
 
@@ -173,26 +169,34 @@ impl Blobs {
         credentials: Option<SharedCredentialsProvider>,
         config: &Config,
     ) -> Self {
+        let region = s3.config().region().map(|r| r.to_string());
+        let built = s3.clone();
         let s3 = LazyS3 {
             client: Arc::new(OnceLock::from(s3)),
-            sdk: None,
-            path_style: config.s3_force_path_style,
+            build: Arc::new(move || built.clone()),
         };
-        Self::with(s3, credentials, config)
+        Self::with(s3, credentials, region, config)
     }
 
     /// With an S3 client built from `sdk` on first use: what a function does.
     pub fn from_sdk(sdk: &SdkConfig, config: &Config) -> Self {
+        let (for_s3, path_style) = (sdk.clone(), config.s3_force_path_style);
         let s3 = LazyS3 {
             client: Arc::default(),
-            sdk: Some(sdk.clone()),
-            path_style: config.s3_force_path_style,
+            build: Arc::new(move || crate::aws::s3_client(&for_s3, path_style)),
         };
-        Self::with(s3, sdk.credentials_provider(), config)
+        let region = sdk.region().map(|r| r.to_string());
+        Self::with(s3, sdk.credentials_provider(), region, config)
     }
 
-    fn with(s3: LazyS3, credentials: Option<SharedCredentialsProvider>, config: &Config) -> Self {
+    fn with(
+        s3: LazyS3,
+        credentials: Option<SharedCredentialsProvider>,
+        region: Option<String>,
+        config: &Config,
+    ) -> Self {
         Self {
+            region: region.unwrap_or_else(|| "us-east-1".to_string()),
             s3,
             credentials,
             bucket: config.bucket.clone(),
@@ -311,13 +315,7 @@ impl Blobs {
         sha256_hex: Option<&str>,
     ) -> Result<PresignedPost, ApiError> {
         let (creds, lifetime) = self.credentials(self.upload_ttl).await?;
-        let region = self
-            .s3
-            .get()
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_string());
+        let region = &self.region;
         let now = SystemTime::now();
         let expires = now + lifetime;
         let amz_date = amz_date(now);
@@ -352,12 +350,8 @@ impl Blobs {
             "conditions": conditions,
         });
         let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-        let signing_key = aws_sigv4::sign::v4::generate_signing_key(
-            creds.secret_access_key(),
-            now,
-            &region,
-            "s3",
-        );
+        let signing_key =
+            aws_sigv4::sign::v4::generate_signing_key(creds.secret_access_key(), now, region, "s3");
         let signature =
             aws_sigv4::sign::v4::calculate_signature(signing_key, policy_b64.as_bytes());
         fields.insert("policy".to_string(), policy_b64);
@@ -365,7 +359,7 @@ impl Blobs {
 
         Ok(PresignedPost {
             method: "POST",
-            url: self.bucket_url(bucket, &region),
+            url: self.bucket_url(bucket, region),
             fields,
             expires_at_ms: millis(expires),
         })
