@@ -143,22 +143,37 @@ fn retention_segment(segment: &str) -> Option<u32> {
 /// compiles their regexes per client; docs/performance.md), and half the functions never
 /// touch S3: listing and pulling history, sending, the WebSocket paths.
 #[derive(Clone)]
-struct LazyS3 {
-    client: Arc<OnceLock<aws_sdk_s3::Client>>,
-    build: Arc<dyn Fn() -> aws_sdk_s3::Client + Send + Sync>,
+enum LazyS3 {
+    Built(aws_sdk_s3::Client),
+    /// Plain data, not a closure: a boxed builder would keep the whole S3 client linked into
+    /// the functions that never call S3.
+    Deferred {
+        client: Arc<OnceLock<aws_sdk_s3::Client>>,
+        sdk: SdkConfig,
+        path_style: bool,
+    },
 }
 
 impl LazyS3 {
     fn get(&self) -> &aws_sdk_s3::Client {
-        self.client.get_or_init(|| (self.build)())
+        match self {
+            LazyS3::Built(client) => client,
+            LazyS3::Deferred {
+                client,
+                sdk,
+                path_style,
+            } => client.get_or_init(|| crate::aws::s3_client(sdk, *path_style)),
+        }
     }
 }
 
 impl std::fmt::Debug for LazyS3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LazyS3")
-            .field("built", &self.client.get().is_some())
-            .finish()
+        let built = match self {
+            LazyS3::Built(_) => true,
+            LazyS3::Deferred { client, .. } => client.get().is_some(),
+        };
+        f.debug_struct("LazyS3").field("built", &built).finish()
     }
 }
 
@@ -170,20 +185,15 @@ impl Blobs {
         config: &Config,
     ) -> Self {
         let region = s3.config().region().map(|r| r.to_string());
-        let built = s3.clone();
-        let s3 = LazyS3 {
-            client: Arc::new(OnceLock::from(s3)),
-            build: Arc::new(move || built.clone()),
-        };
-        Self::with(s3, credentials, region, config)
+        Self::with(LazyS3::Built(s3), credentials, region, config)
     }
 
     /// With an S3 client built from `sdk` on first use: what a function does.
     pub fn from_sdk(sdk: &SdkConfig, config: &Config) -> Self {
-        let (for_s3, path_style) = (sdk.clone(), config.s3_force_path_style);
-        let s3 = LazyS3 {
+        let s3 = LazyS3::Deferred {
             client: Arc::default(),
-            build: Arc::new(move || crate::aws::s3_client(&for_s3, path_style)),
+            sdk: sdk.clone(),
+            path_style: config.s3_force_path_style,
         };
         let region = sdk.region().map(|r| r.to_string());
         Self::with(s3, sdk.credentials_provider(), region, config)
