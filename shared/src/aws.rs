@@ -400,6 +400,21 @@ mod tests {
             .contains("x-amz-target: dynamodb_20120810.listtables"));
     }
 
+    /// The failure of a request that got no answer, and its description for messages.
+    fn dispatch_failure<T: std::fmt::Debug, E: std::fmt::Debug, R: std::fmt::Debug>(
+        result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    ) -> (
+        aws_smithy_runtime_api::client::result::DispatchFailure,
+        String,
+    ) {
+        let err = result.unwrap_err();
+        let text = format!("{err:?}");
+        match err {
+            aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) => (failure, text),
+            _ => panic!("not a dispatch failure: {text}"),
+        }
+    }
+
     /// The SDK retries what a flaky network causes: a refused connection is an I/O error and
     /// a server that never answers a timeout, both transient, neither a bare "other" error.
     #[tokio::test]
@@ -424,18 +439,16 @@ mod tests {
                         .build(),
                 )
                 .build();
-            let err = aws_sdk_dynamodb::Client::from_conf(conf)
-                .list_tables()
-                .send()
-                .await
-                .unwrap_err();
-            let aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) = &err else {
-                panic!("not a dispatch failure: {err:?}");
-            };
+            let (failure, err) = dispatch_failure(
+                aws_sdk_dynamodb::Client::from_conf(conf)
+                    .list_tables()
+                    .send()
+                    .await,
+            );
             if timeout_expected {
-                assert!(failure.is_timeout(), "{err:?}");
+                assert!(failure.is_timeout(), "{err}");
             } else {
-                assert!(failure.is_io(), "{err:?}");
+                assert!(failure.is_io(), "{err}");
             }
         }
     }
@@ -552,20 +565,15 @@ mod tests {
             }
         });
         let attempt = client(&silent_url, 1, Some(200)).list_tables().send();
-        let err = tokio::time::timeout(std::time::Duration::from_secs(10), attempt)
-            .await
-            .expect("the connect timeout ends a stalled handshake")
-            .unwrap_err();
-        let aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) = &err else {
-            panic!("not a dispatch failure: {err:?}");
-        };
-        assert!(failure.is_timeout(), "{err:?}");
+        let (failure, err) = dispatch_failure(
+            tokio::time::timeout(std::time::Duration::from_secs(10), attempt)
+                .await
+                .expect("the connect timeout ends a stalled handshake"),
+        );
+        assert!(failure.is_timeout(), "{err}");
         // Ended by the connect timeout, not later by the SDK's stalled-stream guard (5 s), which
         // only requests with a body have.
-        assert!(
-            format!("{err:?}").contains("no connection within"),
-            "{err:?}"
-        );
+        assert!(err.contains("no connection within"), "{err}");
 
         let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let garbage_url = format!("https://{}", garbage.local_addr().unwrap());
@@ -580,15 +588,13 @@ mod tests {
                 let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
             }
         });
-        let err = client(&garbage_url, 3, Some(2000))
-            .list_tables()
-            .send()
-            .await
-            .unwrap_err();
-        let aws_sdk_dynamodb::error::SdkError::DispatchFailure(failure) = &err else {
-            panic!("not a dispatch failure: {err:?}");
-        };
-        assert!(!failure.is_io() && !failure.is_timeout(), "{err:?}");
+        let (failure, err) = dispatch_failure(
+            client(&garbage_url, 3, Some(2000))
+                .list_tables()
+                .send()
+                .await,
+        );
+        assert!(!failure.is_io() && !failure.is_timeout(), "{err}");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
