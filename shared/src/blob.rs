@@ -149,7 +149,7 @@ enum LazyS3 {
     /// the functions that never call S3.
     Deferred {
         client: Arc<OnceLock<aws_sdk_s3::Client>>,
-        sdk: SdkConfig,
+        sdk: Box<SdkConfig>,
         path_style: bool,
     },
 }
@@ -192,7 +192,7 @@ impl Blobs {
     pub fn from_sdk(sdk: &SdkConfig, config: &Config) -> Self {
         let s3 = LazyS3::Deferred {
             client: Arc::default(),
-            sdk: sdk.clone(),
+            sdk: Box::new(sdk.clone()),
             path_style: config.s3_force_path_style,
         };
         let region = sdk.region().map(|r| r.to_string());
