@@ -180,31 +180,22 @@ impl<F: Fn(&str) -> Option<String> + Send + Sync> LoadServiceConfig for Environm
     }
 }
 
-/// Set (to anything) in a function's environment: trust the system's roots instead, for a
+/// Set (to anything) in a function's environment: trust the system's roots as well, for a
 /// network whose egress re-signs TLS (an inspecting proxy) or a partition whose endpoints
 /// chain elsewhere. Costs the ~3 ms of init the pinned roots save (docs/operations.md).
 pub const SYSTEM_TLS_ROOTS_VAR: &str = "GROUPSHARE_SYSTEM_TLS_ROOTS";
 
-/// Amazon's roots for AWS endpoints; the system's for an HTTPS stand-in named by an endpoint
-/// override, whose certificate can come from anywhere. (Plain-HTTP stand-ins need neither.)
+/// Amazon's roots for AWS endpoints; the system's too for an HTTPS stand-in named by an
+/// endpoint override, whose certificate can come from anywhere, or when asked
+/// ([`SYSTEM_TLS_ROOTS_VAR`]). (Plain-HTTP stand-ins need neither.)
 fn tls_config(system_roots: bool) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     if system_roots {
-        let found = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-        if added == 0 {
-            tracing::warn!("no system TLS roots found; trusting Amazon's only");
-        }
+        crate::https::add_system_roots(&mut roots);
     }
     // Amazon's in any case: they are in every system store anyway, and cost nothing to add.
     roots.extend(amazon_trust_anchors());
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth()
+    crate::https::client_config(roots)
 }
 
 /// The five roots of [`AMAZON_TRUST_SERVICES_ROOTS`], taken from Mozilla's set as `webpki-roots`

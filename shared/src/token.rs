@@ -20,12 +20,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::errors::ErrorKind;
@@ -276,7 +274,7 @@ fn refusal(kind: &ErrorKind) -> &'static str {
     }
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type HttpClient = Client<crate::https::HttpsConnector, Empty<Bytes>>;
 
 #[derive(Default)]
 struct Cache {
@@ -407,31 +405,13 @@ impl Verifier {
 fn http_client() -> HttpClient {
     let mut roots = rustls::RootCertStore::empty();
     if std::env::var_os(crate::aws::SYSTEM_TLS_ROOTS_VAR).is_some() {
-        let found = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-        if added == 0 {
-            tracing::warn!("no system TLS roots found; using the compiled-in ones");
-        }
+        crate::https::add_system_roots(&mut roots);
     }
     if roots.is_empty() {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(FETCH_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        // Plain http only reaches here for loopback URLs (check_jwks_url).
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    // Plain http only reaches the connector for loopback URLs (check_jwks_url).
+    let https = crate::https::connector(crate::https::client_config(roots), Some(FETCH_TIMEOUT));
     Client::builder(TokioExecutor::new()).build(https)
 }
 

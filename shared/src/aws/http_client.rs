@@ -23,13 +23,12 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
 use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
-type Pool = Client<ConnectTimeout<hyper_rustls::HttpsConnector<TcpConnector>>, SdkBody>;
+type Pool = Client<ConnectTimeout<crate::https::HttpsConnector>, SdkBody>;
 
 /// One per process, shared by every SDK client: one connection pool, one TLS configuration.
 #[derive(Clone)]
@@ -57,15 +56,8 @@ impl Http1Client {
     }
 
     fn pool(&self, connect_timeout: Option<Duration>) -> Pool {
-        let mut tcp = TcpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*self.tls).clone())
-            // Stand-ins (moto, s3s-fs) are plain http on loopback.
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+        // The TCP connector's own timeout stays off: `ConnectTimeout` bounds the whole setup.
+        let https = crate::https::connector((*self.tls).clone(), None);
         Client::builder(TokioExecutor::new())
             // Without a timer the pool never closes idle connections.
             .pool_timer(TokioTimer::new())
