@@ -54,11 +54,7 @@ pub fn load_sdk_config() -> Result<SdkConfig, ConfigError> {
 pub fn environment_config(
     get: impl Fn(&str) -> Option<String> + Clone + Send + Sync + 'static,
 ) -> Result<SdkConfig, ConfigError> {
-    let present = |name: &str| {
-        get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let present = |name: &str| set_value(&get, name);
     let flag = |name: &str| match present(name).map(|v| v.to_ascii_lowercase()).as_deref() {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -96,6 +92,13 @@ pub fn environment_config(
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .service_config(EnvironmentEndpoints(get))
         .build())
+}
+
+/// A variable's value, trimmed; `None` when unset or blank.
+fn set_value(get: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// `AWS_RETRY_MODE` and `AWS_MAX_ATTEMPTS`, or `None` for the behaviour version's default.
@@ -168,10 +171,10 @@ impl<F> std::fmt::Debug for EnvironmentEndpoints<F> {
 
 impl<F: Fn(&str) -> Option<String> + Send + Sync> LoadServiceConfig for EnvironmentEndpoints<F> {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        let get = |name: &str| (self.0)(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &str| set_value(&self.0, name);
         if key.env() == "AWS_ENDPOINT_URL"
             && get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
             return None;
         }
@@ -346,6 +349,20 @@ mod tests {
             Some("http://global:1")
         );
         assert_eq!(endpoint_for(&[], "S3"), None);
+        // Trimmed, and blank is unset, as for every variable read here.
+        let padded = [
+            ("AWS_ENDPOINT_URL", "http://global:1"),
+            ("AWS_ENDPOINT_URL_S3", " http://s3:4\n"),
+        ];
+        assert_eq!(endpoint_for(&padded, "S3").as_deref(), Some("http://s3:4"));
+        let blank = [
+            ("AWS_ENDPOINT_URL", "http://global:1"),
+            ("AWS_ENDPOINT_URL_S3", " "),
+        ];
+        assert_eq!(
+            endpoint_for(&blank, "S3").as_deref(),
+            Some("http://global:1")
+        );
         let ignored = [
             both[0],
             both[1],
