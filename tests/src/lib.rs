@@ -96,8 +96,8 @@ pub async fn stack() -> &'static App {
 pub async fn stack_with(opts: Options) -> &'static App {
     let ddb_endpoint = endpoint(ENDPOINT_VAR);
     let prefix = unique("gs");
-    let ddb_sdk = sdk_config(&ddb_endpoint, "test", "test").await;
-    let s3_sdk = sdk_config(&opts.s3_endpoint, &opts.access_key, &opts.secret_key).await;
+    let ddb_sdk = sdk_config(&ddb_endpoint, "test", "test");
+    let s3_sdk = sdk_config(&opts.s3_endpoint, &opts.access_key, &opts.secret_key);
 
     let specs =
         groupshare_local::template::table_specs(&groupshare_local::template::workspace_template())
@@ -141,7 +141,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
 }
 
 /// The SDK configuration for a stand-in at `endpoint` with these credentials.
-pub async fn sdk_config(endpoint: &str, key: &str, secret: &str) -> shared::aws::SdkConfig {
+pub fn sdk_config(endpoint: &str, key: &str, secret: &str) -> shared::aws::SdkConfig {
     sdk_config_with(
         endpoint,
         Credentials::new(key, secret, None, None, "test"),

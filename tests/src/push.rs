@@ -30,7 +30,7 @@ impl PushStack {
     }
 
     pub async fn on(app: &'static App) -> Self {
-        let sdk = crate::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test").await;
+        let sdk = crate::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
         let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve(listener, app));
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);

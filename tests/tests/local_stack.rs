@@ -171,7 +171,7 @@ async fn the_local_stack_runs_s3_events_and_keeps_what_it_acknowledged() {
 }
 
 async fn stack_s3(stack: &LocalStack) -> aws_sdk_s3::Client {
-    let sdk = groupshare_tests::sdk_config(&stack.aws, "l", "l").await;
+    let sdk = groupshare_tests::sdk_config(&stack.aws, "l", "l");
     shared::aws::s3_client(&sdk, true)
 }
 

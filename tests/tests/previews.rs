@@ -23,7 +23,7 @@ struct Previews {
 
 async fn previews() -> Previews {
     let app = stack().await;
-    let sdk = groupshare_tests::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test").await;
+    let sdk = groupshare_tests::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = groupshare_local::events::create_queue(&sqs, &unique("previews"))
         .await

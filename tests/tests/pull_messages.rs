@@ -283,7 +283,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
 async fn unreachable_storage_is_503_unavailable() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
-    let dead = groupshare_tests::sdk_config("http://127.0.0.1:9", "t", "t").await;
+    let dead = groupshare_tests::sdk_config("http://127.0.0.1:9", "t", "t");
     let broken = shared::App {
         store: shared::store::Store::new(
             shared::aws::dynamodb_client(&dead),
