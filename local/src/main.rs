@@ -57,13 +57,21 @@ async fn main() -> Result<(), Error> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let previews_url = events::create_queue(&sqs, events::PREVIEWS_QUEUE).await?;
 
+    // Invite links point at the web client this server also serves.
+    let web_client_url = format!(
+        "http://127.0.0.1:{}",
+        std::env::var("GROUPSHARE_PORT").unwrap_or_else(|_| "9000".into())
+    );
     let env = [
+        ("WEB_CLIENT_URL", web_client_url.as_str()),
         ("CONVERSATIONS_TABLE", tables.conversations.as_str()),
         ("MEMBERS_TABLE", tables.members.as_str()),
         ("MESSAGES_TABLE", tables.messages.as_str()),
         ("FILES_TABLE", tables.files.as_str()),
         ("IDEMPOTENCY_TABLE", tables.idempotency.as_str()),
         ("CONNECTIONS_TABLE", tables.connections.as_str()),
+        ("PROFILES_TABLE", tables.profiles.as_str()),
+        ("INVITES_TABLE", tables.invites.as_str()),
         ("FILES_BUCKET", BUCKET),
         ("S3_FORCE_PATH_STYLE", "true"),
         ("AWS_ENDPOINT_URL", endpoint.as_str()),

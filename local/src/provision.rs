@@ -48,6 +48,8 @@ pub async fn create_tables(
         files: take("FILES_TABLE")?,
         idempotency: take("IDEMPOTENCY_TABLE")?,
         connections: take("CONNECTIONS_TABLE")?,
+        profiles: take("PROFILES_TABLE")?,
+        invites: take("INVITES_TABLE")?,
     })
 }
 

@@ -74,6 +74,14 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
     app.store
         .create_conversation(&conversation, &members, &first)
         .await?;
+    // Names, as each would have chosen at their first sign-in.
+    for user in USERS {
+        let mut name = user.to_string();
+        name[..1].make_ascii_uppercase();
+        app.store
+            .update_profile(user, Some(&name), None, now)
+            .await?;
+    }
 
     for (sender, text) in [
         ("alice", "Welcome to the demo team!"),

@@ -57,6 +57,8 @@ def invoke(binary, events):
         "FILES_TABLE": "files",
         "IDEMPOTENCY_TABLE": "idempotency",
         "CONNECTIONS_TABLE": "connections",
+        "PROFILES_TABLE": "profiles",
+        "INVITES_TABLE": "invites",
         "FILES_BUCKET": "files",
         "S3_FORCE_PATH_STYLE": "true",
     }

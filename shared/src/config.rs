@@ -45,6 +45,10 @@ pub struct Tables {
     pub idempotency: String,
     /// Open WebSocket connections, one item per user (push).
     pub connections: String,
+    /// People: display names, and the groups each is in (who may see whose name).
+    pub profiles: String,
+    /// Invite links to groups.
+    pub invites: String,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +73,9 @@ pub struct Config {
     pub s3_force_path_style: bool,
     /// S3 endpoint override (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`): local stand-ins.
     pub s3_endpoint: Option<String>,
+    /// Where the web client is served (`WEB_CLIENT_URL`), so an invite can carry a link a person
+    /// opens; without it invites carry only their code.
+    pub web_client_url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -124,7 +131,12 @@ impl Config {
                 files: required("FILES_TABLE")?,
                 idempotency: required("IDEMPOTENCY_TABLE")?,
                 connections: required("CONNECTIONS_TABLE")?,
+                profiles: required("PROFILES_TABLE")?,
+                invites: required("INVITES_TABLE")?,
             },
+            web_client_url: get("WEB_CLIENT_URL")
+                .map(|v| v.trim().trim_end_matches('/').to_string())
+                .filter(|v| !v.is_empty()),
             bucket: get("FILES_BUCKET").filter(|v| !v.is_empty()),
             download_url_ttl: Duration::from_secs(ttl),
             upload_url_ttl: Duration::from_secs(

@@ -59,6 +59,13 @@ pub struct MembersAfter {
     pub user_id: String,
 }
 
+/// A group's invites, newest first, continuing after this one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitesAfter {
+    pub created_at: i64,
+    pub code: String,
+}
+
 impl Position for Before {
     const KIND: u8 = 1;
     fn is_valid(&self) -> bool {
@@ -91,6 +98,13 @@ impl Position for MembersAfter {
     const KIND: u8 = 5;
     fn is_valid(&self) -> bool {
         crate::ids::is_valid_id(&self.user_id)
+    }
+}
+
+impl Position for InvitesAfter {
+    const KIND: u8 = 6;
+    fn is_valid(&self) -> bool {
+        self.created_at >= 0 && crate::ids::is_valid_id(&self.code)
     }
 }
 

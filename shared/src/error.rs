@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidText,
     InvalidTitle,
     InvalidName,
+    InvalidDisplayName,
     InvalidContentType,
     InvalidSha256,
     InvalidDisposition,
@@ -51,6 +52,7 @@ pub enum ErrorCode {
     NotMultipart,
     LastOwner,
     FileGone,
+    InviteGone,
     TextTooLong,
     FileTooLarge,
     BodyTooLarge,
@@ -79,6 +81,7 @@ impl ErrorCode {
             | InvalidText
             | InvalidTitle
             | InvalidName
+            | InvalidDisplayName
             | InvalidContentType
             | InvalidSha256
             | InvalidDisposition
@@ -94,7 +97,7 @@ impl ErrorCode {
             FileNotReady | PreviewNotReady | ClientMsgIdReused | UploadCompleted
             | UploadMissing | SizeMismatch | ChecksumMismatch | ChecksumUnverified
             | UploadIncomplete | NotMultipart | LastOwner => 409,
-            FileGone => 410,
+            FileGone | InviteGone => 410,
             TextTooLong | FileTooLarge | BodyTooLarge => 413,
             Internal => 500,
             Unavailable => 503,

@@ -10,31 +10,58 @@ use lambda_http::{Request, RequestExt};
 
 use crate::{ids, ApiError};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: String,
+    /// What the identity provider calls them (`name`, else `preferred_username`, else
+    /// `email`): only the first value of their display name, which is theirs to change.
+    pub name_hint: Option<String>,
+    /// The `email` claim, kept private unless they choose to show it.
+    pub email: Option<String>,
+}
+
+impl Caller {
+    pub fn new(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            ..Self::default()
+        }
+    }
 }
 
 pub fn caller(req: &Request) -> Result<Caller, ApiError> {
-    let user_id = jwt_subject(req).ok_or_else(ApiError::unauthenticated)?;
-    if !ids::is_valid_id(&user_id) {
+    let claims = jwt_claims(req).ok_or_else(ApiError::unauthenticated)?;
+    let claim = |name: &str| claims.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let user_id = claim("sub").ok_or_else(ApiError::unauthenticated)?;
+    if !ids::is_valid_id(user_id) {
         // A subject we cannot use as a key is not an identity we can serve.
         return Err(ApiError::unauthenticated());
     }
-    Ok(Caller { user_id })
+    // Hints only: a name that breaks the display-name rules is not taken (the user sets one).
+    let usable = |v: &str| {
+        crate::text::label(
+            v,
+            crate::api::people::MAX_NAME_CHARS,
+            crate::ErrorCode::InvalidDisplayName,
+            "name",
+        )
+        .ok()
+        .map(str::to_string)
+    };
+    let email = claim("email").and_then(usable);
+    Ok(Caller {
+        user_id: user_id.to_string(),
+        name_hint: claim("name")
+            .or_else(|| claim("preferred_username"))
+            .and_then(usable)
+            .or_else(|| email.clone()),
+        email,
+    })
 }
 
-fn jwt_subject(req: &Request) -> Option<String> {
+fn jwt_claims(req: &Request) -> Option<&std::collections::HashMap<String, String>> {
     match req.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx
-            .authorizer
-            .as_ref()?
-            .jwt
-            .as_ref()?
-            .claims
-            .get("sub")
-            .filter(|s| !s.is_empty())
-            .cloned(),
+        RequestContext::ApiGatewayV2(ctx) => Some(&ctx.authorizer.as_ref()?.jwt.as_ref()?.claims),
         #[allow(unreachable_patterns)]
         _ => None,
     }
@@ -60,6 +87,21 @@ mod tests {
     fn the_caller_is_the_verified_sub_claim() {
         let with_claims = r#","authorizer":{"jwt":{"claims":{"sub":"alice"},"scopes":null}}"#;
         assert_eq!(caller(&event(with_claims)).unwrap().user_id, "alice");
+    }
+
+    /// The provider's name and email are hints for the profile: `name` first, then
+    /// `preferred_username`, then the email; a name that breaks the rules is not taken.
+    #[test]
+    fn name_and_email_claims_are_read_as_hints() {
+        let c = caller(&event(r#","authorizer":{"jwt":{"claims":{"sub":"u1","preferred_username":"ali","email":"a@example.com"},"scopes":null}}"#)).unwrap();
+        assert_eq!(
+            (c.name_hint.as_deref(), c.email.as_deref()),
+            (Some("ali"), Some("a@example.com"))
+        );
+        let c = caller(&event(r#","authorizer":{"jwt":{"claims":{"sub":"u1","name":"Alice Liddell","preferred_username":"ali"},"scopes":null}}"#)).unwrap();
+        assert_eq!(c.name_hint.as_deref(), Some("Alice Liddell"));
+        let c = caller(&event(r#","authorizer":{"jwt":{"claims":{"sub":"u1","name":"evil\u202egnp.exe"},"scopes":null}}"#)).unwrap();
+        assert_eq!(c.name_hint, None);
     }
 
     /// A client-sent `X-Dev-User` header is no identity: only the authorizer's claims are.

@@ -47,6 +47,21 @@ pub struct Member {
     pub joined_at_ms: i64,
 }
 
+/// A person as stored: what they chose to be called and to show, and the groups they are in
+/// now and have ever been in (which decide who may see their name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub user_id: String,
+    pub display_name: Option<String>,
+    /// From the identity provider's token; shown to others only when `show_email`.
+    pub email: Option<String>,
+    pub show_email: bool,
+    /// First sign-in; `None` for someone added to a group who has never signed in.
+    pub signed_in_at_ms: Option<i64>,
+    pub groups: std::collections::HashSet<String>,
+    pub groups_ever: std::collections::HashSet<String>,
+}
+
 /// What a file message carries so a device can draw the entry without another call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSummary {

@@ -74,6 +74,18 @@ routes! {
         |p| Route::ListMembers { conversation_id: p.conversation() };
     "POST" "/conversations/{conversation_id}/members" => Conversations,
         |p| Route::AddMember { conversation_id: p.conversation() };
+    "POST" "/conversations/{conversation_id}/invites" => Conversations,
+        |p| Route::CreateInvite { conversation_id: p.conversation() };
+    "GET" "/conversations/{conversation_id}/invites" => Conversations,
+        |p| Route::ListInvites { conversation_id: p.conversation() };
+    "DELETE" "/conversations/{conversation_id}/invites/{code}" => Conversations,
+        |p| Route::RevokeInvite { conversation_id: p.conversation(), code: p.get("code") };
+    "GET" "/invites/{code}" => Conversations, |p| Route::InvitePreview { code: p.get("code") };
+    "POST" "/invites/{code}/accept" => Conversations,
+        |p| Route::AcceptInvite { code: p.get("code") };
+    "GET" "/me" => Conversations, |_p| Route::Me;
+    "PUT" "/me" => Conversations, |_p| Route::UpdateMe;
+    "GET" "/users" => Conversations, |_p| Route::Users;
     "PATCH" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
         |p| Route::ChangeRole { conversation_id: p.conversation(), user_id: p.get("user_id") };
     "DELETE" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
@@ -126,6 +138,28 @@ pub enum Route {
         conversation_id: String,
         user_id: String,
     },
+    CreateInvite {
+        conversation_id: String,
+    },
+    ListInvites {
+        conversation_id: String,
+    },
+    RevokeInvite {
+        conversation_id: String,
+        code: String,
+    },
+    /// What an invite would join (title, member count, inviter's name).
+    InvitePreview {
+        code: String,
+    },
+    AcceptInvite {
+        code: String,
+    },
+    /// The caller's own profile.
+    Me,
+    UpdateMe,
+    /// Other people's names (`?ids=`).
+    Users,
     PullMessages {
         conversation_id: String,
     },
@@ -244,7 +278,8 @@ mod tests {
                 .replace("{conversation_id}", "c1")
                 .replace("{file_id}", "f1")
                 .replace("{user_id}", "u1")
-                .replace("{seq}", "7");
+                .replace("{seq}", "7")
+                .replace("{code}", "k1");
             let (found, _) = resolve(spec.method, &path).unwrap();
             assert_eq!((found.method, found.template), (spec.method, spec.template));
         }

@@ -14,7 +14,9 @@ use shared::api::conversations::{
     ConversationDetails, ConversationList, ConversationView, MemberList, MemberView,
 };
 use shared::api::files::{FileBatch, FileList};
+use shared::api::invites::{InviteList, InvitePreview, InviteView};
 use shared::api::messages::{DeletedMessage, MessagePage};
+use shared::api::people::{MyProfile, UserList};
 use shared::api::uploads::{PartChecksum, PartUrls, UploadState, UploadTicket};
 use shared::model::{ClientLimits, FileInfo, MessageView, Role};
 use shared::route::ROUTES;
@@ -191,6 +193,67 @@ impl<'a> Client<'a> {
         let template = "/conversations/{conversation_id}/members/{user_id}";
         self.route("DELETE", template, &[cid, user_id], Query::new(), None)
             .await
+    }
+
+    /// `POST /conversations/{cid}/invites` with this body (`expires_in`, `max_uses`).
+    pub async fn create_invite(&self, cid: &str, body: Value) -> Response<InviteView> {
+        let template = "/conversations/{conversation_id}/invites";
+        self.route("POST", template, &[cid], Query::new(), Some(body))
+            .await
+    }
+
+    /// `GET /conversations/{cid}/invites`
+    pub async fn invites(&self, cid: &str, query: Query) -> Response<InviteList> {
+        let template = "/conversations/{conversation_id}/invites";
+        self.route("GET", template, &[cid], query, None).await
+    }
+
+    /// `DELETE /conversations/{cid}/invites/{code}`
+    pub async fn revoke_invite(&self, cid: &str, code: &str) -> Response<()> {
+        let template = "/conversations/{conversation_id}/invites/{code}";
+        self.route("DELETE", template, &[cid, code], Query::new(), None)
+            .await
+    }
+
+    /// `GET /invites/{code}`
+    pub async fn invite_preview(&self, code: &str) -> Response<InvitePreview> {
+        self.route("GET", "/invites/{code}", &[code], Query::new(), None)
+            .await
+    }
+
+    /// `POST /invites/{code}/accept`
+    pub async fn accept_invite(&self, code: &str) -> Response<ConversationView> {
+        self.route(
+            "POST",
+            "/invites/{code}/accept",
+            &[code],
+            Query::new(),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /me`
+    pub async fn me(&self) -> Response<MyProfile> {
+        self.route("GET", "/me", &[], Query::new(), None).await
+    }
+
+    /// `PUT /me` with this body (`display_name`, `show_email`).
+    pub async fn update_me(&self, body: Value) -> Response<MyProfile> {
+        self.route("PUT", "/me", &[], Query::new(), Some(body))
+            .await
+    }
+
+    /// `GET /users?ids=`
+    pub async fn users(&self, ids: &[&str]) -> Response<UserList> {
+        self.route(
+            "GET",
+            "/users",
+            &[],
+            Query::new().and("ids", ids.join(",")),
+            None,
+        )
+        .await
     }
 
     /// `GET /conversations/{cid}/messages`

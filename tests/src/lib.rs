@@ -131,6 +131,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         recall_window_secs: opts.recall_window_secs,
         s3_force_path_style: true,
         s3_endpoint: Some(opts.s3_endpoint),
+        web_client_url: Some("https://chat.example.test".into()),
     };
     let app = App {
         store: shared::store::Store::new(ddb, tables),

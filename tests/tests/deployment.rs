@@ -179,7 +179,7 @@ fn stored_data_outlives_the_stack() {
     let tables: Vec<_> = of_type(&t, "AWS::DynamoDB::Table")
         .filter(|(id, _)| *id != "ConnectionsTable")
         .collect();
-    assert_eq!(tables.len(), 5);
+    assert_eq!(tables.len(), 7);
     let connections = &t["Resources"]["ConnectionsTable"]["Properties"];
     assert_eq!(
         connections["SSESpecification"]["SSEEnabled"].as_bool(),
@@ -569,6 +569,21 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("ConversationsFunction", "MembersTable/by-user", &["Query"]),
         (
             "ConversationsFunction",
+            "ProfilesTable",
+            &["BatchGetItem", "GetItem", "UpdateItem"],
+        ),
+        (
+            "ConversationsFunction",
+            "InvitesTable",
+            &["GetItem", "PutItem", "UpdateItem"],
+        ),
+        (
+            "ConversationsFunction",
+            "InvitesTable/by-conversation",
+            &["Query"],
+        ),
+        (
+            "ConversationsFunction",
             "MessagesTable",
             &["GetItem", "PutItem"],
         ),
@@ -889,6 +904,8 @@ fn file_size_limits_are_parameters_within_s3s_limits() {
         "FILES_TABLE",
         "IDEMPOTENCY_TABLE",
         "CONNECTIONS_TABLE",
+        "PROFILES_TABLE",
+        "INVITES_TABLE",
     ] {
         vars.insert(table.to_string(), "t".into());
     }

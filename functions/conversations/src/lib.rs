@@ -1,8 +1,8 @@
-//! Groups: create and list conversations, read one's details and members, add and remove
-//! members, change roles.
+//! Groups and people: create and list conversations, read one's details and members, add and
+//! remove members, change roles; invite links; the caller's profile and other people's names.
 
 use lambda_http::{Body, Request, Response};
-use shared::api::conversations;
+use shared::api::{conversations, invites, people};
 use shared::http::{empty, json, json_body, serve};
 use shared::route::Route;
 use shared::{ApiError, App};
@@ -66,6 +66,42 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 conversations::remove_member(app, &ctx.caller, &conversation_id, &user_id).await?;
                 Ok(empty(204))
             }
+            Route::CreateInvite { conversation_id } => json(
+                201,
+                &invites::create(app, &ctx.caller, &conversation_id, json_body(&req)?).await?,
+            ),
+            Route::ListInvites { conversation_id } => json(
+                200,
+                &invites::list(
+                    app,
+                    &ctx.caller,
+                    &conversation_id,
+                    ctx.query.limit()?,
+                    ctx.query.cursor("cursor", &conversation_id)?,
+                )
+                .await?,
+            ),
+            Route::RevokeInvite {
+                conversation_id,
+                code,
+            } => {
+                invites::revoke(app, &ctx.caller, &conversation_id, &code).await?;
+                Ok(empty(204))
+            }
+            Route::InvitePreview { code } => json(200, &invites::preview(app, &code).await?),
+            Route::AcceptInvite { code } => {
+                let (conversation, joined) = invites::accept(app, &ctx.caller, &code).await?;
+                json(if joined { 201 } else { 200 }, &conversation)
+            }
+            Route::Me => json(200, &people::me(app, &ctx.caller).await?),
+            Route::UpdateMe => json(
+                200,
+                &people::update_me(app, &ctx.caller, json_body(&req)?).await?,
+            ),
+            Route::Users => json(
+                200,
+                &people::users(app, &ctx.caller, ctx.query.get("ids").unwrap_or("")).await?,
+            ),
             _ => Err(ApiError::route_not_found()),
         }
     })

@@ -9,8 +9,8 @@ use crate::cursor::{self, ConversationsAfter, MembersAfter};
 use crate::identity::Caller;
 use crate::model::{Conversation, Member, Message, Role, SystemEvent};
 use crate::store::{
-    delete_member_with_role, put_member_if_absent, set_member_role, Append, AppendOutcome, Guard,
-    MAX_INITIAL_MEMBERS,
+    delete_member_with_role, profile_joined, profile_left, put_member_if_absent, set_member_role,
+    Append, AppendOutcome, Guard, MAX_INITIAL_MEMBERS,
 };
 use crate::{ids, time, ApiError, App};
 
@@ -102,7 +102,7 @@ fn too_many_members() -> ApiError {
     )
 }
 
-fn view(c: &Conversation, role: Role) -> ConversationView {
+pub(crate) fn view(c: &Conversation, role: Role) -> ConversationView {
     ConversationView {
         conversation_id: c.conversation_id.clone(),
         title: c.title.clone(),
@@ -323,7 +323,12 @@ pub async fn add_member(
         .store
         .append_message(
             append,
-            |_| vec![put_member_if_absent(&app.store, &member)],
+            |_| {
+                vec![
+                    put_member_if_absent(&app.store, &member),
+                    profile_joined(&app.store, &member.user_id, conversation_id),
+                ]
+            },
             event,
         )
         .await?;
@@ -413,12 +418,10 @@ pub async fn remove_member(
             .append_message(
                 append,
                 |_| {
-                    vec![delete_member_with_role(
-                        &app.store,
-                        conversation_id,
-                        user_id,
-                        target.role,
-                    )]
+                    vec![
+                        delete_member_with_role(&app.store, conversation_id, user_id, target.role),
+                        profile_left(&app.store, user_id, conversation_id),
+                    ]
                 },
                 event,
             )

@@ -3,7 +3,9 @@
 
 pub mod conversations;
 pub mod files;
+pub mod invites;
 pub mod messages;
+pub mod people;
 pub mod uploads;
 
 use std::future::Future;

@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item, Item};
 use super::members::put_member_if_absent;
+use super::profiles::profile_joined;
 use super::Store;
 use crate::model::{Conversation, Member, Message, Role};
 use crate::ApiError;
 
-/// DynamoDB allows 100 parts per transaction: the conversation, its first message and members.
-pub const MAX_INITIAL_MEMBERS: usize = 98;
+/// DynamoDB allows 100 parts per transaction: the conversation, its first message, and each
+/// member with the update of their profile's groups.
+pub const MAX_INITIAL_MEMBERS: usize = 49;
 
 impl Store {
     /// Creates the conversation, its members and its first (system) message in one transaction.
@@ -36,7 +38,10 @@ impl Store {
             )
             .build()];
         items.push(self.put_new_message(first_message));
-        items.extend(members.iter().map(|m| put_member_if_absent(self, m)));
+        for m in members {
+            items.push(put_member_if_absent(self, m));
+            items.push(profile_joined(self, &m.user_id, &m.conversation_id));
+        }
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))

@@ -493,7 +493,11 @@ impl Store {
     }
 
     /// The guard as a transaction part (`None` when an extra part covers it).
-    fn guard_check(&self, conversation_id: &str, guard: Guard<'_>) -> Option<TransactWriteItem> {
+    pub(super) fn guard_check(
+        &self,
+        conversation_id: &str,
+        guard: Guard<'_>,
+    ) -> Option<TransactWriteItem> {
         let (user_id, roles) = match guard {
             Guard::Member(u) => (u, &[][..]),
             Guard::Role(u, roles) => (u, roles),
@@ -575,7 +579,7 @@ pub(super) fn idempotency_item(conversation_id: &str, key: &str, seq: u64, now_m
 }
 
 /// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.
-fn cancellation_reasons<R>(
+pub(super) fn cancellation_reasons<R>(
     err: &SdkError<TransactWriteItemsError, R>,
 ) -> Option<&[CancellationReason]> {
     match err {

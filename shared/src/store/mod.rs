@@ -6,10 +6,12 @@ mod codec;
 mod connections;
 mod conversations;
 mod files;
+mod invites;
 #[cfg(test)]
 mod layout;
 mod members;
 mod messages;
+mod profiles;
 
 use std::time::Duration;
 
@@ -25,11 +27,15 @@ use crate::ApiError;
 pub use connections::{Connection, MAX_CONNECTION_LIFETIME};
 pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
+pub use invites::{use_invite, Invite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
 pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
+pub use profiles::{profile_joined, profile_left};
 
 /// GSI on Members: `user_id` (hash), `conversation_id` (range).
 pub const MEMBERS_BY_USER_INDEX: &str = "by-user";
+/// GSI on Invites: `conversation_id` (hash), `created_at` (range).
+pub const INVITES_BY_CONVERSATION_INDEX: &str = "by-conversation";
 /// GSI on Files: `conversation_id` (hash), `uploaded_at` (range).
 pub const FILES_BY_CONVERSATION_INDEX: &str = "by-conversation";
 
@@ -83,6 +89,26 @@ impl Store {
         keys: Vec<Item>,
         operation: &'static str,
     ) -> Result<Vec<Item>, ApiError> {
+        self.batch_get_with(table, keys, operation, false).await
+    }
+
+    /// [`Self::batch_get`], strongly consistent (for reads that decide who may see what).
+    pub(super) async fn batch_get_consistent(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, ApiError> {
+        self.batch_get_with(table, keys, operation, true).await
+    }
+
+    async fn batch_get_with(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        operation: &'static str,
+        consistent: bool,
+    ) -> Result<Vec<Item>, ApiError> {
         use std::time::{Duration, Instant};
         const DEADLINE: Duration = Duration::from_secs(5);
         let started = Instant::now();
@@ -92,6 +118,7 @@ impl Store {
         }
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
+            .consistent_read(consistent)
             .build()
             .expect("keys set");
         let mut attempt = 0;

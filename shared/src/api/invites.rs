@@ -1,0 +1,342 @@
+//! Invite links: owners and admins make, list and revoke them; anyone signed in who holds one
+//! sees what they would join and joins. Joining is one append transaction that adds the member,
+//! spends a use of the invite (conditioned on it being unrevoked, unexpired and with uses left),
+//! checks that the inviter may still invite, records `member_joined` in history and updates the
+//! joiner's profile groups, so no condition can change between the check and the join.
+
+use serde::{Deserialize, Serialize};
+
+use super::conversations::{view as conversation_view, ConversationView};
+use super::require_member;
+use crate::cursor::{self, InvitesAfter};
+use crate::identity::Caller;
+use crate::model::{Member, Message, Role, SystemEvent};
+use crate::store::{
+    profile_joined, put_member_if_absent, use_invite, Append, AppendOutcome, Guard, Invite,
+};
+use crate::{ids, time, ApiError, App, ErrorCode};
+
+/// Without `expires_in`, an invite lasts a week; at most 30 days.
+pub const DEFAULT_INVITE_SECS: u64 = 7 * 86_400;
+pub const MAX_INVITE_SECS: u64 = 30 * 86_400;
+pub const MAX_INVITE_USES: u64 = 1000;
+/// An expired invite's item is kept this long (so it answers "expired", not "unknown").
+const KEEP_EXPIRED_SECS: i64 = 7 * 86_400;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvite {
+    /// Seconds from now, 60..=30 days.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// 1..=1000; absent: any number until it expires.
+    #[serde(default)]
+    pub max_uses: Option<u64>,
+}
+
+/// An invite as its group's owners and admins see it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteView {
+    pub code: String,
+    /// The web client's link for it, when the deployment says where the client is.
+    pub url: Option<String>,
+    pub conversation_id: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub max_uses: Option<u64>,
+    pub uses: u64,
+    /// `active`, `expired`, `used_up` or `revoked`.
+    pub status: String,
+}
+
+fn invite_view(app: &App, invite: &Invite) -> InviteView {
+    let now = time::now_ms();
+    let status = if invite.revoked_at.is_some() {
+        "revoked"
+    } else if now >= invite.expires_at {
+        "expired"
+    } else if !invite.usable(now) {
+        "used_up"
+    } else {
+        "active"
+    };
+    InviteView {
+        code: invite.code.clone(),
+        url: app
+            .config
+            .web_client_url
+            .as_ref()
+            .map(|base| format!("{base}/#/invite/{}", invite.code)),
+        conversation_id: invite.conversation_id.clone(),
+        created_by: invite.created_by.clone(),
+        created_at: time::rfc3339(invite.created_at),
+        expires_at: time::rfc3339(invite.expires_at),
+        max_uses: invite.max_uses,
+        uses: invite.uses,
+        status: status.into(),
+    }
+}
+
+/// A code: 256 bits from two random UUIDs (244 of them random), as 64 hex characters, so it is
+/// also a valid id for keys and paths.
+fn new_code() -> String {
+    format!("{}{}", ids::new_id(), ids::new_id())
+}
+
+async fn require_manager(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+) -> Result<(), ApiError> {
+    ids::conversation_id(conversation_id)?;
+    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    if !me.role.can_manage_members() {
+        return Err(ApiError::forbidden("only owners and admins manage invites"));
+    }
+    Ok(())
+}
+
+/// `POST /conversations/{cid}/invites` (owners and admins).
+pub async fn create(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    new: NewInvite,
+) -> Result<InviteView, ApiError> {
+    let lifetime = new.expires_in.unwrap_or(DEFAULT_INVITE_SECS);
+    if !(60..=MAX_INVITE_SECS).contains(&lifetime) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("expires_in must be between 60 and {MAX_INVITE_SECS} seconds"),
+        ));
+    }
+    if new
+        .max_uses
+        .is_some_and(|n| !(1..=MAX_INVITE_USES).contains(&n))
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("max_uses must be between 1 and {MAX_INVITE_USES}"),
+        ));
+    }
+    require_manager(app, caller, conversation_id).await?;
+    let now = time::now_ms();
+    let expires_at = now + lifetime as i64 * 1000;
+    let invite = Invite {
+        code: new_code(),
+        conversation_id: conversation_id.to_string(),
+        created_by: caller.user_id.clone(),
+        created_at: now,
+        expires_at,
+        max_uses: new.max_uses,
+        uses: 0,
+        revoked_at: None,
+        expires_at_s: expires_at / 1000 + KEEP_EXPIRED_SECS,
+    };
+    if !app.store.put_invite(&invite).await? {
+        // Lost the role (or the group) while asking: a non-manager's answer.
+        return Err(ApiError::not_found());
+    }
+    Ok(invite_view(app, &invite))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteList {
+    /// Newest first, every status.
+    pub invites: Vec<InviteView>,
+    pub cursor: Option<String>,
+}
+
+/// `GET /conversations/{cid}/invites` (owners and admins).
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    limit: u32,
+    after: Option<InvitesAfter>,
+) -> Result<InviteList, ApiError> {
+    require_manager(app, caller, conversation_id).await?;
+    let (invites, more) = app
+        .store
+        .list_invites(conversation_id, after.as_ref(), limit)
+        .await?;
+    Ok(InviteList {
+        cursor: match (more, invites.last()) {
+            (true, Some(last)) => Some(cursor::encode(
+                conversation_id,
+                &InvitesAfter {
+                    created_at: last.created_at,
+                    code: last.code.clone(),
+                },
+            )),
+            _ => None,
+        },
+        invites: invites.iter().map(|i| invite_view(app, i)).collect(),
+    })
+}
+
+/// `DELETE /conversations/{cid}/invites/{code}` (owners and admins): nobody joins with it from
+/// now on. Revoking twice is fine; an unknown code is 404.
+pub async fn revoke(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    code: &str,
+) -> Result<(), ApiError> {
+    require_manager(app, caller, conversation_id).await?;
+    if !ids::is_valid_id(code)
+        || !app
+            .store
+            .revoke_invite(conversation_id, code, time::now_ms())
+            .await?
+    {
+        return Err(ApiError::not_found());
+    }
+    Ok(())
+}
+
+/// `GET /invites/{code}`: what a holder of the link would join, and nothing more.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InvitePreview {
+    pub title: String,
+    pub member_count: u64,
+    /// The inviter's display name (`null` if they have none).
+    pub inviter_name: Option<String>,
+}
+
+/// An invite that exists and can still be used; an unknown code is the plain 404, a revoked,
+/// expired or used-up one is `410 invite_gone`.
+async fn usable_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
+    if !ids::is_valid_id(code) {
+        return Err(ApiError::not_found());
+    }
+    let invite = app
+        .store
+        .get_invite(code)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if !invite.usable(time::now_ms()) {
+        return Err(invite_gone());
+    }
+    Ok(invite)
+}
+
+fn invite_gone() -> ApiError {
+    ApiError::new(
+        ErrorCode::InviteGone,
+        "this invite link has expired, was revoked or has been used up; ask for a new one",
+    )
+}
+
+pub async fn preview(app: &App, code: &str) -> Result<InvitePreview, ApiError> {
+    let invite = usable_invite(app, code).await?;
+    let (conversation, inviter) = futures::future::join(
+        app.store.get_conversation(&invite.conversation_id),
+        app.store.get_profile(&invite.created_by),
+    )
+    .await;
+    let c = conversation?.ok_or_else(invite_gone)?;
+    let member_count = match c.member_count {
+        Some(n) => n,
+        None => app.store.count_members(&c.conversation_id, None).await? as u64,
+    };
+    Ok(InvitePreview {
+        title: c.title,
+        member_count,
+        inviter_name: inviter?.and_then(|p| p.display_name),
+    })
+}
+
+/// `POST /invites/{code}/accept`: the caller becomes a member (`true`), or already was one
+/// (`false`, nothing spent: accepting twice is harmless, even after the invite ran out).
+pub async fn accept(
+    app: &App,
+    caller: &Caller,
+    code: &str,
+) -> Result<(ConversationView, bool), ApiError> {
+    if !ids::is_valid_id(code) {
+        return Err(ApiError::not_found());
+    }
+    let invite = app
+        .store
+        .get_invite(code)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let cid = invite.conversation_id.as_str();
+    let (existing, conversation) = futures::future::join(
+        app.store.get_member(cid, &caller.user_id),
+        app.store.get_conversation(cid),
+    )
+    .await;
+    let conversation = conversation?.ok_or_else(invite_gone)?;
+    if let Some(me) = existing? {
+        return Ok((conversation_view(&conversation, me.role), false));
+    }
+    let now = time::now_ms();
+    if !invite.usable(now) {
+        return Err(invite_gone());
+    }
+    let member = Member {
+        conversation_id: cid.to_string(),
+        user_id: caller.user_id.clone(),
+        role: Role::Member,
+        joined_at_ms: now,
+    };
+    let message_id = ids::new_id();
+    // Who joined is the event's user; whose invite let them in is its sender.
+    let build = |seq| {
+        Message::system(
+            cid,
+            seq,
+            &message_id,
+            &invite.created_by,
+            now,
+            SystemEvent {
+                event: "member_joined".into(),
+                user_id: caller.user_id.clone(),
+                role: Some(Role::Member),
+                seq: None,
+            },
+        )
+    };
+    let append = Append {
+        member_delta: 1,
+        // The inviter must still be an owner or admin when the join commits.
+        ..Append::new(
+            cid,
+            Guard::Role(&invite.created_by, &[Role::Owner, Role::Admin]),
+        )
+    };
+    let outcome = app
+        .store
+        .append_message(
+            append,
+            |_| {
+                vec![
+                    put_member_if_absent(&app.store, &member),
+                    use_invite(&app.store, code, now),
+                    profile_joined(&app.store, &caller.user_id, cid),
+                ]
+            },
+            build,
+        )
+        .await?;
+    match outcome {
+        AppendOutcome::Appended(_) => Ok((conversation_view(&conversation, Role::Member), true)),
+        // A concurrent accept by the same person committed first.
+        AppendOutcome::ExtraConditionFailed(0) => {
+            let role = app
+                .store
+                .get_member(cid, &caller.user_id)
+                .await?
+                .map_or(Role::Member, |m| m.role);
+            Ok((conversation_view(&conversation, role), false))
+        }
+        // Revoked, expired or used up meanwhile, or the inviter may no longer invite.
+        AppendOutcome::ExtraConditionFailed(_) | AppendOutcome::NotAllowed => Err(invite_gone()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {
+            Err(invite_gone())
+        }
+    }
+}

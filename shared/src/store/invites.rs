@@ -1,0 +1,178 @@
+//! Invites table: `code` (hash); GSI `by-conversation` (`conversation_id` + `created_at`) lists a
+//! group's invites newest first. An invite is only ever spent inside the transaction that adds
+//! the member ([`use_invite`]), so its conditions (not revoked, not expired, uses left) hold
+//! exactly for the members it lets in.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, n, s, to_item, Item};
+use super::messages::Guard;
+use super::{conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
+use crate::cursor::InvitesAfter;
+use crate::model::Role;
+use crate::ApiError;
+
+/// An invite as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub code: String,
+    pub conversation_id: String,
+    pub created_by: String,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    /// Epoch milliseconds; accepting needs `now < expires_at`.
+    pub expires_at: i64,
+    /// `None`: any number of people may use it until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u64>,
+    pub uses: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+    /// TTL (epoch seconds): a week after expiry the item goes.
+    pub expires_at_s: i64,
+}
+
+impl Invite {
+    /// Whether it may still let someone in at `now_ms` (what [`use_invite`] checks in the write).
+    pub fn usable(&self, now_ms: i64) -> bool {
+        self.revoked_at.is_none()
+            && now_ms < self.expires_at
+            && self.max_uses.is_none_or(|max| self.uses < max)
+    }
+}
+
+impl Store {
+    /// Stores a new invite, conditioned on its creator still being an owner or admin of the
+    /// group when it commits. `false`: they no longer are (nothing was written).
+    pub async fn put_invite(&self, invite: &Invite) -> Result<bool, ApiError> {
+        let put = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.tables.invites)
+                    .set_item(Some(to_item(invite)))
+                    .condition_expression("attribute_not_exists(code)")
+                    .build()
+                    .expect("table, item set"),
+            )
+            .build();
+        let guard = self
+            .guard_check(
+                &invite.conversation_id,
+                Guard::Role(&invite.created_by, &[Role::Owner, Role::Admin]),
+            )
+            .expect("a role guard is a condition check");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put)
+            .transact_items(guard)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if super::messages::cancellation_reasons(&e).is_some() => Ok(false),
+            Err(e) => Err(ApiError::from_sdk("invites.put", e)),
+        }
+    }
+
+    pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.invites)
+            .key("code", s(code))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("invites.get", e))?;
+        out.item
+            .as_ref()
+            .map(|item| from_item("invite", item))
+            .transpose()
+    }
+
+    /// One page of a group's invites, newest first, and whether more follow.
+    pub async fn list_invites(
+        &self,
+        conversation_id: &str,
+        after: Option<&InvitesAfter>,
+        limit: u32,
+    ) -> Result<(Vec<Invite>, bool), ApiError> {
+        let start = after.map(|a| {
+            [
+                ("code".to_string(), s(&a.code)),
+                ("conversation_id".to_string(), s(conversation_id)),
+                ("created_at".to_string(), n(a.created_at)),
+            ]
+            .into_iter()
+            .collect::<Item>()
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.invites)
+            .index_name(INVITES_BY_CONVERSATION_INDEX)
+            .key_condition_expression("conversation_id = :c")
+            .expression_attribute_values(":c", s(conversation_id))
+            .scan_index_forward(false)
+            .limit(limit as i32 + 1)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("invites.list", e))?;
+        let mut invites = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| from_item("invite", item))
+            .collect::<Result<Vec<Invite>, _>>()?;
+        let more = invites.len() > limit as usize;
+        invites.truncate(limit as usize);
+        Ok((invites, more))
+    }
+
+    /// Revokes a group's invite (a revoked one stays revoked at its first time). `false`: no
+    /// such invite in this group.
+    pub async fn revoke_invite(
+        &self,
+        conversation_id: &str,
+        code: &str,
+        now_ms: i64,
+    ) -> Result<bool, ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.invites)
+            .key("code", s(code))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("conversation_id = :c")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":c", s(conversation_id))
+            .send()
+            .await;
+        conditional_write(result, "invites.revoke")
+    }
+}
+
+/// Transaction part: spend one use of the invite, if it is still usable at `now_ms`. A revoke,
+/// the expiry or the last use committed first makes the whole join fail.
+pub fn use_invite(store: &Store, code: &str, now_ms: i64) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(&store.tables.invites)
+                .key("code", s(code))
+                .update_expression("ADD uses :one")
+                .condition_expression(
+                    "attribute_exists(code) AND attribute_not_exists(revoked_at) \
+                     AND expires_at > :now \
+                     AND (attribute_not_exists(max_uses) OR uses < max_uses)",
+                )
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now_ms))
+                .build()
+                .expect("table, key, expression set"),
+        )
+        .build()
+}

@@ -1,0 +1,181 @@
+//! Profiles table: `user_id` (hash). A person's display name, their email (shown to others only
+//! if they choose), when they first signed in, and the groups they are in now (`groups`) and
+//! have ever been in (`groups_ever`). The two sets are kept inside every membership write
+//! ([`profile_joined`], [`profile_left`]), so whether two people share a group, and so may see
+//! each other's names, is one BatchGetItem away and never stale.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+
+use super::codec::{n, s, Item};
+use super::Store;
+use crate::model::Profile;
+use crate::ApiError;
+
+impl Store {
+    pub async fn get_profile(&self, user_id: &str) -> Result<Option<Profile>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.profiles)
+            .key("user_id", s(user_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("profiles.get", e))?;
+        Ok(out.item.as_ref().map(profile_from_item))
+    }
+
+    /// Profiles by user id, one strongly consistent BatchGetItem pass (at most 100 ids), so a
+    /// removal from a group hides names at once.
+    pub async fn batch_get_profiles(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Profile>, ApiError> {
+        let keys = ids
+            .iter()
+            .map(|id| [("user_id".to_string(), s(id))].into_iter().collect())
+            .collect();
+        let items = self
+            .batch_get_consistent(&self.tables.profiles, keys, "profiles.batch_get")
+            .await?;
+        Ok(items
+            .iter()
+            .map(profile_from_item)
+            .map(|p| (p.user_id.clone(), p))
+            .collect())
+    }
+
+    /// Records a sign-in: the first time, the name the identity provider gave (if any) becomes
+    /// the display name and the time is kept; the provider's email is refreshed each time (it
+    /// is the user's to show or not). One UpdateItem, returning the profile.
+    pub async fn record_sign_in(
+        &self,
+        user_id: &str,
+        name_hint: Option<&str>,
+        email: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Profile, ApiError> {
+        let mut sets = vec!["signed_in_at = if_not_exists(signed_in_at, :now)".to_string()];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.profiles)
+            .key("user_id", s(user_id))
+            .expression_attribute_values(":now", n(now_ms));
+        if let Some(name) = name_hint {
+            sets.push("display_name = if_not_exists(display_name, :name)".into());
+            update = update.expression_attribute_values(":name", s(name));
+        }
+        if let Some(email) = email {
+            sets.push("email = :email".into());
+            update = update.expression_attribute_values(":email", s(email));
+        }
+        let out = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("profiles.sign_in", e))?;
+        Ok(profile_from_item(&out.attributes.unwrap_or_default()))
+    }
+
+    /// Changes what the user chose: their display name and whether others see their email.
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        display_name: Option<&str>,
+        show_email: Option<bool>,
+        now_ms: i64,
+    ) -> Result<Profile, ApiError> {
+        let mut sets = vec!["signed_in_at = if_not_exists(signed_in_at, :now)".to_string()];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.tables.profiles)
+            .key("user_id", s(user_id))
+            .expression_attribute_values(":now", n(now_ms));
+        if let Some(name) = display_name {
+            sets.push("display_name = :name".into());
+            update = update.expression_attribute_values(":name", s(name));
+        }
+        if let Some(show) = show_email {
+            sets.push("show_email = :show".into());
+            update = update.expression_attribute_values(":show", AttributeValue::Bool(show));
+        }
+        let out = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("profiles.update", e))?;
+        Ok(profile_from_item(&out.attributes.unwrap_or_default()))
+    }
+}
+
+/// Transaction part for every write that makes `user_id` a member of `conversation_id`.
+pub fn profile_joined(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
+    profile_groups(
+        store,
+        user_id,
+        conversation_id,
+        "ADD groups :g, groups_ever :g",
+    )
+}
+
+/// Transaction part for every write that ends `user_id`'s membership. `groups_ever` keeps the
+/// group: people still in it go on seeing the name of who wrote its history.
+pub fn profile_left(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
+    profile_groups(store, user_id, conversation_id, "DELETE groups :g")
+}
+
+fn profile_groups(
+    store: &Store,
+    user_id: &str,
+    conversation_id: &str,
+    expression: &str,
+) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(&store.tables.profiles)
+                .key("user_id", s(user_id))
+                .update_expression(expression)
+                .expression_attribute_values(
+                    ":g",
+                    AttributeValue::Ss(vec![conversation_id.to_string()]),
+                )
+                .build()
+                .expect("table, key, expression set"),
+        )
+        .build()
+}
+
+/// Profiles are read field by field (string sets have no plain serde shape); an item holds only
+/// the attributes that were ever written, so every field may be absent.
+fn profile_from_item(item: &Item) -> Profile {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let set = |k: &str| -> HashSet<String> {
+        item.get(k)
+            .and_then(|v| v.as_ss().ok())
+            .map(|v| v.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    Profile {
+        user_id: text("user_id").unwrap_or_default(),
+        display_name: text("display_name"),
+        email: text("email"),
+        show_email: item
+            .get("show_email")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        signed_in_at_ms: item
+            .get("signed_in_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()),
+        groups: set("groups"),
+        groups_ever: set("groups_ever"),
+    }
+}

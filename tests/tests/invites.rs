@@ -1,0 +1,299 @@
+//! Invite links: owners and admins make, list and revoke them; a signed-in holder previews the
+//! group and joins. Every condition (not revoked, not expired, uses left, the inviter still
+//! allowed to invite) holds inside the write that adds the member.
+
+use groupshare_tests::*;
+use serde_json::json;
+use shared::api::invites::InviteView;
+use shared::model::Role;
+use shared::store::Invite;
+
+async fn invite(api: &Client<'_>, cid: &str, body: serde_json::Value) -> InviteView {
+    api.create_invite(cid, body).await.created()
+}
+
+#[tokio::test]
+async fn a_colleague_previews_the_group_joins_by_link_and_sees_its_history() {
+    let app = stack().await;
+    let alice = client(app, "alice");
+    alice.update_me(json!({"display_name": "Alice"})).await.ok();
+    let cid = create_group(app, "alice", &["bob"]).await;
+    send_text(app, &cid, "bob", "the plan is in the files tab").await;
+    let link = invite(&alice, &cid, json!({})).await;
+    assert_eq!(link.code.len(), 64, "256 bits, as hex");
+    assert_eq!(
+        link.url.as_deref(),
+        Some(format!("https://chat.example.test/#/invite/{}", link.code).as_str())
+    );
+    assert_eq!(
+        (link.uses, link.max_uses, link.status.as_str()),
+        (0, None, "active")
+    );
+
+    // Before joining: the title, the member count and who invited, nothing more.
+    let dave = client(app, "dave");
+    let preview = dave.invite_preview(&link.code).await;
+    assert_eq!(preview.status, 200);
+    assert_eq!(
+        preview.json,
+        json!({"title": "Team", "member_count": 2, "inviter_name": "Alice"})
+    );
+    assert_eq!(
+        dave.messages(&cid, Query::new()).await.error().1,
+        ErrorCode::NotFound
+    );
+
+    let joined = dave.accept_invite(&link.code).await;
+    assert_eq!(joined.status, 201, "{:?}", joined.json);
+    let joined = joined.created();
+    assert_eq!(
+        (joined.conversation_id.as_str(), joined.role),
+        (cid.as_str(), Role::Member)
+    );
+    // The whole history, ending with who joined and by whose invite.
+    let page = dave.messages(&cid, Query::new()).await.ok();
+    let last = page.messages.last().unwrap();
+    assert_eq!(last.sender, "alice");
+    let event = last.system.as_ref().expect("a system message");
+    assert_eq!(
+        (event.event.as_str(), event.user_id.as_str()),
+        ("member_joined", "dave")
+    );
+    assert!(page
+        .messages
+        .iter()
+        .any(|m| m.text.as_deref() == Some("the plan is in the files tab")));
+    assert_eq!(dave.conversation(&cid).await.ok().member_count, 3);
+
+    // Accepting again is harmless and spends nothing.
+    assert_eq!(dave.accept_invite(&link.code).await.status, 200);
+    let listed = alice.invites(&cid, Query::new()).await.ok().invites;
+    assert_eq!((listed.len(), listed[0].uses), (1, 1));
+    assert_eq!(alice.conversation(&cid).await.ok().member_count, 3);
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_make_list_and_revoke_invites() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob", "carol"]).await;
+    let (alice, bob, carol) = (
+        client(app, "alice"),
+        client(app, "bob"),
+        client(app, "carol"),
+    );
+    let link = invite(&alice, &cid, json!({"max_uses": 3, "expires_in": 3600})).await;
+
+    assert_eq!(
+        bob.create_invite(&cid, json!({})).await.error(),
+        (403, ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        bob.invites(&cid, Query::new()).await.error(),
+        (403, ErrorCode::Forbidden)
+    );
+    assert_eq!(
+        bob.revoke_invite(&cid, &link.code).await.error(),
+        (403, ErrorCode::Forbidden)
+    );
+    // A non-member gets what a missing group gets.
+    let mallory = client(app, "mallory");
+    assert_eq!(
+        mallory.create_invite(&cid, json!({})).await.error(),
+        (404, ErrorCode::NotFound)
+    );
+    assert_eq!(
+        mallory.invites(&cid, Query::new()).await.error(),
+        (404, ErrorCode::NotFound)
+    );
+
+    alice.change_role(&cid, "carol", Role::Admin).await.ok();
+    let second = invite(&carol, &cid, json!({})).await;
+    let listed = carol.invites(&cid, Query::new()).await.ok().invites;
+    let codes: Vec<&str> = listed.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        vec![second.code.as_str(), link.code.as_str()],
+        "newest first"
+    );
+    assert_eq!(carol.revoke_invite(&cid, &link.code).await.status, 204);
+    // Twice is fine; a code of another group, or none, is 404.
+    assert_eq!(carol.revoke_invite(&cid, &link.code).await.status, 204);
+    let other = create_group(app, "alice", &[]).await;
+    assert_eq!(
+        alice.revoke_invite(&other, &second.code).await.error().0,
+        404
+    );
+    assert_eq!(alice.revoke_invite(&cid, "nope").await.error().0, 404);
+    let listed = alice.invites(&cid, Query::limit(1)).await.ok();
+    assert_eq!(listed.invites.len(), 1);
+    let rest = alice
+        .invites(&cid, Query::limit(1).and("cursor", listed.cursor.unwrap()))
+        .await
+        .ok();
+    assert_eq!(
+        (rest.invites[0].status.as_str(), rest.cursor),
+        ("revoked", None)
+    );
+
+    for bad in [
+        json!({"expires_in": 59}),
+        json!({"expires_in": 31 * 86400}),
+        json!({"max_uses": 0}),
+        json!({"max_uses": 1001}),
+        json!({"uses": 1}),
+    ] {
+        let r = alice.create_invite(&cid, bad.clone()).await;
+        assert_eq!(r.error().0, 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_expired_or_used_up_invite_is_gone_and_an_unknown_code_reveals_nothing() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let dave = client(app, "dave");
+
+    let revoked = invite(&alice, &cid, json!({})).await;
+    alice.revoke_invite(&cid, &revoked.code).await;
+    let once = invite(&alice, &cid, json!({"max_uses": 1})).await;
+    client(app, "erin")
+        .accept_invite(&once.code)
+        .await
+        .created();
+    // Expired: stored as a week-old invite would be (no clock to wind forward).
+    let now = shared::time::now_ms();
+    let expired = Invite {
+        code: "e".repeat(64),
+        conversation_id: cid.clone(),
+        created_by: "alice".into(),
+        created_at: now - 8 * 86_400_000,
+        expires_at: now - 86_400_000,
+        max_uses: None,
+        uses: 0,
+        revoked_at: None,
+        expires_at_s: now / 1000 + 86_400,
+    };
+    assert!(app.store.put_invite(&expired).await.unwrap());
+
+    for code in [&revoked.code, &once.code, &expired.code] {
+        assert_eq!(
+            dave.invite_preview(code).await.error(),
+            (410, ErrorCode::InviteGone)
+        );
+        assert_eq!(
+            dave.accept_invite(code).await.error(),
+            (410, ErrorCode::InviteGone)
+        );
+    }
+    assert_eq!(dave.messages(&cid, Query::new()).await.error().0, 404);
+    // Unknown codes, well-formed or not, answer as any unknown resource does.
+    let not_found = dave.conversation("no-such-group").await;
+    for code in ["f".repeat(64), "short".into(), "x".repeat(65)] {
+        let r = dave.invite_preview(&code).await;
+        assert_eq!((r.status, &r.json), (404, &not_found.json), "{code}");
+        assert_eq!(
+            dave.accept_invite(&code).await.error(),
+            (404, ErrorCode::NotFound)
+        );
+    }
+    let listed = alice.invites(&cid, Query::new()).await.ok().invites;
+    let statuses: Vec<&str> = listed.iter().map(|i| i.status.as_str()).collect();
+    assert_eq!(statuses, vec!["used_up", "revoked", "expired"]);
+}
+
+#[tokio::test]
+async fn an_inviter_who_lost_the_right_to_invite_lets_nobody_in() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let link = invite(&client(app, "bob"), &cid, json!({})).await;
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    let r = client(app, "dave").accept_invite(&link.code).await;
+    assert_eq!(r.error(), (410, ErrorCode::InviteGone));
+    alice.remove_member(&cid, "bob").await;
+    assert_eq!(
+        client(app, "dave")
+            .accept_invite(&link.code)
+            .await
+            .error()
+            .0,
+        410
+    );
+}
+
+/// Twenty people accept a five-use invite at once: all of them read it with uses left, so only
+/// the condition inside the join's transaction can stop the sixth.
+#[tokio::test]
+async fn twenty_simultaneous_accepts_of_a_five_use_invite_make_exactly_five_members() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let link = invite(&alice, &cid, json!({"max_uses": 5})).await;
+    let users: Vec<String> = (0..20).map(|i| format!("joiner-{i}")).collect();
+    let results = futures::future::join_all(
+        users
+            .iter()
+            .map(|u| async { client(app, u).accept_invite(&link.code).await.status }),
+    )
+    .await;
+    let joined = results.iter().filter(|s| **s == 201).count();
+    let refused = results.iter().filter(|s| **s == 410).count();
+    assert_eq!((joined, refused), (5, 15), "{results:?}");
+    assert_eq!(alice.conversation(&cid).await.ok().member_count, 6);
+    let members = alice.members(&cid, Query::limit(100)).await.ok().members;
+    assert_eq!(members.len(), 6);
+    assert_eq!(
+        alice.invites(&cid, Query::new()).await.ok().invites[0].uses,
+        5
+    );
+}
+
+/// A revoke racing accepts: whoever was let in was let in before the revoke committed. After
+/// the revoke answers, the invite's use count never moves again and equals the joins.
+#[tokio::test]
+async fn a_revoke_racing_accepts_never_lets_anyone_in_after_it() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let link = invite(&alice, &cid, json!({})).await;
+    let users: Vec<String> = (0..12).map(|i| format!("racer-{i}")).collect();
+    let accepts = futures::future::join_all(
+        users
+            .iter()
+            .map(|u| async { client(app, u).accept_invite(&link.code).await.status }),
+    );
+    let revoke = async {
+        assert_eq!(alice.revoke_invite(&cid, &link.code).await.status, 204);
+        app.store
+            .get_invite(&link.code)
+            .await
+            .unwrap()
+            .unwrap()
+            .uses
+    };
+    let (statuses, uses_at_revoke) = futures::future::join(accepts, revoke).await;
+    let joined = statuses.iter().filter(|s| **s == 201).count() as u64;
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 410),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        joined, uses_at_revoke,
+        "nobody joined after the revoke committed"
+    );
+    assert_eq!(
+        app.store
+            .get_invite(&link.code)
+            .await
+            .unwrap()
+            .unwrap()
+            .uses,
+        uses_at_revoke
+    );
+    assert_eq!(
+        alice.conversation(&cid).await.ok().member_count,
+        1 + uses_at_revoke
+    );
+}
