@@ -91,6 +91,17 @@ export function createApi({ base, getToken, onUnauthorized }) {
     partUrls: (cid, fileId, parts) =>
       request('POST', `${conv(cid)}/uploads/${encodeURIComponent(fileId)}/parts`, { body: { parts } }),
     abortUpload: (cid, fileId) => request('DELETE', `${conv(cid)}/uploads/${encodeURIComponent(fileId)}`),
+    /** The caller's profile (created at the first call, named from the token). */
+    me: () => request('GET', '/me'),
+    updateMe: (change) => request('PUT', '/me', { body: change }),
+    /** Names of up to 99 people the caller shares a group with: `{users}`. */
+    users: (ids) => request('GET', '/users', { query: { ids: ids.join(',') } }),
+    createInvite: (cid, options = {}) => request('POST', `${conv(cid)}/invites`, { body: options }),
+    invites: (cid) => request('GET', `${conv(cid)}/invites`, { query: { limit: 100 } }),
+    revokeInvite: (cid, code) => request('DELETE', `${conv(cid)}/invites/${encodeURIComponent(code)}`),
+    /** What an invite would join: `{title, member_count, inviter_name}`. */
+    invitePreview: (code) => request('GET', `/invites/${encodeURIComponent(code)}`),
+    acceptInvite: (code) => request('POST', `/invites/${encodeURIComponent(code)}/accept`),
   };
 }
 

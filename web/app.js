@@ -6,11 +6,16 @@
 import { createApi } from './api.js';
 import { clearSession, loadSession, saveSession, tokenSource } from './auth.js';
 import { h, render } from './dom.js';
-import { initials } from './format.js';
 import { createLive } from './live.js';
+import { createPeople } from './people.js';
 import { signInView } from './views/signin.js';
 import { groupsView } from './views/groups.js';
 import { groupView } from './views/group.js';
+import { inviteView } from './views/invite.js';
+import { profileView } from './views/profile.js';
+
+// Where a signed-out visitor was going (an invite link, a group's address): after sign-in.
+const AFTER_SIGN_IN = 'groupshare.after-sign-in';
 
 const view = document.getElementById('view');
 const banner = document.getElementById('banner');
@@ -29,13 +34,30 @@ const app = {
   },
   signIn(session) {
     this.session = session;
+    this.me = null;
+    this.people = createPeople(this.api); // names seen as someone else are not this user's
     saveSession(session);
-    location.hash = '#/';
+    location.hash = sessionStorage.getItem(AFTER_SIGN_IN) || '#/';
+    sessionStorage.removeItem(AFTER_SIGN_IN);
     route();
+  },
+  /** The caller's own profile, once per sign-in (the first call also records the sign-in). */
+  async loadMe() {
+    if (this.me && this.me.user_id === this.session.user) return this.me;
+    const me = await this.api.me();
+    this.setMe(me);
+    return me;
+  },
+  setMe(me) {
+    this.me = me;
+    this.people.set(me.user_id, { ...me, signed_in: true });
+    renderSessionBar();
   },
   signOut(reason) {
     this.live.stop();
     this.session = null;
+    this.me = null;
+    this.people = createPeople(this.api);
     clearSession();
     location.hash = '#/signin';
     route();
@@ -71,15 +93,24 @@ async function route() {
   renderSessionBar();
   const path = location.hash.replace(/^#/, '') || '/';
   if (!app.session) {
-    if (path !== '/signin') history.replaceState(null, '', '#/signin');
+    if (path !== '/signin') {
+      if (path !== '/') sessionStorage.setItem(AFTER_SIGN_IN, `#${path}`);
+      history.replaceState(null, '', '#/signin');
+    }
     cleanup = signInView(view, app);
     return;
   }
   app.live.start(); // once per sign-in; later routes find it running
+  app.loadMe().catch(() => {}); // the name in the top bar; screens work without it
   const group = path.match(/^\/g\/([^/]+)(?:\/(files|members))?$/);
+  const invite = path.match(/^\/invite\/([^/]+)$/);
   try {
     if (group) {
       cleanup = await groupView(view, app, decodeURIComponent(group[1]), group[2] || 'messages');
+    } else if (invite) {
+      cleanup = await inviteView(view, app, decodeURIComponent(invite[1]));
+    } else if (path === '/me') {
+      cleanup = await profileView(view, app);
     } else {
       cleanup = await groupsView(view, app);
     }
@@ -99,8 +130,9 @@ function showFailure(e) {
 function renderSessionBar() {
   if (!app.session) return render(sessionBar);
   render(sessionBar,
-    h('span', { class: 'who' }, h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(app.session.user)),
-      h('span', {}, h('span', { class: 'sr-only' }, 'Signed in as '), app.session.user)),
+    h('a', { class: 'who', href: '#/me', title: `Your profile (${app.session.user})`, dataset: { user: app.session.user } },
+      app.people.avatar(app.session.user),
+      h('span', {}, h('span', { class: 'sr-only' }, 'Signed in as '), app.people.person(app.session.user))),
     app.live.indicator,
     h('button', { type: 'button', class: 'ghost', onclick: () => app.signOut() }, 'Sign out'));
 }
@@ -125,6 +157,7 @@ async function start() {
     // API Gateway's authorizer (or the local one) refused the token: sign in again.
     onUnauthorized: (error) => app.signOut(`Please sign in again: ${error.message}`),
   });
+  app.people = createPeople(app.api);
   app.live = createLive(app);
   window.addEventListener('hashchange', route);
   route();

@@ -73,8 +73,11 @@ export const UNAVAILABLE_REASON = {
   missing: 'This file is no longer part of the group.',
 };
 
-export function initials(user) {
-  return user.slice(0, 2).toUpperCase();
+/** Up to two letters: a name's initials ("Alice Liddell" → AL), else its first two. */
+export function initials(name) {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  if (words.length > 1) return (words[0][0] + words[1][0]).toUpperCase();
+  return name.slice(0, 2).toUpperCase();
 }
 
 /** A system event that deletes the message its `seq` names (a recall, or a moderator's deletion). */

@@ -34,7 +34,7 @@ def sign_in(browser, stack, user, hash_path=""):
     field.clear()
     field.send_keys(user)
     browser.driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
-    wait(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), user))
+    css(browser, f".who[data-user='{user}']")
 
 
 def open_group(browser, title):
@@ -77,7 +77,10 @@ def test_new_device_downloads_what_another_member_uploaded(stack, browsers, tmp_
     upload.write_bytes(payload)
     alice.driver.find_element(By.ID, "attach").send_keys(str(upload))
     card = file_card(alice, upload.name, seconds=30)
-    assert "AVAILABLE" in card.text.upper() and "300 KB" in card.text and "from alice" in card.text
+    assert "AVAILABLE" in card.text.upper() and "300 KB" in card.text
+    # People by name (the seeded demo users chose theirs), the id on hover.
+    wait(alice, lambda _: "from Alice" in card.text)
+    assert card.find_element(By.CSS_SELECTOR, ".person").get_attribute("title") == "alice"
 
     # Device B: bob on a browser with an empty profile: nothing of the group is stored there.
     bob = browsers()
@@ -143,7 +146,7 @@ def test_groups_history_paging_and_live_updates(stack, browsers):
     cid = alice.driver.current_url.split("#/g/")[1]
     alice.driver.find_element(By.CSS_SELECTOR, ".add-member summary").click()
     alice.driver.find_element(By.ID, "add-member").send_keys("carol", Keys.ENTER)
-    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".add-member [role=status]"), "carol is a member"))
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".add-member [role=status]"), "Carol is a member"))
 
     # 70 messages: more than two pages of 30. The newest comes first; older pages load on scroll.
     for i in range(1, 71):
@@ -246,8 +249,8 @@ def test_recall_and_delete_leave_tombstones_everywhere(stack, browsers, tmp_path
     assert "Message recalled" in css(alice, ".history .tombstone").text
     item_with_text(alice, "oversharing").find_element(By.CSS_SELECTOR, "button.delete-message").click()
     confirm(alice)
-    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history"), "Message deleted by alice"))
-    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history .system"), "alice deleted a message from bob"))
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history"), "Message deleted by Alice"))
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history .system"), "Alice deleted a message from Bob"))
     card_item = file_card(alice, upload.name).find_element(By.XPATH, "./ancestor::li")
     card_item.find_element(By.CSS_SELECTOR, "button.delete-message").click()
     confirm(alice)
@@ -283,7 +286,10 @@ def test_group_details_and_members_tab(stack, browsers):
     roles = {r.get_attribute("data-user"): r.find_element(By.CSS_SELECTOR, ".role").text.lower() for r in rows}
     assert roles["alice"] == "owner" and roles["carol"] == "member"
     assert "(you)" in carol.driver.find_element(By.CSS_SELECTOR, ".member[data-user=carol]").text
-    assert "Created by alice" in css(carol, ".tab-panel > p").text
+    wait(carol, lambda _: "Created by Alice" in css(carol, ".tab-panel > p").text)
+    # The name, with the user id beside it.
+    alice_row = carol.driver.find_element(By.CSS_SELECTOR, ".member[data-user=alice]")
+    assert "Alice" in alice_row.text and "alice" in alice_row.find_element(By.CSS_SELECTOR, ".member-id").text
 
 
 # Wraps the page's fetch to log part PUTs (part number, status); with `drop` set, every part but
@@ -579,7 +585,8 @@ def test_pushed_messages_files_and_deletions_appear_live(stack, browsers):
     item_with_text(bob, "pushed hello", seconds=5)
     upload_via_api(stack, "alice", cid, "pushed.txt", b"a file pushed to bob")
     card = file_card(bob, "pushed.txt", seconds=5)
-    assert "AVAILABLE" in card.text.upper() and "from alice" in card.text
+    assert "AVAILABLE" in card.text.upper()
+    wait(bob, lambda _: "from Alice" in card.text)
     # She recalls the text: bob's copy becomes a tombstone in place.
     status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/messages/{text['seq']}")
     assert status == 200
@@ -651,3 +658,63 @@ def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
     for text in ["lost frame", "after the gap", "sent while offline", "live again"]:
         assert texts_on_page(bob, text) == 1, text
     assert_not_reloaded(bob)
+
+
+def test_a_colleague_joins_by_invite_link_and_downloads_on_a_new_device(stack, browsers, tmp_path):
+    """The patent's new member on a new device: erin names herself, makes a group, shares a
+    file and an invite link; dave, on a browser with an empty profile and signed out, opens the
+    link, signs in, sees what he is joining, joins, and finds the whole history named by name,
+    with a download entry under the file message, and downloads it."""
+    erin = browsers()
+    sign_in(erin, stack, "erin")
+    erin.driver.get(f"{stack.api}/#/me")
+    name = css(erin, "#display-name")
+    name.clear()
+    name.send_keys("Erin Example")
+    erin.driver.find_element(By.CSS_SELECTOR, "form.profile button[type=submit]").click()
+    wait(erin, EC.text_to_be_present_in_element((By.ID, "profile-status"), "Saved"))
+    wait(erin, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Erin Example"))
+
+    erin.driver.get(f"{stack.api}/#/")
+    css(erin, "#new-title").send_keys("Launch plan")
+    erin.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+    css(erin, ".history .msg.system")
+    payload = os.urandom(64 * 1024)
+    upload = tmp_path / "launch checklist (v3).txt"
+    upload.write_bytes(payload)
+    erin.driver.find_element(By.ID, "attach").send_keys(str(upload))
+    file_card(erin, upload.name, seconds=30)
+    erin.driver.find_element(By.CSS_SELECTOR, "details.invite summary").click()
+    erin.driver.find_element(By.CSS_SELECTOR, "details.invite button[type=submit]").click()
+    link = wait(erin, lambda d: d.find_element(By.ID, "invite-link").get_attribute("value"))
+    assert "#/invite/" in link
+
+    # dave: a new device, signed out, following the link.
+    dave = browsers()
+    dave.driver.get(link)
+    field = css(dave, "#user")
+    field.clear()
+    field.send_keys("dave")
+    dave.driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+    preview = css(dave, "form.invite-preview")
+    assert "Erin Example invited you to join" in preview.text
+    assert "Launch plan" in preview.find_element(By.TAG_NAME, "h1").text
+    assert "1 member" in preview.text
+    preview.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    card = file_card(dave, upload.name)
+    assert "AVAILABLE" in card.text.upper()
+    wait(dave, lambda _: "from Erin Example" in card.text)
+    wait(dave, lambda d: any("dave joined with Erin Example’s invite link" in li.text
+                             for li in d.find_elements(By.CSS_SELECTOR, ".history .msg.system")))
+    # Nobody is shown by a raw id where a name exists: every mention of erin is her name.
+    for person in dave.driver.find_elements(By.CSS_SELECTOR, ".history .person[data-user=erin]"):
+        wait(dave, lambda _: person.text == "Erin Example")
+    card.find_element(By.CSS_SELECTOR, "button.download").click()
+    assert downloaded(dave, upload.name) == payload
+
+    # Back on erin's side: the link shows one use in the members tab.
+    erin.driver.find_element(By.LINK_TEXT, "Members").click()
+    row = css(erin, ".invite-row[data-status=active]")
+    assert "1 used" in row.text
+    assert "dave" in css(erin, ".member[data-user=dave]").text

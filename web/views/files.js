@@ -54,7 +54,7 @@ export function fileCard(app, cid, summary) {
     const status = info.status;
     const available = status === 'available';
     const meta = [humanSize(info.size), type.label];
-    if (info.uploader) meta.push(`from ${info.uploader}`);
+    if (info.uploader) meta.push(['from ', app.people.person(info.uploader)]);
     if (info.uploaded_at) meta.push(fromNow(info.uploaded_at));
     const button = h('button', {
       type: 'button', class: 'download', disabled: !available,
@@ -66,7 +66,8 @@ export function fileCard(app, cid, summary) {
       thumb(type),
       h('div', { class: 'file-main' },
         h('h3', { class: 'file-name', title: info.name }, info.name),
-        h('p', { class: 'file-meta' }, meta.join(' · ')),
+        // One flex item: the parts read as one line, a name among them.
+        h('p', { class: 'file-meta' }, h('span', {}, meta.map((part, i) => [i ? ' · ' : '', part]))),
         status && h('p', { class: 'file-meta' },
           h('span', { class: `status ${status}` }, STATUS_TEXT[status] || status),
           status === 'available' || status === 'expired' ? h('span', { class: 'expiry' }, expiry(info)) : null),

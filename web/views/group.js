@@ -5,7 +5,7 @@
 
 import { newId, postToS3, putPart, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
-import { fromNow, humanSize, initials, isDeletion, when } from '../format.js';
+import { fromNow, humanSize, isDeletion, when } from '../format.js';
 import { follow } from '../live.js';
 import { fileCard, filesTab } from './files.js';
 import { membersTab } from './members.js';
@@ -34,7 +34,7 @@ export async function groupView(view, app, cid, tab) {
       h('div', { class: 'group-heading' },
         h('h1', {}, group.title),
         h('p', { class: 'muted small group-facts' }, `${people} · you are ${article(group.role)} ${group.role}`)),
-      canAdd ? addMemberForm(app, cid) : null),
+      canAdd ? h('div', { class: 'group-actions' }, inviteForm(app, cid), addMemberForm(app, cid)) : null),
     h('nav', { class: 'tabs', 'aria-label': 'Group sections' },
       tabLink('messages', 'Messages', base), tabLink('files', 'Files', `${base}/files`),
       tabLink('members', 'Members', `${base}/members`)),
@@ -54,6 +54,48 @@ function article(word) {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
+/** An invite link for owners and admins: made on request, shown to copy and share. */
+function inviteForm(app, cid) {
+  const link = h('input', { id: 'invite-link', readonly: true, class: 'invite-link', hidden: true });
+  const copy = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Copy link');
+  const status = h('span', { class: 'small', role: 'status' });
+  copy.addEventListener('click', async () => {
+    link.select();
+    try {
+      await navigator.clipboard.writeText(link.value);
+      render(status, 'Link copied');
+    } catch {
+      render(status, 'Select the link and copy it');
+    }
+  });
+  return h('details', { class: 'invite' },
+    h('summary', {}, 'Invite'),
+    h('form', {
+      async onsubmit(e) {
+        e.preventDefault();
+        render(status);
+        try {
+          const invite = await app.api.createInvite(cid);
+          link.value = inviteUrl(invite);
+          link.hidden = copy.hidden = false;
+          render(status, `Anyone signed in with this link can join until ${new Date(invite.expires_at).toLocaleDateString()}.`);
+          link.focus();
+          link.select();
+        } catch (err) {
+          render(status, h('span', { class: 'form-error' }, err.message));
+        }
+      },
+    },
+    h('button', { type: 'submit', class: 'primary' }, 'Create invite link'),
+    h('label', { for: 'invite-link', class: 'sr-only' }, 'Invite link'),
+    link, copy, status));
+}
+
+/** The API's link when the deployment names the client's address, else this page's. */
+export function inviteUrl(invite) {
+  return invite.url || `${location.origin}${location.pathname}#/invite/${encodeURIComponent(invite.code)}`;
+}
+
 function addMemberForm(app, cid) {
   const input = h('input', { id: 'add-member', name: 'user_id', required: true, placeholder: 'user id', autocomplete: 'off' });
   const status = h('span', { class: 'small', role: 'status' });
@@ -65,7 +107,13 @@ function addMemberForm(app, cid) {
         render(status);
         try {
           const m = await app.api.addMember(cid, input.value.trim());
-          render(status, `${m.user_id} is a member`);
+          // Now that they share a group, their profile is visible: say so when nobody has ever
+          // signed in with that id (a typo adds a stranger-to-be, not a colleague).
+          await app.people.lookup([m.user_id]);
+          const who = app.people.get(m.user_id);
+          render(status, who && who.signed_in
+            ? [app.people.person(m.user_id), ' is a member']
+            : `${m.user_id} was added, but nobody has signed in with that id yet. Check it, or send an invite link instead.`);
           input.value = '';
         } catch (err) {
           render(status, h('span', { class: 'form-error' }, err.message));
@@ -142,7 +190,7 @@ async function messagesTab(panel, app, cid, onCleanup) {
 
   async function remove(m) {
     const recall = m.sender === app.session.user;
-    const question = recall ? 'Recall this message for everyone?' : `Delete ${m.sender}’s message for everyone?`;
+    const question = recall ? 'Recall this message for everyone?' : `Delete ${app.people.label(m.sender)}’s message for everyone?`;
     if (!window.confirm(question)) return;
     try {
       const done = await app.api.deleteMessage(cid, m.seq);
@@ -172,13 +220,13 @@ async function messagesTab(panel, app, cid, onCleanup) {
     const dataset = { seq: m.seq, sender: m.sender, sentAt: m.sent_at };
     if (m.kind === 'system') {
       return h('li', { class: 'msg system', dataset },
-        h('span', {}, systemText(m)), ' · ', timeEl(m.sent_at));
+        h('span', {}, systemText(app, m)), ' · ', timeEl(m.sent_at));
     }
     let body;
     if (m.kind === 'deleted') {
       const by = m.deleted && m.deleted.by;
       body = h('p', { class: 'text deleted muted' },
-        by && by !== m.sender ? `Message deleted by ${by}` : 'Message recalled');
+        by && by !== m.sender ? ['Message deleted by ', app.people.person(by)] : 'Message recalled');
     } else if (m.kind === 'file' && m.file) {
       const card = fileCard(app, cid, m.file);
       cards.set(m.file.file_id, card);
@@ -190,14 +238,14 @@ async function messagesTab(panel, app, cid, onCleanup) {
       ? h('button', {
         type: 'button',
         class: 'link delete-message',
-        'aria-label': m.sender === app.session.user ? 'Recall this message' : `Delete ${m.sender}’s message`,
+        'aria-label': m.sender === app.session.user ? 'Recall this message' : `Delete ${app.people.label(m.sender)}’s message`,
         onclick: () => remove(m),
       }, m.sender === app.session.user ? 'Recall' : 'Delete')
       : null;
     return h('li', { class: `msg${mine ? ' mine' : ''}${m.kind === 'deleted' ? ' tombstone' : ''}`, dataset },
-      h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(m.sender)),
+      app.people.avatar(m.sender),
       h('div', { class: 'msg-body' },
-        h('p', { class: 'msg-head' }, h('strong', {}, m.sender), ' ', timeEl(m.sent_at), action ? ' ' : null, action),
+        h('p', { class: 'msg-head' }, h('strong', {}, app.people.person(m.sender)), ' ', timeEl(m.sent_at), action ? ' ' : null, action),
         body));
   }
 
@@ -246,16 +294,21 @@ function timeEl(iso) {
   return h('time', { datetime: iso, title: when(iso), class: 'muted small' }, fromNow(iso));
 }
 
-function systemText(m) {
+/** A system message as a sentence, with people by name. */
+function systemText(app, m) {
   const s = m.system || {};
+  const by = () => app.people.person(m.sender);
+  const who = () => app.people.person(s.user_id);
   switch (s.event) {
-    case 'conversation_created': return `${s.user_id} created the group`;
-    case 'member_added': return `${m.sender} added ${s.user_id}${s.role && s.role !== 'member' ? ` as ${s.role}` : ''}`;
-    case 'member_removed': return `${m.sender} removed ${s.user_id}`;
-    case 'member_left': return `${s.user_id} left the group`;
-    case 'role_changed': return `${s.user_id} is now ${s.role}`;
-    case 'message_deleted': return `${m.sender} deleted a message from ${s.user_id}`;
-    case 'message_recalled': return `${m.sender} recalled a message`;
+    case 'conversation_created': return [who(), ' created the group'];
+    case 'member_added': return [by(), ' added ', who(), s.role && s.role !== 'member' ? ` as ${s.role}` : ''];
+    // The sender of `member_joined` is whose invite link let them in.
+    case 'member_joined': return [who(), ' joined with ', by(), '’s invite link'];
+    case 'member_removed': return [by(), ' removed ', who()];
+    case 'member_left': return [who(), ' left the group'];
+    case 'role_changed': return [who(), ` is now ${s.role}`];
+    case 'message_deleted': return [by(), ' deleted a message from ', who()];
+    case 'message_recalled': return [by(), ' recalled a message'];
     default: return s.event || 'system message';
   }
 }

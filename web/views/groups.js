@@ -10,7 +10,7 @@ export async function groupsView(view, app) {
 
   async function load() {
     const page = await app.api.conversations(cursor);
-    for (const c of page.conversations) list.append(groupItem(c));
+    for (const c of page.conversations) list.append(groupItem(app, c));
     cursor = page.cursor;
     more.hidden = !cursor;
     if (!list.children.length) {
@@ -53,11 +53,11 @@ export async function groupsView(view, app) {
   return null;
 }
 
-function groupItem(c) {
+function groupItem(app, c) {
   return h('li', {},
     h('a', { class: 'group-link', href: `#/g/${encodeURIComponent(c.conversation_id)}` },
       h('span', { class: 'group-avatar', 'aria-hidden': 'true' }, c.title.slice(0, 1).toUpperCase()),
       h('span', { class: 'group-text' },
         h('span', { class: 'group-title' }, c.title),
-        h('span', { class: 'muted small' }, `${c.role} · created by ${c.created_by} ${fromNow(c.created_at)}`))));
+        h('span', { class: 'muted small' }, `${c.role} · created by `, app.people.person(c.created_by), ` ${fromNow(c.created_at)}`))));
 }

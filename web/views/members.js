@@ -1,8 +1,10 @@
-// The group's members tab: who is in the group and with which role, paged by user id
-// (`GET /conversations/{id}/members`), for members only like everything else.
+// The group's members tab: who is in the group, by name with their user id beside it, and with
+// which role, paged by user id (`GET /conversations/{id}/members`), for members only like
+// everything else. Owners and admins also see the group's invite links and can revoke them.
 
 import { h, render } from '../dom.js';
-import { initials, when } from '../format.js';
+import { when } from '../format.js';
+import { inviteUrl } from './group.js';
 
 export async function membersTab(panel, app, cid, group, onCleanup) {
   const list = h('ul', { class: 'member-list', 'aria-label': 'Members' });
@@ -15,11 +17,16 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
     loading = true;
     try {
       const page = await app.api.members(cid, cursor, 50);
+      const ids = page.members.map((m) => m.user_id);
+      await app.people.lookup(ids);
       for (const m of page.members) {
-        const you = m.user_id === app.session.user ? ' (you)' : '';
+        const you = m.user_id === app.session.user;
+        const known = app.people.get(m.user_id);
         list.append(h('li', { class: 'member', dataset: { user: m.user_id } },
-          h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(m.user_id)),
-          h('span', { class: 'member-name' }, m.user_id + you),
+          app.people.avatar(m.user_id),
+          h('span', { class: 'member-name' }, app.people.person(m.user_id, { you }),
+            h('span', { class: 'member-id muted small' }, m.user_id),
+            known && !known.signed_in ? h('span', { class: 'muted small' }, 'has not signed in yet') : null),
           h('span', { class: `role role-${m.role}` }, m.role),
           h('time', { class: 'muted small', datetime: m.joined_at, title: when(m.joined_at) }, `joined ${when(m.joined_at)}`)));
       }
@@ -33,10 +40,46 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
   const retention = group.retention_days
     ? `Files shared now stay for ${group.retention_days} day${group.retention_days === 1 ? '' : 's'}.`
     : 'Files shared now are kept until deleted.';
+  const manager = group.role === 'owner' || group.role === 'admin';
+  const invites = manager ? h('section', { class: 'invites', 'aria-labelledby': 'invites-title' }) : null;
   render(panel,
     h('p', { class: 'muted small' },
-      `Created by ${group.created_by} on ${when(group.created_at)}. ${retention}`),
-    list, more);
+      'Created by ', app.people.person(group.created_by), ` on ${when(group.created_at)}. ${retention}`),
+    list, more, invites);
   await load();
+  if (invites) await inviteList(invites, app, cid);
   onCleanup(() => {});
+}
+
+/** The group's invite links, newest first, each with its state; active ones can be revoked. */
+async function inviteList(section, app, cid) {
+  const { invites } = await app.api.invites(cid);
+  const rows = invites.map((invite) => {
+    const revoke = invite.status === 'active'
+      ? h('button', {
+        type: 'button', class: 'link',
+        'aria-label': `Revoke the invite link made ${when(invite.created_at)}`,
+        async onclick() {
+          if (!window.confirm('Revoke this invite link? Nobody can join with it any more.')) return;
+          try {
+            await app.api.revokeInvite(cid, invite.code);
+            await inviteList(section, app, cid);
+          } catch (err) {
+            app.notify(err.message);
+          }
+        },
+      }, 'Revoke')
+      : null;
+    const uses = invite.max_uses ? `${invite.uses} of ${invite.max_uses} used` : `${invite.uses} used`;
+    return h('li', { class: 'invite-row', dataset: { status: invite.status } },
+      h('span', {}, 'By ', app.people.person(invite.created_by), ` · ${when(invite.created_at)} · ${uses} · `,
+        h('span', { class: `status ${invite.status}` }, invite.status.replace('_', ' '))),
+      invite.status === 'active'
+        ? h('input', { readonly: true, class: 'invite-link', value: inviteUrl(invite), 'aria-label': 'Invite link' })
+        : null,
+      revoke);
+  });
+  render(section,
+    h('h2', { id: 'invites-title' }, 'Invite links'),
+    rows.length ? h('ul', { class: 'invite-list' }, rows) : h('p', { class: 'muted small' }, 'No invite links yet.'));
 }
