@@ -7,8 +7,8 @@
 //! module plays that part, so the handlers get the same shape as in AWS:
 //!
 //! * `Authorization: Bearer <jwt>`: a token this local stack issued (HS256 with a random secret
-//!   kept in the data directory), checked for signature, `exp`, `iss` and `aud`. Anything else
-//!   is a `401` and the function is not called.
+//!   kept in the data directory), checked for signature, `exp`, `nbf` (when present), `iss` and
+//!   `aud`. Anything else is a `401` and the function is not called.
 //! * `X-Dev-User: alice` (no `Authorization` header): shorthand for curl and scripts, mapped to
 //!   the claims of a freshly issued token for `alice`. This exists only here: the deployed
 //!   functions never look at the header.
@@ -62,8 +62,10 @@ impl Authorizer {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // One machine, one clock: expired means expired.
+        // One machine, one clock: expired means expired, and not yet valid means not yet.
         validation.leeway = 0;
+        // jsonwebtoken skips `nbf` unless asked; API Gateway checks it when present.
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -149,7 +151,8 @@ impl Authorizer {
         (self.sign(&claims), exp)
     }
 
-    /// Verifies a token as API Gateway's JWT authorizer does: signature, `exp`, `iss`, `aud`.
+    /// Verifies a token as API Gateway's JWT authorizer does: signature, `exp`, `nbf` (when
+    /// present), `iss`, `aud`.
     /// Returns its claims, or why it is refused.
     pub fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
         jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
@@ -562,6 +565,26 @@ mod tests {
             assert_eq!(denied.status(), 401, "{headers:?}");
             assert!(denied.headers().contains_key("www-authenticate"));
         }
+    }
+
+    /// API Gateway refuses a token before its `nbf`; so does the local stack.
+    #[test]
+    fn a_token_not_yet_valid_is_refused() {
+        let a = Authorizer::ephemeral();
+        let with_nbf = |nbf: u64| {
+            let mut claims = a.claims_for("bob");
+            claims.insert("nbf".into(), nbf.into());
+            a.sign(&claims)
+        };
+        let early = with_nbf(now_secs() + 60);
+        assert_eq!(a.verify(&early), Err("the token is not valid yet"));
+        let bearer = format!("Bearer {early}");
+        let Decision::Deny(denied) = a.authorize(get(&[("authorization", &bearer)])) else {
+            panic!("a token before its nbf was let through")
+        };
+        assert_eq!(denied.status(), 401);
+        // From its nbf on, it holds.
+        assert!(a.verify(&with_nbf(now_secs() - 1)).is_ok());
     }
 
     #[test]

@@ -317,20 +317,10 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
 /// JSON bodies smaller than this go as they are: gzip's header and the CPU are not worth it.
 const COMPRESS_FROM_BYTES: usize = 1024;
 
-/// Whether the client takes gzip (`Accept-Encoding: gzip` or `*`, with a q-value above 0).
+/// Whether the client takes gzip: named in `Accept-Encoding` with a q-value above 0, or left
+/// to a `*` above 0 (see [`crate::negotiate`]).
 fn accepts_gzip(req: &Request) -> bool {
-    let Some(value) = header(req, "accept-encoding") else {
-        return false;
-    };
-    value.split(',').any(|coding| {
-        let mut parts = coding.split(';').map(str::trim);
-        let name = parts.next().unwrap_or_default();
-        let q = parts
-            .find_map(|p| p.strip_prefix("q="))
-            .and_then(|q| q.parse::<f32>().ok())
-            .unwrap_or(1.0);
-        (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
-    })
+    crate::negotiate::accepts_coding(header(req, "accept-encoding"), "gzip")
 }
 
 /// flate2's default. scripts/bench measures its CPU per history page against other levels.
@@ -437,6 +427,28 @@ mod tests {
         assert!(!with("br, deflate"));
         assert!(!with("identity"));
         assert!(!accepts_gzip(&event("$default", "/config")));
+    }
+
+    /// RFC 9110 §12.5.3: `*` stands for the codings the header does not name, so a coding
+    /// refused by name (`q=0`) stays refused.
+    #[test]
+    fn gzip_refused_by_name_is_not_taken_through_a_wildcard() {
+        let with = |value: &str| {
+            let mut req = event("$default", "/config");
+            req.headers_mut()
+                .insert("accept-encoding", value.parse().unwrap());
+            accepts_gzip(&req)
+        };
+        assert!(!with("gzip;q=0, *"));
+        assert!(!with("*, gzip;q=0"));
+        assert!(!with("GZIP;Q=0.000, br, *;q=1"));
+        assert!(!with("*;q=0"));
+        assert!(!with("gzip;q=0.0, *;q=0.5"));
+        assert!(with("br;q=0, *;q=0.5"));
+        assert!(with("gzip;q=0.001, *;q=0"));
+        // A malformed weight is no preference for gzip.
+        assert!(!with("gzip;q=2"));
+        assert!(!with("gzip;q=abc"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod ids;
 pub mod jobs;
 pub mod logging;
 pub mod model;
+pub mod negotiate;
 pub mod push;
 pub mod route;
 pub mod store;

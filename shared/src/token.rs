@@ -15,8 +15,13 @@
 //!
 //! The JWKS is fetched on first use and kept for [`DEFAULT_JWKS_TTL`]; a `kid` it does not hold
 //! makes one refetch (key rotation), at most once per [`DEFAULT_MIN_REFETCH_INTERVAL`], so
-//! tokens with made-up `kid`s cannot make the function hammer the issuer. A failed fetch is not
-//! remembered: the next verification tries again.
+//! tokens with made-up `kid`s cannot make the function hammer the issuer.
+//!
+//! A failed refresh keeps the keys fetched before: they go on verifying for up to
+//! [`DEFAULT_MAX_STALE`] past their TTL (stale-while-error), so an identity-provider blip does
+//! not fail every connect, and the issuer is asked again at most once per
+//! `min_refetch_interval` meanwhile. Without usable keys a failure is not remembered: the next
+//! verification tries again.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,7 +41,11 @@ use crate::ids;
 
 /// How long a fetched JWKS is used before it is fetched again.
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(3600);
-/// The least time between two fetches caused by an unknown `kid`.
+/// How long past its TTL a JWKS still verifies while refreshing it fails. Bounded: a key the
+/// issuer revoked during an outage stops being trusted at the latest this long after.
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(3600);
+/// The least time between two fetches caused by an unknown `kid`, or retried after a failed
+/// refresh while stale keys are served.
 pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 /// The whole JWKS fetch (connect, TLS, response, body): API Gateway gives an authorizer 29 s
 /// at most, and a client waits on its `$connect` meanwhile.
@@ -54,6 +63,8 @@ pub struct TokenConfig {
     /// Where the issuer's keys are (`JWKS_URL`, else `{issuer}/.well-known/jwks.json`).
     pub jwks_url: String,
     pub jwks_ttl: Duration,
+    /// How long past `jwks_ttl` the keys still verify while a refresh fails.
+    pub max_stale: Duration,
     pub min_refetch_interval: Duration,
 }
 
@@ -86,6 +97,7 @@ impl TokenConfig {
             audiences,
             jwks_url,
             jwks_ttl: DEFAULT_JWKS_TTL,
+            max_stale: DEFAULT_MAX_STALE,
             min_refetch_interval: DEFAULT_MIN_REFETCH_INTERVAL,
         })
     }
@@ -281,6 +293,8 @@ struct Cache {
     keys: HashMap<String, Key>,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
+    /// Set when the last refresh failed, cleared by a successful one.
+    refresh_failed: bool,
 }
 
 /// Verifies tokens against the issuer's keys, which it fetches and caches. One per process
@@ -338,37 +352,53 @@ impl Verifier {
 
     /// The key named `kid`: from the cache while it is fresh; a stale or empty cache is
     /// refilled; an unknown `kid` refills a fresh one, at most once per
-    /// `min_refetch_interval`.
+    /// `min_refetch_interval`. While refilling a stale cache fails, the stale keys serve, up
+    /// to `max_stale` past their TTL.
     async fn key(&self, kid: &str) -> Result<Key, TokenError> {
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
-        let fresh = cache
-            .fetched_at
-            .is_some_and(|at| now.duration_since(at) < self.config.jwks_ttl);
+        let age = cache.fetched_at.map(|at| now.duration_since(at));
+        let fresh = age.is_some_and(|age| age < self.config.jwks_ttl);
+        // Stale keys that may still serve while the issuer cannot be reached.
+        let usable = age.is_some_and(|age| age < self.config.jwks_ttl + self.config.max_stale);
+        let recently = cache
+            .last_attempt
+            .is_some_and(|at| now.duration_since(at) < self.config.min_refetch_interval);
         if fresh {
             if let Some(key) = cache.keys.get(kid) {
                 return Ok(key.clone());
             }
-            let recently = cache
-                .last_attempt
-                .is_some_and(|at| now.duration_since(at) < self.config.min_refetch_interval);
             if recently {
                 return Err(TokenError::Invalid("unknown kid"));
             }
+        } else if usable && cache.refresh_failed && recently {
+            // The issuer failed moments ago: answer from the stale keys without waiting on it
+            // (each attempt can take FETCH_TIMEOUT, with every connect queued on this lock).
+            return stale_key(&cache, kid);
         }
         cache.last_attempt = Some(now);
-        let keys = self.fetch().await.map_err(|why| {
-            tracing::error!(jwks_url = %self.config.jwks_url, error = %why, "fetching the issuer's JWKS failed");
-            TokenError::KeysUnavailable(why)
-        })?;
-        tracing::info!(jwks_url = %self.config.jwks_url, keys = keys.len(), "fetched the issuer's JWKS");
-        cache.keys = keys;
-        cache.fetched_at = Some(Instant::now());
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or(TokenError::Invalid("unknown kid"))
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::info!(jwks_url = %self.config.jwks_url, keys = keys.len(), "fetched the issuer's JWKS");
+                cache.keys = keys;
+                cache.fetched_at = Some(Instant::now());
+                cache.refresh_failed = false;
+                cache
+                    .keys
+                    .get(kid)
+                    .cloned()
+                    .ok_or(TokenError::Invalid("unknown kid"))
+            }
+            Err(why) if usable => {
+                tracing::warn!(jwks_url = %self.config.jwks_url, error = %why, "refreshing the issuer's JWKS failed; verifying with the keys fetched before");
+                cache.refresh_failed = true;
+                stale_key(&cache, kid)
+            }
+            Err(why) => {
+                tracing::error!(jwks_url = %self.config.jwks_url, error = %why, "fetching the issuer's JWKS failed");
+                Err(TokenError::KeysUnavailable(why))
+            }
+        }
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Key>, String> {
@@ -395,6 +425,16 @@ impl Verifier {
         .map_err(|_| format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))??;
         parse_jwks(&body)
     }
+}
+
+/// A key from keys that could not be refreshed. A `kid` they lack may be a key the issuer
+/// added since, which only the refresh that failed could tell: that is no verdict on the token.
+fn stale_key(cache: &Cache, kid: &str) -> Result<Key, TokenError> {
+    cache
+        .keys
+        .get(kid)
+        .cloned()
+        .ok_or_else(|| TokenError::KeysUnavailable("the kid is not in the stale keys".into()))
 }
 
 /// HTTPS over hyper + rustls with ring, the stack the SDK client already links (shared::aws).

@@ -390,6 +390,34 @@ async fn roles_change_by_the_rules_and_show_in_history() {
     );
 }
 
+/// Removing and re-adding a member changes their role as `PATCH` does, so removing an admin
+/// needs an owner, the same as demoting one.
+#[tokio::test]
+async fn only_owners_remove_admins_so_admins_cannot_demote_by_removing_and_re_adding() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob", "carol", "dave"]).await;
+    let [alice, bob] = ["alice", "bob"].map(|u| client(app, u));
+    for who in ["bob", "carol"] {
+        assert_eq!(alice.change_role(&cid, who, Role::Admin).await.status, 200);
+    }
+    let removed = bob.remove_member(&cid, "carol").await;
+    assert_eq!(
+        removed.error(),
+        (403, ErrorCode::Forbidden),
+        "admin removes admin"
+    );
+    let carol = app.store.get_member(&cid, "carol").await.unwrap();
+    assert_eq!(
+        carol.map(|m| m.role),
+        Some(Role::Admin),
+        "carol keeps her role"
+    );
+    // Admins still remove members and leave themselves; owners remove admins.
+    assert_eq!(bob.remove_member(&cid, "dave").await.status, 204);
+    assert_eq!(alice.remove_member(&cid, "carol").await.status, 204);
+    assert_eq!(bob.remove_member(&cid, "bob").await.status, 204);
+}
+
 /// An admin demoted while adding a member: the add is checked against the role at commit.
 #[tokio::test]
 async fn a_demotion_racing_an_add_never_lets_a_member_add() {

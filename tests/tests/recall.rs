@@ -304,6 +304,38 @@ async fn deleting_a_file_message_deletes_the_file_and_its_bytes() {
     );
 }
 
+/// A client that lost the answer retries its upload with the same `client_msg_id`: once the
+/// file is recalled or the upload aborted (and its record scrubbed), the retry is told the file
+/// is gone, not that the id was used for something else.
+#[tokio::test]
+async fn retrying_a_recalled_or_aborted_upload_answers_file_gone() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    let bytes = b"sent by mistake".to_vec();
+    let sha256 = sha256_hex(&bytes);
+    let body = |id: &str| upload_body(id, "oops.txt", bytes.len(), "text/plain", Some(&sha256));
+
+    let recalled = unique("u");
+    let ticket = alice.create_upload(&cid, body(&recalled)).await.created();
+    assert!(post_form(&ticket.upload, bytes.clone())
+        .await
+        .status()
+        .is_success());
+    let sent = alice.complete_upload(&cid, &ticket.file_id).await.created();
+    assert_eq!(alice.delete_message(&cid, sent.seq).await.status, 200);
+    let scrubbed = file_record(app, &ticket.file_id).await;
+    assert_eq!(scrubbed.name, "", "the deletion purged the record");
+    let retry = alice.create_upload(&cid, body(&recalled)).await;
+    assert_eq!(retry.error(), (410, ErrorCode::FileGone), "recalled");
+
+    let aborted = unique("u");
+    let ticket = alice.create_upload(&cid, body(&aborted)).await.created();
+    assert_eq!(alice.abort_upload(&cid, &ticket.file_id).await.status, 204);
+    let retry = alice.create_upload(&cid, body(&aborted)).await;
+    assert_eq!(retry.error(), (410, ErrorCode::FileGone), "aborted");
+}
+
 #[tokio::test]
 async fn bytes_the_deletion_could_not_remove_are_removed_by_the_sweep() {
     let app = stack().await;

@@ -412,6 +412,50 @@ async fn keys_are_refetched_when_their_ttl_passes() {
     }
 }
 
+/// An identity-provider blip must not fail every connect: while a refresh fails, the keys
+/// fetched before keep verifying (stale-while-error), and the issuer is not asked again on
+/// every connect meanwhile.
+#[tokio::test]
+async fn a_failed_refresh_keeps_serving_the_cached_keys() {
+    let key = rsa(RSA_1);
+    let jwks = Jwks::serve(vec![rsa_jwk(&key, "rsa-1")]).await;
+    // Every verification wants a refresh.
+    let verifier = jwks.verifier_with(|c| c.jwks_ttl = Duration::ZERO);
+    let token = rs256(&key, "rsa-1", &claims("alice"));
+    allowed(handle(&verifier, connect(Some(&token))).await);
+    assert_eq!(jwks.requests(), 1);
+
+    jwks.failing.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_allows(
+            &allowed(handle(&verifier, connect(Some(&token))).await),
+            "alice",
+        );
+    }
+    assert_eq!(
+        jwks.requests(),
+        2,
+        "one failed refresh, then the cache alone"
+    );
+    // A kid the stale keys lack may be one the issuer added since: not a verdict on the token.
+    let unknown = rs256(&key, "rsa-new", &claims("alice"));
+    let error = handle(&verifier, connect(Some(&unknown)))
+        .await
+        .unwrap_err();
+    assert_eq!(error, AuthorizerError::KeysUnavailable);
+
+    // Bounded: keys past their TTL plus `max_stale` no longer verify anything.
+    let bounded = jwks.verifier_with(|c| {
+        c.jwks_ttl = Duration::ZERO;
+        c.max_stale = Duration::ZERO;
+    });
+    jwks.failing.store(false, Ordering::SeqCst);
+    allowed(handle(&bounded, connect(Some(&token))).await);
+    jwks.failing.store(true, Ordering::SeqCst);
+    let error = handle(&bounded, connect(Some(&token))).await.unwrap_err();
+    assert_eq!(error, AuthorizerError::KeysUnavailable);
+}
+
 #[tokio::test]
 async fn an_unreachable_jwks_is_an_error_but_not_a_401_and_not_remembered() {
     let key = rsa(RSA_1);

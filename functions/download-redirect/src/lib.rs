@@ -77,17 +77,10 @@ fn disposition(param: Option<&str>) -> Result<Disposition, ApiError> {
     }
 }
 
-/// `Accept: application/json` (alone or preferred in a list) asks for the link as JSON.
+/// `Accept` preferring `application/json` (named, by q-value) asks for the link as JSON;
+/// anything else, a browser's list included, gets the redirect.
 fn wants_json(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| {
-        a.split(',').any(|part| {
-            part.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        })
-    })
+    shared::negotiate::prefers_media_type(accept, "application/json")
 }
 
 #[cfg(test)]
@@ -97,8 +90,26 @@ mod tests {
     #[test]
     fn accept_header_selects_json_mode() {
         assert!(wants_json(Some("application/json")));
-        assert!(wants_json(Some("text/html, application/json;q=0.9")));
+        assert!(wants_json(Some("text/html;q=0.9, application/json")));
+        assert!(wants_json(Some("application/json, text/plain, */*")));
+        assert!(wants_json(Some("*/*;q=0.1, Application/JSON;q=0.5")));
+        assert!(wants_json(Some("application/json; charset=utf-8")));
         assert!(!wants_json(Some("*/*")));
+        assert!(!wants_json(Some("application/*")));
         assert!(!wants_json(None));
+    }
+
+    /// The link as JSON only when the client prefers `application/json` by its q-values: a
+    /// weight of 0 refuses it, and a type weighted higher (a browser's `text/html`) gets the
+    /// redirect it can follow.
+    #[test]
+    fn accept_q_values_decide_between_json_and_redirect() {
+        assert!(!wants_json(Some("application/json;q=0")));
+        assert!(!wants_json(Some("application/json;q=0, */*")));
+        assert!(!wants_json(Some("text/html, application/json;q=0.9")));
+        assert!(!wants_json(Some("application/json;q=0.5, */*")));
+        assert!(!wants_json(Some("application/json;q=oops")));
+        assert!(wants_json(Some("application/json;q=0.5, */*;q=0.5")));
+        assert!(wants_json(Some("application/json;q=0.001, text/html;q=0")));
     }
 }

@@ -357,6 +357,15 @@ fn may_grant(role: Role) -> &'static [Role] {
     }
 }
 
+/// Roles that may remove a member holding `role`. Removing and re-adding someone changes their
+/// role, so removing an admin takes what demoting one takes: an owner.
+fn may_remove(role: Role) -> &'static [Role] {
+    match role {
+        Role::Owner | Role::Admin => &[Role::Owner],
+        Role::Member => &[Role::Owner, Role::Admin],
+    }
+}
+
 /// The caller's role changed while the request ran; they may no longer be a member at all, so
 /// they get the answer a non-member gets.
 fn lost_role() -> ApiError {
@@ -387,8 +396,8 @@ pub async fn remove_member(
         let Some(target) = target else {
             return Err(ApiError::not_found());
         };
-        if !leaving && target.role == Role::Owner && me.role != Role::Owner {
-            return Err(ApiError::forbidden("only owners remove owners"));
+        if !leaving && !may_remove(target.role).contains(&me.role) {
+            return Err(ApiError::forbidden("only owners remove owners and admins"));
         }
         let event_name = if leaving {
             "member_left"
@@ -403,10 +412,9 @@ pub async fn remove_member(
         );
         let guard = if leaving {
             Guard::InExtra
-        } else if target.role == Role::Owner {
-            Guard::Role(&caller.user_id, &[Role::Owner])
         } else {
-            Guard::Role(&caller.user_id, &[Role::Owner, Role::Admin])
+            // The remover must still hold a role that may remove this member when it commits.
+            Guard::Role(&caller.user_id, may_remove(target.role))
         };
         let append = Append {
             owner_delta: -i64::from(target.role == Role::Owner),

@@ -294,6 +294,11 @@ async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord, ApiError>
         .get_file(&record.file_id)
         .await?
         .ok_or_else(ApiError::unavailable)?;
+    // Gone comes first: once a deleted file's bytes are removed its record is scrubbed (name,
+    // size, hashes blanked), so the retry of the very same request would no longer match it.
+    if existing.status_at(time::now_ms()) == FileStatus::Deleted {
+        return Err(gone_upload());
+    }
     // Every declared field must match: a retry that dropped or changed the sha256
     // would otherwise hand out a form S3 no longer checks against the advertised hash.
     if existing.name != record.name
@@ -318,11 +323,15 @@ fn still_pending(file: &FileRecord) -> Result<(), ApiError> {
             ErrorCode::UploadCompleted,
             "this upload is already complete",
         )),
-        FileStatus::Deleted => Err(ApiError::new(
-            ErrorCode::FileGone,
-            "this upload was abandoned; start again with a new client_msg_id",
-        )),
+        FileStatus::Deleted => Err(gone_upload()),
     }
+}
+
+fn gone_upload() -> ApiError {
+    ApiError::new(
+        ErrorCode::FileGone,
+        "this upload was deleted, aborted or abandoned; start again with a new client_msg_id",
+    )
 }
 
 /// The parts a request asks URLs for, checked against the file's layout: known numbers, each

@@ -18,6 +18,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use codec::Item;
 
@@ -61,18 +62,20 @@ pub fn message_from_image(
 
 /// The result of a conditional write (PutItem, UpdateItem): `true` written, `false` its
 /// condition did not hold (nothing was written), any other failure an error for `operation`.
-fn conditional_write<O, E, R>(
-    result: Result<O, SdkError<E, R>>,
+fn conditional_write<O, E>(
+    result: Result<O, SdkError<E, HttpResponse>>,
     operation: &'static str,
 ) -> Result<bool, ApiError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata
+        + aws_smithy_types::retry::ProvideErrorKind
+        + std::error::Error
+        + 'static,
 {
     match result {
         Ok(_) => Ok(true),
         Err(SdkError::ServiceError(e))
-            if e.err().code() == Some("ConditionalCheckFailedException") =>
+            if ProvideErrorMetadata::code(e.err()) == Some("ConditionalCheckFailedException") =>
         {
             Ok(false)
         }
