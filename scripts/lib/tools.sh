@@ -73,7 +73,7 @@ cargo_tool() { # crate version [cargo install args...]
 }
 
 ensure_cargo_deny() { cargo_tool cargo-deny "$CARGO_DENY_VERSION"; }
-ensure_cargo_about() { cargo_tool cargo-about "$CARGO_ABOUT_VERSION"; }
+ensure_cargo_about() { cargo_tool cargo-about "$CARGO_ABOUT_VERSION" --features cli; }
 
 wait_port() { # port name
   for _ in $(seq 1 300); do
