@@ -33,6 +33,8 @@ fn content_type(path: &Path) -> Option<&'static str> {
         "png" => "image/png",
         "ico" => "image/x-icon",
         "webmanifest" => "application/manifest+json",
+        // third-party-notices.txt (scripts/notices).
+        "txt" => "text/plain; charset=utf-8",
         _ => return None,
     })
 }
@@ -103,6 +105,7 @@ mod tests {
         assert!(resolve(&root, "/").is_some_and(|p| p.ends_with("index.html")));
         assert!(resolve(&root, "/app.js").is_some());
         assert!(resolve(&root, "/views/group.js").is_some());
+        assert!(resolve(&root, "/third-party-notices.txt").is_some());
         for refused in [
             "/conversations",
             "/conversations/demo-team/files/app.js",

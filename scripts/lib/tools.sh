@@ -1,6 +1,9 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Shared helpers for GroupShare's scripts: install the local tools into .local/ (ignored by
 # git) on first use, reuse them afterwards, and start local AWS stand-ins on free ports.
 # Everything comes from the package registries (PyPI, crates.io); nothing is installed by hand.
+# Every tool is pinned to an exact version here, and only here; each one's licence is in
+# docs/decisions.md ("Licence and supply chain"). Bump a pin here and there together.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL="$ROOT/.local"
@@ -9,9 +12,15 @@ MOTO_VERSION='moto[server]==5.2.5'
 # In the same venv: the WebSocket client of scripts/lib/bench_push.py.
 WEBSOCKETS_VERSION='websockets==17.4'
 S3S_FS_VERSION='0.14.1'
-LINT_PACKAGES=('cfn-lint>=1.20,<2' 'aws-sam-cli>=1.120,<2')
-CARGO_LAMBDA_VERSION='cargo-lambda>=1.8,<2'
-WEB_TEST_PACKAGES=('selenium>=4.20,<5' 'pytest>=8,<9')
+LINT_PACKAGES=('cfn-lint==1.58.0' 'aws-sam-cli==1.170.0')
+CARGO_LAMBDA_VERSION='cargo-lambda==1.9.2'
+WEB_TEST_PACKAGES=('selenium==4.53.0' 'pytest==8.4.2')
+# scripts/fuzz: property-based API fuzzing from docs/openapi.yaml.
+FUZZ_PACKAGES=('schemathesis==4.32.5')
+# Supply-chain checks (scripts/test): deny.toml's licence/ban/source/advisory rules, and the
+# THIRD-PARTY-NOTICES file (scripts/notices). The newest releases that build on the toolchain.
+CARGO_DENY_VERSION='0.20.2'
+CARGO_ABOUT_VERSION='0.9.3'
 
 export SAM_CLI_TELEMETRY=0
 export AWS_EC2_METADATA_DISABLED=true
@@ -51,6 +60,20 @@ ensure_s3s_fs() {
     cargo install --quiet --locked s3s-fs --version "$S3S_FS_VERSION" --features binary --root "$LOCAL/tools"
   fi
 }
+
+# A crate's binary into .local/tools, once: skipped when the binary there already reports the
+# pinned version (`<name> <version>` from --version), so CI does not rebuild it every run.
+cargo_tool() { # crate version [cargo install args...]
+  local crate="$1" version="$2"; shift 2
+  local bin="$LOCAL/tools/bin/$crate"
+  if [ "$("$bin" --version 2>/dev/null)" != "$crate $version" ]; then
+    log "building $crate $version into .local/tools (once; minutes)"
+    cargo install --quiet --locked --force "$crate" --version "$version" --root "$LOCAL/tools" "$@"
+  fi
+}
+
+ensure_cargo_deny() { cargo_tool cargo-deny "$CARGO_DENY_VERSION"; }
+ensure_cargo_about() { cargo_tool cargo-about "$CARGO_ABOUT_VERSION" --features cli; }
 
 wait_port() { # port name
   for _ in $(seq 1 300); do
