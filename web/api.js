@@ -58,8 +58,9 @@ export function createApi({ base, getToken, onUnauthorized }) {
   return {
     config: () => request('GET', '/config'),
     conversations: (cursor) => request('GET', '/conversations', { query: { cursor, limit: 50 } }),
-    createConversation: (title, members) =>
-      request('POST', '/conversations', { body: { title, members } }),
+    /** `requestId` makes a retry of the same request return the group it created. */
+    createConversation: (title, members, requestId = newId()) =>
+      request('POST', '/conversations', { body: { title, members, client_request_id: requestId } }),
     /** Title, the caller's role, member count, newest seq, retention (members only). */
     conversation: (cid) => request('GET', conv(cid)),
     members: (cid, cursor, limit) => request('GET', `${conv(cid)}/members`, { query: { cursor, limit } }),

@@ -73,6 +73,9 @@ pub struct Config {
     pub s3_force_path_style: bool,
     /// S3 endpoint override (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`): local stand-ins.
     pub s3_endpoint: Option<String>,
+    /// Open WebSocket connections one user may hold at once (`MAX_CONNECTIONS_PER_USER`,
+    /// 1..=100, default 10); the next is refused at `$connect`.
+    pub max_connections_per_user: usize,
     /// Where the web client is served (`WEB_CLIENT_URL`), so an invite can carry a link a person
     /// opens; without it invites carry only their code.
     pub web_client_url: Option<String>,
@@ -133,6 +136,14 @@ impl Config {
                 connections: required("CONNECTIONS_TABLE")?,
                 profiles: required("PROFILES_TABLE")?,
                 invites: required("INVITES_TABLE")?,
+            },
+            max_connections_per_user: match number("MAX_CONNECTIONS_PER_USER", 10)? {
+                n @ 1..=100 => n as usize,
+                n => {
+                    return Err(ConfigError(format!(
+                        "MAX_CONNECTIONS_PER_USER={n} must be between 1 and 100"
+                    )))
+                }
             },
             web_client_url: get("WEB_CLIENT_URL")
                 .map(|v| v.trim().trim_end_matches('/').to_string())
@@ -227,6 +238,8 @@ mod tests {
             ("FILES_TABLE", "f"),
             ("IDEMPOTENCY_TABLE", "i"),
             ("CONNECTIONS_TABLE", "w"),
+            ("PROFILES_TABLE", "p"),
+            ("INVITES_TABLE", "v"),
             ("FILES_BUCKET", "b"),
         ]
         .iter()

@@ -42,6 +42,20 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// An id derived from a request's own key (`kind` and `parts`, e.g. the user and their
+/// `client_msg_id`): a retry of the request names the same resource, which makes creating writes
+/// idempotent with no record of their own. 32 hex characters of SHA-256.
+pub fn derived_id(kind: &str, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(kind.as_bytes());
+    for part in parts {
+        hash.update(b"\0");
+        hash.update(part.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,7 @@ pub struct Options {
     pub part_size_bytes: u64,
     pub retention_days: u32,
     pub recall_window_secs: u64,
+    pub max_connections_per_user: usize,
     /// Counts the DynamoDB calls the app makes.
     pub dynamodb_calls: Option<CallCounter>,
 }
@@ -83,6 +84,7 @@ impl Default for Options {
             part_size_bytes: 16 * 1024 * 1024,
             retention_days: 7,
             recall_window_secs: 120,
+            max_connections_per_user: 10,
             dynamodb_calls: None,
         }
     }
@@ -132,6 +134,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         s3_force_path_style: true,
         s3_endpoint: Some(opts.s3_endpoint),
         web_client_url: Some("https://chat.example.test".into()),
+        max_connections_per_user: opts.max_connections_per_user,
     };
     let app = App {
         store: shared::store::Store::new(ddb, tables),

@@ -704,7 +704,11 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
             &["BatchGetItem", "UpdateItem"],
         ),
         ("PushFanoutFunction", "MembersTable", &["Query"]),
-        ("WsConnectionsFunction", "ConnectionsTable", &["UpdateItem"]),
+        (
+            "WsConnectionsFunction",
+            "ConnectionsTable",
+            &["GetItem", "UpdateItem"],
+        ),
     ];
     let expected: BTreeMap<(String, String), BTreeSet<String>> = expected
         .iter()

@@ -207,3 +207,45 @@ async fn the_member_count_holds_under_concurrent_changes() {
     let seen = owner.conversation(cid).await.ok();
     assert_eq!(seen.member_count, members.len() as u64);
 }
+
+/// A create retried after its answer was lost (or after a 503 over a write that committed)
+/// makes no second group: the key names the group. Concurrent retries too.
+#[tokio::test]
+async fn creating_a_group_twice_with_one_request_key_makes_one_group() {
+    let app = stack().await;
+    let alice = client(app, "alice");
+    let body =
+        serde_json::json!({"title": "Once", "members": ["bob"], "client_request_id": "req-1"});
+    let first = alice
+        .send("POST", "/conversations", Some(body.clone()))
+        .await;
+    assert_eq!(first.status, 201, "{:?}", first.json);
+    let results = futures::future::join_all(
+        (0..5).map(|_| alice.send("POST", "/conversations", Some(body.clone()))),
+    )
+    .await;
+    for r in &results {
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        assert_eq!(r.json["conversation_id"], first.json["conversation_id"]);
+        assert_eq!(r.json["role"], "owner");
+    }
+    let mine = alice.conversations(Query::new()).await.ok().conversations;
+    assert_eq!(mine.len(), 1);
+    let cid = first.json["conversation_id"].as_str().unwrap();
+    assert_eq!(
+        alice.messages(cid, Query::new()).await.ok().messages.len(),
+        1
+    );
+    // The same key for another group is refused, not answered with the first one.
+    let other = serde_json::json!({"title": "Twice", "client_request_id": "req-1"});
+    let r = alice.send("POST", "/conversations", Some(other)).await;
+    assert_eq!(r.error(), (409, ErrorCode::ClientMsgIdReused));
+    // Another user's same key is their own request: a group of their own.
+    let bob = client(app, "bob");
+    let theirs = bob.send("POST", "/conversations", Some(body)).await;
+    assert_eq!(theirs.status, 201);
+    assert_ne!(
+        theirs.json["conversation_id"],
+        first.json["conversation_id"]
+    );
+}

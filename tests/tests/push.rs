@@ -236,9 +236,11 @@ async fn connections_that_are_gone_are_forgotten() {
     let now_s = shared::time::now_ms() / 1000;
     // A connection the table still lists but API Gateway no longer has (its $disconnect was
     // lost): the management API answers 410 for it.
-    shared::push::open_connection(store, "bob", "gone+conn/id=", now_s)
-        .await
-        .unwrap();
+    assert!(
+        shared::push::open_connection(store, "bob", "gone+conn/id=", now_s, 10)
+            .await
+            .unwrap()
+    );
     let mut bob = stack.connect("bob").await;
     let listed = |list: Vec<shared::store::Connection>| {
         let mut ids: Vec<String> = list.into_iter().map(|c| c.connection_id).collect();

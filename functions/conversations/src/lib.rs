@@ -20,10 +20,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 )
                 .await?,
             ),
-            Route::CreateConversation => json(
-                201,
-                &conversations::create(app, &ctx.caller, json_body(&req)?).await?,
-            ),
+            Route::CreateConversation => {
+                let (conversation, created) =
+                    conversations::create(app, &ctx.caller, json_body(&req)?).await?;
+                json(if created { 201 } else { 200 }, &conversation)
+            }
             Route::ConversationDetails { conversation_id } => json(
                 200,
                 &conversations::details(app, &ctx.caller, &conversation_id).await?,

@@ -30,7 +30,18 @@ pub async fn handle(
     match (route, user_id) {
         ("$connect", Some(user)) => {
             let now_s = shared::time::now_ms() / 1000;
-            push::open_connection(&app.store, user, connection_id, now_s).await?;
+            let max = app.config.max_connections_per_user;
+            if !push::open_connection(&app.store, user, connection_id, now_s, max).await? {
+                // API Gateway answers the handshake with this status: the client sees 429
+                // and should close an idle tab's socket rather than retry at once.
+                tracing::warn!(
+                    user_id = user,
+                    connection_id,
+                    max,
+                    "connection refused: too many open"
+                );
+                return Ok(status(429));
+            }
             tracing::info!(user_id = user, connection_id, "connected");
             Ok(status(200))
         }

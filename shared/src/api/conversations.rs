@@ -32,14 +32,20 @@ pub struct NewConversation {
     pub title: String,
     #[serde(default)]
     pub members: Vec<String>,
+    /// Makes the request safe to retry: the same key from the same user names the same group,
+    /// so a retry after a lost answer (or a 503 over a write that committed) creates no second
+    /// one.
+    #[serde(default)]
+    pub client_request_id: Option<String>,
 }
 
-/// `POST /conversations`: the caller becomes the owner; `members` join as members.
+/// `POST /conversations`: the caller becomes the owner; `members` join as members. Returns the
+/// group and whether it was created now (`false`: a retry of a request that already created it).
 pub async fn create(
     app: &App,
     caller: &Caller,
     new: NewConversation,
-) -> Result<ConversationView, ApiError> {
+) -> Result<(ConversationView, bool), ApiError> {
     let title = crate::text::label(
         &new.title,
         MAX_TITLE_CHARS,
@@ -61,9 +67,16 @@ pub async fn create(
     if others.len() + 1 > MAX_INITIAL_MEMBERS {
         return Err(too_many_members());
     }
+    let conversation_id = match &new.client_request_id {
+        Some(key) => {
+            super::messages::check_client_msg_id(key)?;
+            ids::derived_id("groupshare-conversation", &[&caller.user_id, key])
+        }
+        None => ids::new_id(),
+    };
     let now = time::now_ms();
     let conversation = Conversation {
-        conversation_id: ids::new_id(),
+        conversation_id,
         title: title.to_string(),
         created_by: caller.user_id.clone(),
         created_at_ms: now,
@@ -86,10 +99,29 @@ pub async fn create(
         now,
         SystemEvent::new("conversation_created", &caller.user_id),
     );
-    app.store
+    if app
+        .store
         .create_conversation(&conversation, &members, &first)
-        .await?;
-    Ok(view(&conversation, Role::Owner))
+        .await?
+    {
+        return Ok((view(&conversation, Role::Owner), true));
+    }
+    // The id exists: only a retry of this caller's own request can name it (it is derived
+    // from their id and key). Answer with the group as it is, if it is the same request.
+    let existing = app
+        .store
+        .get_conversation(&conversation.conversation_id)
+        .await?
+        .filter(|c| c.created_by == caller.user_id)
+        .ok_or_else(ApiError::unavailable)?;
+    if existing.title != conversation.title {
+        return Err(ApiError::new(
+            ErrorCode::ClientMsgIdReused,
+            "client_request_id was already used to create another conversation",
+        ));
+    }
+    let me = require_member(&app.store, &existing.conversation_id, &caller.user_id).await?;
+    Ok((view(&existing, me.role), false))
 }
 
 fn too_many_members() -> ApiError {

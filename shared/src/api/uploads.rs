@@ -6,7 +6,6 @@
 use crate::ErrorCode;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{messages::check_client_msg_id, require_member};
 use crate::blob::{
@@ -150,15 +149,10 @@ impl From<PresignedPost> for UploadForm {
 /// The file id for one upload request: the same `client_msg_id` from the same user in the same
 /// conversation always names the same file, which makes retries idempotent with no extra item.
 fn upload_file_id(conversation_id: &str, user_id: &str, client_msg_id: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"groupshare-upload\0")
-        .chain_update(conversation_id)
-        .chain_update(b"\0")
-        .chain_update(user_id)
-        .chain_update(b"\0")
-        .chain_update(client_msg_id)
-        .finalize();
-    hex::encode(&digest[..16])
+    ids::derived_id(
+        "groupshare-upload",
+        &[conversation_id, user_id, client_msg_id],
+    )
 }
 
 /// `POST /conversations/{cid}/uploads`

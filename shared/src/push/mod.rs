@@ -44,15 +44,20 @@ impl Frame {
 }
 
 /// Records a connection its authorizer accepted for `user_id`, open at most API Gateway's
-/// two hours from `now_s`.
+/// two hours from `now_s`, unless the user already has `max_open` live connections: then
+/// `false`, and the connection is refused (one user's sockets cannot slow everyone's push,
+/// each being a paid management-API post per message).
 pub async fn open_connection(
     store: &Store,
     user_id: &str,
     connection_id: &str,
     now_s: i64,
-) -> Result<(), ApiError> {
+    max_open: usize,
+) -> Result<bool, ApiError> {
     let ends_at = now_s + MAX_CONNECTION_LIFETIME.as_secs() as i64;
-    store.put_connection(user_id, connection_id, ends_at).await
+    store
+        .put_connection(user_id, connection_id, ends_at, now_s, max_open)
+        .await
 }
 
 /// Forgets a closed connection.

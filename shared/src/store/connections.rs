@@ -30,24 +30,82 @@ pub struct Connection {
 }
 
 impl Store {
-    /// Records `connection_id` as open for `user_id` until `ends_at_s` (epoch seconds).
+    /// Records `connection_id` as open for `user_id` until `ends_at_s` (epoch seconds), unless
+    /// the user already has `max_open` live connections (`Ok(false)`: nothing written). The
+    /// count is decided inside the write: the update is conditioned on the item's `version`
+    /// being the one read, so connects racing each other are serialised and never overshoot.
+    /// Attributes of connections past their end (a `$disconnect` API Gateway never delivered)
+    /// are removed in the same update, so an always-online user's item cannot grow toward
+    /// DynamoDB's 400 KB limit.
     pub async fn put_connection(
         &self,
         user_id: &str,
         connection_id: &str,
         ends_at_s: i64,
-    ) -> Result<(), ApiError> {
-        self.client
-            .update_item()
-            .table_name(&self.tables.connections)
-            .key("user_id", s(user_id))
-            .update_expression("SET #c = :end, expires_at_s = :end")
-            .expression_attribute_names("#c", attribute(connection_id))
-            .expression_attribute_values(":end", n(ends_at_s))
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("connections.put", e))?;
-        Ok(())
+        now_s: i64,
+        max_open: usize,
+    ) -> Result<bool, ApiError> {
+        const ATTEMPTS: u32 = 8;
+        /// Expired attributes removed per connect, bounding the expression's size.
+        const MAX_PRUNED: usize = 50;
+        let this = attribute(connection_id);
+        for attempt in 0..ATTEMPTS {
+            let item = self
+                .client
+                .get_item()
+                .table_name(&self.tables.connections)
+                .key("user_id", s(user_id))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("connections.get", e))?
+                .item
+                .unwrap_or_default();
+            let version = item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok());
+            let (live, expired) = connection_ends(&item)
+                .filter(|(name, _)| *name != this)
+                .partition::<Vec<_>, _>(|(_, ends)| *ends > now_s);
+            if live.len() >= max_open {
+                return Ok(false);
+            }
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.tables.connections)
+                .key("user_id", s(user_id))
+                .expression_attribute_names("#c", &this)
+                .expression_attribute_values(":end", n(ends_at_s))
+                .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
+            let mut removed = Vec::new();
+            for (i, (name, _)) in expired.iter().take(MAX_PRUNED).enumerate() {
+                let placeholder = format!("#x{i}");
+                update = update.expression_attribute_names(&placeholder, *name);
+                removed.push(placeholder);
+            }
+            let mut expression = "SET #c = :end, expires_at_s = :end, version = :next".to_string();
+            if !removed.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+            }
+            update = match version {
+                Some(v) => update
+                    .condition_expression("version = :seen")
+                    .expression_attribute_values(":seen", n(v)),
+                None => update.condition_expression("attribute_not_exists(version)"),
+            };
+            let result = update.update_expression(expression).send().await;
+            if conditional_write(result, "connections.put")? {
+                return Ok(true);
+            }
+            // Another connect of this user committed first: look again.
+            tokio::time::sleep(super::backoff(attempt)).await;
+        }
+        Err(ApiError::unavailable().with_fault(
+            "connections.put",
+            format!("gave up under contention after {ATTEMPTS} attempts"),
+        ))
     }
 
     /// Forgets a connection (closed, or gone for API Gateway). Forgetting one that is not
@@ -112,6 +170,15 @@ impl Store {
 
 fn attribute(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
+}
+
+/// Every connection attribute of an item with the epoch second it ends at.
+fn connection_ends(item: &Item) -> impl Iterator<Item = (&str, i64)> {
+    item.iter().filter_map(|(name, value)| {
+        name.starts_with(CONNECTION_PREFIX)
+            .then(|| Some((name.as_str(), value.as_n().ok()?.parse().ok()?)))
+            .flatten()
+    })
 }
 
 /// The live connections one user's item records.

@@ -19,12 +19,13 @@ pub const MAX_INITIAL_MEMBERS: usize = 49;
 
 impl Store {
     /// Creates the conversation, its members and its first (system) message in one transaction.
+    /// `false`: a conversation with this id exists (nothing was written).
     pub async fn create_conversation(
         &self,
         conversation: &Conversation,
         members: &[Member],
         first_message: &Message,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         debug_assert_eq!(conversation.last_seq, first_message.seq);
         let owners = members.iter().filter(|m| m.role == Role::Owner).count();
         let mut items = vec![TransactWriteItem::builder()
@@ -42,13 +43,23 @@ impl Store {
             items.push(put_member_if_absent(self, m));
             items.push(profile_joined(self, &m.user_id, &m.conversation_id));
         }
-        self.client
+        let result = self
+            .client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("conversations.create", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match super::messages::cancellation_reasons(&e) {
+                Some(reasons)
+                    if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                _ => Err(ApiError::from_sdk("conversations.create", e)),
+            },
+        }
     }
 
     pub async fn get_conversation(
