@@ -42,6 +42,10 @@ pub struct Ctx {
     pub caller: Caller,
     pub query: Query,
     pub request_id: String,
+    /// When the request's answer is due (the function's timeout less a margin): work after a
+    /// committed write that may not finish in time (removing bytes) stops here, so the answer
+    /// reports the commit instead of a 503.
+    pub deadline: Instant,
 }
 
 /// Routes, authenticates and answers one request. `handler` maps domain results to a response;
@@ -73,15 +77,19 @@ where
         (Ok(route), Ok(caller)) => match Query::parse(req.uri().query().unwrap_or("")) {
             Err(e) => Err(e),
             Ok(query) => {
+                let budget = time_left(&req);
                 let ctx = Ctx {
                     route,
                     caller,
                     query,
                     request_id: request_id.clone(),
+                    deadline: Instant::now() + budget,
                 };
                 // Answer inside the function's timeout whatever storage does: a JSON 503 from
-                // us, never the gateway's bare timeout (after which a write may still commit).
-                match tokio::time::timeout(time_left(&req), handler(ctx, req)).await {
+                // us, never the gateway's bare timeout. A write already sent when the deadline
+                // passes may still commit behind this 503; every creating write carries a key
+                // (`client_msg_id`, `client_request_id`) so its retry finds what committed.
+                match tokio::time::timeout(budget, handler(ctx, req)).await {
                     Ok(result) => result,
                     Err(_) => {
                         tracing::error!(%request_id, route = route_template, "request deadline reached");

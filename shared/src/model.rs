@@ -94,6 +94,9 @@ pub struct SystemEvent {
 pub struct Deletion {
     pub by: String,
     pub at_ms: i64,
+    /// The deleted file message's file: kept (never shown) so a retried deletion can finish
+    /// removing bytes a slow storage left behind.
+    pub file_id: Option<String>,
 }
 
 /// `deleted` in a tombstone's JSON.

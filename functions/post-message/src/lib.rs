@@ -27,7 +27,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 seq,
             } => {
                 let (deleted, _) =
-                    messages::delete(app, &ctx.caller, &conversation_id, &seq).await?;
+                    messages::delete(app, &ctx.caller, &conversation_id, &seq, ctx.deadline)
+                        .await?;
                 json(200, &deleted)
             }
             _ => Err(ApiError::route_not_found()),

@@ -49,7 +49,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 conversation_id,
                 file_id,
             } => {
-                uploads::abort(app, &ctx.caller, &conversation_id, &file_id).await?;
+                // 204 once the abort has committed, whether or not slow storage let every byte
+                // go yet (the purge finishes them; docs/openapi.yaml).
+                uploads::abort(app, &ctx.caller, &conversation_id, &file_id, ctx.deadline).await?;
                 Ok(empty(204))
             }
             _ => Err(ApiError::route_not_found()),

@@ -251,16 +251,46 @@ pub async fn download(
 /// Right after a file's message was deleted: every stored version of its bytes goes, so URLs
 /// handed out before stop working. The deletion is already committed; if S3 fails now, the
 /// file stays in the purge index and the sweep removes the bytes on its next run.
-pub async fn purge_after_delete(app: &App, file_id: Option<&str>) {
-    let Some(file_id) = file_id else { return };
-    let purged = async {
+/// Removes a just-deleted file's bytes, giving up before `deadline` (less a margin for the
+/// answer): the deletion has committed and must be answered as done, never as a 503. Returns
+/// whether the bytes are gone; if not, the file stays in the purge index (set by the deletion's
+/// own write), and a retried `DELETE` or the hourly purge finishes.
+pub async fn purge_after_delete(app: &App, file_id: &str, deadline: std::time::Instant) -> bool {
+    purge_by(deadline, async {
         match app.store.get_file(file_id).await? {
             Some(file) => purge(app, &file).await,
             None => Ok(()),
         }
-    };
-    if let Err(e) = purged.await {
-        e.log("files.purge_after_delete");
+    })
+    .await
+}
+
+/// [`purge`] of a record in hand, by `deadline` (see [`purge_after_delete`]).
+pub async fn purge_within(app: &App, file: &FileRecord, deadline: std::time::Instant) -> bool {
+    purge_by(deadline, purge(app, file)).await
+}
+
+async fn purge_by(
+    deadline: std::time::Instant,
+    purged: impl std::future::Future<Output = Result<(), ApiError>>,
+) -> bool {
+    const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(300);
+    let until = deadline
+        .checked_sub(ANSWER_MARGIN)
+        .unwrap_or(deadline)
+        .into();
+    match tokio::time::timeout_at(until, purged).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            e.log("files.purge_after_delete");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                "bytes of a deleted file not removed before the deadline; the purge finishes later"
+            );
+            false
+        }
     }
 }
 

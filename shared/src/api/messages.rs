@@ -166,6 +166,11 @@ pub struct DeletedMessage {
     /// else's message, or their own after the recall window); absent for a recall.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub system_message: Option<MessageView>,
+    /// File messages only: whether every stored byte of the file is gone now (and with it
+    /// every presigned URL handed out before). `false`: storage was slow; the deletion stands
+    /// and the bytes go with a retried `DELETE` or the hourly purge.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_removed: Option<bool>,
 }
 
 /// Reads of a message whose state moved under a delete, before giving up with a 503.
@@ -182,6 +187,7 @@ pub async fn delete(
     caller: &Caller,
     conversation_id: &str,
     seq: &str,
+    deadline: std::time::Instant,
 ) -> Result<(DeletedMessage, bool), ApiError> {
     ids::conversation_id(conversation_id)?;
     let seq = parse_seq(seq)?;
@@ -197,10 +203,16 @@ pub async fn delete(
         .await?;
         let message = message.ok_or_else(ApiError::not_found)?;
         let file_id = match &message.body {
-            MessageBody::Deleted(_) => {
+            MessageBody::Deleted(d) => {
+                // A retry finishes what a slow storage left: bytes still there are removed.
+                let bytes_removed = match d.file_id.as_deref() {
+                    Some(f) => Some(super::files::purge_after_delete(app, f, deadline).await),
+                    None => None,
+                };
                 let done = DeletedMessage {
                     message: MessageView::from(&message),
                     system_message: None,
+                    bytes_removed,
                 };
                 return Ok((done, false));
             }
@@ -219,6 +231,7 @@ pub async fn delete(
         let deletion = Deletion {
             by: caller.user_id.clone(),
             at_ms: now,
+            file_id: file_id.clone(),
         };
         let tombstone = Message {
             body: MessageBody::Deleted(deletion.clone()),
@@ -292,10 +305,15 @@ pub async fn delete(
             .await?;
         match outcome {
             AppendOutcome::Appended(event) => {
-                super::files::purge_after_delete(app, file_id.as_deref()).await;
+                // Committed: whatever storage does now, the answer says what happened.
+                let bytes_removed = match file_id.as_deref() {
+                    Some(f) => Some(super::files::purge_after_delete(app, f, deadline).await),
+                    None => None,
+                };
                 let done = DeletedMessage {
                     message: MessageView::from(&tombstone),
                     system_message: Some(MessageView::from(&event)),
+                    bytes_removed,
                 };
                 return Ok((done, true));
             }

@@ -604,13 +604,17 @@ pub async fn state(
 
 /// `DELETE /conversations/{cid}/uploads/{file_id}`: the uploader gives up. The file can no
 /// longer complete (marked `deleted` first, conditionally), then S3's upload is aborted and any
-/// bytes removed. Idempotent; a completed upload is not undone here.
+/// bytes removed, by `deadline`: under slow storage the abort still answers as done, and the
+/// purge index (joined by the same conditional write) finishes the removal. Returns whether
+/// the bytes are gone now. Idempotent (a retry removes what is left); a completed upload is not
+/// undone here.
 pub async fn abort(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
     file_id: &str,
-) -> Result<(), ApiError> {
+    deadline: std::time::Instant,
+) -> Result<bool, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "aborts an upload").await?;
     let status = match file.status {
         StoredFileStatus::Pending
@@ -635,7 +639,7 @@ pub async fn abort(
             "this upload is already complete",
         ));
     }
-    super::files::purge(app, &file).await
+    Ok(super::files::purge_within(app, &file, deadline).await)
 }
 
 /// `POST /conversations/{cid}/files/{file_id}/complete` by the uploader.

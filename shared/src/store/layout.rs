@@ -157,9 +157,14 @@ fn message_layouts() {
             MessageBody::Deleted(Deletion {
                 by: "carol".into(),
                 at_ms: 9,
+                file_id: Some("f1".into()),
             }),
             "deleted",
-            vec![("deleted_by", "S"), ("deleted_at", "N")],
+            vec![
+                ("deleted_by", "S"),
+                ("deleted_at", "N"),
+                ("deleted_file_id", "S"),
+            ],
         ),
     ];
     for (body, kind, extra) in cases {

@@ -645,6 +645,9 @@ enum BodyRow {
     Deleted {
         deleted_by: String,
         deleted_at: i64,
+        /// Internal: which file's bytes the deletion removes (see `Deletion::file_id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deleted_file_id: Option<String>,
     },
 }
 
@@ -666,6 +669,7 @@ pub(super) fn message_item(m: &Message) -> Item {
         MessageBody::Deleted(d) => BodyRow::Deleted {
             deleted_by: d.by.clone(),
             deleted_at: d.at_ms,
+            deleted_file_id: d.file_id.clone(),
         },
     };
     to_item(&MessageRow {
@@ -707,9 +711,11 @@ pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
         BodyRow::Deleted {
             deleted_by,
             deleted_at,
+            deleted_file_id,
         } => MessageBody::Deleted(Deletion {
             by: deleted_by,
             at_ms: deleted_at,
+            file_id: deleted_file_id,
         }),
     };
     Ok(Message {
@@ -751,6 +757,7 @@ mod tests {
             MessageBody::Deleted(Deletion {
                 by: "carol".into(),
                 at_ms: 456,
+                file_id: Some("f1".into()),
             }),
         ] {
             let m = Message {
