@@ -30,21 +30,28 @@ const app = {
   signIn(session) {
     this.session = session;
     saveSession(session);
+    scheduleRenewal();
     location.hash = '#/';
     route();
   },
+  /** `reason`: signed out by the app (an expired or refused token), not by the person: the
+   *  provider's session stays, so signing in again may need no password. */
   signOut(reason) {
+    const previous = this.session;
     this.live.stop();
     this.session = null;
     clearSession();
     location.hash = '#/signin';
     route();
     if (reason) this.notify(reason);
+    // The person chose to sign out: end the identity provider's session too (it navigates
+    // there and back), or the next "Sign in" would let them straight back in.
+    else if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**
    * The session's token, renewed first when it is about to expire and the token source can
-   * renew it without the person (the local one can; a pasted token cannot: sign in again).
-   * Null once signed out.
+   * renew it without the person (a refresh token, or the local stack's token route; a pasted
+   * token cannot: sign in again). Null once signed out.
    */
   async freshToken() {
     const session = this.session;
@@ -54,13 +61,47 @@ const app = {
       this.signOut('Your sign-in has expired. Please sign in again.');
       return null;
     }
-    const next = await this.tokens.refresh(session);
-    if (this.session !== session) return null; // signed out or in as someone else meanwhile
+    // One renewal at a time: providers rotate refresh tokens, and a second use of the old one
+    // is taken for theft (the whole sign-in is revoked).
+    if (!this.renewal) {
+      this.renewal = this.tokens.refresh(session).finally(() => { this.renewal = null; });
+    }
+    let next;
+    try {
+      next = await this.renewal;
+    } catch (e) {
+      if (this.session === session) this.signOut(`Please sign in again: ${e.message}`);
+      return null;
+    }
+    if (this.session !== session) return this.session && this.session.token; // renewed or signed out meanwhile
     this.session = next;
     saveSession(next);
+    scheduleRenewal();
     return next.token;
   },
 };
+
+let renewalTimer = null;
+
+/**
+ * Renews the session a minute before it expires, while the tab is open (API calls and the live
+ * socket then never meet an expired token), and reconnects the live socket with the new token:
+ * the socket's authorizer saw the old one.
+ */
+function scheduleRenewal() {
+  clearTimeout(renewalTimer);
+  const session = app.session;
+  if (!session || !app.tokens.refresh) return;
+  const due = Date.parse(session.expires_at) - 60_000 - Date.now();
+  renewalTimer = setTimeout(async () => {
+    const token = await app.freshToken();
+    if (token && app.session && app.session !== session) {
+      app.live.stop();
+      app.live.start();
+      renderSessionBar();
+    }
+  }, Math.max(0, due));
+}
 
 let cleanup = null;
 
@@ -71,7 +112,11 @@ async function route() {
   renderSessionBar();
   const path = location.hash.replace(/^#/, '') || '/';
   if (!app.session) {
-    if (path !== '/signin') history.replaceState(null, '', '#/signin');
+    if (path !== '/signin') {
+      // Where the person was going: a redirect to the identity provider brings them back there.
+      app.returnTo = location.hash;
+      history.replaceState(null, '', '#/signin');
+    }
     cleanup = signInView(view, app);
     return;
   }
@@ -99,8 +144,9 @@ function showFailure(e) {
 function renderSessionBar() {
   if (!app.session) return render(sessionBar);
   render(sessionBar,
-    h('span', { class: 'who' }, h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(app.session.user)),
-      h('span', {}, h('span', { class: 'sr-only' }, 'Signed in as '), app.session.user)),
+    h('span', { class: 'who', title: app.session.user },
+      h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(app.session.name || app.session.user)),
+      h('span', {}, h('span', { class: 'sr-only' }, 'Signed in as '), app.session.name || app.session.user)),
     app.live.indicator,
     h('button', { type: 'button', class: 'ghost', onclick: () => app.signOut() }, 'Sign out'));
 }
@@ -121,13 +167,28 @@ async function start() {
   }
   app.api = createApi({
     base: app.config.api || '',
-    getToken: () => app.session && app.session.token,
+    getToken: () => app.freshToken(),
     // API Gateway's authorizer (or the local one) refused the token: sign in again.
     onUnauthorized: (error) => app.signOut(`Please sign in again: ${error.message}`),
   });
   app.live = createLive(app);
+  // Back from the identity provider's sign-in page: exchange its answer for a session.
+  let failure = null;
+  if (app.tokens.completeSignIn) {
+    try {
+      const session = await app.tokens.completeSignIn();
+      if (session) {
+        app.session = session;
+        saveSession(session);
+      }
+    } catch (e) {
+      failure = e.message;
+    }
+  }
+  scheduleRenewal();
   window.addEventListener('hashchange', route);
-  route();
+  await route();
+  if (failure) app.notify(failure);
 }
 
 start();
