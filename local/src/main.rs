@@ -178,7 +178,7 @@ fn print_banner(addr: SocketAddr, issuer: Option<&shared::token::TokenConfig>) {
     println!("GroupShare local API ready at {base}");
     match issuer {
         Some(issuer) => println!(
-            "Web client: {base}/ (signs in at the OpenID provider {}; users below)",
+            "Web client: {base}/ (sign in at the OpenID provider {} as a demo user, with the password scripts/local printed)",
             issuer.issuer
         ),
         None => {
