@@ -10,9 +10,10 @@
 //   signing keys persist in the data directory, so ID tokens already issued still verify;
 // * sign-out needs no confirmation click, as Cognito's /logout needs none.
 //
-// Environment: GROUPSHARE_OIDC_PORT (9001), GROUPSHARE_OIDC_ISSUER (http://127.0.0.1:PORT),
+// Environment: GROUPSHARE_OIDC_PORT (9002 from scripts/local), GROUPSHARE_OIDC_ISSUER (http://127.0.0.1:PORT),
 // GROUPSHARE_OIDC_REDIRECT_URIS (comma-separated: the web client's URLs), GROUPSHARE_OIDC_DATA_DIR
-// (keys), GROUPSHARE_OIDC_MODULES (the node_modules that `npm ci` filled, in .local/oidc).
+// (keys), GROUPSHARE_OIDC_MODULES (the node_modules that `npm ci` filled, in .local/oidc),
+// GROUPSHARE_OIDC_TOKEN_TTL (seconds, 3600).
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -23,11 +24,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const env = (name, fallback) => (process.env[name] || '').trim() || fallback;
-const port = Number(env('GROUPSHARE_OIDC_PORT', '9001'));
+const port = Number(env('GROUPSHARE_OIDC_PORT', '9002'));
 const issuer = env('GROUPSHARE_OIDC_ISSUER', `http://127.0.0.1:${port}`);
 const redirectUris = env('GROUPSHARE_OIDC_REDIRECT_URIS', 'http://127.0.0.1:9000/').split(',').map((u) => u.trim()).filter(Boolean);
 const dataDir = env('GROUPSHARE_OIDC_DATA_DIR', join(here, '../../.local/data/oidc'));
 const modules = env('GROUPSHARE_OIDC_MODULES', join(here, '../../.local/oidc/node_modules'));
+// ID and access token lifetime: Cognito's hour; the browser tests shorten it to see a renewal.
+const tokenTtl = Number(env('GROUPSHARE_OIDC_TOKEN_TTL', '3600'));
 export const CLIENT_ID = 'groupshare-web';
 
 // The package is installed outside the source tree (.local/oidc), so it is resolved from there.
@@ -84,8 +87,8 @@ const provider = new Provider(issuer, {
   // Cognito issues a refresh token with every code exchange; the client renews with it.
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
   ttl: {
-    AccessToken: 3600,
-    IdToken: 3600,
+    AccessToken: tokenTtl,
+    IdToken: tokenTtl,
     AuthorizationCode: 300,
     RefreshToken: 30 * 24 * 3600,
     Interaction: 3600,

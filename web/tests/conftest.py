@@ -34,6 +34,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# The local provider's ID token lifetime in the OIDC stack (the page renews at 60 s left).
+OIDC_TOKEN_TTL = 75
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,7 +95,10 @@ class Stack:
                          GROUPSHARE_OIDC_PORT=str(self.oidc_port),
                          GROUPSHARE_OIDC_DATA_DIR=str(self.workdir / "oidc"),
                          GROUPSHARE_OIDC_REDIRECT_URIS=f"{self.api}/",
-                         GROUPSHARE_OIDC_MODULES=str(ROOT / ".local/oidc/node_modules")),
+                         GROUPSHARE_OIDC_MODULES=str(ROOT / ".local/oidc/node_modules"),
+                         # Short-lived ID tokens, so a test sees the page renew one (a minute
+                         # before expiry) without waiting an hour.
+                         GROUPSHARE_OIDC_TOKEN_TTL=str(OIDC_TOKEN_TTL)),
                 stdout=open(logs / "oidc.log", "wb"), stderr=subprocess.STDOUT,
             )
             self.procs.append(provider)

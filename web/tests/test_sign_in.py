@@ -78,3 +78,36 @@ def test_sign_in_at_the_provider_reload_and_sign_out(oidc_stack, browsers):
     assert bob.driver.execute_script("return sessionStorage.getItem('groupshare.session')") is None
     css(bob, "#signin").click()
     at_provider_login(bob, oidc_stack)
+
+
+def test_the_page_renews_its_token_and_reconnects_live(oidc_stack, browsers):
+    from conftest import OIDC_TOKEN_TTL
+
+    carol = browsers()
+    carol.driver.get(f"{oidc_stack.api}/")
+    css(carol, "#signin").click()
+    provider_login(carol, "carol", USERS["carol"]["password"])
+    wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
+    css(carol, ".live-state.live")
+    first = session_claims(carol)
+    # Every WebSocket the page opens from now on, by URL (the token is in its query).
+    carol.driver.execute_script("""
+        window.openedSockets = [];
+        window.WebSocket = new Proxy(window.WebSocket, { construct(target, args) {
+            window.openedSockets.push(String(args[0]));
+            return new target(...args);
+        } });""")
+
+    # A minute before the ID token expires, the page trades its refresh token for a new one
+    # (no trip to the provider's pages), and the live socket reconnects with it.
+    renewed = wait(carol, lambda d: (lambda c: c if c["exp"] > first["exp"] else False)(session_claims(carol)),
+                   seconds=OIDC_TOKEN_TTL)
+    assert renewed["sub"] == "carol" and renewed["iss"] == oidc_stack.issuer
+    assert carol.driver.current_url.startswith(oidc_stack.api)
+    token = json.loads(carol.driver.execute_script("return sessionStorage.getItem('groupshare.session')"))["token"]
+    wait(carol, lambda d: any(f"token={token}" in url for url in d.execute_script("return window.openedSockets")))
+    css(carol, ".live-state.live")
+    # The API takes the renewed token.
+    css(carol, "a.group-link").click()
+    css(carol, ".history .msg")
+    assert session_claims(carol)["exp"] == renewed["exp"]
