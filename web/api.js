@@ -17,7 +17,7 @@ export function createApi({ base, getToken, onUnauthorized }) {
       if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
     }
     const headers = { Accept: accept };
-    const token = getToken();
+    const token = await getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     let response;

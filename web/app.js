@@ -37,6 +37,7 @@ const app = {
     this.me = null;
     this.people = createPeople(this.api); // names seen as someone else are not this user's
     saveSession(session);
+    scheduleRenewal();
     location.hash = sessionStorage.getItem(AFTER_SIGN_IN) || '#/';
     sessionStorage.removeItem(AFTER_SIGN_IN);
     route();
@@ -53,7 +54,10 @@ const app = {
     this.people.set(me.user_id, { ...me, signed_in: true });
     renderSessionBar();
   },
+  /** `reason`: signed out by the app (an expired or refused token), not by the person: the
+   *  provider's session stays, so signing in again may need no password. */
   signOut(reason) {
+    const previous = this.session;
     this.live.stop();
     this.session = null;
     this.me = null;
@@ -62,11 +66,14 @@ const app = {
     location.hash = '#/signin';
     route();
     if (reason) this.notify(reason);
+    // The person chose to sign out: end the identity provider's session too (it navigates
+    // there and back), or the next "Sign in" would let them straight back in.
+    else if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**
    * The session's token, renewed first when it is about to expire and the token source can
-   * renew it without the person (the local one can; a pasted token cannot: sign in again).
-   * Null once signed out.
+   * renew it without the person (a refresh token, or the local stack's token route; a pasted
+   * token cannot: sign in again). Null once signed out.
    */
   async freshToken() {
     const session = this.session;
@@ -76,13 +83,47 @@ const app = {
       this.signOut('Your sign-in has expired. Please sign in again.');
       return null;
     }
-    const next = await this.tokens.refresh(session);
-    if (this.session !== session) return null; // signed out or in as someone else meanwhile
+    // One renewal at a time: providers rotate refresh tokens, and a second use of the old one
+    // is taken for theft (the whole sign-in is revoked).
+    if (!this.renewal) {
+      this.renewal = this.tokens.refresh(session).finally(() => { this.renewal = null; });
+    }
+    let next;
+    try {
+      next = await this.renewal;
+    } catch (e) {
+      if (this.session === session) this.signOut(`Please sign in again: ${e.message}`);
+      return null;
+    }
+    if (this.session !== session) return this.session && this.session.token; // renewed or signed out meanwhile
     this.session = next;
     saveSession(next);
+    scheduleRenewal();
     return next.token;
   },
 };
+
+let renewalTimer = null;
+
+/**
+ * Renews the session a minute before it expires, while the tab is open (API calls and the live
+ * socket then never meet an expired token), and reconnects the live socket with the new token:
+ * the socket's authorizer saw the old one.
+ */
+function scheduleRenewal() {
+  clearTimeout(renewalTimer);
+  const session = app.session;
+  if (!session || !app.tokens.refresh) return;
+  const due = Date.parse(session.expires_at) - 60_000 - Date.now();
+  renewalTimer = setTimeout(async () => {
+    const token = await app.freshToken();
+    if (token && app.session && app.session !== session) {
+      app.live.stop();
+      app.live.start();
+      renderSessionBar();
+    }
+  }, Math.max(0, due));
+}
 
 let cleanup = null;
 
@@ -94,12 +135,16 @@ async function route() {
   const path = location.hash.replace(/^#/, '') || '/';
   if (!app.session) {
     if (path !== '/signin') {
+      // Where the person was going (an invite link, a group): back there after sign-in, by
+      // the provider's redirect (`returnTo`) or by a sign-in on this page.
+      app.returnTo = location.hash;
       if (path !== '/') sessionStorage.setItem(AFTER_SIGN_IN, `#${path}`);
       history.replaceState(null, '', '#/signin');
     }
     cleanup = signInView(view, app);
     return;
   }
+  sessionStorage.removeItem(AFTER_SIGN_IN); // arrived (a provider's redirect restores it itself)
   app.live.start(); // once per sign-in; later routes find it running
   app.loadMe().catch(() => {}); // the name in the top bar; screens work without it
   const group = path.match(/^\/g\/([^/]+)(?:\/(files|members))?$/);
@@ -129,6 +174,10 @@ function showFailure(e) {
 
 function renderSessionBar() {
   if (!app.session) return render(sessionBar);
+  // The provider's name until the profile (GET /me) answers.
+  if (app.session.name && app.people.get(app.session.user) === undefined) {
+    app.people.set(app.session.user, { user_id: app.session.user, display_name: app.session.name, signed_in: true });
+  }
   render(sessionBar,
     h('a', { class: 'who', href: '#/me', title: `Your profile (${app.session.user})`, dataset: { user: app.session.user } },
       app.people.avatar(app.session.user),
@@ -153,14 +202,29 @@ async function start() {
   }
   app.api = createApi({
     base: app.config.api || '',
-    getToken: () => app.session && app.session.token,
+    getToken: () => app.freshToken(),
     // API Gateway's authorizer (or the local one) refused the token: sign in again.
     onUnauthorized: (error) => app.signOut(`Please sign in again: ${error.message}`),
   });
   app.people = createPeople(app.api);
   app.live = createLive(app);
+  // Back from the identity provider's sign-in page: exchange its answer for a session.
+  let failure = null;
+  if (app.tokens.completeSignIn) {
+    try {
+      const session = await app.tokens.completeSignIn();
+      if (session) {
+        app.session = session;
+        saveSession(session);
+      }
+    } catch (e) {
+      failure = e.message;
+    }
+  }
+  scheduleRenewal();
   window.addEventListener('hashchange', route);
-  route();
+  await route();
+  if (failure) app.notify(failure);
 }
 
 start();

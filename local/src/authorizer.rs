@@ -6,9 +6,15 @@
 //! code reads the caller from there and from nowhere else (`shared::identity`). Locally this
 //! module plays that part, so the handlers get the same shape as in AWS:
 //!
-//! * `Authorization: Bearer <jwt>`: a token this local stack issued (HS256 with a random secret
-//!   kept in the data directory), checked for signature, `exp`, `nbf` (when present), `iss` and
-//!   `aud`. Anything else is a `401` and the function is not called.
+//! * `Authorization: Bearer <jwt>` from the OpenID provider the stack is configured with
+//!   (`scripts/local` runs one, local/oidc): verified through that issuer's JWKS by
+//!   `shared::token`, the code the deployed WebSocket authorizer runs, with the HTTP API's
+//!   rules (signature, `exp`, `nbf`, `iss`, `aud` = the web client's id). This is how the web
+//!   client signs in, locally as deployed.
+//! * `Authorization: Bearer <jwt>` issued by this stack (`/local/token`, for curl and scripts):
+//!   ES256 with a key kept in the data directory, checked by the same code and rules with
+//!   `iss` [`ISSUER`] and `aud` [`AUDIENCE`]. Anything else is a `401` and the function is not
+//!   called.
 //! * `X-Dev-User: alice` (no `Authorization` header): shorthand for curl and scripts, mapped to
 //!   the claims of a freshly issued token for `alice`. This exists only here: the deployed
 //!   functions never look at the header.
@@ -23,8 +29,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
@@ -32,7 +38,11 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::http::{header, HeaderMap, HeaderValue, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{Map, Value};
+use shared::config::ConfigError;
+use shared::token::{Key, TokenConfig, TokenError, Verifier};
 use shared::ApiError;
 
 /// `iss` of every token the local stack issues and accepts (the template's `JwtIssuer`).
@@ -45,58 +55,93 @@ pub const DEV_USER_HEADER: &str = "x-dev-user";
 pub const TOKEN_PATH: &str = "/local/token";
 /// Lifetime of issued tokens (an identity provider's usual hour).
 pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
-/// Where the signing secret lives inside the data directory.
-pub const SECRET_FILE: &str = "local-jwt-secret";
+/// Where the signing key lives inside the data directory (PKCS#8, hex).
+pub const KEY_FILE: &str = "local-jwt-key";
+/// The `kid` of the stack's own signing key.
+const KID: &str = "groupshare-local";
 
 pub struct Authorizer {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    signing: EcdsaKeyPair,
+    /// The public half of `signing`, as `shared::token` verifies with it.
+    key: Key,
+    /// The rules for the stack's own tokens: [`ISSUER`], [`AUDIENCE`].
+    rules: TokenConfig,
+    /// The OpenID provider whose tokens are accepted too (its issuer, the client id, its JWKS).
+    issuer: Option<Verifier>,
 }
 
 impl Authorizer {
-    /// An authorizer that signs and verifies with `secret` (HS256).
-    pub fn new(secret: &[u8]) -> Self {
-        hs256::install();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // One machine, one clock: expired means expired, and not yet valid means not yet.
-        validation.leeway = 0;
-        // jsonwebtoken skips `nbf` unless asked; API Gateway checks it when present.
-        validation.validate_nbf = true;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        }
+    /// An authorizer that signs and verifies its own tokens with the P-256 key `pkcs8`.
+    pub fn new(pkcs8: &[u8]) -> Result<Self, String> {
+        let signing = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|e| format!("not a P-256 PKCS#8 key: {e}"))?;
+        // The key goes through the JWKS parser the deployed authorizer uses, so the stack's
+        // own tokens meet exactly the checks an issuer's do.
+        let point = signing.public_key().as_ref();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": KID, "use": "sig", "alg": "ES256",
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
+        }]});
+        let key = shared::token::parse_jwks(jwks.to_string().as_bytes())?
+            .remove(KID)
+            .ok_or("the local key is not a usable JWK")?;
+        let rules = TokenConfig {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            // Never fetched: the key is in hand.
+            jwks_url: String::new(),
+            jwks_ttl: shared::token::DEFAULT_JWKS_TTL,
+            min_refetch_interval: shared::token::DEFAULT_MIN_REFETCH_INTERVAL,
+            max_stale: shared::token::DEFAULT_MAX_STALE,
+        };
+        Ok(Self {
+            signing,
+            key,
+            rules,
+            issuer: None,
+        })
     }
 
-    /// An authorizer with a fresh random secret that lives as long as the process.
+    /// An authorizer with a fresh random key that lives as long as the process.
     pub fn ephemeral() -> Self {
-        Self::new(&random_secret())
+        Self::new(&new_key()).expect("a freshly generated key is usable")
     }
 
-    /// The authorizer of a data directory: its secret is read from `dir/local-jwt-secret`, or
-    /// made and written there (mode 0600) on first use, so tokens survive restarts of the
-    /// stack and stop working when its data is thrown away.
+    /// Also accepts the tokens of an OpenID provider (`config`: its issuer, the web client's
+    /// id as the audience, its JWKS URL), verified as the deployed authorizers verify them.
+    pub fn with_issuer(mut self, config: TokenConfig) -> Result<Self, ConfigError> {
+        self.issuer = Some(Verifier::new(config)?);
+        Ok(self)
+    }
+
+    /// The OpenID provider's rules, when one is configured.
+    pub fn issuer(&self) -> Option<&TokenConfig> {
+        self.issuer.as_ref().map(Verifier::config)
+    }
+
+    /// The authorizer of a data directory: its key is read from `dir/local-jwt-key`, or made
+    /// and written there (mode 0600) on first use, so tokens survive restarts of the stack and
+    /// stop working when its data is thrown away.
     pub fn for_data_dir(dir: &Path) -> std::io::Result<Self> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(SECRET_FILE);
+        let path = dir.join(KEY_FILE);
         if !path.exists() {
             // Written whole under a temporary name, then linked into place: a second process
-            // sees either no secret or all of it, and the first one to link wins.
-            let tmp = dir.join(format!("{SECRET_FILE}.{}", std::process::id()));
+            // sees either no key or all of it, and the first one to link wins.
+            let tmp = dir.join(format!("{KEY_FILE}.{}", std::process::id()));
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            f.write_all(hex::encode(random_secret()).as_bytes())?;
+            f.write_all(hex::encode(new_key()).as_bytes())?;
             f.sync_all()?;
             let linked = std::fs::hard_link(&tmp, &path);
             std::fs::remove_file(&tmp)?;
@@ -106,25 +151,27 @@ impl Authorizer {
             }
         }
         let text = std::fs::read_to_string(&path)?;
-        let secret = hex::decode(text.trim())
-            .ok()
-            .filter(|s| s.len() >= 32)
-            .ok_or_else(|| {
+        hex::decode(text.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|pkcs8| Self::new(&pkcs8))
+            .map_err(|why| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!(
-                        "{} is not a hex secret of at least 32 bytes",
-                        path.display()
-                    ),
+                    format!("{}: {why}", path.display()),
                 )
-            })?;
-        Ok(Self::new(&secret))
+            })
     }
 
     /// Signs any claims with this stack's key (tests use it to make expired or foreign tokens).
     pub fn sign<T: serde::Serialize>(&self, claims: &T) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .expect("HS256 signing with an in-memory key does not fail")
+        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": KID});
+        let claims = serde_json::to_vec(claims).expect("claims serialize to JSON");
+        let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims));
+        let signature = self
+            .signing
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .expect("signing with an in-memory key does not fail");
+        format!("{input}.{}", B64.encode(signature.as_ref()))
     }
 
     /// The claims of a token for `user_id` issued now: `sub`, `iss`, `aud`, `iat`, `exp`.
@@ -151,34 +198,47 @@ impl Authorizer {
         (self.sign(&claims), exp)
     }
 
-    /// Verifies a token as API Gateway's JWT authorizer does: signature, `exp`, `nbf` (when
-    /// present), `iss`, `aud`.
+    /// Verifies a token as API Gateway's JWT authorizer does: signature, `exp`, `nbf`, `iss`,
+    /// `aud`. A token whose `iss` is the OpenID provider's is checked against that provider's
+    /// keys (fetched from its JWKS), any other against this stack's own key and issuer.
     /// Returns its claims, or why it is refused.
-    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
-        jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::ImmatureSignature => "the token is not valid yet",
-                ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
-                ErrorKind::InvalidAudience => "the token's audience is not accepted",
-                ErrorKind::InvalidSignature => "the token's signature does not verify",
-                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
-                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
-                _ => "the token is not a valid JWT",
-            })
+    pub async fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
+        let issued_by = shared::token::unverified_claims(token).and_then(|claims| {
+            claims
+                .get("iss")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let verified = match &self.issuer {
+            Some(verifier) if issued_by.as_deref() == Some(verifier.config().issuer.as_str()) => {
+                verifier.verify_claims(token).await
+            }
+            // Neither issuer's: refused for what it is, before any key is tried.
+            _ if issued_by.as_deref().is_some_and(|iss| iss != ISSUER) => {
+                Err(TokenError::Invalid("wrong issuer"))
+            }
+            _ => shared::token::verify_with_key(token, &self.key, &self.rules).and_then(|_| {
+                shared::token::unverified_claims(token)
+                    .ok_or(TokenError::Invalid("malformed claims"))
+            }),
+        };
+        verified.map_err(|e| match e {
+            TokenError::Invalid(reason) => explain(reason),
+            // API Gateway answers 401 when it cannot get the issuer's keys, too.
+            TokenError::KeysUnavailable(_) => "the issuer's signing keys are unavailable",
+        })
     }
 
     /// Decides the caller of `req` and fills its API Gateway v2 request context, or answers
     /// `401` as the gateway would (without calling any function).
-    pub fn authorize(&self, req: Request) -> Decision {
+    pub async fn authorize(&self, req: Request) -> Decision {
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
         let route = shared::route::resolve(&method, &path)
             .ok()
             .map(|(spec, _)| spec);
         let request_id = shared::ids::new_id();
-        let claims = match self.credentials(req.headers()) {
+        let claims = match self.credentials(req.headers()).await {
             Ok(claims) => claims,
             // Routes that do not exist answer 404 before any authorizer runs (API Gateway
             // matches the route first), so only matched routes are refused here.
@@ -199,7 +259,7 @@ impl Authorizer {
 
     /// `Ok(None)`: no credentials. `Err`: credentials that do not hold (a reason when a
     /// bearer token was refused).
-    fn credentials(
+    async fn credentials(
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<Map<String, Value>>, Option<&'static str>> {
@@ -211,7 +271,7 @@ impl Authorizer {
                 Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
                 _ => value.trim(),
             };
-            return self.verify(token).map(Some).map_err(Some);
+            return self.verify(token).await.map(Some).map_err(Some);
         }
         match headers.get(DEV_USER_HEADER).map(HeaderValue::to_str) {
             None => Ok(None),
@@ -402,88 +462,28 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn random_secret() -> Vec<u8> {
-    use ring::rand::SecureRandom;
-    let mut secret = vec![0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut secret)
-        .expect("the system's random source works");
-    secret
+fn new_key() -> Vec<u8> {
+    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .expect("the system's random source works")
+        .as_ref()
+        .to_vec()
 }
 
-/// jsonwebtoken's pluggable crypto, with the one algorithm the local stack uses (HS256) done by
-/// `ring`, instead of one of its bundled backends (which bring RSA and elliptic-curve crates
-/// that nothing here needs).
-mod hs256 {
-    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
-    use jsonwebtoken::errors::{ErrorKind, Result};
-    use jsonwebtoken::signature::{self, Signer, Verifier};
-    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
-    use ring::hmac;
-
-    static PROVIDER: CryptoProvider = CryptoProvider {
-        signer_factory,
-        verifier_factory,
-        key_utils: KeyUtils::new_unimplemented(),
-    };
-
-    /// Makes HS256-by-ring jsonwebtoken's provider for this process (once; idempotent).
-    pub fn install() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let _ = PROVIDER.install_default();
-        });
-    }
-
-    struct Hs256(hmac::Key);
-
-    fn signer_factory(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
-        if *alg != Algorithm::HS256 || key.family() != AlgorithmFamily::Hmac {
-            return Err(ErrorKind::InvalidAlgorithm.into());
+/// `shared::token`'s reasons (written for logs) as the sentence a client reads in the 401.
+fn explain(reason: &'static str) -> &'static str {
+    match reason {
+        "expired" => "the token has expired",
+        "not valid yet (nbf)" => "the token is not valid yet",
+        "wrong issuer" => "the token's issuer is not accepted",
+        "wrong audience" => "the token's audience is not accepted",
+        "bad signature" => "the token's signature does not verify",
+        "algorithm not allowed" | "algorithm does not match the key" => {
+            "the token's algorithm is not accepted"
         }
-        Ok(Box::new(Hs256(hmac::Key::new(
-            hmac::HMAC_SHA256,
-            key.as_bytes(),
-        ))))
-    }
-
-    fn verifier_factory(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
-        if *alg != Algorithm::HS256 || key.family() != AlgorithmFamily::Hmac {
-            return Err(ErrorKind::InvalidAlgorithm.into());
-        }
-        Ok(Box::new(Hs256(hmac::Key::new(
-            hmac::HMAC_SHA256,
-            key.try_get_as_bytes()?,
-        ))))
-    }
-
-    impl Signer<Vec<u8>> for Hs256 {
-        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-            Ok(hmac::sign(&self.0, msg).as_ref().to_vec())
-        }
-    }
-
-    impl Verifier<Vec<u8>> for Hs256 {
-        fn verify(
-            &self,
-            msg: &[u8],
-            signature: &Vec<u8>,
-        ) -> std::result::Result<(), signature::Error> {
-            // Constant-time comparison.
-            hmac::verify(&self.0, msg, signature).map_err(|_| signature::Error::new())
-        }
-    }
-
-    impl JwtSigner for Hs256 {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::HS256
-        }
-    }
-
-    impl JwtVerifier for Hs256 {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::HS256
-        }
+        "missing a required claim" => "the token lacks a required claim",
+        "sub is not a usable user id" => "the token's subject is not a usable user id",
+        "unknown kid" => "the token's signing key is not the issuer's",
+        _ => "the token is not a valid JWT",
     }
 }
 
@@ -511,11 +511,14 @@ mod tests {
         shared::identity::caller(req).ok().map(|c| c.user_id)
     }
 
-    #[test]
-    fn issued_tokens_verify_and_fill_the_context() {
+    #[tokio::test]
+    async fn issued_tokens_verify_and_fill_the_context() {
         let a = Authorizer::ephemeral();
         let (token, exp) = a.issue("bob");
-        let req = forwarded(a.authorize(get(&[("authorization", &format!("Bearer {token}"))])));
+        let req = forwarded(
+            a.authorize(get(&[("authorization", &format!("Bearer {token}"))]))
+                .await,
+        );
         assert_eq!(sub(&req).as_deref(), Some("bob"));
         let RequestContext::ApiGatewayV2(ctx) = req.request_context_ref().unwrap() else {
             panic!("an HTTP API context")
@@ -535,21 +538,24 @@ mod tests {
         assert_eq!(claims["exp"], exp.to_string());
     }
 
-    #[test]
-    fn dev_header_maps_to_sub_and_bearer_wins() {
+    #[tokio::test]
+    async fn dev_header_maps_to_sub_and_bearer_wins() {
         let a = Authorizer::ephemeral();
-        let req = forwarded(a.authorize(get(&[("x-dev-user", "alice")])));
+        let req = forwarded(a.authorize(get(&[("x-dev-user", "alice")])).await);
         assert_eq!(sub(&req).as_deref(), Some("alice"));
         let (token, _) = a.issue("bob");
         let both = get(&[
             ("x-dev-user", "alice"),
             ("authorization", &format!("bearer {token}")),
         ]);
-        assert_eq!(sub(&forwarded(a.authorize(both))).as_deref(), Some("bob"));
+        assert_eq!(
+            sub(&forwarded(a.authorize(both).await)).as_deref(),
+            Some("bob")
+        );
     }
 
-    #[test]
-    fn refusals() {
+    #[tokio::test]
+    async fn refusals() {
         let a = Authorizer::ephemeral();
         let other = Authorizer::ephemeral();
         let (foreign, _) = other.issue("bob");
@@ -559,7 +565,7 @@ mod tests {
             vec![("authorization", "Bearer nope")],
             vec![("authorization", foreign.as_str())],
         ] {
-            let Decision::Deny(denied) = a.authorize(get(&headers)) else {
+            let Decision::Deny(denied) = a.authorize(get(&headers)).await else {
                 panic!("{headers:?} was let through")
             };
             assert_eq!(denied.status(), 401, "{headers:?}");
@@ -568,8 +574,8 @@ mod tests {
     }
 
     /// API Gateway refuses a token before its `nbf`; so does the local stack.
-    #[test]
-    fn a_token_not_yet_valid_is_refused() {
+    #[tokio::test]
+    async fn a_token_not_yet_valid_is_refused() {
         let a = Authorizer::ephemeral();
         let with_nbf = |nbf: u64| {
             let mut claims = a.claims_for("bob");
@@ -577,28 +583,30 @@ mod tests {
             a.sign(&claims)
         };
         let early = with_nbf(now_secs() + 60);
-        assert_eq!(a.verify(&early), Err("the token is not valid yet"));
+        assert!(a.verify(&early).await.is_err());
         let bearer = format!("Bearer {early}");
-        let Decision::Deny(denied) = a.authorize(get(&[("authorization", &bearer)])) else {
+        let Decision::Deny(denied) = a.authorize(get(&[("authorization", &bearer)])).await else {
             panic!("a token before its nbf was let through")
         };
         assert_eq!(denied.status(), 401);
         // From its nbf on, it holds.
-        assert!(a.verify(&with_nbf(now_secs() - 1)).is_ok());
+        assert!(a.verify(&with_nbf(now_secs() - 1)).await.is_ok());
     }
 
-    #[test]
-    fn secrets_persist_per_data_dir() {
+    #[tokio::test]
+    async fn keys_persist_per_data_dir() {
         let dir = std::env::temp_dir().join(format!("gs-authz-{}", shared::ids::new_id()));
         let (token, _) = Authorizer::for_data_dir(&dir).unwrap().issue("carol");
         assert!(Authorizer::for_data_dir(&dir)
             .unwrap()
             .verify(&token)
+            .await
             .is_ok());
         let other = dir.join("other");
         assert!(Authorizer::for_data_dir(&other)
             .unwrap()
             .verify(&token)
+            .await
             .is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -116,8 +116,31 @@ async fn main() -> Result<(), Error> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(9000);
     let data_dir = std::env::var("GROUPSHARE_DATA_DIR").unwrap_or_else(|_| ".local/data".into());
-    let tokens = authorizer::Authorizer::for_data_dir(std::path::Path::new(&data_dir))
-        .map_err(|e| format!("token secret in {data_dir}: {e}"))?;
+    let mut tokens = authorizer::Authorizer::for_data_dir(std::path::Path::new(&data_dir))
+        .map_err(|e| format!("token key in {data_dir}: {e}"))?;
+    // The OpenID provider scripts/local runs (local/oidc): its ID tokens are verified through
+    // its JWKS, as API Gateway verifies Cognito's, and the web client signs in there.
+    let oidc_issuer = std::env::var("GROUPSHARE_OIDC_ISSUER").unwrap_or_default();
+    if !oidc_issuer.trim().is_empty() {
+        let client_id = std::env::var("GROUPSHARE_OIDC_CLIENT_ID")
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| "groupshare-web".into());
+        let rules = shared::token::TokenConfig::new(
+            &oidc_issuer,
+            &client_id,
+            std::env::var("GROUPSHARE_OIDC_JWKS_URL").ok().as_deref(),
+        )?;
+        let sign_in = serde_json::json!({
+            "kind": "oidc",
+            "issuer": rules.issuer,
+            "client_id": client_id,
+        });
+        tokens = tokens.with_issuer(rules)?;
+        if !groupshare_local::web::use_sign_in(sign_in) {
+            return Err("the web client's sign-in was configured twice".into());
+        }
+    }
     if !authorizer::install(tokens) {
         return Err("the authorizer was installed twice".into());
     }
@@ -127,7 +150,7 @@ async fn main() -> Result<(), Error> {
         sqs.clone(),
         previews_url.clone(),
     )));
-    print_banner(addr);
+    print_banner(addr, authorizer::global().issuer());
     let sweep_every = std::time::Duration::from_secs(
         std::env::var("GROUPSHARE_SWEEP_SECONDS")
             .ok()
@@ -150,10 +173,18 @@ async fn main() -> Result<(), Error> {
     }
     Ok(())
 }
-fn print_banner(addr: SocketAddr) {
+fn print_banner(addr: SocketAddr, issuer: Option<&shared::token::TokenConfig>) {
     let base = format!("http://{addr}");
     println!("GroupShare local API ready at {base}");
-    println!("Web client: {base}/ (the reference client in web/; sign in as a demo user)");
+    match issuer {
+        Some(issuer) => println!(
+            "Web client: {base}/ (sign in at the OpenID provider {} as a demo user, with the password scripts/local printed)",
+            issuer.issuer
+        ),
+        None => {
+            println!("Web client: {base}/ (the reference client in web/; sign in as a demo user)")
+        }
+    }
     println!("Demo users: alice (owner), bob, carol. Every route needs a caller, as behind API Gateway's");
     println!(
         "JWT authorizer: a bearer token from this stack, or the local-only X-Dev-User shorthand."

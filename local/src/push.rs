@@ -84,7 +84,7 @@ pub async fn upgrade(app: &'static App, mut req: hyper::Request<Incoming>) -> Re
         return plain(400, "expected a WebSocket upgrade");
     }
     // API Gateway answers a refused $connect with 401 before any socket exists.
-    let user_id = match user_of(&req) {
+    let user_id = match user_of(&req).await {
         Ok(user) => user,
         Err(reason) => {
             tracing::info!(reason, "WebSocket connect refused");
@@ -130,7 +130,7 @@ pub async fn upgrade(app: &'static App, mut req: hyper::Request<Incoming>) -> Re
 
 /// The verified user of a connect request: the token in `?token=` (browsers cannot set headers
 /// on a WebSocket) or in `Authorization: Bearer`.
-fn user_of(req: &hyper::Request<Incoming>) -> Result<String, &'static str> {
+async fn user_of(req: &hyper::Request<Incoming>) -> Result<String, &'static str> {
     let query = shared::http::Query::parse(req.uri().query().unwrap_or(""))
         .map_err(|_| "malformed query")?;
     let token = match query.get("token") {
@@ -146,7 +146,7 @@ fn user_of(req: &hyper::Request<Incoming>) -> Result<String, &'static str> {
             .map(|t| t.trim().to_string())
             .ok_or("no token")?,
     };
-    let claims = crate::authorizer::global().verify(&token)?;
+    let claims = crate::authorizer::global().verify(&token).await?;
     claims
         .get("sub")
         .and_then(|s| s.as_str())

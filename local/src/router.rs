@@ -15,7 +15,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
     if let Some(response) = authorizer.token_route(&req) {
         return response;
     }
-    let req = match authorizer.authorize(req) {
+    let req = match authorizer.authorize(req).await {
         authorizer::Decision::Forward(req) => req,
         authorizer::Decision::Deny(response) => return response,
     };

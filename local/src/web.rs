@@ -6,8 +6,13 @@
 //! under `web/` with a known static extension, never for the API's own paths, and never outside
 //! `web/` or into its tests. Files are read on every request, so editing the client needs no
 //! rebuild.
+//!
+//! `config.json` is the one file the stack may change on the way: with an OpenID provider
+//! configured ([`use_sign_in`]), its `auth` says to sign in there, as a deployment's config.json
+//! does (docs/deploy.md); without one, the file is served as it is (`auth.kind: "local"`).
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -15,6 +20,30 @@ use hyper::{Method, Response, StatusCode};
 
 /// Top-level path segments that belong to the API (and the local token route), never to files.
 const API_PREFIXES: [&str; 3] = ["conversations", "config", "local"];
+
+static SIGN_IN: OnceLock<serde_json::Value> = OnceLock::new();
+
+/// Serves `config.json` with `auth` replaced by `auth` (an `oidc` source). Once per process;
+/// false if it was set already.
+#[must_use]
+pub fn use_sign_in(auth: serde_json::Value) -> bool {
+    SIGN_IN.set(auth).is_ok()
+}
+
+/// `config.json` with the configured sign-in, or the file's bytes as they are.
+fn config_json(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(auth) = SIGN_IN.get() else {
+        return bytes;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut config)) => {
+            config.insert("auth".into(), auth.clone());
+            serde_json::to_vec_pretty(&config).unwrap_or(bytes)
+        }
+        // Not an object: served as it is, so the client reports the file's own error.
+        _ => bytes,
+    }
+}
 
 /// The client's directory: `GROUPSHARE_WEB_DIR`, else `web/` of this workspace.
 pub fn web_dir() -> PathBuf {
@@ -77,6 +106,11 @@ pub fn serve(method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
         .header("cache-control", "no-cache");
     Some(match std::fs::read(&file) {
         Ok(bytes) => {
+            let bytes = if path == "/config.json" {
+                config_json(bytes)
+            } else {
+                bytes
+            };
             let body = if method == Method::HEAD {
                 Bytes::new()
             } else {

@@ -43,6 +43,33 @@ ensure_moto() { python_venv "$LOCAL/venv-aws" "$MOTO_VERSION" "$WEBSOCKETS_VERSI
 ensure_lint_tools() { python_venv "$LOCAL/venv-lint" "${LINT_PACKAGES[@]}"; }
 ensure_cargo_lambda() { python_venv "$LOCAL/venv-cargo-lambda" "$CARGO_LAMBDA_VERSION"; }
 
+# The local OpenID provider's packages (local/oidc/package.json, its exact versions locked in
+# package-lock.json) with `npm ci` into .local/oidc; redone when the lock file changes.
+ensure_oidc() {
+  local dir="$LOCAL/oidc" stamp
+  stamp="$dir/.installed-$(sha256sum "$ROOT/local/oidc/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    command -v npm > /dev/null || { echo "npm (Node.js 20 or later) is needed for the local identity provider" >&2; return 1; }
+    log "installing the local OpenID provider (npm ci) into ${dir#$ROOT/}"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp "$ROOT/local/oidc/package.json" "$ROOT/local/oidc/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+    touch "$stamp"
+  fi
+}
+
+# Starts the local OpenID provider (local/oidc/provider.mjs). Sets OIDC_URL (its issuer).
+start_oidc() { # port data-dir redirect-uris
+  GROUPSHARE_OIDC_PORT="$1" GROUPSHARE_OIDC_DATA_DIR="$2" GROUPSHARE_OIDC_REDIRECT_URIS="$3" \
+    GROUPSHARE_OIDC_MODULES="$LOCAL/oidc/node_modules" \
+    setsid node "$ROOT/local/oidc/provider.mjs" > "$LOCAL/oidc.log" 2>&1 &
+  local pid=$!
+  STARTED_PIDS+=($pid)
+  OIDC_URL="http://127.0.0.1:$1"
+  wait_http "$OIDC_URL/.well-known/openid-configuration" "the OpenID provider" 20 "$pid"
+}
+
 # Debian's Chromium and its matching chromedriver, for the web client's browser tests (as root,
 # like CI; never a browser downloaded by a test tool), and a CJK font so names like 季度报告.pdf
 # render in screenshots rather than as empty boxes.

@@ -273,6 +273,19 @@ pub fn verify_with_key(
     })
 }
 
+/// The claims of a JWT, read without verifying anything: for a token that [`verify_with_key`]
+/// or [`Verifier::verify`] has just accepted (to pass its claims on, as API Gateway's JWT
+/// authorizer does), or to pick which issuer's rules a token is to be checked by. Never a
+/// basis for trusting the token.
+pub fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 fn refusal(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidSignature => "bad signature",
@@ -348,6 +361,16 @@ impl Verifier {
             .ok_or(TokenError::Invalid("no kid"))?;
         let key = self.key(&kid).await?;
         verify_with_key(token, &key, &self.config)
+    }
+
+    /// As [`verify`](Self::verify), and the token's claims once it holds (for a gateway that
+    /// hands them on, like the local stack's authorizer).
+    pub async fn verify_claims(
+        &self,
+        token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+        self.verify(token).await?;
+        unverified_claims(token).ok_or(TokenError::Invalid("malformed claims"))
     }
 
     /// The key named `kid`: from the cache while it is fresh; a stale or empty cache is
@@ -458,8 +481,8 @@ fn http_client() -> HttpClient {
 /// jsonwebtoken's pluggable crypto with RS256 and ES256 verification by `ring` (already built
 /// for rustls), instead of one of its bundled backends (aws-lc-rs, or the RustCrypto RSA and
 /// elliptic-curve crates). Verification only: nothing here signs. It is process-wide
-/// (jsonwebtoken has one provider per process), which is why the HS256 provider of the local
-/// stack (`local/src/authorizer.rs`) and this one cannot both be installed in one process.
+/// (jsonwebtoken has one provider per process): the local stack (`local/src/authorizer.rs`)
+/// verifies its own tokens and its OpenID provider's through this one too.
 mod ring_provider {
     use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
     use jsonwebtoken::errors::{ErrorKind, Result};

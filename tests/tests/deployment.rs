@@ -440,6 +440,122 @@ fn identity_is_an_own_issuer_or_a_created_user_pool() {
     assert!(t["Outputs"]["JwtIssuerUrl"]["Condition"].is_null());
 }
 
+/// The created pool's sign-in is what the web client does and nothing more: OpenID Connect
+/// authorization code (+ PKCE, the client being public) at the pool's hosted domain, never the
+/// implicit flow; no explicit auth flow but refreshing; callback and sign-out URLs from
+/// parameters; an hour per token and thirty days per sign-in; and no self sign-up unless a
+/// parameter opens it.
+#[test]
+fn created_pool_signs_in_with_the_code_flow_only() {
+    let t = template();
+    let client = &t["Resources"]["UserPoolClient"]["Properties"];
+    assert_eq!(client["GenerateSecret"].as_bool(), Some(false));
+    assert_eq!(
+        client["AllowedOAuthFlowsUserPoolClient"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(strings(&client["AllowedOAuthFlows"]), ["code"]);
+    assert_eq!(
+        strings(&client["AllowedOAuthScopes"]),
+        ["openid", "email", "profile"]
+    );
+    assert_eq!(strings(&client["SupportedIdentityProviders"]), ["COGNITO"]);
+    assert_eq!(
+        strings(&client["ExplicitAuthFlows"]),
+        ["ALLOW_REFRESH_TOKEN_AUTH"]
+    );
+    let whole = serde_yaml::to_string(&t).unwrap();
+    assert!(
+        !whole.contains("implicit"),
+        "the implicit flow is never allowed"
+    );
+
+    // Callback and sign-out URLs: the parameters, else the web client's address.
+    for (field, first) in [
+        ("CallbackURLs", "SignInCallbackUrls"),
+        ("LogoutURLs", "SignOutUrls"),
+    ] {
+        let (tag, branches) = tagged(&client[field]);
+        assert_eq!(tag, "If", "{field}");
+        assert_eq!(strings(&branches[1]), [format!("!!Ref {first}")], "{field}");
+        let fallback = serde_yaml::to_string(&branches[2]).unwrap();
+        assert!(fallback.contains("${WebClientUrl}/"), "{field}: {fallback}");
+        if field == "LogoutURLs" {
+            assert!(fallback.contains("SignInCallbackUrls"), "{fallback}");
+        }
+    }
+    for name in ["SignInCallbackUrls", "SignOutUrls"] {
+        assert_eq!(
+            t["Parameters"][name]["Type"].as_str(),
+            Some("CommaDelimitedList")
+        );
+    }
+
+    // Token lifetimes: ID and access 1 hour, refresh 30 days.
+    assert_eq!(client["IdTokenValidity"].as_u64(), Some(60));
+    assert_eq!(client["AccessTokenValidity"].as_u64(), Some(60));
+    assert_eq!(client["RefreshTokenValidity"].as_u64(), Some(30));
+    let units = &client["TokenValidityUnits"];
+    assert_eq!(units["IdToken"].as_str(), Some("minutes"));
+    assert_eq!(units["AccessToken"].as_str(), Some("minutes"));
+    assert_eq!(units["RefreshToken"].as_str(), Some("days"));
+
+    // The hosted sign-in domain, with the pool, from its parameter (required by a rule).
+    let domain = &t["Resources"]["UserPoolDomain"];
+    assert_eq!(
+        domain["Type"].as_str(),
+        Some("AWS::Cognito::UserPoolDomain")
+    );
+    assert_eq!(
+        strings(&domain["Properties"]["Domain"]),
+        ["!!Ref SignInDomainPrefix"]
+    );
+    let condition = serde_yaml::to_string(&t["Conditions"]["CreateSignInDomain"]).unwrap();
+    assert!(
+        condition.contains("CreateUserPool") && condition.contains("SignInDomainPrefix"),
+        "{condition}"
+    );
+    let rule = serde_yaml::to_string(&t["Rules"]["CreatedUserPoolNeedsSignIn"]).unwrap();
+    for needed in ["SignInDomainPrefix", "WebClientUrl", "SignInCallbackUrls"] {
+        assert!(rule.contains(needed), "{needed}: {rule}");
+    }
+
+    // Self sign-up: off unless AllowSelfSignUp is "true".
+    assert_eq!(
+        t["Parameters"]["AllowSelfSignUp"]["Default"].as_str(),
+        Some("false")
+    );
+    let only_admins = &t["Resources"]["UserPool"]["Properties"]["AdminCreateUserConfig"]
+        ["AllowAdminCreateUserOnly"];
+    let (tag, branches) = tagged(only_admins);
+    assert_eq!(tag, "If");
+    assert_eq!(branches[0].as_str(), Some("SelfSignUp"));
+    assert_eq!(
+        (branches[1].as_bool(), branches[2].as_bool()),
+        (Some(false), Some(true))
+    );
+    let self_sign_up = serde_yaml::to_string(&t["Conditions"]["SelfSignUp"]).unwrap();
+    assert!(
+        self_sign_up.contains("AllowSelfSignUp") && self_sign_up.contains("'true'"),
+        "{self_sign_up}"
+    );
+
+    // What web/config.json needs: issuer, client id, sign-out URL (docs/deploy.md).
+    for output in [
+        "JwtIssuerUrl",
+        "UserPoolClientId",
+        "SignInDomainUrl",
+        "SignOutUrl",
+    ] {
+        assert!(t["Outputs"][output].is_mapping(), "{output}");
+    }
+    let sign_out = serde_yaml::to_string(&t["Outputs"]["SignOutUrl"]["Value"]).unwrap();
+    assert!(
+        sign_out.contains("/logout?client_id=${UserPoolClient}&logout_uri="),
+        "{sign_out}"
+    );
+}
+
 /// Retention is decided per file: each allowed RetentionDays value has its own key prefix and
 /// lifecycle rule, and no expiring rule reaches a prefix of another retention (so changing the
 /// parameter never deletes bytes whose record says `available`).

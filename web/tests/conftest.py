@@ -34,6 +34,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# The local provider's ID token lifetime in the OIDC stack (the page renews at 60 s left).
+OIDC_TOKEN_TTL = 75
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,13 +58,17 @@ def wait_http(url, seconds=60):
 
 
 class Stack:
-    """moto + groupshare-local, both stopped at the end of the session."""
+    """moto + groupshare-local, both stopped at the end of the session. With `oidc`, also the
+    local OpenID provider (local/oidc) as scripts/local runs it, and the web client signs in
+    there; without, it uses the stack's own token route (`auth.kind: "local"`)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, oidc=False):
         self.workdir = Path(workdir)
         self.aws_port, self.api_port = free_port(), free_port()
         self.aws = f"http://127.0.0.1:{self.aws_port}"
         self.api = f"http://127.0.0.1:{self.api_port}"
+        self.oidc_port = free_port() if oidc else None
+        self.issuer = f"http://127.0.0.1:{self.oidc_port}" if oidc else None
         self.procs = []
 
     def start(self):
@@ -80,7 +88,24 @@ class Stack:
                    GROUPSHARE_DATA_DIR=str(self.workdir / "api"),
                    GROUPSHARE_WEB_DIR=str(ROOT / "web"),
                    RUST_LOG="warn")
-        binary = os.environ.get("GROUPSHARE_LOCAL_BIN", str(ROOT / "target/debug/groupshare-local"))
+        if self.issuer:
+            provider = subprocess.Popen(
+                ["node", str(ROOT / "local/oidc/provider.mjs")],
+                env=dict(os.environ,
+                         GROUPSHARE_OIDC_PORT=str(self.oidc_port),
+                         GROUPSHARE_OIDC_DATA_DIR=str(self.workdir / "oidc"),
+                         GROUPSHARE_OIDC_REDIRECT_URIS=f"{self.api}/",
+                         GROUPSHARE_OIDC_MODULES=str(ROOT / ".local/oidc/node_modules"),
+                         # Short-lived ID tokens, so a test sees the page renew one (a minute
+                         # before expiry) without waiting an hour.
+                         GROUPSHARE_OIDC_TOKEN_TTL=str(OIDC_TOKEN_TTL)),
+                stdout=open(logs / "oidc.log", "wb"), stderr=subprocess.STDOUT,
+            )
+            self.procs.append(provider)
+            wait_http(f"{self.issuer}/.well-known/openid-configuration")
+            env.update(GROUPSHARE_OIDC_ISSUER=self.issuer, GROUPSHARE_OIDC_CLIENT_ID="groupshare-web")
+        target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+        binary = os.environ.get("GROUPSHARE_LOCAL_BIN", str(target / "debug/groupshare-local"))
         api = subprocess.Popen([binary, "serve"], env=env,
                                stdout=open(logs / "api.log", "wb"), stderr=subprocess.STDOUT)
         self.procs.append(api)
@@ -111,16 +136,26 @@ class Stack:
             return e.code, json.loads(e.read() or b"null")
 
 
-@pytest.fixture(scope="session")
-def stack():
+def _running_stack(oidc):
     workdir = tempfile.mkdtemp(prefix="gs-web-")
-    s = Stack(workdir)
+    s = Stack(workdir, oidc=oidc)
     try:
         s.start()
         yield s
     finally:
         s.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    yield from _running_stack(oidc=False)
+
+
+@pytest.fixture(scope="session")
+def oidc_stack():
+    """A second stack, as scripts/local runs it: sign-in at the local OpenID provider."""
+    yield from _running_stack(oidc=True)
 
 
 class Browser:

@@ -1,9 +1,11 @@
-// Sign in: pick a demo user (local stack) or paste a token from the identity provider.
+// Sign in: at the identity provider (OpenID Connect: a button that goes there and back), as a
+// demo user (the local stack's token route), or by pasting a token from the identity provider.
 
 import { h, render } from '../dom.js';
 
 export function signInView(view, app) {
   const source = app.tokens;
+  if (source.kind === 'oidc') return providerSignIn(view, app);
   const error = h('p', { class: 'form-error', role: 'alert', id: 'signin-error' });
   const busy = (on) => { button.disabled = on; button.textContent = on ? 'Signing in…' : 'Sign in'; };
   let field;
@@ -56,5 +58,34 @@ export function signInView(view, app) {
   button);
   render(view, form);
   field.focus();
+  return null;
+}
+
+/** OpenID Connect: the provider's own page asks for the password; this one only sends there. */
+function providerSignIn(view, app) {
+  const error = h('p', { class: 'form-error', role: 'alert', id: 'signin-error' });
+  const button = h('button', {
+    type: 'button', class: 'primary', id: 'signin', 'aria-describedby': 'signin-help signin-error',
+    async onclick() {
+      render(error);
+      button.disabled = true;
+      button.textContent = 'Signing in…';
+      try {
+        await app.tokens.signIn({ returnTo: app.returnTo });
+      } catch (err) {
+        button.disabled = false;
+        button.textContent = 'Sign in';
+        render(error, err.message);
+        button.focus();
+      }
+    },
+  }, 'Sign in');
+  render(view, h('section', { class: 'panel signin', 'aria-labelledby': 'signin-title' },
+    h('h1', { id: 'signin-title' }, 'Sign in to GroupShare'),
+    h('p', { class: 'muted' }, 'Every group you belong to, with every file shared there, on any device.'),
+    h('p', { id: 'signin-help', class: 'hint' }, 'You sign in with your organisation’s account, on its own sign-in page.'),
+    error,
+    button));
+  button.focus();
   return null;
 }
