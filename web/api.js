@@ -95,7 +95,7 @@ export function createApi({ base, getToken, onUnauthorized }) {
     /** The caller's profile (created at the first call, named from the token). */
     me: () => request('GET', '/me'),
     updateMe: (change) => request('PUT', '/me', { body: change }),
-    /** Names of up to 99 people the caller shares a group with: `{users}`. */
+    /** Names of up to 100 people the caller shares a group with: `{users}`. */
     users: (ids) => request('GET', '/users', { query: { ids: ids.join(',') } }),
     createInvite: (cid, options = {}) => request('POST', `${conv(cid)}/invites`, { body: options }),
     invites: (cid) => request('GET', `${conv(cid)}/invites`, { query: { limit: 100 } }),

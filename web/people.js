@@ -1,5 +1,5 @@
 // People's names. The API names people by user id (a token's `sub`: on Cognito an opaque
-// UUID); `GET /users?ids=` turns up to 99 ids into display names in one call, for the people
+// UUID); `GET /users?ids=` turns up to 100 ids into display names in one call, for the people
 // the caller shares a group with. Screens put `person(id)` wherever someone is named: it shows
 // what is known now and is filled in when the batch for the screenful answers, so a page of
 // history costs one lookup, not one per message. The id stays one hover away (`title`).
@@ -7,7 +7,7 @@
 import { h } from './dom.js';
 import { initials } from './format.js';
 
-const MAX_IDS = 99;
+const MAX_IDS = 100;
 
 export function createPeople(api) {
   /** id → {display_name, signed_in, email?}, or null: not visible to the caller (or unknown). */

@@ -158,12 +158,16 @@ async fn main() -> Result<(), Error> {
             .filter(|s| *s > 0)
             .unwrap_or(60),
     );
-    // Push: the management API is this server; the stream is the stand-in's.
-    let management = shared::push::fanout::ManagementApi::new(&sdk, &format!("http://{addr}"));
+    // Push: the management API on an internal loopback port of its own; the stream is the
+    // stand-in's.
+    let (internal, internal_addr) = server::bind(([127, 0, 0, 1], 0).into()).await?;
+    let management =
+        shared::push::fanout::ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = server::serve(listener, app) => {}
+        _ = server::serve_management(internal) => {}
         _ = events::pump_uploads(app, sqs.clone(), queue_url, previews) => {}
         _ = events::pump_previews(app, sqs, previews_url) => {}
         _ = events::sweep_on_schedule(app, sweep_every, previews) => {}

@@ -5,7 +5,8 @@
 //!   then `ws-connections` runs for `$connect` with the user in the authorizer context, and for
 //!   `$disconnect` when the socket closes.
 //! * `POST /@connections/{id}` plays API Gateway's management API (`410 GoneException` for a
-//!   connection that is not open), so `push-fanout` posts through the real SDK client.
+//!   connection that is not open), so `push-fanout` posts through the real SDK client. It
+//!   listens on an internal port of its own (`server::serve_management`), never the public one.
 //! * [`pump_stream`] plays Lambda's event source mapping: it reads the messages table's stream
 //!   on the stand-in (DynamoDB Streams, polled), turns each batch into the Lambda event and
 //!   hands it to `push-fanout`.

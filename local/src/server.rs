@@ -35,6 +35,33 @@ pub async fn serve(listener: TcpListener, app: &'static App) {
     }
 }
 
+/// The management API (`POST /@connections/{id}` and friends) on an internal listener: a web
+/// page or any client of the public port cannot push frames into other people's sockets.
+pub async fn serve_management(listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|req: hyper::Request<Incoming>| async move {
+                Ok::<_, hyper::Error>(
+                    if req.uri().path().starts_with(crate::push::CONNECTIONS_PATH) {
+                        crate::push::management(req).await
+                    } else {
+                        hyper::Response::builder()
+                            .status(404)
+                            .body(Full::new(Bytes::new()))
+                            .expect("a valid response")
+                    },
+                )
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 async fn handle(
     app: &'static App,
     req: hyper::Request<Incoming>,
@@ -43,12 +70,11 @@ async fn handle(
     if let Some(response) = crate::web::serve(req.method(), req.uri().path()) {
         return Ok(response);
     }
-    // Push (crate::push): the WebSocket API and its management API.
+    // Push (crate::push): the WebSocket API. Its management API is not here: it listens on a
+    // port of its own that only the stream pump is told ([`serve_management`]), as API
+    // Gateway's takes only IAM-signed calls from the stack's own functions.
     if req.uri().path() == crate::push::WS_PATH {
         return Ok(crate::push::upgrade(app, req).await);
-    }
-    if req.uri().path().starts_with(crate::push::CONNECTIONS_PATH) {
-        return Ok(crate::push::management(req).await);
     }
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await?.to_bytes();

@@ -1,4 +1,5 @@
-//! Push on a test stack: the local stack's server (every route, `GET /ws`, the management API)
+//! Push on a test stack: the local stack's server (every route, `GET /ws`; the management API on
+//! its internal port)
 //! on a free port over this test's tables, and its stream pump reading the test's messages
 //! table on the stand-in, exactly as `groupshare-local serve` runs them.
 
@@ -38,7 +39,9 @@ impl PushStack {
         let start = push::stream_end(&streams, &ddb, &app.config.tables.messages)
             .await
             .expect("the messages table has a stream");
-        let management = ManagementApi::new(&sdk, &format!("http://{addr}"));
+        let (internal, internal_addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+        tokio::spawn(server::serve_management(internal));
+        let management = ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
         tokio::spawn(push::pump_stream(
             app,
             streams,

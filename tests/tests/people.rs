@@ -216,7 +216,19 @@ async fn a_batch_of_names_is_one_storage_round_trip() {
     assert_eq!(seen.len(), 41);
     assert_eq!(counter.read(), (1, 1), "one BatchGetItem");
 
-    let too_many: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+    // A hundred others: the caller's own profile is read beside the batch, in the same round trip.
+    let hundred: Vec<String> = (0..100).map(|i| format!("user-{i}")).collect();
+    let hundred: Vec<&str> = hundred.iter().map(String::as_str).collect();
+    counter.reset();
+    let seen = client(app, "alice").users(&hundred).await.ok().users;
+    assert_eq!(seen.len(), 40, "the 40 who share her group");
+    assert_eq!(
+        counter.read(),
+        (2, 2),
+        "BatchGetItem and GetItem in flight together"
+    );
+
+    let too_many: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
     let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
     let r = client(app, "alice").users(&too_many).await;
     assert_eq!(r.error(), (400, ErrorCode::TooManyIds));

@@ -306,3 +306,30 @@ async fn bad_or_expired_tokens_are_refused_at_connect() {
     socket.send_text(r#"{"action":"ping"}"#).await;
     assert_eq!(socket.drain(Duration::from_millis(300)).await, vec![]);
 }
+
+/// The management API that puts frames into sockets is not on the public port: a web page or
+/// any other client there cannot push into someone's open connection (API Gateway's takes only
+/// IAM-signed calls from the stack's own functions).
+#[tokio::test]
+async fn the_public_port_has_no_management_api() {
+    let stack = PushStack::start().await;
+    let http = groupshare_tests::http_client();
+    for (method, path) in [
+        (reqwest::Method::POST, "/@connections/abc%3D"),
+        (reqwest::Method::GET, "/@connections/abc%3D"),
+        (reqwest::Method::DELETE, "/@connections/abc%3D"),
+    ] {
+        let r = http
+            .request(method.clone(), format!("{}{path}", stack.base))
+            .header("x-dev-user", "mallory")
+            .body("{\"forged\":true}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{method} {path}");
+        assert!(
+            r.headers().get("x-amzn-errortype").is_none(),
+            "{method} {path}"
+        );
+    }
+}

@@ -111,3 +111,43 @@ def test_the_page_renews_its_token_and_reconnects_live(oidc_stack, browsers):
     css(carol, "a.group-link").click()
     css(carol, ".history .msg")
     assert session_claims(carol)["exp"] == renewed["exp"]
+
+
+def test_a_colleague_signs_in_at_the_provider_from_an_invite_link_and_downloads(oidc_stack, browsers, tmp_path):
+    """The whole team flow as deployed: alice signs in at the provider, makes a group, shares a
+    file and an invite link; carol, on a new device and signed out, opens the link, signs in at
+    the provider, sees what she is joining, joins, and downloads the file by its exact name."""
+    import os
+
+    from test_browser import downloaded, file_card
+
+    alice = browsers()
+    alice.driver.get(f"{oidc_stack.api}/")
+    css(alice, "#signin").click()
+    provider_login(alice, "alice", USERS["alice"]["password"])
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Alice"))
+    css(alice, "#new-title").send_keys("Quarterly close")
+    alice.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+    css(alice, ".history .msg.system")
+    payload = os.urandom(48 * 1024)
+    upload = tmp_path / "季度 close checklist.txt"
+    upload.write_bytes(payload)
+    alice.driver.find_element(By.ID, "attach").send_keys(str(upload))
+    file_card(alice, upload.name, seconds=30)
+    alice.driver.find_element(By.CSS_SELECTOR, "details.invite summary").click()
+    alice.driver.find_element(By.CSS_SELECTOR, "details.invite button[type=submit]").click()
+    link = wait(alice, lambda d: d.find_element(By.ID, "invite-link").get_attribute("value"))
+
+    carol = browsers()
+    carol.driver.get(link)
+    css(carol, "#signin").click()
+    at_provider_login(carol, oidc_stack)
+    provider_login(carol, "carol", USERS["carol"]["password"])
+    preview = css(carol, "form.invite-preview")
+    assert "Alice invited you to join" in preview.text, preview.text
+    assert "Quarterly close" in preview.text
+    preview.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    card = file_card(carol, upload.name)
+    wait(carol, lambda _: "from Alice" in card.text)
+    card.find_element(By.CSS_SELECTOR, "button.download").click()
+    assert downloaded(carol, upload.name) == payload

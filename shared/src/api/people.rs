@@ -11,8 +11,8 @@ use crate::{ids, time, ApiError, App, ErrorCode};
 
 /// Display names follow the rules titles follow, shorter.
 pub const MAX_NAME_CHARS: usize = 64;
-/// Most ids one `GET /users` may ask for (DynamoDB's BatchGetItem limit, less the caller).
-pub const MAX_USER_IDS: usize = 99;
+/// Most ids one `GET /users` may ask for (DynamoDB's BatchGetItem limit).
+pub const MAX_USER_IDS: usize = 100;
 
 /// `GET /me`, `PUT /me`: everything the user chose and sees of themselves.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -122,16 +122,25 @@ pub struct UserList {
     pub users: Vec<UserView>,
 }
 
-/// `GET /users?ids=a,b`: one strongly consistent BatchGetItem of the profiles asked for and the
-/// caller's own, which holds the groups the caller is in now.
+/// `GET /users?ids=a,b`: one storage round trip: a strongly consistent BatchGetItem of the
+/// profiles asked for and the caller's own (which holds the groups the caller is in now), or,
+/// when 100 others are asked for, the caller's by a GetItem beside it.
 pub async fn users(app: &App, caller: &Caller, ids_param: &str) -> Result<UserList, ApiError> {
     let wanted = parse_user_ids(ids_param)?;
     let mut keys = wanted.clone();
-    if !keys.contains(&caller.user_id) {
+    let mine_separately = !keys.contains(&caller.user_id) && keys.len() == MAX_USER_IDS;
+    if !keys.contains(&caller.user_id) && !mine_separately {
         keys.push(caller.user_id.clone());
     }
-    let profiles = app.store.batch_get_profiles(&keys).await?;
-    let mine = profiles.get(&caller.user_id);
+    let (profiles, own) = futures::future::join(app.store.batch_get_profiles(&keys), async {
+        match mine_separately {
+            true => app.store.get_profile(&caller.user_id).await,
+            false => Ok(None),
+        }
+    })
+    .await;
+    let (profiles, own) = (profiles?, own?);
+    let mine = own.as_ref().or_else(|| profiles.get(&caller.user_id));
     Ok(UserList {
         users: wanted
             .iter()
