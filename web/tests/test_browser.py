@@ -718,3 +718,42 @@ def test_a_colleague_joins_by_invite_link_and_downloads_on_a_new_device(stack, b
     row = css(erin, ".invite-row[data-status=active]")
     assert "1 used" in row.text
     assert "dave" in css(erin, ".member[data-user=dave]").text
+
+
+def button_with_text(browser, text):
+    return wait(browser, EC.presence_of_element_located((By.XPATH, f"//button[text()='{text}']")))
+
+
+def test_load_more_buttons_are_hidden_when_nothing_more_exists(stack, browsers):
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    links = lambda: alice.driver.execute_script(  # noqa: E731
+        "return [...document.querySelectorAll('.group-list a.group-link')].map(a => a.getAttribute('href'))")
+    wait(alice, lambda _: links())
+    more = button_with_text(alice, "Show more groups")
+    assert not more.is_displayed()
+    before = links()
+    # Even a click that reaches it (a script, an assistive tool) must not list the groups again.
+    alice.driver.execute_script("arguments[0].click()", more)
+    time.sleep(1)
+    assert links() == before and len(set(before)) == len(before)
+
+    alice.driver.get(f"{stack.api}/#/g/demo-team")
+    beginning = wait(alice, EC.visibility_of_element_located(
+        (By.XPATH, "//p[text()='This is the beginning of the group.']")))
+    assert beginning.is_displayed()
+    assert not button_with_text(alice, "Load older messages").is_displayed()
+
+    alice.driver.find_element(By.LINK_TEXT, "Members").click()
+    css(alice, ".member-list .member")
+    members = lambda: [e.get_attribute("data-user") for e in alice.driver.find_elements(By.CSS_SELECTOR, ".member-list .member")]  # noqa: E731
+    more = button_with_text(alice, "Load more members")
+    assert not more.is_displayed()
+    before = members()
+    alice.driver.execute_script("arguments[0].click()", more)
+    time.sleep(1)
+    assert members() == before
+
+    alice.driver.find_element(By.LINK_TEXT, "Files").click()
+    css(alice, ".file-list .file-card")
+    assert not button_with_text(alice, "Load more files").is_displayed()

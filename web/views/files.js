@@ -225,7 +225,8 @@ export async function filesTab(panel, app, cid, onCleanup) {
     else showEmpty();
   }
 
-  more.addEventListener('click', () => load().catch((e) => app.notify(e.message)));
+  // Only with a cursor: without one the API answers the first page, which is already listed.
+  more.addEventListener('click', () => cursor && load().catch((e) => app.notify(e.message)));
   render(panel, list, more, sentinel);
   // The newest message now, where following starts (a file listed as well is not added twice).
   const [head] = await Promise.all([app.api.messages(cid, { limit: 1 }), load()]);
