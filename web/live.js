@@ -219,12 +219,14 @@ export function follow(app, cid, from, apply) {
   }
 
   // The fallback while push is down, counted from when it went down; never while it is up:
-  // frames make polling needless.
+  // frames make polling needless. Every failed reconnect reports `down` again: a timer already
+  // running is kept, or reconnects coming faster than `poll_seconds` would never let it fire.
   let timer = null;
   const poll = () => {
     if (!app.live.connected && !document.hidden) catchUpOnce();
   };
   function polling(on) {
+    if (on && timer) return;
     clearInterval(timer);
     timer = on ? setInterval(poll, (app.config.poll_seconds || 30) * 1000) : null;
   }

@@ -757,3 +757,48 @@ def test_load_more_buttons_are_hidden_when_nothing_more_exists(stack, browsers):
     alice.driver.find_element(By.LINK_TEXT, "Files").click()
     css(alice, ".file-list .file-card")
     assert not button_with_text(alice, "Load more files").is_displayed()
+
+
+# Before the page's own scripts: config.json as served, with a test's settings over it (a
+# short poll interval, say). The client itself has no test switches.
+OVERRIDE_CONFIG = """
+(() => {
+  const overrides = JSON.parse(%r);
+  const original = window.fetch;
+  window.fetch = async (url, init) => {
+    const response = await original(url, init);
+    if (!String(url).endsWith('config.json')) return response;
+    const config = { ...(await response.json()), ...overrides };
+    return new Response(JSON.stringify(config), { headers: { 'content-type': 'application/json' } });
+  };
+})();
+"""
+
+
+def override_config(browser, **settings):
+    import json
+    browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                   {"source": OVERRIDE_CONFIG % json.dumps(settings)})
+
+
+def before_load(browser, source):
+    browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+
+def test_new_messages_are_polled_while_push_cannot_reconnect(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Poll test", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    bob = browsers()
+    watch_sockets(bob)
+    before_load(bob, "window.__wsHold = true")  # the socket server is unreachable from the start
+    override_config(bob, poll_seconds=2)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Poll test")
+    live_state(bob, "offline")
+    # The network keeps coming back (a flaky Wi-Fi): each time the page tries again at once and
+    # fails. Failed reconnects must not postpone the poll.
+    bob.driver.execute_script("setInterval(() => window.dispatchEvent(new Event('online')), 500)")
+    send_text(stack, "alice", cid, "sent while push is down")
+    item_with_text(bob, "sent while push is down", seconds=12)
+    assert css(bob, ".session .live-state").get_attribute("class").endswith("offline")
