@@ -802,3 +802,43 @@ def test_new_messages_are_polled_while_push_cannot_reconnect(stack, browsers):
     send_text(stack, "alice", cid, "sent while push is down")
     item_with_text(bob, "sent while push is down", seconds=12)
     assert css(bob, ".session .live-state").get_attribute("class").endswith("offline")
+
+
+# Before the page's scripts: the batch file-info requests answer `ms` late (a busy API).
+SLOW_FILE_INFO = """
+(() => {
+  const original = window.fetch;
+  window.fetch = async (url, init) => {
+    if (String(url).includes('/files?ids=')) await new Promise((r) => setTimeout(r, %d));
+    return original(url, init);
+  };
+})();
+"""
+
+
+def history_count(browser):
+    return browser.driver.execute_script("return document.querySelectorAll('.history > li').length")
+
+
+def test_infinite_scroll_continues_when_the_end_is_reached_while_file_info_loads(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Scroll test", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    # 81 messages (the first is the group's creation), a file message in every page of 30.
+    for i in range(1, 81):
+        if i % 10 == 0:
+            upload_via_api(stack, "alice", cid, f"file-{i}.txt", b"x" * i)
+        else:
+            send_text(stack, "alice", cid, f"message {i}")
+    bob = browsers()
+    before_load(bob, SLOW_FILE_INFO % 2000)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Scroll test")
+    wait(bob, lambda _: history_count(bob) == 30)
+    bob.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    # The second page is on screen, its file info still on the way: the reader reaches the end
+    # again and stays there. The third page must follow without another scroll.
+    wait(bob, lambda _: history_count(bob) >= 60)
+    bob.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    wait(bob, lambda _: history_count(bob) == 81, seconds=20)
+    wait(bob, EC.visibility_of_element_located((By.XPATH, "//p[text()='This is the beginning of the group.']")))

@@ -10,6 +10,9 @@ import { follow } from '../live.js';
 import { fileCard, filesTab } from './files.js';
 import { membersTab } from './members.js';
 
+/** How near the end of the history the next older page starts loading. */
+const SCROLL_MARGIN_PX = 200;
+
 export async function groupView(view, app, cid, tab) {
   const cleanups = [];
   const onCleanup = (f) => cleanups.push(f);
@@ -263,6 +266,13 @@ async function messagesTab(panel, app, cid, onCleanup) {
       olderButton.hidden = !older;
       beginning.hidden = !!older;
     }
+    // The observer reports changes only: reaching the end while this page (or its file info)
+    // was loading was reported and ignored, so ask the geometry whether the end is still near.
+    if (older && sentinel.isConnected && nearEnd()) loadOlder();
+  }
+
+  function nearEnd() {
+    return sentinel.getBoundingClientRect().top < window.innerHeight + SCROLL_MARGIN_PX;
   }
 
   render(panel, composer(app, cid, uploads, (m) => show([m])), uploads, live, history, sentinel, olderButton, beginning);
@@ -276,7 +286,7 @@ async function messagesTab(panel, app, cid, onCleanup) {
   // Infinite scroll: reaching the end of the list fetches the next older page.
   const observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) loadOlder();
-  }, { rootMargin: '200px' });
+  }, { rootMargin: `${SCROLL_MARGIN_PX}px` });
   observer.observe(sentinel);
   // New messages: pushed, with gaps and reconnects filled from history (live.js).
   const newest = Math.max(0, ...first.messages.map((m) => m.seq));
