@@ -160,9 +160,10 @@ export function createLive(app) {
  * Frames are taken in order: the next seq is applied, one already had is ignored unless it is a
  * tombstone, and a gap (a frame lost on the way) is filled from history, which already holds the
  * frame's message too. A (re)connect is followed by the same catch-up; while there is no socket,
- * history is asked every `poll_seconds` (and when the tab is shown again). Returns `stop()`.
+ * history is asked every `poll_seconds` (and when the tab is shown again). `failed(error)`
+ * hears what a catch-up could not do (the view knows what a 404 means). Returns `stop()`.
  */
-export function follow(app, cid, from, apply) {
+export function follow(app, cid, from, apply, failed = (e) => app.notify(e.message)) {
   const pageSize = app.config.page_size || 30;
   let last = from.seq;
   let newer = from.newer;
@@ -173,7 +174,7 @@ export function follow(app, cid, from, apply) {
 
   function step(task) {
     chain = chain.then(() => (stopped ? null : task())).catch((e) => {
-      if (e.status !== 401 && !stopped) app.notify(e.message);
+      if (e.status !== 401 && !stopped) failed(e);
     });
     return chain;
   }

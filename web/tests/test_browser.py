@@ -842,3 +842,40 @@ def test_infinite_scroll_continues_when_the_end_is_reached_while_file_info_loads
     bob.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
     wait(bob, lambda _: history_count(bob) == 81, seconds=20)
     wait(bob, EC.visibility_of_element_located((By.XPATH, "//p[text()='This is the beginning of the group.']")))
+
+
+def group_facts(browser):
+    return browser.driver.execute_script("return document.querySelector('.group-facts')?.textContent")
+
+
+def test_member_changes_update_the_header_and_a_removed_member_returns_to_the_list(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Members test", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Members test")
+    live_state(bob, "live")
+    assert group_facts(bob) == "2 members · you are a member"
+    assert not bob.driver.find_elements(By.CSS_SELECTOR, ".add-member")
+
+    # Alice adds carol, then makes bob an admin: bob's open page follows both.
+    status, _ = stack.call("alice", "POST", f"/conversations/{cid}/members", {"user_id": "carol"})
+    assert status == 201
+    wait(bob, lambda _: group_facts(bob) == "3 members · you are a member", seconds=10)
+    status, _ = stack.call("alice", "PATCH", f"/conversations/{cid}/members/bob", {"role": "admin"})
+    assert status == 200
+    wait(bob, lambda _: group_facts(bob) == "3 members · you are an admin", seconds=10)
+    css(bob, ".add-member summary")
+
+    # Alice removes bob. His next action takes him back to his groups, saying why, instead of
+    # answering "no such resource" in a group he can no longer read.
+    browsers.allowed_console.append(" 404 ")
+    status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/members/bob")
+    assert status == 204
+    bob.driver.find_element(By.ID, "compose").send_keys("anyone there?", Keys.ENTER)
+    wait(bob, lambda d: d.current_url.endswith("#/"))
+    banner = css(bob, "#banner:not([hidden])")
+    assert "no longer a member of Members test" in banner.text, banner.text
+    css(bob, ".group-list")
+    assert "Members test" not in bob.driver.find_element(By.TAG_NAME, "main").text

@@ -137,7 +137,7 @@ async function openViewer(app, cid, info) {
 }
 
 /** The group's files tab: every completed file, newest first, with more on scroll. */
-export async function filesTab(panel, app, cid, onCleanup) {
+export async function filesTab(panel, app, cid, onCleanup, hooks) {
   const list = h('ul', { class: 'file-list', 'aria-label': 'Files, newest first' });
   const sentinel = h('div', { class: 'sentinel' });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more files');
@@ -231,7 +231,10 @@ export async function filesTab(panel, app, cid, onCleanup) {
   // The newest message now, where following starts (a file listed as well is not added twice).
   const [head] = await Promise.all([app.api.messages(cid, { limit: 1 }), load()]);
   const newest = Math.max(0, ...head.messages.map((m) => m.seq));
-  const unfollow = follow(app, cid, { seq: newest, newer: head.newer }, apply);
+  const unfollow = follow(app, cid, { seq: newest, newer: head.newer }, (messages) => {
+    hooks.membersChanged(messages);
+    return apply(messages);
+  }, hooks.failed);
   const observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && cursor) load().catch((e) => app.notify(e.message));
   });

@@ -27,31 +27,78 @@ export async function groupView(view, app, cid, tab) {
   const tabLink = (name, label, href) =>
     h('a', { class: 'tab', href, 'aria-current': tab === name ? 'page' : undefined }, label);
   const panel = h('div', { class: 'tab-panel' });
-  const canAdd = group.role === 'owner' || group.role === 'admin';
-  app.groupRole = group.role;
-  const people = `${group.member_count} member${group.member_count === 1 ? '' : 's'}`;
+  const facts = h('p', { class: 'muted small group-facts' });
+  const actions = h('div', { class: 'group-actions' });
+
+  /** The header's member count, the caller's role and what that role may do. */
+  function paintHead(g) {
+    app.groupRole = g.role;
+    const people = `${g.member_count} member${g.member_count === 1 ? '' : 's'}`;
+    render(facts, `${people} · you are ${article(g.role)} ${g.role}`);
+    const canAdd = g.role === 'owner' || g.role === 'admin';
+    // Kept while the role allows it: a form being filled in is not thrown away.
+    if (canAdd && !actions.children.length) render(actions, inviteForm(app, cid), addMemberForm(app, cid));
+    if (!canAdd) render(actions);
+    actions.hidden = !canAdd;
+  }
+  paintHead(group);
+
+  let gone = false;
+  /** The caller is no longer a member (removed, or left on another device): back to the list. */
+  function lost() {
+    if (gone) return;
+    gone = true;
+    // route() clears the banner when the address changes; its listener was added first, so
+    // this one speaks after it.
+    window.addEventListener('hashchange', () => app.notify(
+      `You are no longer a member of ${group.title}, so it was closed.`, 'info'), { once: true });
+    location.hash = '#/';
+  }
+  /** An error from this group's API: a 404 means the group is no longer the caller's to read. */
+  function failed(err) {
+    if (err.status === 404) lost();
+    else if (err.status !== 401) app.notify(err.message);
+  }
+
+  let refreshing = null;
+  /** Members came, went or changed role: the header asks the API again (once for a burst). */
+  function membersChanged(messages) {
+    const me = app.session.user;
+    if (messages.some((m) => LEAVING.has(m.system?.event) && m.system.user_id === me)) return lost();
+    if (!messages.some((m) => MEMBERSHIP.has(m.system?.event)) || refreshing) return null;
+    refreshing = app.api.conversation(cid)
+      .then((g) => { if (!gone) paintHead(g); })
+      .catch(failed)
+      .finally(() => { refreshing = null; });
+    return refreshing;
+  }
 
   render(view, h('div', { class: 'group' },
     h('div', { class: 'group-head' },
       h('a', { class: 'back', href: '#/', 'aria-label': 'Back to my groups' }, '‹'),
       h('div', { class: 'group-heading' },
         h('h1', {}, group.title),
-        h('p', { class: 'muted small group-facts' }, `${people} · you are ${article(group.role)} ${group.role}`)),
-      canAdd ? h('div', { class: 'group-actions' }, inviteForm(app, cid), addMemberForm(app, cid)) : null),
+        facts),
+      actions),
     h('nav', { class: 'tabs', 'aria-label': 'Group sections' },
       tabLink('messages', 'Messages', base), tabLink('files', 'Files', `${base}/files`),
       tabLink('members', 'Members', `${base}/members`)),
     panel));
 
+  const hooks = { failed, membersChanged };
   if (tab === 'files') {
-    await filesTab(panel, app, cid, onCleanup);
+    await filesTab(panel, app, cid, onCleanup, hooks);
   } else if (tab === 'members') {
     await membersTab(panel, app, cid, group, onCleanup);
   } else {
-    await messagesTab(panel, app, cid, onCleanup);
+    await messagesTab(panel, app, cid, onCleanup, hooks);
   }
   return () => cleanups.forEach((f) => f());
 }
+
+/** System events that change who is in the group or with which role. */
+const MEMBERSHIP = new Set(['member_added', 'member_joined', 'member_removed', 'member_left', 'role_changed']);
+const LEAVING = new Set(['member_removed', 'member_left']);
 
 function article(word) {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
@@ -129,7 +176,7 @@ function addMemberForm(app, cid) {
     status));
 }
 
-async function messagesTab(panel, app, cid, onCleanup) {
+async function messagesTab(panel, app, cid, onCleanup, hooks) {
   const pageSize = app.config.page_size || 30;
   const history = h('ol', { class: 'history', 'aria-label': 'Messages, newest first' });
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
@@ -200,7 +247,7 @@ async function messagesTab(panel, app, cid, onCleanup) {
       replace(done.message);
       if (done.system_message) await show([done.system_message]);
     } catch (err) {
-      app.notify(err.message);
+      hooks.failed(err);
     }
   }
 
@@ -260,7 +307,7 @@ async function messagesTab(panel, app, cid, onCleanup) {
       older = page.older;
       await show(page.messages);
     } catch (e) {
-      app.notify(e.message);
+      hooks.failed(e);
     } finally {
       loadingOlder = false;
       olderButton.hidden = !older;
@@ -275,7 +322,7 @@ async function messagesTab(panel, app, cid, onCleanup) {
     return sentinel.getBoundingClientRect().top < window.innerHeight + SCROLL_MARGIN_PX;
   }
 
-  render(panel, composer(app, cid, uploads, (m) => show([m])), uploads, live, history, sentinel, olderButton, beginning);
+  render(panel, composer(app, cid, uploads, (m) => show([m]), hooks), uploads, live, history, sentinel, olderButton, beginning);
   const first = await app.api.messages(cid, { limit: pageSize });
   older = first.older;
   await show(first.messages);
@@ -291,9 +338,10 @@ async function messagesTab(panel, app, cid, onCleanup) {
   // New messages: pushed, with gaps and reconnects filled from history (live.js).
   const newest = Math.max(0, ...first.messages.map((m) => m.seq));
   const unfollow = follow(app, cid, { seq: newest, newer: first.newer }, async (messages) => {
+    hooks.membersChanged(messages);
     const count = await show(messages);
     if (count) render(live, `${count} new message${count > 1 ? 's' : ''}`);
-  });
+  }, hooks.failed);
   onCleanup(() => {
     observer.disconnect();
     unfollow();
@@ -324,7 +372,7 @@ function systemText(app, m) {
 }
 
 /** Text box, send button and file picker. `added(message)` puts a stored message on screen. */
-function composer(app, cid, uploads, added) {
+function composer(app, cid, uploads, added, hooks) {
   const text = h('input', { id: 'compose', name: 'text', autocomplete: 'off', placeholder: 'Write a message', maxlength: 16384 });
   const picker = h('input', { id: 'attach', type: 'file', class: 'file-input', multiple: true });
   picker.addEventListener('change', () => {
@@ -341,7 +389,7 @@ function composer(app, cid, uploads, added) {
         added(await app.api.sendText(cid, value));
         text.value = '';
       } catch (err) {
-        app.notify(err.message);
+        hooks.failed(err);
       }
     },
   },
