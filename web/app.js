@@ -4,7 +4,7 @@
 // messages as they are sent.
 
 import { createApi } from './api.js';
-import { clearSession, loadSession, saveSession, tokenSource } from './auth.js';
+import { clearSession, loadSession, saveSession, sessionExpiredAtLoad, tokenSource } from './auth.js';
 import { h, render } from './dom.js';
 import { createLive } from './live.js';
 import { createPeople } from './people.js';
@@ -16,6 +16,7 @@ import { profileView } from './views/profile.js';
 
 // Where a signed-out visitor was going (an invite link, a group's address): after sign-in.
 const AFTER_SIGN_IN = 'groupshare.after-sign-in';
+const EXPIRED = 'Your sign-in has expired. Please sign in again.';
 
 const view = document.getElementById('view');
 const banner = document.getElementById('banner');
@@ -59,7 +60,8 @@ const app = {
     this.me = null;
     this.people = createPeople(this.api);
     clearSession();
-    location.hash = '#/signin';
+    // Replaced, not assigned: a hashchange would route again later and clear the reason.
+    history.replaceState(null, '', '#/signin');
     route();
     if (reason) this.notify(reason);
   },
@@ -73,7 +75,7 @@ const app = {
     if (!session) return null;
     if (Date.parse(session.expires_at) > Date.now() + 60_000) return session.token;
     if (!this.tokens.refresh) {
-      this.signOut('Your sign-in has expired. Please sign in again.');
+      this.signOut(EXPIRED);
       return null;
     }
     const next = await this.tokens.refresh(session);
@@ -161,6 +163,7 @@ async function start() {
   app.live = createLive(app);
   window.addEventListener('hashchange', route);
   route();
+  if (!app.session && sessionExpiredAtLoad()) app.notify(EXPIRED);
 }
 
 start();

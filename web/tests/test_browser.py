@@ -879,3 +879,84 @@ def test_member_changes_update_the_header_and_a_removed_member_returns_to_the_li
     assert "no longer a member of Members test" in banner.text, banner.text
     css(bob, ".group-list")
     assert "Members test" not in bob.driver.find_element(By.TAG_NAME, "main").text
+
+
+def focused(browser):
+    """What has the keyboard focus: tag, class and text (BODY when focus was dropped)."""
+    return browser.driver.execute_script(
+        "const e = document.activeElement; return e ? [e.tagName, e.className, e.textContent.trim()] : null")
+
+
+def test_focus_stays_on_the_page_after_opening_a_group_and_downloading(stack, browsers):
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    wait(bob, lambda _: focused(bob)[0] != "BODY")
+    assert focused(bob) == ["H1", "", "Demo team"], focused(bob)
+    # A tab: focus stays on the tab chosen.
+    bob.driver.find_element(By.LINK_TEXT, "Files").click()
+    css(bob, ".file-list .file-card")
+    wait(bob, lambda _: focused(bob)[0] != "BODY")
+    assert focused(bob) == ["A", "tab", "Files"], focused(bob)
+    bob.driver.find_element(By.LINK_TEXT, "Messages").click()
+    css(bob, ".history .file-card")
+    report = file_card(bob, REPORT_NAME)
+    report.find_element(By.CSS_SELECTOR, "button.download").click()
+    downloaded(bob, REPORT_NAME)
+    wait(bob, lambda _: focused(bob)[2] == "Download")
+    assert bob.driver.switch_to.active_element.get_attribute("aria-label") == f"Download {REPORT_NAME}"
+
+
+def test_an_expired_session_says_why_at_sign_in(stack, browsers):
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    # The tab is used again after its token expired (a laptop woken the next day).
+    bob.driver.execute_script("""
+      const s = JSON.parse(sessionStorage.getItem('groupshare.session'));
+      s.expires_at = new Date(Date.now() - 60000).toISOString();
+      sessionStorage.setItem('groupshare.session', JSON.stringify(s));
+    """)
+    bob.driver.refresh()
+    css(bob, "#user")
+    banner = css(bob, "#banner:not([hidden])")
+    assert "sign-in has expired" in banner.text, banner.text
+
+
+# Before the page's scripts: with `__rejectToken` set, the API gets a token it refuses (revoked,
+# or signed with a key since rotated).
+REJECT_TOKEN = """
+(() => {
+  const original = window.fetch;
+  window.__rejectToken = false;
+  window.fetch = (url, init = {}) => {
+    if (window.__rejectToken && init.headers && init.headers.Authorization) {
+      init = { ...init, headers: { ...init.headers, Authorization: 'Bearer not-a-token' } };
+    }
+    return original(url, init);
+  };
+})();
+"""
+
+
+def test_a_rejected_token_keeps_the_draft_message(stack, browsers):
+    browsers.allowed_console.append(" 401 ")
+    bob = browsers()
+    before_load(bob, REJECT_TOKEN)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    compose = css(bob, "#compose")
+    compose.send_keys("a long thought, half written")
+    bob.driver.execute_script("window.__rejectToken = true")
+    compose.send_keys(Keys.ENTER)
+    css(bob, "#user")  # back at sign-in
+    assert "sign in again" in css(bob, "#banner:not([hidden])").text.lower()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    assert css(bob, "#compose").get_attribute("value") == "a long thought, half written"
+    # Sent, the draft is gone: the next visit starts empty.
+    bob.driver.find_element(By.ID, "compose").send_keys(Keys.ENTER)
+    item_with_text(bob, "a long thought, half written")
+    assert css(bob, "#compose").get_attribute("value") == ""
+    bob.driver.refresh()
+    css(bob, ".history .msg")
+    assert css(bob, "#compose").get_attribute("value") == ""

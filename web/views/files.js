@@ -49,7 +49,9 @@ export function fileCard(app, cid, summary) {
     }, 1500);
   }
 
-  function paint() {
+  /** Draws the card again; the control that had focus (or `refocus`, the download) keeps it. */
+  function paint(refocus = false) {
+    const had = el.contains(document.activeElement) ? document.activeElement.classList[0] : null;
     const type = fileType(info.name, info.content_type);
     const status = info.status;
     const available = status === 'available';
@@ -75,9 +77,13 @@ export function fileCard(app, cid, summary) {
         !status && h('p', { class: 'file-meta muted' }, 'Checking…')),
       h('div', { class: 'file-actions' }, button));
     if (info.uploaded_at) el.title = `Uploaded ${when(info.uploaded_at)}`;
+    const focus = refocus ? 'download' : had;
+    if (focus) (el.querySelector(`.${focus}`) || el.querySelector('button.download'))?.focus({ preventScroll: true });
   }
 
   async function download(button) {
+    // Disabling the focused button drops focus to <body>: it returns to the new one below.
+    const refocus = document.activeElement === button;
     button.disabled = true;
     button.textContent = 'Preparing…';
     try {
@@ -99,7 +105,7 @@ export function fileCard(app, cid, summary) {
         if (info.status === 'available') info.status = 'expired';
       }
     } finally {
-      paint();
+      paint(refocus);
     }
   }
 

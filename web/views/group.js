@@ -23,6 +23,8 @@ export async function groupView(view, app, cid, tab) {
   ]);
   app.limits = limits;
 
+  // A tab link was chosen: focus goes back to it once the new content is drawn.
+  const fromTab = document.activeElement?.classList.contains('tab');
   const base = `#/g/${encodeURIComponent(cid)}`;
   const tabLink = (name, label, href) =>
     h('a', { class: 'tab', href, 'aria-current': tab === name ? 'page' : undefined }, label);
@@ -77,7 +79,7 @@ export async function groupView(view, app, cid, tab) {
     h('div', { class: 'group-head' },
       h('a', { class: 'back', href: '#/', 'aria-label': 'Back to my groups' }, '‹'),
       h('div', { class: 'group-heading' },
-        h('h1', {}, group.title),
+        h('h1', { tabindex: -1 }, group.title),
         facts),
       actions),
     h('nav', { class: 'tabs', 'aria-label': 'Group sections' },
@@ -92,6 +94,12 @@ export async function groupView(view, app, cid, tab) {
     await membersTab(panel, app, cid, group, onCleanup);
   } else {
     await messagesTab(panel, app, cid, onCleanup, hooks);
+  }
+  // What was focused (the group's link, a tab) was replaced by this screen; focus left on
+  // <body> would send the next Tab back to the top of the page.
+  if (!document.activeElement || document.activeElement === document.body) {
+    (fromTab ? view.querySelector('.tab[aria-current="page"]') : view.querySelector('.group-heading h1'))
+      ?.focus({ preventScroll: true });
   }
   return () => cleanups.forEach((f) => f());
 }
@@ -374,6 +382,14 @@ function systemText(app, m) {
 /** Text box, send button and file picker. `added(message)` puts a stored message on screen. */
 function composer(app, cid, uploads, added, hooks) {
   const text = h('input', { id: 'compose', name: 'text', autocomplete: 'off', placeholder: 'Write a message', maxlength: 16384 });
+  // The draft is kept per person and group for the tab's life: a refused token sends the
+  // person to sign in again, and what they were writing is waiting when they come back.
+  const draftKey = `groupshare.draft:${app.session.user}:${cid}`;
+  text.value = sessionStorage.getItem(draftKey) || '';
+  text.addEventListener('input', () => {
+    if (text.value) sessionStorage.setItem(draftKey, text.value);
+    else sessionStorage.removeItem(draftKey);
+  });
   const picker = h('input', { id: 'attach', type: 'file', class: 'file-input', multiple: true });
   picker.addEventListener('change', () => {
     for (const file of picker.files) uploadFile(app, cid, file, uploads, added);
@@ -388,6 +404,7 @@ function composer(app, cid, uploads, added, hooks) {
       try {
         added(await app.api.sendText(cid, value));
         text.value = '';
+        sessionStorage.removeItem(draftKey);
       } catch (err) {
         hooks.failed(err);
       }
