@@ -29,6 +29,19 @@ export function fromNow(iso, now = Date.now()) {
   return 'just now';
 }
 
+/** How often relative times on screen are said again. */
+export const CLOCK_MS = 60 * 1000;
+
+/** Says again the relative times in view (`<time data-relative>`): "just now" grows older. */
+export function refreshTimes(root, now = Date.now()) {
+  for (const t of root.querySelectorAll('time[data-relative]')) {
+    const box = t.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight) continue; // off screen: next time
+    const text = fromNow(t.dateTime, now);
+    if (t.textContent !== text) t.textContent = text;
+  }
+}
+
 const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' });
 export function when(iso) {
   return absolute.format(new Date(iso));

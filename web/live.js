@@ -71,6 +71,7 @@ export function createLive(app) {
       opened = true;
       attempts = 0;
       setState('live');
+      clearUnreachable(app);
       pingTimer = setInterval(() => ws.send(JSON.stringify({ action: 'ping' })), PING_MS);
       // Open groups catch up: what was sent while no socket was open never arrives as a frame.
       emit({ type: 'open' });
@@ -111,6 +112,19 @@ export function createLive(app) {
     retryTimer = setTimeout(connect, ceiling / 2 + Math.random() * ceiling / 2);
   }
 
+  // The browser knows the network is gone: say so now (an open socket may take minutes to
+  // notice) and let open groups fall back to polling, which resumes when it returns.
+  window.addEventListener('offline', () => {
+    if (!running) return;
+    const ws = socket;
+    socket = null;
+    clearInterval(pingTimer);
+    if (ws) ws.close();
+    setState('offline');
+    emit({ type: 'down' });
+    retry();
+  });
+
   // The network is back: try now rather than at the end of a long delay.
   window.addEventListener('online', () => {
     if (running && !socket) {
@@ -150,6 +164,16 @@ export function createLive(app) {
       return () => listeners.delete(listener);
     },
   };
+}
+
+/** What a request that never reached GroupShare says (api.js), or the browser's raw words. */
+const UNREACHABLE = /^Could not reach GroupShare|Failed to fetch|NetworkError/;
+
+/** A banner saying GroupShare could not be reached is stale once it answers again; any other
+ *  message stays. */
+function clearUnreachable(app) {
+  const banner = document.getElementById('banner');
+  if (banner && !banner.hidden && UNREACHABLE.test(banner.textContent)) app.notify(null);
 }
 
 /**
@@ -197,6 +221,7 @@ export function follow(app, cid, from, apply, failed = (e) => app.notify(e.messa
     return step(async () => {
       try {
         await catchUp();
+        clearUnreachable(app);
       } finally {
         catchingUp = false;
       }

@@ -960,3 +960,61 @@ def test_a_rejected_token_keeps_the_draft_message(stack, browsers):
     bob.driver.refresh()
     css(bob, ".history .msg")
     assert css(bob, "#compose").get_attribute("value") == ""
+
+
+# Before the page's scripts: a clock the test can move forward (`__advance(ms)`), and the page's
+# once-a-minute timers ticking every 300 ms, so minutes pass in a test's seconds.
+FAST_CLOCK = """
+(() => {
+  const realNow = Date.now.bind(Date);
+  let skew = 0;
+  window.__advance = (ms) => { skew += ms; };
+  Date.now = () => realNow() + skew;
+  const realSetInterval = window.setInterval.bind(window);
+  window.setInterval = (f, ms, ...rest) => realSetInterval(f, ms === 60000 ? 300 : ms, ...rest);
+})();
+"""
+
+
+def test_relative_times_refresh_and_recall_goes_when_its_window_passes(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Clock test", "members": ["bob"]})
+    assert status == 201, group
+    _, limits = stack.call("bob", "GET", "/config")
+    bob = browsers()
+    before_load(bob, FAST_CLOCK)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Clock test")
+    bob.driver.find_element(By.ID, "compose").send_keys("hello", Keys.ENTER)
+    item = item_with_text(bob, "hello")
+    assert item.find_element(By.TAG_NAME, "time").text == "just now"
+    assert item.find_elements(By.CSS_SELECTOR, "button.delete-message")
+    minutes = limits["recall_window_seconds"] // 60 + 2
+    bob.driver.execute_script(f"__advance({minutes * 60_000})")
+    wait(bob, lambda _: item.find_element(By.TAG_NAME, "time").text == f"{minutes} minutes ago")
+    wait(bob, lambda _: not item.find_elements(By.CSS_SELECTOR, "button.delete-message"))
+
+
+def test_offline_shows_offline_and_a_network_error_clears_after_recovery(stack, browsers):
+    browsers.allowed_console.extend(["ERR_INTERNET_DISCONNECTED", "WebSocket", "Failed to fetch"])
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Offline test", "members": ["bob"]})
+    assert status == 201, group
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Offline test")
+    live_state(bob, "live")
+
+    def network(offline):
+        bob.driver.execute_cdp_cmd("Network.enable", {})
+        bob.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+    network(True)
+    live_state(bob, "offline", seconds=5)
+    bob.driver.find_element(By.ID, "compose").send_keys("written on the train", Keys.ENTER)
+    banner = css(bob, "#banner:not([hidden])")
+    assert "Could not reach GroupShare" in banner.text, banner.text
+    network(False)
+    live_state(bob, "live", seconds=15)
+    wait(bob, lambda d: not d.find_element(By.ID, "banner").is_displayed())
+    # The draft is still there to send.
+    assert css(bob, "#compose").get_attribute("value") == "written on the train"

@@ -57,7 +57,7 @@ export function fileCard(app, cid, summary) {
     const available = status === 'available';
     const meta = [humanSize(info.size), type.label];
     if (info.uploader) meta.push(['from ', app.people.person(info.uploader)]);
-    if (info.uploaded_at) meta.push(fromNow(info.uploaded_at));
+    if (info.uploaded_at) meta.push(h('time', { datetime: info.uploaded_at, dataset: { relative: '' } }, fromNow(info.uploaded_at)));
     const button = h('button', {
       type: 'button', class: 'download', disabled: !available,
       'aria-describedby': available ? undefined : reasonId,

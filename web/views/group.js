@@ -5,7 +5,7 @@
 
 import { newId, postToS3, putPart, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
-import { fromNow, humanSize, isDeletion, when } from '../format.js';
+import { CLOCK_MS, fromNow, humanSize, isDeletion, refreshTimes, when } from '../format.js';
 import { follow } from '../live.js';
 import { fileCard, filesTab } from './files.js';
 import { membersTab } from './members.js';
@@ -193,6 +193,7 @@ async function messagesTab(panel, app, cid, onCleanup, hooks) {
   const live = h('p', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
   const uploads = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
   const cards = new Map(); // file id → file card
+  const recallable = new Map(); // Recall/Delete button → its message
   const shown = new Set(); // seqs on screen
   let older = null;
   let loadingOlder = false;
@@ -246,7 +247,13 @@ async function messagesTab(panel, app, cid, onCleanup, hooks) {
     if (old) old.replaceWith(messageItem(m));
   }
 
-  async function remove(m) {
+  async function remove(m, button) {
+    // The window may have passed since the button was drawn: say so now, not after confirming.
+    if (!deletable(m)) {
+      button.remove();
+      app.notify('The time to recall this message has passed.', 'info');
+      return;
+    }
     const recall = m.sender === app.session.user;
     const question = recall ? 'Recall this message for everyone?' : `Delete ${app.people.label(m.sender)}’s message for everyone?`;
     if (!window.confirm(question)) return;
@@ -297,9 +304,10 @@ async function messagesTab(panel, app, cid, onCleanup, hooks) {
         type: 'button',
         class: 'link delete-message',
         'aria-label': m.sender === app.session.user ? 'Recall this message' : `Delete ${app.people.label(m.sender)}’s message`,
-        onclick: () => remove(m),
+        onclick: (e) => remove(m, e.currentTarget),
       }, m.sender === app.session.user ? 'Recall' : 'Delete')
       : null;
+    if (action) recallable.set(action, m);
     return h('li', { class: `msg${mine ? ' mine' : ''}${m.kind === 'deleted' ? ' tombstone' : ''}`, dataset },
       app.people.avatar(m.sender),
       h('div', { class: 'msg-body' },
@@ -350,14 +358,26 @@ async function messagesTab(panel, app, cid, onCleanup, hooks) {
     const count = await show(messages);
     if (count) render(live, `${count} new message${count > 1 ? 's' : ''}`);
   }, hooks.failed);
+  // Once a minute: relative times grow older, and Recall goes once its window has passed.
+  const clock = setInterval(() => {
+    refreshTimes(history);
+    for (const [button, m] of recallable) {
+      if (!button.isConnected) recallable.delete(button);
+      else if (!deletable(m)) {
+        button.remove();
+        recallable.delete(button);
+      }
+    }
+  }, CLOCK_MS);
   onCleanup(() => {
+    clearInterval(clock);
     observer.disconnect();
     unfollow();
   });
 }
 
 function timeEl(iso) {
-  return h('time', { datetime: iso, title: when(iso), class: 'muted small' }, fromNow(iso));
+  return h('time', { datetime: iso, title: when(iso), class: 'muted small', dataset: { relative: '' } }, fromNow(iso));
 }
 
 /** A system message as a sentence, with people by name. */
