@@ -257,11 +257,20 @@ async function messagesTab(panel, app, cid, onCleanup, hooks) {
     const recall = m.sender === app.session.user;
     const question = recall ? 'Recall this message for everyone?' : `Delete ${app.people.label(m.sender)}’s message for everyone?`;
     if (!window.confirm(question)) return;
+    // Busy at once: under load the answer (and the file's removal) can take seconds.
+    const item = button.closest('li');
+    const label = button.textContent;
+    item.setAttribute('aria-busy', 'true');
+    button.disabled = true;
+    button.textContent = recall ? 'Recalling…' : 'Deleting…';
     try {
       const done = await app.api.deleteMessage(cid, m.seq);
       replace(done.message);
       if (done.system_message) await show([done.system_message]);
     } catch (err) {
+      item.removeAttribute('aria-busy');
+      button.disabled = false;
+      button.textContent = label;
       hooks.failed(err);
     }
   }
