@@ -4,7 +4,7 @@
 // messages as they are sent.
 
 import { createApi } from './api.js';
-import { clearSession, loadSession, saveSession, tokenSource } from './auth.js';
+import { clearSession, loadSession, saveSession, sessionExpiredAtLoad, tokenSource } from './auth.js';
 import { h, render } from './dom.js';
 import { createLive } from './live.js';
 import { createPeople } from './people.js';
@@ -16,6 +16,7 @@ import { profileView } from './views/profile.js';
 
 // Where a signed-out visitor was going (an invite link, a group's address): after sign-in.
 const AFTER_SIGN_IN = 'groupshare.after-sign-in';
+const EXPIRED = 'Your sign-in has expired. Please sign in again.';
 
 const view = document.getElementById('view');
 const banner = document.getElementById('banner');
@@ -38,7 +39,9 @@ const app = {
     this.people = createPeople(this.api); // names seen as someone else are not this user's
     saveSession(session);
     scheduleRenewal();
-    location.hash = sessionStorage.getItem(AFTER_SIGN_IN) || '#/';
+    // replaceState, not `location.hash =`: a hashchange would route a second time and draw
+    // the screen twice.
+    history.replaceState(null, '', sessionStorage.getItem(AFTER_SIGN_IN) || '#/');
     sessionStorage.removeItem(AFTER_SIGN_IN);
     route();
   },
@@ -63,7 +66,8 @@ const app = {
     this.me = null;
     this.people = createPeople(this.api);
     clearSession();
-    location.hash = '#/signin';
+    // Replaced, not assigned: a hashchange would route again later and clear the reason.
+    history.replaceState(null, '', '#/signin');
     route();
     if (reason) this.notify(reason);
     // The person chose to sign out: end the identity provider's session too (it navigates
@@ -80,7 +84,7 @@ const app = {
     if (!session) return null;
     if (Date.parse(session.expires_at) > Date.now() + 60_000) return session.token;
     if (!this.tokens.refresh) {
-      this.signOut('Your sign-in has expired. Please sign in again.');
+      this.signOut(EXPIRED);
       return null;
     }
     // One renewal at a time: providers rotate refresh tokens, and a second use of the old one
@@ -225,6 +229,7 @@ async function start() {
   window.addEventListener('hashchange', route);
   await route();
   if (failure) app.notify(failure);
+  else if (!app.session && sessionExpiredAtLoad()) app.notify(EXPIRED);
 }
 
 start();

@@ -16,16 +16,23 @@
 // redirect's answer, on page load) and `signOut(session)`.
 
 const KEY = 'groupshare.session';
+let expiredAtLoad = false;
 
 export function loadSession() {
   try {
     const session = JSON.parse(sessionStorage.getItem(KEY));
     if (session && Date.parse(session.expires_at) > Date.now() + 10_000) return session;
+    expiredAtLoad = !!session;
   } catch {
     // nothing usable stored
   }
   sessionStorage.removeItem(KEY);
   return null;
+}
+
+/** Whether the tab held a session that had expired when it was loaded (sign-in says so). */
+export function sessionExpiredAtLoad() {
+  return expiredAtLoad;
 }
 
 export function saveSession(session) {

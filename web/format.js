@@ -29,6 +29,19 @@ export function fromNow(iso, now = Date.now()) {
   return 'just now';
 }
 
+/** How often relative times on screen are said again. */
+export const CLOCK_MS = 60 * 1000;
+
+/** Says again the relative times in view (`<time data-relative>`): "just now" grows older. */
+export function refreshTimes(root, now = Date.now()) {
+  for (const t of root.querySelectorAll('time[data-relative]')) {
+    const box = t.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight) continue; // off screen: next time
+    const text = fromNow(t.dateTime, now);
+    if (t.textContent !== text) t.textContent = text;
+  }
+}
+
 const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' });
 export function when(iso) {
   return absolute.format(new Date(iso));
@@ -53,7 +66,10 @@ export function fileType(name, contentType = '') {
   if (['zip', 'gz', 'tgz', 'rar', '7z', 'tar'].includes(ext) || ct.includes('zip')) return { label: ext.toUpperCase() || 'ZIP', kind: 'archive' };
   if (['xls', 'xlsx', 'csv', 'ods'].includes(ext)) return { label: ext.toUpperCase(), kind: 'sheet' };
   if (['doc', 'docx', 'odt', 'rtf', 'md'].includes(ext)) return { label: ext.toUpperCase(), kind: 'doc' };
-  if (ct.startsWith('text/') || ext === 'txt') return { label: 'TXT', kind: 'text' };
+  // Markup before plain text: an .html file is a page (its content type may say text/plain).
+  if (['html', 'htm', 'xhtml'].includes(ext) || ct === 'text/html') return { label: 'HTML', kind: 'code' };
+  // Other text keeps its own extension (LOG, JSON, XML…); TXT when it has none.
+  if (ct.startsWith('text/') || ext === 'txt') return { label: (ext || 'txt').slice(0, 4).toUpperCase(), kind: 'text' };
   return { label: (ext || 'file').slice(0, 4).toUpperCase(), kind: 'other' };
 }
 

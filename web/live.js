@@ -71,6 +71,7 @@ export function createLive(app) {
       opened = true;
       attempts = 0;
       setState('live');
+      clearUnreachable(app);
       pingTimer = setInterval(() => ws.send(JSON.stringify({ action: 'ping' })), PING_MS);
       // Open groups catch up: what was sent while no socket was open never arrives as a frame.
       emit({ type: 'open' });
@@ -110,6 +111,19 @@ export function createLive(app) {
     attempts += 1;
     retryTimer = setTimeout(connect, ceiling / 2 + Math.random() * ceiling / 2);
   }
+
+  // The browser knows the network is gone: say so now (an open socket may take minutes to
+  // notice) and let open groups fall back to polling, which resumes when it returns.
+  window.addEventListener('offline', () => {
+    if (!running) return;
+    const ws = socket;
+    socket = null;
+    clearInterval(pingTimer);
+    if (ws) ws.close();
+    setState('offline');
+    emit({ type: 'down' });
+    retry();
+  });
 
   // The network is back: try now rather than at the end of a long delay.
   window.addEventListener('online', () => {
@@ -152,6 +166,16 @@ export function createLive(app) {
   };
 }
 
+/** What a request that never reached GroupShare says (api.js), or the browser's raw words. */
+const UNREACHABLE = /^Could not reach GroupShare|Failed to fetch|NetworkError/;
+
+/** A banner saying GroupShare could not be reached is stale once it answers again; any other
+ *  message stays. */
+function clearUnreachable(app) {
+  const banner = document.getElementById('banner');
+  if (banner && !banner.hidden && UNREACHABLE.test(banner.textContent)) app.notify(null);
+}
+
 /**
  * Keeps one open group's view current from `from` ({seq, newer}: its newest message from
  * history and that page's `newer` cursor). `apply(messages)` puts messages on screen in any
@@ -160,9 +184,10 @@ export function createLive(app) {
  * Frames are taken in order: the next seq is applied, one already had is ignored unless it is a
  * tombstone, and a gap (a frame lost on the way) is filled from history, which already holds the
  * frame's message too. A (re)connect is followed by the same catch-up; while there is no socket,
- * history is asked every `poll_seconds` (and when the tab is shown again). Returns `stop()`.
+ * history is asked every `poll_seconds` (and when the tab is shown again). `failed(error)`
+ * hears what a catch-up could not do (the view knows what a 404 means). Returns `stop()`.
  */
-export function follow(app, cid, from, apply) {
+export function follow(app, cid, from, apply, failed = (e) => app.notify(e.message)) {
   const pageSize = app.config.page_size || 30;
   let last = from.seq;
   let newer = from.newer;
@@ -173,7 +198,7 @@ export function follow(app, cid, from, apply) {
 
   function step(task) {
     chain = chain.then(() => (stopped ? null : task())).catch((e) => {
-      if (e.status !== 401 && !stopped) app.notify(e.message);
+      if (e.status !== 401 && !stopped) failed(e);
     });
     return chain;
   }
@@ -196,6 +221,7 @@ export function follow(app, cid, from, apply) {
     return step(async () => {
       try {
         await catchUp();
+        clearUnreachable(app);
       } finally {
         catchingUp = false;
       }
@@ -219,12 +245,14 @@ export function follow(app, cid, from, apply) {
   }
 
   // The fallback while push is down, counted from when it went down; never while it is up:
-  // frames make polling needless.
+  // frames make polling needless. Every failed reconnect reports `down` again: a timer already
+  // running is kept, or reconnects coming faster than `poll_seconds` would never let it fire.
   let timer = null;
   const poll = () => {
     if (!app.live.connected && !document.hidden) catchUpOnce();
   };
   function polling(on) {
+    if (on && timer) return;
     clearInterval(timer);
     timer = on ? setInterval(poll, (app.config.poll_seconds || 30) * 1000) : null;
   }

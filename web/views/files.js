@@ -49,13 +49,15 @@ export function fileCard(app, cid, summary) {
     }, 1500);
   }
 
-  function paint() {
+  /** Draws the card again; the control that had focus (or `refocus`, the download) keeps it. */
+  function paint(refocus = false) {
+    const had = el.contains(document.activeElement) ? document.activeElement.classList[0] : null;
     const type = fileType(info.name, info.content_type);
     const status = info.status;
     const available = status === 'available';
     const meta = [humanSize(info.size), type.label];
     if (info.uploader) meta.push(['from ', app.people.person(info.uploader)]);
-    if (info.uploaded_at) meta.push(fromNow(info.uploaded_at));
+    if (info.uploaded_at) meta.push(h('time', { datetime: info.uploaded_at, dataset: { relative: '' } }, fromNow(info.uploaded_at)));
     const button = h('button', {
       type: 'button', class: 'download', disabled: !available,
       'aria-describedby': available ? undefined : reasonId,
@@ -75,9 +77,13 @@ export function fileCard(app, cid, summary) {
         !status && h('p', { class: 'file-meta muted' }, 'Checking…')),
       h('div', { class: 'file-actions' }, button));
     if (info.uploaded_at) el.title = `Uploaded ${when(info.uploaded_at)}`;
+    const focus = refocus ? 'download' : had;
+    if (focus) (el.querySelector(`.${focus}`) || el.querySelector('button.download'))?.focus({ preventScroll: true });
   }
 
   async function download(button) {
+    // Disabling the focused button drops focus to <body>: it returns to the new one below.
+    const refocus = document.activeElement === button;
     button.disabled = true;
     button.textContent = 'Preparing…';
     try {
@@ -99,7 +105,7 @@ export function fileCard(app, cid, summary) {
         if (info.status === 'available') info.status = 'expired';
       }
     } finally {
-      paint();
+      paint(refocus);
     }
   }
 
@@ -137,7 +143,7 @@ async function openViewer(app, cid, info) {
 }
 
 /** The group's files tab: every completed file, newest first, with more on scroll. */
-export async function filesTab(panel, app, cid, onCleanup) {
+export async function filesTab(panel, app, cid, onCleanup, hooks) {
   const list = h('ul', { class: 'file-list', 'aria-label': 'Files, newest first' });
   const sentinel = h('div', { class: 'sentinel' });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more files');
@@ -225,12 +231,16 @@ export async function filesTab(panel, app, cid, onCleanup) {
     else showEmpty();
   }
 
-  more.addEventListener('click', () => load().catch((e) => app.notify(e.message)));
+  // Only with a cursor: without one the API answers the first page, which is already listed.
+  more.addEventListener('click', () => cursor && load().catch((e) => app.notify(e.message)));
   render(panel, list, more, sentinel);
   // The newest message now, where following starts (a file listed as well is not added twice).
   const [head] = await Promise.all([app.api.messages(cid, { limit: 1 }), load()]);
   const newest = Math.max(0, ...head.messages.map((m) => m.seq));
-  const unfollow = follow(app, cid, { seq: newest, newer: head.newer }, apply);
+  const unfollow = follow(app, cid, { seq: newest, newer: head.newer }, (messages) => {
+    hooks.membersChanged(messages);
+    return apply(messages);
+  }, hooks.failed);
   const observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && cursor) load().catch((e) => app.notify(e.message));
   });

@@ -5,10 +5,13 @@
 
 import { newId, postToS3, putPart, sha256Hex } from '../api.js';
 import { h, render } from '../dom.js';
-import { fromNow, humanSize, isDeletion, when } from '../format.js';
+import { CLOCK_MS, fromNow, humanSize, isDeletion, refreshTimes, when } from '../format.js';
 import { follow } from '../live.js';
 import { fileCard, filesTab } from './files.js';
 import { membersTab } from './members.js';
+
+/** How near the end of the history the next older page starts loading. */
+const SCROLL_MARGIN_PX = 200;
 
 export async function groupView(view, app, cid, tab) {
   const cleanups = [];
@@ -20,35 +23,90 @@ export async function groupView(view, app, cid, tab) {
   ]);
   app.limits = limits;
 
+  // A tab link was chosen: focus goes back to it once the new content is drawn.
+  const fromTab = document.activeElement?.classList.contains('tab');
   const base = `#/g/${encodeURIComponent(cid)}`;
   const tabLink = (name, label, href) =>
     h('a', { class: 'tab', href, 'aria-current': tab === name ? 'page' : undefined }, label);
   const panel = h('div', { class: 'tab-panel' });
-  const canAdd = group.role === 'owner' || group.role === 'admin';
-  app.groupRole = group.role;
-  const people = `${group.member_count} member${group.member_count === 1 ? '' : 's'}`;
+  const facts = h('p', { class: 'muted small group-facts' });
+  const actions = h('div', { class: 'group-actions' });
+
+  /** The header's member count, the caller's role and what that role may do. */
+  function paintHead(g) {
+    app.groupRole = g.role;
+    const people = `${g.member_count} member${g.member_count === 1 ? '' : 's'}`;
+    render(facts, `${people} · you are ${article(g.role)} ${g.role}`);
+    const canAdd = g.role === 'owner' || g.role === 'admin';
+    // Kept while the role allows it: a form being filled in is not thrown away.
+    if (canAdd && !actions.children.length) render(actions, inviteForm(app, cid), addMemberForm(app, cid));
+    if (!canAdd) render(actions);
+    actions.hidden = !canAdd;
+  }
+  paintHead(group);
+
+  let gone = false;
+  /** The caller is no longer a member (removed, or left on another device): back to the list. */
+  function lost() {
+    if (gone) return;
+    gone = true;
+    // route() clears the banner when the address changes; its listener was added first, so
+    // this one speaks after it.
+    window.addEventListener('hashchange', () => app.notify(
+      `You are no longer a member of ${group.title}, so it was closed.`, 'info'), { once: true });
+    location.hash = '#/';
+  }
+  /** An error from this group's API: a 404 means the group is no longer the caller's to read. */
+  function failed(err) {
+    if (err.status === 404) lost();
+    else if (err.status !== 401) app.notify(err.message);
+  }
+
+  let refreshing = null;
+  /** Members came, went or changed role: the header asks the API again (once for a burst). */
+  function membersChanged(messages) {
+    const me = app.session.user;
+    if (messages.some((m) => LEAVING.has(m.system?.event) && m.system.user_id === me)) return lost();
+    if (!messages.some((m) => MEMBERSHIP.has(m.system?.event)) || refreshing) return null;
+    refreshing = app.api.conversation(cid)
+      .then((g) => { if (!gone) paintHead(g); })
+      .catch(failed)
+      .finally(() => { refreshing = null; });
+    return refreshing;
+  }
 
   render(view, h('div', { class: 'group' },
     h('div', { class: 'group-head' },
       h('a', { class: 'back', href: '#/', 'aria-label': 'Back to my groups' }, '‹'),
       h('div', { class: 'group-heading' },
-        h('h1', {}, group.title),
-        h('p', { class: 'muted small group-facts' }, `${people} · you are ${article(group.role)} ${group.role}`)),
-      canAdd ? h('div', { class: 'group-actions' }, inviteForm(app, cid), addMemberForm(app, cid)) : null),
+        h('h1', { tabindex: -1 }, group.title),
+        facts),
+      actions),
     h('nav', { class: 'tabs', 'aria-label': 'Group sections' },
       tabLink('messages', 'Messages', base), tabLink('files', 'Files', `${base}/files`),
       tabLink('members', 'Members', `${base}/members`)),
     panel));
 
+  const hooks = { failed, membersChanged };
   if (tab === 'files') {
-    await filesTab(panel, app, cid, onCleanup);
+    await filesTab(panel, app, cid, onCleanup, hooks);
   } else if (tab === 'members') {
     await membersTab(panel, app, cid, group, onCleanup);
   } else {
-    await messagesTab(panel, app, cid, onCleanup);
+    await messagesTab(panel, app, cid, onCleanup, hooks);
+  }
+  // What was focused (the group's link, a tab) was replaced by this screen; focus left on
+  // <body> would send the next Tab back to the top of the page.
+  if (!document.activeElement || document.activeElement === document.body) {
+    (fromTab ? view.querySelector('.tab[aria-current="page"]') : view.querySelector('.group-heading h1'))
+      ?.focus({ preventScroll: true });
   }
   return () => cleanups.forEach((f) => f());
 }
+
+/** System events that change who is in the group or with which role. */
+const MEMBERSHIP = new Set(['member_added', 'member_joined', 'member_removed', 'member_left', 'role_changed']);
+const LEAVING = new Set(['member_removed', 'member_left']);
 
 function article(word) {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
@@ -126,7 +184,7 @@ function addMemberForm(app, cid) {
     status));
 }
 
-async function messagesTab(panel, app, cid, onCleanup) {
+async function messagesTab(panel, app, cid, onCleanup, hooks) {
   const pageSize = app.config.page_size || 30;
   const history = h('ol', { class: 'history', 'aria-label': 'Messages, newest first' });
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
@@ -135,6 +193,7 @@ async function messagesTab(panel, app, cid, onCleanup) {
   const live = h('p', { class: 'sr-only', role: 'status', 'aria-live': 'polite' });
   const uploads = h('ul', { class: 'uploads', 'aria-label': 'Uploads' });
   const cards = new Map(); // file id → file card
+  const recallable = new Map(); // Recall/Delete button → its message
   const shown = new Set(); // seqs on screen
   let older = null;
   let loadingOlder = false;
@@ -188,16 +247,31 @@ async function messagesTab(panel, app, cid, onCleanup) {
     if (old) old.replaceWith(messageItem(m));
   }
 
-  async function remove(m) {
+  async function remove(m, button) {
+    // The window may have passed since the button was drawn: say so now, not after confirming.
+    if (!deletable(m)) {
+      button.remove();
+      app.notify('The time to recall this message has passed.', 'info');
+      return;
+    }
     const recall = m.sender === app.session.user;
     const question = recall ? 'Recall this message for everyone?' : `Delete ${app.people.label(m.sender)}’s message for everyone?`;
     if (!window.confirm(question)) return;
+    // Busy at once: under load the answer (and the file's removal) can take seconds.
+    const item = button.closest('li');
+    const label = button.textContent;
+    item.setAttribute('aria-busy', 'true');
+    button.disabled = true;
+    button.textContent = recall ? 'Recalling…' : 'Deleting…';
     try {
       const done = await app.api.deleteMessage(cid, m.seq);
       replace(done.message);
       if (done.system_message) await show([done.system_message]);
     } catch (err) {
-      app.notify(err.message);
+      item.removeAttribute('aria-busy');
+      button.disabled = false;
+      button.textContent = label;
+      hooks.failed(err);
     }
   }
 
@@ -239,9 +313,10 @@ async function messagesTab(panel, app, cid, onCleanup) {
         type: 'button',
         class: 'link delete-message',
         'aria-label': m.sender === app.session.user ? 'Recall this message' : `Delete ${app.people.label(m.sender)}’s message`,
-        onclick: () => remove(m),
+        onclick: (e) => remove(m, e.currentTarget),
       }, m.sender === app.session.user ? 'Recall' : 'Delete')
       : null;
+    if (action) recallable.set(action, m);
     return h('li', { class: `msg${mine ? ' mine' : ''}${m.kind === 'deleted' ? ' tombstone' : ''}`, dataset },
       app.people.avatar(m.sender),
       h('div', { class: 'msg-body' },
@@ -257,15 +332,22 @@ async function messagesTab(panel, app, cid, onCleanup) {
       older = page.older;
       await show(page.messages);
     } catch (e) {
-      app.notify(e.message);
+      hooks.failed(e);
     } finally {
       loadingOlder = false;
       olderButton.hidden = !older;
       beginning.hidden = !!older;
     }
+    // The observer reports changes only: reaching the end while this page (or its file info)
+    // was loading was reported and ignored, so ask the geometry whether the end is still near.
+    if (older && sentinel.isConnected && nearEnd()) loadOlder();
   }
 
-  render(panel, composer(app, cid, uploads, (m) => show([m])), uploads, live, history, sentinel, olderButton, beginning);
+  function nearEnd() {
+    return sentinel.getBoundingClientRect().top < window.innerHeight + SCROLL_MARGIN_PX;
+  }
+
+  render(panel, composer(app, cid, uploads, (m) => show([m]), hooks), uploads, live, history, sentinel, olderButton, beginning);
   const first = await app.api.messages(cid, { limit: pageSize });
   older = first.older;
   await show(first.messages);
@@ -276,22 +358,35 @@ async function messagesTab(panel, app, cid, onCleanup) {
   // Infinite scroll: reaching the end of the list fetches the next older page.
   const observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) loadOlder();
-  }, { rootMargin: '200px' });
+  }, { rootMargin: `${SCROLL_MARGIN_PX}px` });
   observer.observe(sentinel);
   // New messages: pushed, with gaps and reconnects filled from history (live.js).
   const newest = Math.max(0, ...first.messages.map((m) => m.seq));
   const unfollow = follow(app, cid, { seq: newest, newer: first.newer }, async (messages) => {
+    hooks.membersChanged(messages);
     const count = await show(messages);
     if (count) render(live, `${count} new message${count > 1 ? 's' : ''}`);
-  });
+  }, hooks.failed);
+  // Once a minute: relative times grow older, and Recall goes once its window has passed.
+  const clock = setInterval(() => {
+    refreshTimes(history);
+    for (const [button, m] of recallable) {
+      if (!button.isConnected) recallable.delete(button);
+      else if (!deletable(m)) {
+        button.remove();
+        recallable.delete(button);
+      }
+    }
+  }, CLOCK_MS);
   onCleanup(() => {
+    clearInterval(clock);
     observer.disconnect();
     unfollow();
   });
 }
 
 function timeEl(iso) {
-  return h('time', { datetime: iso, title: when(iso), class: 'muted small' }, fromNow(iso));
+  return h('time', { datetime: iso, title: when(iso), class: 'muted small', dataset: { relative: '' } }, fromNow(iso));
 }
 
 /** A system message as a sentence, with people by name. */
@@ -314,8 +409,16 @@ function systemText(app, m) {
 }
 
 /** Text box, send button and file picker. `added(message)` puts a stored message on screen. */
-function composer(app, cid, uploads, added) {
+function composer(app, cid, uploads, added, hooks) {
   const text = h('input', { id: 'compose', name: 'text', autocomplete: 'off', placeholder: 'Write a message', maxlength: 16384 });
+  // The draft is kept per person and group for the tab's life: a refused token sends the
+  // person to sign in again, and what they were writing is waiting when they come back.
+  const draftKey = `groupshare.draft:${app.session.user}:${cid}`;
+  text.value = sessionStorage.getItem(draftKey) || '';
+  text.addEventListener('input', () => {
+    if (text.value) sessionStorage.setItem(draftKey, text.value);
+    else sessionStorage.removeItem(draftKey);
+  });
   const picker = h('input', { id: 'attach', type: 'file', class: 'file-input', multiple: true });
   picker.addEventListener('change', () => {
     for (const file of picker.files) uploadFile(app, cid, file, uploads, added);
@@ -330,8 +433,9 @@ function composer(app, cid, uploads, added) {
       try {
         added(await app.api.sendText(cid, value));
         text.value = '';
+        sessionStorage.removeItem(draftKey);
       } catch (err) {
-        app.notify(err.message);
+        hooks.failed(err);
       }
     },
   },

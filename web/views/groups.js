@@ -7,17 +7,25 @@ export async function groupsView(view, app) {
   const list = h('ul', { class: 'group-list', 'aria-labelledby': 'groups-title' });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show more groups');
   let cursor = null;
+  let loading = false;
 
   async function load() {
-    const page = await app.api.conversations(cursor);
-    for (const c of page.conversations) list.append(groupItem(app, c));
-    cursor = page.cursor;
-    more.hidden = !cursor;
-    if (!list.children.length) {
-      list.append(h('li', { class: 'empty' }, 'You are not in any group yet. Create one, or ask a group owner to add you.'));
+    if (loading) return;
+    loading = true;
+    try {
+      const page = await app.api.conversations(cursor);
+      for (const c of page.conversations) list.append(groupItem(app, c));
+      cursor = page.cursor;
+      more.hidden = !cursor;
+      if (!list.children.length) {
+        list.append(h('li', { class: 'empty' }, 'You are not in any group yet. Create one, or ask a group owner to add you.'));
+      }
+    } finally {
+      loading = false;
     }
   }
-  more.addEventListener('click', () => load().catch((e) => app.notify(e.message)));
+  // Only with a cursor: without one the API answers the first page, which is already listed.
+  more.addEventListener('click', () => cursor && load().catch((e) => app.notify(e.message)));
 
   const title = h('input', { id: 'new-title', name: 'title', required: true, maxlength: 200, placeholder: 'Design team' });
   const members = h('input', {

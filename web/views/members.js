@@ -36,7 +36,8 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
       loading = false;
     }
   }
-  more.addEventListener('click', () => load().catch((e) => app.notify(e.message)));
+  // Only with a cursor: without one the API answers the first page, which is already listed.
+  more.addEventListener('click', () => cursor && load().catch((e) => app.notify(e.message)));
   const retention = group.retention_days
     ? `Files shared now stay for ${group.retention_days} day${group.retention_days === 1 ? '' : 's'}.`
     : 'Files shared now are kept until deleted.';
