@@ -660,6 +660,23 @@ def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
     assert_not_reloaded(bob)
 
 
+def group_with_a_file_and_an_invite(browser, title, upload):
+    """From the group list: a new group `title`, the file `upload` (random bytes) shared in it,
+    and an invite link made in its header. Returns the file's path, its bytes and the link."""
+    css(browser, "#new-title").send_keys(title)
+    browser.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+    css(browser, ".history .msg.system")
+    payload = os.urandom(48 * 1024)
+    upload.write_bytes(payload)
+    browser.driver.find_element(By.ID, "attach").send_keys(str(upload))
+    file_card(browser, upload.name, seconds=30)
+    browser.driver.find_element(By.CSS_SELECTOR, "details.invite summary").click()
+    browser.driver.find_element(By.CSS_SELECTOR, "details.invite button[type=submit]").click()
+    link = wait(browser, lambda d: d.find_element(By.ID, "invite-link").get_attribute("value"))
+    assert "#/invite/" in link
+    return upload, payload, link
+
+
 def test_a_colleague_joins_by_invite_link_and_downloads_on_a_new_device(stack, browsers, tmp_path):
     """The patent's new member on a new device: erin names herself, makes a group, shares a
     file and an invite link; dave, on a browser with an empty profile and signed out, opens the
@@ -676,18 +693,8 @@ def test_a_colleague_joins_by_invite_link_and_downloads_on_a_new_device(stack, b
     wait(erin, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Erin Example"))
 
     erin.driver.get(f"{stack.api}/#/")
-    css(erin, "#new-title").send_keys("Launch plan")
-    erin.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
-    css(erin, ".history .msg.system")
-    payload = os.urandom(64 * 1024)
-    upload = tmp_path / "launch checklist (v3).txt"
-    upload.write_bytes(payload)
-    erin.driver.find_element(By.ID, "attach").send_keys(str(upload))
-    file_card(erin, upload.name, seconds=30)
-    erin.driver.find_element(By.CSS_SELECTOR, "details.invite summary").click()
-    erin.driver.find_element(By.CSS_SELECTOR, "details.invite button[type=submit]").click()
-    link = wait(erin, lambda d: d.find_element(By.ID, "invite-link").get_attribute("value"))
-    assert "#/invite/" in link
+    upload, payload, link = group_with_a_file_and_an_invite(
+        erin, "Launch plan", tmp_path / "launch checklist (v3).txt")
 
     # dave: a new device, signed out, following the link.
     dave = browsers()

@@ -117,26 +117,15 @@ def test_a_colleague_signs_in_at_the_provider_from_an_invite_link_and_downloads(
     """The whole team flow as deployed: alice signs in at the provider, makes a group, shares a
     file and an invite link; carol, on a new device and signed out, opens the link, signs in at
     the provider, sees what she is joining, joins, and downloads the file by its exact name."""
-    import os
-
-    from test_browser import downloaded, file_card
+    from test_browser import downloaded, file_card, group_with_a_file_and_an_invite
 
     alice = browsers()
     alice.driver.get(f"{oidc_stack.api}/")
     css(alice, "#signin").click()
     provider_login(alice, "alice", USERS["alice"]["password"])
     wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Alice"))
-    css(alice, "#new-title").send_keys("Quarterly close")
-    alice.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
-    css(alice, ".history .msg.system")
-    payload = os.urandom(48 * 1024)
-    upload = tmp_path / "季度 close checklist.txt"
-    upload.write_bytes(payload)
-    alice.driver.find_element(By.ID, "attach").send_keys(str(upload))
-    file_card(alice, upload.name, seconds=30)
-    alice.driver.find_element(By.CSS_SELECTOR, "details.invite summary").click()
-    alice.driver.find_element(By.CSS_SELECTOR, "details.invite button[type=submit]").click()
-    link = wait(alice, lambda d: d.find_element(By.ID, "invite-link").get_attribute("value"))
+    upload, payload, link = group_with_a_file_and_an_invite(
+        alice, "Quarterly close", tmp_path / "季度 close checklist.txt")
 
     carol = browsers()
     carol.driver.get(link)

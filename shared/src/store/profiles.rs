@@ -57,28 +57,19 @@ impl Store {
         email: Option<&str>,
         now_ms: i64,
     ) -> Result<Profile, ApiError> {
-        let mut sets = vec!["signed_in_at = if_not_exists(signed_in_at, :now)".to_string()];
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.tables.profiles)
-            .key("user_id", s(user_id))
-            .expression_attribute_values(":now", n(now_ms));
+        let mut sets = Vec::new();
         if let Some(name) = name_hint {
-            sets.push("display_name = if_not_exists(display_name, :name)".into());
-            update = update.expression_attribute_values(":name", s(name));
+            sets.push((
+                "display_name = if_not_exists(display_name, :name)",
+                ":name",
+                s(name),
+            ));
         }
         if let Some(email) = email {
-            sets.push("email = :email".into());
-            update = update.expression_attribute_values(":email", s(email));
+            sets.push(("email = :email", ":email", s(email)));
         }
-        let out = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .return_values(ReturnValue::AllNew)
-            .send()
+        self.set_profile(user_id, now_ms, sets, "profiles.sign_in")
             .await
-            .map_err(|e| ApiError::from_sdk("profiles.sign_in", e))?;
-        Ok(profile_from_item(&out.attributes.unwrap_or_default()))
     }
 
     /// Changes what the user chose: their display name and whether others see their email.
@@ -89,27 +80,44 @@ impl Store {
         show_email: Option<bool>,
         now_ms: i64,
     ) -> Result<Profile, ApiError> {
-        let mut sets = vec!["signed_in_at = if_not_exists(signed_in_at, :now)".to_string()];
+        let mut sets = Vec::new();
+        if let Some(name) = display_name {
+            sets.push(("display_name = :name", ":name", s(name)));
+        }
+        if let Some(show) = show_email {
+            sets.push(("show_email = :show", ":show", AttributeValue::Bool(show)));
+        }
+        self.set_profile(user_id, now_ms, sets, "profiles.update")
+            .await
+    }
+
+    /// One UpdateItem of a profile: `sets` (an expression, its value's placeholder, the value)
+    /// and the first sign-in's time if it has none yet; returns the profile as it is now.
+    async fn set_profile(
+        &self,
+        user_id: &str,
+        now_ms: i64,
+        sets: Vec<(&str, &str, AttributeValue)>,
+        operation: &'static str,
+    ) -> Result<Profile, ApiError> {
+        let mut expression = "SET signed_in_at = if_not_exists(signed_in_at, :now)".to_string();
         let mut update = self
             .client
             .update_item()
             .table_name(&self.tables.profiles)
             .key("user_id", s(user_id))
             .expression_attribute_values(":now", n(now_ms));
-        if let Some(name) = display_name {
-            sets.push("display_name = :name".into());
-            update = update.expression_attribute_values(":name", s(name));
-        }
-        if let Some(show) = show_email {
-            sets.push("show_email = :show".into());
-            update = update.expression_attribute_values(":show", AttributeValue::Bool(show));
+        for (set, placeholder, value) in sets {
+            expression.push_str(", ");
+            expression.push_str(set);
+            update = update.expression_attribute_values(placeholder, value);
         }
         let out = update
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(expression)
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| ApiError::from_sdk("profiles.update", e))?;
+            .map_err(|e| ApiError::from_sdk(operation, e))?;
         Ok(profile_from_item(&out.attributes.unwrap_or_default()))
     }
 }
