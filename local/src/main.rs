@@ -203,6 +203,10 @@ fn print_banner(addr: SocketAddr, issuer: Option<&shared::token::TokenConfig>) {
     println!(
         "  curl -sL -H 'X-Dev-User: bob' {base}/conversations/demo-team/files/demo-notes/download"
     );
+    println!("  curl -s -H 'X-Dev-User: bob' '{base}/users?ids=alice,bob,carol'");
+    println!(
+        "  curl -s -X POST -H 'X-Dev-User: alice' -H 'content-type: application/json' -d '{{\"max_uses\": 5}}' {base}/conversations/demo-team/invites"
+    );
     println!(
         "Tokens (local only, valid {} s):",
         authorizer::TOKEN_TTL.as_secs()
