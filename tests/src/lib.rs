@@ -69,6 +69,8 @@ pub struct Options {
     pub max_connections_per_user: usize,
     /// Counts the DynamoDB calls the app makes.
     pub dynamodb_calls: Option<CallCounter>,
+    /// Runs a competing write just before the app's next transaction is sent.
+    pub before_transaction: Option<BeforeTransaction>,
 }
 
 impl Default for Options {
@@ -86,6 +88,7 @@ impl Default for Options {
             recall_window_secs: 120,
             max_connections_per_user: 10,
             dynamodb_calls: None,
+            before_transaction: None,
         }
     }
 }
@@ -104,13 +107,18 @@ pub async fn stack_with(opts: Options) -> &'static App {
     let specs =
         groupshare_local::template::table_specs(&groupshare_local::template::workspace_template())
             .unwrap();
-    let ddb = match &opts.dynamodb_calls {
-        None => shared::aws::dynamodb_client(&ddb_sdk),
-        Some(counter) => aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&ddb_sdk)
-                .interceptor(counter.clone())
-                .build(),
-        ),
+    let ddb = match (&opts.dynamodb_calls, &opts.before_transaction) {
+        (None, None) => shared::aws::dynamodb_client(&ddb_sdk),
+        (counter, hook) => {
+            let mut config = aws_sdk_dynamodb::config::Builder::from(&ddb_sdk);
+            if let Some(counter) = counter {
+                config = config.interceptor(counter.clone());
+            }
+            if let Some(hook) = hook {
+                config = config.interceptor(hook.clone());
+            }
+            aws_sdk_dynamodb::Client::from_conf(config.build())
+        }
     };
     let tables = groupshare_local::provision::create_tables(&ddb, &specs, &prefix)
         .await
@@ -342,6 +350,87 @@ impl Intercept for CallCounter {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// Forces the interleaving a race test is about: armed with a competing write, it runs that
+/// write to its end just before the app's next `TransactWriteItems` is sent, after every read
+/// the app made to decide. So the transaction's own conditions, and nothing else, must catch
+/// what changed (removing one makes its test fail every time, not now and then).
+#[derive(Clone, Default)]
+pub struct BeforeTransaction(Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>);
+
+impl std::fmt::Debug for BeforeTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeTransaction")
+    }
+}
+
+impl BeforeTransaction {
+    pub fn arm(&self, competing_write: impl FnOnce() + Send + 'static) {
+        *self.0.lock().unwrap() = Some(Box::new(competing_write));
+    }
+
+    /// Whether the armed write ran (the app did send a transaction).
+    pub fn fired(&self) -> bool {
+        self.0.lock().unwrap().is_none()
+    }
+}
+
+impl Intercept for BeforeTransaction {
+    fn name(&self) -> &'static str {
+        "BeforeTransaction"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let transaction = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
+        if transaction {
+            let armed = self.0.lock().unwrap().take();
+            if let Some(write) = armed {
+                write();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `work` to its end on a thread of its own, with its own runtime and DynamoDB client over
+/// the same tables: another device's request, while the caller's thread waits for it.
+pub fn on_another_device<F, Fut>(app: &App, work: F)
+where
+    F: FnOnce(&'static App) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let config = app.config.clone();
+    let blobs = app.blobs.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+            let other: &'static App = Box::leak(Box::new(App {
+                store: shared::store::Store::new(
+                    shared::aws::dynamodb_client(&sdk),
+                    config.tables.clone(),
+                ),
+                blobs,
+                config,
+            }));
+            work(other).await
+        })
+    })
+    .join()
+    .expect("the other device's request ran");
 }
 
 /// The S3 `ObjectCreated` event from `events/`, for `key` (and object `version`) in `bucket`.

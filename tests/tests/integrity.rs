@@ -583,3 +583,77 @@ async fn adding_oneself_is_a_no_op() {
     assert_eq!(r.status, 403, "members add no one, themselves included");
     assert_eq!(history(app, "alice", &cid).await.len(), 1);
 }
+
+/// Forced: the removal commits after the uploader's completion has read everything it decides
+/// on (membership included) and just before its announcing transaction is sent. Only the
+/// membership condition inside that transaction can refuse it.
+#[tokio::test]
+async fn a_removal_committed_just_before_the_announcement_is_sent_wins() {
+    let hook = BeforeTransaction::default();
+    let app = stack_with(Options {
+        before_transaction: Some(hook.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &["mallory"]).await;
+    let ticket = new_upload(app, &cid, "mallory", "forced", b"racing").await;
+    assert!(post_form(&ticket.upload, b"racing".to_vec())
+        .await
+        .status()
+        .is_success());
+    let group = cid.clone();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            let removed = client(other, "alice")
+                .remove_member(&group, "mallory")
+                .await;
+            assert_eq!(removed.status, 204, "{:?}", removed.json);
+        })
+    });
+    let completed = client(app, "mallory")
+        .complete_upload(&cid, &ticket.file_id)
+        .await;
+    assert!(hook.fired(), "the completion sent a transaction");
+    assert_eq!(completed.status, 404, "{:?}", completed.json);
+    let messages = history(app, "alice", &cid).await;
+    assert!(messages.iter().any(|m| event(m) == Some("member_removed")));
+    assert!(
+        messages.iter().all(|m| m.kind != "file"),
+        "announced after the removal: {messages:?}"
+    );
+}
+
+/// Forced: an admin's add has read the admin's role, then the demotion commits just before
+/// the add's transaction is sent. The role condition inside it must refuse the add.
+#[tokio::test]
+async fn a_demotion_committed_just_before_an_add_is_sent_refuses_the_add() {
+    let hook = BeforeTransaction::default();
+    let app = stack_with(Options {
+        before_transaction: Some(hook.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let promoted = client(app, "alice")
+        .change_role(&cid, "bob", Role::Admin)
+        .await;
+    assert_eq!(promoted.status, 200);
+    let group = cid.clone();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            let demoted = client(other, "alice")
+                .change_role(&group, "bob", Role::Member)
+                .await;
+            assert_eq!(demoted.status, 200, "{:?}", demoted.json);
+        })
+    });
+    let added = client(app, "bob").add_member(&cid, "eve", None).await;
+    assert!(hook.fired(), "the add sent a transaction");
+    assert_eq!(added.status, 404, "{:?}", added.json);
+    let events: Vec<String> = history(app, "alice", &cid)
+        .await
+        .iter()
+        .filter_map(|m| event(m).map(str::to_string))
+        .collect();
+    assert!(!events.iter().any(|e| e == "member_added"), "{events:?}");
+}
