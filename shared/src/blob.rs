@@ -33,6 +33,8 @@ pub struct Blobs {
     /// The region presigned POST policies are scoped to (the SDK config's): known without
     /// building the S3 client.
     region: String,
+    /// The app's clock: presigned URLs are signed at its time (`Config::clock`).
+    clock: crate::time::Clock,
 }
 
 /// A presigned download.
@@ -214,6 +216,7 @@ impl Blobs {
             upload_ttl: config.upload_url_ttl,
             endpoint: config.s3_endpoint.clone(),
             path_style: config.s3_force_path_style,
+            clock: config.clock.clone(),
         }
     }
 
@@ -243,7 +246,7 @@ impl Blobs {
         wanted: Duration,
     ) -> Result<(PresigningConfig, SystemTime), ApiError> {
         let (_, lifetime) = self.credentials(wanted).await?;
-        let signed_at = SystemTime::now();
+        let signed_at = self.clock.now();
         let config = PresigningConfig::builder()
             .start_time(signed_at)
             .expires_in(lifetime)
@@ -326,7 +329,7 @@ impl Blobs {
     ) -> Result<PresignedPost, ApiError> {
         let (creds, lifetime) = self.credentials(self.upload_ttl).await?;
         let region = &self.region;
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let expires = now + lifetime;
         let amz_date = amz_date(now);
         let credential = format!(

@@ -76,6 +76,8 @@ pub struct Config {
     /// Open WebSocket connections one user may hold at once (`MAX_CONNECTIONS_PER_USER`,
     /// 1..=100, default 10); the next is refused at `$connect`.
     pub max_connections_per_user: usize,
+    /// The app's time (the system's; tests move it instead of sleeping).
+    pub clock: crate::time::Clock,
     /// Where the web client is served (`WEB_CLIENT_URL`), so an invite can carry a link a person
     /// opens; without it invites carry only their code.
     pub web_client_url: Option<String>,
@@ -145,6 +147,7 @@ impl Config {
                     )))
                 }
             },
+            clock: crate::time::Clock::default(),
             web_client_url: get("WEB_CLIENT_URL")
                 .map(|v| v.trim().trim_end_matches('/').to_string())
                 .filter(|v| !v.is_empty()),

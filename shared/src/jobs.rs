@@ -22,7 +22,7 @@ pub use queue::{enqueue_preview, PreviewQueue};
 mod queue {
     use super::PreviewJob;
     use crate::model::{FileStatus, PreviewStatus};
-    use crate::{time, ApiError, App};
+    use crate::{ApiError, App};
 
     /// Where preview jobs go (`PREVIEW_QUEUE_URL`).
     #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ mod queue {
         let Some(file) = app.store.get_file(file_id).await? else {
             return Ok(false);
         };
-        let due = file.status_at(time::now_ms()) == FileStatus::Available
+        let due = file.status_at(app.config.clock.now_ms()) == FileStatus::Available
             && file.preview.status == Some(PreviewStatus::Pending);
         if due {
             queue

@@ -71,6 +71,8 @@ pub struct Options {
     pub dynamodb_calls: Option<CallCounter>,
     /// Runs a competing write just before the app's next transaction is sent.
     pub before_transaction: Option<BeforeTransaction>,
+    /// The app's clock: a test moves it (`Clock::shift`) instead of sleeping.
+    pub clock: shared::time::Clock,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             max_connections_per_user: 10,
             dynamodb_calls: None,
             before_transaction: None,
+            clock: shared::time::Clock::default(),
         }
     }
 }
@@ -143,6 +146,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         s3_endpoint: Some(opts.s3_endpoint),
         web_client_url: Some("https://chat.example.test".into()),
         max_connections_per_user: opts.max_connections_per_user,
+        clock: opts.clock.clone(),
     };
     let app = App {
         store: shared::store::Store::new(ddb, tables),
@@ -357,7 +361,9 @@ impl Intercept for CallCounter {
 /// the app made to decide. So the transaction's own conditions, and nothing else, must catch
 /// what changed (removing one makes its test fail every time, not now and then).
 #[derive(Clone, Default)]
-pub struct BeforeTransaction(Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>);
+pub struct BeforeTransaction(Arc<std::sync::Mutex<Option<CompetingWrite>>>);
+
+type CompetingWrite = Box<dyn FnOnce() + Send>;
 
 impl std::fmt::Debug for BeforeTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

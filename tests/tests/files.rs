@@ -125,7 +125,8 @@ async fn listing_pages_cover_every_file_once_newest_first() {
             )
             .await,
         );
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        // Distinct upload times, by the app's clock.
+        app.config.clock.shift(3);
     }
     // A pending upload is not in the group's list.
     let alice = client(app, "alice");

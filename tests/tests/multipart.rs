@@ -643,10 +643,12 @@ async fn expired_part_urls_are_refused_and_fresh_ones_are_taken() {
     let cid = create_group(app, "alice", &[]).await;
     let alice = client(app, "alice");
     let bytes = file_bytes(7 * MIB, 11);
+    // Part URLs signed 3.5 s ago by the app's clock (moved, not slept on): past their 3 s.
+    app.config.clock.shift(-3_500);
     let ticket = create(&alice, &cid, "expiring", &bytes, &[1, 2])
         .await
         .created();
-    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    app.config.clock.shift(3_500);
     let stale = &part_list(&ticket)[0];
     let refused = put_part(stale, &part(&bytes, 1)[..1024]).await;
     assert_eq!(refused.status(), 403);

@@ -37,8 +37,15 @@ async fn presigned_url_stops_working_after_its_lifetime() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.bytes().await.unwrap().as_ref(), b"short-lived");
 
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
-    let late = http_client().get(&url).send().await.unwrap();
+    // A URL past its lifetime: signed 3.5 s ago by the app's clock (moved, not slept on).
+    app.config.clock.shift(-3_500);
+    let stale = bob.download(&cid, &file_id, Query::new()).await;
+    app.config.clock.shift(3_500);
+    let late = http_client()
+        .get(stale.header("location").unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(late.status(), 403, "expired URL must be refused");
     assert!(late.text().await.unwrap().contains("AccessDenied"));
 

@@ -74,7 +74,7 @@ pub async fn create(
         }
         None => ids::new_id(),
     };
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let conversation = Conversation {
         conversation_id,
         title: title.to_string(),
@@ -326,7 +326,7 @@ pub async fn add_member(
         // Already a member: adding oneself changes nothing (roles change through PATCH).
         return Ok((MemberView::from(&me), false));
     }
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let member = Member {
         conversation_id: conversation_id.to_string(),
         user_id: new.user_id.clone(),
@@ -440,7 +440,7 @@ pub async fn remove_member(
             conversation_id,
             &caller.user_id,
             SystemEvent::new(event_name, user_id),
-            time::now_ms(),
+            app.config.clock.now_ms(),
         );
         let guard = if leaving {
             Guard::InExtra
@@ -570,7 +570,7 @@ pub async fn change_role(
                 role: Some(to),
                 seq: None,
             },
-            time::now_ms(),
+            app.config.clock.now_ms(),
         );
         let append = Append {
             owner_delta,

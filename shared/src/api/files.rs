@@ -41,7 +41,7 @@ pub async fn info(
     file_id: &str,
 ) -> Result<FileInfo, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
-    Ok(file.info(time::now_ms()))
+    Ok(file.info(app.config.clock.now_ms()))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub async fn batch(
         app.store.batch_get_files(&wanted),
     )
     .await?;
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let mut files = Vec::with_capacity(wanted.len());
     let mut missing = Vec::new();
     for id in wanted {
@@ -129,7 +129,7 @@ pub async fn list(
         app.store.list_files(conversation_id, after, limit),
     )
     .await?;
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let mut files = Vec::with_capacity(page.files.len());
     for f in &page.files {
         files.push(with_preview_url(app, f, now, preview_urls).await?);
@@ -186,7 +186,7 @@ pub async fn preview(
     size: PreviewSize,
 ) -> Result<PresignedGet, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     downloadable(&file, now)?;
     let view = file.preview_view(now);
     let key = match view.status {
@@ -236,7 +236,7 @@ pub async fn download(
     disposition: Disposition,
 ) -> Result<PresignedGet, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
-    downloadable(&file, time::now_ms())?;
+    downloadable(&file, app.config.clock.now_ms())?;
     app.blobs
         .presign_download(
             &file.s3_key,
@@ -327,7 +327,7 @@ pub const PURGE_GRACE_MS: i64 = 60_000;
 /// The sweep's half of deletion: bytes of deleted files that the deleting call could not
 /// remove. Returns how many files it purged.
 pub async fn purge_deleted(app: &App, batch: u32) -> Result<usize, ApiError> {
-    purge_deleted_before(app, time::now_ms() - PURGE_GRACE_MS, batch).await
+    purge_deleted_before(app, app.config.clock.now_ms() - PURGE_GRACE_MS, batch).await
 }
 
 /// [`purge_deleted`] for files deleted before `before_ms`.

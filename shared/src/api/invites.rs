@@ -51,7 +51,7 @@ pub struct InviteView {
 }
 
 fn invite_view(app: &App, invite: &Invite) -> InviteView {
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let status = if invite.revoked_at.is_some() {
         "revoked"
     } else if now >= invite.expires_at {
@@ -121,7 +121,7 @@ pub async fn create(
         ));
     }
     require_manager(app, caller, conversation_id).await?;
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let expires_at = now + lifetime as i64 * 1000;
     let invite = Invite {
         code: new_code(),
@@ -188,7 +188,7 @@ pub async fn revoke(
     if !ids::is_valid_id(code)
         || !app
             .store
-            .revoke_invite(conversation_id, code, time::now_ms())
+            .revoke_invite(conversation_id, code, app.config.clock.now_ms())
             .await?
     {
         return Err(ApiError::not_found());
@@ -216,7 +216,7 @@ async fn usable_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
         .get_invite(code)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if !invite.usable(time::now_ms()) {
+    if !invite.usable(app.config.clock.now_ms()) {
         return Err(invite_gone());
     }
     Ok(invite)
@@ -273,7 +273,7 @@ pub async fn accept(
     if let Some(me) = existing? {
         return Ok((conversation_view(&conversation, me.role), false));
     }
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     if !invite.usable(now) {
         return Err(invite_gone());
     }

@@ -9,7 +9,7 @@ use crate::cursor::{self, After, Before};
 use crate::identity::Caller;
 use crate::model::{Deletion, Message, MessageBody, MessageView, Role, SystemEvent};
 use crate::store::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
-use crate::{ids, time, ApiError, App};
+use crate::{ids, ApiError, App};
 
 /// One page of history, oldest first.
 #[derive(Debug, Serialize, Deserialize)]
@@ -105,7 +105,7 @@ pub async fn post(
     }
     crate::text::message_text(&new.text)?;
     let key = format!("msg#{}#{}", caller.user_id, new.client_msg_id);
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     let message_id = ids::new_id();
     let append = Append {
         idempotency_key: Some(&key),
@@ -225,7 +225,7 @@ pub async fn delete(
             MessageBody::File(f) => Some(f.file_id.clone()),
             MessageBody::Text(_) => None,
         };
-        let now = time::now_ms();
+        let now = app.config.clock.now_ms();
         let own = message.sender == caller.user_id;
         let cutoff = now - window_ms;
         let deletion = Deletion {

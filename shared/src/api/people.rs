@@ -54,7 +54,7 @@ pub async fn me(app: &App, caller: &Caller) -> Result<MyProfile, ApiError> {
                     &caller.user_id,
                     caller.name_hint.as_deref(),
                     caller.email.as_deref(),
-                    time::now_ms(),
+                    app.config.clock.now_ms(),
                 )
                 .await?
         }
@@ -94,7 +94,12 @@ pub async fn update_me(
         .transpose()?;
     let profile = app
         .store
-        .update_profile(&caller.user_id, name, change.show_email, time::now_ms())
+        .update_profile(
+            &caller.user_id,
+            name,
+            change.show_email,
+            app.config.clock.now_ms(),
+        )
         .await?;
     Ok(MyProfile {
         user_id: caller.user_id.clone(),

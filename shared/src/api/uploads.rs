@@ -225,7 +225,7 @@ pub async fn create(
         content_type: new.content_type.clone(),
         sha256,
         uploader: caller.user_id.clone(),
-        uploaded_at_ms: time::now_ms(),
+        uploaded_at_ms: app.config.clock.now_ms(),
         expires_at_ms: None,
         status: StoredFileStatus::Pending,
         // The retention in force now travels with the key (and so with the bytes).
@@ -290,7 +290,7 @@ async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord, ApiError>
         .ok_or_else(ApiError::unavailable)?;
     // Gone comes first: once a deleted file's bytes are removed its record is scrubbed (name,
     // size, hashes blanked), so the retry of the very same request would no longer match it.
-    if existing.status_at(time::now_ms()) == FileStatus::Deleted {
+    if existing.status_at(app.config.clock.now_ms()) == FileStatus::Deleted {
         return Err(gone_upload());
     }
     // Every declared field must match: a retry that dropped or changed the sha256
@@ -305,13 +305,13 @@ async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord, ApiError>
             "client_msg_id was already used for a different upload",
         ));
     }
-    still_pending(&existing)?;
+    still_pending(app, &existing)?;
     Ok(existing)
 }
 
 /// Refuses anything but a pending upload.
-fn still_pending(file: &FileRecord) -> Result<(), ApiError> {
-    match file.status_at(time::now_ms()) {
+fn still_pending(app: &App, file: &FileRecord) -> Result<(), ApiError> {
+    match file.status_at(app.config.clock.now_ms()) {
         FileStatus::Pending => Ok(()),
         FileStatus::Available | FileStatus::Expired => Err(ApiError::new(
             ErrorCode::UploadCompleted,
@@ -456,7 +456,7 @@ async fn keep_pending(app: &App, file_id: &str, deadline_ms: i64) -> Result<(), 
         .get_file(file_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    still_pending(&current)?;
+    still_pending(app, &current)?;
     // Pending again cannot be: a settled upload never returns to pending.
     Err(ApiError::unavailable().with_fault(
         "uploads.keep_pending",
@@ -519,7 +519,7 @@ pub async fn part_urls(
 ) -> Result<PartUrls, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "gets part URLs").await?;
     multipart_of(&file)?;
-    still_pending(&file)?;
+    still_pending(app, &file)?;
     let (parts, expires_at_ms) = sign_parts(app, &file, &request.parts).await?;
     Ok(PartUrls {
         file_id: file.file_id,
@@ -537,7 +537,7 @@ pub async fn state(
     file_id: &str,
 ) -> Result<UploadState, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "reads upload state").await?;
-    let status = file.status_at(time::now_ms());
+    let status = file.status_at(app.config.clock.now_ms());
     let multipart = match (&file.multipart, status) {
         (Some(mp), FileStatus::Pending) => {
             let count = mp.part_count(file.size);
@@ -620,7 +620,7 @@ pub async fn abort(
         StoredFileStatus::Pending
             if !app
                 .store
-                .mark_pending_deleted(file_id, time::now_ms())
+                .mark_pending_deleted(file_id, app.config.clock.now_ms())
                 .await? =>
         {
             // No longer pending: completed, or swept, meanwhile.
@@ -659,7 +659,7 @@ pub async fn complete(
 /// Completion shared by the API and the S3 `ObjectCreated` handler: checks the object, marks
 /// the file available and appends the file message, once. Racing calls yield one message.
 pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, bool), ApiError> {
-    match file.status_at(time::now_ms()) {
+    match file.status_at(app.config.clock.now_ms()) {
         FileStatus::Available | FileStatus::Expired => {
             return announced(app, &file).await.map(|m| (m, false))
         }
@@ -803,7 +803,7 @@ async fn announce(
             }
         }
     };
-    let now = time::now_ms();
+    let now = app.config.clock.now_ms();
     // The retention the file was uploaded under (its key's), counted from when S3 stored the
     // bytes, as S3's lifecycle rule counts: the record turns `expired` no later than the bytes
     // go. Keys of the first layout follow the current setting, as their lifecycle rule does.
@@ -928,7 +928,7 @@ pub async fn object_created(
 /// removed from S3. Returns how many were cleaned (completed or deleted), and the ids of those
 /// it completed (their preview jobs are due). Run on a schedule by `sweep-uploads`.
 pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
-    let cutoff = time::now_ms() - crate::model::ABANDONED_AFTER_MS;
+    let cutoff = app.config.clock.now_ms() - crate::model::ABANDONED_AFTER_MS;
     let mut cleaned = 0;
     let mut completed = Vec::new();
     for file in app.store.abandoned_uploads(cutoff, batch).await? {
@@ -955,7 +955,7 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
         let deleted = async {
             if app
                 .store
-                .mark_pending_deleted(&file.file_id, time::now_ms())
+                .mark_pending_deleted(&file.file_id, app.config.clock.now_ms())
                 .await?
             {
                 // Now in the purge index: if this fails, `purge_deleted` finishes it.
