@@ -17,7 +17,7 @@ async fn strict_stack(download_ttl_secs: u64) -> &'static shared::App {
 
 #[tokio::test]
 async fn presigned_url_stops_working_after_its_lifetime() {
-    let app = strict_stack(2).await;
+    let app = strict_stack(60).await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let file_id = upload(
         app,
@@ -31,16 +31,16 @@ async fn presigned_url_stops_working_after_its_lifetime() {
     let bob = client(app, "bob");
     let r = bob.download(&cid, &file_id, Query::new()).await;
     let url = r.location().to_string();
-    assert!(url.contains("X-Amz-Expires=2"));
+    assert!(url.contains("X-Amz-Expires=60"));
 
     let ok = http_client().get(&url).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.bytes().await.unwrap().as_ref(), b"short-lived");
 
-    // A URL past its lifetime: signed 3.5 s ago by the app's clock (moved, not slept on).
-    app.config.clock.shift(-3_500);
+    // A URL past its lifetime: signed 61 s ago by the app's clock (moved, not slept on).
+    app.config.clock.shift(-61_000);
     let stale = bob.download(&cid, &file_id, Query::new()).await;
-    app.config.clock.shift(3_500);
+    app.config.clock.shift(61_000);
     let late = http_client()
         .get(stale.header("location").unwrap())
         .send()
