@@ -77,6 +77,10 @@ export function createPeople(api) {
     lookup,
     /** What the API said of `id` (null: not visible; undefined: not asked yet). */
     get: (id) => known.get(id),
+    /** Asks again next time (someone just joined a group with the caller: now visible). */
+    forget(id) {
+      if (!pending.has(id)) known.delete(id);
+    },
     /** Learned elsewhere (the caller's own profile after `PUT /me`). */
     set(id, profile) {
       known.set(id, profile);

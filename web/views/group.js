@@ -167,6 +167,7 @@ function addMemberForm(app, cid) {
           const m = await app.api.addMember(cid, input.value.trim());
           // Now that they share a group, their profile is visible: say so when nobody has ever
           // signed in with that id (a typo adds a stranger-to-be, not a colleague).
+          app.people.forget(m.user_id);
           await app.people.lookup([m.user_id]);
           const who = app.people.get(m.user_id);
           render(status, who && who.signed_in
