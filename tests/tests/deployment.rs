@@ -1079,3 +1079,36 @@ fn functions_that_look_for_bytes_may_list_the_bucket() {
         );
     }
 }
+
+/// The licences of what the functions link ship with every function: one layer whose content is
+/// the generated notices (the same file the web client serves), on every function by Globals.
+#[test]
+fn every_function_ships_the_third_party_notices() {
+    let t = template();
+    let layer = &t["Resources"]["NoticesLayer"];
+    assert_eq!(
+        layer["Type"].as_str(),
+        Some("AWS::Serverless::LayerVersion")
+    );
+    let content = layer["Properties"]["ContentUri"].as_str().unwrap();
+    let dir = workspace_root().join(content);
+    let notices = std::fs::read_to_string(dir.join("THIRD-PARTY-NOTICES")).unwrap();
+    let served =
+        std::fs::read_to_string(workspace_root().join("web/third-party-notices.txt")).unwrap();
+    assert_eq!(notices, served, "scripts/notices writes both");
+    assert!(notices.contains("aws-sdk-dynamodb") && notices.contains("Apache License"));
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "the layer holds the notices and nothing else"
+    );
+    let layers = serde_yaml::to_string(&t["Globals"]["Function"]["Layers"]).unwrap();
+    assert!(layers.contains("NoticesLayer"), "{layers}");
+    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
+        assert!(
+            f["Properties"]["Layers"].is_null(),
+            "{id} would replace the Globals layers"
+        );
+    }
+}
