@@ -50,7 +50,18 @@ Signatures and expiry are still not checked here: s3s-fs covers those in the tes
 * only access keys in `PRESIGN_SECRETS` (the local stack's and the tests') are checked: a URL
   of any other key, like every header-signed SDK call, is left alone as moto leaves it.
 
-Pinned to moto 5.2.x (`S3Response._bucket_response_post`, `S3Response.upload_part`,
+5. ListObjectVersions costs what it lists. moto deep-copies every version of every key in the
+   bucket (each object's bytes included) on each call, then filters by prefix: with a 1.3 GB
+   bucket one listing took 5-10 s, and the deletions that list an object's versions hit their
+   deadline. `S3Backend.list_object_versions` is replaced by moto's own code with two changes:
+
+* only key names under the prefix are visited (names are filtered before any version is read);
+* the listing's `is_latest` is kept on a light view of each stored version instead of on a
+  deep copy, so no object and no object's bytes are copied, and the stored versions stay
+  unmarked as before. Versions with the same LastModified millisecond are listed newest first,
+  as stored (moto listed the oldest first and called it the latest).
+
+Pinned to moto 5.2.x (`S3Backend.list_object_versions`, `S3Response._bucket_response_post`, `S3Response.upload_part`,
 `S3Response.list_parts`, `S3Response._key_response_post`, `S3Response.head_object`,
 `S3Response.key_response`, `S3Response.bucket_response`, `notifications._get_s3_event`).
 Call `install()` before any request is handled (and before a journal replays).
@@ -412,7 +423,116 @@ def _bucket_response_verified(self, request, full_url, headers):
     return _refusal_bytes(request) or _original_bucket_response(self, request, full_url, headers)
 
 
+class _ListedVersion:
+    """A stored version (FakeKey or FakeDeleteMarker) as one listing shows it: its own attributes,
+    read through, plus the listing's `is_latest`."""
+
+    __slots__ = ("version", "is_latest")
+
+    def __init__(self, version):
+        self.version = version
+        self.is_latest = False
+
+    def __getattr__(self, name):
+        return getattr(self.version, name)
+
+
+def _list_object_versions_under_prefix(self, bucket_name, delimiter=None, key_marker=None,
+                                       max_keys=1000, prefix="", version_id_marker=None):
+    """moto 5.2.5's `S3Backend.list_object_versions`, visiting only the prefix's keys and copying
+    nothing (see 5. above); the paging loop below is moto's, unchanged but for the view."""
+    bucket = self.get_bucket(bucket_name)
+    prefix = prefix or ""
+
+    common_prefixes = set()
+    requested_versions = []
+    delete_markers = []
+    next_key_marker = None
+    next_version_id_marker = None
+    names = [name for name in dict.keys(bucket.keys) if name.startswith(prefix)]
+    all_versions = [_ListedVersion(version) for name in names
+                    for version in reversed(bucket.keys.getlist(name, []))]
+    # sort by name, revert last-modified-date
+    all_versions.sort(key=lambda r: (r.name, -s3_models.unix_time_millis(r.last_modified)))
+    last_name = None
+
+    skip_versions = True
+    last_item_added = None
+    for version in all_versions:
+        name = version.name
+        # guaranteed to be sorted - so the first key with this name will be the latest
+        version.is_latest = name != last_name
+        if version.is_latest:
+            last_name = name
+
+        # Pagination
+        if skip_versions:
+            if key_marker is None:
+                skip_versions = False
+            elif not version_id_marker:
+                skip_versions = version.name < key_marker
+                continue
+            elif version.name == key_marker and version.version_id == version_id_marker:
+                skip_versions = False
+                continue
+            else:
+                continue
+
+        # Filter for keys that start with prefix
+        if not name.startswith(prefix):
+            continue
+        # separate keys that contain the same string between the prefix and the first occurrence
+        # of the delimiter
+        is_common_prefix = False
+        if delimiter and delimiter in name[len(prefix):]:
+            end_of_delimiter = (
+                len(prefix) + name[len(prefix):].index(delimiter) + len(delimiter)
+            )
+            prefix_including_delimiter = name[0:end_of_delimiter]
+
+            # Skip already-processed common prefix.
+            if prefix_including_delimiter == key_marker:
+                continue
+
+            common_prefixes.add(prefix_including_delimiter)
+            name = prefix_including_delimiter
+            is_common_prefix = True
+        elif last_item_added:
+            name = last_item_added.name
+
+        # Only return max_keys items.
+        if (
+            max_keys is not None
+            and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys
+        ):
+            next_key_marker = name
+            if is_common_prefix:
+                next_version_id_marker = None
+            elif last_item_added is not None:
+                next_version_id_marker = last_item_added.version_id
+            else:
+                next_version_id_marker = None
+            break
+
+        if not is_common_prefix:
+            last_item_added = version
+            # Differentiate between FakeKey and FakeDeleteMarkers
+            if not isinstance(version.version, s3_models.FakeKey):
+                delete_markers.append(version)
+            else:
+                requested_versions.append(version)
+
+    return (
+        requested_versions,
+        sorted(common_prefixes),
+        delete_markers,
+        next_key_marker,
+        next_version_id_marker,
+    )
+
+
 def install():
+    s3_models.S3Backend.list_object_versions = _list_object_versions_under_prefix
     S3Response.key_response = _key_response_verified
     S3Response.bucket_response = _bucket_response_verified
     s3_models.FakeMultipart.complete = _complete_with_kept_part_checksums

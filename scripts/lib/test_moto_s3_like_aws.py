@@ -1,20 +1,24 @@
-"""Proves moto_s3_like_aws.py's S3 behaviours on moto_server.py.
+"""Proves two of moto_s3_like_aws.py's S3 behaviours on moto_server.py.
 
 1. Presigned URLs (signature in the query) are checked as S3 checks them: a signed parameter
    stripped, a header left out or one signature character changed gets 403
    SignatureDoesNotMatch; an expired URL 403 AccessDenied; header-signed SDK calls and unknown
    access keys are left alone; a presigned part PUT journaled live replays after its URL expired.
+2. ListObjectVersions with a prefix visits only that prefix's versions and copies no object.
 
-Run: .local/venv-aws/bin/python scripts/lib/test_moto_s3_like_aws.py [presigned]
+Run: .local/venv-aws/bin/python scripts/lib/test_moto_s3_like_aws.py [presigned] [listing]
 Loopback only; takes a few seconds.
 """
 
 import base64
+import copy
 import hashlib
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 import boto3
@@ -163,6 +167,137 @@ def replay_after_expiry(data, m, upload, part):
     m.kill9()
 
 
+# --------------------------------------------------------------------------------------------
+
+
+class Counters:
+    """Counts deep copies and reads of stored object bytes made while a request runs, and
+    records which key names' version lists were read."""
+
+    def __init__(self, s3_models):
+        from moto.s3.utils import _VersionedKeyStore
+
+        self.deepcopies = self.value_reads = 0
+        self.visited = set()
+        self.s3_models, self.store = s3_models, _VersionedKeyStore
+        self.original_deepcopy = copy.deepcopy
+        self.original_value = s3_models.FakeKey.value
+        self.original_getlist = _VersionedKeyStore.getlist
+
+    def install(self):
+        counters, original_deepcopy, original_value = self, self.original_deepcopy, self.original_value
+        original_getlist = self.original_getlist
+
+        def recording_getlist(store, key, default=None):
+            counters.visited.add(key)
+            return original_getlist(store, key, default)
+
+        def counting_deepcopy(x, memo=None, _nil=[]):  # noqa: B006 - copy.deepcopy's signature
+            if memo is None:  # the outermost call only
+                counters.deepcopies += 1
+            return original_deepcopy(x, memo, _nil)
+
+        def counting_value(key):
+            counters.value_reads += 1
+            return original_value.fget(key)
+
+        copy.deepcopy = counting_deepcopy
+        self.s3_models.FakeKey.value = property(counting_value, original_value.fset)
+        self.store.getlist = recording_getlist
+
+    def reset(self):
+        self.deepcopies = self.value_reads = 0
+        self.visited = set()
+
+    def uninstall(self):
+        copy.deepcopy = self.original_deepcopy
+        self.s3_models.FakeKey.value = self.original_value
+        self.store.getlist = self.original_getlist
+
+
+def listing_visits_only_the_prefix():
+    print("3. ListObjectVersions with a prefix visits only that prefix's versions")
+    # In process, so the counters see moto's work: moto's server app with the same patches
+    # moto_server.py installs.
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+    from werkzeug.serving import make_server
+
+    import moto.s3.models as s3_models
+    import moto_memory
+    import moto_s3_like_aws
+    import moto_streams
+    import moto_transactions
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto_memory.install()
+    moto_s3_like_aws.install()
+    moto_transactions.install()
+    moto_streams.install()
+    server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app),
+                         threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    s3 = client(url, "test", "test")
+    try:
+        s3.create_bucket(Bucket="big")
+        s3.put_bucket_versioning(Bucket="big", VersioningConfiguration={"Status": "Enabled"})
+        for i in range(300):
+            s3.put_object(Bucket="big", Key=f"other/{i:04d}", Body=os.urandom(4096))
+        s3.put_object(Bucket="big", Key="other/0000", Body=b"second version")
+        s3.delete_object(Bucket="big", Key="other/0001")
+        ids = [s3.put_object(Bucket="big", Key="files/a", Body=f"v{n}".encode())["VersionId"]
+               for n in range(3)]
+        s3.put_object(Bucket="big", Key="files/b", Body=b"b")
+        marker = s3.delete_object(Bucket="big", Key="files/b")["VersionId"]
+        s3.put_object(Bucket="big", Key="filesX", Body=b"outside the prefix")
+
+        counters = Counters(s3_models)
+        counters.install()
+        try:
+            listing = s3.list_object_versions(Bucket="big", Prefix="files/")
+            copies, reads, visited = counters.deepcopies, counters.value_reads, counters.visited
+            counters.reset()
+            pages, marker_args = [], {}
+            while True:  # two entries a page
+                page = s3.list_object_versions(Bucket="big", Prefix="files/", MaxKeys=2, **marker_args)
+                pages.append(page)
+                if not page["IsTruncated"] or len(pages) > 5:
+                    break
+                marker_args = {"KeyMarker": page["NextKeyMarker"],
+                               "VersionIdMarker": page["NextVersionIdMarker"]}
+            everything = s3.list_object_versions(Bucket="big", Prefix="other/000")
+        finally:
+            counters.uninstall()
+
+        versions = [(v["Key"], v["VersionId"], v["IsLatest"]) for v in listing["Versions"]]
+        check(versions == [("files/a", ids[2], True), ("files/a", ids[1], False),
+                           ("files/a", ids[0], False), ("files/b", versions[3][1], False)],
+              "versions of the prefix, newest first, IsLatest on the newest")
+        markers = [(d["Key"], d["VersionId"], d["IsLatest"]) for d in listing["DeleteMarkers"]]
+        check(markers == [("files/b", marker, True)], "the prefix's delete marker, latest")
+        paged = [(v["Key"], v["VersionId"]) for p in pages
+                 for v in p.get("Versions", []) + p.get("DeleteMarkers", [])]
+        whole = [(k, v) for k, v, _ in versions + markers]
+        check(len(pages) == 3 and sorted(paged) == sorted(whole) and len(paged) == len(whole),
+              f"paging with KeyMarker/VersionIdMarker lists each entry once ({len(pages)} pages)")
+        other = [(v["Key"], v["IsLatest"]) for v in everything["Versions"]]
+        check(len(other) == 11 and other[:2] == [("other/0000", True), ("other/0000", False)]
+              and len(everything["DeleteMarkers"]) == 1,
+              f"another prefix lists its own versions and marker ({len(other)})")
+        check(visited == {"files/a", "files/b"},
+              f"only the prefix's keys are visited ({len(visited)} key names visited)")
+        check(copies == 0 and reads == 0,
+              f"listing 4 keys of a 303-key bucket copies no object and reads no object's bytes "
+              f"(deep copies: {copies}, object bytes read: {reads})")
+        # The live objects are not marked by a listing: IsLatest is the listing's, not stored.
+        bucket = s3_models.s3_backends["123456789012"]["aws"].buckets["big"]
+        check(not any(getattr(v, "is_latest", None) is False for v in bucket.keys.getlist("files/a")),
+              "stored versions are not modified by a listing")
+    finally:
+        server.shutdown()
+
+
 def main(parts):
     data = tempfile.mkdtemp(prefix="moto-s3-like-aws-")
     m = None
@@ -172,6 +307,8 @@ def main(parts):
             upload, part = presigned_urls(m)
             replay_after_expiry(data, m, upload, part)
             m = None
+        if "listing" in parts:
+            listing_visits_only_the_prefix()
         print("PASS")
     except BaseException:
         if m is not None:
@@ -184,4 +321,4 @@ def main(parts):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["presigned"])
+    main(sys.argv[1:] or ["presigned", "listing"])
