@@ -31,9 +31,11 @@ Big bodies live in `DATA_DIR/blobs/ab/<sha256>`, content-addressed, written + fs
 record that names them, so the journal stays small. A torn or corrupt record (crash mid-append)
 ends the journal: startup keeps everything before it, saves the tail aside and truncates.
 
-Signatures are not a concern for replay: moto's server does not verify SigV4 signatures, URL
-expiry or POST policies unless auth is switched on (INITIAL_NO_AUTH_ACTION_COUNT), so a request
-recorded with an expired presigned URL replays fine (the durability test proves it).
+Signatures are not a concern for replay: moto's server does not verify header signatures or POST
+policy expiry unless auth is switched on (INITIAL_NO_AUTH_ACTION_COUNT), and the presigned-URL
+check of moto_s3_like_aws.py reads moto's S3 clock, which `frozen_request` sets to the recorded
+time, so a request recorded with a presigned URL or POST form replays fine after it expired
+(test_moto_durability.py and test_moto_s3_like_aws.py prove it).
 """
 
 from __future__ import annotations

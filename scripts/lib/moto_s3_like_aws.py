@@ -1,4 +1,4 @@
-"""Two places where moto's S3 falls short of what GroupShare relies on, made to behave as S3.
+"""Where moto's S3 falls short of what GroupShare relies on, made to behave as S3.
 
 1. Browser-form (presigned POST) uploads, checked the way S3 checks them.
 
@@ -36,15 +36,44 @@ Signatures and expiry are still not checked here: s3s-fs covers those in the tes
    `requestParameters` and `responseElements`, without which the Lambda event types refuse
    the record.
 
-Pinned to moto 5.2.x (`S3Response._bucket_response_post`, `S3Response.upload_part`,
-`S3Response.list_parts`, `S3Response._key_response_post`, `S3Response.head_object`, `notifications._get_s3_event`).
+4. Presigned URLs (SigV4 in the query: `X-Amz-Signature`) are verified as S3 verifies them.
+   moto serves a presigned URL whatever was done to it, so a URL whose signed parameters were
+   stripped (the forced-download `response-content-disposition`, the `versionId`), whose
+   signature or signed headers differ, or which has expired, still works. Now:
+
+* the canonical request is rebuilt from the request as received (method, path, query without
+  `X-Amz-Signature`, the headers named in `X-Amz-SignedHeaders`, `UNSIGNED-PAYLOAD`) and signed
+  with the secret of the access key in `X-Amz-Credential`; a different signature is refused
+  (403 SignatureDoesNotMatch);
+* a URL past `X-Amz-Date` + `X-Amz-Expires` is refused (403 AccessDenied, Request has expired);
+* CORS preflights (OPTIONS to a presigned URL) are not checked, as S3 does not check them;
+* only access keys in `PRESIGN_SECRETS` (the local stack's and the tests') are checked: a URL
+  of any other key, like every header-signed SDK call, is left alone as moto leaves it.
+
+5. ListObjectVersions costs what it lists. moto deep-copies every version of every key in the
+   bucket (each object's bytes included) on each call, then filters by prefix: with a 1.3 GB
+   bucket one listing took 5-10 s, and the deletions that list an object's versions hit their
+   deadline. `S3Backend.list_object_versions` is replaced by moto's own code with two changes:
+
+* only key names under the prefix are visited (names are filtered before any version is read);
+* the listing's `is_latest` is kept on a light view of each stored version instead of on a
+  deep copy, so no object and no object's bytes are copied, and the stored versions stay
+  unmarked as before. Versions with the same LastModified millisecond are listed newest first,
+  as stored (moto listed the oldest first and called it the latest).
+
+Pinned to moto 5.2.x (`S3Backend.list_object_versions`, `S3Response._bucket_response_post`, `S3Response.upload_part`,
+`S3Response.list_parts`, `S3Response._key_response_post`, `S3Response.head_object`,
+`S3Response.key_response`, `S3Response.bucket_response`, `notifications._get_s3_event`).
 Call `install()` before any request is handled (and before a journal replays).
 """
 
 import base64
+import datetime
 import hashlib
+import hmac
 import json
 import re
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 from xml.dom import minidom
 
 import moto.s3.models as s3_models
@@ -279,7 +308,233 @@ def _complete_with_kept_part_checksums(self, body):
         s3_models.MultipartChecksumBuilder = original_builder
 
 
+# Access key -> secret of the keys whose presigned URLs are verified: the local stack's
+# (scripts/local) and the tests'. moto accepts any key; URLs of other keys are not checked.
+PRESIGN_SECRETS = {"local": "local", "test": "test"}
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # S3's limit for X-Amz-Expires
+
+
+def _query_pairs(raw_query):
+    """The raw query string's (name, value) pairs, percent-decoded (`+` stays `+`, as S3 reads
+    a SigV4 query)."""
+    pairs = []
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+def _uri_encode(text):
+    # SigV4's encoding: everything but A-Z a-z 0-9 - _ . ~ is %XX (uppercase hex).
+    return quote(text, safe="-_.~")
+
+
+def _raw_path(environ):
+    """The path as the client sent it (werkzeug keeps the request line in RAW_URI)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:
+        return quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/")
+    if not raw.startswith("/"):  # absolute-form request line
+        raw = urlsplit(raw).path or "/"
+    return raw.split("?", 1)[0]
+
+
+def _presign_refusal(request):
+    """None when the request may go on to moto; else S3's error answer for a presigned URL
+    that does not verify or has expired."""
+    environ = getattr(request, "environ", None)
+    if environ is None or request.method == "OPTIONS":
+        return None  # a CORS preflight carries no signature of its own: S3 answers it as CORS
+    raw_query = environ.get("QUERY_STRING", "")
+    if "X-Amz-Signature=" not in raw_query:
+        return None  # not presigned (header-signed SDK calls, POST forms): moto's handling
+    pairs = _query_pairs(raw_query)
+    params = dict(pairs)
+    credential = params.get("X-Amz-Credential", "").split("/")
+    if len(credential) != 5 or credential[0] not in PRESIGN_SECRETS:
+        return None  # an access key we have no secret for: left alone, as moto does
+    secret = PRESIGN_SECRETS[credential[0]]
+    amz_date = params.get("X-Amz-Date", "")
+    try:
+        signed_at = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
+        expires = int(params.get("X-Amz-Expires", ""))
+    except ValueError:
+        expires = -1
+    if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or not 0 < expires <= MAX_PRESIGN_SECONDS \
+            or not params.get("X-Amz-SignedHeaders"):
+        return _error("AuthorizationQueryParametersError",
+                      "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+                      "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and "
+                      "X-Amz-Expires parameters, X-Amz-Expires at most 604800 seconds.")
+
+    # The canonical request, from the request as received.
+    path = quote(unquote_to_bytes(_raw_path(environ).encode("latin-1")), safe="/-_.~")
+    query = "&".join(f"{_uri_encode(n)}={_uri_encode(v)}" for n, v in sorted(
+        (n, v) for n, v in pairs if n != "X-Amz-Signature"))
+    names = params["X-Amz-SignedHeaders"].split(";")
+    headers = ""
+    for name in names:
+        value = request.headers.get(name)
+        if value is None:
+            value = ""  # a signed header left out: the signature cannot match
+        headers += f"{name}:{' '.join(value.split())}\n"
+    canonical = "\n".join(
+        [request.method, path, query, headers, params["X-Amz-SignedHeaders"], "UNSIGNED-PAYLOAD"])
+    scope = "/".join(credential[1:])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret).encode()
+    for part in credential[1:]:
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), params.get("X-Amz-Signature", "").encode()):
+        return _error("SignatureDoesNotMatch",
+                      "The request signature we calculated does not match the signature you "
+                      "provided. Check your key and signing method.", 403)
+    # The clock moto's S3 models read: frozen to the recorded time while the journal replays
+    # a request, so a part PUT accepted live replays after its URL expired.
+    now = s3_models.utcnow()
+    if now.tzinfo is not None:
+        now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    if now > signed_at + datetime.timedelta(seconds=expires):
+        return _error("AccessDenied", "Request has expired", 403)
+    return None
+
+
+_original_key_response = S3Response.key_response
+_original_bucket_response = S3Response.bucket_response
+
+
+def _refusal_bytes(request):
+    refusal = _presign_refusal(request)
+    if refusal is None:
+        return None
+    status, headers, body = refusal
+    return status, headers, body.encode()
+
+
+def _key_response_verified(self, request, full_url, headers):
+    return _refusal_bytes(request) or _original_key_response(self, request, full_url, headers)
+
+
+def _bucket_response_verified(self, request, full_url, headers):
+    return _refusal_bytes(request) or _original_bucket_response(self, request, full_url, headers)
+
+
+class _ListedVersion:
+    """A stored version (FakeKey or FakeDeleteMarker) as one listing shows it: its own attributes,
+    read through, plus the listing's `is_latest`."""
+
+    __slots__ = ("version", "is_latest")
+
+    def __init__(self, version):
+        self.version = version
+        self.is_latest = False
+
+    def __getattr__(self, name):
+        return getattr(self.version, name)
+
+
+def _list_object_versions_under_prefix(self, bucket_name, delimiter=None, key_marker=None,
+                                       max_keys=1000, prefix="", version_id_marker=None):
+    """moto 5.2.5's `S3Backend.list_object_versions`, visiting only the prefix's keys and copying
+    nothing (see 5. above); the paging loop below is moto's, unchanged but for the view."""
+    bucket = self.get_bucket(bucket_name)
+    prefix = prefix or ""
+
+    common_prefixes = set()
+    requested_versions = []
+    delete_markers = []
+    next_key_marker = None
+    next_version_id_marker = None
+    names = [name for name in dict.keys(bucket.keys) if name.startswith(prefix)]
+    all_versions = [_ListedVersion(version) for name in names
+                    for version in reversed(bucket.keys.getlist(name, []))]
+    # sort by name, revert last-modified-date
+    all_versions.sort(key=lambda r: (r.name, -s3_models.unix_time_millis(r.last_modified)))
+    last_name = None
+
+    skip_versions = True
+    last_item_added = None
+    for version in all_versions:
+        name = version.name
+        # guaranteed to be sorted - so the first key with this name will be the latest
+        version.is_latest = name != last_name
+        if version.is_latest:
+            last_name = name
+
+        # Pagination
+        if skip_versions:
+            if key_marker is None:
+                skip_versions = False
+            elif not version_id_marker:
+                skip_versions = version.name < key_marker
+                continue
+            elif version.name == key_marker and version.version_id == version_id_marker:
+                skip_versions = False
+                continue
+            else:
+                continue
+
+        # Filter for keys that start with prefix
+        if not name.startswith(prefix):
+            continue
+        # separate keys that contain the same string between the prefix and the first occurrence
+        # of the delimiter
+        is_common_prefix = False
+        if delimiter and delimiter in name[len(prefix):]:
+            end_of_delimiter = (
+                len(prefix) + name[len(prefix):].index(delimiter) + len(delimiter)
+            )
+            prefix_including_delimiter = name[0:end_of_delimiter]
+
+            # Skip already-processed common prefix.
+            if prefix_including_delimiter == key_marker:
+                continue
+
+            common_prefixes.add(prefix_including_delimiter)
+            name = prefix_including_delimiter
+            is_common_prefix = True
+        elif last_item_added:
+            name = last_item_added.name
+
+        # Only return max_keys items.
+        if (
+            max_keys is not None
+            and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys
+        ):
+            next_key_marker = name
+            if is_common_prefix:
+                next_version_id_marker = None
+            elif last_item_added is not None:
+                next_version_id_marker = last_item_added.version_id
+            else:
+                next_version_id_marker = None
+            break
+
+        if not is_common_prefix:
+            last_item_added = version
+            # Differentiate between FakeKey and FakeDeleteMarkers
+            if not isinstance(version.version, s3_models.FakeKey):
+                delete_markers.append(version)
+            else:
+                requested_versions.append(version)
+
+    return (
+        requested_versions,
+        sorted(common_prefixes),
+        delete_markers,
+        next_key_marker,
+        next_version_id_marker,
+    )
+
+
 def install():
+    s3_models.S3Backend.list_object_versions = _list_object_versions_under_prefix
+    S3Response.key_response = _key_response_verified
+    S3Response.bucket_response = _bucket_response_verified
     s3_models.FakeMultipart.complete = _complete_with_kept_part_checksums
     S3Response._bucket_response_post = _post_like_s3
     S3Response.upload_part = _upload_part_like_s3

@@ -8,7 +8,8 @@ and only one transaction may commit on it. moto_transactions.py evaluates a tran
 conditions before writing anything, so it costs the same whatever the table size.
 
 moto_s3_like_aws.py makes presigned POST uploads and event notifications behave as S3's
-(policy size range, declared SHA-256 checked and kept, version ids). moto_streams.py keeps
+(policy size range, declared SHA-256 checked and kept, version ids), verifies presigned URLs
+(SigV4 signature and expiry) and lists object versions without copying the bucket. moto_streams.py keeps
 DynamoDB Streams polling from growing memory.
 
 With --data-dir, every state change moto acknowledges is journaled and fsync'ed before the answer
