@@ -97,7 +97,9 @@ export function createApi({ base, getToken, onUnauthorized }) {
     updateMe: (change) => request('PUT', '/me', { body: change }),
     /** Names of up to 100 people the caller shares a group with: `{users}`. */
     users: (ids) => request('GET', '/users', { query: { ids: ids.join(',') } }),
-    createInvite: (cid, options = {}) => request('POST', `${conv(cid)}/invites`, { body: options }),
+    /** `client_request_id` makes a retried request answer with the invite it made. */
+    createInvite: (cid, options = {}) =>
+      request('POST', `${conv(cid)}/invites`, { body: { client_request_id: newId(), ...options } }),
     invites: (cid) => request('GET', `${conv(cid)}/invites`, { query: { limit: 100 } }),
     revokeInvite: (cid, code) => request('DELETE', `${conv(cid)}/invites/${encodeURIComponent(code)}`),
     /** What an invite would join: `{title, member_count, inviter_name}`. */

@@ -33,10 +33,18 @@ type Error = provision::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer())
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // Whatever RUST_LOG asks for, other crates (the SDK) stay at INFO at most, as in the
+        // functions: below it they print request bodies, with message texts and file names.
+        .with(shared::logging::filter(
+            tracing_subscriber::filter::LevelFilter::TRACE,
+        ))
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("watch") {

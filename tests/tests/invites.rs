@@ -297,3 +297,33 @@ async fn a_revoke_racing_accepts_never_lets_anyone_in_after_it() {
         1 + uses_at_revoke
     );
 }
+
+/// A create retried after its answer was lost makes no second link: the request key names the
+/// invite it made, recorded in the same transaction. Concurrent retries too.
+#[tokio::test]
+async fn making_an_invite_twice_with_one_request_key_makes_one_link() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let body = json!({"max_uses": 3, "client_request_id": "inv-1"});
+    let first = alice.create_invite(&cid, body.clone()).await;
+    assert_eq!(first.status, 201, "{:?}", first.json);
+    let retries =
+        futures::future::join_all((0..5).map(|_| alice.create_invite(&cid, body.clone()))).await;
+    for r in &retries {
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        assert_eq!(r.json["code"], first.json["code"]);
+    }
+    assert_eq!(
+        alice.invites(&cid, Query::new()).await.ok().invites.len(),
+        1
+    );
+    // Another group, or no key: another link.
+    let other = create_group(app, "alice", &[]).await;
+    assert_eq!(alice.create_invite(&other, body).await.status, 201);
+    assert_eq!(alice.create_invite(&cid, json!({})).await.status, 201);
+    assert_eq!(
+        alice.invites(&cid, Query::new()).await.ok().invites.len(),
+        2
+    );
+}

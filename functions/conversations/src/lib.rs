@@ -67,10 +67,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 conversations::remove_member(app, &ctx.caller, &conversation_id, &user_id).await?;
                 Ok(empty(204))
             }
-            Route::CreateInvite { conversation_id } => json(
-                201,
-                &invites::create(app, &ctx.caller, &conversation_id, json_body(&req)?).await?,
-            ),
+            Route::CreateInvite { conversation_id } => {
+                let (invite, created) =
+                    invites::create(app, &ctx.caller, &conversation_id, json_body(&req)?).await?;
+                json(if created { 201 } else { 200 }, &invite)
+            }
             Route::ListInvites { conversation_id } => json(
                 200,
                 &invites::list(

@@ -13,6 +13,7 @@ use crate::identity::Caller;
 use crate::model::{Member, Message, Role, SystemEvent};
 use crate::store::{
     profile_joined, put_member_if_absent, use_invite, Append, AppendOutcome, Guard, Invite,
+    PutInvite,
 };
 use crate::{ids, time, ApiError, App, ErrorCode};
 
@@ -32,6 +33,10 @@ pub struct NewInvite {
     /// 1..=1000; absent: any number until it expires.
     #[serde(default)]
     pub max_uses: Option<u64>,
+    /// Makes the request safe to retry: the same key from the same caller in the same group
+    /// answers with the invite it made, not a second one.
+    #[serde(default)]
+    pub client_request_id: Option<String>,
 }
 
 /// An invite as its group's owners and admins see it.
@@ -97,13 +102,14 @@ async fn require_manager(
     Ok(())
 }
 
-/// `POST /conversations/{cid}/invites` (owners and admins).
+/// `POST /conversations/{cid}/invites` (owners and admins). Returns the invite and whether it
+/// was made now (`false`: a retry of the request that made it).
 pub async fn create(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
     new: NewInvite,
-) -> Result<InviteView, ApiError> {
+) -> Result<(InviteView, bool), ApiError> {
     let lifetime = new.expires_in.unwrap_or(DEFAULT_INVITE_SECS);
     if !(60..=MAX_INVITE_SECS).contains(&lifetime) {
         return Err(ApiError::new(
@@ -134,11 +140,26 @@ pub async fn create(
         revoked_at: None,
         expires_at_s: expires_at / 1000 + KEEP_EXPIRED_SECS,
     };
-    if !app.store.put_invite(&invite).await? {
+    let request = match &new.client_request_id {
+        Some(key) => {
+            super::messages::check_client_msg_id(key)?;
+            Some(ids::derived_id(
+                "groupshare-invite",
+                &[conversation_id, &caller.user_id, key],
+            ))
+        }
+        None => None,
+    };
+    match app
+        .store
+        .put_invite_once(&invite, request.as_deref())
+        .await?
+    {
+        PutInvite::Stored => Ok((invite_view(app, &invite), true)),
+        PutInvite::Existing(first) => Ok((invite_view(app, &first), false)),
         // Lost the role (or the group) while asking: a non-manager's answer.
-        return Err(ApiError::not_found());
+        PutInvite::NotAllowed => Err(ApiError::not_found()),
     }
-    Ok(invite_view(app, &invite))
 }
 
 #[derive(Debug, Serialize, Deserialize)]

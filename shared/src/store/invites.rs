@@ -44,8 +44,79 @@ impl Invite {
 
 impl Store {
     /// Stores a new invite, conditioned on its creator still being an owner or admin of the
+    /// group when it commits. `false`: they no longer are (nothing was written). With a
+    /// `request` key (derived from the creator's `client_request_id`), a record of which code
+    /// that request made is written in the same transaction, so a retry finds the first invite
+    /// instead of making a second one: [`PutInvite::Existing`].
+    pub async fn put_invite_once(
+        &self,
+        invite: &Invite,
+        request: Option<&str>,
+    ) -> Result<PutInvite, ApiError> {
+        let Some(request) = request else {
+            return Ok(match self.put_invite(invite).await? {
+                true => PutInvite::Stored,
+                false => PutInvite::NotAllowed,
+            });
+        };
+        let record = TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.tables.invites)
+                    // Not an invite: no `conversation_id`/`created_at`, so not in the listing
+                    // index, and its key has a character no invite code has.
+                    .item("code", s(request_record(request)))
+                    .item("invite_code", s(&invite.code))
+                    .item("expires_at_s", n(invite.expires_at_s))
+                    .condition_expression("attribute_not_exists(code)")
+                    .build()
+                    .expect("table, item set"),
+            )
+            .build();
+        match self.put_invite_with(invite, Some(record)).await? {
+            Ok(()) => Ok(PutInvite::Stored),
+            Err(reasons) => {
+                let failed =
+                    |i: usize| reasons.get(i).map(String::as_str) == Some("ConditionalCheckFailed");
+                if failed(2) {
+                    let out = self
+                        .client
+                        .get_item()
+                        .table_name(&self.tables.invites)
+                        .key("code", s(request_record(request)))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::from_sdk("invites.request", e))?;
+                    let code = out
+                        .item
+                        .as_ref()
+                        .and_then(|i| i.get("invite_code")?.as_s().ok().cloned());
+                    if let Some(code) = code {
+                        if let Some(first) = self.get_invite(&code).await? {
+                            return Ok(PutInvite::Existing(Box::new(first)));
+                        }
+                    }
+                    return Err(ApiError::unavailable());
+                }
+                Ok(PutInvite::NotAllowed)
+            }
+        }
+    }
+
+    /// Stores a new invite, conditioned on its creator still being an owner or admin of the
     /// group when it commits. `false`: they no longer are (nothing was written).
     pub async fn put_invite(&self, invite: &Invite) -> Result<bool, ApiError> {
+        Ok(self.put_invite_with(invite, None).await?.is_ok())
+    }
+
+    /// The invite put and the creator's role check (and `extra`), in one transaction; a
+    /// cancellation answers with each part's reason code.
+    async fn put_invite_with(
+        &self,
+        invite: &Invite,
+        extra: Option<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<String>>, ApiError> {
         let put = TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -62,17 +133,23 @@ impl Store {
                 Guard::Role(&invite.created_by, &[Role::Owner, Role::Admin]),
             )
             .expect("a role guard is a condition check");
+        let mut parts = vec![put, guard];
+        parts.extend(extra);
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put)
-            .transact_items(guard)
+            .set_transact_items(Some(parts))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if super::messages::cancellation_reasons(&e).is_some() => Ok(false),
-            Err(e) => Err(ApiError::from_sdk("invites.put", e)),
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match super::messages::cancellation_reasons(&e) {
+                Some(reasons) => Ok(Err(reasons
+                    .iter()
+                    .map(|r| r.code().unwrap_or_default().to_string())
+                    .collect())),
+                None => Err(ApiError::from_sdk("invites.put", e)),
+            },
         }
     }
 
@@ -153,6 +230,21 @@ impl Store {
             .await;
         conditional_write(result, "invites.revoke")
     }
+}
+
+/// What storing an invite did.
+#[derive(Debug)]
+pub enum PutInvite {
+    Stored,
+    /// A retry of the request that made this invite.
+    Existing(Box<Invite>),
+    /// The creator is no longer an owner or admin of the group.
+    NotAllowed,
+}
+
+/// The key of the record of which invite a `client_request_id` made (`#` is no code character).
+fn request_record(request: &str) -> String {
+    format!("request#{request}")
 }
 
 /// Transaction part: spend one use of the invite, if it is still usable at `now_ms`. A revoke,

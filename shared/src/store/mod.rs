@@ -28,7 +28,7 @@ use crate::ApiError;
 pub use connections::{Connection, MAX_CONNECTION_LIFETIME};
 pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
-pub use invites::{use_invite, Invite};
+pub use invites::{use_invite, Invite, PutInvite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
 pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 pub use profiles::{profile_joined, profile_left};
