@@ -489,3 +489,39 @@ async fn concurrent_recall_delete_and_download_leave_no_half_state() {
         assert_eq!(stored_versions(app, &record.s3_key).await, 0);
     }
 }
+
+/// Forced: the sender's recall has read the message (still text), then an owner's deletion of it
+/// commits just before the recall's transaction is sent. The tombstone's own condition (still
+/// text or a file, the same message) must stop a second deletion: one tombstone, one event.
+#[tokio::test]
+async fn a_deletion_committed_just_before_a_recall_is_sent_leaves_one_deletion() {
+    let hook = BeforeTransaction::default();
+    let app = stack_with(Options {
+        before_transaction: Some(hook.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "owner", &["alice"]).await;
+    let seq = send_text(app, &cid, "alice", "take this back").await;
+    let group = cid.clone();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            let deleted = client(other, "owner").delete_message(&group, seq).await;
+            assert_eq!(deleted.status, 200, "{:?}", deleted.json);
+        })
+    });
+    let recalled = client(app, "alice").delete_message(&cid, seq).await;
+    assert!(hook.fired(), "the recall sent a transaction");
+    assert_eq!(recalled.status, 200, "{:?}", recalled.json);
+    let page = client(app, "owner").messages(&cid, Query::new()).await.ok();
+    let events: Vec<&str> = page
+        .messages
+        .iter()
+        .filter_map(|m| m.system.as_ref())
+        .filter(|e| e.seq == Some(seq))
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(events, vec!["message_deleted"], "one deletion, the owner's");
+    let tombstone = page.messages.iter().find(|m| m.seq == seq).unwrap();
+    assert_eq!(tombstone.deleted.as_ref().unwrap().by, "owner");
+}
