@@ -65,7 +65,10 @@ export function createApi({ base, getToken, onUnauthorized }) {
     conversation: (cid) => request('GET', conv(cid)),
     members: (cid, cursor, limit) => request('GET', `${conv(cid)}/members`, { query: { cursor, limit } }),
     addMember: (cid, userId) => request('POST', `${conv(cid)}/members`, { body: { user_id: userId } }),
+    /** Remove a member (owners/admins), or leave (yourself). */
     leave: (cid, userId) => request('DELETE', `${conv(cid)}/members/${encodeURIComponent(userId)}`),
+    changeRole: (cid, userId, role) =>
+      request('PATCH', `${conv(cid)}/members/${encodeURIComponent(userId)}`, { body: { role } }),
     messages: (cid, { before, after, limit } = {}) =>
       request('GET', `${conv(cid)}/messages`, { query: { before, after, limit } }),
     /** Recall (sender, within the window) or delete (owner/admin): `{message, system_message?}`. */

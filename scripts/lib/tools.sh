@@ -14,7 +14,7 @@ WEBSOCKETS_VERSION='websockets==17.4'
 S3S_FS_VERSION='0.14.1'
 LINT_PACKAGES=('cfn-lint==1.58.0' 'aws-sam-cli==1.170.0')
 CARGO_LAMBDA_VERSION='cargo-lambda==1.9.2'
-WEB_TEST_PACKAGES=('selenium==4.53.0' 'pytest==8.4.2')
+WEB_TEST_PACKAGES=('selenium==4.51.0' 'pytest==8.4.2')
 # scripts/fuzz: property-based API fuzzing from docs/openapi.yaml.
 FUZZ_PACKAGES=('schemathesis==4.32.5')
 # Supply-chain checks (scripts/test): deny.toml's licence/ban/source/advisory rules, and the

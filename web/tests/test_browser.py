@@ -11,7 +11,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / ".local" / "web-group.png"
@@ -1154,3 +1154,42 @@ def test_deleting_a_file_message_shows_busy_at_once(stack, browsers):
     button = item.find_element(By.CSS_SELECTOR, "button.delete-message")
     assert not button.is_enabled() and button.text == "Deleting…"
     wait(alice, lambda d: not d.find_elements(By.XPATH, "//article[contains(@class,'file-card')][.//h3[text()='mistake.txt']]"))
+
+
+def test_members_are_managed_from_the_members_tab_by_the_rules(stack, browsers):
+    """An owner promotes and removes from the Members tab, each with the API's rules: the last
+    owner cannot leave (the rule's own words are shown), a member can."""
+    browsers.allowed_console.append(" 409 ")  # the last owner's refused leave, shown in the row
+    _, group = stack.call("gina", "POST", "/conversations",
+                          {"title": "Managed here", "members": ["hal", "ivy"]})
+    cid = group["conversation_id"]
+    gina = browsers()
+    sign_in(gina, stack, "gina", f"#/g/{cid}/members")
+    css(gina, ".member[data-user=hal] .role-select")
+    Select(gina.driver.find_element(By.CSS_SELECTOR, ".member[data-user=hal] .role-select")).select_by_value("admin")
+    wait(gina, lambda d: d.find_element(By.CSS_SELECTOR, ".member[data-user=hal] .role").text.lower() == "admin")
+    _, members = stack.call("gina", "GET", f"/conversations/{cid}/members")
+    assert {m["user_id"]: m["role"] for m in members["members"]}["hal"] == "admin"
+
+    gina.driver.find_element(By.XPATH, "//li[@data-user='ivy']//button[text()='Remove']").click()
+    confirm(gina)
+    wait(gina, lambda d: not d.find_elements(By.CSS_SELECTOR, ".member[data-user=ivy]"))
+    _, members = stack.call("gina", "GET", f"/conversations/{cid}/members")
+    assert "ivy" not in [m["user_id"] for m in members["members"]]
+
+    # The last owner cannot leave: the API's rule, in its own words, in the row.
+    gina.driver.find_element(By.XPATH, "//li[@data-user='gina']//button[text()='Leave group']").click()
+    confirm(gina)
+    status = css(gina, ".member[data-user=gina] .member-status")
+    wait(gina, lambda _: "at least one owner" in status.text)
+
+    # hal (an admin now) leaves from his own device and is back at his group list.
+    hal = browsers()
+    sign_in(hal, stack, "hal", f"#/g/{cid}/members")
+    css(hal, ".member[data-user=hal]")
+    assert not hal.driver.find_elements(By.CSS_SELECTOR, ".member[data-user=gina] .role-select"), \
+        "an admin cannot change an owner's role"
+    hal.driver.find_element(By.XPATH, "//li[@data-user='hal']//button[text()='Leave group']").click()
+    confirm(hal)
+    wait(hal, EC.text_to_be_present_in_element((By.ID, "banner"), "You left Managed here"))
+    assert hal.driver.current_url.endswith("#/")

@@ -1,6 +1,9 @@
 // The group's members tab: who is in the group, by name with their user id beside it, and with
 // which role, paged by user id (`GET /conversations/{id}/members`), for members only like
-// everything else. Owners and admins also see the group's invite links and can revoke them.
+// everything else. Each row offers what the caller may do by the API's rules: owners change any
+// role and remove anyone, admins make members admins and remove members, anyone leaves; the
+// API's answer is shown in the row (it checks the rules inside its writes, e.g. the last owner).
+// Owners and admins also see the group's invite links and can revoke them.
 
 import { h, render } from '../dom.js';
 import { when } from '../format.js';
@@ -22,13 +25,7 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
       for (const m of page.members) {
         const you = m.user_id === app.session.user;
         const known = app.people.get(m.user_id);
-        list.append(h('li', { class: 'member', dataset: { user: m.user_id } },
-          app.people.avatar(m.user_id),
-          h('span', { class: 'member-name' }, app.people.person(m.user_id, { you }),
-            h('span', { class: 'member-id muted small' }, m.user_id),
-            known && !known.signed_in ? h('span', { class: 'muted small' }, 'has not signed in yet') : null),
-          h('span', { class: `role role-${m.role}` }, m.role),
-          h('time', { class: 'muted small', datetime: m.joined_at, title: when(m.joined_at) }, `joined ${when(m.joined_at)}`)));
+        list.append(memberRow(app, cid, group, m, you, known));
       }
       cursor = page.cursor;
       more.hidden = !cursor;
@@ -50,6 +47,64 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
   await load();
   if (invites) await inviteList(invites, app, cid);
   onCleanup(() => {});
+}
+
+/** One member, with the actions the caller's role allows on them. */
+function memberRow(app, cid, group, m, you, known) {
+  const status = h('p', { class: 'small member-status', role: 'alert' });
+  const row = h('li', { class: 'member', dataset: { user: m.user_id } });
+  const who = app.people.label(m.user_id);
+  const act = async (work, done) => {
+    render(status);
+    try {
+      await work();
+      done();
+    } catch (err) {
+      // The rules' own words: "a conversation keeps at least one owner…", "only owners…".
+      render(status, err.message);
+    }
+  };
+  const actions = [];
+  const mine = group.role;
+  const roles = mine === 'owner' ? ['member', 'admin', 'owner'] : mine === 'admin' && m.role === 'member' ? ['member', 'admin'] : [];
+  if (!you && roles.length) {
+    const id = `role-${m.user_id}`;
+    const select = h('select', { id, class: 'role-select' }, roles.map((r) => h('option', { value: r, selected: r === m.role }, r)));
+    select.addEventListener('change', () => act(
+      () => app.api.changeRole(cid, m.user_id, select.value),
+      () => { m.role = select.value; row.replaceWith(memberRow(app, cid, group, m, you, known)); },
+    ));
+    actions.push(h('label', { for: id, class: 'sr-only' }, `Role of ${who}`), select);
+  }
+  const mayRemove = mine === 'owner' || (mine === 'admin' && m.role === 'member');
+  if (you || mayRemove) {
+    actions.push(h('button', {
+      type: 'button', class: 'link danger',
+      onclick: () => {
+        const question = you ? 'Leave this group? You will no longer see its messages or files.' : `Remove ${who} from the group?`;
+        if (!window.confirm(question)) return;
+        act(() => app.api.leave(cid, m.user_id), () => {
+          if (you) {
+            // route() clears the banner when the address changes; this listener speaks after it.
+            window.addEventListener('hashchange', () => app.notify(`You left ${group.title}.`, 'info'), { once: true });
+            location.hash = '#/';
+          } else {
+            row.remove();
+          }
+        });
+      },
+    }, you ? 'Leave group' : 'Remove'));
+  }
+  render(row,
+    app.people.avatar(m.user_id),
+    h('span', { class: 'member-name' }, app.people.person(m.user_id, { you }),
+      h('span', { class: 'member-id muted small' }, m.user_id),
+      known && !known.signed_in ? h('span', { class: 'muted small' }, 'has not signed in yet') : null),
+    h('span', { class: `role role-${m.role}` }, m.role),
+    h('time', { class: 'muted small', datetime: m.joined_at, title: when(m.joined_at) }, `joined ${when(m.joined_at)}`),
+    actions.length ? h('span', { class: 'member-actions' }, actions) : null,
+    status);
+  return row;
 }
 
 /** The group's invite links, newest first, each with its state; active ones can be revoked. */
