@@ -43,21 +43,26 @@ ensure_moto() { python_venv "$LOCAL/venv-aws" "$MOTO_VERSION" "$WEBSOCKETS_VERSI
 ensure_lint_tools() { python_venv "$LOCAL/venv-lint" "${LINT_PACKAGES[@]}"; }
 ensure_cargo_lambda() { python_venv "$LOCAL/venv-cargo-lambda" "$CARGO_LAMBDA_VERSION"; }
 
-# The local OpenID provider's packages (local/oidc/package.json, its exact versions locked in
-# package-lock.json) with `npm ci` into .local/oidc; redone when the lock file changes.
-ensure_oidc() {
-  local dir="$LOCAL/oidc" stamp
-  stamp="$dir/.installed-$(sha256sum "$ROOT/local/oidc/package-lock.json" | cut -c1-16)"
+# npm packages a script needs, exactly as `SRC/package-lock.json` locks them, with `npm ci`
+# into DEST; redone when the lock file changes.
+npm_packages() { # src dest what
+  local src="$ROOT/$1" dir="$2" stamp
+  stamp="$dir/.installed-$(sha256sum "$src/package-lock.json" | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    command -v npm > /dev/null || { echo "npm (Node.js 20 or later) is needed for the local identity provider" >&2; return 1; }
-    log "installing the local OpenID provider (npm ci) into ${dir#$ROOT/}"
+    command -v npm > /dev/null || { echo "npm (Node.js 20 or later) is needed for $3" >&2; return 1; }
+    log "installing $3 (npm ci) into ${dir#$ROOT/}"
     rm -rf "$dir"
     mkdir -p "$dir"
-    cp "$ROOT/local/oidc/package.json" "$ROOT/local/oidc/package-lock.json" "$dir/"
+    cp "$src/package.json" "$src/package-lock.json" "$dir/"
     (cd "$dir" && npm ci --silent --no-audit --no-fund)
     touch "$stamp"
   fi
 }
+
+# The local OpenID provider's packages (local/oidc) into .local/oidc.
+ensure_oidc() { npm_packages local/oidc "$LOCAL/oidc" "the local OpenID provider"; }
+# axe-core for the browser tests' accessibility checks (web/tests/axe) into .local/axe.
+ensure_axe() { npm_packages web/tests/axe "$LOCAL/axe" "axe-core"; }
 
 # Starts the local OpenID provider (local/oidc/provider.mjs). Sets OIDC_URL (its issuer).
 start_oidc() { # port data-dir redirect-uris

@@ -158,6 +158,23 @@ def oidc_stack():
     yield from _running_stack(oidc=True)
 
 
+AXE_JS = ROOT / ".local/axe/node_modules/axe-core/axe.min.js"
+
+
+def accessibility_problems(browser):
+    """axe-core (pinned in web/tests/axe, installed by scripts/test-web) run on the page as it is
+    now: every serious or critical violation, and any heading out of order."""
+    browser.driver.execute_script(AXE_JS.read_text())
+    violations = browser.driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { resultTypes: ['violations'] })
+          .then((r) => done(r.violations.map((v) => ({
+            id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }))))
+          .catch((e) => done([{ id: 'axe-failed', impact: 'critical', nodes: [String(e)] }]));""")
+    return [v for v in violations
+            if v["impact"] in ("serious", "critical") or v["id"] in ("heading-order", "page-has-heading-one")]
+
+
 class Browser:
     """One headless Chromium with an empty profile: a device that has never seen GroupShare."""
 

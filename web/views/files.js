@@ -61,13 +61,15 @@ export function fileCard(app, cid, summary) {
     const button = h('button', {
       type: 'button', class: 'download', disabled: !available,
       'aria-describedby': available ? undefined : reasonId,
-      'aria-label': `Download ${info.name}`,
+      // The accessible name starts with what the button shows (axe: label-content-name-mismatch).
+      'aria-label': `${available ? 'Download' : 'Unavailable'} ${info.name}`,
       onclick: () => download(button),
     }, available ? 'Download' : 'Unavailable');
     render(el,
       thumb(type),
       h('div', { class: 'file-main' },
-        h('h3', { class: 'file-name', title: info.name }, info.name),
+        // h2: a file sits right under the group's h1 (headings in order, axe's heading-order).
+        h('h2', { class: 'file-name', title: info.name }, info.name),
         // One flex item: the parts read as one line, a name among them.
         h('p', { class: 'file-meta' }, h('span', {}, meta.map((part, i) => [i ? ' · ' : '', part]))),
         status && h('p', { class: 'file-meta' },
