@@ -226,17 +226,22 @@ pub struct InvitePreview {
     pub inviter_name: Option<String>,
 }
 
-/// An invite that exists and can still be used; an unknown code is the plain 404, a revoked,
-/// expired or used-up one is `410 invite_gone`.
-async fn usable_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
+/// The invite a code names; an unknown (or malformed) code is the plain 404 of any unknown
+/// resource.
+async fn find_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
     if !ids::is_valid_id(code) {
         return Err(ApiError::not_found());
     }
-    let invite = app
-        .store
+    app.store
         .get_invite(code)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(ApiError::not_found)
+}
+
+/// An invite that exists and can still be used; a revoked, expired or used-up one is
+/// `410 invite_gone`.
+async fn usable_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
+    let invite = find_invite(app, code).await?;
     if !invite.usable(app.config.clock.now_ms()) {
         return Err(invite_gone());
     }
@@ -276,14 +281,7 @@ pub async fn accept(
     caller: &Caller,
     code: &str,
 ) -> Result<(ConversationView, bool), ApiError> {
-    if !ids::is_valid_id(code) {
-        return Err(ApiError::not_found());
-    }
-    let invite = app
-        .store
-        .get_invite(code)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let invite = find_invite(app, code).await?;
     let cid = invite.conversation_id.as_str();
     let (existing, conversation) = futures::future::join(
         app.store.get_member(cid, &caller.user_id),
