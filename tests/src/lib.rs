@@ -356,6 +356,26 @@ impl Intercept for CallCounter {
     }
 }
 
+/// A log sink for a test's subscriber: what the functions wrote, read back as text.
+#[derive(Clone, Default)]
+pub struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Forces the interleaving a race test is about: armed with a competing write, it runs that
 /// write to its end just before the app's next `TransactWriteItems` is sent, after every read
 /// the app made to decide. So the transaction's own conditions, and nothing else, must catch

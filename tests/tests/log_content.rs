@@ -2,23 +2,7 @@
 //! by target (`shared::logging`). Its own test binary: a thread-local subscriber at TRACE
 //! beside another test's would share tracing's per-callsite interest with it.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use groupshare_tests::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// At every level, TRACE included, the log holds no user content: the SDK's wire logs
 /// (request and response bodies: message texts, file names) and the runtime's raw events are
@@ -27,7 +11,7 @@ impl Write for Captured {
 async fn no_level_logs_message_texts_or_file_names() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let writer = captured.clone();
     let subscriber = shared::logging::subscriber(
         true,
@@ -48,7 +32,7 @@ async fn no_level_logs_message_texts_or_file_names() {
     drop(guard);
     assert_eq!((sent.status, upload.status, page.status), (201, 201, 200));
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(text.contains("trace probe"), "{text}");
     assert!(
         text.contains("\"status\":201"),

@@ -1,23 +1,7 @@
 //! Operators' view: one structured line per request with request id, route, caller, status and
 //! latency; no file names, presigned URLs, cursors or ids from the path.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use groupshare_tests::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn one_json_line_per_request_without_secrets_or_names() {
@@ -29,7 +13,7 @@ async fn one_json_line_per_request_without_secrets_or_names() {
     let page = bob.messages(&cid, Query::limit(1)).await.body();
     let cursor = page.older.unwrap();
 
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -47,7 +31,7 @@ async fn one_json_line_per_request_without_secrets_or_names() {
         (302, 200, 404)
     );
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
