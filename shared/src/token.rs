@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::errors::ErrorKind;
@@ -299,7 +300,7 @@ fn refusal(kind: &ErrorKind) -> &'static str {
     }
 }
 
-type HttpClient = Client<crate::https::HttpsConnector, Empty<Bytes>>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 #[derive(Default)]
 struct Cache {
@@ -460,7 +461,7 @@ fn stale_key(cache: &Cache, kid: &str) -> Result<Key, TokenError> {
         .ok_or_else(|| TokenError::KeysUnavailable("the kid is not in the stale keys".into()))
 }
 
-/// HTTPS over hyper + rustls with ring, the stack the SDK client already links (shared::aws).
+/// HTTP/1.1 over hyper + rustls with ring, the parts the SDK's client is built on (shared::aws).
 /// Roots: the issuer can be any identity provider, so not the pinned Amazon roots the SDK
 /// uses but Mozilla's set (`webpki-roots`), compiled in: no CA bundle read from disk at cold
 /// start and no dependence on the runtime image's. `GROUPSHARE_SYSTEM_TLS_ROOTS` (as for the
@@ -468,13 +469,32 @@ fn stale_key(cache: &Cache, kid: &str) -> Result<Key, TokenError> {
 fn http_client() -> HttpClient {
     let mut roots = rustls::RootCertStore::empty();
     if std::env::var_os(crate::aws::SYSTEM_TLS_ROOTS_VAR).is_some() {
-        crate::https::add_system_roots(&mut roots);
+        let (added, _ignored) =
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if added == 0 {
+            tracing::warn!("no system TLS roots found; trusting the compiled-in ones only");
+        }
     }
     if roots.is_empty() {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(FETCH_TIMEOUT));
     // Plain http only reaches the connector for loopback URLs (check_jwks_url).
-    let https = crate::https::connector(crate::https::client_config(roots), Some(FETCH_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
     Client::builder(TokioExecutor::new()).build(https)
 }
 
