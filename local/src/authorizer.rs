@@ -3,12 +3,12 @@
 //! Deployed, API Gateway's HTTP API authorizer verifies `Authorization: Bearer <jwt>` on every
 //! route, answers `401` itself when it is missing or invalid, and otherwise hands the function a
 //! request context with the token's claims (`requestContext.authorizer.jwt.claims`). Function
-//! code reads the caller from there and from nowhere else (`shared::identity`). Locally this
+//! code reads the caller from there and from nowhere else (`shared::edge::identity`). Locally this
 //! module plays that part, so the handlers get the same shape as in AWS:
 //!
 //! * `Authorization: Bearer <jwt>` from the OpenID provider the stack is configured with
 //!   (`scripts/local` runs one, local/oidc): verified through that issuer's JWKS by
-//!   `shared::token`, the code the deployed WebSocket authorizer runs, with the HTTP API's
+//!   `shared::edge::token`, the code the deployed WebSocket authorizer runs, with the HTTP API's
 //!   rules (signature, `exp`, `nbf`, `iss`, `aud` = the web client's id). This is how the web
 //!   client signs in, locally as deployed.
 //! * `Authorization: Bearer <jwt>` issued by this stack (`/local/token`, for curl and scripts):
@@ -42,7 +42,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{Map, Value};
 use shared::config::ConfigError;
-use shared::token::{Key, TokenConfig, TokenError, Verifier};
+use shared::edge::token::{Key, TokenConfig, TokenError, Verifier};
 use shared::ApiError;
 
 /// `iss` of every token the local stack issues and accepts (the template's `JwtIssuer`).
@@ -62,7 +62,7 @@ const KID: &str = "groupshare-local";
 
 pub struct Authorizer {
     signing: EcdsaKeyPair,
-    /// The public half of `signing`, as `shared::token` verifies with it.
+    /// The public half of `signing`, as `shared::edge::token` verifies with it.
     key: Key,
     /// The rules for the stack's own tokens: [`ISSUER`], [`AUDIENCE`].
     rules: TokenConfig,
@@ -86,7 +86,7 @@ impl Authorizer {
             "kty": "EC", "crv": "P-256", "kid": KID, "use": "sig", "alg": "ES256",
             "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
         }]});
-        let key = shared::token::parse_jwks(jwks.to_string().as_bytes())?
+        let key = shared::edge::token::parse_jwks(jwks.to_string().as_bytes())?
             .remove(KID)
             .ok_or("the local key is not a usable JWK")?;
         let rules = TokenConfig {
@@ -94,9 +94,9 @@ impl Authorizer {
             audiences: vec![AUDIENCE.into()],
             // Never fetched: the key is in hand.
             jwks_url: String::new(),
-            jwks_ttl: shared::token::DEFAULT_JWKS_TTL,
-            min_refetch_interval: shared::token::DEFAULT_MIN_REFETCH_INTERVAL,
-            max_stale: shared::token::DEFAULT_MAX_STALE,
+            jwks_ttl: shared::edge::token::DEFAULT_JWKS_TTL,
+            min_refetch_interval: shared::edge::token::DEFAULT_MIN_REFETCH_INTERVAL,
+            max_stale: shared::edge::token::DEFAULT_MAX_STALE,
         };
         Ok(Self {
             signing,
@@ -203,7 +203,7 @@ impl Authorizer {
     /// keys (fetched from its JWKS), any other against this stack's own key and issuer.
     /// Returns its claims, or why it is refused.
     pub async fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
-        let issued_by = shared::token::unverified_claims(token).and_then(|claims| {
+        let issued_by = shared::edge::token::unverified_claims(token).and_then(|claims| {
             claims
                 .get("iss")
                 .and_then(Value::as_str)
@@ -217,10 +217,12 @@ impl Authorizer {
             _ if issued_by.as_deref().is_some_and(|iss| iss != ISSUER) => {
                 Err(TokenError::Invalid("wrong issuer"))
             }
-            _ => shared::token::verify_with_key(token, &self.key, &self.rules).and_then(|_| {
-                shared::token::unverified_claims(token)
-                    .ok_or(TokenError::Invalid("malformed claims"))
-            }),
+            _ => {
+                shared::edge::token::verify_with_key(token, &self.key, &self.rules).and_then(|_| {
+                    shared::edge::token::unverified_claims(token)
+                        .ok_or(TokenError::Invalid("malformed claims"))
+                })
+            }
         };
         verified.map_err(|e| match e {
             TokenError::Invalid(reason) => explain(reason),
@@ -234,10 +236,10 @@ impl Authorizer {
     pub async fn authorize(&self, req: Request) -> Decision {
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
-        let route = shared::route::resolve(&method, &path)
+        let route = shared::edge::route::resolve(&method, &path)
             .ok()
             .map(|(spec, _)| spec);
-        let request_id = shared::ids::new_id();
+        let request_id = shared::domain::ids::new_id();
         let claims = match self.credentials(req.headers()).await {
             Ok(claims) => claims,
             // Routes that do not exist answer 404 before any authorizer runs (API Gateway
@@ -287,7 +289,7 @@ impl Authorizer {
             return None;
         }
         let user = match *req.method() {
-            Method::POST => shared::http::json_body::<Value>(req).and_then(|body| {
+            Method::POST => shared::edge::http::json_body::<Value>(req).and_then(|body| {
                 body.get("user_id")
                     .and_then(Value::as_str)
                     .map(str::to_string)
@@ -295,28 +297,27 @@ impl Authorizer {
                         ApiError::new(ErrorCode::InvalidBody, "expected {\"user_id\": \"...\"}")
                     })
             }),
-            Method::GET => {
-                shared::http::Query::parse(req.uri().query().unwrap_or("")).and_then(|q| {
+            Method::GET => shared::edge::http::Query::parse(req.uri().query().unwrap_or(""))
+                .and_then(|q| {
                     q.get("user")
                         .map(str::to_string)
                         .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "expected ?user=..."))
-                })
-            }
+                }),
             _ => Err(ApiError::method_not_allowed()),
         };
         let response = user
-            .and_then(|user| shared::ids::user_id(&user).map(str::to_string))
+            .and_then(|user| shared::domain::ids::user_id(&user).map(str::to_string))
             .and_then(|user| {
                 let (token, exp) = self.issue(&user);
-                shared::http::json(
+                shared::edge::http::json(
                     200,
                     &serde_json::json!({
                         "token": token,
-                        "expires_at": shared::time::rfc3339(exp as i64 * 1000),
+                        "expires_at": shared::domain::time::rfc3339(exp as i64 * 1000),
                     }),
                 )
             });
-        Some(response.unwrap_or_else(|e| shared::http::error_response(&e)))
+        Some(response.unwrap_or_else(|e| shared::edge::http::error_response(&e)))
     }
 }
 
@@ -351,7 +352,7 @@ fn unauthorized(request_id: &str, reason: Option<&str>) -> Response<Body> {
         Some(reason) => ApiError::new(ErrorCode::Unauthenticated, reason),
         None => ApiError::unauthenticated(),
     };
-    let mut response = shared::http::error_response(&error);
+    let mut response = shared::edge::http::error_response(&error);
     let challenge = match reason {
         Some(reason) => format!("Bearer error=\"invalid_token\" error_description=\"{reason}\""),
         None => "Bearer".to_string(),
@@ -361,7 +362,7 @@ fn unauthorized(request_id: &str, reason: Option<&str>) -> Response<Body> {
         headers.insert(header::WWW_AUTHENTICATE, v);
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(shared::http::REQUEST_ID_HEADER, v);
+        headers.insert(shared::edge::http::REQUEST_ID_HEADER, v);
     }
     response
 }
@@ -386,7 +387,7 @@ fn request_context(
     http.source_ip = Some("127.0.0.1".into());
     http.user_agent = header(header::USER_AGENT);
 
-    let now_ms = shared::time::now_ms();
+    let now_ms = shared::domain::time::now_ms();
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.route_key = Some(route_key);
     ctx.account_id = Some("000000000000".into());
@@ -469,7 +470,7 @@ fn new_key() -> Vec<u8> {
         .to_vec()
 }
 
-/// `shared::token`'s reasons (written for logs) as the sentence a client reads in the 401.
+/// `shared::edge::token`'s reasons (written for logs) as the sentence a client reads in the 401.
 fn explain(reason: &'static str) -> &'static str {
     match reason {
         "expired" => "the token has expired",
@@ -508,7 +509,7 @@ mod tests {
 
     /// The caller as the functions will see it (the same code reads it).
     fn sub(req: &Request) -> Option<String> {
-        shared::identity::caller(req).ok().map(|c| c.user_id)
+        shared::edge::identity::caller(req).ok().map(|c| c.user_id)
     }
 
     #[tokio::test]
@@ -595,7 +596,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_persist_per_data_dir() {
-        let dir = std::env::temp_dir().join(format!("gs-authz-{}", shared::ids::new_id()));
+        let dir = std::env::temp_dir().join(format!("gs-authz-{}", shared::domain::ids::new_id()));
         let (token, _) = Authorizer::for_data_dir(&dir).unwrap().issue("carol");
         assert!(Authorizer::for_data_dir(&dir)
             .unwrap()

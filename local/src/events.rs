@@ -13,7 +13,7 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::Client as Sqs;
-use shared::jobs::PreviewQueue;
+use shared::infra::jobs::PreviewQueue;
 use shared::App;
 
 use crate::provision::Error;

@@ -42,7 +42,7 @@ async fn main() -> Result<(), Error> {
         )
         // Whatever RUST_LOG asks for, other crates (the SDK) stay at INFO at most, as in the
         // functions: below it they print request bodies, with message texts and file names.
-        .with(shared::logging::filter(
+        .with(shared::edge::logging::filter(
             tracing_subscriber::filter::LevelFilter::TRACE,
         ))
         .init();
@@ -54,9 +54,9 @@ async fn main() -> Result<(), Error> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL must point at the local stand-in")?;
 
-    let sdk = shared::aws::load_sdk_config()?;
-    let ddb = shared::aws::dynamodb_client(&sdk);
-    let s3 = shared::aws::s3_client(&sdk, true);
+    let sdk = shared::infra::aws::load_sdk_config()?;
+    let ddb = shared::infra::aws::dynamodb_client(&sdk);
+    let s3 = shared::infra::aws::s3_client(&sdk, true);
     let specs = template::table_specs(&template::workspace_template())?;
     let tables = provision::create_tables(&ddb, &specs, PREFIX).await?;
     provision::ensure_bucket(&s3, BUCKET).await?;
@@ -134,7 +134,7 @@ async fn main() -> Result<(), Error> {
             .ok()
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| "groupshare-web".into());
-        let rules = shared::token::TokenConfig::new(
+        let rules = shared::edge::token::TokenConfig::new(
             &oidc_issuer,
             &client_id,
             std::env::var("GROUPSHARE_OIDC_JWKS_URL").ok().as_deref(),
@@ -154,7 +154,7 @@ async fn main() -> Result<(), Error> {
     }
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
-    let previews: &'static _ = Box::leak(Box::new(shared::jobs::PreviewQueue::new(
+    let previews: &'static _ = Box::leak(Box::new(shared::infra::jobs::PreviewQueue::new(
         sqs.clone(),
         previews_url.clone(),
     )));
@@ -170,7 +170,7 @@ async fn main() -> Result<(), Error> {
     // stand-in's.
     let (internal, internal_addr) = server::bind(([127, 0, 0, 1], 0).into()).await?;
     let management =
-        shared::push::fanout::ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
+        shared::infra::push::fanout::ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -185,7 +185,7 @@ async fn main() -> Result<(), Error> {
     }
     Ok(())
 }
-fn print_banner(addr: SocketAddr, issuer: Option<&shared::token::TokenConfig>) {
+fn print_banner(addr: SocketAddr, issuer: Option<&shared::edge::token::TokenConfig>) {
     let base = format!("http://{addr}");
     println!("GroupShare local API ready at {base}");
     match issuer {

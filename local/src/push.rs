@@ -20,7 +20,7 @@ use futures::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
-use shared::push::fanout::ManagementApi;
+use shared::infra::push::fanout::ManagementApi;
 use shared::App;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::{Message as WsMessage, Role};
@@ -132,7 +132,7 @@ pub async fn upgrade(app: &'static App, mut req: hyper::Request<Incoming>) -> Re
 /// The verified user of a connect request: the token in `?token=` (browsers cannot set headers
 /// on a WebSocket) or in `Authorization: Bearer`.
 async fn user_of(req: &hyper::Request<Incoming>) -> Result<String, &'static str> {
-    let query = shared::http::Query::parse(req.uri().query().unwrap_or(""))
+    let query = shared::edge::http::Query::parse(req.uri().query().unwrap_or(""))
         .map_err(|_| "malformed query")?;
     let token = match query.get("token") {
         Some(token) => token.to_string(),
@@ -151,7 +151,7 @@ async fn user_of(req: &hyper::Request<Incoming>) -> Result<String, &'static str>
     claims
         .get("sub")
         .and_then(|s| s.as_str())
-        .filter(|s| shared::ids::is_valid_id(s))
+        .filter(|s| shared::domain::ids::is_valid_id(s))
         .map(str::to_string)
         .ok_or("the token has no usable subject")
 }
@@ -206,7 +206,7 @@ fn route_event(
     connection_id: &str,
     user_id: &str,
 ) -> aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest {
-    let now_ms = shared::time::now_ms();
+    let now_ms = shared::domain::time::now_ms();
     serde_json::from_value(serde_json::json!({
         "requestContext": {
             "routeKey": route,
@@ -214,7 +214,7 @@ fn route_event(
             "connectionId": connection_id,
             "connectedAt": now_ms,
             "requestTimeEpoch": now_ms,
-            "requestId": shared::ids::new_id(),
+            "requestId": shared::domain::ids::new_id(),
             "apiId": "local",
             "stage": "local",
             "domainName": "127.0.0.1",

@@ -1,10 +1,10 @@
 //! One entry point for every request, the way API Gateway handles it: the JWT authorizer first
 //! (the local stand-in in [`crate::authorizer`], which answers 401 itself), then the route
-//! table (`shared::route::ROUTES`) picks the function crate whose handler answers. The HTTP
+//! table (`shared::edge::route::ROUTES`) picks the function crate whose handler answers. The HTTP
 //! server and the in-process tests both come through here.
 
 use lambda_http::{Body, Request, Response};
-use shared::route::{resolve, Function};
+use shared::edge::route::{resolve, Function};
 use shared::{ApiError, App};
 
 use crate::authorizer;
@@ -19,7 +19,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         authorizer::Decision::Forward(req) => req,
         authorizer::Decision::Deny(response) => return response,
     };
-    let function = resolve(req.method().as_str(), &shared::http::route_path(&req))
+    let function = resolve(req.method().as_str(), &shared::edge::http::route_path(&req))
         .map(|(spec, _)| spec.function);
     match function {
         Ok(Function::PullMessages) => pull_messages::handle(app, req).await,
@@ -29,6 +29,8 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Ok(Function::PostMessage) => post_message::handle(app, req).await,
         Ok(Function::UploadFile) => upload_file::handle(app, req).await,
         // Unknown paths and methods: `serve` answers 404/405 in the API's error format.
-        Err(_) => shared::http::serve(req, |_, _| async { Err(ApiError::route_not_found()) }).await,
+        Err(_) => {
+            shared::edge::http::serve(req, |_, _| async { Err(ApiError::route_not_found()) }).await
+        }
     }
 }

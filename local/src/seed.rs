@@ -4,10 +4,11 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use shared::api::uploads::complete_file;
-use shared::blob::object_key;
-use shared::model::*;
-use shared::store::{Append, Guard};
-use shared::{time, App};
+use shared::domain::model::*;
+use shared::domain::time;
+use shared::infra::blob::object_key;
+use shared::infra::store::{Append, Guard};
+use shared::App;
 
 pub const CONVERSATION: &str = "demo-team";
 pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -66,7 +67,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
     let first = Message {
         conversation_id: CONVERSATION.into(),
         seq: 1,
-        message_id: shared::ids::new_id(),
+        message_id: shared::domain::ids::new_id(),
         sender: "alice".into(),
         sent_at_ms: now,
         body: MessageBody::System(SystemEvent::new("conversation_created", "alice")),
@@ -140,7 +141,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
 }
 
 async fn append_text(app: &App, sender: &str, text: &str) -> Result<(), shared::ApiError> {
-    let message_id = shared::ids::new_id();
+    let message_id = shared::domain::ids::new_id();
     let now = time::now_ms();
     app.store
         .append_message(

@@ -77,7 +77,7 @@ pub struct Config {
     /// 1..=100, default 10); the next is refused at `$connect`.
     pub max_connections_per_user: usize,
     /// The app's time (the system's; tests move it instead of sleeping).
-    pub clock: crate::time::Clock,
+    pub clock: crate::domain::time::Clock,
     /// Where the web client is served (`WEB_CLIENT_URL`), so an invite can carry a link a person
     /// opens; without it invites carry only their code.
     pub web_client_url: Option<String>,
@@ -147,7 +147,7 @@ impl Config {
                     )))
                 }
             },
-            clock: crate::time::Clock::default(),
+            clock: crate::domain::time::Clock::default(),
             web_client_url: get("WEB_CLIENT_URL")
                 .map(|v| v.trim().trim_end_matches('/').to_string())
                 .filter(|v| !v.is_empty()),
@@ -202,8 +202,8 @@ impl Config {
     }
 
     /// The limits a client needs before it uploads or downloads (`GET /config`).
-    pub fn client_limits(&self) -> crate::model::ClientLimits {
-        crate::model::ClientLimits {
+    pub fn client_limits(&self) -> crate::domain::model::ClientLimits {
+        crate::domain::model::ClientLimits {
             max_upload_bytes: self.max_upload_bytes,
             multipart_threshold_bytes: self.multipart_threshold_bytes,
             part_size_bytes: self.part_size_bytes,

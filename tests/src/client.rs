@@ -1,5 +1,5 @@
 //! A typed client for the tests: one method per route, its path built from the route table's
-//! own template, and replies read into the API's own types (`shared::model`, `shared::api`),
+//! own template, and replies read into the API's own types (`shared::domain::model`, `shared::api`),
 //! failures into [`ApiFailure`] (`ErrorCode` + message). The same client talks to the handlers
 //! in process (through [`dispatch`], the local authorizer and router) or to a running local
 //! server over HTTP. [`Client::send`] is the raw escape hatch for requests a typed method would
@@ -18,8 +18,8 @@ use shared::api::invites::{InviteList, InvitePreview, InviteView};
 use shared::api::messages::{DeletedMessage, MessagePage};
 use shared::api::people::{MyProfile, UserList};
 use shared::api::uploads::{PartChecksum, PartUrls, UploadState, UploadTicket};
-use shared::model::{ClientLimits, FileInfo, MessageView, Role};
-use shared::route::ROUTES;
+use shared::domain::model::{ClientLimits, FileInfo, MessageView, Role};
+use shared::edge::route::ROUTES;
 use shared::{App, ErrorCode};
 
 use crate::{dispatch, request};
@@ -415,7 +415,7 @@ fn path(method: &str, template: &str, params: &[&str]) -> String {
         ROUTES
             .iter()
             .any(|r| r.method == method && r.template == template),
-        "{method} {template} is not in shared::route::ROUTES"
+        "{method} {template} is not in shared::edge::route::ROUTES"
     );
     let mut params = params.iter();
     let path: Vec<String> = template

@@ -72,7 +72,7 @@ pub struct Options {
     /// Runs a competing write just before the app's next transaction is sent.
     pub before_transaction: Option<BeforeTransaction>,
     /// The app's clock: a test moves it (`Clock::shift`) instead of sleeping.
-    pub clock: shared::time::Clock,
+    pub clock: shared::domain::time::Clock,
 }
 
 impl Default for Options {
@@ -91,7 +91,7 @@ impl Default for Options {
             max_connections_per_user: 10,
             dynamodb_calls: None,
             before_transaction: None,
-            clock: shared::time::Clock::default(),
+            clock: shared::domain::time::Clock::default(),
         }
     }
 }
@@ -111,7 +111,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         groupshare_local::template::table_specs(&groupshare_local::template::workspace_template())
             .unwrap();
     let ddb = match (&opts.dynamodb_calls, &opts.before_transaction) {
-        (None, None) => shared::aws::dynamodb_client(&ddb_sdk),
+        (None, None) => shared::infra::aws::dynamodb_client(&ddb_sdk),
         (counter, hook) => {
             let mut config = aws_sdk_dynamodb::config::Builder::from(&ddb_sdk);
             if let Some(counter) = counter {
@@ -127,7 +127,7 @@ pub async fn stack_with(opts: Options) -> &'static App {
         .await
         .unwrap();
     let bucket = prefix.to_lowercase().replace('_', "-");
-    let s3 = shared::aws::s3_client(&s3_sdk, true);
+    let s3 = shared::infra::aws::s3_client(&s3_sdk, true);
     groupshare_local::provision::ensure_bucket(&s3, &bucket)
         .await
         .unwrap();
@@ -149,15 +149,15 @@ pub async fn stack_with(opts: Options) -> &'static App {
         clock: opts.clock.clone(),
     };
     let app = App {
-        store: shared::store::Store::new(ddb, tables),
-        blobs: shared::blob::Blobs::new(s3, s3_sdk.credentials_provider(), &config),
+        store: shared::infra::store::Store::new(ddb, tables),
+        blobs: shared::infra::blob::Blobs::new(s3, s3_sdk.credentials_provider(), &config),
         config,
     };
     Box::leak(Box::new(app))
 }
 
 /// The SDK configuration for a stand-in at `endpoint` with these credentials.
-pub fn sdk_config(endpoint: &str, key: &str, secret: &str) -> shared::aws::SdkConfig {
+pub fn sdk_config(endpoint: &str, key: &str, secret: &str) -> shared::infra::aws::SdkConfig {
     sdk_config_with(
         endpoint,
         Credentials::new(key, secret, None, None, "test"),
@@ -170,9 +170,9 @@ pub fn sdk_config_with(
     endpoint: &str,
     credentials: impl aws_credential_types::provider::ProvideCredentials + 'static,
     more: impl FnOnce(aws_types::sdk_config::Builder) -> aws_types::sdk_config::Builder,
-) -> shared::aws::SdkConfig {
+) -> shared::infra::aws::SdkConfig {
     more(
-        shared::aws::sdk_config_builder()
+        shared::infra::aws::sdk_config_builder()
             .region(aws_types::region::Region::new("us-east-1"))
             .endpoint_url(endpoint)
             .credentials_provider(
@@ -445,8 +445,8 @@ where
         runtime.block_on(async move {
             let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
             let other: &'static App = Box::leak(Box::new(App {
-                store: shared::store::Store::new(
-                    shared::aws::dynamodb_client(&sdk),
+                store: shared::infra::store::Store::new(
+                    shared::infra::aws::dynamodb_client(&sdk),
                     config.tables.clone(),
                 ),
                 blobs,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use groupshare_local::{authorizer, push, server};
-use shared::push::fanout::ManagementApi;
-use shared::push::Frame;
+use shared::infra::push::fanout::ManagementApi;
+use shared::infra::push::Frame;
 use shared::App;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -35,7 +35,7 @@ impl PushStack {
         let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve(listener, app));
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-        let ddb = shared::aws::dynamodb_client(&sdk);
+        let ddb = shared::infra::aws::dynamodb_client(&sdk);
         let start = push::stream_end(&streams, &ddb, &app.config.tables.messages)
             .await
             .expect("the messages table has a stream");

@@ -2,7 +2,7 @@
 //! cap decided inside the write, and expired attributes (a lost `$disconnect`) pruned on connect.
 
 use groupshare_tests::*;
-use shared::push::open_connection;
+use shared::infra::push::open_connection;
 
 async fn live(app: &shared::App, user: &str, now_s: i64) -> usize {
     app.store
@@ -19,7 +19,7 @@ async fn a_user_holds_at_most_the_cap_of_connections_and_a_closed_one_frees_a_pl
         ..Options::default()
     })
     .await;
-    let now = shared::time::now_ms() / 1000;
+    let now = shared::domain::time::now_ms() / 1000;
     for i in 0..3 {
         assert!(open_connection(&app.store, "bob", &format!("c{i}"), now, 3)
             .await
@@ -33,7 +33,7 @@ async fn a_user_holds_at_most_the_cap_of_connections_and_a_closed_one_frees_a_pl
     assert!(open_connection(&app.store, "alice", "a0", now, 3)
         .await
         .unwrap());
-    shared::push::close_connection(&app.store, "bob", "c0")
+    shared::infra::push::close_connection(&app.store, "bob", "c0")
         .await
         .unwrap();
     assert!(open_connection(&app.store, "bob", "c3", now, 3)
@@ -47,7 +47,7 @@ async fn a_user_holds_at_most_the_cap_of_connections_and_a_closed_one_frees_a_pl
 #[tokio::test]
 async fn twenty_simultaneous_connects_leave_exactly_the_cap_open() {
     let app = stack().await;
-    let now = shared::time::now_ms() / 1000;
+    let now = shared::domain::time::now_ms() / 1000;
     let results = futures::future::join_all((0..20).map(|i| {
         let store = &app.store;
         async move { open_connection(store, "bob", &format!("c{i}"), now, 10).await }
@@ -63,7 +63,7 @@ async fn twenty_simultaneous_connects_leave_exactly_the_cap_open() {
 #[tokio::test]
 async fn connections_past_their_end_are_pruned_on_connect_and_free_their_place() {
     let app = stack().await;
-    let long_ago = shared::time::now_ms() / 1000 - 3 * 3600;
+    let long_ago = shared::domain::time::now_ms() / 1000 - 3 * 3600;
     for i in 0..10 {
         assert!(
             open_connection(&app.store, "bob", &format!("old{i}"), long_ago, 10)
@@ -71,7 +71,7 @@ async fn connections_past_their_end_are_pruned_on_connect_and_free_their_place()
                 .unwrap()
         );
     }
-    let now = shared::time::now_ms() / 1000;
+    let now = shared::domain::time::now_ms() / 1000;
     assert_eq!(live(app, "bob", now).await, 0);
     assert!(open_connection(&app.store, "bob", "fresh", now, 10)
         .await
@@ -95,7 +95,7 @@ async fn raw_item(
         "test",
         "test",
     );
-    shared::aws::dynamodb_client(&sdk)
+    shared::infra::aws::dynamodb_client(&sdk)
         .get_item()
         .table_name(&app.config.tables.connections)
         .key(

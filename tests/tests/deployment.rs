@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_yaml::Value;
-use shared::route::ROUTES;
+use shared::edge::route::ROUTES;
 
 fn template() -> Value {
     serde_yaml::from_str(&groupshare_local::template::workspace_template()).unwrap()
@@ -579,7 +579,7 @@ fn each_retention_has_its_own_lifecycle_rule() {
         .map(|r| (r["Prefix"].as_str().unwrap(), r))
         .collect();
     for days in RETENTION_DAYS_CHOICES.iter().copied() {
-        let key = shared::blob::object_key("0123abcd", "f", days);
+        let key = shared::infra::blob::object_key("0123abcd", "f", days);
         let matching: Vec<&(&str, &Value)> = expiring
             .iter()
             .filter(|(p, _)| key.starts_with(p))
@@ -596,9 +596,9 @@ fn each_retention_has_its_own_lifecycle_rule() {
     }
     // A file's previews expire with it: the same days, by a rule of their own prefix.
     for days in RETENTION_DAYS_CHOICES.iter().copied() {
-        let file_key = shared::blob::object_key("0123abcd", "f", days);
-        for size in shared::model::PreviewSize::ALL {
-            let key = shared::blob::preview_key(&file_key, size).unwrap();
+        let file_key = shared::infra::blob::object_key("0123abcd", "f", days);
+        for size in shared::domain::model::PreviewSize::ALL {
+            let key = shared::infra::blob::preview_key(&file_key, size).unwrap();
             let matching: Vec<&(&str, &Value)> = expiring
                 .iter()
                 .filter(|(p, _)| key.starts_with(p))

@@ -3,7 +3,7 @@
 
 use groupshare_tests::*;
 use serde_json::{json, Value};
-use shared::model::FileStatus;
+use shared::domain::model::FileStatus;
 
 async fn follow(location: &str, range: Option<&str>) -> reqwest::Response {
     let mut req = http_client().get(location);
@@ -174,7 +174,7 @@ async fn pending_expired_and_deleted_files_show_it_and_cannot_be_downloaded() {
 
     let expired_id = upload(app, &cid, "alice", "old.txt", "text/plain", b"old").await;
     let mut record = app.store.get_file(&expired_id).await.unwrap().unwrap();
-    record.expires_at_ms = Some(shared::time::now_ms() - 1_000);
+    record.expires_at_ms = Some(shared::domain::time::now_ms() - 1_000);
     app.store.put_file_record(&record).await.unwrap();
     let info = bob.file_info(&cid, &expired_id).await.body();
     assert_eq!(info.status, FileStatus::Expired);
@@ -183,7 +183,7 @@ async fn pending_expired_and_deleted_files_show_it_and_cannot_be_downloaded() {
 
     let deleted_id = upload(app, &cid, "alice", "gone.txt", "text/plain", b"gone").await;
     let mut gone = app.store.get_file(&deleted_id).await.unwrap().unwrap();
-    gone.status = shared::model::StoredFileStatus::Deleted;
+    gone.status = shared::domain::model::StoredFileStatus::Deleted;
     app.store.put_file_record(&gone).await.unwrap();
     let batch = bob
         .files_batch(&cid, &[&deleted_id, &expired_id, pending_id])
@@ -369,7 +369,7 @@ async fn json_mode_returns_the_url_instead_of_redirecting() {
     assert!(r.header("location").is_none());
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let expires_at = r.json["expires_at"].as_str().unwrap();
-    assert!(expires_at > shared::time::rfc3339(shared::time::now_ms()).as_str());
+    assert!(expires_at > shared::domain::time::rfc3339(shared::domain::time::now_ms()).as_str());
     let got = follow(r.json["url"].as_str().unwrap(), None).await;
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"json mode");
 }
@@ -421,8 +421,8 @@ async fn download_urls_end_before_their_signing_credentials() {
     );
     let sdk = groupshare_tests::sdk_config_with(&endpoint(ENDPOINT_VAR), expiring, |c| c);
     let short = shared::App {
-        blobs: shared::blob::Blobs::new(
-            shared::aws::s3_client(&sdk, true),
+        blobs: shared::infra::blob::Blobs::new(
+            shared::infra::aws::s3_client(&sdk, true),
             sdk.credentials_provider(),
             &app.config,
         ),

@@ -8,7 +8,7 @@ use groupshare_tests::*;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use shared::api::conversations::ConversationView;
-use shared::route::ROUTES;
+use shared::edge::route::ROUTES;
 
 fn with_bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Request {
     let mut req = request(method, path, None, body);

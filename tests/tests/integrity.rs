@@ -6,7 +6,7 @@ use futures::future::join_all;
 use groupshare_tests::*;
 use serde_json::json;
 use shared::api::uploads::UploadTicket;
-use shared::model::{FileStatus, MessageView, Role};
+use shared::domain::model::{FileStatus, MessageView, Role};
 
 async fn history(app: &shared::App, user: &str, cid: &str) -> Vec<MessageView> {
     let page = client(app, user).messages(cid, Query::limit(100)).await;
@@ -79,7 +79,7 @@ async fn a_removed_member_cannot_announce_a_file_with_a_form_collected_before() 
         .is_success());
     // ... but neither the S3 event nor the route may announce it.
     let bucket = app.config.bucket.clone().unwrap();
-    let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
+    let key = shared::infra::blob::object_key(&cid, &file_id, app.config.retention_days);
     let outcomes = upload_completed::handle(app, s3_event(&bucket, &key, None))
         .await
         .unwrap();
@@ -162,7 +162,7 @@ async fn bytes_posted_with_an_old_form_after_completion_never_reach_members() {
         .await
         .status()
         .is_success());
-    let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
+    let key = shared::infra::blob::object_key(&cid, &file_id, app.config.retention_days);
     let stored = versions(app, &key).await;
     assert_eq!(stored.len(), 2, "the bucket is versioned: {stored:?}");
 
@@ -233,7 +233,7 @@ async fn a_declared_checksum_storage_cannot_confirm_does_not_complete() {
         .client()
         .put_object()
         .bucket(app.config.bucket.as_deref().unwrap())
-        .key(shared::blob::object_key(
+        .key(shared::infra::blob::object_key(
             &cid,
             &file_id,
             app.config.retention_days,
@@ -485,7 +485,7 @@ async fn twenty_concurrent_senders_all_succeed_with_gap_free_seqs() {
 async fn a_forged_cursor_at_the_end_of_the_number_range_is_refused() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
-    use shared::cursor::{encode, After, Before};
+    use shared::domain::cursor::{encode, After, Before};
     let alice = client(app, "alice");
     for (param, forged) in [
         ("after", encode(&cid, &After(u64::MAX))),

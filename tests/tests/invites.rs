@@ -5,8 +5,8 @@
 use groupshare_tests::*;
 use serde_json::json;
 use shared::api::invites::InviteView;
-use shared::model::Role;
-use shared::store::Invite;
+use shared::domain::model::Role;
+use shared::infra::store::Invite;
 
 async fn invite(api: &Client<'_>, cid: &str, body: serde_json::Value) -> InviteView {
     api.create_invite(cid, body).await.created()
@@ -162,7 +162,7 @@ async fn a_revoked_expired_or_used_up_invite_is_gone_and_an_unknown_code_reveals
         .await
         .created();
     // Expired: stored as a week-old invite would be (no clock to wind forward).
-    let now = shared::time::now_ms();
+    let now = shared::domain::time::now_ms();
     let expired = Invite {
         code: "e".repeat(64),
         conversation_id: cid.clone(),

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use groupshare_tests::local_stack::{eventually, LocalStack};
 use groupshare_tests::{sha256_hex, unique, upload_body, Client, Query};
 use shared::api::uploads::UploadForm;
-use shared::model::MessageView;
+use shared::domain::model::MessageView;
 
 /// `user`'s typed client for the local server, over HTTP.
 fn api(stack: &LocalStack, user: &str) -> Client<'static> {
@@ -94,7 +94,7 @@ async fn the_local_stack_runs_s3_events_and_keeps_what_it_acknowledged() {
         assert_eq!(download(&bob, &cid, &file_id).await, original);
         let s3 = stack_s3(&stack).await;
         // The local stack keeps the default retention (7 days).
-        let key = shared::blob::object_key(&cid, &file_id, 7);
+        let key = shared::infra::blob::object_key(&cid, &file_id, 7);
         let one_version_left = eventually(Duration::from_secs(15), || async {
             (versions(&s3, &key).await == 1).then_some(())
         })
@@ -181,7 +181,7 @@ async fn the_local_stack_runs_s3_events_and_keeps_what_it_acknowledged() {
 
 async fn stack_s3(stack: &LocalStack) -> aws_sdk_s3::Client {
     let sdk = groupshare_tests::sdk_config(&stack.aws, "l", "l");
-    shared::aws::s3_client(&sdk, true)
+    shared::infra::aws::s3_client(&sdk, true)
 }
 
 async fn versions(s3: &aws_sdk_s3::Client, key: &str) -> usize {

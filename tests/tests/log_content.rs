@@ -1,5 +1,5 @@
 //! No level logs user content: the SDK's wire logs and the runtime's raw events are filtered
-//! by target (`shared::logging`). Its own test binary: a thread-local subscriber at TRACE
+//! by target (`shared::edge::logging`). Its own test binary: a thread-local subscriber at TRACE
 //! beside another test's would share tracing's per-callsite interest with it.
 
 use groupshare_tests::*;
@@ -13,7 +13,7 @@ async fn no_level_logs_message_texts_or_file_names() {
     let cid = create_group(app, "alice", &["bob"]).await;
     let captured = CapturedLog::default();
     let writer = captured.clone();
-    let subscriber = shared::logging::subscriber(
+    let subscriber = shared::edge::logging::subscriber(
         true,
         tracing_subscriber::filter::LevelFilter::TRACE,
         move || writer.clone(),

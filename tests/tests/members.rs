@@ -3,7 +3,7 @@
 
 use groupshare_tests::*;
 use shared::api::conversations::{ConversationDetails, MemberView};
-use shared::model::{Conversation, Member, Message, Role, SystemEvent};
+use shared::domain::model::{Conversation, Member, Message, Role, SystemEvent};
 use shared::ErrorCode;
 
 /// Every member, paging with `limit`; also returns how many pages it took.
@@ -127,8 +127,8 @@ async fn only_members_see_details_and_members_and_outsiders_learn_nothing() {
 #[tokio::test]
 async fn groups_created_before_the_count_get_it_on_first_change() {
     let app = stack().await;
-    let cid = shared::ids::new_id();
-    let now = shared::time::now_ms();
+    let cid = shared::domain::ids::new_id();
+    let now = shared::domain::time::now_ms();
     let conversation = Conversation {
         conversation_id: cid.clone(),
         title: "Old".into(),

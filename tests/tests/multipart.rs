@@ -10,8 +10,8 @@ use groupshare_tests::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use shared::api::uploads::{PartChecksum, UploadTicket};
-use shared::blob::PresignedPart;
-use shared::model::{FileStatus, Integrity, MessageView};
+use shared::domain::model::{FileStatus, Integrity, MessageView};
+use shared::infra::blob::PresignedPart;
 
 const MIB: usize = 1024 * 1024;
 /// S3's smallest part; files over 6 MiB go in parts here.
@@ -558,7 +558,7 @@ async fn the_sweep_completes_finished_uploads_and_aborts_abandoned_ones() {
     for ticket in [&finished, &partial] {
         let mut file = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
         file.upload_deadline_ms =
-            Some(shared::time::now_ms() - 2 * shared::model::ABANDONED_AFTER_MS);
+            Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
         app.store.put_file_record(&file).await.unwrap();
         records.push(file);
     }

@@ -16,8 +16,8 @@ use hyper_util::rt::TokioIo;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{json, Value};
-use shared::token::testing::{rs256, rsa_from_pem, rsa_jwk, with};
-use shared::token::TokenConfig;
+use shared::edge::token::testing::{rs256, rsa_from_pem, rsa_jwk, with};
+use shared::edge::token::TokenConfig;
 
 /// The web client's id at the provider: the ID token's `aud`.
 const CLIENT_ID: &str = "groupshare-web";
@@ -101,7 +101,7 @@ async fn authorized(
     match authz.authorize(get(token)).await {
         Decision::Forward(req) => {
             // The caller as every function reads it.
-            let caller = shared::identity::caller(&req).expect("a caller");
+            let caller = shared::edge::identity::caller(&req).expect("a caller");
             let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
                 panic!("an HTTP API request context");
             };

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde_yaml::Value;
-use shared::route::ROUTES;
+use shared::edge::route::ROUTES;
 
 fn spec() -> Value {
     let text =

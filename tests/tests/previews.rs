@@ -9,8 +9,8 @@ use groupshare_tests::*;
 use image::{ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use make_preview::JobOutcome;
 use serde_json::Value;
-use shared::jobs::{PreviewJob, PreviewQueue};
-use shared::model::{FileInfo, NoPreviewReason, PreviewSize, PreviewStatus};
+use shared::domain::model::{FileInfo, NoPreviewReason, PreviewSize, PreviewStatus};
+use shared::infra::jobs::{PreviewJob, PreviewQueue};
 use shared::App;
 
 /// A stack with its own preview queue.

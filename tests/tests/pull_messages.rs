@@ -222,10 +222,10 @@ async fn file_messages_carry_their_file_summary() {
 /// lambda_http and handed to the function's handler.
 #[tokio::test]
 async fn handler_answers_an_api_gateway_v2_event() {
-    use shared::model::*;
+    use shared::domain::model::*;
     let app = stack().await;
     let cid = "demo-team";
-    let now = shared::time::now_ms();
+    let now = shared::domain::time::now_ms();
     let conversation = Conversation {
         conversation_id: cid.into(),
         title: "Demo".into(),
@@ -285,8 +285,8 @@ async fn unreachable_storage_is_503_unavailable() {
     let cid = create_group(app, "alice", &[]).await;
     let dead = groupshare_tests::sdk_config("http://127.0.0.1:9", "t", "t");
     let broken = shared::App {
-        store: shared::store::Store::new(
-            shared::aws::dynamodb_client(&dead),
+        store: shared::infra::store::Store::new(
+            shared::infra::aws::dynamodb_client(&dead),
             app.config.tables.clone(),
         ),
         ..app.clone()

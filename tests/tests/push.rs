@@ -8,8 +8,8 @@ use groupshare_local::authorizer;
 use groupshare_tests::client::Query;
 use groupshare_tests::push::PushStack;
 use groupshare_tests::{sha256_hex, unique, upload_body};
-use shared::model::MessageView;
-use shared::push::Frame;
+use shared::domain::model::MessageView;
+use shared::infra::push::Frame;
 
 /// Long enough for a frame that would come to have come (the pump polls every 20 ms).
 const QUIET: Duration = Duration::from_millis(800);
@@ -233,16 +233,16 @@ async fn connections_that_are_gone_are_forgotten() {
         .created();
     assert_eq!(seqs(&probe.frames(2).await), vec![1, 2]);
     let store = &stack.app.store;
-    let now_s = shared::time::now_ms() / 1000;
+    let now_s = shared::domain::time::now_ms() / 1000;
     // A connection the table still lists but API Gateway no longer has (its $disconnect was
     // lost): the management API answers 410 for it.
     assert!(
-        shared::push::open_connection(store, "bob", "gone+conn/id=", now_s, 10)
+        shared::infra::push::open_connection(store, "bob", "gone+conn/id=", now_s, 10)
             .await
             .unwrap()
     );
     let mut bob = stack.connect("bob").await;
-    let listed = |list: Vec<shared::store::Connection>| {
+    let listed = |list: Vec<shared::infra::store::Connection>| {
         let mut ids: Vec<String> = list.into_iter().map(|c| c.connection_id).collect();
         ids.sort();
         ids
@@ -279,7 +279,7 @@ async fn connections_that_are_gone_are_forgotten() {
 async fn bad_or_expired_tokens_are_refused_at_connect() {
     let stack = PushStack::start().await;
     let signer = authorizer::global();
-    let now = shared::time::now_ms() / 1000;
+    let now = shared::domain::time::now_ms() / 1000;
     let claims = |exp: i64, aud: &str| {
         serde_json::json!({
             "sub": "bob", "iss": authorizer::ISSUER, "aud": aud, "iat": now - 10, "exp": exp,

@@ -3,7 +3,7 @@
 //! its file and every stored version of its bytes with it.
 
 use groupshare_tests::*;
-use shared::model::{FileStatus, MessageView, Role, StoredFileStatus};
+use shared::domain::model::{FileStatus, MessageView, Role, StoredFileStatus};
 use shared::{App, ErrorCode};
 
 /// The whole history, oldest first, read back in pages of `limit`.
@@ -212,7 +212,7 @@ async fn stored_versions(app: &App, key: &str) -> usize {
     out.versions().len() + out.delete_markers().len()
 }
 
-async fn file_record(app: &App, file_id: &str) -> shared::model::FileRecord {
+async fn file_record(app: &App, file_id: &str) -> shared::domain::model::FileRecord {
     app.store.get_file(file_id).await.unwrap().unwrap()
 }
 
@@ -362,7 +362,7 @@ async fn bytes_the_deletion_could_not_remove_are_removed_by_the_sweep() {
     );
     assert_eq!(stored_versions(app, &record.s3_key).await, 1);
 
-    let now = shared::time::now_ms();
+    let now = shared::domain::time::now_ms();
     let purged = shared::api::files::purge_deleted_before(app, now + 1, 100)
         .await
         .unwrap();
@@ -417,7 +417,7 @@ async fn tombstones_keep_paging_gap_free() {
 
 /// The `after` cursor of a device that has seen up to `seq`.
 fn cursor_after(cid: &str, seq: u64) -> String {
-    shared::cursor::encode(cid, &shared::cursor::After(seq))
+    shared::domain::cursor::encode(cid, &shared::domain::cursor::After(seq))
 }
 
 /// The sender's recall, an owner's deletion, a member's download and a completion retry, all

@@ -5,7 +5,7 @@
 
 use groupshare_tests::*;
 use shared::api::uploads::UploadTicket;
-use shared::model::FileStatus;
+use shared::domain::model::FileStatus;
 use shared::App;
 
 const DAY_MS: i64 = 86_400_000;
@@ -130,7 +130,7 @@ async fn files_of_the_first_key_layout_still_complete() {
     let file_id = ticket.file_id;
     let legacy_key = format!("files/{cid}/{file_id}");
     assert_eq!(
-        shared::blob::parse_object_key(&legacy_key),
+        shared::infra::blob::parse_object_key(&legacy_key),
         Some((cid.as_str(), file_id.as_str()))
     );
     let mut record = week.store.get_file(&file_id).await.unwrap().unwrap();

@@ -15,8 +15,8 @@ async fn with_dynamodb_down(app: &App) -> App {
         |c| c.retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1)),
     );
     App {
-        store: shared::store::Store::new(
-            shared::aws::dynamodb_client(&sdk),
+        store: shared::infra::store::Store::new(
+            shared::infra::aws::dynamodb_client(&sdk),
             app.config.tables.clone(),
         ),
         ..app.clone()
@@ -44,7 +44,10 @@ async fn a_failed_upload_event_is_retried_and_a_replay_completes_it_once() {
     let failed = upload_completed::handle(&down, event()).await.unwrap_err();
     assert!(failed.status >= 500, "{failed:?}");
     let record = app.store.get_file(file_id).await.unwrap().unwrap();
-    assert_eq!(record.status, shared::model::StoredFileStatus::Pending);
+    assert_eq!(
+        record.status,
+        shared::domain::model::StoredFileStatus::Pending
+    );
 
     // The retry (or the operator's replay from the queue) completes it, once.
     let outcomes = upload_completed::handle(app, event()).await.unwrap();

@@ -4,7 +4,7 @@
 use futures::future::join_all;
 use groupshare_tests::*;
 use serde_json::json;
-use shared::model::{FileStatus, MessageView, Role};
+use shared::domain::model::{FileStatus, MessageView, Role};
 
 async fn history(app: &shared::App, user: &str, cid: &str) -> Vec<MessageView> {
     let page = client(app, user).messages(cid, Query::limit(100)).await;
@@ -287,7 +287,7 @@ async fn upload_requests_are_idempotent_and_checked() {
         .client()
         .put_object()
         .bucket(app.config.bucket.as_deref().unwrap())
-        .key(shared::blob::object_key(
+        .key(shared::infra::blob::object_key(
             &cid,
             file_id,
             app.config.retention_days,
@@ -337,7 +337,7 @@ async fn the_s3_event_completes_an_upload_whose_client_vanished() {
         .is_success());
     // The client dies here. S3 notifies the upload-completed function.
     let bucket = app.config.bucket.clone().unwrap();
-    let key = shared::blob::object_key(&cid, file_id, app.config.retention_days);
+    let key = shared::infra::blob::object_key(&cid, file_id, app.config.retention_days);
     let outcomes = upload_completed::handle(app, s3_event(&bucket, &key, None))
         .await
         .unwrap();
@@ -379,7 +379,7 @@ async fn racing_completion_and_s3_event_yield_one_file_message() {
             .await
             .status()
             .is_success());
-        let key = shared::blob::object_key(&cid, &file_id, app.config.retention_days);
+        let key = shared::infra::blob::object_key(&cid, &file_id, app.config.retention_days);
         let (api, event, api2) = tokio::join!(
             alice.complete_upload(&cid, &file_id),
             upload_completed::handle(app, s3_event(&bucket, &key, None)),
@@ -435,7 +435,7 @@ async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
     let mut record = app.store.get_file(file_id).await.unwrap().unwrap();
     let deadline = record.upload_deadline_ms.unwrap();
     assert_eq!(
-        shared::time::rfc3339(deadline),
+        shared::domain::time::rfc3339(deadline),
         ticket.upload.form().expires_at,
         "record keeps the form's deadline"
     );
@@ -446,7 +446,7 @@ async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
 
     // The form expired long ago and nobody completed the upload.
     record.upload_deadline_ms =
-        Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
+        Some(shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1);
     app.store.put_file_record(&record).await.unwrap();
     let info = alice.file_info(&cid, file_id).await.success();
     assert_eq!(info.status, FileStatus::Deleted);
@@ -553,13 +553,16 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
     for file_id in [&lost.file_id, &empty.file_id, &left.file_id] {
         let mut record = app.store.get_file(file_id).await.unwrap().unwrap();
         record.upload_deadline_ms =
-            Some(shared::time::now_ms() - shared::model::ABANDONED_AFTER_MS - 1);
+            Some(shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1);
         app.store.put_file_record(&record).await.unwrap();
     }
 
     assert_eq!(sweep_uploads::handle(app).await.unwrap(), 3);
     let completed = app.store.get_file(&lost.file_id).await.unwrap().unwrap();
-    assert_eq!(completed.status, shared::model::StoredFileStatus::Available);
+    assert_eq!(
+        completed.status,
+        shared::domain::model::StoredFileStatus::Available
+    );
     let messages = history(app, "alice", &cid).await;
     assert!(
         messages
@@ -571,7 +574,10 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
     assert_eq!(download.status, 302);
     for gone in [&empty.file_id, &left.file_id] {
         let stored = app.store.get_file(gone).await.unwrap().unwrap();
-        assert_eq!(stored.status, shared::model::StoredFileStatus::Deleted);
+        assert_eq!(
+            stored.status,
+            shared::domain::model::StoredFileStatus::Deleted
+        );
         assert_eq!(
             app.blobs.head(&stored.s3_key).await.unwrap(),
             None,
@@ -580,7 +586,10 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
     }
     // Still-open uploads and completed files are untouched.
     let fresh = app.store.get_file(&fresh.file_id).await.unwrap().unwrap();
-    assert_eq!(fresh.status, shared::model::StoredFileStatus::Pending);
+    assert_eq!(
+        fresh.status,
+        shared::domain::model::StoredFileStatus::Pending
+    );
     let done = alice.download(&cid, &done_id, Query::new()).await;
     assert_eq!(done.status, 302);
     assert_eq!(

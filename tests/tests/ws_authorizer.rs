@@ -17,10 +17,10 @@ use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use ring::signature::{self as sig, EcdsaKeyPair, RsaKeyPair};
 use serde_json::{json, Value};
-use shared::token::testing::{
+use shared::edge::token::testing::{
     self, es256, p256, rs256, rsa_from_pem, rsa_jwk, signing_input, with,
 };
-use shared::token::{TokenConfig, Verifier};
+use shared::edge::token::{TokenConfig, Verifier};
 use ws_authorizer::{handle, AuthorizerError};
 
 const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_wsTest";

@@ -3,8 +3,8 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::api::{conversations, invites, people};
-use shared::http::{empty, json, json_body, serve};
-use shared::route::Route;
+use shared::edge::http::{empty, json, json_body, serve};
+use shared::edge::route::Route;
 use shared::{ApiError, App};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {

@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::run(conversations::handle).await
+    shared::edge::http::run(conversations::handle).await
 }

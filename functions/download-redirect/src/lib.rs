@@ -6,12 +6,13 @@
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use shared::api::files;
-use shared::disposition::Disposition;
-use shared::http::{base_response, header as get_header, json, serve};
-use shared::model::PreviewSize;
-use shared::route::Route;
+use shared::domain::disposition::Disposition;
+use shared::domain::model::PreviewSize;
+use shared::domain::time;
+use shared::edge::http::{base_response, header as get_header, json, serve};
+use shared::edge::route::Route;
 use shared::ErrorCode;
-use shared::{time, ApiError, App};
+use shared::{ApiError, App};
 
 #[derive(serde::Serialize)]
 struct DownloadLink {
@@ -80,7 +81,7 @@ fn disposition(param: Option<&str>) -> Result<Disposition, ApiError> {
 /// `Accept` preferring `application/json` (named, by q-value) asks for the link as JSON;
 /// anything else, a browser's list included, gets the redirect.
 fn wants_json(accept: Option<&str>) -> bool {
-    shared::negotiate::prefers_media_type(accept, "application/json")
+    shared::edge::negotiate::prefers_media_type(accept, "application/json")
 }
 
 #[cfg(test)]

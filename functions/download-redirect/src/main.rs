@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::run(download_redirect::handle).await
+    shared::edge::http::run(download_redirect::handle).await
 }

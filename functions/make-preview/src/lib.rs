@@ -8,11 +8,12 @@ pub mod render;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use shared::api::files::delete_previews;
-use shared::jobs::PreviewJob;
-use shared::model::{
+use shared::domain::model::{
     is_previewable, FileStatus, NoPreviewReason, PreviewDimensions, PreviewRecord, PreviewStatus,
 };
-use shared::{time, ApiError, App};
+use shared::domain::time;
+use shared::infra::jobs::PreviewJob;
+use shared::{ApiError, App};
 
 /// Deliveries of one job before its last: on the last (the queue's `maxReceiveCount`, in
 /// template.yaml), `none` is recorded before decoding, so bytes that crash or exhaust the
@@ -135,7 +136,7 @@ pub async fn run(app: &App, job: &PreviewJob, last_attempt: bool) -> Result<JobO
         Ok(rendered) => {
             let mut sizes = Vec::with_capacity(rendered.previews.len());
             for preview in rendered.previews {
-                let Some(key) = shared::blob::preview_key(&file.s3_key, preview.size) else {
+                let Some(key) = shared::infra::blob::preview_key(&file.s3_key, preview.size) else {
                     return Ok(JobOutcome::Skipped("a key of the first layout".into()));
                 };
                 app.blobs.put(&key, preview.jpeg, "image/jpeg").await?;

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
-use shared::model::{NoPreviewReason, PreviewSize};
+use shared::domain::model::{NoPreviewReason, PreviewSize};
 
 /// Most pixels an image may have (50 MP: a 12 MP phone photo, or an 8K frame, fit easily).
 pub const MAX_PIXELS: u64 = 50_000_000;

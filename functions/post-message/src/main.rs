@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::run(post_message::handle).await
+    shared::edge::http::run(post_message::handle).await
 }

@@ -1,17 +1,17 @@
 //! `push-fanout`: the messages table's stream, in batches, to the open WebSocket connections of
-//! each conversation's members (`shared::push::fanout`). Answers the records Lambda should
+//! each conversation's members (`shared::infra::push::fanout`). Answers the records Lambda should
 //! retry (`ReportBatchItemFailures`); delivery failures are not among them (clients fill gaps
 //! from history).
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use shared::config::ConfigError;
-use shared::push::fanout::{fan_out, Deliver, ManagementApi};
+use shared::infra::push::fanout::{fan_out, Deliver, ManagementApi};
 use shared::App;
 
 /// The management API of the WebSocket API's stage, from `WEBSOCKET_MANAGEMENT_ENDPOINT`.
 pub fn management_api(
-    sdk: &shared::aws::SdkConfig,
+    sdk: &shared::infra::aws::SdkConfig,
     get: impl Fn(&str) -> Option<String>,
 ) -> Result<ManagementApi, ConfigError> {
     let endpoint = get("WEBSOCKET_MANAGEMENT_ENDPOINT")
@@ -21,7 +21,7 @@ pub fn management_api(
 }
 
 pub async fn handle<D: Deliver>(app: &App, deliver: &D, event: Event) -> DynamoDbEventResponse {
-    let now_s = shared::time::now_ms() / 1000;
+    let now_s = shared::domain::time::now_ms() / 1000;
     let (report, response) = fan_out(&app.store, deliver, &event, now_s).await;
     tracing::info!(
         records = event.records.len(),
@@ -39,9 +39,9 @@ pub async fn handle<D: Deliver>(app: &App, deliver: &D, event: Event) -> DynamoD
 
 #[cfg(test)]
 mod tests {
-    use shared::model::MessageBody;
-    use shared::push::fanout::message_of;
-    use shared::push::Frame;
+    use shared::domain::model::MessageBody;
+    use shared::infra::push::fanout::message_of;
+    use shared::infra::push::Frame;
 
     /// The sample batch (events/messages-stream.json) is what Lambda hands the function: it
     /// parses, and each record reads as the message history holds, a send and a tombstone.

@@ -2,7 +2,7 @@ use aws_lambda_events::event::dynamodb::Event;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::events::run_with(
+    shared::edge::events::run_with(
         |_, sdk| push_fanout::management_api(sdk, |k| std::env::var(k).ok()),
         |app, api, event: Event| async move { Ok(push_fanout::handle(app, api, event).await) },
     )

@@ -5,7 +5,7 @@
 
 use shared::api::files::purge_deleted;
 use shared::api::uploads::sweep_abandoned;
-use shared::jobs::{enqueue_preview, PreviewQueue};
+use shared::infra::jobs::{enqueue_preview, PreviewQueue};
 use shared::App;
 
 /// Uploads cleaned per pass at most; the next run continues.

@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::s3::S3Event;
 pub use shared::api::uploads::ObjectOutcome as RecordOutcome;
-use shared::jobs::{enqueue_preview, PreviewQueue};
+use shared::infra::jobs::{enqueue_preview, PreviewQueue};
 use shared::App;
 
 /// [`handle_with`] sending no preview jobs.
@@ -30,7 +30,7 @@ pub async fn handle_with(
         // Keys in S3 events are form-encoded (`+` for spaces); ours are ASCII ids, so a key
         // that does not decode is not one of ours.
         let raw_key = record.s3.object.key.unwrap_or_default();
-        let key = shared::http::form_decode(&raw_key).unwrap_or_default();
+        let key = shared::edge::http::form_decode(&raw_key).unwrap_or_default();
         let app = App {
             blobs: app.blobs.for_bucket(&bucket),
             ..app.clone()
@@ -47,9 +47,11 @@ pub async fn handle_with(
             outcome,
             RecordOutcome::Completed(_) | RecordOutcome::AlreadyComplete
         );
-        if let (true, Some(queue), Some((_, file_id))) =
-            (complete, previews, shared::blob::parse_object_key(&key))
-        {
+        if let (true, Some(queue), Some((_, file_id))) = (
+            complete,
+            previews,
+            shared::infra::blob::parse_object_key(&key),
+        ) {
             enqueue_preview(&app, queue, file_id)
                 .await
                 .inspect_err(|e| e.log("upload-event"))?;

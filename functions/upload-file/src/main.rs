@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::run(upload_file::handle).await
+    shared::edge::http::run(upload_file::handle).await
 }

@@ -1,6 +1,6 @@
 //! The WebSocket API's Lambda REQUEST authorizer on `$connect`. WebSocket APIs have no JWT
 //! authorizer, so this verifies the client's token as the HTTP API's does
-//! ([`shared::token`]) and answers API Gateway with an IAM policy: `execute-api:Invoke` on the
+//! ([`shared::edge::token`]) and answers API Gateway with an IAM policy: `execute-api:Invoke` on the
 //! connect route, `principalId` = the `sub`, and `context.user_id` = the `sub`, which the
 //! connection handler reads as `requestContext.authorizer.user_id`.
 //!
@@ -16,7 +16,7 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use shared::token::{TokenError, Verifier};
+use shared::edge::token::{TokenError, Verifier};
 
 /// The query parameter a browser sends its token in.
 pub const TOKEN_PARAM: &str = "token";
@@ -63,7 +63,7 @@ impl From<AuthorizerError> for Diagnostic {
 /// The function's `main`: logging, the verifier from `JWT_ISSUER` / `JWT_AUDIENCE` /
 /// `JWKS_URL` (no storage clients: this function needs none), then one event at a time.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    shared::logging::init();
+    shared::edge::logging::init();
     // Lives as long as the process, and with it the JWKS cache.
     let verifier: &'static Verifier = Box::leak(Box::new(Verifier::from_env()?));
     lambda_runtime::run(service_fn(
@@ -134,7 +134,7 @@ pub fn allow(user_id: &str, method_arn: &str) -> ApiGatewayCustomAuthorizerRespo
 mod tests {
     use super::*;
     use serde_json::{json, Value};
-    use shared::token::TokenConfig;
+    use shared::edge::token::TokenConfig;
 
     const SAMPLE: &str = include_str!("../../../events/ws-connect-authorizer.json");
 

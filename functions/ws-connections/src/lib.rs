@@ -10,7 +10,9 @@
 //!   ignored: the socket is for receiving; sending stays `POST …/messages`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use shared::{ids, push, ApiError, App};
+use shared::domain::ids;
+use shared::infra::push;
+use shared::{ApiError, App};
 
 pub async fn handle(
     app: &App,
@@ -29,7 +31,7 @@ pub async fn handle(
         .filter(|u| ids::is_valid_id(u));
     match (route, user_id) {
         ("$connect", Some(user)) => {
-            let now_s = shared::time::now_ms() / 1000;
+            let now_s = shared::domain::time::now_ms() / 1000;
             let max = app.config.max_connections_per_user;
             if !push::open_connection(&app.store, user, connection_id, now_s, max).await? {
                 // API Gateway answers the handshake with this status: the client sees 429

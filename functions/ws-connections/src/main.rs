@@ -2,7 +2,7 @@ use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::events::run_with(
+    shared::edge::events::run_with(
         |_, _| Ok(()),
         |app, _, event: ApiGatewayWebsocketProxyRequest| ws_connections::handle(app, event),
     )

@@ -1,4 +1,4 @@
-//! CPU time to gzip a history page the way `serve` does (`shared::http::gzip` at
+//! CPU time to gzip a history page the way `serve` does (`shared::edge::http::gzip` at
 //! `GZIP_LEVEL`), beside other levels and the cost of serialising the page in the first place.
 //! Two kinds of page, one message in 50 a file in both: "catch-up", the texts scripts/bench-catchup
 //! seeds (one sentence repeated with its number), and "varied", texts of 3–30 words drawn from a
@@ -10,8 +10,8 @@
 use std::time::Instant;
 
 use shared::api::messages::MessagePage;
-use shared::http::{gzip, GZIP_LEVEL};
-use shared::model::{FileSummary, Message, MessageBody, MessageView};
+use shared::domain::model::{FileSummary, Message, MessageBody, MessageView};
+use shared::edge::http::{gzip, GZIP_LEVEL};
 
 /// A few hundred words of chat, for the varied texts.
 const WORDS: &str = "the a to and you i it is of in that for on we at be this have with are not \

@@ -5,14 +5,15 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::{as_member, require_member};
-use crate::cursor::{self, ConversationsAfter, MembersAfter};
-use crate::identity::Caller;
-use crate::model::{Conversation, Member, Message, Role, SystemEvent};
-use crate::store::{
+use crate::domain::caller::Caller;
+use crate::domain::cursor::{self, ConversationsAfter, MembersAfter};
+use crate::domain::model::{Conversation, Member, Message, Role, SystemEvent};
+use crate::domain::{ids, time};
+use crate::infra::store::{
     delete_member_with_role, profile_joined, profile_left, put_member_if_absent, set_member_role,
     Append, AppendOutcome, Guard, MAX_INITIAL_MEMBERS,
 };
-use crate::{ids, time, ApiError, App};
+use crate::{ApiError, App};
 
 const MAX_TITLE_CHARS: usize = 200;
 
@@ -46,7 +47,7 @@ pub async fn create(
     caller: &Caller,
     new: NewConversation,
 ) -> Result<(ConversationView, bool), ApiError> {
-    let title = crate::text::label(
+    let title = crate::domain::text::label(
         &new.title,
         MAX_TITLE_CHARS,
         ErrorCode::InvalidTitle,

@@ -4,13 +4,16 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::as_member;
-use crate::blob::PresignedGet;
 use crate::config::MAX_IDS_PER_BATCH;
-use crate::cursor::{self, FilesAfter};
-use crate::disposition::Disposition;
-use crate::identity::Caller;
-use crate::model::{is_previewable, FileInfo, FileRecord, FileStatus, PreviewSize, PreviewStatus};
-use crate::{ids, time, ApiError, App};
+use crate::domain::caller::Caller;
+use crate::domain::cursor::{self, FilesAfter};
+use crate::domain::disposition::Disposition;
+use crate::domain::model::{
+    is_previewable, FileInfo, FileRecord, FileStatus, PreviewSize, PreviewStatus,
+};
+use crate::domain::{ids, time};
+use crate::infra::blob::PresignedGet;
+use crate::{ApiError, App};
 
 /// One file as a member sees it: ids validated, membership checked concurrently with the
 /// lookup, and the same 404 for a missing file, another conversation's file or a non-member.
@@ -165,7 +168,7 @@ async fn with_preview_url(
     if file.ready_preview(size, now).is_none() {
         return Ok(info);
     }
-    let Some(key) = crate::blob::preview_key(&file.s3_key, size) else {
+    let Some(key) = crate::infra::blob::preview_key(&file.s3_key, size) else {
         return Ok(info);
     };
     let link = app.blobs.presign_preview(&key, size).await?;
@@ -192,7 +195,7 @@ pub async fn preview(
     let key = match view.status {
         PreviewStatus::Ready => file
             .ready_preview(size, now)
-            .and_then(|_| crate::blob::preview_key(&file.s3_key, size)),
+            .and_then(|_| crate::infra::blob::preview_key(&file.s3_key, size)),
         PreviewStatus::Pending => {
             return Err(ApiError::new(
                 ErrorCode::PreviewNotReady,
@@ -313,7 +316,7 @@ pub async fn delete_previews(app: &App, file: &FileRecord) -> Result<(), ApiErro
         return Ok(());
     }
     for size in PreviewSize::ALL {
-        if let Some(key) = crate::blob::preview_key(&file.s3_key, size) {
+        if let Some(key) = crate::infra::blob::preview_key(&file.s3_key, size) {
             app.blobs.delete_all_versions(&key).await?;
         }
     }

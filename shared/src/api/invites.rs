@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use super::conversations::{view as conversation_view, ConversationView};
 use super::require_member;
-use crate::cursor::{self, InvitesAfter};
-use crate::identity::Caller;
-use crate::model::{Member, Message, Role, SystemEvent};
-use crate::store::{
+use crate::domain::caller::Caller;
+use crate::domain::cursor::{self, InvitesAfter};
+use crate::domain::model::{Member, Message, Role, SystemEvent};
+use crate::domain::{ids, time};
+use crate::infra::store::{
     profile_joined, put_member_if_absent, use_invite, Append, AppendOutcome, Guard, Invite,
     PutInvite,
 };
-use crate::{ids, time, ApiError, App, ErrorCode};
+use crate::{ApiError, App, ErrorCode};
 
 /// Without `expires_in`, an invite lasts a week; at most 30 days.
 pub const DEFAULT_INVITE_SECS: u64 = 7 * 86_400;

@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::as_member;
 use crate::config::MAX_TEXT_BYTES;
-use crate::cursor::{self, After, Before};
-use crate::identity::Caller;
-use crate::model::{Deletion, Message, MessageBody, MessageView, Role, SystemEvent};
-use crate::store::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
-use crate::{ids, ApiError, App};
+use crate::domain::caller::Caller;
+use crate::domain::cursor::{self, After, Before};
+use crate::domain::ids;
+use crate::domain::model::{Deletion, Message, MessageBody, MessageView, Role, SystemEvent};
+use crate::infra::store::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
+use crate::{ApiError, App};
 
 /// One page of history, oldest first.
 #[derive(Debug, Serialize, Deserialize)]
@@ -103,7 +104,7 @@ pub async fn post(
             format!("text is longer than {MAX_TEXT_BYTES} bytes"),
         ));
     }
-    crate::text::message_text(&new.text)?;
+    crate::domain::text::message_text(&new.text)?;
     let key = format!("msg#{}#{}", caller.user_id, new.client_msg_id);
     let now = app.config.clock.now_ms();
     let message_id = ids::new_id();

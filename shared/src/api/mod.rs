@@ -10,8 +10,8 @@ pub mod uploads;
 
 use std::future::Future;
 
-use crate::model::Member;
-use crate::store::Store;
+use crate::domain::model::Member;
+use crate::infra::store::Store;
 use crate::ApiError;
 
 /// Runs `work` concurrently with the caller's membership lookup, so a guarded read costs one

@@ -5,12 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::Caller;
-use crate::model::Profile;
-use crate::{ids, time, ApiError, App, ErrorCode};
+use crate::domain::caller::Caller;
+use crate::domain::model::Profile;
+use crate::domain::{ids, text, time};
+use crate::{ApiError, App, ErrorCode};
 
 /// Display names follow the rules titles follow, shorter.
-pub const MAX_NAME_CHARS: usize = 64;
 /// Most ids one `GET /users` may ask for (DynamoDB's BatchGetItem limit).
 pub const MAX_USER_IDS: usize = 100;
 
@@ -84,9 +84,9 @@ pub async fn update_me(
         .display_name
         .as_deref()
         .map(|n| {
-            crate::text::label(
+            text::label(
                 n,
-                MAX_NAME_CHARS,
+                text::MAX_DISPLAY_NAME_CHARS,
                 ErrorCode::InvalidDisplayName,
                 "display_name",
             )

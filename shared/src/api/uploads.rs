@@ -8,17 +8,18 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{messages::check_client_msg_id, require_member};
-use crate::blob::{
-    key_retention_days, object_key, ObjectFacts, PresignedPart, PresignedPost, StoredPart,
-};
 use crate::config::MAX_PART_URLS_PER_CALL;
-use crate::disposition::is_valid_content_type;
-use crate::identity::Caller;
-use crate::model::{
+use crate::domain::caller::Caller;
+use crate::domain::disposition::is_valid_content_type;
+use crate::domain::model::{
     FileRecord, FileStatus, Message, MessageBody, MessageView, MultipartState, StoredFileStatus,
 };
-use crate::store::{Append, AppendOutcome, Guard};
-use crate::{ids, time, ApiError, App};
+use crate::domain::{ids, time};
+use crate::infra::blob::{
+    key_retention_days, object_key, ObjectFacts, PresignedPart, PresignedPost, StoredPart,
+};
+use crate::infra::store::{Append, AppendOutcome, Guard};
+use crate::{ApiError, App};
 
 const MAX_NAME_CHARS: usize = 255;
 
@@ -164,7 +165,8 @@ pub async fn create(
 ) -> Result<UploadTicket, ApiError> {
     ids::conversation_id(conversation_id)?;
     check_client_msg_id(&new.client_msg_id)?;
-    let name = crate::text::label(&new.name, MAX_NAME_CHARS, ErrorCode::InvalidName, "name")?;
+    let name =
+        crate::domain::text::label(&new.name, MAX_NAME_CHARS, ErrorCode::InvalidName, "name")?;
     if new.size > app.config.max_upload_bytes {
         return Err(ApiError::new(
             ErrorCode::FileTooLarge,
@@ -828,7 +830,7 @@ async fn announce(
                     seq,
                     object.version_id.as_deref(),
                     multipart_checksum.as_deref(),
-                    crate::model::is_previewable(&file.content_type),
+                    crate::domain::model::is_previewable(&file.content_type),
                 )]
             },
             |seq| Message {
@@ -888,7 +890,7 @@ pub async fn object_created(
     key: &str,
     version_id: Option<&str>,
 ) -> Result<ObjectOutcome, ApiError> {
-    let Some((conversation_id, file_id)) = crate::blob::parse_object_key(key) else {
+    let Some((conversation_id, file_id)) = crate::infra::blob::parse_object_key(key) else {
         return Ok(ObjectOutcome::Skipped("not an upload key".into()));
     };
     let Some(file) = app.store.get_file(file_id).await? else {
@@ -928,7 +930,7 @@ pub async fn object_created(
 /// removed from S3. Returns how many were cleaned (completed or deleted), and the ids of those
 /// it completed (their preview jobs are due). Run on a schedule by `sweep-uploads`.
 pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
-    let cutoff = app.config.clock.now_ms() - crate::model::ABANDONED_AFTER_MS;
+    let cutoff = app.config.clock.now_ms() - crate::domain::model::ABANDONED_AFTER_MS;
     let mut cleaned = 0;
     let mut completed = Vec::new();
     for file in app.store.abandoned_uploads(cutoff, batch).await? {

@@ -7,14 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, n, s, to_item, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
-use crate::model::{
+use crate::domain::model::{
     FileRecord, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord, PreviewStatus,
     StoredFileStatus,
 };
 use crate::ApiError;
 
 /// Position in a conversation's file list (also what its cursor carries).
-pub use crate::cursor::FilesAfter;
+pub use crate::domain::cursor::FilesAfter;
 
 #[derive(Debug)]
 pub struct FilePage {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::rfc3339;
+use crate::domain::time::rfc3339;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -441,7 +441,7 @@ impl FileRecord {
 /// `unsupported_format`; docs/decisions.md says how HEIC, video and PDF would be added.
 pub fn is_previewable(content_type: &str) -> bool {
     matches!(
-        crate::disposition::media_type(content_type).as_str(),
+        crate::domain::disposition::media_type(content_type).as_str(),
         "image/jpeg" | "image/jpg" | "image/png" | "image/gif" | "image/webp"
     )
 }

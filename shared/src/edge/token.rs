@@ -11,7 +11,7 @@
 //! * `aud` holds one of `JWT_AUDIENCE` (comma-separated), or, for a token without `aud`, its
 //!   `client_id` is one of them (Cognito access tokens carry the app client there);
 //! * the caller is `sub`, which must be a usable id ([`ids::is_valid_id`], as in
-//!   [`crate::identity`]).
+//!   [`crate::edge::identity`]).
 //!
 //! The JWKS is fetched on first use and kept for [`DEFAULT_JWKS_TTL`]; a `kid` it does not hold
 //! makes one refetch (key rotation), at most once per [`DEFAULT_MIN_REFETCH_INTERVAL`], so
@@ -38,7 +38,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::ids;
+use crate::domain::ids;
 
 /// How long a fetched JWKS is used before it is fetched again.
 pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(3600);
@@ -461,14 +461,14 @@ fn stale_key(cache: &Cache, kid: &str) -> Result<Key, TokenError> {
         .ok_or_else(|| TokenError::KeysUnavailable("the kid is not in the stale keys".into()))
 }
 
-/// HTTP/1.1 over hyper + rustls with ring, the parts the SDK's client is built on (shared::aws).
+/// HTTP/1.1 over hyper + rustls with ring, the parts the SDK's client is built on (shared::infra::aws).
 /// Roots: the issuer can be any identity provider, so not the pinned Amazon roots the SDK
 /// uses but Mozilla's set (`webpki-roots`), compiled in: no CA bundle read from disk at cold
 /// start and no dependence on the runtime image's. `GROUPSHARE_SYSTEM_TLS_ROOTS` (as for the
 /// SDK) switches to the system's roots, for an egress proxy that re-signs TLS.
 fn http_client() -> HttpClient {
     let mut roots = rustls::RootCertStore::empty();
-    if std::env::var_os(crate::aws::SYSTEM_TLS_ROOTS_VAR).is_some() {
+    if std::env::var_os(crate::infra::aws::SYSTEM_TLS_ROOTS_VAR).is_some() {
         let (added, _ignored) =
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         if added == 0 {
@@ -698,7 +698,7 @@ mod tests {
     use serde_json::{json, Value};
 
     /// Test-only key (tests/fixtures), never used anywhere else.
-    const RSA_PEM: &str = include_str!("../../tests/fixtures/ws-authorizer-test-rsa.pem");
+    const RSA_PEM: &str = include_str!("../../../tests/fixtures/ws-authorizer-test-rsa.pem");
 
     const ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_test";
 

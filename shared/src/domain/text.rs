@@ -4,6 +4,9 @@
 
 use crate::{ApiError, ErrorCode};
 
+/// The longest display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
+
 /// Bidi embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069).
 pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item, Item};
 use super::{Store, MEMBERS_BY_USER_INDEX};
-use crate::cursor::MembersAfter;
-use crate::model::{Member, Role};
+use crate::domain::cursor::MembersAfter;
+use crate::domain::model::{Member, Role};
 use crate::ApiError;
 
 impl Store {

@@ -10,10 +10,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cursor::{self, After, Before, Position};
-use crate::identity::{self, Caller};
-use crate::route::Route;
-use crate::store::MessageRange;
+use crate::domain::cursor::{self, After, Before, Position};
+use crate::edge::identity::{self, Caller};
+use crate::edge::route::Route;
+use crate::infra::store::MessageRange;
 use crate::{ApiError, App};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -25,7 +25,7 @@ where
     F: Fn(&'static App, Request) -> Fut,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    crate::logging::init();
+    crate::edge::logging::init();
     // Lives as long as the process; leaking it spares every request a reference count.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_http::run(lambda_http::service_fn(move |req| {
@@ -60,7 +60,7 @@ where
     let request_id = request_id(&req);
     let gzip_ok = accepts_gzip(&req);
     let method = req.method().as_str().to_string();
-    let resolved = crate::route::resolve(&method, &route_path(&req));
+    let resolved = crate::edge::route::resolve(&method, &route_path(&req));
     let route_template = resolved
         .as_ref()
         .map(|(spec, _)| spec.template)
@@ -129,7 +129,7 @@ pub fn request_id(req: &Request) -> String {
     if let Some(ctx) = req.lambda_context_ref() {
         return ctx.request_id.clone();
     }
-    crate::ids::new_id()
+    crate::domain::ids::new_id()
 }
 
 /// The request path as the client sent it (API Gateway's `rawPath` when present).
@@ -326,9 +326,9 @@ pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
 const COMPRESS_FROM_BYTES: usize = 1024;
 
 /// Whether the client takes gzip: named in `Accept-Encoding` with a q-value above 0, or left
-/// to a `*` above 0 (see [`crate::negotiate`]).
+/// to a `*` above 0 (see [`crate::edge::negotiate`]).
 fn accepts_gzip(req: &Request) -> bool {
-    crate::negotiate::accepts_coding(header(req, "accept-encoding"), "gzip")
+    crate::edge::negotiate::accepts_coding(header(req, "accept-encoding"), "gzip")
 }
 
 /// flate2's default. scripts/bench measures its CPU per history page against other levels.

@@ -21,7 +21,7 @@ pub use queue::{enqueue_preview, PreviewQueue};
 #[cfg(feature = "jobs")]
 mod queue {
     use super::PreviewJob;
-    use crate::model::{FileStatus, PreviewStatus};
+    use crate::domain::model::{FileStatus, PreviewStatus};
     use crate::{ApiError, App};
 
     /// Where preview jobs go (`PREVIEW_QUEUE_URL`).
@@ -45,7 +45,7 @@ mod queue {
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| crate::config::ConfigError("PREVIEW_QUEUE_URL is not set".into()))?;
-            let sdk = crate::aws::load_sdk_config()?;
+            let sdk = crate::infra::aws::load_sdk_config()?;
             Ok(Self::new(aws_sdk_sqs::Client::new(&sdk), url))
         }
 

@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cursor::After;
-use crate::model::{Message, MessageView};
-use crate::store::{Store, MAX_CONNECTION_LIFETIME};
+use crate::domain::cursor::After;
+use crate::domain::model::{Message, MessageView};
+use crate::infra::store::{Store, MAX_CONNECTION_LIFETIME};
 use crate::ApiError;
 
 #[cfg(feature = "push")]
@@ -38,7 +38,7 @@ impl Frame {
             kind: "message".to_string(),
             conversation_id: message.conversation_id.clone(),
             message: MessageView::from(message),
-            newer: crate::cursor::encode(&message.conversation_id, &After(message.seq)),
+            newer: crate::domain::cursor::encode(&message.conversation_id, &After(message.seq)),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::codec::{from_item, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::profiles::profile_joined;
 use super::Store;
-use crate::model::{Conversation, Member, Message, Role};
+use crate::domain::model::{Conversation, Member, Message, Role};
 use crate::ApiError;
 
 /// DynamoDB allows 100 parts per transaction: the conversation, its first message, and each

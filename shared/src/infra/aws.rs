@@ -458,7 +458,7 @@ mod tests {
 
     /// The connect timeout covers the TLS handshake (with the pinned roots loaded): a server
     /// that accepts and never answers it is a timeout, which the SDK retries and
-    /// shared::error answers as 503, not a hang until the function's own timeout.
+    /// shared::domain::error answers as 503, not a hang until the function's own timeout.
     #[tokio::test]
     async fn a_stalled_tls_handshake_is_a_connect_timeout() {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -23,8 +23,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 
 use super::Frame;
-use crate::model::Message;
-use crate::store::{message_from_image, Connection, Store};
+use crate::domain::model::Message;
+use crate::infra::store::{message_from_image, Connection, Store};
 use crate::ApiError;
 
 /// Connections posted to at once by one fan-out. Each post is one HTTPS request to API
@@ -227,7 +227,7 @@ pub struct ManagementApi {
 }
 
 impl ManagementApi {
-    pub fn new(sdk: &crate::aws::SdkConfig, endpoint: &str) -> Self {
+    pub fn new(sdk: &crate::infra::aws::SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
             .build();

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::codec::{from_item, n, s, to_item, Item};
 use super::messages::Guard;
 use super::{conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
-use crate::cursor::InvitesAfter;
-use crate::model::Role;
+use crate::domain::cursor::InvitesAfter;
+use crate::domain::model::Role;
 use crate::ApiError;
 
 /// An invite as stored.

@@ -8,55 +8,12 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-use crate::{ids, ApiError};
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Caller {
-    pub user_id: String,
-    /// What the identity provider calls them (`name`, else `preferred_username`, else
-    /// `email`): only the first value of their display name, which is theirs to change.
-    pub name_hint: Option<String>,
-    /// The `email` claim, kept private unless they choose to show it.
-    pub email: Option<String>,
-}
-
-impl Caller {
-    pub fn new(user_id: impl Into<String>) -> Self {
-        Self {
-            user_id: user_id.into(),
-            ..Self::default()
-        }
-    }
-}
+pub use crate::domain::caller::Caller;
+use crate::ApiError;
 
 pub fn caller(req: &Request) -> Result<Caller, ApiError> {
     let claims = jwt_claims(req).ok_or_else(ApiError::unauthenticated)?;
-    let claim = |name: &str| claims.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let user_id = claim("sub").ok_or_else(ApiError::unauthenticated)?;
-    if !ids::is_valid_id(user_id) {
-        // A subject we cannot use as a key is not an identity we can serve.
-        return Err(ApiError::unauthenticated());
-    }
-    // Hints only: a name that breaks the display-name rules is not taken (the user sets one).
-    let usable = |v: &str| {
-        crate::text::label(
-            v,
-            crate::api::people::MAX_NAME_CHARS,
-            crate::ErrorCode::InvalidDisplayName,
-            "name",
-        )
-        .ok()
-        .map(str::to_string)
-    };
-    let email = claim("email").and_then(usable);
-    Ok(Caller {
-        user_id: user_id.to_string(),
-        name_hint: claim("name")
-            .or_else(|| claim("preferred_username"))
-            .and_then(usable)
-            .or_else(|| email.clone()),
-        email,
-    })
+    Caller::from_claims(|name| claims.get(name).map(String::as_str))
 }
 
 fn jwt_claims(req: &Request) -> Option<&std::collections::HashMap<String, String>> {

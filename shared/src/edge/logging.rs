@@ -112,12 +112,16 @@ mod tests {
             assert!(trace.would_enable(target, &Level::INFO), "{target}");
             assert!(trace.would_enable(target, &Level::ERROR), "{target}");
         }
-        for target in ["shared::http", "post_message", "groupshare_local::server"] {
+        for target in [
+            "shared::edge::http",
+            "post_message",
+            "groupshare_local::server",
+        ] {
             assert!(trace.would_enable(target, &Level::TRACE), "{target}");
         }
         // A quieter level quiets everyone.
         let warn = filter(LevelFilter::WARN);
-        assert!(!warn.would_enable("shared::http", &Level::INFO));
+        assert!(!warn.would_enable("shared::edge::http", &Level::INFO));
         assert!(!warn.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(warn.would_enable("aws_smithy_runtime", &Level::WARN));
     }

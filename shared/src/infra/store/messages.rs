@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, n, s, to_item, Item};
 use super::Store;
-use crate::model::{Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent};
+use crate::domain::model::{
+    Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent,
+};
 use crate::ApiError;
 
 /// The counts a conversation item keeps beside `last_seq`.

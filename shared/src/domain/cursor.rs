@@ -83,28 +83,28 @@ impl Position for After {
 impl Position for FilesAfter {
     const KIND: u8 = 3;
     fn is_valid(&self) -> bool {
-        self.uploaded_at_ms >= 0 && crate::ids::is_valid_id(&self.file_id)
+        self.uploaded_at_ms >= 0 && crate::domain::ids::is_valid_id(&self.file_id)
     }
 }
 
 impl Position for ConversationsAfter {
     const KIND: u8 = 4;
     fn is_valid(&self) -> bool {
-        crate::ids::is_valid_id(&self.conversation_id)
+        crate::domain::ids::is_valid_id(&self.conversation_id)
     }
 }
 
 impl Position for MembersAfter {
     const KIND: u8 = 5;
     fn is_valid(&self) -> bool {
-        crate::ids::is_valid_id(&self.user_id)
+        crate::domain::ids::is_valid_id(&self.user_id)
     }
 }
 
 impl Position for InvitesAfter {
     const KIND: u8 = 6;
     fn is_valid(&self) -> bool {
-        self.created_at >= 0 && crate::ids::is_valid_id(&self.code)
+        self.created_at >= 0 && crate::domain::ids::is_valid_id(&self.code)
     }
 }
 

@@ -56,7 +56,7 @@ impl Store {
 /// stores: the stream shows what history shows, decoded by the same code.
 pub fn message_from_image(
     image: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Result<crate::model::Message, ApiError> {
+) -> Result<crate::domain::model::Message, ApiError> {
     messages::message_from_item(image)
 }
 

@@ -10,8 +10,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::aws::SdkConfig;
-use crate::disposition::{content_disposition, safe_content_type, Disposition};
+use crate::domain::disposition::{content_disposition, safe_content_type, Disposition};
+use crate::infra::aws::SdkConfig;
 use crate::{ApiError, Config};
 
 /// A URL is never signed to outlive its credentials; this much margin is kept.
@@ -34,7 +34,7 @@ pub struct Blobs {
     /// building the S3 client.
     region: String,
     /// The app's clock: presigned URLs are signed at its time (`Config::clock`).
-    clock: crate::time::Clock,
+    clock: crate::domain::time::Clock,
 }
 
 /// A presigned download.
@@ -103,7 +103,7 @@ pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
         [r, c, f] if retention_segment(r).is_some() => (c, f),
         _ => return None,
     };
-    (crate::ids::is_valid_id(conversation_id) && crate::ids::is_valid_id(file_id))
+    (crate::domain::ids::is_valid_id(conversation_id) && crate::domain::ids::is_valid_id(file_id))
         .then_some((conversation_id, file_id))
 }
 
@@ -122,7 +122,7 @@ pub fn key_retention_days(key: &str) -> Option<u32> {
 /// `previews/r{days}/{conversation_id}/{file_id}/{size}.jpg`, expired by the lifecycle rule of
 /// the same days as `files/r{days}/`. `None` for keys of the first layout (uploaded before
 /// previews existed, they never get one).
-pub fn preview_key(file_key: &str, size: crate::model::PreviewSize) -> Option<String> {
+pub fn preview_key(file_key: &str, size: crate::domain::model::PreviewSize) -> Option<String> {
     key_retention_days(file_key)?;
     let rest = file_key.strip_prefix("files/")?;
     Some(format!("previews/{rest}/{}.jpg", size.as_str()))
@@ -164,7 +164,7 @@ impl LazyS3 {
                 client,
                 sdk,
                 path_style,
-            } => client.get_or_init(|| crate::aws::s3_client(sdk, *path_style)),
+            } => client.get_or_init(|| crate::infra::aws::s3_client(sdk, *path_style)),
         }
     }
 }
@@ -359,7 +359,7 @@ impl Blobs {
         conditions.extend(fields.iter().map(|(k, v)| serde_json::json!({ k: v })));
         conditions.push(serde_json::json!(["content-length-range", size, size]));
         let policy = serde_json::json!({
-            "expiration": crate::time::rfc3339(millis(expires)),
+            "expiration": crate::domain::time::rfc3339(millis(expires)),
             "conditions": conditions,
         });
         let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
@@ -639,7 +639,7 @@ impl Blobs {
     pub async fn presign_preview(
         &self,
         key: &str,
-        size: crate::model::PreviewSize,
+        size: crate::domain::model::PreviewSize,
     ) -> Result<PresignedGet, ApiError> {
         let name = format!("preview-{}.jpg", size.as_str());
         self.presign_download(key, None, &name, "image/jpeg", Disposition::Inline)
@@ -736,7 +736,7 @@ fn millis(t: SystemTime) -> i64 {
 /// `20261125T154459Z`
 fn amz_date(t: SystemTime) -> String {
     let whole_seconds = millis(t) / 1000 * 1000;
-    crate::time::rfc3339(whole_seconds).replace(['-', ':'], "")
+    crate::domain::time::rfc3339(whole_seconds).replace(['-', ':'], "")
 }
 
 #[cfg(test)]
@@ -762,7 +762,7 @@ mod tests {
 
     #[test]
     fn previews_sit_beside_their_file_under_its_retention() {
-        use crate::model::PreviewSize;
+        use crate::domain::model::PreviewSize;
         let key = object_key("c1", "f1", 30);
         assert_eq!(
             preview_key(&key, PreviewSize::Small).as_deref(),

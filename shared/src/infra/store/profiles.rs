@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 
 use super::codec::{n, s, Item};
 use super::Store;
-use crate::model::Profile;
+use crate::domain::model::Profile;
 use crate::ApiError;
 
 impl Store {

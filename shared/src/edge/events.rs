@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::ConfigError;
-use crate::{aws, ApiError, App, Config};
+use crate::infra::aws;
+use crate::{ApiError, App, Config};
 
 pub async fn run<E, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
@@ -17,7 +18,7 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    crate::logging::init();
+    crate::edge::logging::init();
     // Lives as long as the process, as in `http::run`. (Not a call to `run_with`: one more
     // layer of futures takes the bigger handlers past the compiler's layout depth limit.)
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
@@ -41,7 +42,7 @@ where
     F: Fn(&'static App, &'static S, E) -> Fut,
     Fut: Future<Output = Result<R, ApiError>> + Send,
 {
-    crate::logging::init();
+    crate::edge::logging::init();
     let config = Config::from_env()?;
     let sdk = aws::load_sdk_config()?;
     // Both live as long as the process, as in `http::run`.

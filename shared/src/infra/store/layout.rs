@@ -10,7 +10,7 @@ use super::conversations::{conversation_from_item, conversation_item};
 use super::files::{file_from_item, file_item};
 use super::members::{member_from_item, member_item};
 use super::messages::{idempotency_item, message_from_item, message_item};
-use crate::model::*;
+use crate::domain::model::*;
 
 /// `name: type` for every attribute (`S`, `N`), sorted.
 fn shape(item: &Item) -> BTreeMap<String, &'static str> {

@@ -1,0 +1,10 @@
+//! Types and rules with no I/O, used by every layer.
+
+pub mod caller;
+pub mod cursor;
+pub mod disposition;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod text;
+pub mod time;
