@@ -39,7 +39,11 @@ fn shared_layers_depend_only_downwards() {
     let mut wrong = arrows_against("domain", &["edge", "api", "infra", "App", "config"]);
     wrong.extend(arrows_against("infra", &["edge", "api"]));
     wrong.extend(arrows_against("api", &["edge"]));
-    assert!(wrong.is_empty(), "uses against the arrows:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "uses against the arrows:\n{}",
+        wrong.join("\n")
+    );
     // The check reads real files: an empty layer would pass anything.
     assert!(arrows_against("edge", &["domain"]).len() > 3);
 }

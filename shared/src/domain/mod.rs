@@ -1,6 +1,7 @@
 //! Types and rules with no I/O, used by every layer.
 
 pub mod caller;
+pub mod checksum;
 pub mod cursor;
 pub mod disposition;
 pub mod error;

@@ -10,6 +10,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
 use serde::Serialize;
 
+use crate::domain::checksum;
 use crate::domain::disposition::{content_disposition, safe_content_type, Disposition};
 use crate::infra::aws::SdkConfig;
 use crate::{ApiError, Config};
@@ -350,7 +351,7 @@ impl Blobs {
         if let Some(token) = creds.session_token() {
             fields.insert("x-amz-security-token".to_string(), token.to_string());
         }
-        if let Some(digest) = sha256_hex.and_then(hex_to_base64) {
+        if let Some(digest) = sha256_hex.and_then(checksum::hex_to_base64) {
             // S3 checks the body against it (BadDigest) and keeps it for HeadObject.
             fields.insert("x-amz-checksum-sha256".to_string(), digest);
         }
@@ -489,7 +490,7 @@ impl Blobs {
         let bucket = self.bucket()?;
         let mut signed = Vec::with_capacity(parts.len());
         for (number, sha256_hex) in parts {
-            let checksum = hex_to_base64(sha256_hex).ok_or_else(|| {
+            let checksum = checksum::hex_to_base64(sha256_hex).ok_or_else(|| {
                 ApiError::internal().with_fault("s3.presign_part", "sha256 is not hex")
             })?;
             let request = self
@@ -722,11 +723,6 @@ where
     e.as_service_error().and_then(|s| s.code()) == Some("NoSuchUpload")
 }
 
-pub(crate) fn hex_to_base64(digest_hex: &str) -> Option<String> {
-    let bytes = hex::decode(digest_hex).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
 fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -784,16 +780,6 @@ mod tests {
         // A conversation whose id looks like a retention segment is still a conversation.
         assert_eq!(parse_object_key("files/r7/f1"), Some(("r7", "f1")));
         assert_eq!(key_retention_days("files/r7/f1"), None);
-    }
-
-    #[test]
-    fn sha256_hex_becomes_s3_base64() {
-        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(
-            hex_to_base64(hex).as_deref(),
-            Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
-        );
-        assert_eq!(hex_to_base64("zz"), None);
     }
 
     #[test]

@@ -606,9 +606,7 @@ fn counters_from(reason: Option<&CancellationReason>) -> Option<Counters> {
 /// overtaking old ones and a few senders wait out the deadline while the rest succeed; the
 /// few requests that old get in first instead.
 fn contention_pause(attempt: u32) -> Duration {
-    let window_ms = if attempt <= 4 { 5u64 << attempt } else { 5 };
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
-    Duration::from_millis(random % (window_ms + 1))
+    super::jitter_up_to_ms(if attempt <= 4 { 5u64 << attempt } else { 5 })
 }
 
 /// A Messages item: the common fields and, by `kind`, the body's.

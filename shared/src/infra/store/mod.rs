@@ -154,9 +154,14 @@ impl Store {
 
 /// Exponential backoff with full jitter: 0..min(5 ms * 2^attempt, 200 ms).
 fn backoff(attempt: u32) -> Duration {
-    let cap_ms = (5u64 << attempt.min(6)).min(200);
+    jitter_up_to_ms((5u64 << attempt.min(6)).min(200))
+}
+
+/// A random pause of 0..=`max_ms` milliseconds ("full jitter"), so that contenders that failed
+/// together do not retry together.
+pub(crate) fn jitter_up_to_ms(max_ms: u64) -> Duration {
     let random = uuid::Uuid::new_v4().as_u128() as u64;
-    Duration::from_millis(random % (cap_ms + 1))
+    Duration::from_millis(random % (max_ms + 1))
 }
 
 #[cfg(test)]

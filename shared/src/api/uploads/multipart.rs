@@ -1,0 +1,358 @@
+//! Resumable multipart uploads: part URLs bound to each part's checksum, progress, abort.
+
+use super::create::retried;
+use super::*;
+
+/// The parts a request asks URLs for, checked against the file's layout: known numbers, each
+/// once, each with a SHA-256; at most [`MAX_PART_URLS_PER_CALL`].
+pub(super) fn checked_parts(
+    parts: &[PartChecksum],
+    size: u64,
+    part_size: u64,
+) -> Result<Vec<(u64, String)>, ApiError> {
+    let count = size.div_ceil(part_size).max(1);
+    if parts.len() > MAX_PART_URLS_PER_CALL {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParts,
+            format!("at most {MAX_PART_URLS_PER_CALL} parts per request; ask again for more"),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut checked = Vec::with_capacity(parts.len());
+    for p in parts {
+        if !(1..=count).contains(&p.part_number) || !seen.insert(p.part_number) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParts,
+                format!(
+                    "part_number {} is not one of this upload's parts 1..={count}, once each",
+                    p.part_number
+                ),
+            ));
+        }
+        let hex = &p.sha256;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSha256,
+                format!("part {}: sha256 must be 64 hex digits", p.part_number),
+            ));
+        }
+        checked.push((p.part_number, hex.to_ascii_lowercase()));
+    }
+    Ok(checked)
+}
+
+/// A new multipart upload: S3's upload first (its id goes on the record), then the record.
+pub(super) async fn create_multipart(
+    app: &App,
+    record: FileRecord,
+    part_size: u64,
+    parts: &[PartChecksum],
+) -> Result<UploadTicket, ApiError> {
+    let upload_id = app
+        .blobs
+        .create_multipart(&record.s3_key, &record.content_type)
+        .await?;
+    let record = FileRecord {
+        multipart: Some(MultipartState {
+            upload_id: upload_id.clone(),
+            part_size,
+            checksum_sha256: None,
+        }),
+        ..record
+    };
+    let (urls, expires_at_ms) = app
+        .blobs
+        .presign_parts(
+            &record.s3_key,
+            &upload_id,
+            &checked_parts(parts, record.size, part_size)?,
+        )
+        .await?;
+    let record = FileRecord {
+        upload_deadline_ms: Some(expires_at_ms),
+        ..record
+    };
+    if app.store.put_new_file(&record).await? {
+        return Ok(multipart_response(&record, urls, expires_at_ms));
+    }
+    // A retry: the upload started first stays the file's; this one is not needed.
+    if let Err(e) = app.blobs.abort_multipart(&record.s3_key, &upload_id).await {
+        e.log("abort-duplicate-multipart");
+    }
+    let existing = retried(app, &record).await?;
+    if existing.multipart.is_none() {
+        // Created with one form under an earlier threshold: it stays a form upload.
+        return Err(ApiError::new(
+            ErrorCode::NotMultipart,
+            "this upload was started with one POST form; retry without `parts`, or use a new client_msg_id",
+        ));
+    }
+    multipart_ticket(app, existing, parts).await
+}
+
+/// Fresh URLs for `parts` of a pending multipart file, moving its deadline.
+pub(super) async fn multipart_ticket(
+    app: &App,
+    file: FileRecord,
+    parts: &[PartChecksum],
+) -> Result<UploadTicket, ApiError> {
+    let (urls, expires_at_ms) = sign_parts(app, &file, parts).await?;
+    Ok(multipart_response(&file, urls, expires_at_ms))
+}
+
+async fn sign_parts(
+    app: &App,
+    file: &FileRecord,
+    parts: &[PartChecksum],
+) -> Result<(Vec<PresignedPart>, i64), ApiError> {
+    let mp = multipart_of(file)?;
+    let wanted = checked_parts(parts, file.size, mp.part_size)?;
+    let signed = app
+        .blobs
+        .presign_parts(&file.s3_key, &mp.upload_id, &wanted)
+        .await?;
+    keep_pending(app, &file.file_id, signed.1).await?;
+    Ok(signed)
+}
+
+/// Moves a pending upload's deadline to `deadline_ms` (new URLs were just signed). If it
+/// completed or was aborted in the meantime, the caller gets that state's answer, as if it had
+/// come first (the URLs just signed are never handed out).
+pub(super) async fn keep_pending(
+    app: &App,
+    file_id: &str,
+    deadline_ms: i64,
+) -> Result<(), ApiError> {
+    if app
+        .store
+        .extend_upload_deadline(file_id, deadline_ms)
+        .await?
+    {
+        return Ok(());
+    }
+    let current = app
+        .store
+        .get_file(file_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    still_pending(app, &current)?;
+    // Pending again cannot be: a settled upload never returns to pending.
+    Err(ApiError::unavailable().with_fault(
+        "uploads.keep_pending",
+        "deadline update refused for a pending upload".to_string(),
+    ))
+}
+
+fn multipart_of(file: &FileRecord) -> Result<&MultipartState, ApiError> {
+    file.multipart.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotMultipart,
+            "this upload is a single POST form, not a multipart upload",
+        )
+    })
+}
+
+fn multipart_response(
+    file: &FileRecord,
+    parts: Vec<PresignedPart>,
+    expires_at_ms: i64,
+) -> UploadTicket {
+    let mp = file.multipart.as_ref().expect("a multipart file");
+    UploadTicket {
+        file_id: file.file_id.clone(),
+        kind: "multipart",
+        upload: None,
+        multipart: Some(MultipartTicket {
+            upload_id: mp.upload_id.clone(),
+            part_size: mp.part_size,
+            part_count: mp.part_count(file.size),
+            parts,
+            expires_at: time::rfc3339(expires_at_ms),
+        }),
+    }
+}
+
+/// The caller's own upload in this conversation (members only; only its uploader may act).
+async fn own_upload(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    action: &str,
+) -> Result<FileRecord, ApiError> {
+    let file = crate::api::files::member_file(app, caller, conversation_id, file_id).await?;
+    if file.uploader != caller.user_id {
+        return Err(ApiError::forbidden(format!("only the uploader {action}")));
+    }
+    Ok(file)
+}
+
+/// `POST /conversations/{cid}/uploads/{file_id}/parts`: URLs for more parts, or again for
+/// parts whose URLs expired or whose upload failed.
+pub async fn part_urls(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    request: PartsRequest,
+) -> Result<PartUrls, ApiError> {
+    let file = own_upload(app, caller, conversation_id, file_id, "gets part URLs").await?;
+    multipart_of(&file)?;
+    still_pending(app, &file)?;
+    let (parts, expires_at_ms) = sign_parts(app, &file, &request.parts).await?;
+    Ok(PartUrls {
+        file_id: file.file_id,
+        parts,
+        expires_at: time::rfc3339(expires_at_ms),
+    })
+}
+
+/// `GET /conversations/{cid}/uploads/{file_id}`: which parts S3 already holds and which are
+/// missing, so any device of the uploader resumes with only the file id.
+pub async fn state(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+) -> Result<UploadState, ApiError> {
+    let file = own_upload(app, caller, conversation_id, file_id, "reads upload state").await?;
+    let status = file.status_at(app.config.clock.now_ms());
+    let multipart = match (&file.multipart, status) {
+        (Some(mp), FileStatus::Pending) => {
+            let count = mp.part_count(file.size);
+            let (held, completed_in_s3) =
+                match app.blobs.list_parts(&file.s3_key, &mp.upload_id).await? {
+                    Some(parts) => (parts, false),
+                    // S3 completed it already (only the announcement is left): nothing to
+                    // upload, only `complete` to call.
+                    None if app.blobs.head(&file.s3_key).await?.is_some() => (Vec::new(), true),
+                    None => return Err(ApiError::new(
+                        ErrorCode::FileGone,
+                        "storage no longer has this upload; start again with a new client_msg_id",
+                    )),
+                };
+            let missing = if completed_in_s3 {
+                Vec::new()
+            } else {
+                (1..=count)
+                    .filter(|n| {
+                        !held
+                            .iter()
+                            .any(|p| p.part_number == *n && p.size == mp.part_len(file.size, *n))
+                    })
+                    .collect()
+            };
+            Some(MultipartProgress {
+                upload_id: mp.upload_id.clone(),
+                part_size: mp.part_size,
+                part_count: count,
+                parts: held
+                    .iter()
+                    .map(|p| HeldPart {
+                        part_number: p.part_number,
+                        size: p.size,
+                        sha256: p
+                            .checksum_sha256_b64
+                            .as_deref()
+                            .and_then(checksum::base64_to_hex),
+                    })
+                    .collect(),
+                missing,
+            })
+        }
+        (Some(mp), _) => Some(MultipartProgress {
+            upload_id: mp.upload_id.clone(),
+            part_size: mp.part_size,
+            part_count: mp.part_count(file.size),
+            parts: Vec::new(),
+            missing: Vec::new(),
+        }),
+        (None, _) => None,
+    };
+    Ok(UploadState {
+        file_id: file.file_id.clone(),
+        kind: if file.multipart.is_some() {
+            "multipart"
+        } else {
+            "post"
+        },
+        status,
+        name: file.name,
+        size: file.size,
+        content_type: file.content_type,
+        multipart,
+    })
+}
+
+/// `DELETE /conversations/{cid}/uploads/{file_id}`: the uploader gives up. The file can no
+/// longer complete (marked `deleted` first, conditionally), then S3's upload is aborted and any
+/// bytes removed, by `deadline`: under slow storage the abort still answers as done, and the
+/// purge index (joined by the same conditional write) finishes the removal. Returns whether
+/// the bytes are gone now. Idempotent (a retry removes what is left); a completed upload is not
+/// undone here.
+pub async fn abort(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &str,
+    file_id: &str,
+    deadline: std::time::Instant,
+) -> Result<bool, ApiError> {
+    let file = own_upload(app, caller, conversation_id, file_id, "aborts an upload").await?;
+    let status = match file.status {
+        StoredFileStatus::Pending
+            if !app
+                .store
+                .mark_pending_deleted(file_id, app.config.clock.now_ms())
+                .await? =>
+        {
+            // No longer pending: completed, or swept, meanwhile.
+            app.store
+                .get_file(file_id)
+                .await?
+                .ok_or_else(ApiError::not_found)?
+                .status
+        }
+        StoredFileStatus::Pending => StoredFileStatus::Deleted,
+        other => other,
+    };
+    if status == StoredFileStatus::Available {
+        return Err(ApiError::new(
+            ErrorCode::UploadCompleted,
+            "this upload is already complete",
+        ));
+    }
+    Ok(crate::api::files::purge_within(app, &file, deadline).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_checked_against_the_layout() {
+        let h = "ab".repeat(32);
+        let part = |n: u64| PartChecksum {
+            part_number: n,
+            sha256: h.clone(),
+        };
+        // 3 parts: 10, 10, 5.
+        assert_eq!(
+            checked_parts(&[part(3), part(1)], 25, 10).unwrap(),
+            vec![(3, h.clone()), (1, h.clone())]
+        );
+        for bad in [vec![part(0)], vec![part(4)], vec![part(2), part(2)]] {
+            assert_eq!(
+                checked_parts(&bad, 25, 10).unwrap_err().code,
+                ErrorCode::InvalidParts
+            );
+        }
+        let short = PartChecksum {
+            part_number: 1,
+            sha256: "ab".into(),
+        };
+        assert_eq!(
+            checked_parts(&[short], 25, 10).unwrap_err().code,
+            ErrorCode::InvalidSha256
+        );
+    }
+}

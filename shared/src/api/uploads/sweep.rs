@@ -1,0 +1,65 @@
+//! The schedule's sweep: completes or ends uploads nobody finished.
+
+use super::complete::complete_stored_pending;
+use super::*;
+
+/// Cleans up abandoned uploads (see `model::ABANDONED_AFTER_MS`). Completion comes first:
+/// bytes that arrived (while the form was valid) whose completion was lost, because the client
+/// vanished and the S3 event failed, are completed and announced, never deleted. The rest are
+/// marked `deleted` (conditionally, so they can no longer complete), then any bytes that did
+/// arrive (for an upload that cannot complete: its uploader left, or its group is gone) are
+/// removed from S3. Returns how many were cleaned (completed or deleted), and the ids of those
+/// it completed (their preview jobs are due). Run on a schedule by `sweep-uploads`.
+pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
+    let cutoff = app.config.clock.now_ms() - crate::domain::model::ABANDONED_AFTER_MS;
+    let mut cleaned = 0;
+    let mut completed = Vec::new();
+    for file in app.store.abandoned_uploads(cutoff, batch).await? {
+        match complete_stored_pending(app, file.clone()).await {
+            Ok((message, _)) => {
+                tracing::warn!(
+                    file_id = file.file_id,
+                    seq = message.seq,
+                    "sweep completed an upload whose completion was lost"
+                );
+                cleaned += 1;
+                completed.push(file.file_id.clone());
+                continue;
+            }
+            // A fault skips this file; the next run retries it (one bad file never holds up
+            // the rest).
+            Err(e) if e.status >= 500 => {
+                e.log("sweep.complete");
+                continue;
+            }
+            // No bytes, or bytes that cannot complete: abandoned.
+            Err(_) => {}
+        }
+        let deleted = async {
+            if app
+                .store
+                .mark_pending_deleted(&file.file_id, app.config.clock.now_ms())
+                .await?
+            {
+                // Now in the purge index: if this fails, `purge_deleted` finishes it.
+                crate::api::files::purge(app, &file).await?;
+                return Ok(true);
+            }
+            Ok::<_, ApiError>(false)
+        };
+        match deleted.await {
+            Ok(true) => cleaned += 1,
+            Ok(false) => {}
+            Err(e) => e.log("sweep.delete"),
+        }
+    }
+    Ok(Swept { cleaned, completed })
+}
+
+/// What a sweep pass did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub cleaned: usize,
+    /// Files it completed, whose preview jobs are now due.
+    pub completed: Vec<String>,
+}
