@@ -7,8 +7,8 @@ use std::io::Cursor;
 
 use groupshare_tests::*;
 use image::{ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
-use make_preview::JobOutcome;
 use serde_json::Value;
+use shared::api::previews::JobOutcome;
 use shared::domain::model::{FileInfo, NoPreviewReason, PreviewSize, PreviewStatus};
 use shared::infra::jobs::{PreviewJob, PreviewQueue};
 use shared::App;
@@ -473,7 +473,9 @@ async fn previews_go_with_their_file_and_late_jobs_leave_nothing() {
         file_id: id.clone(),
         s3_version: file.s3_version.clone(),
     };
-    let again = make_preview::run(p.app, &job, false).await.unwrap();
+    let again = shared::api::previews::run(p.app, &job, false, make_preview::render::render)
+        .await
+        .unwrap();
     assert_eq!(again, JobOutcome::AlreadyDone);
 
     // Deleting the file's message takes its previews: every version, and the URL handed out.
@@ -505,7 +507,9 @@ async fn previews_go_with_their_file_and_late_jobs_leave_nothing() {
         s3_version: late_file.s3_version.clone(),
     };
     assert_eq!(
-        make_preview::run(p.app, &job, false).await.unwrap(),
+        shared::api::previews::run(p.app, &job, false, make_preview::render::render)
+            .await
+            .unwrap(),
         JobOutcome::Removed
     );
 }

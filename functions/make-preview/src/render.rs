@@ -5,6 +5,7 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
+use shared::api::previews::{Preview, Refused, Rendered};
 use shared::domain::model::{NoPreviewReason, PreviewSize};
 
 /// Most pixels an image may have (50 MP: a 12 MP phone photo, or an 8K frame, fit easily).
@@ -13,43 +14,8 @@ pub const MAX_PIXELS: u64 = 50_000_000;
 pub const MAX_SIDE: u32 = 30_000;
 /// Most memory the decoder may allocate at once (50 MP RGBA is 200 MB).
 pub const MAX_ALLOC: u64 = 256 * 1024 * 1024;
-/// Largest file read for a preview; bigger files are `too_large` without a byte downloaded.
-pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 /// JPEG quality of the previews (measured against WebP in docs/performance.md).
 pub const JPEG_QUALITY: u8 = 80;
-
-/// One encoded preview.
-#[derive(Debug)]
-pub struct Preview {
-    pub size: PreviewSize,
-    pub width: u32,
-    pub height: u32,
-    pub jpeg: Vec<u8>,
-}
-
-/// What a decodable image gives: its upright size and one preview per size.
-#[derive(Debug)]
-pub struct Rendered {
-    pub width: u32,
-    pub height: u32,
-    pub previews: Vec<Preview>,
-}
-
-/// Why there is no preview, and the detail the log keeps.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Refused {
-    pub reason: NoPreviewReason,
-    pub detail: String,
-}
-
-impl Refused {
-    fn new(reason: NoPreviewReason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
 
 fn limits() -> Limits {
     let mut limits = Limits::default();

@@ -6,6 +6,7 @@ pub mod files;
 pub mod invites;
 pub mod messages;
 pub mod people;
+pub mod previews;
 pub mod uploads;
 
 use std::future::Future;
