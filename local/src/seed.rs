@@ -70,7 +70,10 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         message_id: shared::domain::ids::new_id(),
         sender: "alice".into(),
         sent_at_ms: now,
-        body: MessageBody::System(SystemEvent::new("conversation_created", "alice")),
+        body: MessageBody::System(SystemEvent::new(
+            SystemEventKind::ConversationCreated,
+            "alice",
+        )),
     };
     app.store
         .create_conversation(&conversation, &members, &first)

@@ -3,7 +3,7 @@
 
 use groupshare_tests::*;
 use shared::api::conversations::{ConversationDetails, MemberView};
-use shared::domain::model::{Conversation, Member, Message, Role, SystemEvent};
+use shared::domain::model::{Conversation, Member, Message, Role, SystemEvent, SystemEventKind};
 use shared::ErrorCode;
 
 /// Every member, paging with `limit`; also returns how many pages it took.
@@ -152,7 +152,7 @@ async fn groups_created_before_the_count_get_it_on_first_change() {
         "m1",
         "alice",
         now,
-        SystemEvent::new("conversation_created", "alice"),
+        SystemEvent::new(SystemEventKind::ConversationCreated, "alice"),
     );
     app.store
         .create_conversation(&conversation, &members, &first)

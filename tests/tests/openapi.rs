@@ -51,3 +51,21 @@ fn error_codes_are_documented() {
         "docs/openapi.yaml's error codes and shared::ErrorCode differ"
     );
 }
+
+/// Every kind of system message the code records is in the spec's enum, and vice versa.
+#[test]
+fn system_events_are_documented() {
+    use strum::IntoEnumIterator;
+    let spec = spec();
+    let documented: BTreeSet<String> = spec["components"]["schemas"]["SystemEvent"]["properties"]
+        ["event"]["enum"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let in_code: BTreeSet<String> = shared::domain::model::SystemEventKind::iter()
+        .map(|k| k.as_str().to_string())
+        .collect();
+    assert_eq!(in_code, documented);
+}

@@ -246,7 +246,10 @@ async fn handler_answers_an_api_gateway_v2_event() {
         message_id: "m1".into(),
         sender: "alice".into(),
         sent_at_ms: now,
-        body: MessageBody::System(SystemEvent::new("conversation_created", "alice")),
+        body: MessageBody::System(SystemEvent::new(
+            shared::domain::model::SystemEventKind::ConversationCreated,
+            "alice",
+        )),
     };
     app.store
         .create_conversation(&conversation, &[alice], &first)

@@ -466,7 +466,7 @@ async fn concurrent_recall_delete_and_download_leave_no_half_state() {
             .await
             .into_iter()
             .filter_map(|m| m.system.filter(|s| s.seq == Some(seq)))
-            .map(|s| s.event)
+            .map(|s| s.event.as_str().to_string())
             .collect();
         // Exactly one announcement: the winner's.
         let expected = if winner == "owner" {

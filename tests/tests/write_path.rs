@@ -225,7 +225,7 @@ async fn membership_rules() {
         .filter(|m| m.kind == "system")
         .map(|m| {
             let s = m.system.unwrap();
-            (s.event, s.user_id)
+            (s.event.as_str().to_string(), s.user_id)
         })
         .collect();
     let expected = [

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{as_member, require_member};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, ConversationsAfter, MembersAfter};
-use crate::domain::model::{Conversation, Member, Message, Role, SystemEvent};
+use crate::domain::model::{Conversation, Member, Message, Role, SystemEvent, SystemEventKind};
 use crate::domain::{ids, time};
 use crate::infra::store::{
     delete_member_with_role, profile_joined, profile_left, put_member_if_absent, set_member_role,
@@ -98,7 +98,7 @@ pub async fn create(
         &ids::new_id(),
         &caller.user_id,
         now,
-        SystemEvent::new("conversation_created", &caller.user_id),
+        SystemEvent::new(SystemEventKind::ConversationCreated, &caller.user_id),
     );
     if app
         .store
@@ -338,7 +338,7 @@ pub async fn add_member(
         conversation_id,
         &caller.user_id,
         SystemEvent {
-            event: "member_added".into(),
+            event: SystemEventKind::MemberAdded,
             user_id: new.user_id.clone(),
             role: Some(role),
             seq: None,
@@ -433,9 +433,9 @@ pub async fn remove_member(
             return Err(ApiError::forbidden("only owners remove owners and admins"));
         }
         let event_name = if leaving {
-            "member_left"
+            SystemEventKind::MemberLeft
         } else {
-            "member_removed"
+            SystemEventKind::MemberRemoved
         };
         let event = system_message(
             conversation_id,
@@ -566,7 +566,7 @@ pub async fn change_role(
             conversation_id,
             &caller.user_id,
             SystemEvent {
-                event: "role_changed".into(),
+                event: SystemEventKind::RoleChanged,
                 user_id: user_id.to_string(),
                 role: Some(to),
                 seq: None,

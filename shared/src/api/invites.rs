@@ -10,7 +10,7 @@ use super::conversations::{view as conversation_view, ConversationView};
 use super::require_member;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, InvitesAfter};
-use crate::domain::model::{Member, Message, Role, SystemEvent};
+use crate::domain::model::{Member, Message, Role, SystemEvent, SystemEventKind};
 use crate::domain::{ids, time};
 use crate::infra::store::{
     profile_joined, put_member_if_absent, use_invite, Append, AppendOutcome, Guard, Invite,
@@ -313,7 +313,7 @@ pub async fn accept(
             &invite.created_by,
             now,
             SystemEvent {
-                event: "member_joined".into(),
+                event: SystemEventKind::MemberJoined,
                 user_id: caller.user_id.clone(),
                 role: Some(Role::Member),
                 seq: None,

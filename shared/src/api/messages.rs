@@ -8,7 +8,9 @@ use crate::config::MAX_TEXT_BYTES;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, After, Before};
 use crate::domain::ids;
-use crate::domain::model::{Deletion, Message, MessageBody, MessageView, Role, SystemEvent};
+use crate::domain::model::{
+    Deletion, Message, MessageBody, MessageView, Role, SystemEvent, SystemEventKind,
+};
 use crate::infra::store::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 use crate::{ApiError, App};
 
@@ -256,13 +258,13 @@ pub async fn delete(
             (
                 Guard::Member(&caller.user_id),
                 Some(recall),
-                "message_recalled",
+                SystemEventKind::MessageRecalled,
             )
         } else if member.role.can_manage_members() {
             (
                 Guard::Role(&caller.user_id, MODERATORS),
                 None,
-                "message_deleted",
+                SystemEventKind::MessageDeleted,
             )
         } else {
             return Err(if own {

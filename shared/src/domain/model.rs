@@ -71,12 +71,49 @@ pub struct FileSummary {
     pub content_type: String,
 }
 
-/// A membership change, recorded in history so every device sees it.
+/// What a system message records. The wire and stored name is the snake_case variant name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum SystemEventKind {
+    ConversationCreated,
+    MemberAdded,
+    /// Joined through an invite link (the inviter is the message's sender).
+    MemberJoined,
+    MemberRemoved,
+    MemberLeft,
+    RoleChanged,
+    MessageDeleted,
+    MessageRecalled,
+}
+
+impl SystemEventKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl PartialEq<&str> for SystemEventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A membership change or a message taken back, recorded in history so every device sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemEvent {
-    /// `conversation_created`, `member_added`, `member_removed`, `member_left`,
-    /// `role_changed`, `message_deleted` or `message_recalled`.
-    pub event: String,
+    pub event: SystemEventKind,
     /// The user the event is about (for `message_deleted` and `message_recalled`, who sent the
     /// deleted message).
     pub user_id: String,
@@ -127,9 +164,9 @@ pub struct Message {
 
 impl SystemEvent {
     /// `event` about `user_id`, with no role.
-    pub fn new(event: &str, user_id: &str) -> Self {
+    pub fn new(event: SystemEventKind, user_id: &str) -> Self {
         Self {
-            event: event.to_string(),
+            event,
             user_id: user_id.to_string(),
             role: None,
             seq: None,

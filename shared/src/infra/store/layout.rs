@@ -119,7 +119,7 @@ fn message_layouts() {
         ),
         (
             MessageBody::System(SystemEvent {
-                event: "role_changed".into(),
+                event: SystemEventKind::RoleChanged,
                 user_id: "bob".into(),
                 role: Some(Role::Owner),
                 seq: None,
@@ -133,7 +133,7 @@ fn message_layouts() {
         ),
         (
             MessageBody::System(SystemEvent {
-                event: "member_left".into(),
+                event: SystemEventKind::MemberLeft,
                 user_id: "bob".into(),
                 role: None,
                 seq: None,
@@ -144,7 +144,7 @@ fn message_layouts() {
         (
             MessageBody::System(SystemEvent {
                 seq: Some(4),
-                ..SystemEvent::new("message_deleted", "bob")
+                ..SystemEvent::new(SystemEventKind::MessageDeleted, "bob")
             }),
             "system",
             vec![

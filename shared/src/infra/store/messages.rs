@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{from_item, n, s, to_item, Item};
 use super::Store;
 use crate::domain::model::{
-    Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent,
+    Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent, SystemEventKind,
 };
 use crate::ApiError;
 
@@ -634,7 +634,7 @@ enum BodyRow {
         file_content_type: String,
     },
     System {
-        system_event: String,
+        system_event: SystemEventKind,
         system_user: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         system_role: Option<Role>,
@@ -661,7 +661,7 @@ pub(super) fn message_item(m: &Message) -> Item {
             file_content_type: f.content_type.clone(),
         },
         MessageBody::System(e) => BodyRow::System {
-            system_event: e.event.clone(),
+            system_event: e.event,
             system_user: e.user_id.clone(),
             system_role: e.role,
             system_seq: e.seq,
@@ -743,13 +743,13 @@ mod tests {
                 content_type: "application/pdf".into(),
             }),
             MessageBody::System(SystemEvent {
-                event: "member_added".into(),
+                event: SystemEventKind::MemberAdded,
                 user_id: "bob".into(),
                 role: Some(Role::Admin),
                 seq: None,
             }),
             MessageBody::System(SystemEvent {
-                event: "message_deleted".into(),
+                event: SystemEventKind::MessageDeleted,
                 user_id: "bob".into(),
                 role: None,
                 seq: Some(3),
