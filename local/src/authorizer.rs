@@ -306,7 +306,7 @@ impl Authorizer {
             _ => Err(ApiError::method_not_allowed()),
         };
         let response = user
-            .and_then(|user| shared::domain::ids::user_id(&user).map(str::to_string))
+            .and_then(|user| shared::domain::ids::UserId::parse(&user))
             .and_then(|user| {
                 let (token, exp) = self.issue(&user);
                 shared::edge::http::json(

@@ -1,6 +1,7 @@
 //! Groups and their members. Every membership change is also a `system` message in history,
 //! written in the same transaction, so every device sees it.
 
+use crate::domain::ids::{ConversationId, UserId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +61,7 @@ pub async fn create(
     let mut seen = std::collections::HashSet::with_capacity(new.members.len());
     let mut others: Vec<String> = Vec::new();
     for m in &new.members {
-        ids::user_id(m)?;
+        UserId::parse(m)?;
         if *m != caller.user_id && seen.insert(m.as_str()) {
             others.push(m.clone());
         }
@@ -237,9 +238,8 @@ pub struct ConversationDetails {
 pub async fn details(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
 ) -> Result<ConversationDetails, ApiError> {
-    ids::conversation_id(conversation_id)?;
     let (me, conversation) = as_member(
         &app.store,
         conversation_id,
@@ -278,11 +278,10 @@ pub struct MemberList {
 pub async fn members(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     limit: u32,
     after: Option<MembersAfter>,
 ) -> Result<MemberList, ApiError> {
-    ids::conversation_id(conversation_id)?;
     let (_, (members, more)) = as_member(
         &app.store,
         conversation_id,
@@ -310,11 +309,10 @@ pub async fn members(
 pub async fn add_member(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     new: NewMember,
 ) -> Result<(MemberView, bool), ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::user_id(&new.user_id)?;
+    UserId::parse(&new.user_id)?;
     let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
     let role = new.role.unwrap_or(Role::Member);
     if !me.role.can_manage_members() {
@@ -415,11 +413,9 @@ const MAX_DECISIONS: usize = 5;
 pub async fn remove_member(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    user_id: &str,
+    conversation_id: &ConversationId,
+    user_id: &UserId,
 ) -> Result<(), ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::user_id(user_id)?;
     let leaving = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
         let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
@@ -527,12 +523,10 @@ pub struct RoleChange {
 pub async fn change_role(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    user_id: &str,
+    conversation_id: &ConversationId,
+    user_id: &UserId,
     change: RoleChange,
 ) -> Result<(MemberView, bool), ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::user_id(user_id)?;
     let to = change.role;
     let own = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {

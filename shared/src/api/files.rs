@@ -1,5 +1,6 @@
 //! File info, the conversation's file list, and downloads.
 
+use crate::domain::ids::{ConversationId, FileId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::domain::disposition::Disposition;
 use crate::domain::model::{
     is_previewable, FileInfo, FileRecord, FileStatus, PreviewSize, PreviewStatus,
 };
-use crate::domain::{ids, time};
+use crate::domain::time;
 use crate::infra::blob::PresignedGet;
 use crate::{ApiError, App};
 
@@ -20,11 +21,9 @@ use crate::{ApiError, App};
 pub async fn member_file(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
 ) -> Result<FileRecord, ApiError> {
-    ids::conversation_id(conversation_id)?;
-    ids::file_id(file_id)?;
     let (_, file) = as_member(
         &app.store,
         conversation_id,
@@ -40,8 +39,8 @@ pub async fn member_file(
 pub async fn info(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
 ) -> Result<FileInfo, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
     Ok(file.info(app.config.clock.now_ms()))
@@ -61,11 +60,10 @@ pub struct FileBatch {
 pub async fn batch(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     ids_param: &str,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileBatch, ApiError> {
-    ids::conversation_id(conversation_id)?;
     let wanted = parse_ids(ids_param)?;
     let (_, found) = as_member(
         &app.store,
@@ -93,8 +91,8 @@ pub async fn batch(
 pub fn parse_ids(param: &str) -> Result<Vec<String>, ApiError> {
     let mut out: Vec<String> = Vec::new();
     for raw in param.split(',') {
-        let id = ids::file_id(raw.trim())?;
-        if !out.iter().any(|seen| seen == id) {
+        let id = FileId::parse(raw.trim())?;
+        if !out.iter().any(|seen| *seen == id) {
             out.push(id.to_string());
         }
     }
@@ -119,12 +117,11 @@ pub struct FileList {
 pub async fn list(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     limit: u32,
     after: Option<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
-    ids::conversation_id(conversation_id)?;
     let (_, page) = as_member(
         &app.store,
         conversation_id,
@@ -184,8 +181,8 @@ async fn with_preview_url(
 pub async fn preview(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
     size: PreviewSize,
 ) -> Result<PresignedGet, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
@@ -234,8 +231,8 @@ fn downloadable(file: &FileRecord, now: i64) -> Result<(), ApiError> {
 pub async fn download(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
     disposition: Disposition,
 ) -> Result<PresignedGet, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;

@@ -4,6 +4,7 @@
 //! checks that the inviter may still invite, records `member_joined` in history and updates the
 //! joiner's profile groups, so no condition can change between the check and the join.
 
+use crate::domain::ids::ConversationId;
 use serde::{Deserialize, Serialize};
 
 use super::conversations::{view as conversation_view, ConversationView};
@@ -93,9 +94,8 @@ fn new_code() -> String {
 async fn require_manager(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
 ) -> Result<(), ApiError> {
-    ids::conversation_id(conversation_id)?;
     let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
     if !me.role.can_manage_members() {
         return Err(ApiError::forbidden("only owners and admins manage invites"));
@@ -108,7 +108,7 @@ async fn require_manager(
 pub async fn create(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     new: NewInvite,
 ) -> Result<(InviteView, bool), ApiError> {
     let lifetime = new.expires_in.unwrap_or(DEFAULT_INVITE_SECS);
@@ -174,7 +174,7 @@ pub struct InviteList {
 pub async fn list(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     limit: u32,
     after: Option<InvitesAfter>,
 ) -> Result<InviteList, ApiError> {
@@ -203,7 +203,7 @@ pub async fn list(
 pub async fn revoke(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     code: &str,
 ) -> Result<(), ApiError> {
     require_manager(app, caller, conversation_id).await?;

@@ -1,5 +1,6 @@
 //! Reading and writing history.
 
+use crate::domain::ids::ConversationId;
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
@@ -29,11 +30,10 @@ pub struct MessagePage {
 pub async fn pull(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     limit: u32,
     range: MessageRange,
 ) -> Result<MessagePage, ApiError> {
-    ids::conversation_id(conversation_id)?;
     let (_, mut messages) = as_member(
         &app.store,
         conversation_id,
@@ -89,10 +89,9 @@ pub struct NewMessage {
 pub async fn post(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     new: NewMessage,
 ) -> Result<(MessageView, bool), ApiError> {
-    ids::conversation_id(conversation_id)?;
     check_client_msg_id(&new.client_msg_id)?;
     if new.text.trim().is_empty() {
         return Err(ApiError::new(
@@ -188,11 +187,10 @@ const DELETE_ATTEMPTS: usize = 4;
 pub async fn delete(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     seq: &str,
     deadline: std::time::Instant,
 ) -> Result<(DeletedMessage, bool), ApiError> {
-    ids::conversation_id(conversation_id)?;
     let seq = parse_seq(seq)?;
     let window_ms = app.config.recall_window_secs as i64 * 1000;
     let store = &app.store;

@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::caller::Caller;
+use crate::domain::ids::UserId;
 use crate::domain::model::Profile;
-use crate::domain::{ids, text, time};
+use crate::domain::{text, time};
 use crate::{ApiError, App, ErrorCode};
 
 /// Display names follow the rules titles follow, shorter.
@@ -184,8 +185,8 @@ fn parse_user_ids(param: &str) -> Result<Vec<String>, ApiError> {
                 format!("at most {MAX_USER_IDS} ids per request"),
             ));
         }
-        let id = ids::user_id(raw)?;
-        if !out.iter().any(|o| o == id) {
+        let id = UserId::parse(raw)?;
+        if !out.iter().any(|o| *o == id) {
             out.push(id.to_string());
         }
     }

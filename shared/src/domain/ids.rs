@@ -14,17 +14,81 @@ pub fn is_valid_id(id: &str) -> bool {
         })
 }
 
-pub fn conversation_id(id: &str) -> Result<&str, ApiError> {
-    check(id, ErrorCode::InvalidConversationId, "conversation id")
+/// An id checked once, where it enters (a path, a body, a query), so the code behind takes it
+/// as a type and never checks it again. Reads as `&str` (`Deref`) for keys and messages.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $code:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, ApiError> {
+                check(raw, ErrorCode::$code, $what).map(|id| Self(id.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for &$name {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<&$name> for String {
+            fn eq(&self, other: &&$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-pub fn file_id(id: &str) -> Result<&str, ApiError> {
-    check(id, ErrorCode::InvalidFileId, "file id")
-}
-
-pub fn user_id(id: &str) -> Result<&str, ApiError> {
-    check(id, ErrorCode::InvalidUserId, "user id")
-}
+id_type!(
+    /// A conversation's id.
+    ConversationId, InvalidConversationId, "conversation id"
+);
+id_type!(
+    /// A file's id.
+    FileId, InvalidFileId, "file id"
+);
+id_type!(
+    /// A user's id (the identity provider's `sub`).
+    UserId, InvalidUserId, "user id"
+);
 
 fn check<'a>(id: &'a str, code: ErrorCode, what: &str) -> Result<&'a str, ApiError> {
     if is_valid_id(id) {

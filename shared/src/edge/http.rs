@@ -73,7 +73,10 @@ where
         .unwrap_or_default();
 
     let result = match (route.clone(), caller) {
-        (Err(e), _) | (_, Err(e)) => Err(e),
+        // No such route (404/405) first, as API Gateway answers it; then who is calling, so
+        // an unauthenticated caller learns nothing from the ids' checks (400).
+        (Err(e), _) if e.status != 400 => Err(e),
+        (_, Err(e)) | (Err(e), _) => Err(e),
         (Ok(route), Ok(caller)) => match Query::parse(req.uri().query().unwrap_or("")) {
             Err(e) => Err(e),
             Ok(query) => {

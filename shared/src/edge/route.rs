@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use crate::domain::ids::{ConversationId, FileId, UserId};
 use crate::ApiError;
 
 /// The function (crate in `functions/`, resource in `template.yaml`) that serves a route.
@@ -31,7 +32,7 @@ pub struct RouteSpec {
     pub method: &'static str,
     pub template: &'static str,
     pub function: Function,
-    build: fn(&Params) -> Route,
+    build: fn(&Params) -> Result<Route, ApiError>,
 }
 
 /// Path parameters of a matched route, percent-decoded.
@@ -45,8 +46,15 @@ impl Params {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     }
-    fn conversation(&self) -> String {
-        self.get("conversation_id")
+    /// The path's ids, parsed here once: the code behind takes them as types.
+    fn conversation(&self) -> Result<ConversationId, ApiError> {
+        ConversationId::parse(&self.get("conversation_id"))
+    }
+    fn file(&self) -> Result<FileId, ApiError> {
+        FileId::parse(&self.get("file_id"))
+    }
+    fn user(&self) -> Result<UserId, ApiError> {
+        UserId::parse(&self.get("user_id"))
     }
 }
 
@@ -58,7 +66,7 @@ macro_rules! routes {
                 method: $method,
                 template: $template,
                 function: Function::$function,
-                build: |$p: &Params| $build,
+                build: |$p: &Params| Ok($build),
             }, )*
         ];
     };
@@ -69,17 +77,17 @@ routes! {
     "GET" "/conversations" => Conversations, |_p| Route::ListConversations;
     "POST" "/conversations" => Conversations, |_p| Route::CreateConversation;
     "GET" "/conversations/{conversation_id}" => Conversations,
-        |p| Route::ConversationDetails { conversation_id: p.conversation() };
+        |p| Route::ConversationDetails { conversation_id: p.conversation()? };
     "GET" "/conversations/{conversation_id}/members" => Conversations,
-        |p| Route::ListMembers { conversation_id: p.conversation() };
+        |p| Route::ListMembers { conversation_id: p.conversation()? };
     "POST" "/conversations/{conversation_id}/members" => Conversations,
-        |p| Route::AddMember { conversation_id: p.conversation() };
+        |p| Route::AddMember { conversation_id: p.conversation()? };
     "POST" "/conversations/{conversation_id}/invites" => Conversations,
-        |p| Route::CreateInvite { conversation_id: p.conversation() };
+        |p| Route::CreateInvite { conversation_id: p.conversation()? };
     "GET" "/conversations/{conversation_id}/invites" => Conversations,
-        |p| Route::ListInvites { conversation_id: p.conversation() };
+        |p| Route::ListInvites { conversation_id: p.conversation()? };
     "DELETE" "/conversations/{conversation_id}/invites/{code}" => Conversations,
-        |p| Route::RevokeInvite { conversation_id: p.conversation(), code: p.get("code") };
+        |p| Route::RevokeInvite { conversation_id: p.conversation()?, code: p.get("code") };
     "GET" "/invites/{code}" => Conversations, |p| Route::InvitePreview { code: p.get("code") };
     "POST" "/invites/{code}/accept" => Conversations,
         |p| Route::AcceptInvite { code: p.get("code") };
@@ -87,33 +95,33 @@ routes! {
     "PUT" "/me" => Conversations, |_p| Route::UpdateMe;
     "GET" "/users" => Conversations, |_p| Route::Users;
     "PATCH" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
-        |p| Route::ChangeRole { conversation_id: p.conversation(), user_id: p.get("user_id") };
+        |p| Route::ChangeRole { conversation_id: p.conversation()?, user_id: p.user()? };
     "DELETE" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
-        |p| Route::RemoveMember { conversation_id: p.conversation(), user_id: p.get("user_id") };
+        |p| Route::RemoveMember { conversation_id: p.conversation()?, user_id: p.user()? };
     "GET" "/conversations/{conversation_id}/messages" => PullMessages,
-        |p| Route::PullMessages { conversation_id: p.conversation() };
+        |p| Route::PullMessages { conversation_id: p.conversation()? };
     "POST" "/conversations/{conversation_id}/messages" => PostMessage,
-        |p| Route::PostMessage { conversation_id: p.conversation() };
+        |p| Route::PostMessage { conversation_id: p.conversation()? };
     "DELETE" "/conversations/{conversation_id}/messages/{seq}" => PostMessage,
-        |p| Route::DeleteMessage { conversation_id: p.conversation(), seq: p.get("seq") };
+        |p| Route::DeleteMessage { conversation_id: p.conversation()?, seq: p.get("seq") };
     "GET" "/conversations/{conversation_id}/files" => FileInfo,
-        |p| Route::Files { conversation_id: p.conversation() };
+        |p| Route::Files { conversation_id: p.conversation()? };
     "GET" "/conversations/{conversation_id}/files/{file_id}" => FileInfo,
-        |p| Route::FileInfo { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::FileInfo { conversation_id: p.conversation()?, file_id: p.file()? };
     "GET" "/conversations/{conversation_id}/files/{file_id}/download" => DownloadRedirect,
-        |p| Route::Download { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::Download { conversation_id: p.conversation()?, file_id: p.file()? };
     "GET" "/conversations/{conversation_id}/files/{file_id}/preview" => DownloadRedirect,
-        |p| Route::Preview { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::Preview { conversation_id: p.conversation()?, file_id: p.file()? };
     "POST" "/conversations/{conversation_id}/uploads" => UploadFile,
-        |p| Route::CreateUpload { conversation_id: p.conversation() };
+        |p| Route::CreateUpload { conversation_id: p.conversation()? };
     "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
-        |p| Route::CompleteUpload { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::CompleteUpload { conversation_id: p.conversation()?, file_id: p.file()? };
     "GET" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
-        |p| Route::UploadState { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::UploadState { conversation_id: p.conversation()?, file_id: p.file()? };
     "DELETE" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
-        |p| Route::AbortUpload { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::AbortUpload { conversation_id: p.conversation()?, file_id: p.file()? };
     "POST" "/conversations/{conversation_id}/uploads/{file_id}/parts" => UploadFile,
-        |p| Route::UploadParts { conversation_id: p.conversation(), file_id: p.get("file_id") };
+        |p| Route::UploadParts { conversation_id: p.conversation()?, file_id: p.file()? };
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,30 +130,30 @@ pub enum Route {
     ListConversations,
     CreateConversation,
     ConversationDetails {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     ListMembers {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     AddMember {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     ChangeRole {
-        conversation_id: String,
-        user_id: String,
+        conversation_id: ConversationId,
+        user_id: UserId,
     },
     RemoveMember {
-        conversation_id: String,
-        user_id: String,
+        conversation_id: ConversationId,
+        user_id: UserId,
     },
     CreateInvite {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     ListInvites {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     RevokeInvite {
-        conversation_id: String,
+        conversation_id: ConversationId,
         code: String,
     },
     /// What an invite would join (title, member count, inviter's name).
@@ -161,53 +169,53 @@ pub enum Route {
     /// Other people's names (`?ids=`).
     Users,
     PullMessages {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     PostMessage {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     /// Recall (by the sender) or deletion (by an owner or admin); `seq` as written in the path.
     DeleteMessage {
-        conversation_id: String,
+        conversation_id: ConversationId,
         seq: String,
     },
     /// Batch (`?ids=`) or paged listing of a conversation's files.
     Files {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     FileInfo {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
     Download {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
     /// An image file's preview (`?size=small|large`).
     Preview {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
     CreateUpload {
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     CompleteUpload {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
     /// A multipart upload's progress (parts held, parts missing), for resuming.
     UploadState {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
     AbortUpload {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
     /// Presigned URLs for more parts of a multipart upload.
     UploadParts {
-        conversation_id: String,
-        file_id: String,
+        conversation_id: ConversationId,
+        file_id: FileId,
     },
 }
 
@@ -233,7 +241,7 @@ pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Route), 
             })
             .collect(),
     );
-    Ok((spec, (spec.build)(&params)))
+    Ok((spec, (spec.build)(&params)?))
 }
 
 impl Route {
@@ -268,6 +276,7 @@ fn router() -> &'static matchit::Router<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorCode;
 
     /// Every row resolves back to itself.
     #[test]
@@ -286,21 +295,35 @@ mod tests {
     }
 
     #[test]
-    fn parameters_are_decoded_and_kept_apart() {
+    fn parameters_are_decoded_kept_apart_and_parsed_once() {
         assert_eq!(
-            Route::parse("PATCH", "/conversations/c%201/members/auth0%7C42").unwrap(),
+            Route::parse("PATCH", "/conversations/c1/members/auth0%7C42").unwrap(),
             Route::ChangeRole {
-                conversation_id: "c 1".into(),
-                user_id: "auth0|42".into()
+                conversation_id: ConversationId::parse("c1").unwrap(),
+                user_id: UserId::parse("auth0|42").unwrap(),
             }
         );
-        // An encoded slash stays inside its segment (and ids refuse it later).
-        assert_eq!(
-            Route::parse("GET", "/conversations/a%2Fb/messages").unwrap(),
-            Route::PullMessages {
-                conversation_id: "a/b".into()
-            }
-        );
+        // An encoded slash stays inside its segment, and the id it makes is refused here,
+        // before any handler runs.
+        for (path, code) in [
+            (
+                "/conversations/a%2Fb/messages",
+                ErrorCode::InvalidConversationId,
+            ),
+            (
+                "/conversations/c%201/files/f1",
+                ErrorCode::InvalidConversationId,
+            ),
+            ("/conversations/c1/files/f%2F1", ErrorCode::InvalidFileId),
+            ("/conversations/c1/members/a%20b", ErrorCode::InvalidUserId),
+        ] {
+            let method = if path.contains("members") {
+                "DELETE"
+            } else {
+                "GET"
+            };
+            assert_eq!(Route::parse(method, path).unwrap_err().code, code, "{path}");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use super::*;
 pub async fn complete(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
 ) -> Result<(MessageView, bool), ApiError> {
     let file = crate::api::files::member_file(app, caller, conversation_id, file_id).await?;
     if file.uploader != caller.user_id {

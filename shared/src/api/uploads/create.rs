@@ -17,10 +17,9 @@ fn upload_file_id(conversation_id: &str, user_id: &str, client_msg_id: &str) -> 
 pub async fn create(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     new: NewUpload,
 ) -> Result<UploadTicket, ApiError> {
-    ids::conversation_id(conversation_id)?;
     check_client_msg_id(&new.client_msg_id)?;
     let name =
         crate::domain::text::label(&new.name, MAX_NAME_CHARS, ErrorCode::InvalidName, "name")?;

@@ -3,6 +3,7 @@
 //! completion (by the client, by the S3 event when the client is gone, or by the sweep) turns
 //! the file `available` and announces it in history.
 
+use crate::domain::ids::{ConversationId, FileId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 

@@ -176,8 +176,8 @@ fn multipart_response(
 async fn own_upload(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
     action: &str,
 ) -> Result<FileRecord, ApiError> {
     let file = crate::api::files::member_file(app, caller, conversation_id, file_id).await?;
@@ -192,8 +192,8 @@ async fn own_upload(
 pub async fn part_urls(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
     request: PartsRequest,
 ) -> Result<PartUrls, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "gets part URLs").await?;
@@ -212,8 +212,8 @@ pub async fn part_urls(
 pub async fn state(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
 ) -> Result<UploadState, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "reads upload state").await?;
     let status = file.status_at(app.config.clock.now_ms());
@@ -293,8 +293,8 @@ pub async fn state(
 pub async fn abort(
     app: &App,
     caller: &Caller,
-    conversation_id: &str,
-    file_id: &str,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
     deadline: std::time::Instant,
 ) -> Result<bool, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "aborts an upload").await?;
