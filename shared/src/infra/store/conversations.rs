@@ -66,16 +66,14 @@ impl Store {
         &self,
         conversation_id: &str,
     ) -> Result<Option<Conversation>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(conversation_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("conversations.get", e))?;
-        out.item.as_ref().map(conversation_from_item).transpose()
+        let item = self
+            .get_item(
+                &self.tables.conversations,
+                [("conversation_id", s(conversation_id))],
+                "conversations.get",
+            )
+            .await?;
+        item.as_ref().map(conversation_from_item).transpose()
     }
 
     /// Conversations by id, in one BatchGetItem pass (at most 100 ids).

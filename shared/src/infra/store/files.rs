@@ -39,16 +39,10 @@ const MAX_LIST_READS: usize = 5;
 
 impl Store {
     pub async fn get_file(&self, file_id: &str) -> Result<Option<FileRecord>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("files.get", e))?;
-        out.item.as_ref().map(file_from_item).transpose()
+        let item = self
+            .get_item(&self.tables.files, [("file_id", s(file_id))], "files.get")
+            .await?;
+        item.as_ref().map(file_from_item).transpose()
     }
 
     /// Files by id in one BatchGetItem pass (ids must be distinct, at most 100).

@@ -79,17 +79,11 @@ impl Store {
                 let failed =
                     |i: usize| reasons.get(i).map(String::as_str) == Some("ConditionalCheckFailed");
                 if failed(2) {
-                    let out = self
-                        .client
-                        .get_item()
-                        .table_name(&self.tables.invites)
-                        .key("code", s(request_record(request)))
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| ApiError::from_sdk("invites.request", e))?;
-                    let code = out
-                        .item
+                    let record = [("code", s(request_record(request)))];
+                    let item = self
+                        .get_item(&self.tables.invites, record, "invites.request")
+                        .await?;
+                    let code = item
                         .as_ref()
                         .and_then(|i| i.get("invite_code")?.as_s().ok().cloned());
                     if let Some(code) = code {
@@ -154,17 +148,10 @@ impl Store {
     }
 
     pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.invites)
-            .key("code", s(code))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("invites.get", e))?;
-        out.item
-            .as_ref()
+        let item = self
+            .get_item(&self.tables.invites, [("code", s(code))], "invites.get")
+            .await?;
+        item.as_ref()
             .map(|item| from_item("invite", item))
             .transpose()
     }

@@ -19,17 +19,17 @@ impl Store {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<Option<Member>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("members.get", e))?;
-        out.item.as_ref().map(member_from_item).transpose()
+        let item = self
+            .get_item(
+                &self.tables.members,
+                [
+                    ("conversation_id", s(conversation_id)),
+                    ("user_id", s(user_id)),
+                ],
+                "members.get",
+            )
+            .await?;
+        item.as_ref().map(member_from_item).transpose()
     }
 
     /// A conversation's members, or those with `role`, counted from the table (to fill the

@@ -187,17 +187,14 @@ impl Store {
         conversation_id: &str,
         seq: u64,
     ) -> Result<Option<Message>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.messages)
-            .key("conversation_id", s(conversation_id))
-            .key("seq", n(seq))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("messages.get", e))?;
-        out.item.as_ref().map(message_from_item).transpose()
+        let item = self
+            .get_item(
+                &self.tables.messages,
+                [("conversation_id", s(conversation_id)), ("seq", n(seq))],
+                "messages.get",
+            )
+            .await?;
+        item.as_ref().map(message_from_item).transpose()
     }
 
     /// Appends a message built by `build(seq)` to the conversation's history.
@@ -425,17 +422,17 @@ impl Store {
         conversation_id: &str,
         key: &str,
     ) -> Result<Option<Message>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.idempotency)
-            .key("conversation_id", s(conversation_id))
-            .key("request_key", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("idempotency.get", e))?;
-        let Some(item) = out.item else {
+        let item = self
+            .get_item(
+                &self.tables.idempotency,
+                [
+                    ("conversation_id", s(conversation_id)),
+                    ("request_key", s(key)),
+                ],
+                "idempotency.get",
+            )
+            .await?;
+        let Some(item) = item else {
             return Ok(None);
         };
         let seq = from_item::<IdempotencyRow>("idempotency", &item)?.seq;

@@ -16,7 +16,7 @@ mod profiles;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -149,6 +149,27 @@ impl Store {
             }
             tokio::time::sleep(backoff(attempt)).await;
         }
+    }
+}
+
+impl Store {
+    /// One item by its whole key, read consistently: what every `get_*` reads.
+    async fn get_item<const N: usize>(
+        &self,
+        table: &str,
+        key: [(&str, AttributeValue); N],
+        operation: &'static str,
+    ) -> Result<Option<Item>, ApiError> {
+        let key = key.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        self.client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|e| ApiError::from_sdk(operation, e))
     }
 }
 

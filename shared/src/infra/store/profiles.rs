@@ -15,16 +15,14 @@ use crate::ApiError;
 
 impl Store {
     pub async fn get_profile(&self, user_id: &str) -> Result<Option<Profile>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.profiles)
-            .key("user_id", s(user_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("profiles.get", e))?;
-        Ok(out.item.as_ref().map(profile_from_item))
+        let item = self
+            .get_item(
+                &self.tables.profiles,
+                [("user_id", s(user_id))],
+                "profiles.get",
+            )
+            .await?;
+        Ok(item.as_ref().map(profile_from_item))
     }
 
     /// Profiles by user id, one strongly consistent BatchGetItem pass (at most 100 ids), so a
