@@ -8,6 +8,7 @@ import datetime
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from conftest import accessibility_problems
 from test_browser import (SLOW_FILE_INFO, before_load, css, history_count, item_with_text,
                           live_state, open_group, override_config, send_text, sign_in,
                           upload_via_api, wait)
@@ -101,6 +102,7 @@ def test_a_new_message_while_scrolled_up_shows_a_button_to_the_newest(stack, bro
     item_with_text(alice, "while you were reading", seconds=10)
     wait(alice, lambda _: pill.is_displayed())
     assert pill.text.startswith("1 new message"), pill.text
+    assert accessibility_problems(alice) == []
     # Nothing moved under the reader; the new message is below the view.
     g = geometry(alice)
     assert abs(g["top"] - up) <= 1, (g, up)

@@ -8,7 +8,7 @@ import os
 
 from selenium.webdriver.common.by import By
 
-from conftest import free_port
+from conftest import accessibility_problems, free_port
 from test_browser import before_load, css, file_card, open_group, png_bytes, sign_in, wait
 
 
@@ -188,6 +188,7 @@ def test_a_failed_upload_is_retried_into_the_same_file(stack, browsers, tmp_path
     alice.driver.find_element(By.ID, "attach").send_keys(str(path))
     failed = css(alice, ".uploads .upload.failed", seconds=30)
     assert "could not reach storage" in failed.text
+    assert accessibility_problems(alice) == []  # the row's Retry and Dismiss are named by file
     failed.find_element(By.CSS_SELECTOR, "button.retry-upload").click()
     assert "AVAILABLE" in file_card(alice, path.name, seconds=30).text.upper()
 
