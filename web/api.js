@@ -121,12 +121,14 @@ export async function sha256Hex(blob) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** PUTs one part to its presigned URL with exactly the headers it was signed with. */
-export async function putPart(part, blob) {
+/** PUTs one part to its presigned URL with exactly the headers it was signed with; `signal`
+ *  aborts it (the upload was cancelled). */
+export async function putPart(part, blob, signal) {
   let response;
   try {
-    response = await fetch(part.url, { method: part.method || 'PUT', headers: part.headers, body: blob, credentials: 'omit' });
+    response = await fetch(part.url, { method: part.method || 'PUT', headers: part.headers, body: blob, credentials: 'omit', signal });
   } catch (e) {
+    if (signal?.aborted) throw signal.reason;
     throw new ApiError(0, 'network', 'The upload could not reach storage.');
   }
   if (!response.ok) {
@@ -137,10 +139,14 @@ export async function putPart(part, blob) {
 /**
  * Sends a file with the presigned POST form the API returned: the form's fields, then the file,
  * as multipart/form-data straight to S3 (another origin; the bucket's CORS rule allows it).
- * XMLHttpRequest, because fetch reports no upload progress.
+ * XMLHttpRequest, because fetch reports no upload progress. `signal` aborts it (cancelled).
  */
-export function postToS3(upload, file, onProgress) {
+export function postToS3(upload, file, onProgress, signal) {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
     const form = new FormData();
     for (const [key, value] of Object.entries(upload.fields)) form.append(key, value);
     form.append('file', file);
@@ -154,6 +160,8 @@ export function postToS3(upload, file, onProgress) {
       reject(new ApiError(xhr.status, 's3_' + xhr.status, s3Message(xhr.responseText, xhr.status)));
     };
     xhr.onerror = () => reject(new ApiError(0, 'network', 'The upload could not reach storage.'));
+    xhr.onabort = () => reject(signal?.reason || new DOMException('The upload was cancelled.', 'AbortError'));
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.send(form);
   });
 }

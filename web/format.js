@@ -47,6 +47,26 @@ export function when(iso) {
   return absolute.format(new Date(iso));
 }
 
+/** The reader's calendar day of a time ("2026-3-5"): messages are grouped by it. */
+export function dayKey(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+const weekday = new Intl.DateTimeFormat('en', { weekday: 'long', month: 'long', day: 'numeric' });
+const dated = new Intl.DateTimeFormat('en', { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric' });
+
+/** "Today", "Yesterday", "Monday, March 2", with the year when it is not this one. */
+export function dayLabel(iso, now = Date.now()) {
+  const day = dayKey(iso);
+  if (day === dayKey(now)) return 'Today';
+  const yesterday = new Date(now);
+  yesterday.setDate(yesterday.getDate() - 1);
+  if (day === dayKey(yesterday)) return 'Yesterday';
+  const d = new Date(iso);
+  return (d.getFullYear() === new Date(now).getFullYear() ? weekday : dated).format(d);
+}
+
 /** What a file's expiry means to the reader. */
 export function expiry(file) {
   if (!file.expires_at) return 'kept until deleted';

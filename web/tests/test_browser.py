@@ -46,7 +46,7 @@ def open_group(browser, title):
 
 def file_card(browser, name, seconds=15):
     """The download entry of the file message named `name`, once its file info has arrived."""
-    xpath = f"//article[contains(@class,'file-card')][.//h2[text()='{name}']][.//span[contains(@class,'status')]]"
+    xpath = f"//article[contains(@class,'file-card')][.//*[@class='file-name'][text()='{name}']][.//span[contains(@class,'status')]]"
     return wait(browser, EC.presence_of_element_located((By.XPATH, xpath)), seconds)
 
 
@@ -148,7 +148,8 @@ def test_groups_history_paging_and_live_updates(stack, browsers):
     alice.driver.find_element(By.ID, "add-member").send_keys("carol", Keys.ENTER)
     wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".add-member [role=status]"), "Carol is a member"))
 
-    # 70 messages: more than two pages of 30. The newest comes first; older pages load on scroll.
+    # 70 messages: more than two pages of 30. The newest comes last, at the bottom; older pages
+    # load as the history is scrolled up.
     for i in range(1, 71):
         status, _ = stack.call("bob", "POST", f"/conversations/{cid}/messages",
                                {"client_msg_id": f"paging-{i}", "text": f"message {i}"})
@@ -156,22 +157,19 @@ def test_groups_history_paging_and_live_updates(stack, browsers):
     alice.driver.refresh()
     css(alice, ".history .msg")
     texts = lambda: [e.text for e in alice.driver.find_elements(By.CSS_SELECTOR, ".history .text")]  # noqa: E731
-    assert texts()[0] == "message 70"
+    assert texts()[-1] == "message 70"
     assert len(texts()) < 70
-    deadline = time.time() + 20
-    while "message 1" not in texts() and time.time() < deadline:
-        alice.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
-        time.sleep(0.3)
+    wait(alice, lambda _: scroll_history_to_top(alice) and "message 1" in texts(), seconds=20)
     got = texts()
-    assert got == [f"message {i}" for i in range(70, 0, -1)], got[:5]
+    assert got == [f"message {i}" for i in range(1, 71)], got[:5]
     assert css(alice, ".center.small").is_displayed()  # "the beginning of the group"
 
-    # Live: what bob sends appears at the top as it is pushed (web/live.js).
+    # Live: what bob sends appears at the bottom as it is pushed (web/live.js).
     stack.call("bob", "POST", f"/conversations/{cid}/messages", {"client_msg_id": "live-1", "text": "fresh news"})
-    wait(alice, lambda d: texts()[0] == "fresh news", seconds=10)
+    wait(alice, lambda d: texts()[-1] == "fresh news", seconds=10)
     # And what alice sends from the page appears at once.
     alice.driver.find_element(By.ID, "compose").send_keys("sent from the page", Keys.ENTER)
-    wait(alice, lambda d: texts()[0] == "sent from the page", seconds=5)
+    wait(alice, lambda d: texts()[-1] == "sent from the page", seconds=5)
 
     # The files tab lists the group's files (none yet).
     alice.driver.find_element(By.LINK_TEXT, "Files").click()
@@ -250,16 +248,16 @@ def test_recall_and_delete_leave_tombstones_everywhere(stack, browsers, tmp_path
     item_with_text(alice, "oversharing").find_element(By.CSS_SELECTOR, "button.delete-message").click()
     confirm(alice)
     wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history"), "Message deleted by Alice"))
-    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history .system"), "Alice deleted a message from Bob"))
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".history .system:last-child"), "Alice deleted a message from Bob"))
     card_item = file_card(alice, upload.name).find_element(By.XPATH, "./ancestor::li")
     card_item.find_element(By.CSS_SELECTOR, "button.delete-message").click()
     confirm(alice)
-    wait(alice, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//h2[text()='{upload.name}']]"))
+    wait(alice, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//*[@class='file-name'][text()='{upload.name}']]"))
 
     # Bob's open page learns of both deletions as they are pushed (tombstones, and system
     # messages naming the seqs).
     wait(bob, lambda d: d.find_elements(By.XPATH, "//p[text()='oversharing']") == [], seconds=15)
-    wait(bob, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//h2[text()='{upload.name}']]"), seconds=15)
+    wait(bob, lambda d: not d.find_elements(By.XPATH, f"//article[contains(@class,'file-card')][.//*[@class='file-name'][text()='{upload.name}']]"), seconds=15)
     assert len(bob.driver.find_elements(By.CSS_SELECTOR, ".history .tombstone")) == 3
 
     # The API agrees: the file is deleted and cannot be downloaded; the files tab is empty.
@@ -466,7 +464,7 @@ def test_image_previews_in_file_cards_and_full_screen(stack, browsers, tmp_path)
     # Full screen: the large preview (the image is smaller than 1280 px: its own size).
     card.find_element(By.CSS_SELECTOR, "button.thumb").click()
     viewer = css(bob, "dialog.viewer[open]")
-    big = viewer.find_element(By.CSS_SELECTOR, "img")
+    big = css(bob, "dialog.viewer[open] img")
     assert wait(bob, lambda d: loaded_size(bob, big)) == [640, 480]
     viewer.find_element(By.XPATH, ".//button[text()='Close']").click()
     wait(bob, lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog.viewer"))
@@ -632,7 +630,7 @@ def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
     item_with_text(bob, "after the gap", seconds=5)
     item_with_text(bob, "lost frame", seconds=5)
     texts = [e.text for e in bob.driver.find_elements(By.CSS_SELECTOR, ".history .text")]
-    assert texts[:2] == ["after the gap", "lost frame"], texts
+    assert texts[-2:] == ["lost frame", "after the gap"], texts
 
     # The socket closes (a network change, API Gateway's 2-hour limit) and cannot reconnect for
     # a while: the page says it is offline, and what is sent meanwhile arrives after reconnecting.
@@ -825,7 +823,13 @@ SLOW_FILE_INFO = """
 
 
 def history_count(browser):
-    return browser.driver.execute_script("return document.querySelectorAll('.history > li').length")
+    return browser.driver.execute_script("return document.querySelectorAll('.history > li[data-seq]').length")
+
+
+def scroll_history_to_top(browser):
+    """Scrolls the history to its top, where older pages load; true, for use in a wait."""
+    browser.driver.execute_script("document.querySelector('.scroller').scrollTop = 0")
+    return True
 
 
 def test_infinite_scroll_continues_when_the_end_is_reached_while_file_info_loads(stack, browsers):
@@ -843,11 +847,11 @@ def test_infinite_scroll_continues_when_the_end_is_reached_while_file_info_loads
     sign_in(bob, stack, "bob")
     open_group(bob, "Scroll test")
     wait(bob, lambda _: history_count(bob) == 30)
-    bob.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
-    # The second page is on screen, its file info still on the way: the reader reaches the end
+    scroll_history_to_top(bob)
+    # The second page is on screen, its file info still on the way: the reader reaches the top
     # again and stays there. The third page must follow without another scroll.
     wait(bob, lambda _: history_count(bob) >= 60)
-    bob.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    scroll_history_to_top(bob)
     wait(bob, lambda _: history_count(bob) == 81, seconds=20)
     wait(bob, EC.visibility_of_element_located((By.XPATH, "//p[text()='This is the beginning of the group.']")))
 
@@ -1116,7 +1120,7 @@ def test_the_full_screen_view_fits_the_image_without_scrolling(stack, browsers, 
     card = file_card(alice, photo.name, seconds=30)
     wait(alice, lambda d: card.find_elements(By.CSS_SELECTOR, "button.thumb img") or False, seconds=30)[0].click()
     viewer = css(alice, "dialog.viewer[open]")
-    big = viewer.find_element(By.CSS_SELECTOR, "img")
+    big = css(alice, "dialog.viewer[open] img")
     wait(alice, lambda d: loaded_size(alice, big))
     box = alice.driver.execute_script("""
       const d = arguments[0], i = arguments[1], r = i.getBoundingClientRect();
@@ -1154,7 +1158,7 @@ def test_deleting_a_file_message_shows_busy_at_once(stack, browsers):
     wait(alice, lambda _: item.get_attribute("aria-busy") == "true", seconds=1)
     button = item.find_element(By.CSS_SELECTOR, "button.delete-message")
     assert not button.is_enabled() and button.text == "Deleting…"
-    wait(alice, lambda d: not d.find_elements(By.XPATH, "//article[contains(@class,'file-card')][.//h2[text()='mistake.txt']]"))
+    wait(alice, lambda d: not d.find_elements(By.XPATH, "//article[contains(@class,'file-card')][.//*[@class='file-name'][text()='mistake.txt']]"))
 
 
 def test_members_are_managed_from_the_members_tab_by_the_rules(stack, browsers):

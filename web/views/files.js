@@ -1,34 +1,47 @@
 // A file's download entry, built from its file id and the file info the API returns for it:
 // name, size, type, uploader, time, expiry and status; the download action is enabled only for
 // an available file, and says why when it is not. Images show their preview (a 320 px JPEG,
-// its URL in the same batch file info) and open a full-screen view of the 1280 px one.
+// its URL in the same batch file info) and open the full-screen view (viewer.js) of the
+// 1280 px one; video and audio the browser can play open it too, to play.
 // The files tab follows pushed messages: a file message adds its entry, a deletion removes it.
 
 import { h, render } from '../dom.js';
 import { follow } from '../live.js';
 import { expiry, fileType, fromNow, humanSize, isDeletion, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
+import { openViewer, registerCard, saveFile, viewKind } from './viewer.js';
 
 /**
  * A card for `summary` ({file_id, name, size, content_type}, as a file message carries it);
- * `update(info)` fills in the rest once the batch file info arrives.
+ * `update(info)` fills in the rest once the batch file info arrives. `level`: its name's
+ * heading level; `gallery`: how the full-screen view loads more (viewer.js's `more`).
  */
-export function fileCard(app, cid, summary) {
+export function fileCard(app, cid, summary, { level = 2, gallery = {} } = {}) {
   const el = h('article', { class: 'file-card', dataset: { fileId: summary.file_id } });
   const reasonId = `why-${summary.file_id}`;
   let info = { ...summary, status: null };
   let previewChecks = 0;
   let previewTimer = null;
+  registerCard(el, () => info);
 
-  /** The thumbnail (a button opening the full-screen view) or the type icon. */
+  function view(e) {
+    openViewer(app, cid, info, { root: el.closest('.tab-panel') || document.body, more: gallery, opener: e.currentTarget });
+  }
+
+  /** The thumbnail or a play button (each opening the full-screen view), or the type icon. */
   function thumb(type) {
     const p = info.preview;
-    if (info.status === 'available' && p && p.status === 'ready' && p.url) {
+    const kind = viewKind(info);
+    if (kind === 'image' && p.url) {
       const small = (p.sizes || []).find((s) => s.size === 'small') || {};
       return h('button', {
         type: 'button', class: 'thumb',
         'aria-label': `View ${info.name} full screen`,
-        onclick: () => openViewer(app, cid, info),
+        onclick: view,
       }, h('img', { src: p.url, alt: `Preview of ${info.name}`, width: small.width, height: small.height, loading: 'lazy' }));
+    }
+    if (kind === 'video' || kind === 'audio') {
+      return h('button', { type: 'button', class: `thumb play ${type.kind}`, 'aria-label': `Play ${info.name}`, onclick: view },
+        h('span', { 'aria-hidden': 'true' }, '▶'));
     }
     return h('div', { class: `file-icon ${type.kind}`, 'aria-hidden': 'true' }, type.label);
   }
@@ -68,8 +81,8 @@ export function fileCard(app, cid, summary) {
     render(el,
       thumb(type),
       h('div', { class: 'file-main' },
-        // h2: a file sits right under the group's h1 (headings in order, axe's heading-order).
-        h('h2', { class: 'file-name', title: info.name }, info.name),
+        // Right under the group's h1 (files tab) or a day's h2 (history): headings in order.
+        h(`h${level}`, { class: 'file-name', title: info.name }, info.name),
         // One flex item: the parts read as one line, a name among them.
         h('p', { class: 'file-meta' }, h('span', {}, meta.map((part, i) => [i ? ' · ' : '', part]))),
         status && h('p', { class: 'file-meta' },
@@ -89,15 +102,7 @@ export function fileCard(app, cid, summary) {
     button.disabled = true;
     button.textContent = 'Preparing…';
     try {
-      // JSON download mode: the API checks membership and hands back a short-lived presigned URL.
-      // S3 answers it with Content-Disposition: attachment; filename*=UTF-8''…, so the browser
-      // saves the file under its exact name without leaving this page.
-      const link = await app.api.downloadLink(cid, info.file_id);
-      const a = h('a', { href: link.url, rel: 'noopener', hidden: true });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      app.notify(`Downloading ${info.name}`, 'info');
+      await saveFile(app, cid, info);
     } catch (e) {
       app.notify(e.message);
       // Gone since the list was drawn: expired, or deleted with its message. Ask which.
@@ -122,28 +127,6 @@ export function fileCard(app, cid, summary) {
   };
 }
 
-/** Full screen: the large preview, fetched when asked for (membership checked again). */
-async function openViewer(app, cid, info) {
-  const close = () => dialog.close();
-  const img = h('img', { alt: info.name });
-  const dialog = h('dialog', { class: 'viewer', 'aria-label': info.name },
-    h('div', { class: 'viewer-bar' },
-      h('span', { class: 'viewer-name' }, info.name),
-      h('button', { type: 'button', class: 'secondary', onclick: close }, 'Close')),
-    img);
-  dialog.addEventListener('close', () => dialog.remove());
-  dialog.addEventListener('click', (e) => { if (e.target === dialog) close(); });
-  document.body.append(dialog);
-  dialog.showModal();
-  try {
-    const link = await app.api.previewLink(cid, info.file_id, 'large');
-    img.src = link.url;
-  } catch (e) {
-    app.notify(e.message);
-    close();
-  }
-}
-
 /** The group's files tab: every completed file, newest first, with more on scroll. */
 export async function filesTab(panel, app, cid, onCleanup, hooks) {
   const list = h('ul', { class: 'file-list', 'aria-label': 'Files, newest first' });
@@ -153,10 +136,12 @@ export async function filesTab(panel, app, cid, onCleanup, hooks) {
   const fileOfSeq = new Map(); // seq → file id, of the file messages seen while open
   let cursor = null;
   let loading = false;
+  // Previous/next in the full-screen view reach into the next page of older files as well.
+  const gallery = { later: { can: () => !!cursor, load: () => load() } };
 
   function add(f, where) {
     if (cards.has(f.file_id)) return null;
-    const card = fileCard(app, cid, f);
+    const card = fileCard(app, cid, f, { gallery });
     const item = h('li', {}, card.el);
     cards.set(f.file_id, { card, item });
     list.querySelector('li.empty')?.remove();
