@@ -10,11 +10,10 @@ use std::marker::PhantomData;
 use lambda_http::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::api::conversations::{
-    ConversationDetails, ConversationList, ConversationView, MemberList, MemberView,
-};
+use shared::api::conversations::{ConversationDetails, ConversationList, ConversationView};
 use shared::api::files::{FileBatch, FileList};
 use shared::api::invites::{InviteList, InvitePreview, InviteView};
+use shared::api::members::{MemberList, MemberView};
 use shared::api::messages::{DeletedMessage, MessagePage};
 use shared::api::people::{MyProfile, UserList};
 use shared::api::uploads::{PartChecksum, PartUrls, UploadState, UploadTicket};

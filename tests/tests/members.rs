@@ -2,7 +2,8 @@
 //! membership change.
 
 use groupshare_tests::*;
-use shared::api::conversations::{ConversationDetails, MemberView};
+use shared::api::conversations::ConversationDetails;
+use shared::api::members::MemberView;
 use shared::domain::model::{Conversation, Member, Message, Role, SystemEvent, SystemEventKind};
 use shared::ErrorCode;
 

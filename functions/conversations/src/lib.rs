@@ -2,7 +2,7 @@
 //! remove members, change roles; invite links; the caller's profile and other people's names.
 
 use lambda_http::{Body, Request, Response};
-use shared::api::{conversations, invites, people};
+use shared::api::{conversations, invites, members, people};
 use shared::edge::http::{empty, json, json_body, serve};
 use shared::edge::route::Route;
 use shared::{ApiError, App};
@@ -31,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             ),
             Route::ListMembers { conversation_id } => json(
                 200,
-                &conversations::members(
+                &members::list(
                     app,
                     &ctx.caller,
                     &conversation_id,
@@ -42,15 +42,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             ),
             Route::AddMember { conversation_id } => {
                 let (member, added) =
-                    conversations::add_member(app, &ctx.caller, &conversation_id, json_body(&req)?)
-                        .await?;
+                    members::add(app, &ctx.caller, &conversation_id, json_body(&req)?).await?;
                 json(if added { 201 } else { 200 }, &member)
             }
             Route::ChangeRole {
                 conversation_id,
                 user_id,
             } => {
-                let (member, _) = conversations::change_role(
+                let (member, _) = members::change_role(
                     app,
                     &ctx.caller,
                     &conversation_id,
@@ -64,7 +63,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 conversation_id,
                 user_id,
             } => {
-                conversations::remove_member(app, &ctx.caller, &conversation_id, &user_id).await?;
+                members::remove(app, &ctx.caller, &conversation_id, &user_id).await?;
                 Ok(empty(204))
             }
             Route::CreateInvite { conversation_id } => {

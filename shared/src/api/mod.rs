@@ -4,6 +4,7 @@
 pub mod conversations;
 pub mod files;
 pub mod invites;
+pub mod members;
 pub mod messages;
 pub mod people;
 pub mod previews;

@@ -19,11 +19,10 @@ where
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
     crate::edge::logging::init();
-    // Lives as long as the process, as in `http::run`. (Not a call to `run_with`: one more
-    // layer of futures takes the bigger handlers past the compiler's layout depth limit.)
+    // Lives as long as the process, as in `http::run`.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let done = handler(app, event.payload);
+        let done = erased(handler(app, event.payload));
         async move { done.await.map_err(lambda_runtime::Error::from) }
     }))
     .await
@@ -49,8 +48,17 @@ where
     let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
     let extra: &'static S = Box::leak(Box::new(setup(app, &sdk)?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let done = handler(app, extra, event.payload);
+        let done = erased(handler(app, extra, event.payload));
         async move { done.await.map_err(lambda_runtime::Error::from) }
     }))
     .await
+}
+
+/// A handler's future behind a pointer to `dyn Future`: the runtime's futures then hold a
+/// pointer, not the whole storage path's nested state machines, which would otherwise take
+/// `main`'s future past rustc's type-layout depth (128). One allocation per invocation.
+pub(crate) fn erased<'a, T>(
+    future: impl Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+    Box::pin(future)
 }

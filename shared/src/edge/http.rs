@@ -29,7 +29,7 @@ where
     // Lives as long as the process; leaking it spares every request a reference count.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_http::run(lambda_http::service_fn(move |req| {
-        let response = handler(app, req);
+        let response = crate::edge::events::erased(handler(app, req));
         async move { Ok::<_, std::convert::Infallible>(response.await) }
     }))
     .await

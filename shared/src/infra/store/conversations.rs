@@ -51,7 +51,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) => match super::messages::cancellation_reasons(&e) {
+            Err(e) => match super::append::cancellation_reasons(&e) {
                 Some(reasons)
                     if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
                 {

@@ -137,7 +137,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(Ok(())),
-            Err(e) => match super::messages::cancellation_reasons(&e) {
+            Err(e) => match super::append::cancellation_reasons(&e) {
                 Some(reasons) => Ok(Err(reasons
                     .iter()
                     .map(|r| r.code().unwrap_or_default().to_string())

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::append::idempotency_item;
 use super::codec::Item;
 use super::conversations::{conversation_from_item, conversation_item};
 use super::files::{file_from_item, file_item};
 use super::members::{member_from_item, member_item};
-use super::messages::{idempotency_item, message_from_item, message_item};
+use super::messages::{message_from_item, message_item};
 use crate::domain::model::*;
 
 /// `name: type` for every attribute (`S`, `N`), sorted.
@@ -344,6 +345,6 @@ fn idempotency_layout() {
     );
     assert_eq!(
         item["expires_at_s"],
-        AttributeValue::N((1_000 + super::messages::IDEMPOTENCY_WINDOW_SECS).to_string())
+        AttributeValue::N((1_000 + super::append::IDEMPOTENCY_WINDOW_SECS).to_string())
     );
 }

@@ -2,6 +2,7 @@
 //! `docs/data-model.md` lists every access pattern and the key or index that serves it; no
 //! request path scans.
 
+mod append;
 mod codec;
 mod connections;
 mod conversations;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
-use futures::future::BoxFuture;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use codec::Item;
@@ -154,30 +154,23 @@ impl Store {
 }
 
 impl Store {
-    /// One item by its whole key, read consistently: what every `get_*` reads. Boxed: every
-    /// path through storage nests this future, and unboxed it took the upload completion's
-    /// future past rustc's type-layout depth (a heap allocation per read is nothing beside
-    /// the round trip).
-    fn get_item<const N: usize>(
+    /// One item by its whole key, read consistently: what every `get_*` reads.
+    async fn get_item<const N: usize>(
         &self,
         table: &str,
         key: [(&str, AttributeValue); N],
         operation: &'static str,
-    ) -> BoxFuture<'static, Result<Option<Item>, ApiError>> {
+    ) -> Result<Option<Item>, ApiError> {
         let key = key.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let request = self
-            .client
+        self.client
             .get_item()
             .table_name(table)
             .set_key(Some(key))
-            .consistent_read(true);
-        Box::pin(async move {
-            request
-                .send()
-                .await
-                .map(|out| out.item)
-                .map_err(|e| ApiError::from_sdk(operation, e))
-        })
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|e| ApiError::from_sdk(operation, e))
     }
 }
 

@@ -1,0 +1,377 @@
+//! A group's members: listing, adding, removing (or leaving) and changing roles, each with
+//! the role rules and the at-least-one-owner rule held inside the write.
+
+use crate::domain::ids::{ConversationId, UserId};
+use crate::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+use super::conversations::system_message;
+use super::{as_member, require_member};
+use crate::domain::caller::Caller;
+use crate::domain::cursor::{self, MembersAfter};
+use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
+use crate::domain::time;
+use crate::infra::store::{
+    delete_member_with_role, profile_joined, profile_left, put_member_if_absent, set_member_role,
+    Append, AppendOutcome, Guard,
+};
+use crate::{ApiError, App};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub user_id: String,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberView {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub joined_at: String,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        Self {
+            conversation_id: m.conversation_id.clone(),
+            user_id: m.user_id.clone(),
+            role: m.role,
+            joined_at: time::rfc3339(m.joined_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberList {
+    /// Ordered by user id.
+    pub members: Vec<MemberView>,
+    /// Continues the list; `null` at the end.
+    pub cursor: Option<String>,
+}
+
+/// `GET /conversations/{cid}/members?limit=&cursor=` (members only; the same 404 otherwise).
+pub async fn list(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &ConversationId,
+    limit: u32,
+    after: Option<MembersAfter>,
+) -> Result<MemberList, ApiError> {
+    let (_, (members, more)) = as_member(
+        &app.store,
+        conversation_id,
+        &caller.user_id,
+        app.store
+            .list_members(conversation_id, after.as_ref(), limit),
+    )
+    .await?;
+    Ok(MemberList {
+        cursor: match (more, members.last()) {
+            (true, Some(last)) => Some(cursor::encode(
+                conversation_id,
+                &MembersAfter {
+                    user_id: last.user_id.clone(),
+                },
+            )),
+            _ => None,
+        },
+        members: members.iter().map(MemberView::from).collect(),
+    })
+}
+
+/// `POST /conversations/{cid}/members` (owners and admins). Returns the member and whether they
+/// were added now (`false`: already a member, nothing changed).
+pub async fn add(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &ConversationId,
+    new: NewMember,
+) -> Result<(MemberView, bool), ApiError> {
+    UserId::parse(&new.user_id)?;
+    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let role = new.role.unwrap_or(Role::Member);
+    if !me.role.can_manage_members() {
+        return Err(ApiError::forbidden("only owners and admins add members"));
+    }
+    if role == Role::Owner && me.role != Role::Owner {
+        return Err(ApiError::forbidden("only owners make owners"));
+    }
+    if new.user_id == caller.user_id {
+        // Already a member: adding oneself changes nothing (roles change through PATCH).
+        return Ok((MemberView::from(&me), false));
+    }
+    let now = app.config.clock.now_ms();
+    let member = Member {
+        conversation_id: conversation_id.to_string(),
+        user_id: new.user_id.clone(),
+        role,
+        joined_at_ms: now,
+    };
+    let event = system_message(
+        conversation_id,
+        &caller.user_id,
+        SystemEvent {
+            event: SystemEventKind::MemberAdded,
+            user_id: new.user_id.clone(),
+            role: Some(role),
+            seq: None,
+        },
+        now,
+    );
+    // The adder must still hold a role that may add this member when it commits.
+    let guard = Guard::Role(&caller.user_id, may_grant(role));
+    let append = Append {
+        owner_delta: i64::from(role == Role::Owner),
+        member_delta: 1,
+        ..Append::new(conversation_id, guard)
+    };
+    let outcome = app
+        .store
+        .append_message(
+            append,
+            |_| {
+                vec![
+                    put_member_if_absent(&app.store, &member),
+                    profile_joined(&app.store, &member.user_id, conversation_id),
+                ]
+            },
+            event,
+        )
+        .await?;
+    match outcome {
+        AppendOutcome::Appended(_) => Ok((MemberView::from(&member), true)),
+        AppendOutcome::ExtraConditionFailed(_) => {
+            let existing = app
+                .store
+                .get_member(conversation_id, &new.user_id)
+                .await?
+                .unwrap_or(member);
+            Ok((MemberView::from(&existing), false))
+        }
+        AppendOutcome::NotAllowed => Err(lost_role()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {
+            Err(ApiError::not_found())
+        }
+    }
+}
+
+/// Roles that may give a member `role`: owners anything, admins up to admin.
+fn may_grant(role: Role) -> &'static [Role] {
+    match role {
+        Role::Owner => &[Role::Owner],
+        Role::Admin | Role::Member => &[Role::Owner, Role::Admin],
+    }
+}
+
+/// Roles that may remove a member holding `role`. Removing and re-adding someone changes their
+/// role, so removing an admin takes what demoting one takes: an owner.
+fn may_remove(role: Role) -> &'static [Role] {
+    match role {
+        Role::Owner | Role::Admin => &[Role::Owner],
+        Role::Member => &[Role::Owner, Role::Admin],
+    }
+}
+
+/// The caller's role changed while the request ran; they may no longer be a member at all, so
+/// they get the answer a non-member gets.
+fn lost_role() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Concurrent role changes can make a decision stale; after this many fresh looks, give up.
+const MAX_DECISIONS: usize = 5;
+
+/// `DELETE /conversations/{cid}/members/{user_id}`: owners/admins remove, anyone may leave.
+/// The last owner must hand over first: the owner count is checked inside the write, so two
+/// owners leaving at once cannot both succeed. From this moment the user reads nothing of the
+/// conversation: every read checks membership.
+pub async fn remove(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &ConversationId,
+    user_id: &UserId,
+) -> Result<(), ApiError> {
+    let leaving = user_id == caller.user_id;
+    for _ in 0..MAX_DECISIONS {
+        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
+        if !leaving && !me.role.can_manage_members() {
+            return Err(ApiError::forbidden("only owners and admins remove members"));
+        }
+        let Some(target) = target else {
+            return Err(ApiError::not_found());
+        };
+        if !leaving && !may_remove(target.role).contains(&me.role) {
+            return Err(ApiError::forbidden("only owners remove owners and admins"));
+        }
+        let event_name = if leaving {
+            SystemEventKind::MemberLeft
+        } else {
+            SystemEventKind::MemberRemoved
+        };
+        let event = system_message(
+            conversation_id,
+            &caller.user_id,
+            SystemEvent::new(event_name, user_id),
+            app.config.clock.now_ms(),
+        );
+        let guard = if leaving {
+            Guard::InExtra
+        } else {
+            // The remover must still hold a role that may remove this member when it commits.
+            Guard::Role(&caller.user_id, may_remove(target.role))
+        };
+        let append = Append {
+            owner_delta: -i64::from(target.role == Role::Owner),
+            member_delta: -1,
+            ..Append::new(conversation_id, guard)
+        };
+        let outcome = app
+            .store
+            .append_message(
+                append,
+                |_| {
+                    vec![
+                        delete_member_with_role(&app.store, conversation_id, user_id, target.role),
+                        profile_left(&app.store, user_id, conversation_id),
+                    ]
+                },
+                event,
+            )
+            .await?;
+        match decided(outcome)? {
+            Decision::Done => return Ok(()),
+            Decision::Again => continue,
+        }
+    }
+    Err(ApiError::unavailable())
+}
+
+/// The caller's and the target's memberships, read together (one round trip). A caller who
+/// is not a member gets the 404 a missing conversation gets.
+async fn caller_and_target(
+    app: &App,
+    conversation_id: &str,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<(Member, Option<Member>), ApiError> {
+    let (me, target) = futures::future::join(
+        app.store.get_member(conversation_id, &caller.user_id),
+        app.store.get_member(conversation_id, user_id),
+    )
+    .await;
+    Ok((me?.ok_or_else(ApiError::not_found)?, target?))
+}
+
+/// What the append of a removal or role change means for the caller's loop.
+enum Decision {
+    Done,
+    /// The target left or changed role meanwhile: look again and decide anew.
+    Again,
+}
+
+fn decided(outcome: AppendOutcome) -> Result<Decision, ApiError> {
+    match outcome {
+        AppendOutcome::Appended(_) => Ok(Decision::Done),
+        AppendOutcome::ExtraConditionFailed(_) => Ok(Decision::Again),
+        AppendOutcome::LastOwner => Err(last_owner()),
+        AppendOutcome::NotAllowed => Err(lost_role()),
+        AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
+    }
+}
+
+fn last_owner() -> ApiError {
+    ApiError::new(
+        ErrorCode::LastOwner,
+        "a conversation keeps at least one owner; make someone else owner first",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// `PATCH /conversations/{cid}/members/{user_id}`: owners change any role; admins make members
+/// admins, nothing more; the last owner cannot step down. Returns the member and whether the
+/// role changed now (`false`: it already was that role). Every change is a `system` message.
+pub async fn change_role(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &ConversationId,
+    user_id: &UserId,
+    change: RoleChange,
+) -> Result<(MemberView, bool), ApiError> {
+    let to = change.role;
+    let own = user_id == caller.user_id;
+    for _ in 0..MAX_DECISIONS {
+        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
+        if !me.role.can_manage_members() {
+            return Err(ApiError::forbidden("only owners and admins change roles"));
+        }
+        let Some(target) = target else {
+            return Err(ApiError::not_found());
+        };
+        let from = target.role;
+        if from == to {
+            return Ok((MemberView::from(&target), false));
+        }
+        // Admins may only lift a member to admin.
+        if me.role == Role::Admin && !(from == Role::Member && to == Role::Admin) {
+            return Err(ApiError::forbidden(
+                "admins may only make members admins; owners change other roles",
+            ));
+        }
+        let owner_delta = i64::from(to == Role::Owner) - i64::from(from == Role::Owner);
+        let guard = if own {
+            // The role update below is conditioned on the caller's own current role.
+            Guard::InExtra
+        } else if me.role == Role::Owner {
+            Guard::Role(&caller.user_id, &[Role::Owner])
+        } else {
+            Guard::Role(&caller.user_id, &[Role::Owner, Role::Admin])
+        };
+        let event = system_message(
+            conversation_id,
+            &caller.user_id,
+            SystemEvent {
+                event: SystemEventKind::RoleChanged,
+                user_id: user_id.to_string(),
+                role: Some(to),
+                seq: None,
+            },
+            app.config.clock.now_ms(),
+        );
+        let append = Append {
+            owner_delta,
+            ..Append::new(conversation_id, guard)
+        };
+        let outcome = app
+            .store
+            .append_message(
+                append,
+                |_| {
+                    vec![set_member_role(
+                        &app.store,
+                        conversation_id,
+                        user_id,
+                        from,
+                        to,
+                    )]
+                },
+                event,
+            )
+            .await?;
+        match decided(outcome)? {
+            Decision::Done => {
+                let changed = Member { role: to, ..target };
+                return Ok((MemberView::from(&changed), true));
+            }
+            Decision::Again => continue,
+        }
+    }
+    Err(ApiError::unavailable())
+}

@@ -1,0 +1,340 @@
+//! Domain types and the JSON shapes the API returns.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::time::rfc3339;
+
+mod files;
+mod previews;
+
+pub use files::*;
+pub use previews::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// Owners and admins manage membership.
+    pub fn can_manage_members(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    pub conversation_id: String,
+    pub title: String,
+    pub created_by: String,
+    pub created_at_ms: i64,
+    /// Highest message `seq` handed out so far (0 = no message yet).
+    pub last_seq: u64,
+    /// Kept by every membership change; `None` on conversations created before it was.
+    pub member_count: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub joined_at_ms: i64,
+}
+
+/// A person as stored: what they chose to be called and to show, and the groups they are in
+/// now and have ever been in (which decide who may see their name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub user_id: String,
+    pub display_name: Option<String>,
+    /// From the identity provider's token; shown to others only when `show_email`.
+    pub email: Option<String>,
+    pub show_email: bool,
+    /// First sign-in; `None` for someone added to a group who has never signed in.
+    pub signed_in_at_ms: Option<i64>,
+    pub groups: std::collections::HashSet<String>,
+    pub groups_ever: std::collections::HashSet<String>,
+}
+
+/// What a file message carries so a device can draw the entry without another call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub file_id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// What a system message records. The wire and stored name is the snake_case variant name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum SystemEventKind {
+    ConversationCreated,
+    MemberAdded,
+    /// Joined through an invite link (the inviter is the message's sender).
+    MemberJoined,
+    MemberRemoved,
+    MemberLeft,
+    RoleChanged,
+    MessageDeleted,
+    MessageRecalled,
+}
+
+impl SystemEventKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl PartialEq<&str> for SystemEventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A membership change or a message taken back, recorded in history so every device sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemEvent {
+    pub event: SystemEventKind,
+    /// The user the event is about (for `message_deleted` and `message_recalled`, who sent the
+    /// deleted message).
+    pub user_id: String,
+    /// The user's role after the event (`member_added`, `role_changed`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<Role>,
+    /// The message the event is about (`message_deleted`, `message_recalled`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq: Option<u64>,
+}
+
+/// Who took a message back, and when. What remains of a deleted message in history: its
+/// `seq`, id, sender and time stay, so pages and cursors stay gap-free; the content is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    pub by: String,
+    pub at_ms: i64,
+    /// The deleted file message's file: kept (never shown) so a retried deletion can finish
+    /// removing bytes a slow storage left behind.
+    pub file_id: Option<String>,
+}
+
+/// `deleted` in a tombstone's JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionView {
+    pub by: String,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageBody {
+    Text(String),
+    File(FileSummary),
+    System(SystemEvent),
+    /// A recalled or deleted message (a tombstone).
+    Deleted(Deletion),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub conversation_id: String,
+    pub seq: u64,
+    pub message_id: String,
+    pub sender: String,
+    pub sent_at_ms: i64,
+    pub body: MessageBody,
+}
+
+impl SystemEvent {
+    /// `event` about `user_id`, with no role.
+    pub fn new(event: SystemEventKind, user_id: &str) -> Self {
+        Self {
+            event,
+            user_id: user_id.to_string(),
+            role: None,
+            seq: None,
+        }
+    }
+}
+
+impl Message {
+    /// A `system` message: `sender` did `event`, recorded in history like any message.
+    pub fn system(
+        conversation_id: &str,
+        seq: u64,
+        message_id: &str,
+        sender: &str,
+        sent_at_ms: i64,
+        event: SystemEvent,
+    ) -> Self {
+        Self {
+            conversation_id: conversation_id.to_string(),
+            seq,
+            message_id: message_id.to_string(),
+            sender: sender.to_string(),
+            sent_at_ms,
+            body: MessageBody::System(event),
+        }
+    }
+}
+
+/// A message as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    pub seq: u64,
+    pub message_id: String,
+    pub sender: String,
+    pub sent_at: String,
+    /// `text`, `file`, `system` or `deleted`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<FileSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub system: Option<SystemEvent>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deleted: Option<DeletionView>,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        let (kind, text, file, system) = match &m.body {
+            MessageBody::Text(t) => ("text", Some(t.clone()), None, None),
+            MessageBody::File(f) => ("file", None, Some(f.clone()), None),
+            MessageBody::System(s) => ("system", None, None, Some(s.clone())),
+            MessageBody::Deleted(_) => ("deleted", None, None, None),
+        };
+        let deleted = match &m.body {
+            MessageBody::Deleted(d) => Some(DeletionView {
+                by: d.by.clone(),
+                at: rfc3339(d.at_ms),
+            }),
+            _ => None,
+        };
+        Self {
+            seq: m.seq,
+            message_id: m.message_id.clone(),
+            sender: m.sender.clone(),
+            sent_at: rfc3339(m.sent_at_ms),
+            kind: kind.to_string(),
+            text,
+            file,
+            system,
+            deleted,
+        }
+    }
+}
+
+/// `GET /config`: limits a client needs up front.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Largest file, whatever the upload kind.
+    pub max_upload_bytes: u64,
+    /// Larger files are uploaded in parts.
+    pub multipart_threshold_bytes: u64,
+    /// Default part size (raised for files that would need more than `max_parts`).
+    pub part_size_bytes: u64,
+    pub max_parts: u64,
+    pub max_part_urls_per_call: usize,
+    pub download_url_ttl_seconds: u64,
+    pub retention_days: u32,
+    pub max_ids_per_batch: usize,
+    pub max_text_bytes: usize,
+    pub max_page_limit: u32,
+    /// `GET …/messages` takes larger pages than the other listings.
+    pub max_history_page_limit: u32,
+    /// How long after sending a sender may recall a message (owners and admins may delete any
+    /// message at any time).
+    pub recall_window_seconds: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: StoredFileStatus, expires_at_ms: Option<i64>) -> FileRecord {
+        FileRecord {
+            file_id: "f".into(),
+            conversation_id: "c".into(),
+            name: "a.txt".into(),
+            size: 1,
+            content_type: "text/plain".into(),
+            sha256: None,
+            uploader: "u".into(),
+            uploaded_at_ms: 0,
+            expires_at_ms,
+            status,
+            s3_key: "k".into(),
+            message_seq: None,
+            upload_deadline_ms: Some(10_000),
+            s3_version: None,
+            deleted_at_ms: None,
+            multipart: None,
+            preview: PreviewRecord::default(),
+        }
+    }
+
+    #[test]
+    fn expired_is_derived_from_expires_at() {
+        let r = record(StoredFileStatus::Available, Some(1_000));
+        assert_eq!(r.status_at(999), FileStatus::Available);
+        assert_eq!(r.status_at(1_000), FileStatus::Expired);
+        assert_eq!(
+            record(StoredFileStatus::Available, None).status_at(i64::MAX),
+            FileStatus::Available
+        );
+        assert_eq!(
+            record(StoredFileStatus::Pending, Some(0)).status_at(5),
+            FileStatus::Pending
+        );
+        let abandoned_at = 10_000 + ABANDONED_AFTER_MS;
+        let pending = record(StoredFileStatus::Pending, None);
+        assert_eq!(pending.status_at(abandoned_at - 1), FileStatus::Pending);
+        assert_eq!(pending.status_at(abandoned_at), FileStatus::Deleted);
+        assert_eq!(
+            record(StoredFileStatus::Deleted, None).status_at(5),
+            FileStatus::Deleted
+        );
+    }
+
+    #[test]
+    fn message_view_carries_the_file_summary() {
+        let m = Message {
+            conversation_id: "c".into(),
+            seq: 3,
+            message_id: "m".into(),
+            sender: "alice".into(),
+            sent_at_ms: 0,
+            body: MessageBody::File(record(StoredFileStatus::Available, None).summary()),
+        };
+        let v = serde_json::to_value(MessageView::from(&m)).unwrap();
+        assert_eq!(v["kind"], "file");
+        assert_eq!(v["file"]["file_id"], "f");
+        assert_eq!(v["file"]["size"], 1);
+        assert!(v.get("text").is_none());
+    }
+}

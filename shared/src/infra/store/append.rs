@@ -1,0 +1,440 @@
+//! Appending to a conversation's history: one transaction that advances `last_seq`, puts the
+//! message and its idempotency record and checks the author's membership, retried on a lost
+//! race for the counter.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, n, s, to_item, Item};
+use super::Store;
+use crate::domain::model::{Message, Role};
+use crate::ApiError;
+
+use super::messages::*;
+
+/// The counts a conversation item keeps beside `last_seq`.
+#[derive(Clone, Copy, Debug)]
+enum Counted {
+    Owners,
+    Members,
+}
+
+impl Counted {
+    fn attribute(self) -> &'static str {
+        match self {
+            Counted::Owners => "owner_count",
+            Counted::Members => "member_count",
+        }
+    }
+}
+
+/// Give up on a contended append after this long with a 503 the caller may retry. Well inside
+/// the functions' 10 s timeout, so the answer is always JSON from us, never a gateway timeout.
+const APPEND_DEADLINE: Duration = Duration::from_secs(4);
+/// Idempotency records are kept this long; a retry after that would store a new message.
+pub const IDEMPOTENCY_WINDOW_SECS: i64 = 30 * 24 * 3600;
+
+/// The conversation item's counters, as one append attempt read them.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct Counters {
+    last_seq: u64,
+    /// Absent on conversations created before owners were counted (filled on first need).
+    #[serde(default)]
+    owner_count: Option<i64>,
+    /// Likewise for members.
+    #[serde(default)]
+    member_count: Option<i64>,
+}
+
+impl Store {
+    /// Appends a message built by `build(seq)` to the conversation's history.
+    ///
+    /// One transaction advances `last_seq` (conditioned on the value just read, and on the
+    /// owner count when `owner_delta` lowers it), puts the message, puts the idempotency record
+    /// (if a key is given), checks the guard on the author's member item and applies the parts
+    /// `extra(seq)` returns (e.g. marking a file available with the seq that announced it).
+    /// A lost race re-reads only what it needs and retries with jittered backoff; a used
+    /// idempotency key returns the message stored the first time.
+    pub async fn append_message(
+        &self,
+        append: Append<'_>,
+        extra: impl Fn(u64) -> Vec<TransactWriteItem>,
+        build: impl Fn(u64) -> Message,
+    ) -> Result<AppendOutcome, ApiError> {
+        let cid = append.conversation_id;
+        let started = Instant::now();
+        let guard_user = match append.guard {
+            Guard::Member(u) | Guard::Role(u, _) => Some(u),
+            Guard::InExtra => None,
+        };
+        // First attempt: the counters, the idempotency record and the author's membership in
+        // one round trip. The guard is checked again inside the transaction; this read only
+        // answers early (and keeps a removed member from reading back a replayed message).
+        let (counters, duplicate, author) = futures::future::join3(
+            self.counters(cid),
+            async {
+                match append.idempotency_key {
+                    Some(key) => self.idempotent_message(cid, key).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                match guard_user {
+                    Some(u) => self.get_member(cid, u).await,
+                    None => Ok(None),
+                }
+            },
+        )
+        .await;
+        let (mut counters, duplicate, author) = (counters?, duplicate?, author?);
+        if guard_user.is_some() && !append.guard.admits(author.as_ref()) {
+            return Ok(AppendOutcome::NotAllowed);
+        }
+        if let Some(existing) = duplicate {
+            return Ok(AppendOutcome::Duplicate(existing));
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            let Some(mut c) = counters else {
+                return Ok(AppendOutcome::NoConversation);
+            };
+            if append.owner_delta != 0 && c.owner_count.is_none() {
+                c.owner_count = Some(self.backfill_count(cid, Counted::Owners).await?);
+            }
+            if append.member_delta != 0 && c.member_count.is_none() {
+                c.member_count = Some(self.backfill_count(cid, Counted::Members).await?);
+            }
+            if append.owner_delta < 0 && c.owner_count.unwrap_or(0) + append.owner_delta < 1 {
+                return Ok(AppendOutcome::LastOwner);
+            }
+            let message = build(c.last_seq + 1);
+            let mut items = vec![
+                self.advance_seq(cid, c.last_seq, append.owner_delta, append.member_delta),
+                self.put_new_message(&message),
+            ];
+            let idempotency_part = append.idempotency_key.map(|key| {
+                items.push(self.put_idempotency(cid, key, message.seq, message.sent_at_ms));
+                items.len() - 1
+            });
+            let guard_part = self.guard_check(cid, append.guard).map(|check| {
+                items.push(check);
+                items.len() - 1
+            });
+            let first_extra = items.len();
+            items.extend(extra(message.seq));
+
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(AppendOutcome::Appended(message)),
+                Err(err) => err,
+            };
+            let Some(reasons) = cancellation_reasons(&err) else {
+                return Err(ApiError::from_sdk("messages.append", err));
+            };
+            let failed =
+                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if guard_part.is_some_and(failed) {
+                return Ok(AppendOutcome::NotAllowed);
+            }
+            if let Some(i) = (first_extra..reasons.len()).find(|&i| failed(i)) {
+                return Ok(AppendOutcome::ExtraConditionFailed(i - first_extra));
+            }
+            if idempotency_part.is_some_and(failed) {
+                // A concurrent retry with the same key committed first: answer with its message.
+                if let Some(key) = append.idempotency_key {
+                    if let Some(existing) = self.idempotent_message(cid, key).await? {
+                        return Ok(AppendOutcome::Duplicate(existing));
+                    }
+                }
+            }
+            // Lost the race for this seq (the counter moved) or a TransactionConflict. A
+            // failed counter condition hands back the counters it saw (ALL_OLD), which spares
+            // a read; otherwise read them again.
+            let seen = if failed(0) {
+                counters_from(reasons.first())
+            } else {
+                None
+            };
+            attempt += 1;
+            if started.elapsed() > APPEND_DEADLINE {
+                return Err(ApiError::unavailable().with_fault(
+                    "messages.append",
+                    format!("gave up under contention after {attempt} attempts"),
+                ));
+            }
+            tokio::time::sleep(contention_pause(attempt)).await;
+            counters = match seen {
+                Some(c) => Some(c),
+                None => self.counters(cid).await?,
+            };
+        }
+    }
+
+    /// `last_seq` and `owner_count`, strongly consistent; `None` if there is no conversation.
+    async fn counters(&self, conversation_id: &str) -> Result<Option<Counters>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(conversation_id))
+            .projection_expression("last_seq, owner_count, member_count")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("conversations.counters", e))?;
+        out.item
+            .as_ref()
+            .map(|item| from_item("conversation", item))
+            .transpose()
+    }
+
+    /// Conversations created before owners (or members) were counted get their count once,
+    /// from the members table. Only an append that changes that count gets here, and every such
+    /// append needs the count to exist, so no change can slip between this count and its write.
+    async fn backfill_count(&self, conversation_id: &str, what: Counted) -> Result<i64, ApiError> {
+        let count = match what {
+            Counted::Owners => {
+                self.count_members(conversation_id, Some(Role::Owner))
+                    .await?
+            }
+            Counted::Members => self.count_members(conversation_id, None).await?,
+        } as i64;
+        let attribute = what.attribute();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(conversation_id))
+            .update_expression(format!("SET {attribute} = :n"))
+            .condition_expression(format!(
+                "attribute_exists(conversation_id) AND attribute_not_exists({attribute})"
+            ))
+            .expression_attribute_values(":n", n(count))
+            .send()
+            .await;
+        if super::conditional_write(result, "conversations.backfill_count")? {
+            return Ok(count);
+        }
+        // Someone else filled it first: theirs is the count now.
+        self.counters(conversation_id)
+            .await?
+            .and_then(|c| match what {
+                Counted::Owners => c.owner_count,
+                Counted::Members => c.member_count,
+            })
+            .ok_or_else(|| ApiError::corrupt("conversation", "count missing"))
+    }
+
+    async fn idempotent_message(
+        &self,
+        conversation_id: &str,
+        key: &str,
+    ) -> Result<Option<Message>, ApiError> {
+        let item = self
+            .get_item(
+                &self.tables.idempotency,
+                [
+                    ("conversation_id", s(conversation_id)),
+                    ("request_key", s(key)),
+                ],
+                "idempotency.get",
+            )
+            .await?;
+        let Some(item) = item else {
+            return Ok(None);
+        };
+        let seq = from_item::<IdempotencyRow>("idempotency", &item)?.seq;
+        match self.get_message(conversation_id, seq).await? {
+            Some(m) => Ok(Some(m)),
+            None => Err(ApiError::corrupt(
+                "idempotency",
+                "points at a missing message",
+            )),
+        }
+    }
+
+    fn advance_seq(
+        &self,
+        conversation_id: &str,
+        last_seq: u64,
+        owner_delta: i64,
+        member_delta: i64,
+    ) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(conversation_id))
+            .expression_attribute_values(":prev", n(last_seq))
+            .expression_attribute_values(":next", n(last_seq + 1));
+        let mut adds = Vec::new();
+        let mut condition = "last_seq = :prev".to_string();
+        if owner_delta != 0 {
+            adds.push("owner_count :owners");
+            update = update.expression_attribute_values(":owners", n(owner_delta));
+        }
+        if owner_delta < 0 {
+            // At least one owner remains: the invariant is a condition of the write itself.
+            condition.push_str(" AND owner_count >= :floor");
+            update = update.expression_attribute_values(":floor", n(1 - owner_delta));
+        }
+        if member_delta != 0 {
+            adds.push("member_count :members");
+            update = update.expression_attribute_values(":members", n(member_delta));
+        }
+        let expression = match adds.is_empty() {
+            true => "SET last_seq = :next".to_string(),
+            false => format!("SET last_seq = :next ADD {}", adds.join(", ")),
+        };
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition);
+        TransactWriteItem::builder()
+            .update(
+                update
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .expect("table, key, expression set"),
+            )
+            .build()
+    }
+
+    /// The guard as a transaction part (`None` when an extra part covers it).
+    pub(super) fn guard_check(
+        &self,
+        conversation_id: &str,
+        guard: Guard<'_>,
+    ) -> Option<TransactWriteItem> {
+        let (user_id, roles) = match guard {
+            Guard::Member(u) => (u, &[][..]),
+            Guard::Role(u, roles) => (u, roles),
+            Guard::InExtra => return None,
+        };
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.tables.members)
+            .key("conversation_id", s(conversation_id))
+            .key("user_id", s(user_id));
+        if roles.is_empty() {
+            check = check.condition_expression("attribute_exists(user_id)");
+        } else {
+            let names: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
+            for (name, role) in names.iter().zip(roles) {
+                check = check.expression_attribute_values(name, s(role.as_str()));
+            }
+            check = check
+                .condition_expression(format!("#role IN ({})", names.join(", ")))
+                .expression_attribute_names("#role", "role");
+        }
+        Some(
+            TransactWriteItem::builder()
+                .condition_check(check.build().expect("table, key, condition set"))
+                .build(),
+        )
+    }
+
+    pub(super) fn put_new_message(&self, m: &Message) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.tables.messages)
+                    .set_item(Some(message_item(m)))
+                    .condition_expression("attribute_not_exists(seq)")
+                    .build()
+                    .expect("table, item set"),
+            )
+            .build()
+    }
+
+    fn put_idempotency(
+        &self,
+        conversation_id: &str,
+        key: &str,
+        seq: u64,
+        now_ms: i64,
+    ) -> TransactWriteItem {
+        let item = idempotency_item(conversation_id, key, seq, now_ms);
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.tables.idempotency)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(request_key)")
+                    .build()
+                    .expect("table, item set"),
+            )
+            .build()
+    }
+}
+
+/// An Idempotency item: which message a `client_msg_id` produced; DynamoDB's TTL drops it
+/// after the retry window.
+#[derive(Serialize, Deserialize)]
+struct IdempotencyRow {
+    conversation_id: String,
+    request_key: String,
+    seq: u64,
+    expires_at_s: i64,
+}
+
+pub(super) fn idempotency_item(conversation_id: &str, key: &str, seq: u64, now_ms: i64) -> Item {
+    to_item(&IdempotencyRow {
+        conversation_id: conversation_id.to_string(),
+        request_key: key.to_string(),
+        seq,
+        expires_at_s: now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS,
+    })
+}
+
+/// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.
+pub(super) fn cancellation_reasons<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Option<&[CancellationReason]> {
+    match err {
+        SdkError::ServiceError(e) => match e.err() {
+            TransactWriteItemsError::TransactionCanceledException(ex) => {
+                Some(ex.cancellation_reasons())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The counters as a failed counter condition returned them (`ALL_OLD`), if it did.
+fn counters_from(reason: Option<&CancellationReason>) -> Option<Counters> {
+    from_item("conversation", reason?.item()?).ok()
+}
+
+/// Pause before retrying a lost race for the counter: random, in a window that doubles from
+/// 10 ms to 80 ms over the first four retries (spreading contenders out), then drops to 5 ms
+/// for a request that has lost five times. With growing windows alone, fresh requests keep
+/// overtaking old ones and a few senders wait out the deadline while the rest succeed; the
+/// few requests that old get in first instead.
+fn contention_pause(attempt: u32) -> Duration {
+    super::jitter_up_to_ms(if attempt <= 4 { 5u64 << attempt } else { 5 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contention_pauses_stay_under_80_ms() {
+        for attempt in 0..20 {
+            assert!(contention_pause(attempt) <= Duration::from_millis(80));
+        }
+    }
+}
