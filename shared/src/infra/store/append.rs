@@ -243,17 +243,12 @@ impl Store {
         conversation_id: &str,
         key: &str,
     ) -> Result<Option<Message>, ApiError> {
-        let item = self
-            .get_item(
-                &self.tables.idempotency,
-                [
-                    ("conversation_id", s(conversation_id)),
-                    ("request_key", s(key)),
-                ],
-                "idempotency.get",
-            )
-            .await?;
-        let Some(item) = item else {
+        let record = [
+            ("conversation_id", s(conversation_id)),
+            ("request_key", s(key)),
+        ];
+        let table = &self.tables.idempotency;
+        let Some(item) = self.get_item(table, record, "idempotency.get").await? else {
             return Ok(None);
         };
         let seq = from_item::<IdempotencyRow>("idempotency", &item)?.seq;

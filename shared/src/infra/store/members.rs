@@ -19,15 +19,12 @@ impl Store {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<Option<Member>, ApiError> {
+        let key = [
+            ("conversation_id", s(conversation_id)),
+            ("user_id", s(user_id)),
+        ];
         let item = self
-            .get_item(
-                &self.tables.members,
-                [
-                    ("conversation_id", s(conversation_id)),
-                    ("user_id", s(user_id)),
-                ],
-                "members.get",
-            )
+            .get_item(&self.tables.members, key, "members.get")
             .await?;
         item.as_ref().map(member_from_item).transpose()
     }
