@@ -33,9 +33,9 @@ ends the journal: startup keeps everything before it, saves the tail aside and t
 
 Signatures are not a concern for replay: moto's server does not verify header signatures or POST
 policy expiry unless auth is switched on (INITIAL_NO_AUTH_ACTION_COUNT), and the presigned-URL
-check of moto_s3_like_aws.py reads moto's S3 clock, which `frozen_request` sets to the recorded
+check of moto_patches.py reads moto's S3 clock, which `frozen_request` sets to the recorded
 time, so a request recorded with a presigned URL or POST form replays fine after it expired
-(test_moto_durability.py and test_moto_s3_like_aws.py prove it).
+(test_moto_durability.py and test_moto_patches.py presigned prove it).
 """
 
 from __future__ import annotations
