@@ -7,6 +7,7 @@ the test that proves it (scripts/lib/test_moto_patches.py) and whether upstream 
 
     memory.untracked-instances  moto records every model object it ever creates: unbounded memory
     dynamodb.transactions       TransactWriteItems without whole-table copies, conditions first
+    dynamodb.query-partition    a Query reads its partition, not the whole table sorted
     dynamodb.stream-iterators   a used shard iterator is forgotten: polling keeps memory flat
     s3.post-upload              browser-form uploads: size range, SHA-256, version id
     s3.multipart-checksums      parts checked against their SHA-256; S3's ListParts/HEAD/complete
@@ -43,6 +44,8 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.s3 import notifications
 from moto.s3.responses import S3Response
@@ -176,6 +179,159 @@ def _transact_write_items(self, transact_items):
 @patch("dynamodb.transactions")
 def _transactions():
     replace(DynamoDBBackend, "transact_write_items", _transact_write_items)
+
+
+# A Query on one partition, at a cost that grows with the partition, not the table.
+#
+# moto's Table.query takes its candidates from `self.all_items()`, which sorts every item of the
+# table, and only then keeps the queried partition: 64 ms for a 50-item page of an 8-message
+# group with 5,000 messages stored, ~1 s with 100,000. Here `all_items` is replaced, for the
+# duration of one query, by the partition's items in the same order (sorted by primary key, as
+# all_items sorts): for the table, `items[hash_key]`; for an index, the items whose first hash
+# condition attribute has the queried value, from an index of that attribute kept by the
+# writes. moto's own code then runs unchanged on that superset of its matches (key conditions,
+# ScanIndexForward, Limit, ExclusiveStartKey, FilterExpression after Limit, projections,
+# ConsistentRead refused on a GSI), so results are identical (test_moto_patches.py compares
+# random workloads against moto's query). Nothing is stored that moto does not derive again:
+# the attribute indexes are built on first use from `table.items`, so a journal replay or a
+# snapshot rebuilds them.
+
+
+def _by_primary_key(item):  # Table.all_items' sort key (moto 5.2.5)
+    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+
+
+def _stored(table, hash_key, range_key):
+    part = table.items.get(hash_key)  # .get: table.items is a defaultdict
+    if part is None or table.range_key_attr is None:
+        return part
+    return part.get(range_key)
+
+
+def _attr_indexes(table):
+    return table.__dict__.setdefault("_groupshare_attr_indexes", {})
+
+
+def _attr_index(table, attr):
+    """{value: {(hash_key, range_key): None}} for the attribute; built once from the items."""
+    indexes = _attr_indexes(table)
+    if attr not in indexes:
+        index = {}
+        for part in table.items.values():
+            for item in part.values() if table.range_key_attr else [part]:
+                _add(index, item.attrs.get(attr), (item.hash_key, item.range_key))
+        indexes[attr] = index
+    return indexes[attr]
+
+
+def _add(index, value, pk):
+    if value is not None:
+        try:
+            index.setdefault(value, {})[pk] = None
+        except TypeError:
+            pass  # lists, maps and sets: never equal to a key value, never a candidate
+
+
+def _discard(index, value, pk):
+    try:
+        keys = index.get(value) if value is not None else None
+    except TypeError:
+        return
+    if keys is not None:
+        keys.pop(pk, None)
+        if not keys:
+            del index[value]
+
+
+def _indexed_write(table, key, write):
+    """Runs `write` (a change to the item at `key`, a (hash, range) pair or None when unknown)
+    and brings the table's attribute indexes up to date with what it changed."""
+    indexes = table.__dict__.get("_groupshare_attr_indexes")
+    if not indexes:
+        return write()
+    if key is None:
+        table.__dict__.pop("_groupshare_attr_indexes", None)  # rebuilt on the next index Query
+        return write()
+    before = _stored(table, *key)
+    old = {attr: before.attrs.get(attr) for attr in indexes} if before is not None else {}
+    try:
+        return write()
+    finally:
+        after = _stored(table, *key)
+        for attr, index in indexes.items():
+            new = after.attrs.get(attr) if after is not None else None
+            _discard(index, old.get(attr), key)
+            _add(index, new, key)
+
+
+def _key_of(table, attrs):
+    try:
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+        hash(hash_key), hash(range_key)
+        return hash_key, range_key
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return None
+
+
+def _query_one_partition(self, hash_key, range_comparison, range_objs, limit,
+                         exclusive_start_key, scan_index_forward, projection_expressions,
+                         index_name=None, consistent_read=False, filter_expression=None,
+                         hash_key_conditions=None, range_key_conditions=None, **filter_kwargs):
+    def partition():
+        try:
+            if index_name is None:
+                if hash_key is None:
+                    return Table.all_items(self)
+                part = self.items.get(hash_key)
+                items = [] if part is None else list(part.values()) if self.range_key_attr else [part]
+            else:
+                if not hash_key_conditions:
+                    return Table.all_items(self)
+                # moto keeps an index item only if every hash condition holds; the first one's
+                # attribute index gives a superset of those, in one dict lookup.
+                attr, value = hash_key_conditions[0]
+                stored = (_stored(self, *pk) for pk in _attr_index(self, attr).get(value, ()))
+                items = [item for item in stored if item is not None]
+        except TypeError:  # an unhashable key value: moto's own scan
+            return Table.all_items(self)
+        return sorted(items, key=_by_primary_key)
+
+    self.all_items = partition  # for this call only (requests run one at a time)
+    try:
+        return ORIGINAL["Table.query"](
+            self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+            scan_index_forward, projection_expressions, index_name, consistent_read,
+            filter_expression, hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions, **filter_kwargs)
+    finally:
+        del self.all_items
+
+
+@patch("dynamodb.query-partition")
+def _query_partition():
+    put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
+
+    # Every way moto 5.2.5 changes an item goes through these three (BatchWriteItem, the
+    # transactions above, PartiQL and table imports call them too; restored tables are new).
+    def put_item(self, item_attrs, *args, **kwargs):
+        return _indexed_write(self, _key_of(self, item_attrs),
+                              lambda: put(self, item_attrs, *args, **kwargs))
+
+    def delete_item(self, hash_key, range_key):
+        return _indexed_write(self, (hash_key, range_key), lambda: delete(self, hash_key, range_key))
+
+    def update_item(self, table_name, key, *args, **kwargs):
+        table = self.tables.get(table_name)
+        if table is None:
+            return update(self, table_name, key, *args, **kwargs)
+        return _indexed_write(table, _key_of(table, key) if isinstance(key, dict) else None,
+                              lambda: update(self, table_name, key, *args, **kwargs))
+
+    replace(Table, "put_item", put_item)
+    replace(Table, "delete_item", delete_item)
+    replace(DynamoDBBackend, "update_item", update_item)
+    replace(Table, "query", _query_one_partition)
 
 
 @patch("dynamodb.stream-iterators")
