@@ -14,7 +14,7 @@ the test that proves it (scripts/lib/test_moto_patches.py) and whether upstream 
     s3.kept-part-digests        completion builds the composite checksum from kept digests
     s3.event-fields             notifications carry versionId and the fields Lambda requires
     s3.presigned-verify         presigned URLs verified (SigV4 signature, expiry)
-    s3.version-listing          ListObjectVersions visits the prefix's keys, copies nothing
+    s3.key-name-index           listings with a prefix visit the prefix's keys only, copy nothing
 
 install() applies them all, before any request is handled (and before a journal replays).
 MOTO_PATCHES_OFF=name,name (or "all") leaves some out: to measure moto as shipped
@@ -23,6 +23,8 @@ MOTO_PATCHES_OFF=name,name (or "all") leaves some out: to measure moto as shippe
 """
 
 import base64
+import bisect
+import copy
 import datetime
 import hashlib
 import hmac
@@ -49,6 +51,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.s3 import notifications
 from moto.s3.responses import S3Response
+from moto.s3.utils import _VersionedKeyStore
 
 PATCHES = {}  # name -> install function, in the order above
 ORIGINAL = {}  # "Class.attr" -> moto's own function, for the tests' comparisons
@@ -707,11 +710,59 @@ def _presigned_verify():
 
 # --------------------------------------------------------------------------------------------
 # S3: listings
+#
+# moto lists a bucket by visiting every key in it: ListObjectsV2 copies the key dict and reads
+# each key's latest version before filtering by prefix; ListObjectVersions deep-copied every
+# version of every key (object bytes included: 5-10 s with a 1.3 GB bucket, so deletions hit
+# their deadline). A sorted list of each bucket's key names, kept by the three methods that
+# add or remove a name, lets a listing with a prefix find the prefix's names by bisection.
+# moto's own listing code then runs on those names only; ListObjectVersions gets a light view
+# of each version to mark `is_latest` on instead of a deep copy.
+
+
+def _sorted_names(store):
+    names = store.__dict__.get("_groupshare_names")
+    if names is None:
+        names = store._groupshare_names = sorted(dict.keys(store))
+    return names
+
+
+def _names_under(store, prefix):
+    names = _sorted_names(store)
+    start = bisect.bisect_left(names, prefix)
+    end = start
+    while end < len(names) and names[end].startswith(prefix):
+        end += 1
+    return names[start:end]
+
+
+def _keeping_names_sorted(method):
+    def changed(self, key, *args, **kwargs):
+        try:
+            return method(self, key, *args, **kwargs)
+        finally:
+            names = self.__dict__.get("_groupshare_names")
+            if names is not None:
+                i = bisect.bisect_left(names, key)
+                listed = i < len(names) and names[i] == key
+                if dict.__contains__(self, key) and not listed:
+                    names.insert(i, key)
+                elif listed and not dict.__contains__(self, key):
+                    del names[i]
+    return changed
+
+
+def _dropping_names(method):
+    def changed(self, *args, **kwargs):
+        self.__dict__.pop("_groupshare_names", None)  # rebuilt by the next listing
+        return method(self, *args, **kwargs)
+    return changed
 
 
 class _ListedVersion:
-    """A stored version (FakeKey or FakeDeleteMarker) as one listing shows it: its own attributes,
-    read through, plus the listing's `is_latest`."""
+    """A stored version (FakeKey or FakeDeleteMarker) as one listing shows it: its attributes,
+    read through, plus the listing's own `is_latest`. It passes for the stored version's class
+    (isinstance reads `__class__`), which moto's listing uses to tell keys from markers."""
 
     __slots__ = ("version", "is_latest")
 
@@ -719,112 +770,56 @@ class _ListedVersion:
         self.version = version
         self.is_latest = False
 
+    @property
+    def __class__(self):
+        return type(self.version)
+
     def __getattr__(self, name):
         return getattr(self.version, name)
 
 
-def _list_object_versions_under_prefix(self, bucket_name, delimiter=None, key_marker=None,
-                                       max_keys=1000, prefix="", version_id_marker=None):
-    """moto 5.2.5's `S3Backend.list_object_versions`, visiting only the prefix's keys and copying
-    nothing; the paging loop below is moto's, unchanged but for the view."""
-    bucket = self.get_bucket(bucket_name)
-    prefix = prefix or ""
+class _ViewsNotCopies:
+    """Stands for the `copy` module in moto.s3.models during a version listing: each key's
+    versions as views, newest first (a stable sort then lists same-millisecond versions newest
+    first, as stored; moto listed the oldest first and called it the latest)."""
 
-    common_prefixes = set()
-    requested_versions = []
-    delete_markers = []
-    next_key_marker = None
-    next_version_id_marker = None
-    names = [name for name in dict.keys(bucket.keys) if name.startswith(prefix)]
-    all_versions = [_ListedVersion(version) for name in names
-                    for version in reversed(bucket.keys.getlist(name, []))]
-    # sort by name, revert last-modified-date
-    all_versions.sort(key=lambda r: (r.name, -s3_models.unix_time_millis(r.last_modified)))
-    last_name = None
-
-    skip_versions = True
-    last_item_added = None
-    for version in all_versions:
-        name = version.name
-        # guaranteed to be sorted - so the first key with this name will be the latest
-        version.is_latest = name != last_name
-        if version.is_latest:
-            last_name = name
-
-        # Pagination
-        if skip_versions:
-            if key_marker is None:
-                skip_versions = False
-            elif not version_id_marker:
-                skip_versions = version.name < key_marker
-                continue
-            elif version.name == key_marker and version.version_id == version_id_marker:
-                skip_versions = False
-                continue
-            else:
-                continue
-
-        # Filter for keys that start with prefix
-        if not name.startswith(prefix):
-            continue
-        # separate keys that contain the same string between the prefix and the first occurrence
-        # of the delimiter
-        is_common_prefix = False
-        if delimiter and delimiter in name[len(prefix):]:
-            end_of_delimiter = (
-                len(prefix) + name[len(prefix):].index(delimiter) + len(delimiter)
-            )
-            prefix_including_delimiter = name[0:end_of_delimiter]
-
-            # Skip already-processed common prefix.
-            if prefix_including_delimiter == key_marker:
-                continue
-
-            common_prefixes.add(prefix_including_delimiter)
-            name = prefix_including_delimiter
-            is_common_prefix = True
-        elif last_item_added:
-            name = last_item_added.name
-
-        # Only return max_keys items.
-        if (
-            max_keys is not None
-            and len(requested_versions) + len(delete_markers) + len(common_prefixes) >= max_keys
-        ):
-            next_key_marker = name
-            if is_common_prefix:
-                next_version_id_marker = None
-            elif last_item_added is not None:
-                next_version_id_marker = last_item_added.version_id
-            else:
-                next_version_id_marker = None
-            break
-
-        if not is_common_prefix:
-            last_item_added = version
-            # Differentiate between FakeKey and FakeDeleteMarkers
-            if not isinstance(version.version, s3_models.FakeKey):
-                delete_markers.append(version)
-            else:
-                requested_versions.append(version)
-
-    return (
-        requested_versions,
-        sorted(common_prefixes),
-        delete_markers,
-        next_key_marker,
-        next_version_id_marker,
-    )
+    @staticmethod
+    def deepcopy(versions):
+        return [_ListedVersion(v) for v in reversed(versions)]
 
 
-@patch("s3.version-listing")
-def _version_listing():
-    """ListObjectVersions costs what it lists. moto deep-copies every version of every key in
-    the bucket (each object's bytes included) on each call, then filters by prefix: with a
-    1.3 GB bucket one listing took 5-10 s, and the deletions that list an object's versions hit
-    their deadline. This is moto's own code with two changes: only key names under the prefix
-    are visited, and the listing's `is_latest` is kept on a light view of each stored version
-    instead of a deep copy (stored versions stay unmarked). Versions with the same LastModified
-    millisecond are listed newest first, as stored (moto listed the oldest first and called it
-    the latest)."""
-    replace(s3_models.S3Backend, "list_object_versions", _list_object_versions_under_prefix)
+@patch("s3.key-name-index")
+def _key_name_index():
+    for name in ("__setitem__", "setlist", "pop"):  # how moto stores and drops versions
+        replace(_VersionedKeyStore, name, _keeping_names_sorted(getattr(_VersionedKeyStore, name)))
+    for name in ("__delitem__", "clear", "update", "setdefault", "popitem"):  # unused by moto
+        replace(_VersionedKeyStore, name, _dropping_names(getattr(dict, name)))
+    list_versions, list_objects = (s3_models.S3Backend.list_object_versions,
+                                   s3_models.S3Backend.list_objects)
+
+    def list_object_versions(self, bucket_name, delimiter=None, key_marker=None, max_keys=1000,
+                             prefix="", version_id_marker=None):
+        store = self.get_bucket(bucket_name).keys
+        names = _names_under(store, prefix or "")
+        store.iterlists = lambda: ((n, store.getlist(n)) for n in names)
+        s3_models.copy = _ViewsNotCopies
+        try:
+            return list_versions(self, bucket_name, delimiter, key_marker, max_keys, prefix,
+                                 version_id_marker)
+        finally:
+            s3_models.copy = copy
+            del store.iterlists
+
+    def list_objects_under_prefix(self, bucket, prefix, delimiter, marker, max_keys):
+        store = getattr(bucket, "keys", None)
+        if not prefix or not isinstance(store, _VersionedKeyStore):
+            return list_objects(self, bucket, prefix, delimiter, marker, max_keys)
+        names = _names_under(store, prefix)
+        store.items = lambda: ((n, store[n]) for n in names)
+        try:
+            return list_objects(self, bucket, prefix, delimiter, marker, max_keys)
+        finally:
+            del store.items
+
+    replace(s3_models.S3Backend, "list_object_versions", list_object_versions)
+    replace(s3_models.S3Backend, "list_objects", list_objects_under_prefix)
