@@ -129,6 +129,43 @@ def create_table(ddb, name, keys, gsis=(), lsis=(), stream=False):
 # memory and DynamoDB
 
 
+@proves()
+def requests_one_at_a_time():
+    print("moto_server.py: requests are handled one at a time, as DynamoDB makes each atomic")
+    import moto_server
+
+    url()
+    ddb = client("dynamodb")
+    create_table(ddb, "t", [("pk", "S")])
+    app, inside, most = moto_server._app, [0], [0]
+
+    def counting_app(environ, start_response):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.002)  # widen the window another request could enter by
+            return app(environ, start_response)
+        finally:
+            inside[0] -= 1
+
+    def writer(n):
+        c = client("dynamodb")
+        for i in range(15):
+            c.put_item(TableName="t", Item={"pk": {"S": f"{n}-{i}"}})
+
+    moto_server._app = counting_app
+    try:
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        moto_server._app = app
+    count = ddb.scan(TableName="t", Select="COUNT")["Count"]
+    check(count == 90 and most[0] == 1, f"6 concurrent writers, 90 items, at most {most[0]} request inside moto")
+
+
 @proves("memory.untracked-instances")
 def memory():
     print("memory: moto records none of the objects it creates")
