@@ -55,6 +55,7 @@ from moto.s3.utils import _VersionedKeyStore
 
 PATCHES = {}  # name -> install function, in the order above
 ORIGINAL = {}  # "Class.attr" -> moto's own function, for the tests' comparisons
+_installed = False
 
 
 def patch(name):
@@ -70,7 +71,12 @@ def replace(owner, attr, new):
 
 
 def install(off=None):
-    """Applies every patch not named in `off` (default: $MOTO_PATCHES_OFF); returns the names."""
+    """Applies every patch not named in `off` (default: $MOTO_PATCHES_OFF); returns the names.
+    Once per process: a second call would wrap the patches in themselves."""
+    global _installed
+    if _installed:
+        raise RuntimeError("moto_patches.install() runs once per process")
+    _installed = True
     off = os.environ.get("MOTO_PATCHES_OFF", "") if off is None else off
     skipped = set(PATCHES) if off.strip() == "all" else {n.strip() for n in off.split(",") if n.strip()}
     unknown = skipped - set(PATCHES)
@@ -253,8 +259,9 @@ def _indexed_write(table, key, write):
     if not indexes:
         return write()
     if key is None:
+        result = write()  # moto refuses most such writes; one it accepts changed who knows what
         table.__dict__.pop("_groupshare_attr_indexes", None)  # rebuilt on the next index Query
-        return write()
+        return result
     before = _stored(table, *key)
     old = {attr: before.attrs.get(attr) for attr in indexes} if before is not None else {}
     try:
@@ -325,8 +332,9 @@ def _query_partition():
         return _indexed_write(self, (hash_key, range_key), lambda: delete(self, hash_key, range_key))
 
     def update_item(self, table_name, key, *args, **kwargs):
-        table = self.tables.get(table_name)
-        if table is None:
+        try:
+            table = self.get_table(table_name)  # a name or an ARN
+        except Exception:  # noqa: BLE001 - moto's own error follows
             return update(self, table_name, key, *args, **kwargs)
         return _indexed_write(table, _key_of(table, key) if isinstance(key, dict) else None,
                               lambda: update(self, table_name, key, *args, **kwargs))

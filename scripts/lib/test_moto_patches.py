@@ -275,7 +275,8 @@ def query_touches_one_partition():
         # One item leaves the index partition, one from another group joins it first in line.
         ddb.update_item(TableName="m", Key={"pk": {"S": "small"}, "sk": {"N": "7"}},
                         UpdateExpression="SET g = :o", ExpressionAttributeValues={":o": {"S": "og1"}})
-        ddb.update_item(TableName="m", Key={"pk": {"S": "other1"}, "sk": {"N": "1"}},
+        arn = ddb.describe_table(TableName="m")["Table"]["TableArn"]  # named by ARN, as DynamoDB allows
+        ddb.update_item(TableName=arn, Key={"pk": {"S": "other1"}, "sk": {"N": "1"}},
                         UpdateExpression="SET g = :g, r = :r",
                         ExpressionAttributeValues={":g": {"S": "sg"}, ":r": {"N": "0"}})
         by_g_after = page(IndexName="by-g", KeyConditionExpression="g = :g",
