@@ -13,10 +13,12 @@ Pinned to moto 5.2.x (checked against 5.2.5); the moto internals this relies on 
   journaled request runs we seed it with a fresh random seed and record that seed, so replaying
   the request on the same state draws the same ids: version ids that our DynamoDB records pin
   come back identical. Replay checks the `x-amz-version-id` answer against the recorded one.
-* `utcnow` imported into `moto.s3.models` / `moto.dynamodb.models.table`: frozen to the
-  recorded time for the request, live and on replay, so LastModified and the like survive too.
-* `moto.s3.notifications.send_event` / `send_test_event`: silenced during replay, so a restart
-  does not re-send old bucket notifications.
+* `utcnow` imported into `moto.s3.models`: frozen to the recorded time for the request, live
+  and on replay, so LastModified survives too (and a presigned URL replays after expiry).
+  DynamoDB's clock is not frozen: only table and stream creation times read it, and nothing
+  relies on those across a restart (the stream pump starts at LATEST).
+* Replay sends no bucket notification anywhere: SQS is not journaled, so no queue exists yet
+  while the journal replays (moto drops a notification to a missing queue).
 * Compaction reads `dynamodb_backends[...].tables` and `s3_backends[...].buckets` (Table and
   FakeKey attributes) to write a snapshot; see `Compactor`.
 
@@ -33,9 +35,9 @@ ends the journal: startup keeps everything before it, saves the tail aside and t
 
 Signatures are not a concern for replay: moto's server does not verify header signatures or POST
 policy expiry unless auth is switched on (INITIAL_NO_AUTH_ACTION_COUNT), and the presigned-URL
-check of moto_s3_like_aws.py reads moto's S3 clock, which `frozen_request` sets to the recorded
+check of moto_patches.py reads moto's S3 clock, which `frozen_request` sets to the recorded
 time, so a request recorded with a presigned URL or POST form replays fine after it expired
-(test_moto_durability.py and test_moto_s3_like_aws.py prove it).
+(test_moto_durability.py and test_moto_patches.py presigned prove it).
 """
 
 from __future__ import annotations
@@ -56,9 +58,7 @@ from typing import Any, Callable, Iterator
 
 import moto
 import moto.core.utils
-import moto.dynamodb.models.table as ddb_table_module
 import moto.s3.models as s3_models_module
-import moto.s3.notifications as s3_notifications
 from moto.dynamodb.models import dynamodb_backends
 from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.models import moto_api_backend
@@ -89,8 +89,6 @@ ENV_KEYS = {
     "wsgi.url_scheme", "moto.preserved_header_names",
 }
 
-# Modules whose `utcnow` is frozen to the record's time while a journaled request runs.
-CLOCK_MODULES = [s3_models_module, ddb_table_module]
 
 
 class JournalError(Exception):
@@ -175,17 +173,15 @@ def header(headers: list, name: str) -> str | None:
 def frozen_request(seed: int, when: datetime.datetime) -> Iterator[None]:
     """Makes one request deterministic: seeded ids, clock fixed to `when`."""
     mock_random.seed(seed)
-    saved = [(m, m.utcnow) for m in CLOCK_MODULES]
-    for m, _ in saved:
-        m.utcnow = lambda: when
+    utcnow = s3_models_module.utcnow
+    s3_models_module.utcnow = lambda: when
     # Multipart upload ids come from os.urandom, not from mock_random: without this, a replayed
     # CreateMultipartUpload gets another id and every journaled part after it answers NoSuchUpload.
     s3_models_module.os = _SEEDED_OS
     try:
         yield
     finally:
-        for m, fn in saved:
-            m.utcnow = fn
+        s3_models_module.utcnow = utcnow
         s3_models_module.os = os
         mock_random.seed()  # back to OS entropy for everything else
 
@@ -202,17 +198,6 @@ class _SeededOs:
 
 
 _SEEDED_OS = _SeededOs()
-
-
-@contextmanager
-def notifications_silenced() -> Iterator[None]:
-    saved = s3_notifications.send_event, s3_notifications.send_test_event
-    s3_notifications.send_event = lambda *a, **k: None
-    s3_notifications.send_test_event = lambda *a, **k: None
-    try:
-        yield
-    finally:
-        s3_notifications.send_event, s3_notifications.send_test_event = saved
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,9 +406,8 @@ class Journal:
 
     def replay(self, records: list[dict[str, Any]]) -> None:
         problems = 0
-        with notifications_silenced():
-            for i, record in enumerate(records):
-                problems += not self.replay_one(i, record)
+        for i, record in enumerate(records):
+            problems += not self.replay_one(i, record)
         if problems:
             log.error("journal replay: %d of %d records did not replay identically",
                       problems, len(records))

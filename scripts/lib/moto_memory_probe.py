@@ -5,7 +5,7 @@ Run: .local/venv-aws/bin/python scripts/lib/moto_memory_probe.py [--tx 3000] [--
 Starts its own moto_server.py on a free loopback port, drives DynamoDB transactions against a
 growing table (and some that are cancelled) plus 100 KB - 1 MB S3 uploads / overwrites from
 several threads (new connections now and then, like benchmarks do), then stops the server.
-`--no-containment` sets MOTO_SERVER_NO_MEMORY_FIXES=1 to measure moto as shipped.
+`--no-containment` leaves out moto_patches.py's memory and transaction patches (moto as shipped).
 """
 
 import argparse
@@ -50,7 +50,7 @@ def main():
         port = s.getsockname()[1]
     env = dict(os.environ)
     if args.no_containment:
-        env["MOTO_SERVER_NO_MEMORY_FIXES"] = "1"
+        env["MOTO_PATCHES_OFF"] = "memory.untracked-instances,dynamodb.transactions,dynamodb.stream-iterators"
     cmd = [sys.executable, os.path.join(HERE, "moto_server.py"), "-p", str(port)]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]

@@ -1,16 +1,13 @@
-"""moto's server with every request handled one at a time, optionally durable.
+"""moto's server with every request handled one at a time, patched, optionally durable.
 
 moto is not safe under concurrent requests (its TransactWriteItems used to roll back by restoring
 whole-table copies, which could undo another request's committed writes). DynamoDB makes each
 request atomic; serialising requests (connections stay concurrent) gives the tests that same
 guarantee while they still race at request granularity: two senders can read the same counter,
-and only one transaction may commit on it. moto_transactions.py evaluates a transaction's
-conditions before writing anything, so it costs the same whatever the table size.
+and only one transaction may commit on it. It also lets moto_patches.py swap a method for the
+length of one request.
 
-moto_s3_like_aws.py makes presigned POST uploads and event notifications behave as S3's
-(policy size range, declared SHA-256 checked and kept, version ids), verifies presigned URLs
-(SigV4 signature and expiry) and lists object versions without copying the bucket. moto_streams.py keeps
-DynamoDB Streams polling from growing memory.
+moto_patches.py makes moto behave as AWS where GroupShare depends on it (see its list).
 
 With --data-dir, every state change moto acknowledges is journaled and fsync'ed before the answer
 leaves, and replayed on the next start, so the local stack survives `kill -9` (moto_journal.py).
@@ -32,10 +29,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import run_simple  # noqa: E402
 
-import moto_memory  # noqa: E402
-import moto_s3_like_aws  # noqa: E402
-import moto_streams  # noqa: E402
-import moto_transactions  # noqa: E402
+import moto_patches  # noqa: E402
 
 _lock = threading.Lock()
 _app = DomainDispatcherApplication(create_backend_app)
@@ -59,11 +53,8 @@ if __name__ == "__main__":
                         help="rewrite the journal as a snapshot at startup when larger than this")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    moto_memory.install()
-    # Before any replay: journaled uploads go through the same handler they went through live.
-    moto_s3_like_aws.install()
-    moto_transactions.install()
-    moto_streams.install()
+    # Before any replay: journaled requests go through the same code they went through live.
+    moto_patches.install()
     if args.data_dir:
         import moto_journal
 

@@ -7,7 +7,7 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL="$ROOT/.local"
-# Exact: moto_journal.py and moto_s3_like_aws.py patch moto 5.2.x internals.
+# Exact: moto_patches.py and moto_journal.py patch moto 5.2.5 internals.
 MOTO_VERSION='moto[server]==5.2.5'
 # In the same venv: the WebSocket client of scripts/lib/bench_push.py.
 WEBSOCKETS_VERSION='websockets==17.4'
