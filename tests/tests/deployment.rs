@@ -674,6 +674,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
             "ConversationsFunction",
             "MembersTable",
             &[
+                "BatchGetItem",
                 "ConditionCheckItem",
                 "DeleteItem",
                 "GetItem",
@@ -682,7 +683,6 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
                 "UpdateItem",
             ],
         ),
-        ("ConversationsFunction", "MembersTable/by-user", &["Query"]),
         (
             "ConversationsFunction",
             "ProfilesTable",
@@ -730,7 +730,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         (
             "PostMessageFunction",
             "MembersTable",
-            &["ConditionCheckItem", "GetItem"],
+            &["GetItem", "UpdateItem"],
         ),
         (
             "PostMessageFunction",
@@ -767,7 +767,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         (
             "SweepUploadsFunction",
             "MembersTable",
-            &["ConditionCheckItem", "GetItem"],
+            &["GetItem", "UpdateItem"],
         ),
         (
             "SweepUploadsFunction",
@@ -787,7 +787,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         (
             "UploadCompletedFunction",
             "MembersTable",
-            &["ConditionCheckItem", "GetItem"],
+            &["GetItem", "UpdateItem"],
         ),
         (
             "UploadCompletedFunction",
@@ -807,7 +807,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         (
             "UploadFileFunction",
             "MembersTable",
-            &["ConditionCheckItem", "GetItem"],
+            &["GetItem", "UpdateItem"],
         ),
         (
             "UploadFileFunction",
@@ -1111,4 +1111,44 @@ fn every_function_ships_the_third_party_notices() {
             "{id} would replace the Globals layers"
         );
     }
+}
+
+/// Read markers reach the fan-out from the members table's stream, with both images (so a
+/// repeat is told from a move), filtered at the event source to the moves `PUT …/read` makes:
+/// the value the filter names is the one the store writes.
+#[test]
+fn read_markers_reach_the_fanout_filtered_to_marks() {
+    let t = template();
+    let members = &t["Resources"]["MembersTable"]["Properties"];
+    assert_eq!(
+        members["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    assert!(
+        members["GlobalSecondaryIndexes"].is_null(),
+        "no index: every send updates the sender's member item"
+    );
+    let events = &t["Resources"]["PushFanoutFunction"]["Properties"]["Events"];
+    let marks = &events["ReadMarkers"]["Properties"];
+    assert_eq!(marks["StartingPosition"].as_str(), Some("LATEST"));
+    assert!(serde_yaml::to_string(&marks["Stream"])
+        .unwrap()
+        .contains("MembersTable.StreamArn"));
+    let filters = marks["FilterCriteria"]["Filters"].as_sequence().unwrap();
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value =
+        serde_json::from_str(filters[0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({
+            "eventName": ["MODIFY"],
+            "dynamodb": {"NewImage": {"read_via": {"S": [shared::infra::store::VIA_MARK]}}}
+        })
+    );
+    // The messages stream keeps feeding it as before.
+    assert!(
+        serde_yaml::to_string(&events["Messages"]["Properties"]["Stream"])
+            .unwrap()
+            .contains("MessagesTable.StreamArn")
+    );
 }
