@@ -57,11 +57,15 @@ export function createApi({ base, getToken, onUnauthorized }) {
   const conv = (cid) => `/conversations/${encodeURIComponent(cid)}`;
   return {
     config: () => request('GET', '/config'),
-    conversations: (cursor) => request('GET', '/conversations', { query: { cursor, limit: 50 } }),
+    /** The home screen: groups by last activity, each with a preview, `read_seq`, `unread_count`. */
+    conversations: (cursor, limit = 50) => request('GET', '/conversations', { query: { cursor, limit } }),
+    /** Moves the caller's read marker forward (never back): `{read_seq, last_seq, unread_count}`. */
+    markRead: (cid, seq) => request('PUT', `${conv(cid)}/read`, { body: { seq } }),
     /** `requestId` makes a retry of the same request return the group it created. */
     createConversation: (title, members, requestId = newId()) =>
       request('POST', '/conversations', { body: { title, members, client_request_id: requestId } }),
-    /** Title, the caller's role, member count, newest seq, retention (members only). */
+    /** Title, the caller's role, member count, newest seq, retention, the caller's read marker
+     *  (members only). */
     conversation: (cid) => request('GET', conv(cid)),
     members: (cid, cursor, limit) => request('GET', `${conv(cid)}/members`, { query: { cursor, limit } }),
     addMember: (cid, userId) => request('POST', `${conv(cid)}/members`, { body: { user_id: userId } }),

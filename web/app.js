@@ -1,13 +1,15 @@
 // The reference client's shell: loads config.json, keeps the session, routes between screens by
 // the URL hash (so it runs from any static host with no server rewrites) and shows every error
 // it meets as text — never a blank screen. While signed in, one WebSocket (live.js) brings new
-// messages as they are sent.
+// messages as they are sent, and readstate.js keeps every group's unread count (and the tab's
+// title) current from them.
 
 import { createApi } from './api.js';
 import { clearSession, loadSession, saveSession, sessionExpiredAtLoad, tokenSource } from './auth.js';
 import { h, render } from './dom.js';
 import { createLive } from './live.js';
 import { createPeople } from './people.js';
+import { createReadState } from './readstate.js';
 import { signInView } from './views/signin.js';
 import { groupsView } from './views/groups.js';
 import { groupView } from './views/group.js';
@@ -37,6 +39,7 @@ const app = {
     this.session = session;
     this.me = null;
     this.people = createPeople(this.api); // names seen as someone else are not this user's
+    this.readState.reset(); // likewise the groups
     saveSession(session);
     scheduleRenewal();
     // replaceState, not `location.hash =`: a hashchange would route a second time and draw
@@ -62,6 +65,7 @@ const app = {
   signOut(reason) {
     const previous = this.session;
     this.live.stop();
+    this.readState.reset();
     this.session = null;
     this.me = null;
     this.people = createPeople(this.api);
@@ -150,6 +154,7 @@ async function route() {
   }
   sessionStorage.removeItem(AFTER_SIGN_IN); // arrived (a provider's redirect restores it itself)
   app.live.start(); // once per sign-in; later routes find it running
+  app.readState.start().catch(() => {}); // the groups' unread counts, for the tab's title too
   app.loadMe().catch(() => {}); // the name in the top bar; screens work without it
   const group = path.match(/^\/g\/([^/]+)(?:\/(files|members))?$/);
   const invite = path.match(/^\/invite\/([^/]+)$/);
@@ -212,6 +217,7 @@ async function start() {
   });
   app.people = createPeople(app.api);
   app.live = createLive(app);
+  app.readState = createReadState(app);
   // Back from the identity provider's sign-in page: exchange its answer for a session.
   let failure = null;
   if (app.tokens.completeSignIn) {

@@ -1,6 +1,7 @@
 // Push: one WebSocket per signed-in tab, over which the API sends every message appended to any
 // group the user is in, as it happens (`{"type":"message", conversation_id, message, newer}`,
-// `message` exactly as a page of history shows it). Push only speeds things up; history stays
+// `message` exactly as a page of history shows it), and the user's read marker when it moves on
+// one of their devices (`{"type":"read", conversation_id, read_seq}`, for readstate.js). Push only speeds things up; history stays
 // the truth. So an open group (follow) fills any gap in seq, and whatever was sent while no
 // socket was open, from `GET …/messages?after=`, and asks history at a slow pace while the
 // socket is down.
@@ -88,6 +89,10 @@ export function createLive(app) {
       if (frame && frame.type === 'message' && frame.message && frame.conversation_id) {
         emit({ type: 'frame', frame });
       }
+      // The user's read marker moved on one of their devices (readstate.js).
+      if (frame && frame.type === 'read' && frame.conversation_id && Number.isInteger(frame.read_seq)) {
+        emit({ type: 'read', frame });
+      }
     });
     ws.addEventListener('close', () => {
       if (socket !== ws) return;
@@ -158,7 +163,8 @@ export function createLive(app) {
       if (ws) ws.close();
       setState('connecting');
     },
-    /** `listener({type: 'frame', frame} | {type: 'open'} | {type: 'down'})`; returns unsubscribe. */
+    /** `listener({type: 'frame' | 'read', frame} | {type: 'open'} | {type: 'down'})`; returns
+     *  unsubscribe. */
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -179,7 +179,8 @@ async fn main() -> Result<(), Error> {
         _ = events::pump_uploads(app, sqs.clone(), queue_url, previews) => {}
         _ = events::pump_previews(app, sqs, previews_url) => {}
         _ = events::sweep_on_schedule(app, sweep_every, previews) => {}
-        _ = push::pump_stream(app, streams, ddb.clone(), management, None) => {}
+        _ = push::pump_stream(app, streams.clone(), ddb.clone(), management.clone(), app.config.tables.messages.clone(), None) => {}
+        _ = push::pump_stream(app, streams, ddb.clone(), management, app.config.tables.members.clone(), None) => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }

@@ -7,9 +7,11 @@
 //! * `POST /@connections/{id}` plays API Gateway's management API (`410 GoneException` for a
 //!   connection that is not open), so `push-fanout` posts through the real SDK client. It
 //!   listens on an internal port of its own (`server::serve_management`), never the public one.
-//! * [`pump_stream`] plays Lambda's event source mapping: it reads the messages table's stream
-//!   on the stand-in (DynamoDB Streams, polled), turns each batch into the Lambda event and
-//!   hands it to `push-fanout`.
+//! * [`pump_stream`] plays Lambda's event source mappings: it reads a table's stream on the
+//!   stand-in (DynamoDB Streams, polled), turns each batch into the Lambda event and hands it to
+//!   `push-fanout`. The stack runs one per stream the template maps to it: the messages
+//!   table's and the members table's (read markers; the handler does what the mapping's
+//!   filter does deployed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -287,14 +289,14 @@ pub struct StreamPosition {
     stream_arn: String,
 }
 
-/// The end of the messages table's stream: what [`pump_stream`] starts from, so a caller that
-/// waits for it knows every later append will be pushed (tests do).
+/// The end of a table's stream: what [`pump_stream`] starts from, so a caller that waits for
+/// it knows every later write will be pushed (tests do).
 pub async fn stream_end(
     streams: &aws_sdk_dynamodbstreams::Client,
     ddb: &aws_sdk_dynamodb::Client,
-    messages_table: &str,
+    table: &str,
 ) -> Result<StreamPosition, String> {
-    latest_iterator(streams, ddb, messages_table)
+    latest_iterator(streams, ddb, table)
         .await
         .map(|(iterator, stream_arn)| StreamPosition {
             iterator,
@@ -302,7 +304,7 @@ pub async fn stream_end(
         })
 }
 
-/// Reads the messages table's stream from `start` (or its end) onwards and hands each batch to
+/// Reads `table`'s stream from `start` (or its end) onwards and hands each batch to
 /// `push-fanout`, for as long as the stack runs. Pushing is best effort, as deployed: a read
 /// that fails is logged and retried.
 pub async fn pump_stream(
@@ -310,9 +312,9 @@ pub async fn pump_stream(
     streams: aws_sdk_dynamodbstreams::Client,
     ddb: aws_sdk_dynamodb::Client,
     deliver: ManagementApi,
+    table: String,
     start: Option<StreamPosition>,
 ) {
-    let table = app.config.tables.messages.clone();
     let mut position = start;
     loop {
         let current = match position.take() {
@@ -320,7 +322,7 @@ pub async fn pump_stream(
             None => match stream_end(&streams, &ddb, &table).await {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::warn!(error = %e, "messages stream not readable yet");
+                    tracing::warn!(error = %e, table, "stream not readable yet");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -373,7 +375,7 @@ async fn latest_iterator(
     let arn = described
         .table
         .and_then(|t| t.latest_stream_arn)
-        .ok_or("the messages table has no stream")?;
+        .ok_or("the table has no stream")?;
     let stream = streams
         .describe_stream()
         .stream_arn(&arn)

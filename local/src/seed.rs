@@ -46,24 +46,6 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         return Ok(false);
     }
     let now = time::now_ms();
-    let conversation = Conversation {
-        conversation_id: CONVERSATION.into(),
-        title: "Demo team".into(),
-        created_by: "alice".into(),
-        created_at_ms: now,
-        last_seq: 1,
-        member_count: Some(USERS.len() as u64),
-    };
-    let members: Vec<Member> = USERS
-        .iter()
-        .enumerate()
-        .map(|(i, u)| Member {
-            conversation_id: CONVERSATION.into(),
-            user_id: u.to_string(),
-            role: if i == 0 { Role::Owner } else { Role::Member },
-            joined_at_ms: now,
-        })
-        .collect();
     let first = Message {
         conversation_id: CONVERSATION.into(),
         seq: 1,
@@ -75,6 +57,28 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             "alice",
         )),
     };
+    let conversation = Conversation {
+        conversation_id: CONVERSATION.into(),
+        title: "Demo team".into(),
+        created_by: "alice".into(),
+        created_at_ms: now,
+        last_seq: 1,
+        member_count: Some(USERS.len() as u64),
+        last_activity_ms: Some(now),
+        last_message: Some(LastMessage::of(&first)),
+    };
+    // alice created it (read); the others have its first entry to read.
+    let members: Vec<Member> = USERS
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Member {
+            conversation_id: CONVERSATION.into(),
+            user_id: u.to_string(),
+            role: if i == 0 { Role::Owner } else { Role::Member },
+            joined_at_ms: now,
+            read_seq: u64::from(i == 0),
+        })
+        .collect();
     app.store
         .create_conversation(&conversation, &members, &first)
         .await?;

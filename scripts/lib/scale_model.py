@@ -124,7 +124,8 @@ def tier_checks(m):
     for route, cell, limit_key in m.routes:
         checks.append((f"route {route}", limit_key.strip("`"),
                        (lambda n, c=cell: m.peak(n, per_user(c, u))), True))
-    account = m.request_sum("api") + u["sessions_per_user"] + u["pings_per_user"] + u["frames_per_user"]
+    account = (m.request_sum("api") + u["sessions_per_user"] + u["pings_per_user"] + u["frames_per_user"]
+               + u.get("read_frames_per_user", 0))
     checks += [
         ("API Gateway account (HTTP + WebSocket in + posts)", "apigw_account_rps",
          lambda n: m.peak(n, account), True),
@@ -317,6 +318,7 @@ def render_workload(m):
         ("appends to history (sends, files, membership changes)", appends, "cost.md usage"),
         ("HTTP API requests, all routes", m.request_sum("api"), "cost.md requests × usage"),
         ("frames pushed (`PostToConnection`)", u["frames_per_user"], "`frames_per_user`"),
+        ("read frames pushed (`PostToConnection`)", u.get("read_frames_per_user", 0), "`read_frames_per_user`"),
         ("push sessions (`$connect`)", u["sessions_per_user"], "`sessions_per_user`"),
         ("keep-alives (`$default`)", u["pings_per_user"], "`pings_per_user`"),
         ("Cognito token requests (refresh, sign-in)",

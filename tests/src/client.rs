@@ -16,6 +16,7 @@ use shared::api::invites::{InviteList, InvitePreview, InviteView};
 use shared::api::members::{MemberList, MemberView};
 use shared::api::messages::{DeletedMessage, MessagePage};
 use shared::api::people::{MyProfile, UserList};
+use shared::api::read::ReadState;
 use shared::api::uploads::{PartChecksum, PartUrls, UploadState, UploadTicket};
 use shared::domain::model::{ClientLimits, FileInfo, MessageView, Role};
 use shared::edge::route::ROUTES;
@@ -154,6 +155,14 @@ impl<'a> Client<'a> {
     pub async fn conversation(&self, cid: &str) -> Response<ConversationDetails> {
         let template = "/conversations/{conversation_id}";
         self.route("GET", template, &[cid], Query::new(), None)
+            .await
+    }
+
+    /// `PUT /conversations/{cid}/read`
+    pub async fn mark_read(&self, cid: &str, seq: u64) -> Response<ReadState> {
+        let template = "/conversations/{conversation_id}/read";
+        let body = json!({ "seq": seq });
+        self.route("PUT", template, &[cid], Query::new(), Some(body))
             .await
     }
 

@@ -312,12 +312,22 @@ pub struct CallCounts {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     total: AtomicUsize,
+    calls: std::sync::Mutex<Vec<Call>>,
+}
+
+/// One DynamoDB call as sent: its operation and how many items it names (keys read, parts of
+/// a transaction; 1 for single-item calls, 0 for queries, whose reads depend on the data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub operation: String,
+    pub items: usize,
 }
 
 impl CallCounter {
     pub fn reset(&self) {
         self.0.max_in_flight.store(0, Ordering::SeqCst);
         self.0.total.store(0, Ordering::SeqCst);
+        self.0.calls.lock().unwrap().clear();
     }
     /// (calls, most in flight at once) since the last reset.
     pub fn read(&self) -> (usize, usize) {
@@ -325,6 +335,35 @@ impl CallCounter {
             self.0.total.load(Ordering::SeqCst),
             self.0.max_in_flight.load(Ordering::SeqCst),
         )
+    }
+    /// Every call since the last reset, in the order they were sent.
+    pub fn calls(&self) -> Vec<Call> {
+        self.0.calls.lock().unwrap().clone()
+    }
+}
+
+/// The operation a DynamoDB request calls (`x-amz-target: DynamoDB_20120810.GetItem`).
+fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
+    request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("")
+}
+
+/// How many items a request names (see [`Call`]).
+fn items_named(operation: &str, body: &[u8]) -> usize {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match operation {
+        "BatchGetItem" => json["RequestItems"].as_object().map_or(0, |tables| {
+            tables
+                .values()
+                .map(|t| t["Keys"].as_array().map_or(0, Vec::len))
+                .sum()
+        }),
+        "TransactWriteItems" => json["TransactItems"].as_array().map_or(0, Vec::len),
+        "Query" | "Scan" => 0,
+        _ => 1,
     }
 }
 
@@ -335,13 +374,17 @@ impl Intercept for CallCounter {
 
     fn read_before_transmit(
         &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let now = self.0.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.0.max_in_flight.fetch_max(now, Ordering::SeqCst);
         self.0.total.fetch_add(1, Ordering::SeqCst);
+        let request = context.request();
+        let operation = operation_of(request).to_string();
+        let items = items_named(&operation, request.body().bytes().unwrap_or_default());
+        self.0.calls.lock().unwrap().push(Call { operation, items });
         Ok(())
     }
 
@@ -380,10 +423,19 @@ impl std::io::Write for CapturedLog {
 /// write to its end just before the app's next `TransactWriteItems` is sent, after every read
 /// the app made to decide. So the transaction's own conditions, and nothing else, must catch
 /// what changed (removing one makes its test fail every time, not now and then).
+/// [`BeforeTransaction::arm_before`] picks another call instead (a conditional `UpdateItem`, or
+/// the read of one table among several).
 #[derive(Clone, Default)]
-pub struct BeforeTransaction(Arc<std::sync::Mutex<Option<CompetingWrite>>>);
+pub struct BeforeTransaction(Arc<std::sync::Mutex<Option<Armed>>>);
 
 type CompetingWrite = Box<dyn FnOnce() + Send>;
+
+struct Armed {
+    operation: &'static str,
+    /// Only a request whose body contains this (a table's name, say).
+    naming: Option<String>,
+    write: CompetingWrite,
+}
 
 impl std::fmt::Debug for BeforeTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -393,7 +445,22 @@ impl std::fmt::Debug for BeforeTransaction {
 
 impl BeforeTransaction {
     pub fn arm(&self, competing_write: impl FnOnce() + Send + 'static) {
-        *self.0.lock().unwrap() = Some(Box::new(competing_write));
+        self.arm_before("TransactWriteItems", None, competing_write);
+    }
+
+    /// Runs `competing_write` just before the app's next `operation` call (whose body
+    /// contains `naming`, when given).
+    pub fn arm_before(
+        &self,
+        operation: &'static str,
+        naming: Option<&str>,
+        competing_write: impl FnOnce() + Send + 'static,
+    ) {
+        *self.0.lock().unwrap() = Some(Armed {
+            operation,
+            naming: naming.map(str::to_string),
+            write: Box::new(competing_write),
+        });
     }
 
     /// Whether the armed write ran (the app did send a transaction).
@@ -413,16 +480,24 @@ impl Intercept for BeforeTransaction {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let transaction = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
-        if transaction {
-            let armed = self.0.lock().unwrap().take();
-            if let Some(write) = armed {
-                write();
+        let request = context.request();
+        let body = request.body().bytes().unwrap_or_default();
+        let due = {
+            let mut armed = self.0.lock().unwrap();
+            let due = armed.as_ref().is_some_and(|a| {
+                operation_of(request) == a.operation
+                    && a.naming
+                        .as_ref()
+                        .is_none_or(|n| String::from_utf8_lossy(body).contains(n.as_str()))
+            });
+            if due {
+                armed.take()
+            } else {
+                None
             }
+        };
+        if let Some(armed) = due {
+            (armed.write)();
         }
         Ok(())
     }

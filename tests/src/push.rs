@@ -1,7 +1,7 @@
 //! Push on a test stack: the local stack's server (every route, `GET /ws`; the management API on
 //! its internal port)
-//! on a free port over this test's tables, and its stream pump reading the test's messages
-//! table on the stand-in, exactly as `groupshare-local serve` runs them.
+//! on a free port over this test's tables, and its stream pumps reading the test's messages and
+//! members tables on the stand-in, exactly as `groupshare-local serve` runs them.
 
 use std::time::Duration;
 
@@ -36,19 +36,23 @@ impl PushStack {
         tokio::spawn(server::serve(listener, app));
         let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
         let ddb = shared::infra::aws::dynamodb_client(&sdk);
-        let start = push::stream_end(&streams, &ddb, &app.config.tables.messages)
-            .await
-            .expect("the messages table has a stream");
         let (internal, internal_addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve_management(internal));
         let management = ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
-        tokio::spawn(push::pump_stream(
-            app,
-            streams,
-            ddb,
-            management,
-            Some(start),
-        ));
+        // Both streams the template maps to the fan-out: appends, and read markers.
+        for table in [&app.config.tables.messages, &app.config.tables.members] {
+            let start = push::stream_end(&streams, &ddb, table)
+                .await
+                .expect("the table has a stream");
+            tokio::spawn(push::pump_stream(
+                app,
+                streams.clone(),
+                ddb.clone(),
+                management.clone(),
+                table.clone(),
+                Some(start),
+            ));
+        }
         Self {
             app,
             base: format!("http://{addr}"),
@@ -85,8 +89,17 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// The next frame, if one arrives within `limit`.
+    /// The next message frame, if one arrives within `limit` (any other frame fails the test).
     pub async fn next_frame(&mut self, limit: Duration) -> Option<Frame> {
+        let json = self.next_json(limit).await?;
+        Some(
+            serde_json::from_value(json.clone())
+                .unwrap_or_else(|e| panic!("not a message frame ({e}): {json}")),
+        )
+    }
+
+    /// The next frame of any type, as JSON, if one arrives within `limit`.
+    pub async fn next_json(&mut self, limit: Duration) -> Option<serde_json::Value> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let message = tokio::time::timeout_at(deadline, self.ws.next())

@@ -668,8 +668,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
     #[rustfmt::skip]
     let expected: &[(&str, &str, &[&str])] = &[
         ("ConversationsFunction", "ConversationsTable", &["BatchGetItem", "GetItem", "PutItem", "UpdateItem"]),
-        ("ConversationsFunction", "MembersTable", &["ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"]),
-        ("ConversationsFunction", "MembersTable/by-user", &["Query"]),
+        ("ConversationsFunction", "MembersTable", &["BatchGetItem", "ConditionCheckItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"]),
         ("ConversationsFunction", "ProfilesTable", &["BatchGetItem", "GetItem", "UpdateItem"]),
         ("ConversationsFunction", "InvitesTable", &["GetItem", "PutItem", "UpdateItem"]),
         ("ConversationsFunction", "InvitesTable/by-conversation", &["Query"]),
@@ -682,7 +681,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("MakePreviewFunction", "FilesTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "IdempotencyTable", &["GetItem", "PutItem"]),
-        ("PostMessageFunction", "MembersTable", &["ConditionCheckItem", "GetItem"]),
+        ("PostMessageFunction", "MembersTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("PostMessageFunction", "FilesTable", &["GetItem", "UpdateItem"]),
         ("PullMessagesFunction", "MembersTable", &["GetItem"]),
@@ -691,15 +690,15 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("SweepUploadsFunction", "FilesTable", &["GetItem", "UpdateItem"]),
         ("SweepUploadsFunction", "FilesTable/pending-by-deadline", &["Query"]),
         ("SweepUploadsFunction", "FilesTable/purge-by-deleted-at", &["Query"]),
-        ("SweepUploadsFunction", "MembersTable", &["ConditionCheckItem", "GetItem"]),
+        ("SweepUploadsFunction", "MembersTable", &["GetItem", "UpdateItem"]),
         ("SweepUploadsFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("UploadCompletedFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("UploadCompletedFunction", "FilesTable", &["GetItem", "UpdateItem"]),
-        ("UploadCompletedFunction", "MembersTable", &["ConditionCheckItem", "GetItem"]),
+        ("UploadCompletedFunction", "MembersTable", &["GetItem", "UpdateItem"]),
         ("UploadCompletedFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("UploadFileFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("UploadFileFunction", "FilesTable", &["GetItem", "PutItem", "UpdateItem"]),
-        ("UploadFileFunction", "MembersTable", &["ConditionCheckItem", "GetItem"]),
+        ("UploadFileFunction", "MembersTable", &["GetItem", "UpdateItem"]),
         ("UploadFileFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("PushFanoutFunction", "ConnectionsTable", &["BatchGetItem", "UpdateItem"]),
         ("PushFanoutFunction", "MembersTable", &["Query"]),
@@ -990,4 +989,44 @@ fn every_function_ships_the_third_party_notices() {
             "{id} would replace the Globals layers"
         );
     }
+}
+
+/// Read markers reach the fan-out from the members table's stream, with both images (so a
+/// repeat is told from a move), filtered at the event source to the moves `PUT …/read` makes:
+/// the value the filter names is the one the store writes.
+#[test]
+fn read_markers_reach_the_fanout_filtered_to_marks() {
+    let t = template();
+    let members = &t["Resources"]["MembersTable"]["Properties"];
+    assert_eq!(
+        members["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    assert!(
+        members["GlobalSecondaryIndexes"].is_null(),
+        "no index: every send updates the sender's member item"
+    );
+    let events = &t["Resources"]["PushFanoutFunction"]["Properties"]["Events"];
+    let marks = &events["ReadMarkers"]["Properties"];
+    assert_eq!(marks["StartingPosition"].as_str(), Some("LATEST"));
+    assert!(serde_yaml::to_string(&marks["Stream"])
+        .unwrap()
+        .contains("MembersTable.StreamArn"));
+    let filters = marks["FilterCriteria"]["Filters"].as_sequence().unwrap();
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value =
+        serde_json::from_str(filters[0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({
+            "eventName": ["MODIFY"],
+            "dynamodb": {"NewImage": {"read_via": {"S": [shared::infra::store::VIA_MARK]}}}
+        })
+    );
+    // The messages stream keeps feeding it as before.
+    assert!(
+        serde_yaml::to_string(&events["Messages"]["Properties"]["Stream"])
+            .unwrap()
+            .contains("MessagesTable.StreamArn")
+    );
 }

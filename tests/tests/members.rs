@@ -45,6 +45,8 @@ async fn details_show_the_group_and_follow_membership_changes() {
             member_count: 3,
             last_seq: 1,
             retention_days: 7,
+            read_seq: 0,
+            unread_count: 1,
         }
     );
     assert!(seen.created_at.ends_with('Z'));
@@ -137,6 +139,8 @@ async fn groups_created_before_the_count_get_it_on_first_change() {
         created_at_ms: now,
         last_seq: 1,
         member_count: None,
+        last_activity_ms: None,
+        last_message: None,
     };
     let members: Vec<Member> = [("alice", Role::Owner), ("bob", Role::Member)]
         .iter()
@@ -145,6 +149,7 @@ async fn groups_created_before_the_count_get_it_on_first_change() {
             user_id: u.to_string(),
             role: *role,
             joined_at_ms: now,
+            read_seq: 0,
         })
         .collect();
     let first = Message::system(

@@ -233,12 +233,15 @@ async fn handler_answers_an_api_gateway_v2_event() {
         created_at_ms: now,
         last_seq: 1,
         member_count: Some(1),
+        last_activity_ms: None,
+        last_message: None,
     };
     let alice = Member {
         conversation_id: cid.into(),
         user_id: "alice".into(),
         role: Role::Owner,
         joined_at_ms: now,
+        read_seq: 1,
     };
     let first = Message {
         conversation_id: cid.into(),

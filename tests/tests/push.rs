@@ -333,3 +333,52 @@ async fn the_public_port_has_no_management_api() {
         );
     }
 }
+
+/// A read marker moved on one device reaches every open device of that user as a `read` frame
+/// (#26), and nobody else's. A mark that moves nothing sends nothing, and neither does the move
+/// a user's own send makes: their devices learn it from the send's message frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_set_on_one_device_arrives_on_the_others_and_nowhere_else() {
+    let stack = PushStack::start().await;
+    let alice = stack.api("alice");
+    let bob = stack.api("bob");
+    let mut phone = stack.connect("bob").await;
+    let mut laptop = stack.connect("bob").await;
+    let mut carol = stack.connect("carol").await;
+    let cid = alice
+        .create_conversation("Push", &["bob", "carol"])
+        .await
+        .created()
+        .conversation_id;
+    for text in ["one", "two"] {
+        alice.post_message(&cid, &unique("m"), text).await.created();
+    }
+    for socket in [&mut phone, &mut laptop, &mut carol] {
+        assert_eq!(seqs(&socket.frames(3).await), vec![1, 2, 3]);
+    }
+
+    // Bob reads everything on his laptop: both of his devices hear it.
+    assert_eq!(bob.mark_read(&cid, 3).await.ok().read_seq, 3);
+    for socket in [&mut phone, &mut laptop] {
+        let frame = socket.next_json(Duration::from_secs(10)).await;
+        assert_eq!(
+            frame,
+            Some(serde_json::json!({"type": "read", "conversation_id": cid, "read_seq": 3}))
+        );
+    }
+
+    // Behind the marker: nothing moves, nothing is sent. Bob's own message moves his marker;
+    // his devices get its message frame, not a read frame.
+    assert_eq!(bob.mark_read(&cid, 2).await.ok().read_seq, 3);
+    let mine = bob
+        .post_message(&cid, &unique("m"), "seen it all")
+        .await
+        .created();
+    for socket in [&mut phone, &mut laptop, &mut carol] {
+        assert_eq!(socket.frames(1).await[0].message, mine);
+        // Anything more (a read frame above all) fails here.
+        assert_eq!(socket.drain(QUIET).await, vec![]);
+    }
+    let details = bob.conversation(&cid).await.ok();
+    assert_eq!((details.read_seq, details.unread_count), (4, 0));
+}

@@ -62,3 +62,150 @@ async fn a_send_reads_once_then_commits_once() {
         "three reads together, then the transaction"
     );
 }
+
+/// What a send writes does not depend on the group's size (#26): one transaction of the same
+/// four parts (the conversation's counter, last activity and preview; the message; the
+/// idempotency record; the sender's member item, whose read marker moves to the message) for
+/// a group of 2 and one of 40. Nothing is written per member.
+#[tokio::test]
+async fn a_send_writes_the_same_four_parts_whatever_the_group_size() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let many: Vec<String> = (0..39).map(|i| format!("member-{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut seen = Vec::new();
+    for members in [&["bob"][..], &many[..]] {
+        let cid = create_group(app, "alice", members).await;
+        counter.reset();
+        client(app, "alice")
+            .post_message(&cid, "m1", "hi")
+            .await
+            .created();
+        let mut calls = counter.calls();
+        calls.sort_by(|a, b| a.operation.cmp(&b.operation));
+        seen.push(calls);
+    }
+    let get = |_| Call {
+        operation: "GetItem".into(),
+        items: 1,
+    };
+    let mut expected: Vec<Call> = (0..3).map(get).collect();
+    expected.push(Call {
+        operation: "TransactWriteItems".into(),
+        items: 4,
+    });
+    assert_eq!(seen[0], expected, "2 members");
+    assert_eq!(seen[1], expected, "40 members");
+}
+
+/// `PUT …/read`: the membership and the conversation (for `last_seq`) read together, then one
+/// conditional update of the member item.
+#[tokio::test]
+async fn marking_read_reads_once_then_updates_once() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    counter.reset();
+    client(app, "bob").mark_read(&cid, 1).await.ok();
+    assert_eq!(counter.read(), (3, 2));
+    let ops: Vec<String> = counter.calls().into_iter().map(|c| c.operation).collect();
+    assert_eq!(ops[2], "UpdateItem");
+}
+
+/// The group list's reads: the caller's profile (their groups), then every one of their groups'
+/// items (a `BatchGetItem` per 100, all in flight together), then their memberships of the
+/// page's groups. Three round trips; the items read grow with the caller's groups, not with
+/// the page (docs/decisions.md, "The group list by activity"), and not with history.
+#[tokio::test]
+async fn the_group_list_reads_the_profile_every_group_then_the_pages_memberships() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..150 {
+        create_group(app, "owner", &["dana"]).await;
+    }
+    let busy = create_group(app, "owner", &["dana"]).await;
+    for i in 0..30 {
+        send_text(app, &busy, "owner", &format!("m{i}")).await;
+    }
+    counter.reset();
+    let page = client(app, "dana")
+        .conversations(Query::limit(20))
+        .await
+        .ok();
+    assert_eq!(page.conversations.len(), 20);
+    assert_eq!(page.conversations[0].conversation.conversation_id, busy);
+    assert_eq!(page.conversations[0].unread_count, 31);
+    let calls = counter.calls();
+    let summary: Vec<(&str, usize)> = calls
+        .iter()
+        .map(|c| (c.operation.as_str(), c.items))
+        .collect();
+    let mut batches = summary[1..3].to_vec();
+    batches.sort();
+    assert_eq!(summary[0], ("GetItem", 1), "the profile");
+    assert_eq!(
+        batches,
+        [("BatchGetItem", 51), ("BatchGetItem", 100)],
+        "every group"
+    );
+    assert_eq!(summary[3], ("BatchGetItem", 20), "the page's memberships");
+    assert_eq!(counter.read(), (4, 2), "three round trips");
+}
+
+/// Not a test: the figures in docs/performance.md ("The group list and read markers"). Run
+/// `cargo test -p groupshare-tests --test round_trips -- --ignored --nocapture measure` (debug
+/// build, on moto: the times are mostly moto's).
+#[tokio::test]
+#[ignore]
+async fn measure_the_group_list_and_a_send() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    println!("| groups of the caller | page | DynamoDB calls | round trips | items read | list p50 | list p95 |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut made = 0;
+    for groups in [1usize, 10, 50, 100, 300] {
+        while made < groups {
+            create_group(app, "owner", &["dana"]).await;
+            made += 1;
+        }
+        let dana = client(app, "dana");
+        let mut times = Vec::new();
+        let mut calls = Vec::new();
+        for _ in 0..21 {
+            counter.reset();
+            let started = std::time::Instant::now();
+            dana.conversations(Query::limit(20)).await.ok();
+            times.push(started.elapsed());
+            calls = counter.calls();
+        }
+        times.sort();
+        let items: usize = calls.iter().map(|c| c.items).sum();
+        println!(
+            "| {groups} | {} | {} | 3 | {items} | {:.1} ms | {:.1} ms |",
+            groups.min(20),
+            calls.len(),
+            times[10].as_secs_f64() * 1e3,
+            times[19].as_secs_f64() * 1e3,
+        );
+    }
+    let cid = create_group(app, "owner", &["dana"]).await;
+    counter.reset();
+    send_text(app, &cid, "dana", "hi").await;
+    println!("send: {:?}", counter.calls());
+}

@@ -54,8 +54,8 @@ async fn a_new_device_finds_and_downloads_the_groups_file() {
     // info, download through the redirect.
     let bob = client(app, "bob");
     let groups = bob.conversations(Query::new()).await.ok();
-    assert_eq!(groups.conversations[0].conversation_id, cid);
-    assert_eq!(groups.conversations[0].role, Role::Member);
+    assert_eq!(groups.conversations[0].conversation.conversation_id, cid);
+    assert_eq!(groups.conversations[0].conversation.role, Role::Member);
     let messages = history(app, "bob", &cid).await;
     let kinds: Vec<&str> = messages.iter().map(|m| m.kind.as_str()).collect();
     assert_eq!(kinds, ["system", "text", "file"]);
@@ -485,17 +485,29 @@ async fn the_callers_conversations_page_through_every_group_once() {
     loop {
         let page = dana.conversations(query.clone()).await.ok();
         for c in page.conversations {
-            assert_eq!(c.role, Role::Member);
-            assert_eq!(c.title, "Team");
-            seen.push(c.conversation_id);
+            assert_eq!(c.conversation.role, Role::Member);
+            assert_eq!(c.conversation.title, "Team");
+            seen.push((c.last_activity_at, c.conversation.conversation_id));
         }
         match page.cursor {
             Some(c) => query = Query::limit(2).and("cursor", c),
             None => break,
         }
     }
+    // Most recent activity first, ties by id.
+    let at = |t: &str| {
+        aws_smithy_types::DateTime::from_str(t, aws_smithy_types::date_time::Format::DateTime)
+            .unwrap()
+            .to_millis()
+            .unwrap()
+    };
+    let mut ordered = seen.clone();
+    ordered.sort_by(|a, b| at(&b.0).cmp(&at(&a.0)).then_with(|| a.1.cmp(&b.1)));
+    assert_eq!(seen, ordered, "by activity, then id");
+    let mut seen: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+    seen.sort();
     created.sort();
-    assert_eq!(seen, created, "every group once, in id order");
+    assert_eq!(seen, created, "every group once");
     let owners = dana.as_user("owner").conversations(Query::limit(1)).await;
     let foreign = owners.ok().cursor.unwrap();
     let r = dana

@@ -10,8 +10,8 @@ from selenium.webdriver.common.keys import Keys
 
 from conftest import accessibility_problems
 from test_browser import (SLOW_FILE_INFO, before_load, css, history_count, item_with_text,
-                          live_state, open_group, override_config, send_text, sign_in,
-                          upload_via_api, wait)
+                          live_state, open_group, override_config, read_everything, send_text,
+                          sign_in, upload_via_api, wait)
 
 # Where the history box stands, in one read: its scroll position and size, where the composer
 # is, and whether the page itself scrolls (it must not: only the history does).
@@ -52,6 +52,7 @@ def test_newest_at_the_bottom_and_older_pages_arrive_without_moving_the_view(sta
             upload_via_api(stack, "bob", cid, "older-file.txt", b"from an older page")
         else:
             send_text(stack, "bob", cid, f"message {i}")
+    read_everything(stack, "alice", cid)
     alice = browsers(1280, 900)
     before_load(alice, SLOW_FILE_INFO % 1500)
     sign_in(alice, stack, "alice")
@@ -170,6 +171,7 @@ def test_a_heading_starts_each_day_as_pages_arrive(stack, browsers):
     cid = new_group(stack, "Days test")  # seq 1: the group's creation
     for text in ["two days ago A", "two days ago B", "yesterday A", "yesterday B", "today A", "today B"]:
         send_text(stack, "alice", cid, text)
+    read_everything(stack, "bob", cid)
     bob = browsers()
     bob.driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "UTC"})
     before_load(bob, OLDER_DAYS)

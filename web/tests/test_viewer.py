@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 
 from conftest import accessibility_problems
 from test_browser import (before_load, downloaded, file_card, open_group, override_config, png_bytes,
-                          sign_in, upload_via_api, wait)
+                          read_everything, sign_in, upload_via_api, wait)
 
 
 def new_group(stack, title):
@@ -84,6 +84,7 @@ def test_the_view_steps_through_pictures_zooms_and_downloads(stack, browsers):
     ]
     upload_via_api(stack, "alice", cid, "notes.txt", b"not a picture")
     pictures.append(upload_via_api(stack, "alice", cid, "last.png", png_bytes(500, 300, (20, 200, 90)), "image/png"))
+    read_everything(stack, "bob", cid)
     bob = browsers(1280, 700)
     # Pages of three messages, the older ones held back: first.png is not loaded yet.
     override_config(bob, page_size=3)

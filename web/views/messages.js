@@ -1,7 +1,9 @@
 // A group's messages as a chat window: oldest at the top, newest at the bottom, in a box of its
-// own that scrolls while the composer stays below it. Scrolling up loads older pages (`older`
-// cursors) with what is in view kept where it is; a "new messages" button appears when
-// something arrives while the reader is further up; a heading starts each day. Under every file
+// own that scrolls while the composer stays below it. It opens at the first message the reader
+// has not read (on any device), under a "New messages" divider, and what comes into view while
+// the tab is shown counts as read (readstate.js moves the marker). Scrolling up loads older
+// pages (`older` cursors) with what is in view kept where it is; a "new messages" button appears
+// when something arrives while the reader is further up; a heading starts each day. Under every file
 // message its download entry (one batch file-info request per page of history, never one per
 // file). New messages are pushed (live.js: frames over the WebSocket, gaps and reconnects
 // filled with `after`). Files are shared by picking, dropping or pasting them (uploads.js).
@@ -31,6 +33,12 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   const dropHint = h('div', { class: 'drop-hint', hidden: true, 'aria-hidden': 'true' },
     h('p', {}, `Drop files to share them in ${group.title}`));
   const cards = new Map(); // file id → file card
+  // Where the reader left off when the group opened (the same on all their devices); the
+  // divider stays above the first message after it while the group is open.
+  const readSeq = Math.min(group.read_seq ?? group.last_seq, group.last_seq);
+  const divider = readSeq < group.last_seq
+    ? h('li', { class: 'unread-divider', dataset: { before: readSeq + 1 } }, h('span', {}, 'New messages'))
+    : null;
   const recallable = new Map(); // Recall/Delete button → its message
   const shown = new Set(); // seqs on screen
   let older = null;
@@ -49,6 +57,40 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
     atBottom = true;
     hideNewMessages();
   }
+
+  /** Opens at the first unread message: the divider at the top of the view (or the newest at
+   *  the bottom, when everything after the divider fits). */
+  function toDivider() {
+    const top = scroller.getBoundingClientRect().top;
+    scroller.scrollTop += divider.getBoundingClientRect().top - top - 8;
+    atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK_PX;
+  }
+
+  // What the reader has seen counts as read: a message at least half in view (or filling half
+  // the view), while the tab is shown. readstate.js moves the marker (the server's at most every
+  // 2 s) and the badges and title follow.
+  const inView = new Set();
+  const seenObserver = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const enough = e.isIntersecting
+        && (e.intersectionRatio >= 0.5 || e.intersectionRect.height >= e.rootBounds.height / 2);
+      if (enough) inView.add(e.target);
+      else inView.delete(e.target);
+    }
+    markSeen();
+  }, { root: scroller, threshold: [0, 0.5, 1] });
+
+  let positioned = false; // nothing counts as seen before the view is where it opens
+  function markSeen() {
+    if (!positioned || document.visibilityState !== 'visible') return;
+    let newest = 0;
+    for (const li of inView) {
+      if (li.isConnected) newest = Math.max(newest, Number(li.dataset.seq));
+      else inView.delete(li);
+    }
+    if (newest) app.readState.seen(cid, newest);
+  }
+  document.addEventListener('visibilitychange', markSeen);
 
   function hideNewMessages() {
     unseen = 0;
@@ -141,15 +183,21 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   function replace(m) {
     if (!m || !m.sender) return;
     const old = history.querySelector(`li[data-seq="${m.seq}"]`);
-    if (old) old.replaceWith(messageItem(m));
+    if (!old) return;
+    const item = messageItem(m);
+    old.replaceWith(item);
+    seenObserver.observe(item);
   }
 
   /** Oldest first, by seq: a message sent here can reach the screen before push or a catch-up
-   *  brings an earlier one from someone else. */
+   *  brings an earlier one from someone else. The unread divider sits just before its seq. */
   function place(item) {
-    const seq = Number(item.dataset.seq);
-    const after = [...history.querySelectorAll(':scope > li[data-seq]')].find((li) => Number(li.dataset.seq) > seq);
+    const key = (li) => (li === divider ? Number(li.dataset.before) - 0.5 : Number(li.dataset.seq));
+    const seq = key(item);
+    const after = [...history.querySelectorAll(':scope > li[data-seq], :scope > li.unread-divider')]
+      .find((li) => key(li) > seq);
     history.insertBefore(item, after || null);
+    if (item !== divider) seenObserver.observe(item);
   }
 
   /** A day's heading right before its first message, and nowhere else (pages arrive above,
@@ -157,6 +205,7 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   function markDays() {
     let previous = null; // the day of the message before
     for (const li of [...history.children]) {
+      if (li === divider) continue;
       if (li.classList.contains('day')) {
         const next = li.nextElementSibling;
         const belongs = next && next.dataset.seq && next.dataset.day === li.dataset.day && next.dataset.day !== previous;
@@ -285,11 +334,24 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
     live, dropHint);
   onCleanup(acceptFiles(app, (files) => uploads.add(files), dropHint));
 
-  const first = await app.api.messages(cid, { limit: pageSize });
+  // The first page reaches back to the first unread message (history pages go up to 1,000).
+  const unread = group.last_seq - readSeq;
+  const maxPage = app.limits.max_history_page_limit || 1000;
+  const first = await app.api.messages(cid, { limit: Math.min(maxPage, Math.max(pageSize, unread + 1)) });
   older = first.older;
   olderButton.hidden = !older;
   beginning.hidden = !!older;
-  await show(first.messages, { reveal: true });
+  atBottom = !divider;
+  await show(first.messages, { reveal: !divider });
+  // More unread than a page: older pages until the first unread is on screen.
+  while (divider && older && !history.querySelector(`li[data-seq="${readSeq + 1}"]`)) await loadOlder();
+  if (divider) {
+    place(divider);
+    markDays();
+    toDivider();
+  }
+  positioned = true;
+  markSeen();
   olderButton.addEventListener('click', loadOlder);
 
   // Infinite scroll: reaching the top of the history fetches the next older page.
@@ -331,6 +393,8 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   onCleanup(() => {
     clearInterval(clock);
     observer.disconnect();
+    seenObserver.disconnect();
+    document.removeEventListener('visibilitychange', markSeen);
     resizes.disconnect();
     unfollow();
   });
@@ -350,8 +414,8 @@ function stamp(iso) {
     h('span', { class: 'stamp-exact small' }, when(iso)));
 }
 
-/** A system message as a sentence, with people by name. */
-function systemText(app, m) {
+/** A system message as a sentence, with people by name (the group list's previews too). */
+export function systemText(app, m) {
   const s = m.system || {};
   const by = () => app.people.person(m.sender);
   const who = () => app.people.person(s.user_id);

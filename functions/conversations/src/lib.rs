@@ -1,8 +1,9 @@
 //! Groups and people: create and list conversations, read one's details and members, add and
-//! remove members, change roles; invite links; the caller's profile and other people's names.
+//! remove members, change roles; read markers; invite links; the caller's profile and other
+//! people's names.
 
 use lambda_http::{Body, Request, Response};
-use shared::api::{conversations, invites, members, people};
+use shared::api::{conversations, invites, members, people, read};
 use shared::edge::http::{empty, json, json_body, serve};
 use shared::edge::route::Route;
 use shared::{ApiError, App};
@@ -28,6 +29,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             Route::ConversationDetails { conversation_id } => json(
                 200,
                 &conversations::details(app, &ctx.caller, &conversation_id).await?,
+            ),
+            Route::MarkRead { conversation_id } => json(
+                200,
+                &read::mark(app, &ctx.caller, &conversation_id, json_body(&req)?).await?,
             ),
             Route::ListMembers { conversation_id } => json(
                 200,

@@ -1,7 +1,8 @@
 //! `push-fanout`: the messages table's stream, in batches, to the open WebSocket connections of
-//! each conversation's members (`shared::infra::push::fanout`). Answers the records Lambda should
-//! retry (`ReportBatchItemFailures`); delivery failures are not among them (clients fill gaps
-//! from history).
+//! each conversation's members (`shared::infra::push::fanout`), and the members table's (read
+//! markers moved by `PUT …/read`, to their users' connections only). Answers the records Lambda
+//! should retry (`ReportBatchItemFailures`); delivery failures are not among them (clients fill
+//! gaps from history).
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
@@ -31,6 +32,7 @@ pub async fn handle<D: Deliver>(app: &App, deliver: &D, event: Event) -> DynamoD
         gone = report.gone,
         failed = report.failed,
         unreadable = report.unreadable,
+        markers = report.markers,
         retried_from = response.batch_item_failures.len(),
         "fan-out"
     );
@@ -66,6 +68,38 @@ mod tests {
         assert_eq!(frame["message"]["kind"], "deleted");
         assert_eq!(frame["message"]["seq"], 8);
         assert!(frame["message"].get("text").is_none());
+    }
+
+    /// A members-table batch (events/read-markers-stream.json): only the move `PUT …/read` made
+    /// is pushed, as a read frame; a role change that left the marker where it was, and the
+    /// move bob's own send made, are not.
+    #[test]
+    fn a_members_batch_pushes_only_marks_that_moved() {
+        use shared::infra::push::markers::{is_member_record, marker_of};
+        use shared::infra::push::ReadFrame;
+        let json = include_str!("../../../events/read-markers-stream.json");
+        let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(json).unwrap();
+        assert!(event.records.iter().all(is_member_record));
+        let moves: Vec<_> = event
+            .records
+            .iter()
+            .map(|r| marker_of(r).unwrap().map(|m| (m.user_id, m.read_seq)))
+            .collect();
+        assert_eq!(moves, vec![Some(("bob".to_string(), 9)), None, None]);
+        let frame = serde_json::to_value(ReadFrame::new("demo-team", 9)).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"type": "read", "conversation_id": "demo-team", "read_seq": 9})
+        );
+        // The messages stream's records are not members'.
+        let messages = include_str!("../../../events/messages-stream.json");
+        let messages: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_str(messages).unwrap();
+        assert!(!messages.records.iter().any(is_member_record));
+        // Both images are needed: a record without the old one is an error, not a skip.
+        let mut first = event.records[0].clone();
+        first.change.old_image = Default::default();
+        assert!(marker_of(&first).is_err());
     }
 
     /// Removals (retention) are not pushed; a record without a new image is an error, not a

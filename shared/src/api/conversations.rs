@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::{as_member, require_member};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, ConversationsAfter};
-use crate::domain::model::{Conversation, Member, Message, Role, SystemEvent, SystemEventKind};
+use crate::domain::model::{
+    unread, Conversation, LastMessage, LastMessageView, Member, Message, Role, SystemEvent,
+    SystemEventKind,
+};
 use crate::domain::{ids, time};
 use crate::infra::store::MAX_INITIAL_MEMBERS;
 use crate::{ApiError, App};
@@ -74,6 +77,14 @@ pub async fn create(
         None => ids::new_id(),
     };
     let now = app.config.clock.now_ms();
+    let first = Message::system(
+        &conversation_id,
+        1,
+        &ids::new_id(),
+        &caller.user_id,
+        now,
+        SystemEvent::new(SystemEventKind::ConversationCreated, &caller.user_id),
+    );
     let conversation = Conversation {
         conversation_id,
         title: title.to_string(),
@@ -81,23 +92,19 @@ pub async fn create(
         created_at_ms: now,
         last_seq: 1,
         member_count: Some(others.len() as u64 + 1),
+        last_activity_ms: Some(now),
+        last_message: Some(LastMessage::of(&first)),
     };
-    let member = |user_id: &str, role| Member {
+    // The creator wrote the first entry (read); for the others it is news (unread).
+    let member = |user_id: &str, role, read_seq| Member {
         conversation_id: conversation.conversation_id.clone(),
         user_id: user_id.to_string(),
         role,
         joined_at_ms: now,
+        read_seq,
     };
-    let mut members = vec![member(&caller.user_id, Role::Owner)];
-    members.extend(others.iter().map(|u| member(u, Role::Member)));
-    let first = Message::system(
-        &conversation.conversation_id,
-        1,
-        &ids::new_id(),
-        &caller.user_id,
-        now,
-        SystemEvent::new(SystemEventKind::ConversationCreated, &caller.user_id),
-    );
+    let mut members = vec![member(&caller.user_id, Role::Owner, 1)];
+    members.extend(others.iter().map(|u| member(u, Role::Member, 0)));
     if app
         .store
         .create_conversation(&conversation, &members, &first)
@@ -143,47 +150,102 @@ pub(crate) fn view(c: &Conversation, role: Role) -> ConversationView {
     }
 }
 
+/// One group as the group list shows it: the group, where its history stands, and where the
+/// caller left off.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    /// The newest entry's `seq`.
+    pub last_seq: u64,
+    /// When history last grew (its `created_at` until a first append since activity was kept).
+    pub last_activity_at: String,
+    /// The entry at `last_seq`; `null` for a group not appended to since previews were kept.
+    pub last_message: Option<LastMessageView>,
+    /// The caller's read marker.
+    pub read_seq: u64,
+    /// Entries after `read_seq` (docs/openapi.yaml says exactly which).
+    pub unread_count: u64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConversationList {
-    pub conversations: Vec<ConversationView>,
+    pub conversations: Vec<ConversationSummary>,
     pub cursor: Option<String>,
 }
 
-/// `GET /conversations`: the caller's conversations, paged.
+/// `GET /conversations`: the caller's groups, most recent activity first (ties by id), paged.
+///
+/// The groups are the profile's `groups` set (one consistent GetItem; kept by every membership
+/// write). Ordering by activity without a write per member per message means the activity is on
+/// the conversation items, so every page reads all of the caller's conversation items (one
+/// consistent BatchGetItem per 100, together), sorts them, and keeps those after the cursor; then
+/// the page's memberships (one consistent BatchGetItem) give the role and the read marker. The
+/// cursor is the last group's (activity, id) as this page read them: a group that changed since
+/// has moved above it (activity only grows), so later pages neither repeat nor skip the groups
+/// that did not change; those that did are the ones the device learns of by push.
 pub async fn list(
     app: &App,
     caller: &Caller,
     limit: u32,
     after: Option<ConversationsAfter>,
 ) -> Result<ConversationList, ApiError> {
-    let after = after.map(|a| a.conversation_id);
-    let (memberships, more) = app
+    let groups: Vec<String> = app
         .store
-        .list_memberships(&caller.user_id, after.as_deref(), limit)
-        .await?;
-    let ids: Vec<String> = memberships
-        .iter()
-        .map(|m| m.conversation_id.clone())
-        .collect();
-    let conversations = app.store.batch_get_conversations(&ids).await?;
+        .get_profile(&caller.user_id)
+        .await?
+        .map(|p| p.groups.into_iter().collect())
+        .unwrap_or_default();
+    let mut conversations = app.store.conversations_by_ids(&groups).await?;
+    conversations.sort_by(|a, b| {
+        (b.activity_ms().cmp(&a.activity_ms()))
+            .then_with(|| a.conversation_id.cmp(&b.conversation_id))
+    });
+    let after_cursor = |c: &Conversation| match &after {
+        None => true,
+        Some(a) => {
+            let activity = c.activity_ms();
+            activity < a.activity_ms
+                || (activity == a.activity_ms && c.conversation_id > a.conversation_id)
+        }
+    };
+    let mut rest = conversations.into_iter().filter(after_cursor);
+    let page: Vec<Conversation> = rest.by_ref().take(limit as usize).collect();
+    let more = rest.next().is_some();
+    let ids: Vec<String> = page.iter().map(|c| c.conversation_id.clone()).collect();
+    let memberships = app.store.memberships(&caller.user_id, &ids).await?;
+    let cursor = match (more, page.last()) {
+        (true, Some(last)) => Some(cursor::encode(
+            &caller.user_id,
+            &ConversationsAfter {
+                activity_ms: last.activity_ms(),
+                conversation_id: last.conversation_id.clone(),
+            },
+        )),
+        _ => None,
+    };
     Ok(ConversationList {
-        conversations: memberships
+        // A group left between the two reads is not the caller's any more.
+        conversations: page
             .iter()
-            .filter_map(|m| {
-                conversations
-                    .get(&m.conversation_id)
-                    .map(|c| view(c, m.role))
-            })
+            .filter_map(|c| Some(summary(c, memberships.get(&c.conversation_id)?)))
             .collect(),
-        cursor: more.then(|| {
-            cursor::encode(
-                &caller.user_id,
-                &ConversationsAfter {
-                    conversation_id: ids.last().cloned().unwrap_or_default(),
-                },
-            )
-        }),
+        cursor,
     })
+}
+
+fn summary(c: &Conversation, me: &Member) -> ConversationSummary {
+    // The marker read after the counter can be ahead of it (the caller sent meanwhile): as of
+    // this snapshot everything is read then.
+    let read_seq = me.read_seq.min(c.last_seq);
+    ConversationSummary {
+        conversation: view(c, me.role),
+        last_seq: c.last_seq,
+        last_activity_at: time::rfc3339(c.activity_ms()),
+        last_message: c.last_message.as_ref().map(LastMessageView::from),
+        read_seq,
+        unread_count: unread(c.last_seq, read_seq),
+    }
 }
 
 /// `GET /conversations/{cid}`: what a member's device shows at the top of a group.
@@ -201,6 +263,9 @@ pub struct ConversationDetails {
     /// Days a file uploaded now stays downloadable (0: kept until deleted). Files keep the
     /// retention they were uploaded under; each file's info has its own `expires_at`.
     pub retention_days: u32,
+    /// The caller's read marker: a device opening the group starts after it.
+    pub read_seq: u64,
+    pub unread_count: u64,
 }
 
 /// `GET /conversations/{cid}` (members only; the same 404 otherwise). One round trip: the
@@ -210,14 +275,7 @@ pub async fn details(
     caller: &Caller,
     conversation_id: &ConversationId,
 ) -> Result<ConversationDetails, ApiError> {
-    let (me, conversation) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.get_conversation(conversation_id),
-    )
-    .await?;
-    let c = conversation.ok_or_else(ApiError::not_found)?;
+    let (me, c) = with_membership(app, conversation_id, &caller.user_id).await?;
     let member_count = match c.member_count {
         Some(n) => n,
         // Created before members were counted: count them (the next membership change
@@ -233,7 +291,26 @@ pub async fn details(
         member_count,
         last_seq: c.last_seq,
         retention_days: app.config.retention_days,
+        read_seq: me.read_seq.min(c.last_seq),
+        unread_count: unread(c.last_seq, me.read_seq),
     })
+}
+
+/// The caller's membership and the conversation, read together (one round trip); the usual
+/// 404 for anyone who is not a member.
+pub(super) async fn with_membership(
+    app: &App,
+    conversation_id: &str,
+    user_id: &str,
+) -> Result<(Member, Conversation), ApiError> {
+    let (me, conversation) = as_member(
+        &app.store,
+        conversation_id,
+        user_id,
+        app.store.get_conversation(conversation_id),
+    )
+    .await?;
+    Ok((me, conversation.ok_or_else(ApiError::not_found)?))
 }
 
 pub(super) fn system_message<'a>(

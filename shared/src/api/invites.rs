@@ -302,6 +302,7 @@ pub async fn accept(
         user_id: caller.user_id.clone(),
         role: Role::Member,
         joined_at_ms: now,
+        read_seq: 0,
     };
     let message_id = ids::new_id();
     // Who joined is the event's user; whose invite let them in is its sender.
@@ -322,6 +323,9 @@ pub async fn accept(
     };
     let append = Append {
         member_delta: 1,
+        // The entry is the joiner's doing, not the inviter's: the inviter's marker stays, and
+        // the joiner's starts at the entry (their member item, put below).
+        marks_read: false,
         // The inviter must still be an owner or admin when the join commits.
         ..Append::new(
             cid,
@@ -332,9 +336,13 @@ pub async fn accept(
         .store
         .append_message(
             append,
-            |_| {
+            |seq| {
+                let joined = Member {
+                    read_seq: seq,
+                    ..member.clone()
+                };
                 vec![
-                    put_member_if_absent(&app.store, &member),
+                    put_member_if_absent(&app.store, &joined),
                     use_invite(&app.store, code, now),
                     profile_joined(&app.store, &caller.user_id, cid),
                 ]

@@ -109,6 +109,7 @@ pub async fn add(
         user_id: new.user_id.clone(),
         role,
         joined_at_ms: now,
+        read_seq: 0,
     };
     let event = system_message(
         conversation_id,
@@ -132,9 +133,15 @@ pub async fn add(
         .store
         .append_message(
             append,
-            |_| {
+            |seq| {
+                // The new member starts with everything before their addition read, and the
+                // entry that adds them (someone else's doing) unread.
+                let added = Member {
+                    read_seq: seq - 1,
+                    ..member.clone()
+                };
                 vec![
-                    put_member_if_absent(&app.store, &member),
+                    put_member_if_absent(&app.store, &added),
                     profile_joined(&app.store, &member.user_id, conversation_id),
                 ]
             },
@@ -353,13 +360,15 @@ pub async fn change_role(
             .store
             .append_message(
                 append,
-                |_| {
+                |seq| {
+                    // Their own role: the same part moves their marker to the entry.
                     vec![set_member_role(
                         &app.store,
                         conversation_id,
                         user_id,
                         from,
                         to,
+                        own.then_some(seq),
                     )]
                 },
                 event,

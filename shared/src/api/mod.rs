@@ -8,6 +8,7 @@ pub mod members;
 pub mod messages;
 pub mod people;
 pub mod previews;
+pub mod read;
 pub mod uploads;
 
 use std::future::Future;

@@ -47,9 +47,11 @@ pub struct FilesAfter {
     pub file_id: String,
 }
 
-/// The caller's conversations, continuing after this conversation id.
+/// The caller's conversations, most recent activity first (ties by id), continuing after the
+/// last one a page showed: its activity when the page was read, and its id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationsAfter {
+    pub activity_ms: i64,
     pub conversation_id: String,
 }
 
@@ -88,9 +90,10 @@ impl Position for FilesAfter {
 }
 
 impl Position for ConversationsAfter {
-    const KIND: u8 = 4;
+    /// 4 was the id-ordered list's (before activity); its cursors are refused, not misread.
+    const KIND: u8 = 7;
     fn is_valid(&self) -> bool {
-        crate::domain::ids::is_valid_id(&self.conversation_id)
+        self.activity_ms >= 0 && crate::domain::ids::is_valid_id(&self.conversation_id)
     }
 }
 
@@ -181,6 +184,7 @@ mod tests {
             file_id: "f1".into(),
         });
         round_trip(ConversationsAfter {
+            activity_ms: 1_700_000_000_000,
             conversation_id: "c9".into(),
         });
         round_trip(MembersAfter {
@@ -234,7 +238,12 @@ mod tests {
             file_id: "not/an id".into(),
         });
         refused(ConversationsAfter {
+            activity_ms: 1,
             conversation_id: "".into(),
+        });
+        refused(ConversationsAfter {
+            activity_ms: -1,
+            conversation_id: "c9".into(),
         });
         refused(MembersAfter {
             user_id: "a b".into(),

@@ -78,6 +78,8 @@ routes! {
     "POST" "/conversations" => Conversations, |_p| Route::CreateConversation;
     "GET" "/conversations/{conversation_id}" => Conversations,
         |p| Route::ConversationDetails { conversation_id: p.conversation()? };
+    "PUT" "/conversations/{conversation_id}/read" => Conversations,
+        |p| Route::MarkRead { conversation_id: p.conversation()? };
     "GET" "/conversations/{conversation_id}/members" => Conversations,
         |p| Route::ListMembers { conversation_id: p.conversation()? };
     "POST" "/conversations/{conversation_id}/members" => Conversations,
@@ -130,6 +132,10 @@ pub enum Route {
     ListConversations,
     CreateConversation,
     ConversationDetails {
+        conversation_id: ConversationId,
+    },
+    /// Moves the caller's read marker forward.
+    MarkRead {
         conversation_id: ConversationId,
     },
     ListMembers {

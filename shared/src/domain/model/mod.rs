@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::time::rfc3339;
 
+mod activity;
 mod files;
 mod previews;
 
+pub use activity::*;
 pub use files::*;
 pub use previews::*;
 
@@ -43,6 +45,19 @@ pub struct Conversation {
     pub last_seq: u64,
     /// Kept by every membership change; `None` on conversations created before it was.
     pub member_count: Option<u64>,
+    /// When history last grew (the newest entry's time, never going back); `None` on
+    /// conversations not appended to since it was kept (their `created_at` stands in).
+    pub last_activity_ms: Option<i64>,
+    /// The entry at `last_seq`, as the group list previews it; `None` likewise.
+    pub last_message: Option<LastMessage>,
+}
+
+impl Conversation {
+    /// What the group list orders by: the last activity, or the creation for conversations
+    /// not appended to since activity was kept.
+    pub fn activity_ms(&self) -> i64 {
+        self.last_activity_ms.unwrap_or(self.created_at_ms)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +66,10 @@ pub struct Member {
     pub user_id: String,
     pub role: Role,
     pub joined_at_ms: i64,
+    /// The member's read marker: every entry up to this `seq` counts as read, on all their
+    /// devices. Moved forward only, by `PUT …/read` and by each of their own appends.
+    /// 0 for memberships stored before markers existed.
+    pub read_seq: u64,
 }
 
 /// A person as stored: what they chose to be called and to show, and the groups they are in

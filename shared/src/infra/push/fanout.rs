@@ -1,5 +1,6 @@
 //! The fan-out: a batch of the messages table's stream records, pushed to the open connections
-//! of each conversation's members.
+//! of each conversation's members (and a batch of the members table's, whose read-marker moves
+//! go to their users' connections: [`super::markers`]).
 //!
 //! Per batch and conversation: the member ids (one strongly consistent query, key only), their
 //! connections (BatchGetItem, 100 users per round trip), then each message's frame, serialised
@@ -22,9 +23,10 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
 
+use super::markers::{is_member_record, marker_of, push_markers};
 use super::Frame;
 use crate::domain::model::Message;
-use crate::infra::store::{message_from_image, Connection, Store};
+use crate::infra::store::{message_from_image, Connection, MarkerMove, Store};
 use crate::ApiError;
 
 /// Connections posted to at once by one fan-out. Each post is one HTTPS request to API
@@ -60,6 +62,8 @@ pub struct Report {
     pub failed: usize,
     /// Records whose image could not be read as a message (logged, skipped).
     pub unreadable: usize,
+    /// Read markers pushed (members-table records that were a `PUT …/read` move).
+    pub markers: usize,
 }
 
 /// Pushes every message in `event` and answers which records Lambda should retry.
@@ -72,8 +76,17 @@ pub async fn fan_out<D: Deliver>(
     let mut report = Report::default();
     // Conversations in the order they first appear, each with its messages in stream order.
     let mut conversations: Vec<(String, Vec<(usize, Message)>)> = Vec::new();
+    let mut markers: Vec<(usize, MarkerMove)> = Vec::new();
     for (index, record) in event.records.iter().enumerate() {
-        match message_of(record) {
+        let read = if is_member_record(record) {
+            marker_of(record).map(|m| {
+                markers.extend(m.map(|m| (index, m)));
+                None
+            })
+        } else {
+            message_of(record)
+        };
+        match read {
             Ok(None) => {}
             Ok(Some(message)) => {
                 report.messages += 1;
@@ -96,23 +109,37 @@ pub async fn fan_out<D: Deliver>(
         }
     }
 
-    let outcomes =
+    report.markers = markers.len();
+    let moves: Vec<MarkerMove> = markers.iter().map(|(_, m)| m.clone()).collect();
+    let (outcomes, marked) = futures::future::join(
         futures::future::join_all(conversations.iter().map(|(conversation, messages)| {
             push_conversation(store, deliver, conversation, messages, now_s)
-        }))
-        .await;
+        })),
+        async {
+            match moves.is_empty() {
+                true => Ok(Counts::default()),
+                false => push_markers(store, deliver, &moves, now_s).await,
+            }
+        },
+    )
+    .await;
 
     // Lambda retries from the earliest failed record on; later records of other conversations
     // are pushed again then, which clients ignore by `seq`.
     let mut first_failed: Option<usize> = None;
+    match marked {
+        Ok(counts) => report.add(&counts),
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "could not read whose connections get these read markers; the batch is retried from them"
+            );
+            first_failed = markers.first().map(|(index, _)| *index);
+        }
+    }
     for ((conversation, messages), outcome) in conversations.iter().zip(outcomes) {
         match outcome {
-            Ok(counts) => {
-                report.connections += counts.connections;
-                report.sent += counts.sent;
-                report.gone += counts.gone;
-                report.failed += counts.failed;
-            }
+            Ok(counts) => report.add(&counts),
             Err(e) => {
                 tracing::error!(
                     conversation_id = %conversation,
@@ -149,12 +176,34 @@ pub fn message_of(record: &EventRecord) -> Result<Option<Message>, ApiError> {
     message_from_image(&image).map(Some)
 }
 
+/// What posting to some connections did.
 #[derive(Default)]
-struct Counts {
-    connections: usize,
-    sent: usize,
-    gone: usize,
-    failed: usize,
+pub struct Counts {
+    pub connections: usize,
+    pub sent: usize,
+    pub gone: usize,
+    pub failed: usize,
+}
+
+impl Counts {
+    /// One connection's outcome: frames sent, and the worst delivery.
+    pub fn add(&mut self, sent: usize, last: Delivery) {
+        self.sent += sent;
+        match last {
+            Delivery::Sent => {}
+            Delivery::Gone => self.gone += 1,
+            Delivery::Failed => self.failed += 1,
+        }
+    }
+}
+
+impl Report {
+    fn add(&mut self, counts: &Counts) {
+        self.connections += counts.connections;
+        self.sent += counts.sent;
+        self.gone += counts.gone;
+        self.failed += counts.failed;
+    }
 }
 
 async fn push_conversation<D: Deliver>(
@@ -180,19 +229,14 @@ async fn push_conversation<D: Deliver>(
         .map(move |connection| post_all(store, deliver, connection, frames))
         .buffer_unordered(CONCURRENT_POSTS);
     while let Some((sent, last)) = outcomes.next().await {
-        counts.sent += sent;
-        match last {
-            Delivery::Sent => {}
-            Delivery::Gone => counts.gone += 1,
-            Delivery::Failed => counts.failed += 1,
-        }
+        counts.add(sent, last);
     }
     Ok(counts)
 }
 
 /// Posts `frames` to one connection in order; stops at a gone connection (and forgets it).
 /// Returns how many were sent and the worst outcome.
-async fn post_all<D: Deliver>(
+pub(super) async fn post_all<D: Deliver>(
     store: &Store,
     deliver: &D,
     connection: Connection,

@@ -7,6 +7,8 @@
 //!   WebSocket API's `$connect`/`$disconnect` function, after its authorizer verified the token.
 //! * The messages table's stream feeds the fan-out ([`fanout`], feature `push`): the records of
 //!   one batch, per conversation, to the connections of the members as they are at that moment.
+//! * The members table's stream feeds it too: a read marker moved by `PUT …/read` goes to its
+//!   user's connections only, as a [`ReadFrame`] ([`markers`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,11 +19,13 @@ use crate::ApiError;
 
 #[cfg(feature = "push")]
 pub mod fanout;
+#[cfg(feature = "push")]
+pub mod markers;
 
 /// What a connection receives: one message of one conversation, as history shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
-    /// Always `message` (the one kind of frame today; clients ignore kinds they don't know).
+    /// Always `message` (a [`ReadFrame`] is `read`; clients ignore kinds they don't know).
     #[serde(rename = "type")]
     pub kind: String,
     pub conversation_id: String,
@@ -39,6 +43,28 @@ impl Frame {
             conversation_id: message.conversation_id.clone(),
             message: MessageView::from(message),
             newer: crate::domain::cursor::encode(&message.conversation_id, &After(message.seq)),
+        }
+    }
+}
+
+/// What a user's connections receive when their read marker in a conversation moved on one of
+/// their devices (`PUT …/read`): nobody else gets it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadFrame {
+    /// Always `read`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub conversation_id: String,
+    /// The marker now: everything up to this `seq` counts as read.
+    pub read_seq: u64,
+}
+
+impl ReadFrame {
+    pub fn new(conversation_id: &str, read_seq: u64) -> Self {
+        Self {
+            kind: "read".to_string(),
+            conversation_id: conversation_id.to_string(),
+            read_seq,
         }
     }
 }

@@ -14,6 +14,8 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, n, s, to_item, Item};
+use super::conversations::last_message_value;
+use super::read_state::{reading_to, READ_BY_APPEND};
 use super::Store;
 use crate::domain::model::{Message, Role};
 use crate::ApiError;
@@ -52,6 +54,9 @@ struct Counters {
     /// Likewise for members.
     #[serde(default)]
     member_count: Option<i64>,
+    /// Absent until the conversation's first append since activity was kept.
+    #[serde(default)]
+    last_activity: Option<i64>,
 }
 
 impl Store {
@@ -117,14 +122,15 @@ impl Store {
             }
             let message = build(c.last_seq + 1);
             let mut items = vec![
-                self.advance_seq(cid, c.last_seq, append.owner_delta, append.member_delta),
+                self.advance_seq(cid, &c, &message, append.owner_delta, append.member_delta),
                 self.put_new_message(&message),
             ];
             let idempotency_part = append.idempotency_key.map(|key| {
                 items.push(self.put_idempotency(cid, key, message.seq, message.sent_at_ms));
                 items.len() - 1
             });
-            let guard_part = self.guard_check(cid, append.guard).map(|check| {
+            let reads_to = append.marks_read.then_some(message.seq);
+            let guard_part = self.guard_part(cid, append.guard, reads_to).map(|check| {
                 items.push(check);
                 items.len() - 1
             });
@@ -183,14 +189,15 @@ impl Store {
         }
     }
 
-    /// `last_seq` and `owner_count`, strongly consistent; `None` if there is no conversation.
+    /// `last_seq`, the counts and the last activity, strongly consistent; `None` if there is
+    /// no conversation.
     async fn counters(&self, conversation_id: &str) -> Result<Option<Counters>, ApiError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
-            .projection_expression("last_seq, owner_count, member_count")
+            .projection_expression("last_seq, owner_count, member_count, last_activity")
             .consistent_read(true)
             .send()
             .await
@@ -261,18 +268,29 @@ impl Store {
         }
     }
 
+    /// The conversation item's part: `last_seq` to the message's seq (conditioned on the value
+    /// read), the counts' deltas, and what the group list shows: the last activity (the
+    /// message's time, never earlier than the activity before it, so a skewed clock cannot move
+    /// a group back under a page already read) and the message's preview.
     fn advance_seq(
         &self,
         conversation_id: &str,
-        last_seq: u64,
+        counters: &Counters,
+        message: &Message,
         owner_delta: i64,
         member_delta: i64,
     ) -> TransactWriteItem {
+        let last_seq = counters.last_seq;
+        let activity = counters
+            .last_activity
+            .map_or(message.sent_at_ms, |a| a.max(message.sent_at_ms));
         let mut update = Update::builder()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
             .expression_attribute_values(":prev", n(last_seq))
-            .expression_attribute_values(":next", n(last_seq + 1));
+            .expression_attribute_values(":next", n(last_seq + 1))
+            .expression_attribute_values(":activity", n(activity))
+            .expression_attribute_values(":last", last_message_value(message));
         let mut adds = Vec::new();
         let mut condition = "last_seq = :prev".to_string();
         if owner_delta != 0 {
@@ -288,9 +306,10 @@ impl Store {
             adds.push("member_count :members");
             update = update.expression_attribute_values(":members", n(member_delta));
         }
+        let set = "SET last_seq = :next, last_activity = :activity, last_message = :last";
         let expression = match adds.is_empty() {
-            true => "SET last_seq = :next".to_string(),
-            false => format!("SET last_seq = :next ADD {}", adds.join(", ")),
+            true => set.to_string(),
+            false => format!("{set} ADD {}", adds.join(", ")),
         };
         let update = update
             .update_expression(expression)
@@ -307,37 +326,54 @@ impl Store {
             .build()
     }
 
-    /// The guard as a transaction part (`None` when an extra part covers it).
+    /// The guard as a transaction part (`None` when an extra part covers it): a check of the
+    /// author's member item, or, when the author's marker moves to the entry (`reads_to`), an
+    /// update of it on the same condition.
+    fn guard_part(
+        &self,
+        conversation_id: &str,
+        guard: Guard<'_>,
+        reads_to: Option<u64>,
+    ) -> Option<TransactWriteItem> {
+        let Some(seq) = reads_to else {
+            return self.guard_check(conversation_id, guard);
+        };
+        let (user_id, condition) = guard_condition(guard)?;
+        let (expression, names, values) = condition.parts();
+        let update = Update::builder()
+            .table_name(&self.tables.members)
+            .key("conversation_id", s(conversation_id))
+            .key("user_id", s(user_id))
+            .update_expression(format!("SET {READ_BY_APPEND}"))
+            .condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values);
+        let update = reading_to(update, seq);
+        Some(
+            TransactWriteItem::builder()
+                .update(update.build().expect("table, key, expression set"))
+                .build(),
+        )
+    }
+
+    /// The guard as a condition check (`None` when an extra part covers it).
     pub(super) fn guard_check(
         &self,
         conversation_id: &str,
         guard: Guard<'_>,
     ) -> Option<TransactWriteItem> {
-        let (user_id, roles) = match guard {
-            Guard::Member(u) => (u, &[][..]),
-            Guard::Role(u, roles) => (u, roles),
-            Guard::InExtra => return None,
-        };
-        let mut check = ConditionCheck::builder()
+        let (user_id, condition) = guard_condition(guard)?;
+        let (expression, names, values) = condition.parts();
+        let check = ConditionCheck::builder()
             .table_name(&self.tables.members)
             .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id));
-        if roles.is_empty() {
-            check = check.condition_expression("attribute_exists(user_id)");
-        } else {
-            let names: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
-            for (name, role) in names.iter().zip(roles) {
-                check = check.expression_attribute_values(name, s(role.as_str()));
-            }
-            check = check
-                .condition_expression(format!("#role IN ({})", names.join(", ")))
-                .expression_attribute_names("#role", "role");
-        }
-        Some(
-            TransactWriteItem::builder()
-                .condition_check(check.build().expect("table, key, condition set"))
-                .build(),
-        )
+            .key("user_id", s(user_id))
+            .condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .expect("table, key, condition set");
+        Some(TransactWriteItem::builder().condition_check(check).build())
     }
 
     pub(super) fn put_new_message(&self, m: &Message) -> TransactWriteItem {
@@ -371,6 +407,44 @@ impl Store {
                     .expect("table, item set"),
             )
             .build()
+    }
+}
+
+/// What a guard requires of its user's member item: that it exists, with one of the roles.
+struct GuardCondition<'a> {
+    roles: &'a [Role],
+}
+
+/// A condition expression with its attribute names and values, as a builder's `set_*` take them.
+type Condition = (
+    String,
+    Option<std::collections::HashMap<String, String>>,
+    Option<Item>,
+);
+
+impl GuardCondition<'_> {
+    fn parts(&self) -> Condition {
+        if self.roles.is_empty() {
+            return ("attribute_exists(user_id)".to_string(), None, None);
+        }
+        let names: Vec<String> = (0..self.roles.len()).map(|i| format!(":role{i}")).collect();
+        let values = names
+            .iter()
+            .zip(self.roles)
+            .map(|(name, role)| (name.clone(), s(role.as_str())))
+            .collect();
+        let expression = format!("#role IN ({})", names.join(", "));
+        let role = [("#role".to_string(), "role".to_string())].into();
+        (expression, Some(role), Some(values))
+    }
+}
+
+/// The guarded user and the condition on their member item; `None` for [`Guard::InExtra`].
+fn guard_condition(guard: Guard<'_>) -> Option<(&str, GuardCondition<'_>)> {
+    match guard {
+        Guard::Member(u) => Some((u, GuardCondition { roles: &[] })),
+        Guard::Role(u, roles) => Some((u, GuardCondition { roles })),
+        Guard::InExtra => None,
     }
 }
 

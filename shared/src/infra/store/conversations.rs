@@ -1,16 +1,16 @@
-//! Conversations table: `conversation_id` (hash); holds the title and the `last_seq` counter.
+//! Conversations table: `conversation_id` (hash); holds the title, the `last_seq` counter, and
+//! what the group list shows of the last entry (`last_activity`, `last_message`).
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item, Item};
 use super::members::put_member_if_absent;
+use super::messages::SystemRow;
 use super::profiles::profile_joined;
 use super::Store;
-use crate::domain::model::{Conversation, Member, Message, Role};
+use crate::domain::model::{Conversation, LastBody, LastMessage, Member, Message, Role};
 use crate::ApiError;
 
 /// DynamoDB allows 100 parts per transaction: the conversation, its first message, and each
@@ -76,26 +76,26 @@ impl Store {
         item.as_ref().map(conversation_from_item).transpose()
     }
 
-    /// Conversations by id, in one BatchGetItem pass (at most 100 ids).
-    pub async fn batch_get_conversations(
+    /// Conversations by id, strongly consistent (what the group list orders and counts by):
+    /// BatchGetItem calls of 100 ids each, all in flight together. Ids without an item are
+    /// left out.
+    pub async fn conversations_by_ids(
         &self,
         ids: &[String],
-    ) -> Result<HashMap<String, Conversation>, ApiError> {
-        let keys = ids
-            .iter()
-            .map(|id| {
-                [("conversation_id".to_string(), s(id))]
-                    .into_iter()
-                    .collect()
-            })
-            .collect();
-        let items = self
-            .batch_get(&self.tables.conversations, keys, "conversations.batch_get")
-            .await?;
-        items
-            .iter()
-            .map(|item| conversation_from_item(item).map(|c| (c.conversation_id.clone(), c)))
-            .collect()
+    ) -> Result<Vec<Conversation>, ApiError> {
+        let calls = ids.chunks(100).map(|chunk| {
+            let keys = chunk
+                .iter()
+                .map(|id| {
+                    [("conversation_id".to_string(), s(id))]
+                        .into_iter()
+                        .collect()
+                })
+                .collect();
+            self.batch_get_consistent(&self.tables.conversations, keys, "conversations.batch_get")
+        });
+        let pages = futures::future::try_join_all(calls).await?;
+        pages.iter().flatten().map(conversation_from_item).collect()
     }
 }
 
@@ -114,6 +114,79 @@ struct ConversationRow {
     /// Kept like `owner_count` (`Append::member_delta`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     member_count: Option<i64>,
+    /// Set by every append with `last_seq` (absent until a conversation's first append since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_activity: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_message: Option<LastRow>,
+}
+
+/// `last_message`: a map with the entry's `seq`, `sender`, `sent_at`, `kind` and a snippet of
+/// its content (text), the file's name (file), or the event (system, as a message's attributes).
+#[derive(Serialize, Deserialize)]
+struct LastRow {
+    seq: u64,
+    sender: String,
+    sent_at: i64,
+    #[serde(flatten)]
+    body: LastBodyRow,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum LastBodyRow {
+    Text {
+        text: String,
+    },
+    File {
+        file_name: String,
+    },
+    System {
+        #[serde(flatten)]
+        event: SystemRow,
+    },
+    Deleted {},
+}
+
+impl From<&LastMessage> for LastRow {
+    fn from(m: &LastMessage) -> Self {
+        let body = match &m.body {
+            LastBody::Text(text) => LastBodyRow::Text { text: text.clone() },
+            LastBody::File(name) => LastBodyRow::File {
+                file_name: name.clone(),
+            },
+            LastBody::System(e) => LastBodyRow::System { event: e.into() },
+            LastBody::Deleted => LastBodyRow::Deleted {},
+        };
+        Self {
+            seq: m.seq,
+            sender: m.sender.clone(),
+            sent_at: m.sent_at_ms,
+            body,
+        }
+    }
+}
+
+impl From<LastRow> for LastMessage {
+    fn from(row: LastRow) -> Self {
+        let body = match row.body {
+            LastBodyRow::Text { text } => LastBody::Text(text),
+            LastBodyRow::File { file_name } => LastBody::File(file_name),
+            LastBodyRow::System { event } => LastBody::System(event.into()),
+            LastBodyRow::Deleted {} => LastBody::Deleted,
+        };
+        Self {
+            seq: row.seq,
+            sender: row.sender,
+            sent_at_ms: row.sent_at,
+            body,
+        }
+    }
+}
+
+/// The preview of `m` as the value of `last_message` (what an append sets).
+pub(super) fn last_message_value(m: &Message) -> AttributeValue {
+    AttributeValue::M(to_item(&LastRow::from(&LastMessage::of(m))))
 }
 
 pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
@@ -125,6 +198,8 @@ pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
         last_seq: c.last_seq,
         owner_count: Some(owners as i64),
         member_count: c.member_count.map(|n| n as i64),
+        last_activity: c.last_activity_ms,
+        last_message: c.last_message.as_ref().map(LastRow::from),
     })
 }
 
@@ -137,5 +212,7 @@ pub(super) fn conversation_from_item(item: &Item) -> Result<Conversation, ApiErr
         created_at_ms: row.created_at,
         last_seq: row.last_seq,
         member_count: row.member_count.map(|n| n.max(0) as u64),
+        last_activity_ms: row.last_activity,
+        last_message: row.last_message.map(LastMessage::from),
     })
 }

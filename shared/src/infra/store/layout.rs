@@ -21,6 +21,7 @@ fn shape(item: &Item) -> BTreeMap<String, &'static str> {
                 AttributeValue::S(_) => "S",
                 AttributeValue::N(_) => "N",
                 AttributeValue::L(_) => "L",
+                AttributeValue::M(_) => "M",
                 _ => "other",
             };
             (k.clone(), t)
@@ -41,21 +42,76 @@ fn conversation_layout() {
         created_at_ms: 1,
         last_seq: 3,
         member_count: Some(2),
+        last_activity_ms: None,
+        last_message: None,
     };
     let item = conversation_item(&c, 1);
-    assert_eq!(
-        shape(&item),
-        expect(&[
-            ("conversation_id", "S"),
-            ("title", "S"),
-            ("created_by", "S"),
-            ("created_at", "N"),
-            ("last_seq", "N"),
-            ("owner_count", "N"),
-            ("member_count", "N"),
-        ])
-    );
+    let before_activity = [
+        ("conversation_id", "S"),
+        ("title", "S"),
+        ("created_by", "S"),
+        ("created_at", "N"),
+        ("last_seq", "N"),
+        ("owner_count", "N"),
+        ("member_count", "N"),
+    ];
+    assert_eq!(shape(&item), expect(&before_activity));
     assert_eq!(conversation_from_item(&item).unwrap(), c);
+
+    // With activity: `last_activity` (N) and `last_message` (M), whose attributes are a
+    // message's (a snippet of a text, a file's name, a system event's).
+    let previews = [
+        (LastBody::Text("hi".into()), "text", vec![("text", "S")]),
+        (
+            LastBody::File("a.pdf".into()),
+            "file",
+            vec![("file_name", "S")],
+        ),
+        (
+            LastBody::System(SystemEvent {
+                event: SystemEventKind::MessageRecalled,
+                user_id: "bob".into(),
+                role: None,
+                seq: Some(2),
+            }),
+            "system",
+            vec![
+                ("system_event", "S"),
+                ("system_user", "S"),
+                ("system_seq", "N"),
+            ],
+        ),
+        (LastBody::Deleted, "deleted", vec![]),
+    ];
+    for (body, kind, fields) in previews {
+        let c = Conversation {
+            last_activity_ms: Some(8),
+            last_message: Some(LastMessage {
+                seq: 3,
+                sender: "alice".into(),
+                sent_at_ms: 8,
+                body,
+            }),
+            ..c.clone()
+        };
+        let item = conversation_item(&c, 1);
+        let mut pairs = before_activity.to_vec();
+        pairs.extend([("last_activity", "N"), ("last_message", "M")]);
+        assert_eq!(shape(&item), expect(&pairs));
+        let AttributeValue::M(last) = &item["last_message"] else {
+            unreachable!()
+        };
+        let mut pairs = vec![
+            ("seq", "N"),
+            ("sender", "S"),
+            ("sent_at", "N"),
+            ("kind", "S"),
+        ];
+        pairs.extend(fields);
+        assert_eq!(shape(last), expect(&pairs), "{kind}");
+        assert_eq!(last["kind"], AttributeValue::S(kind.into()));
+        assert_eq!(conversation_from_item(&item).unwrap(), c);
+    }
 }
 
 #[test]
@@ -65,6 +121,7 @@ fn member_layout() {
         user_id: "bob".into(),
         role: Role::Admin,
         joined_at_ms: 5,
+        read_seq: 4,
     };
     let item = member_item(&m);
     assert_eq!(
@@ -74,10 +131,15 @@ fn member_layout() {
             ("user_id", "S"),
             ("role", "S"),
             ("joined_at", "N"),
+            ("read_seq", "N"),
         ])
     );
     assert_eq!(item["role"], AttributeValue::S("admin".into()));
     assert_eq!(member_from_item(&item).unwrap(), m);
+    // Stored before read markers: no `read_seq`, read as 0.
+    let mut before = item.clone();
+    before.remove("read_seq");
+    assert_eq!(member_from_item(&before).unwrap().read_seq, 0);
 }
 
 fn message(body: MessageBody) -> Message {

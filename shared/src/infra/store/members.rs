@@ -1,5 +1,5 @@
-//! Members table: `conversation_id` (hash) + `user_id` (range); GSI `by-user` for "my
-//! conversations".
+//! Members table: `conversation_id` (hash) + `user_id` (range). A member's item also holds
+//! their read marker (`read_seq`), which the table's stream takes to their other devices.
 
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item, Item};
-use super::{Store, MEMBERS_BY_USER_INDEX};
+use super::Store;
 use crate::domain::cursor::MembersAfter;
 use crate::domain::model::{Member, Role};
 use crate::ApiError;
@@ -116,36 +116,6 @@ impl Store {
             .map_err(|e| ApiError::from_sdk("members.list", e))?;
         page_of_members(out, limit)
     }
-
-    /// One page of a user's memberships, by the `by-user` index, ordered by conversation id.
-    pub async fn list_memberships(
-        &self,
-        user_id: &str,
-        after_conversation: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<Member>, bool), ApiError> {
-        let start = after_conversation.map(|c| {
-            [
-                ("user_id".to_string(), s(user_id)),
-                ("conversation_id".to_string(), s(c)),
-            ]
-            .into_iter()
-            .collect::<Item>()
-        });
-        let out = self
-            .client
-            .query()
-            .table_name(&self.tables.members)
-            .index_name(MEMBERS_BY_USER_INDEX)
-            .key_condition_expression("user_id = :u")
-            .expression_attribute_values(":u", s(user_id))
-            .limit(limit as i32 + 1)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("members.by_user", e))?;
-        page_of_members(out, limit)
-    }
 }
 
 /// A page of members read with `Limit = limit + 1`, and whether more may follow.
@@ -169,6 +139,9 @@ struct MemberRow {
     user_id: String,
     role: Role,
     joined_at: i64,
+    /// Absent on memberships stored before read markers (read as 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    read_seq: Option<u64>,
 }
 
 pub(super) fn member_item(m: &Member) -> Item {
@@ -177,6 +150,7 @@ pub(super) fn member_item(m: &Member) -> Item {
         user_id: m.user_id.clone(),
         role: m.role,
         joined_at: m.joined_at_ms,
+        read_seq: Some(m.read_seq),
     })
 }
 
@@ -217,28 +191,34 @@ pub fn delete_member_with_role(
         .build()
 }
 
-/// Transaction part: change a member's role from the one the caller decided on.
+/// Transaction part: change a member's role from the one the caller decided on. A member
+/// changing their own role wrote the entry that records it: `reads_to` is its seq, and their
+/// read marker moves there too (the same item, so the same part).
 pub fn set_member_role(
     store: &Store,
     conversation_id: &str,
     user_id: &str,
     from: Role,
     to: Role,
+    reads_to: Option<u64>,
 ) -> TransactWriteItem {
+    let mut update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(&store.tables.members)
+        .key("conversation_id", s(conversation_id))
+        .key("user_id", s(user_id))
+        .update_expression("SET #role = :to")
+        .condition_expression("#role = :from")
+        .expression_attribute_names("#role", "role")
+        .expression_attribute_values(":from", s(from.as_str()))
+        .expression_attribute_values(":to", s(to.as_str()));
+    if let Some(seq) = reads_to {
+        update = super::read_state::reading_to(update, seq).update_expression(format!(
+            "SET #role = :to, {}",
+            super::read_state::READ_BY_APPEND
+        ));
+    }
     TransactWriteItem::builder()
-        .update(
-            aws_sdk_dynamodb::types::Update::builder()
-                .table_name(&store.tables.members)
-                .key("conversation_id", s(conversation_id))
-                .key("user_id", s(user_id))
-                .update_expression("SET #role = :to")
-                .condition_expression("#role = :from")
-                .expression_attribute_names("#role", "role")
-                .expression_attribute_values(":from", s(from.as_str()))
-                .expression_attribute_values(":to", s(to.as_str()))
-                .build()
-                .expect("table, key, expression set"),
-        )
+        .update(update.build().expect("table, key, expression set"))
         .build()
 }
 
@@ -249,5 +229,6 @@ pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {
         user_id: row.user_id,
         role: row.role,
         joined_at_ms: row.joined_at,
+        read_seq: row.read_seq.unwrap_or(0),
     })
 }

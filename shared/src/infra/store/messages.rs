@@ -76,6 +76,11 @@ pub struct Append<'a> {
     pub owner_delta: i64,
     /// Change to the conversation's member count (an add or a removal), committed with it.
     pub member_delta: i64,
+    /// The guarded user wrote this entry (they sent it, or it records what they did): their
+    /// read marker moves to it in the same transaction, the guard's condition becoming an
+    /// update of their member item. Off only where the guard is someone else's (an invite's
+    /// maker, for the joiner's `member_joined`).
+    pub marks_read: bool,
 }
 
 impl<'a> Append<'a> {
@@ -86,6 +91,7 @@ impl<'a> Append<'a> {
             idempotency_key: None,
             owner_delta: 0,
             member_delta: 0,
+            marks_read: true,
         }
     }
 }
@@ -219,12 +225,8 @@ enum BodyRow {
         file_content_type: String,
     },
     System {
-        system_event: SystemEventKind,
-        system_user: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        system_role: Option<Role>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        system_seq: Option<u64>,
+        #[serde(flatten)]
+        event: SystemRow,
     },
     /// A tombstone: the content attributes are gone with the Put that wrote it.
     Deleted {
@@ -236,6 +238,40 @@ enum BodyRow {
     },
 }
 
+/// A system event's attributes (`system_event`, `system_user`, `system_role`?, `system_seq`?),
+/// in a message and in a conversation's preview of its last message.
+#[derive(Serialize, Deserialize)]
+pub(super) struct SystemRow {
+    system_event: SystemEventKind,
+    system_user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system_role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system_seq: Option<u64>,
+}
+
+impl From<&SystemEvent> for SystemRow {
+    fn from(e: &SystemEvent) -> Self {
+        Self {
+            system_event: e.event,
+            system_user: e.user_id.clone(),
+            system_role: e.role,
+            system_seq: e.seq,
+        }
+    }
+}
+
+impl From<SystemRow> for SystemEvent {
+    fn from(row: SystemRow) -> Self {
+        Self {
+            event: row.system_event,
+            user_id: row.system_user,
+            role: row.system_role,
+            seq: row.system_seq,
+        }
+    }
+}
+
 pub(super) fn message_item(m: &Message) -> Item {
     let body = match &m.body {
         MessageBody::Text(text) => BodyRow::Text { text: text.clone() },
@@ -245,12 +281,7 @@ pub(super) fn message_item(m: &Message) -> Item {
             file_size: f.size,
             file_content_type: f.content_type.clone(),
         },
-        MessageBody::System(e) => BodyRow::System {
-            system_event: e.event,
-            system_user: e.user_id.clone(),
-            system_role: e.role,
-            system_seq: e.seq,
-        },
+        MessageBody::System(e) => BodyRow::System { event: e.into() },
         MessageBody::Deleted(d) => BodyRow::Deleted {
             deleted_by: d.by.clone(),
             deleted_at: d.at_ms,
@@ -282,17 +313,7 @@ pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
             size: file_size,
             content_type: file_content_type,
         }),
-        BodyRow::System {
-            system_event,
-            system_user,
-            system_role,
-            system_seq,
-        } => MessageBody::System(SystemEvent {
-            event: system_event,
-            user_id: system_user,
-            role: system_role,
-            seq: system_seq,
-        }),
+        BodyRow::System { event } => MessageBody::System(event.into()),
         BodyRow::Deleted {
             deleted_by,
             deleted_at,

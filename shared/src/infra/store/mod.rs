@@ -13,6 +13,7 @@ mod layout;
 mod members;
 mod messages;
 mod profiles;
+mod read_state;
 
 use std::time::Duration;
 
@@ -33,9 +34,10 @@ pub use invites::{use_invite, Invite, PutInvite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
 pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 pub use profiles::{profile_joined, profile_left};
+pub use read_state::{
+    is_member_key, marker_from_images, MarkOutcome, MarkerMove, VIA_APPEND, VIA_MARK,
+};
 
-/// GSI on Members: `user_id` (hash), `conversation_id` (range).
-pub const MEMBERS_BY_USER_INDEX: &str = "by-user";
 /// GSI on Invites: `conversation_id` (hash), `created_at` (range).
 pub const INVITES_BY_CONVERSATION_INDEX: &str = "by-conversation";
 /// GSI on Files: `conversation_id` (hash), `uploaded_at` (range).
