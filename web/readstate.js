@@ -63,7 +63,7 @@ export function createReadState(app) {
   function reload() {
     if (loading) return loading;
     const mine = generation;
-    loading = fetchAll().then((list) => {
+    const load = fetchAll().then((list) => {
       if (mine !== generation) return;
       const next = new Map();
       for (const fresh of list) {
@@ -80,9 +80,10 @@ export function createReadState(app) {
       loadedOnce = true;
       changed();
     }).finally(() => {
-      loading = null;
+      if (loading === load) loading = null;
     });
-    return loading;
+    loading = load;
+    return load;
   }
 
   function pick(g) {
@@ -196,6 +197,7 @@ export function createReadState(app) {
     /** At sign-out: nothing of this user stays. */
     reset() {
       generation += 1;
+      loading = null; // an answer for the session before is dropped when it comes
       groups.clear();
       for (const mark of marks.values()) clearTimeout(mark.timer);
       marks.clear();
