@@ -6,6 +6,9 @@
 //!
 //! As with Lambda's triggers, delivery is at least once: a message is deleted only after the
 //! handler succeeded, so a storage fault leaves it to be delivered again.
+//!
+//! The queues are read when the stack did something that may have filled them (see
+//! [`crate::wake`]), and otherwise on a poll that backs off while nothing comes.
 
 use std::time::Duration;
 
@@ -17,14 +20,22 @@ use shared::infra::jobs::PreviewQueue;
 use shared::App;
 
 use crate::provision::Error;
+use crate::wake::Signal;
 
 /// The queue the local bucket notifies.
 pub const UPLOADS_QUEUE: &str = "groupshare-local-uploads";
 /// The preview jobs queue (the template's `PreviewQueue`).
 pub const PREVIEWS_QUEUE: &str = "groupshare-local-previews";
-/// How often the queue is polled. Short polls: moto handles one request at a time, so a long
-/// poll would stall every other request.
-const POLL_EVERY: Duration = Duration::from_millis(250);
+/// The queues' fallback poll (crate::wake): from every 250 ms, backing off while it finds
+/// nothing. Short polls: moto handles one request at a time, so a long poll would stall every
+/// other request.
+const POLL_FASTEST: Duration = Duration::from_millis(250);
+/// The uploads queue fills without a signal when a client's bytes land in S3: such an event
+/// waits at most this long once the stack has been idle (S3's own notifications take seconds).
+pub const UPLOADS_POLL_SLOWEST: Duration = Duration::from_secs(2);
+/// Only the stack sends preview jobs (signalled); the poll finds jobs that failed and became
+/// visible again after their 30 s visibility timeout.
+pub const PREVIEWS_POLL_SLOWEST: Duration = Duration::from_secs(5);
 /// How long a received message stays invisible before it is delivered again.
 const VISIBILITY_SECONDS: i32 = 30;
 
@@ -96,18 +107,32 @@ pub async fn create_queue(sqs: &Sqs, name: &str) -> Result<String, Error> {
         .ok_or("the stand-in created a queue without a URL")?)
 }
 
-/// Drains the uploads queue into the upload-completed handler, forever.
+/// Drains the uploads queue into the upload-completed handler, forever: at once when
+/// `uploading` is raised (the stack put an object, or wrote a file record: a client's upload
+/// starts and completes with one), otherwise on the fallback poll, which such a signal also
+/// starts fast again (the client's bytes reach S3 unsignalled, in the seconds after its ticket).
 pub async fn pump_uploads(
     app: &'static App,
     sqs: Sqs,
     queue_url: String,
     previews: &'static PreviewQueue,
+    uploading: Signal,
 ) {
+    let mut wake = uploading
+        .waiter(POLL_FASTEST, UPLOADS_POLL_SLOWEST)
+        .signal_restarts_poll();
     loop {
-        if let Err(e) = drain_once(app, &sqs, &queue_url, Some(previews)).await {
-            tracing::warn!(error = %e, "upload events: queue unavailable, retrying");
+        wake.reading();
+        match drain_once(app, &sqs, &queue_url, Some(previews)).await {
+            // Up to 10 per receive: more may be waiting.
+            Ok(handled) if handled > 0 => {
+                wake.found();
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "upload events: queue unavailable, retrying"),
         }
-        tokio::time::sleep(POLL_EVERY).await;
+        wake.idle().await;
     }
 }
 
@@ -160,13 +185,22 @@ pub async fn drain_once(
     Ok(handled)
 }
 
-/// Drains the previews queue into the make-preview handler, forever.
-pub async fn pump_previews(app: &'static App, sqs: Sqs, queue_url: String) {
+/// Drains the previews queue into the make-preview handler, forever: at once when `queued` is
+/// raised (the stack sent a job), otherwise on the fallback poll (a failed job becomes visible
+/// again after its visibility timeout).
+pub async fn pump_previews(app: &'static App, sqs: Sqs, queue_url: String, queued: Signal) {
+    let mut wake = queued.waiter(POLL_FASTEST, PREVIEWS_POLL_SLOWEST);
     loop {
-        if let Err(e) = drain_previews_once(app, &sqs, &queue_url).await {
-            tracing::warn!(error = %e, "preview jobs: queue unavailable, retrying");
+        wake.reading();
+        match drain_previews_once(app, &sqs, &queue_url).await {
+            Ok(handled) if handled > 0 => {
+                wake.found();
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "preview jobs: queue unavailable, retrying"),
         }
-        tokio::time::sleep(POLL_EVERY).await;
+        wake.idle().await;
     }
 }
 

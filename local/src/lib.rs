@@ -9,4 +9,5 @@ pub mod router;
 pub mod seed;
 pub mod server;
 pub mod template;
+pub mod wake;
 pub mod web;

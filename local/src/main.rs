@@ -20,7 +20,7 @@
 
 use std::net::SocketAddr;
 
-use groupshare_local::{authorizer, events, provision, push, seed, server, template};
+use groupshare_local::{authorizer, events, provision, push, seed, server, template, wake};
 use shared::config::Config;
 
 mod watch;
@@ -91,7 +91,13 @@ async fn main() -> Result<(), Error> {
             .map(|(_, v)| v.to_string())
             .or_else(|| std::env::var(k).ok())
     })?;
-    let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
+    // What wakes the background readers (wake.rs): writes to the messages and members tables
+    // wake their streams' pumps; objects put and file records written wake the uploads queue's
+    // drain; preview jobs sent wake the previews queue's.
+    let written = wake::StreamWrites::default();
+    let uploading = wake::Signal::default();
+    let queued = wake::Signal::default();
+    let app: &'static App = Box::leak(Box::new(signalling_app(config, &sdk, &written, &uploading)));
 
     if seed::seed(app, BUCKET).await? {
         tracing::info!("seeded the demo group `{}`", seed::CONVERSATION);
@@ -154,8 +160,9 @@ async fn main() -> Result<(), Error> {
     }
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
+    let sends = wake::OperationsSucceeded::new(wake::SQS_SENDS, &queued);
     let previews: &'static _ = Box::leak(Box::new(shared::infra::jobs::PreviewQueue::new(
-        sqs.clone(),
+        aws_sdk_sqs::Client::from_conf(sqs.config().to_builder().interceptor(sends).build()),
         previews_url.clone(),
     )));
     print_banner(addr, authorizer::global().issuer());
@@ -176,16 +183,64 @@ async fn main() -> Result<(), Error> {
     tokio::select! {
         _ = server::serve(listener, app) => {}
         _ = server::serve_management(internal) => {}
-        _ = events::pump_uploads(app, sqs.clone(), queue_url, previews) => {}
-        _ = events::pump_previews(app, sqs, previews_url) => {}
+        _ = events::pump_uploads(app, sqs.clone(), queue_url, previews, uploading) => {}
+        _ = events::pump_previews(app, sqs, previews_url, queued) => {}
         _ = events::sweep_on_schedule(app, sweep_every, previews) => {}
-        _ = push::pump_stream(app, streams.clone(), ddb.clone(), management.clone(), app.config.tables.messages.clone(), None) => {}
-        _ = push::pump_stream(app, streams, ddb.clone(), management, app.config.tables.members.clone(), None) => {}
+        _ = pump_streams(app, streams, ddb.clone(), management, &written) => {}
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
     Ok(())
 }
+
+/// Both streams the template maps to the fan-out (appends, and read markers), each pump woken
+/// by the stack's writes to its table.
+async fn pump_streams(
+    app: &'static App,
+    streams: aws_sdk_dynamodbstreams::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    management: shared::infra::push::fanout::ManagementApi,
+    written: &wake::StreamWrites,
+) {
+    let pumps = written.by_table(&app.config.tables).map(|(table, signal)| {
+        push::pump_stream(
+            app,
+            streams.clone(),
+            ddb.clone(),
+            management.clone(),
+            table,
+            None,
+            signal,
+        )
+    });
+    futures::future::join_all(pumps).await;
+}
+
+/// The functions' `App` as `App::new` builds it, with clients that raise `written`'s signals
+/// after writes to the streamed tables and `uploading` after one to the files table or an
+/// object put.
+fn signalling_app(
+    config: Config,
+    sdk: &shared::infra::aws::SdkConfig,
+    written: &wake::StreamWrites,
+    uploading: &wake::Signal,
+) -> App {
+    let writes = written
+        .interceptor(&config.tables)
+        .on(&config.tables.files, uploading);
+    let ddb = shared::infra::aws::dynamodb_client(sdk);
+    let ddb =
+        aws_sdk_dynamodb::Client::from_conf(ddb.config().to_builder().interceptor(writes).build());
+    let puts = wake::OperationsSucceeded::new(wake::S3_OBJECT_CREATED, uploading);
+    let s3 = shared::infra::aws::s3_client(sdk, config.s3_force_path_style);
+    let s3 = aws_sdk_s3::Client::from_conf(s3.config().to_builder().interceptor(puts).build());
+    App {
+        store: shared::infra::store::Store::new(ddb, config.tables.clone()),
+        blobs: shared::infra::blob::Blobs::new(s3, sdk.credentials_provider(), &config),
+        config,
+    }
+}
+
 fn print_banner(addr: SocketAddr, issuer: Option<&shared::edge::token::TokenConfig>) {
     let base = format!("http://{addr}");
     println!("GroupShare local API ready at {base}");

@@ -8,10 +8,12 @@
 //!   connection that is not open), so `push-fanout` posts through the real SDK client. It
 //!   listens on an internal port of its own (`server::serve_management`), never the public one.
 //! * [`pump_stream`] plays Lambda's event source mappings: it reads a table's stream on the
-//!   stand-in (DynamoDB Streams, polled), turns each batch into the Lambda event and hands it to
+//!   stand-in (DynamoDB Streams), turns each batch into the Lambda event and hands it to
 //!   `push-fanout`. The stack runs one per stream the template maps to it: the messages
 //!   table's and the members table's (read markers; the handler does what the mapping's
-//!   filter does deployed).
+//!   filter does deployed). Each reads as soon as the stack has written to its table (a
+//!   [`crate::wake::Signal`] raised by the stack's DynamoDB client), and otherwise on a poll
+//!   that backs off to once every [`POLL_SLOWEST`] while nothing happens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,9 +34,11 @@ use tokio_tungstenite::WebSocketStream;
 pub const WS_PATH: &str = "/ws";
 /// The management API's path prefix (the SDK appends `/@connections/{id}` to the endpoint).
 pub const CONNECTIONS_PATH: &str = "/@connections/";
-/// How often an idle stream is read again. Lambda polls a DynamoDB stream shard four times a
-/// second; polling faster here keeps local delivery snappy and costs moto one cheap read.
-const POLL_IDLE: Duration = Duration::from_millis(20);
+/// The fallback poll of a stream (crate::wake), for writes the stack did not signal (another
+/// process on the same stand-in): every 20 ms after such a write was found, backing off to
+/// every 2 s. Lambda polls a shard four times a second; signalled writes are read at once.
+const POLL_FASTEST: Duration = Duration::from_millis(20);
+pub const POLL_SLOWEST: Duration = Duration::from_secs(2);
 /// Records per GetRecords, as a `BatchSize` of 100 in the template's event source mapping.
 const BATCH_SIZE: i32 = 100;
 
@@ -106,16 +110,22 @@ pub async fn upgrade(app: &'static App, mut req: hyper::Request<Incoming>) -> Re
             return plain(500, "Internal server error");
         }
     }
+    // And it takes frames from then on (queued until the socket's task runs): a fan-out that
+    // finds it in the table right after the handshake must not be told it is gone (410), which
+    // would forget it.
+    let (tx, rx) = mpsc::unbounded_channel();
+    connections().insert(&connection_id, tx);
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-                serve_socket(app, ws, connection_id, user_id).await;
+                serve_socket(app, ws, connection_id, user_id, rx).await;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "upgrade failed");
+                connections().remove(&connection_id);
                 let event = route_event("$disconnect", "DISCONNECT", &connection_id, &user_id);
                 let _ = ws_connections::handle(app, event).await;
             }
@@ -165,9 +175,8 @@ async fn serve_socket(
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
     connection_id: String,
     user_id: String,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    connections().insert(&connection_id, tx);
     let (mut sink, mut incoming) = ws.split();
     loop {
         tokio::select! {
@@ -305,8 +314,9 @@ pub async fn stream_end(
 }
 
 /// Reads `table`'s stream from `start` (or its end) onwards and hands each batch to
-/// `push-fanout`, for as long as the stack runs. Pushing is best effort, as deployed: a read
-/// that fails is logged and retried.
+/// `push-fanout`, for as long as the stack runs: at once when `written` is raised (after the
+/// stack's writes to `table`), otherwise on a poll that backs off while nothing is found.
+/// Pushing is best effort, as deployed: a read that fails is logged and retried.
 pub async fn pump_stream(
     app: &'static App,
     streams: aws_sdk_dynamodbstreams::Client,
@@ -314,8 +324,10 @@ pub async fn pump_stream(
     deliver: ManagementApi,
     table: String,
     start: Option<StreamPosition>,
+    written: crate::wake::Signal,
 ) {
     let mut position = start;
+    let mut wake = written.waiter(POLL_FASTEST, POLL_SLOWEST);
     loop {
         let current = match position.take() {
             Some(p) => p,
@@ -328,6 +340,7 @@ pub async fn pump_stream(
                 }
             },
         };
+        wake.reading();
         let out = match streams
             .get_records()
             .shard_iterator(&current.iterator)
@@ -348,14 +361,21 @@ pub async fn pump_stream(
         });
         let records = out.records.unwrap_or_default();
         if records.is_empty() {
-            tokio::time::sleep(POLL_IDLE).await;
+            wake.idle().await;
             continue;
         }
+        wake.found();
+        // A full batch may have more behind it; a shorter one read the shard to its end as of
+        // the read, and whatever the stack appended since has signalled.
+        let full = records.len() >= BATCH_SIZE as usize;
         let event = lambda_event(records, &current.stream_arn);
         let response = push_fanout::handle(app, &deliver, event).await;
         if !response.batch_item_failures.is_empty() {
             // Lambda would retry from the failed record; here the client's catch-up covers it.
             tracing::warn!("a fan-out batch reported failures (not retried locally)");
+        }
+        if !full {
+            wake.idle().await;
         }
     }
 }

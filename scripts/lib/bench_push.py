@@ -8,7 +8,7 @@ not a test).
    `GET …/messages?after=<newer>` every second (the alternative push replaces). For each send:
    201 -> bob's frame with that seq, and 201 -> the poll that first returned it. Frames missing
    or repeated are counted (both must be 0).
-2. Fan-out. A group of MEMBERS members (created with 98 with its owner, the rest added by the owner, several
+2. Fan-out. A group of MEMBERS members (created with 49 with its owner, the rest added by the owner, several
    additions in flight), every member including the sender with one connection open; the sender
    posts FANOUT_SENDS messages one at a time, each once every connection has the previous one.
    Per send: 201 -> the first frame, 201 -> the last, and whether every connection got it exactly
@@ -37,7 +37,7 @@ PAUSE = float(os.environ.get("BENCH_PAUSE_MS", "50")) / 1000
 POLL_EVERY = 1.0
 ADD_IN_FLIGHT = int(os.environ.get("BENCH_ADD_IN_FLIGHT", "6"))
 CONNECT_IN_FLIGHT = int(os.environ.get("BENCH_CONNECT_IN_FLIGHT", "32"))
-INITIAL_MEMBERS = 97  # the most `POST /conversations` takes besides its creator
+INITIAL_MEMBERS = 48  # the most `POST /conversations` takes besides its creator (MAX_INITIAL_MEMBERS - 1)
 DELIVERY_TIMEOUT = 60.0
 
 pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(ADD_IN_FLIGHT, 16) + 2)

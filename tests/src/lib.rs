@@ -73,6 +73,9 @@ pub struct Options {
     pub before_transaction: Option<BeforeTransaction>,
     /// The app's clock: a test moves it (`Clock::shift`) instead of sleeping.
     pub clock: shared::domain::time::Clock,
+    /// Raised after the app's writes to the streamed tables, as on the local stack (what its
+    /// stream pumps wait on).
+    pub streams_written: Option<groupshare_local::wake::StreamWrites>,
 }
 
 impl Default for Options {
@@ -92,6 +95,7 @@ impl Default for Options {
             dynamodb_calls: None,
             before_transaction: None,
             clock: shared::domain::time::Clock::default(),
+            streams_written: None,
         }
     }
 }
@@ -126,6 +130,15 @@ pub async fn stack_with(opts: Options) -> &'static App {
     let tables = groupshare_local::provision::create_tables(&ddb, &specs, &prefix)
         .await
         .unwrap();
+    let ddb = match &opts.streams_written {
+        None => ddb,
+        Some(written) => {
+            let writes = written.interceptor(&tables);
+            aws_sdk_dynamodb::Client::from_conf(
+                ddb.config().to_builder().interceptor(writes).build(),
+            )
+        }
+    };
     let bucket = prefix.to_lowercase().replace('_', "-");
     let s3 = shared::infra::aws::s3_client(&s3_sdk, true);
     groupshare_local::provision::ensure_bucket(&s3, &bucket)

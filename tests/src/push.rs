@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use groupshare_local::wake::StreamWrites;
 use groupshare_local::{authorizer, push, server};
 use shared::infra::push::fanout::ManagementApi;
 use shared::infra::push::Frame;
@@ -24,13 +25,20 @@ pub struct PushStack {
 }
 
 impl PushStack {
-    /// A fresh stack whose pump is already at the end of the messages stream: every append
-    /// after this returns is pushed.
+    /// A fresh stack whose pumps are already at the end of their streams: every write after
+    /// this returns is pushed.
     pub async fn start() -> Self {
-        Self::on(crate::stack().await).await
+        let written = StreamWrites::default();
+        let app = crate::stack_with(crate::Options {
+            streams_written: Some(written.clone()),
+            ..Default::default()
+        })
+        .await;
+        Self::on(app, written).await
     }
 
-    pub async fn on(app: &'static App) -> Self {
+    /// On `app`, whose writes to the streamed tables raise `written`'s signals.
+    pub async fn on(app: &'static App, written: StreamWrites) -> Self {
         let sdk = crate::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
         let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve(listener, app));
@@ -40,8 +48,8 @@ impl PushStack {
         tokio::spawn(server::serve_management(internal));
         let management = ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
         // Both streams the template maps to the fan-out: appends, and read markers.
-        for table in [&app.config.tables.messages, &app.config.tables.members] {
-            let start = push::stream_end(&streams, &ddb, table)
+        for (table, signal) in written.by_table(&app.config.tables) {
+            let start = push::stream_end(&streams, &ddb, &table)
                 .await
                 .expect("the table has a stream");
             tokio::spawn(push::pump_stream(
@@ -49,8 +57,9 @@ impl PushStack {
                 streams.clone(),
                 ddb.clone(),
                 management.clone(),
-                table.clone(),
+                table,
                 Some(start),
+                signal,
             ));
         }
         Self {

@@ -11,7 +11,8 @@ use groupshare_tests::{sha256_hex, unique, upload_body};
 use shared::domain::model::MessageView;
 use shared::infra::push::Frame;
 
-/// Long enough for a frame that would come to have come (the pump polls every 20 ms).
+/// Long enough for a frame that would come to have come (the pump reads as soon as the app
+/// appends).
 const QUIET: Duration = Duration::from_millis(800);
 
 fn seqs(frames: &[Frame]) -> Vec<u64> {
@@ -381,4 +382,173 @@ async fn a_marker_set_on_one_device_arrives_on_the_others_and_nowhere_else() {
     }
     let details = bob.conversation(&cid).await.ok();
     assert_eq!((details.read_seq, details.unread_count), (4, 0));
+}
+
+/// The local stack reads its stream and queues as soon as its own clients wrote something
+/// there (local/src/wake.rs): the interceptors raise their signal after a successful write of
+/// theirs, and after nothing else.
+#[tokio::test]
+async fn the_stacks_own_writes_wake_its_readers() {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest,
+    };
+    use groupshare_local::wake::{OperationsSucceeded, Signal, TableWrites, S3_OBJECT_CREATED};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    let app = groupshare_tests::stack().await;
+    let tables = app.config.tables.clone();
+    let sdk = groupshare_tests::sdk_config(
+        &groupshare_tests::endpoint(groupshare_tests::ENDPOINT_VAR),
+        "test",
+        "test",
+    );
+    let (appended, filed, put) = (Signal::default(), Signal::default(), Signal::default());
+    let writes = TableWrites::default()
+        .on(&tables.messages, &appended)
+        .on(&tables.files, &filed);
+    let ddb = shared::infra::aws::dynamodb_client(&sdk);
+    let ddb =
+        aws_sdk_dynamodb::Client::from_conf(ddb.config().to_builder().interceptor(writes).build());
+    let s3 = shared::infra::aws::s3_client(&sdk, true);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .interceptor(OperationsSucceeded::new(S3_OBJECT_CREATED, &put))
+            .build(),
+    );
+    let mut waiters = [&appended, &filed, &put].map(|s| s.waiter(HOUR, HOUR));
+    // Which signals came since the last call.
+    let mut raised = || {
+        waiters
+            .iter_mut()
+            .map(|w| {
+                let raised = w.signalled();
+                w.reading();
+                raised
+            })
+            .collect::<Vec<_>>()
+    };
+    let s = |v: &str| AttributeValue::S(v.into());
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    let cid = unique("c");
+
+    let message = ddb
+        .put_item()
+        .table_name(&tables.messages)
+        .item("conversation_id", s(&cid))
+        .item("seq", n(1));
+    message.clone().send().await.unwrap();
+    assert_eq!(raised(), [true, false, false], "an append");
+    let refused = message
+        .condition_expression("attribute_not_exists(seq)")
+        .send()
+        .await;
+    assert!(refused.is_err());
+    ddb.get_item()
+        .table_name(&tables.messages)
+        .key("conversation_id", s(&cid))
+        .key("seq", n(1))
+        .send()
+        .await
+        .unwrap();
+    ddb.put_item()
+        .table_name(&tables.conversations)
+        .item("conversation_id", s(&cid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        raised(),
+        [false, false, false],
+        "a refused write, a read, another table"
+    );
+    ddb.update_item()
+        .table_name(&tables.files)
+        .key("file_id", s(&cid))
+        .update_expression("SET size_bytes = :n")
+        .expression_attribute_values(":n", n(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised(), [false, true, false], "a file record");
+    ddb.transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&tables.conversations)
+                        .item("conversation_id", s(&cid))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&tables.messages)
+                        .item("conversation_id", s(&cid))
+                        .item("seq", n(2))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised(), [true, false, false], "a transaction that appends");
+    let file = |id: &str| {
+        WriteRequest::builder()
+            .put_request(
+                PutRequest::builder()
+                    .item("file_id", s(id))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    ddb.batch_write_item()
+        .request_items(&tables.files, vec![file(&unique("f")), file(&unique("f"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised(), [false, true, false], "a batch of file records");
+    ddb.delete_item()
+        .table_name(&tables.messages)
+        .key("conversation_id", s(&cid))
+        .key("seq", n(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        raised(),
+        [true, false, false],
+        "a deletion (a REMOVE record)"
+    );
+
+    let bucket = app.config.bucket.clone().unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(format!("files/{cid}"))
+        .body(b"bytes".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised(), [false, false, true], "an object put");
+    s3.head_object()
+        .bucket(&bucket)
+        .key(format!("files/{cid}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(s3
+        .put_object()
+        .bucket(format!("{bucket}-missing"))
+        .key("k")
+        .send()
+        .await
+        .is_err());
+    assert_eq!(raised(), [false, false, false], "a read, a refused put");
 }
