@@ -182,6 +182,14 @@ async fn no_credentials_is_401_on_every_route() {
         );
         assert!(r.header("x-request-id").is_some());
     }
+    // A path whose ids the functions refuse is still a route: API Gateway matches templates,
+    // so the authorizer answers first, and nothing about the ids reaches an unknown caller.
+    let r = call(
+        app,
+        request("GET", "/conversations/no%20such/messages", None, None),
+    )
+    .await;
+    assert!(refused_by_the_authorizer(&r), "{} {:?}", r.status, r.json);
     let r = call(app, request("GET", "/no/such/route", None, None)).await;
     assert_eq!(r.error(), (404, ErrorCode::RouteNotFound));
 }

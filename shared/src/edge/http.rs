@@ -65,42 +65,45 @@ where
         .as_ref()
         .map(|(spec, _)| spec.template)
         .unwrap_or("unmatched");
-    let route = resolved.map(|(_, route)| route);
     let caller = identity::caller(&req);
     let caller_id = caller
         .as_ref()
         .map(|c| c.user_id.clone())
         .unwrap_or_default();
 
-    let result = match (route.clone(), caller) {
-        // No such route (404/405) first, as API Gateway answers it; then who is calling, so
-        // an unauthenticated caller learns nothing from the ids' checks (400).
-        (Err(e), _) if e.status != 400 => Err(e),
-        (_, Err(e)) | (Err(e), _) => Err(e),
-        (Ok(route), Ok(caller)) => match Query::parse(req.uri().query().unwrap_or("")) {
-            Err(e) => Err(e),
-            Ok(query) => {
-                let budget = time_left(&req);
-                let ctx = Ctx {
-                    route,
-                    caller,
-                    query,
-                    request_id: request_id.clone(),
-                    deadline: Instant::now() + budget,
-                };
-                // Answer inside the function's timeout whatever storage does: a JSON 503 from
-                // us, never the gateway's bare timeout. A write already sent when the deadline
-                // passes may still commit behind this 503; every creating write carries a key
-                // (`client_msg_id`, `client_request_id`) so its retry finds what committed.
-                match tokio::time::timeout(budget, handler(ctx, req)).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        tracing::error!(%request_id, route = route_template, "request deadline reached");
-                        Err(ApiError::unavailable())
-                    }
+    // No such route (404/405) first, as API Gateway answers it; then who is calling, so an
+    // unauthenticated caller learns nothing from the ids' checks (400); then the ids, the query.
+    let checked = resolved.and_then(|(_, route)| {
+        let caller = caller?;
+        Ok((
+            route?,
+            caller,
+            Query::parse(req.uri().query().unwrap_or(""))?,
+        ))
+    });
+    let result = match checked {
+        Err(e) => Err(e),
+        Ok((route, caller, query)) => {
+            let budget = time_left(&req);
+            let ctx = Ctx {
+                route,
+                caller,
+                query,
+                request_id: request_id.clone(),
+                deadline: Instant::now() + budget,
+            };
+            // Answer inside the function's timeout whatever storage does: a JSON 503 from us,
+            // never the gateway's bare timeout. A write already sent when the deadline passes
+            // may still commit behind this 503; every creating write carries a key
+            // (`client_msg_id`, `client_request_id`) so its retry finds what committed.
+            match tokio::time::timeout(budget, handler(ctx, req)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::error!(%request_id, route = route_template, "request deadline reached");
+                    Err(ApiError::unavailable())
                 }
             }
-        },
+        }
     };
     let mut response = result.unwrap_or_else(|e| {
         // The one place a request's underlying fault is logged, with its request id.

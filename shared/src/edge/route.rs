@@ -226,8 +226,13 @@ pub enum Route {
 }
 
 /// Looks a request up in the table: exactly as written, no segment skipped, empty or added.
-/// A path that matches a template under another method is `405`, anything else `404`.
-pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Route), ApiError> {
+/// A path that matches a template under another method is `405`, anything else `404`. A
+/// matched row comes with its route, or with why its path's ids are refused (`400`), kept
+/// apart so that a caller can check who is calling before answering about the ids.
+pub fn resolve(
+    method: &str,
+    path: &str,
+) -> Result<(&'static RouteSpec, Result<Route, ApiError>), ApiError> {
     let matched = router().at(path).map_err(|_| ApiError::route_not_found())?;
     let spec = matched
         .value
@@ -247,13 +252,13 @@ pub fn resolve(method: &str, path: &str) -> Result<(&'static RouteSpec, Route), 
             })
             .collect(),
     );
-    Ok((spec, (spec.build)(&params)?))
+    Ok((spec, (spec.build)(&params)))
 }
 
 impl Route {
     /// [`resolve`], for callers that need only the route.
     pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
-        resolve(method, path).map(|(_, route)| route)
+        resolve(method, path).and_then(|(_, route)| route)
     }
 }
 
