@@ -20,8 +20,14 @@ export async function openForward(app, cid, info, opener) {
   const dialog = h('dialog', { class: 'forward-dialog', 'aria-labelledby': 'forward-title' }, form);
   dialog.addEventListener('close', () => {
     dialog.remove();
-    if (opener?.isConnected) opener.focus({ preventScroll: true });
+    window.removeEventListener('hashchange', leave);
+    // The card may have been drawn again meanwhile (its preview came): its new Forward button.
+    const card = document.querySelector(`.file-card[data-file-id="${CSS.escape(info.file_id)}"]`);
+    (opener?.isConnected ? opener : card?.querySelector('button.forward'))?.focus({ preventScroll: true });
   });
+  // Another screen (the browser's Back button) closes it.
+  const leave = () => dialog.close();
+  window.addEventListener('hashchange', leave);
   // Light dismiss, as the full-screen view: a click on the backdrop closes it.
   dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close(); });
   document.body.append(dialog);
