@@ -109,14 +109,23 @@ def test_chinese_name_search_shows_only_the_match_and_an_older_answer_never_wins
     assert files_listed(b) == ["季度报告.pdf"]
     assert "1 file found" in css(b, ".tab-panel [role=status]").get_attribute("textContent")
 
+    # A file shared while the search is open joins it if the search finds it, and only then.
+    upload_via_api(stack, owner, cid, "unrelated.txt", b"no match")
+    upload_via_api(stack, owner, cid, "报告草稿.txt", b"draft")
+    listed_when(b, ["报告草稿.txt", "季度报告.pdf"])
+    assert "unrelated.txt" not in files_listed(b)
+
     # And it downloads from the search result.
     file_card(b, "季度报告.pdf").find_element(By.CSS_SELECTOR, "button.download").click()
     assert downloaded(b, "季度报告.pdf") == b"%PDF-1.4\n% quarterly\n"
 
     # Clearing the box lists everything again; a name nothing has says so.
     box.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE)
-    listed_when(b, everything)
-    box.send_keys("不存在")
+    listed_when(b, ["报告草稿.txt", "unrelated.txt"] + everything)
+    # One Latin letter is not searched (the server would refuse it): a hint says why.
+    box.send_keys("x")
+    wait(b, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".search-hint"), "at least two letters"))
+    box.send_keys(Keys.BACKSPACE, "不存在")
     wait(b, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".file-list .empty"), "No files match"))
 
 

@@ -12,7 +12,7 @@ import { h, render } from '../dom.js';
 import { follow } from '../live.js';
 import { expiry, fileType, fromNow, humanSize, isDeletion, STATUS_TEXT, UNAVAILABLE_REASON, when } from '../format.js';
 import { openForward } from './forward.js';
-import { fileResults, matches, searchControls } from './search.js';
+import { fileResults, searchControls } from './search.js';
 import { openViewer, registerCard, saveFile, viewKind } from './viewer.js';
 
 /**
@@ -198,20 +198,23 @@ export async function filesTab(panel, app, cid, onCleanup, hooks) {
       if (m.kind === 'system' && isDeletion(m.system?.event) && m.system.seq) deleted.add(m.system.seq);
       fileOfSeq.set(m.seq, m.kind === 'file' && m.file ? m.file.file_id : null);
       if (m.kind !== 'file' || !m.file || cards.has(m.file.file_id)) continue;
-      // While searching, a new file joins once its info (its kind) says it matches.
+      // While searching, a new file joins only if the search finds it (below).
       if (searching) added.push(m.file.file_id);
       else if (results.add({ forwarded: m.forwarded, ...m.file }, 'top')) added.push(m.file.file_id);
     }
-    if (added.length) {
-      // The entries' status, expiry and preview: one batch request, as the history does.
+    if (added.length && searching) {
+      // Which of them the search finds, as the server matches: its first page (they are the
+      // newest), read again; those not on it do not match.
       const filters = results.filters;
-      const batch = await app.api.filesByIds(cid, added);
-      for (const info of batch.files) {
-        if (cards.has(info.file_id)) cards.get(info.file_id).card.update(info);
-        else if (searching && filters === results.filters && info.status === 'available' && matches(info, filters)) {
-          results.add(info, 'top')?.update(info);
-        }
+      const page = await app.api.searchFiles(cid, filters, null, 30);
+      const pushed = new Set(added);
+      if (filters === results.filters) {
+        for (const f of [...page.files].reverse()) if (pushed.has(f.file_id)) results.add(f, 'top')?.update(f);
       }
+    } else if (added.length) {
+      // The entries' status, expiry and preview: one batch request, as the history does.
+      const batch = await app.api.filesByIds(cid, added);
+      for (const info of batch.files) cards.get(info.file_id)?.card.update(info);
     }
     // A tombstone carries no file id. A message seen here is known (a file's entry goes, a
     // text's deletion changes nothing); for an older one, the files shown are asked about.

@@ -14,6 +14,15 @@ export const KINDS = [
 /** Typing pauses this long before a search is sent: one request per word, not per key. */
 export const SEARCH_DELAY_MS = 250;
 
+const CJK = /[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\u{20000}-\u{2FA1F}]/u;
+
+/** Whether the server can search for `q`: a word of two letters or digits, or one CJK
+ *  character (it answers `query_too_short` otherwise). */
+export function searchable(q) {
+  if (CJK.test(q)) return true;
+  return q.split(/[^\p{L}\p{N}]+/u).some((word) => [...word].length >= 2);
+}
+
 /**
  * The search box and the type chips. `onChange(filters)` is called with `{q, type}` (empty
  * values left out) a moment after typing stops, at once for a chip or Enter.
@@ -23,8 +32,9 @@ export function searchControls({ id, label, onChange }) {
   let sent = '';
   const box = h('input', {
     id: `${id}-q`, type: 'search', name: 'q', placeholder: 'Search by name', autocomplete: 'off',
-    maxlength: 200, enterkeyhint: 'search',
+    maxlength: 100, enterkeyhint: 'search', 'aria-describedby': `${id}-hint`,
   });
+  const hint = h('p', { id: `${id}-hint`, class: 'hint search-hint', 'aria-live': 'polite' });
   const chips = h('fieldset', { class: 'chips' },
     h('legend', { class: 'sr-only' }, 'File type'),
     KINDS.map(([value, text]) => {
@@ -48,6 +58,12 @@ export function searchControls({ id, label, onChange }) {
     clearTimeout(timer);
     timer = null;
     const next = filters();
+    // One letter would match too much to be worth a request: say what is needed instead.
+    if (next.q && !searchable(next.q)) {
+      render(hint, 'Type at least two letters or digits, or one Chinese, Japanese or Korean character.');
+      return;
+    }
+    render(hint);
     const key = JSON.stringify(next);
     if (key === sent) return; // a pause or an Enter that changed nothing
     sent = key;
@@ -61,7 +77,7 @@ export function searchControls({ id, label, onChange }) {
   chips.addEventListener('change', send);
   const form = h('form', { class: 'file-search', role: 'search', onsubmit: (e) => { e.preventDefault(); send(); } },
     h('label', { for: `${id}-q`, class: 'sr-only' }, label),
-    box, chips);
+    box, hint, chips);
   return { el: form, filters, stop: () => clearTimeout(timer) };
 }
 
@@ -172,12 +188,4 @@ export function fileResults(app, { label, fetchPage, card, emptyText, pageSize =
       controller.abort();
     },
   };
-}
-
-/** Whether a file (with its `kind`) belongs in a list searched with `filters`: a pushed file
- *  joins the results only if the server would have listed it. */
-export function matches(info, filters) {
-  if (filters.q && !info.name.toLowerCase().includes(filters.q.toLowerCase())) return false;
-  if (filters.type && info.kind !== filters.type) return false;
-  return true;
 }
