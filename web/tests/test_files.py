@@ -6,7 +6,9 @@ Each test has users of its own (fresh ids): what they see across groups is only 
 """
 
 import os
+import urllib.request
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -116,7 +118,7 @@ def test_chinese_name_search_shows_only_the_match_and_an_older_answer_never_wins
     assert "unrelated.txt" not in files_listed(b)
 
     # And it downloads from the search result.
-    file_card(b, "季度报告.pdf").find_element(By.CSS_SELECTOR, "button.download").click()
+    click_card_button(b, "季度报告.pdf", "download")
     assert downloaded(b, "季度报告.pdf") == b"%PDF-1.4\n% quarterly\n"
 
     # Clearing the box lists everything again; a name nothing has says so.
@@ -155,6 +157,25 @@ def test_type_chips_filter_the_files_tab_by_kind_with_mouse_and_keyboard(stack, 
     listed_when(b, ["bundle.zip", "photo.png", "年度计划.docx", "季度报告.pdf", "报表.xlsx"])
     b.driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
     listed_when(b, ["photo.png"])
+
+
+def card_button(browser, name, button):
+    """A button (`download`, `forward`) of the card of `name`, found when it can be clicked: a
+    card is drawn again as its file info and preview arrive."""
+    file_card(browser, name)
+    xpath = (f"//article[contains(@class,'file-card')][.//*[@class='file-name'][text()='{name}']]"
+             f"//button[contains(@class,'{button}')]")
+    return wait(browser, EC.element_to_be_clickable((By.XPATH, xpath)))
+
+
+def click_card_button(browser, name, button):
+    for _ in range(5):
+        try:
+            card_button(browser, name, button).click()
+            return
+        except StaleElementReferenceException:
+            continue  # drawn again between finding and clicking
+    raise AssertionError(f"the {button} button of {name} kept being redrawn")
 
 
 def open_all_files(browser):
@@ -228,6 +249,22 @@ def focused_label(browser):
     return browser.driver.execute_script("return document.activeElement?.getAttribute('aria-label')")
 
 
+FOCUS_FORWARD = """
+[...document.querySelectorAll('.file-card')]
+  .find((c) => c.querySelector('.file-name')?.textContent === arguments[0])
+  .querySelector('button.forward').focus();
+"""
+
+
+def forwarded_mark(browser, name):
+    """The text of a card's "forwarded" line and its link's address (null when none), read at once."""
+    return browser.driver.execute_script("""
+        const card = [...document.querySelectorAll('.file-card')]
+          .find((c) => c.querySelector('.file-name')?.textContent === arguments[0]);
+        const mark = card?.querySelector('.forwarded');
+        return mark ? [mark.textContent, mark.querySelector('a')?.href || null] : [null, null];""", name)
+
+
 def test_forward_to_another_group_shows_the_copy_as_forwarded_and_it_downloads(stack, browsers):
     sender = fresh_user("forwarder")
     other = fresh_user("target-only")
@@ -239,11 +276,10 @@ def test_forward_to_another_group_shows_the_copy_as_forwarded_and_it_downloads(s
     b = browsers()
     sign_in(b, stack, sender)
     b.driver.get(f"{stack.api}/#/g/{source}/files")
-    card = file_card(b, "forward-me.bin")
-    source_file = card.get_attribute("data-file-id")
-    # Keyboard only: Forward, pick the group with the arrow/space keys, Enter.
-    button = card.find_element(By.CSS_SELECTOR, "button.forward")
-    b.driver.execute_script("arguments[0].focus()", button)
+    source_file = file_card(b, "forward-me.bin").get_attribute("data-file-id")
+    # Keyboard only: Forward, pick the group with the space key, Enter.
+    card_button(b, "forward-me.bin", "forward")
+    b.driver.execute_script(FOCUS_FORWARD, "forward-me.bin")
     b.driver.switch_to.active_element.send_keys(Keys.ENTER)
     dialog = forward_dialog(b)
     assert "Forward forward-me.bin" in dialog.find_element(By.CSS_SELECTOR, "h2").text
@@ -252,36 +288,36 @@ def test_forward_to_another_group_shows_the_copy_as_forwarded_and_it_downloads(s
     assert choices == ["Target group"], choices  # the reader's other groups, not this one
     b.driver.switch_to.active_element.send_keys(Keys.SPACE)
     b.driver.switch_to.active_element.send_keys(Keys.ENTER)
-    banner = wait(b, EC.visibility_of_element_located((By.ID, "banner")))
     wait(b, EC.text_to_be_present_in_element((By.ID, "banner"), "Forwarded forward-me.bin to Target group"))
     wait(b, lambda _: not b.driver.find_elements(By.CSS_SELECTOR, "dialog.forward-dialog"))
     assert focused_label(b) == "Forward forward-me.bin"  # focus back where it was
 
     # The target group: a new file, marked as forwarded from the source group (the reader is in
     # both), and its bytes are the source's.
-    banner.find_element(By.LINK_TEXT, "Target group").click()
-    copy = file_card(b, "forward-me.bin")
-    assert copy.get_attribute("data-file-id") != source_file
-    mark = copy.find_element(By.CSS_SELECTOR, ".forwarded")
-    wait(b, lambda _: mark.text.endswith("Forwarded from Source group"))
-    assert mark.find_element(By.TAG_NAME, "a").get_attribute("href").endswith(f"#/g/{source}")
-    copy.find_element(By.CSS_SELECTOR, "button.download").click()
+    b.driver.find_element(By.CSS_SELECTOR, "#banner a").click()
+    wait(b, lambda d: d.current_url.endswith(f"#/g/{target}/files"))
+    copy_file = file_card(b, "forward-me.bin").get_attribute("data-file-id")
+    assert copy_file != source_file
+    wait(b, lambda _: forwarded_mark(b, "forward-me.bin")[0] == "↪ Forwarded from Source group")
+    assert forwarded_mark(b, "forward-me.bin")[1].endswith(f"#/g/{source}")
+    click_card_button(b, "forward-me.bin", "download")
     assert downloaded(b, "forward-me.bin") == payload
-    status, link = stack.call(sender, "GET", f"/conversations/{target}/files/{copy.get_attribute('data-file-id')}/download")
-    assert status == 200 and link["url"], link
-    # The history too says it was forwarded.
+    status, link = stack.call(sender, "GET", f"/conversations/{target}/files/{copy_file}/download")
+    assert status == 200, link
+    with urllib.request.urlopen(link["url"]) as response:
+        assert response.read() == payload
+    # The history says so too.
     b.driver.get(f"{stack.api}/#/g/{target}")
-    history_card = file_card(b, "forward-me.bin")
-    wait(b, lambda _: "Forwarded from Source group" in history_card.text)
+    wait(b, lambda _: forwarded_mark(b, "forward-me.bin")[0] == "↪ Forwarded from Source group")
 
-    # A member of the target only: "Forwarded", without the group they cannot see.
+    # A member of the target only: "Forwarded", without the group they are not in.
     o = browsers()
     sign_in(o, stack, other)
     o.driver.get(f"{stack.api}/#/g/{target}/files")
-    theirs = file_card(o, "forward-me.bin")
-    mark = wait(o, lambda _: theirs.find_element(By.CSS_SELECTOR, ".forwarded"))
-    assert mark.text.endswith("Forwarded") and "Source" not in theirs.text
-    theirs.find_element(By.CSS_SELECTOR, "button.download").click()
+    file_card(o, "forward-me.bin")
+    wait(o, lambda _: forwarded_mark(o, "forward-me.bin")[0] == "↪ Forwarded")
+    assert "Source" not in file_card(o, "forward-me.bin").text
+    click_card_button(o, "forward-me.bin", "download")
     assert downloaded(o, "forward-me.bin") == payload
 
 
@@ -311,7 +347,7 @@ def test_a_forward_retried_after_a_lost_answer_makes_one_copy(stack, browsers):
     before_load(b, LOSE_FIRST_FORWARD)
     sign_in(b, stack, sender)
     b.driver.get(f"{stack.api}/#/g/{source}/files")
-    file_card(b, "once.txt").find_element(By.CSS_SELECTOR, "button.forward").click()
+    click_card_button(b, "once.txt", "forward")
     dialog = forward_dialog(b)
     wait(b, EC.element_to_be_clickable((By.CSS_SELECTOR, ".forward-groups label"))).click()
     submit = dialog.find_element(By.CSS_SELECTOR, "button[type=submit]")
@@ -337,12 +373,13 @@ def test_search_all_files_and_forward_pass_axe(stack, browsers):
         listed_when(b, ["photo.png", "季度报告.pdf"])
         screens.append(("all files", accessibility_problems(b)))
         b.driver.get(f"{stack.api}/#/g/{one}/files")
+        css(b, ".group .tab-panel form.file-search")
         listed_when(b, ["photo.png", "季度报告.pdf"])
         search_box(b).send_keys("报告")
         chip(b, "Documents").click()
         listed_when(b, ["季度报告.pdf"])
         screens.append(("files tab, searched", accessibility_problems(b)))
-        file_card(b, "季度报告.pdf").find_element(By.CSS_SELECTOR, "button.forward").click()
+        click_card_button(b, "季度报告.pdf", "forward")
         wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, ".forward-dialog .forward-groups input"))
         screens.append(("forward dialog", accessibility_problems(b)))
         found = [(name, problems) for name, problems in screens if problems]
