@@ -159,19 +159,19 @@ def test_type_chips_filter_the_files_tab_by_kind_with_mouse_and_keyboard(stack, 
     listed_when(b, ["photo.png"])
 
 
-def card_button(browser, name, button):
+def card_button(browser, name, button, seconds=15):
     """A button (`download`, `forward`) of the card of `name`, found when it can be clicked: a
     card is drawn again as its file info and preview arrive."""
     file_card(browser, name)
     xpath = (f"//article[contains(@class,'file-card')][.//*[@class='file-name'][text()='{name}']]"
              f"//button[contains(@class,'{button}')]")
-    return wait(browser, EC.element_to_be_clickable((By.XPATH, xpath)))
+    return wait(browser, EC.element_to_be_clickable((By.XPATH, xpath)), seconds)
 
 
-def click_card_button(browser, name, button):
+def click_card_button(browser, name, button, seconds=15):
     for _ in range(5):
         try:
-            card_button(browser, name, button).click()
+            card_button(browser, name, button, seconds).click()
             return
         except StaleElementReferenceException:
             continue  # drawn again between finding and clicking
@@ -215,6 +215,32 @@ def test_all_files_lists_every_group_newest_first_naming_each_group(stack, brows
     group_of(b, "会议纪要.txt").click()
     wait(b, lambda d: d.current_url.endswith(f"#/g/{borealis}"))
     wait(b, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".group-heading h1"), "Borealis"))
+
+
+def test_the_full_screen_view_of_all_files_steps_across_groups(stack, browsers):
+    reader = fresh_user("viewer")
+    red = new_group(stack, reader, "Red group")
+    blue = new_group(stack, reader, "Blue group")
+    upload_via_api(stack, reader, red, "red.png", png_bytes(400, 300, (200, 0, 0)), "image/png")
+    upload_via_api(stack, reader, blue, "blue.png", png_bytes(500, 300, (0, 0, 200)), "image/png")
+
+    b = browsers()
+    sign_in(b, stack, reader)
+    open_all_files(b)
+    listed_when(b, ["blue.png", "red.png"])
+    # Each picture's preview is asked for in its own group (the cards follow until it is made).
+    click_card_button(b, "blue.png", "thumb", seconds=30)
+    css(b, "dialog.viewer[open]")
+    wait(b, lambda d: d.execute_script(VIEWER_PICTURE) == ["blue.png", 500, 300], seconds=30)
+    b.driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+    wait(b, lambda d: d.execute_script(VIEWER_PICTURE) == ["red.png", 400, 300], seconds=30)
+
+
+# The full-screen view's picture, once loaded: its name and natural size.
+VIEWER_PICTURE = """
+const img = document.querySelector('dialog.viewer[open] .viewer-stage img');
+return img && img.complete && img.naturalWidth ? [img.alt, img.naturalWidth, img.naturalHeight] : null;
+"""
 
 
 def test_a_removed_members_group_leaves_all_files(stack, browsers):
