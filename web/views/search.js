@@ -45,11 +45,12 @@ export function searchControls({ id, label, onChange }) {
       ];
     }));
 
+  /** What to search for: the box's text only once the server can search for it. */
   function filters() {
     const q = box.value.trim();
     const type = chips.querySelector('input:checked')?.value || '';
     const out = {};
-    if (q) out.q = q;
+    if (q && searchable(q)) out.q = q;
     if (type) out.type = type;
     return out;
   }
@@ -57,13 +58,10 @@ export function searchControls({ id, label, onChange }) {
   function send() {
     clearTimeout(timer);
     timer = null;
-    const next = filters();
     // One letter would match too much to be worth a request: say what is needed instead.
-    if (next.q && !searchable(next.q)) {
-      render(hint, 'Type at least two letters or digits, or one Chinese, Japanese or Korean character.');
-      return;
-    }
-    render(hint);
+    const q = box.value.trim();
+    render(hint, q && !searchable(q) ? 'Type at least two letters or digits, or one Chinese, Japanese or Korean character.' : '');
+    const next = filters();
     const key = JSON.stringify(next);
     if (key === sent) return; // a pause or an Enter that changed nothing
     sent = key;
