@@ -182,8 +182,9 @@ async fn announce(
     // a removal must not put a file into the group afterwards.
     let append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
     // A forward is announced only while its forwarder is still a member of the source group
-    // and the source file still available: checked in the same transaction (after the
-    // file's own part, whose index 0 the outcome below relies on).
+    // and the source file still available: checked in the same transaction. The extra parts'
+    // order is what the outcome below matches on: the file's own part (0), then these two
+    // (1: the source membership, 2: the source file); a part added later goes after them.
     let forward_checks = match &file.forwarded_from {
         Some(source) => app.store.forward_checks(source, &file.uploader, now),
         None => Vec::new(),
