@@ -31,6 +31,7 @@ pub enum ErrorCode {
     InvalidPreviewSize,
     TooManyIds,
     TooManyMembers,
+    SameConversation,
     Unauthenticated,
     Forbidden,
     RecallWindowPassed,
@@ -88,7 +89,8 @@ impl ErrorCode {
             | InvalidParts
             | InvalidPreviewSize
             | TooManyIds
-            | TooManyMembers => 400,
+            | TooManyMembers
+            | SameConversation => 400,
             Unauthenticated => 401,
             Forbidden | RecallWindowPassed | NotDeletable => 403,
             NotFound | RouteNotFound | NoPreview => 404,
