@@ -322,6 +322,7 @@ def test_forward_to_another_group_shows_the_copy_as_forwarded_and_it_downloads(s
     # both), and its bytes are the source's.
     b.driver.find_element(By.CSS_SELECTOR, "#banner a").click()
     wait(b, lambda d: d.current_url.endswith(f"#/g/{target}/files"))
+    wait(b, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".group-heading h1"), "Target group"))
     copy_file = file_card(b, "forward-me.bin").get_attribute("data-file-id")
     assert copy_file != source_file
     wait(b, lambda _: forwarded_mark(b, "forward-me.bin")[0] == "↪ Forwarded from Source group")
@@ -334,6 +335,7 @@ def test_forward_to_another_group_shows_the_copy_as_forwarded_and_it_downloads(s
         assert response.read() == payload
     # The history says so too.
     b.driver.get(f"{stack.api}/#/g/{target}")
+    css(b, ".history .file-card")
     wait(b, lambda _: forwarded_mark(b, "forward-me.bin")[0] == "↪ Forwarded from Source group")
 
     # A member of the target only: "Forwarded", without the group they are not in.
