@@ -325,6 +325,8 @@ pub struct CallCounts {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     total: AtomicUsize,
+    /// Items that Queries and Scans read (their `ScannedCount`), what they cost.
+    scanned: AtomicUsize,
     calls: std::sync::Mutex<Vec<Call>>,
 }
 
@@ -340,6 +342,7 @@ impl CallCounter {
     pub fn reset(&self) {
         self.0.max_in_flight.store(0, Ordering::SeqCst);
         self.0.total.store(0, Ordering::SeqCst);
+        self.0.scanned.store(0, Ordering::SeqCst);
         self.0.calls.lock().unwrap().clear();
     }
     /// (calls, most in flight at once) since the last reset.
@@ -348,6 +351,10 @@ impl CallCounter {
             self.0.total.load(Ordering::SeqCst),
             self.0.max_in_flight.load(Ordering::SeqCst),
         )
+    }
+    /// Items read by Queries (and Scans) since the last reset: matches and misses alike.
+    pub fn items_scanned(&self) -> usize {
+        self.0.scanned.load(Ordering::SeqCst)
     }
     /// Every call since the last reset, in the order they were sent.
     pub fn calls(&self) -> Vec<Call> {
@@ -403,11 +410,17 @@ impl Intercept for CallCounter {
 
     fn read_after_transmit(
         &self,
-        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let body = context.response().body().bytes().unwrap_or_default();
+        if let Ok(json) = serde_json::from_slice::<Value>(body) {
+            if let Some(n) = json["ScannedCount"].as_u64() {
+                self.0.scanned.fetch_add(n as usize, Ordering::SeqCst);
+            }
+        }
         Ok(())
     }
 }

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     InvalidPreviewSize,
     TooManyIds,
     TooManyMembers,
+    InvalidFilter,
+    QueryTooShort,
+    QueryTooLong,
     Unauthenticated,
     Forbidden,
     RecallWindowPassed,
@@ -88,7 +91,10 @@ impl ErrorCode {
             | InvalidParts
             | InvalidPreviewSize
             | TooManyIds
-            | TooManyMembers => 400,
+            | TooManyMembers
+            | InvalidFilter
+            | QueryTooShort
+            | QueryTooLong => 400,
             Unauthenticated => 401,
             Forbidden | RecallWindowPassed | NotDeletable => 403,
             NotFound | RouteNotFound | NoPreview => 404,

@@ -173,20 +173,25 @@ async fn announce(
     let message_id = ids::new_id();
     // The uploader must still be a member when the file is announced: a form collected before
     // a removal must not put a file into the group afterwards.
-    let append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
+    let mut append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
+    append.newest_file_at_ms = Some(file.uploaded_at_ms);
     let outcome = app
         .store
         .append_message(
             append,
             |seq| {
-                vec![app.store.mark_file_available(
+                // The file turns available and findable in one write (the index's first part
+                // is the condition's: `ExtraConditionFailed(0)` is still the file's status).
+                let mut parts = vec![app.store.mark_file_available(
                     &file.file_id,
                     expires_at_ms,
                     seq,
                     object.version_id.as_deref(),
                     multipart_checksum.as_deref(),
                     crate::domain::model::is_previewable(&file.content_type),
-                )]
+                )];
+                parts.extend(app.store.index_file(&file, expires_at_ms));
+                parts
             },
             |seq| Message {
                 conversation_id: file.conversation_id.clone(),
