@@ -414,11 +414,25 @@ impl Intercept for CallCounter {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let _ = context;
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let body = context.response().body().bytes().unwrap_or_default();
-        if let Ok(json) = serde_json::from_slice::<Value>(body) {
-            if let Some(n) = json["ScannedCount"].as_u64() {
-                self.0.scanned.fetch_add(n as usize, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<
+            '_,
+        >,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation::query::QueryOutput;
+        if let Ok(out) = context.output_or_error() {
+            if let Some(q) = out.downcast_ref::<QueryOutput>() {
+                self.0
+                    .scanned
+                    .fetch_add(q.scanned_count().max(0) as usize, Ordering::SeqCst);
             }
         }
         Ok(())

@@ -367,3 +367,272 @@ async fn a_removed_member_no_longer_finds_the_groups_files() {
     assert_eq!(ids, [kept]);
     assert_eq!(all.files[0].conversation_title, "Team");
 }
+
+/// An available file as the completion leaves it (record, index entries, the group's newest
+/// upload time), written straight to the tables: big groups without thousands of uploads.
+pub fn seeded(cid: &str, name: &str, uploaded_at_ms: i64) -> shared::domain::model::FileRecord {
+    use shared::domain::model::{FileRecord, PreviewRecord, StoredFileStatus};
+    let file_id = unique("f");
+    FileRecord {
+        s3_key: format!("files/{cid}/{file_id}"),
+        file_id,
+        conversation_id: cid.to_string(),
+        name: name.to_string(),
+        size: 1,
+        content_type: "application/octet-stream".into(),
+        sha256: None,
+        uploader: "alice".into(),
+        uploaded_at_ms,
+        expires_at_ms: None,
+        status: StoredFileStatus::Available,
+        message_seq: Some(1),
+        upload_deadline_ms: None,
+        s3_version: None,
+        deleted_at_ms: None,
+        preview: PreviewRecord::default(),
+        multipart: None,
+    }
+}
+
+async fn seed(app: &App, files: Vec<shared::domain::model::FileRecord>) {
+    use futures::StreamExt;
+    futures::stream::iter(files)
+        .for_each_concurrent(8, |f| async move {
+            app.store.seed_indexed_file(&f).await.unwrap()
+        })
+        .await;
+}
+
+/// The cost of a selective search follows its hits, not the group: index items read (counted
+/// from DynamoDB's answers, not timed) and round trips.
+#[tokio::test]
+async fn a_selective_search_reads_few_items_in_a_big_group() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let now = app.config.clock.now_ms();
+    let mut files: Vec<_> = (0..400)
+        .map(|i| seeded(&cid, &format!("photo-{i:04}.jpg"), now - 1_000_000 + i))
+        .collect();
+    for i in 0..3 {
+        files.push(seeded(
+            &cid,
+            &format!("Budget-{i}.xlsx"),
+            now - 500_000 + i * 1_000,
+        ));
+    }
+    seed(app, files).await;
+    let bob = client(app, "bob");
+
+    counter.reset();
+    let r = bob.files(&cid, q("budget")).await.ok();
+    assert_eq!(r.files.len(), 3);
+    assert_eq!(
+        counter.items_scanned(),
+        3,
+        "the three hits, nothing else of 403 files"
+    );
+    assert_eq!(
+        counter.read(),
+        (3, 2),
+        "membership with the index, then the files"
+    );
+
+    counter.reset();
+    let r = bob.files(&cid, q("photo").and("limit", 20)).await.ok();
+    assert_eq!(r.files.len(), 20);
+    assert_eq!(counter.items_scanned(), 21, "one page and one more");
+
+    counter.reset();
+    let r = bob.all_files(q("budget")).await.ok();
+    assert_eq!(r.files.len(), 3);
+    assert_eq!(counter.items_scanned(), 3);
+}
+
+/// `GET /files` over many groups searches only those whose newest file can still make the
+/// page: here the newest group alone fills it, and one wave of groups is read.
+#[tokio::test]
+async fn all_my_files_reads_only_the_groups_that_can_make_the_page() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let now = app.config.clock.now_ms();
+    let mut groups = Vec::new();
+    let mut files = Vec::new();
+    for g in 0..30i64 {
+        let cid = create_group(app, "alice", &["bob"]).await;
+        for k in 0..10 {
+            files.push(seeded(
+                &cid,
+                &format!("g{g}-{k}.txt"),
+                now - 10_000_000 + g * 10_000 + k,
+            ));
+        }
+        groups.push(cid);
+    }
+    seed(app, files).await;
+    counter.reset();
+    let page = client(app, "bob").all_files(Query::limit(10)).await.ok();
+    let newest = groups.last().unwrap();
+    assert!(page.files.iter().all(|f| f.file.conversation_id == *newest));
+    let queries = counter
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "Query")
+        .count();
+    assert_eq!(queries, 8, "one wave of groups, not all 30");
+    assert!(
+        counter.items_scanned() <= 8 * 11,
+        "{}",
+        counter.items_scanned()
+    );
+    let ops: Vec<String> = counter.calls().into_iter().map(|c| c.operation).collect();
+    assert_eq!(
+        ops.first().map(String::as_str),
+        Some("GetItem"),
+        "the profile"
+    );
+    assert_eq!(ops[1], "BatchGetItem", "the groups' newest upload times");
+    assert_eq!(
+        ops.last().map(String::as_str),
+        Some("BatchGetItem"),
+        "the page's files"
+    );
+    assert_eq!(ops.len(), 11);
+}
+
+/// The benchmark of issue #27: a group of 10,000 files and a caller in 200 groups. Prints the
+/// p50 of each search and the index items it read. Not a test (it asserts no timings):
+/// `cargo test -p groupshare-tests --test search -- --ignored --nocapture bench_`
+#[tokio::test]
+#[ignore]
+async fn bench_search_big_group_and_many_groups() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let now = app.config.clock.now_ms();
+    let started = std::time::Instant::now();
+    let big = create_group(app, "alice", &["bob"]).await;
+    let words = [
+        "report", "photo", "invoice", "minutes", "slides", "scan", "draft", "budget",
+    ];
+    let mut files: Vec<_> = (0..10_000i64)
+        .map(|i| {
+            let w = words[(i as usize * 7) % words.len()];
+            seeded(
+                &big,
+                &format!("{w}-{i:05}-final.pdf"),
+                now - 20_000_000 + i * 1_000,
+            )
+        })
+        .collect();
+    for i in 0..5 {
+        files.push(seeded(
+            &big,
+            &format!("季度报告-{i}.pdf"),
+            now - 15_000_000 + i,
+        ));
+        files.push(seeded(
+            &big,
+            &format!("Zebra-Contract-{i}.docx"),
+            now - 12_000_000 + i,
+        ));
+    }
+    let mut groups = vec![big.clone()];
+    for g in 0..199i64 {
+        let cid = create_group(app, "carol", &["bob"]).await;
+        for k in 0..5 {
+            let w = words[(g + k) as usize % words.len()];
+            files.push(seeded(
+                &cid,
+                &format!("{w}-g{g}-{k}.txt"),
+                now - 30_000_000 + g * 50_000 + k * 7_000,
+            ));
+        }
+        if g % 50 == 0 {
+            files.push(seeded(
+                &cid,
+                &format!("Zebra-Contract-g{g}.docx"),
+                now - 25_000_000 + g,
+            ));
+        }
+        groups.push(cid);
+    }
+    let total = files.len();
+    seed(app, files).await;
+    println!(
+        "seeded {total} files in {} groups in {:?}",
+        groups.len(),
+        started.elapsed()
+    );
+
+    let bob = client(app, "bob");
+    let runs = 21;
+    let mut report = Vec::new();
+    for (label, scope, query) in [
+        ("group, q=zebra (5 hits)", Some(&big), q("zebra")),
+        ("group, q=报告 (5 hits)", Some(&big), q("报告")),
+        (
+            "group, q=report (1,250 hits), first page of 50",
+            Some(&big),
+            q("report"),
+        ),
+        (
+            "group, type=document, first page of 50",
+            Some(&big),
+            Query::new().and("type", "document"),
+        ),
+        (
+            "group, no filter listing, first page of 50",
+            Some(&big),
+            Query::new(),
+        ),
+        ("all files (200 groups), q=zebra (9 hits)", None, q("zebra")),
+        (
+            "all files (200 groups), no filter, first page of 50",
+            None,
+            Query::new(),
+        ),
+        (
+            "all files (200 groups), q=report, first page of 50",
+            None,
+            q("report"),
+        ),
+    ] {
+        let mut times = Vec::new();
+        let mut items = 0;
+        let mut calls = 0;
+        let mut hits = 0;
+        for _ in 0..runs {
+            counter.reset();
+            let t = std::time::Instant::now();
+            hits = match scope {
+                Some(cid) => bob.files(cid, query.clone()).await.ok().files.len(),
+                None => bob.all_files(query.clone()).await.ok().files.len(),
+            };
+            times.push(t.elapsed());
+            items = counter.items_scanned();
+            calls = counter.read().0;
+        }
+        times.sort();
+        report.push(format!(
+            "| {label} | {hits} | {items} | {calls} | {:.1} ms |",
+            times[runs / 2].as_secs_f64() * 1000.0
+        ));
+    }
+    println!("| search | files returned | index items read | DynamoDB calls | p50 ({runs} runs) |");
+    println!("|---|---|---|---|---|");
+    for line in report {
+        println!("{line}");
+    }
+}

@@ -122,10 +122,13 @@ pub async fn all(
         .map(|p| p.groups.into_iter().collect())
         .unwrap_or_default();
     let mut heads = app.store.group_heads(&groups).await?;
-    // No bound yet (no file since it was kept): could hold anything, searched first.
-    let bound = |h: &GroupHead| h.last_file_at_ms.unwrap_or(i64::MAX);
-    heads.sort_by_key(|h| std::cmp::Reverse(bound(h)));
-    heads.retain(|h| filters.after_ms.is_none_or(|a| bound(h) >= a));
+    // Without `last_file_at` a group has no file in the index (the completion that indexes a
+    // file sets it, and so does a backfill): nothing to search there.
+    heads.retain(|h| {
+        h.last_file_at_ms
+            .is_some_and(|b| filters.after_ms.is_none_or(|a| b >= a))
+    });
+    heads.sort_by_key(|h| std::cmp::Reverse(h.last_file_at_ms));
     let (entries, next) = merge(app, &heads, filters, after, limit, now).await?;
     let titles: HashMap<&str, &str> = heads
         .iter()
@@ -178,7 +181,7 @@ async fn merge(
         let mut wave = Vec::new();
         while wave.len() < WAVE {
             match rest.peek() {
-                Some(h) if floor.is_none_or(|f| h.last_file_at_ms.is_none_or(|b| b >= f)) => {
+                Some(h) if floor.is_none_or(|f| h.last_file_at_ms.is_some_and(|b| b >= f)) => {
                     wave.push(rest.next().expect("peeked"));
                 }
                 _ => break,

@@ -38,7 +38,8 @@ pub struct SearchPage {
 pub struct GroupHead {
     pub conversation_id: String,
     pub title: String,
-    /// `None` on groups without a file since the bound was kept (search them always).
+    /// `None`: no file of the group is in the index (none completed since it exists, and
+    /// none backfilled), so there is nothing to search.
     pub last_file_at_ms: Option<i64>,
 }
 
@@ -241,6 +242,32 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// Test and seeding helper (benchmarks, backfills): an available file as a completion
+    /// leaves it, without its message: the record, its index entries, its group's
+    /// `last_file_at`.
+    pub async fn seed_indexed_file(&self, file: &FileRecord) -> Result<(), ApiError> {
+        self.put_file_record(file).await?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(self.index_file(file, file.expires_at_ms)))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("file_search.seed", e))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(&file.conversation_id))
+            .update_expression("SET last_file_at = :t")
+            .condition_expression("attribute_not_exists(last_file_at) OR last_file_at < :t")
+            .expression_attribute_values(":t", super::codec::n(file.uploaded_at_ms))
+            .send()
+            .await;
+        super::conditional_write(result, "file_search.seed_head").map(|_| ())
     }
 }
 
