@@ -636,3 +636,43 @@ async fn bench_search_big_group_and_many_groups() {
         println!("{line}");
     }
 }
+
+/// Files completed before the index are found once backfilled, and only if still available:
+/// a file deleted before its backfill stays out of the index.
+#[tokio::test]
+async fn a_backfill_indexes_only_files_still_available() {
+    use shared::domain::model::StoredFileStatus;
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let now = app.config.clock.now_ms();
+    let live = seeded(&cid, "old-report.pdf", now - 1_000);
+    let mut gone = seeded(&cid, "old-secret.pdf", now - 500);
+    gone.status = StoredFileStatus::Deleted;
+    gone.deleted_at_ms = Some(now - 100);
+    app.store.put_file_record(&live).await.unwrap();
+    app.store.put_file_record(&gone).await.unwrap();
+    assert!(
+        names(app, "bob", &cid, q("old")).await.is_empty(),
+        "not indexed yet"
+    );
+    assert!(client(app, "bob")
+        .all_files(q("old"))
+        .await
+        .ok()
+        .files
+        .is_empty());
+
+    assert!(app.store.index_existing_file(&live).await.unwrap());
+    assert!(!app.store.index_existing_file(&gone).await.unwrap());
+    let everything = q("old").and("include", "deleted");
+    assert_eq!(
+        names(app, "bob", &cid, everything).await,
+        ["old-report.pdf"]
+    );
+    let all = client(app, "bob").all_files(q("old")).await.ok();
+    assert_eq!(
+        all.files.len(),
+        1,
+        "the group's newest upload time was set too"
+    );
+}

@@ -246,17 +246,40 @@ impl Store {
 }
 
 impl Store {
-    /// Test and seeding helper (benchmarks, backfills): an available file as a completion
-    /// leaves it, without its message: the record, its index entries, its group's
-    /// `last_file_at`.
+    /// Test and seeding helper (benchmarks): an available file as a completion leaves it,
+    /// without its message: the record, its index entries, its group's `last_file_at`.
     pub async fn seed_indexed_file(&self, file: &FileRecord) -> Result<(), ApiError> {
         self.put_file_record(file).await?;
-        self.client
+        self.index_existing_file(file).await.map(|_| ())
+    }
+
+    /// The backfill of one file completed before the index existed: its entries, written only
+    /// while the record is still available (a deletion that committed first leaves nothing; one
+    /// that commits after removes them, as for any file), then its group's `last_file_at`.
+    /// `false`: the file is not available (any more).
+    pub async fn index_existing_file(&self, file: &FileRecord) -> Result<bool, ApiError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.tables.files)
+            .key("file_id", s(&file.file_id))
+            .condition_expression("#st = :available")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":available", s("available"))
+            .build()
+            .expect("table, key, condition set");
+        let mut parts = vec![TransactWriteItem::builder().condition_check(check).build()];
+        parts.extend(self.index_file(file, file.expires_at_ms));
+        let result = self
+            .client
             .transact_write_items()
-            .set_transact_items(Some(self.index_file(file, file.expires_at_ms)))
+            .set_transact_items(Some(parts))
             .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("file_search.seed", e))?;
+            .await;
+        if let Err(e) = result {
+            return match super::append::cancellation_reasons(&e) {
+                Some(_) => Ok(false),
+                None => Err(ApiError::from_sdk("file_search.backfill", e)),
+            };
+        }
         let result = self
             .client
             .update_item()
@@ -267,7 +290,7 @@ impl Store {
             .expression_attribute_values(":t", super::codec::n(file.uploaded_at_ms))
             .send()
             .await;
-        super::conditional_write(result, "file_search.seed_head").map(|_| ())
+        super::conditional_write(result, "file_search.backfill_head").map(|_| true)
     }
 }
 
