@@ -17,8 +17,11 @@ use crate::domain::search::{self, Entry, Filters};
 use crate::infra::store::{position, GroupHead, SearchPage};
 use crate::{ApiError, App};
 
-/// Groups searched at once by `GET /files`.
+/// Groups searched at once by `GET /files` at first; each further wave doubles, up to
+/// [`MAX_WAVE`]: a page the newest groups fill costs one wave, and a filter that most groups
+/// must be asked about takes a few waves, not dozens.
 const WAVE: usize = 8;
+const MAX_WAVE: usize = 32;
 
 /// The filters of a request's query (`q`, `type`, `uploader`, `after`, `before`, `include`).
 pub fn parse_filters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Filters, ApiError> {
@@ -169,6 +172,7 @@ async fn merge(
     // The newest position a group stopped reading at: nothing older is known to be complete.
     let mut cut: Option<FilesAfter> = None;
     let mut rest = heads.iter().peekable();
+    let mut wave_size = WAVE;
     loop {
         // A group can add to the page only if its newest file is at least as new as the
         // page's last hit so far (once full) and the cut.
@@ -179,7 +183,7 @@ async fn merge(
             _ => None,
         };
         let mut wave = Vec::new();
-        while wave.len() < WAVE {
+        while wave.len() < wave_size {
             match rest.peek() {
                 Some(h) if floor.is_none_or(|f| h.last_file_at_ms.is_some_and(|b| b >= f)) => {
                     wave.push(rest.next().expect("peeked"));
@@ -190,6 +194,7 @@ async fn merge(
         if wave.is_empty() {
             break;
         }
+        wave_size = (wave_size * 2).min(MAX_WAVE);
         let pages: Vec<SearchPage> = futures::future::try_join_all(wave.iter().map(|h| {
             app.store
                 .search_group(&h.conversation_id, filters, after.as_ref(), limit, now)
