@@ -195,7 +195,8 @@ async fn main() -> Result<(), Error> {
 }
 
 /// Both streams the template maps to the fan-out (appends, and read markers), each pump woken
-/// by the stack's writes to its table.
+/// by the stack's writes to its table, in a task of its own: a send writes to both tables, and
+/// one pump's fan-out need not wait for the other's.
 async fn pump_streams(
     app: &'static App,
     streams: aws_sdk_dynamodbstreams::Client,
@@ -204,7 +205,7 @@ async fn pump_streams(
     written: &wake::StreamWrites,
 ) {
     let pumps = written.by_table(&app.config.tables).map(|(table, signal)| {
-        push::pump_stream(
+        tokio::spawn(push::pump_stream(
             app,
             streams.clone(),
             ddb.clone(),
@@ -212,7 +213,7 @@ async fn pump_streams(
             table,
             None,
             signal,
-        )
+        ))
     });
     futures::future::join_all(pumps).await;
 }

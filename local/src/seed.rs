@@ -129,6 +129,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             deleted_at_ms: None,
             multipart: None,
             preview: Default::default(),
+            forwarded_from: None,
         };
         app.store.put_new_file(&record).await?;
         // The real completion path: checks the object, announces the file in history.

@@ -9,7 +9,8 @@ not a test).
    201 -> bob's frame with that seq, and 201 -> the poll that first returned it. Frames missing
    or repeated are counted (both must be 0).
 2. Fan-out. A group of MEMBERS members (created with 49 with its owner, the rest added by the owner, several
-   additions in flight), every member including the sender with one connection open; the sender
+   additions in flight), every member including the sender with one connection open (the
+   sender's from the start, the others' once the building has been pushed: `settled`); the sender
    posts FANOUT_SENDS messages one at a time, each once every connection has the previous one.
    Per send: 201 -> the first frame, 201 -> the last, and whether every connection got it exactly
    once. Baseline in the same run: the same for a 2-member group (sender + 1, both connected).
@@ -165,6 +166,18 @@ async def wait_for(receivers, cid, seq, timeout=DELIVERY_TIMEOUT):
     return all(r.arrivals(cid, seq) for r in receivers)
 
 
+async def settled(api, probe, user, cid, timeout=600):
+    """Until every message of the group so far has reached `probe`, a connection of `user` (a
+    member) opened before the group was created, so each is pushed to it, in order. Receivers
+    connect only then: API Gateway answers a post to a connection whose `$connect` has not
+    returned with 410 Gone (the local stack too), and the fan-out then forgets the connection,
+    so a push still running while a receiver connects could lose that receiver."""
+    status, page = await call("GET", api, user, f"/conversations/{cid}/messages?limit=1")
+    assert status == 200, page
+    last = max(m["seq"] for m in page["messages"])
+    assert await wait_for([probe], cid, last, timeout), "the group's pushes did not settle"
+
+
 async def create_group(api, owner, members, title="bench-push"):
     status, body = await call("POST", api, owner, "/conversations",
                               {"title": title, "members": members[:INITIAL_MEMBERS]})
@@ -210,10 +223,14 @@ def log_size(path):
 # --- 1. latency: push vs a 1 s poll ------------------------------------------------------------
 
 async def latency(api, ws_url, sends):
+    (probe,) = await open_receivers(api, ws_url, ["alice"])
     status, body = await call("POST", api, "alice", "/conversations",
                               {"title": "bench-push latency", "members": ["bob", "carol"]})
     assert status == 201, body
     cid = body["conversation_id"]
+    # The group's creation is pushed before bob connects (see `settled`).
+    await settled(api, probe, "alice", cid)
+    await probe.close()
     (bob,) = await open_receivers(api, ws_url, ["bob"])
     # A first send, not measured: the pump is past the group's creation once bob has it.
     warm_seq, _ = await send(api, "alice", cid, "warm-up")
@@ -286,14 +303,17 @@ async def latency(api, ws_url, sends):
 async def fanout(api, ws_url, members, sends, api_log, label):
     sender = f"{label}-owner"
     users = [sender] + [f"{label}-m{i:05d}" for i in range(members - 1)]
+    # The sender's connection first: the others connect once the group's building is pushed.
+    (sender_rx,) = await open_receivers(api, ws_url, [sender])
     t0 = time.monotonic()
     cid, add_retries = await create_group(api, sender, users[1:])
     built = time.monotonic() - t0
+    await settled(api, sender_rx, sender, cid)
     t0 = time.monotonic()
-    receivers = await open_receivers(api, ws_url, users)
+    others = await open_receivers(api, ws_url, users[1:])
     opened = time.monotonic() - t0
-    # Not measured: once every connection has this, the pump is past the group's building (one
-    # conversation's records are pushed in order).
+    receivers = [sender_rx] + others
+    # Not measured: a first send to every connection.
     warm_seq, _ = await send(api, sender, cid, "warm-up")
     assert await wait_for(receivers, cid, warm_seq, 120), "the warm-up did not reach everyone"
     await asyncio.sleep(0.5)
@@ -318,7 +338,7 @@ async def fanout(api, ws_url, members, sends, api_log, label):
     measured = {row["seq"] for row in rows}
     duplicated = sum(max(0, sum(1 for s, _ in r.frames.get(cid, ()) if s == seq) - 1)
                      for r in receivers for seq in measured)
-    stale = sum(1 for r in receivers for s, _ in r.frames.get(cid, ()) if s < warm_seq)
+    stale = sum(1 for r in others for s, _ in r.frames.get(cid, ()) if s < warm_seq)
     await asyncio.gather(*(r.close() for r in receivers))
     firsts = [row["first_ms"] for row in rows if row["first_ms"] is not None]
     lasts = [row["last_ms"] for row in rows if row["last_ms"] is not None]

@@ -983,6 +983,34 @@ def listings_same_as_moto():
           "identical to moto's")
 
 
+@proves("s3.ranged-part-copy")
+def ranged_part_copy():
+    print("ranged-part-copy: UploadPartCopy reads its range of the source only")
+    url()
+    s3 = client("s3")
+    s3.create_bucket(Bucket="copies")
+    s3.put_bucket_versioning(Bucket="copies", VersioningConfiguration={"Status": "Enabled"})
+    data = os.urandom(11 * 1024 * 1024)
+    version = s3.put_object(Bucket="copies", Key="src", Body=data)["VersionId"]
+    s3.put_object(Bucket="copies", Key="src", Body=b"a later version")
+    upload = s3.create_multipart_upload(Bucket="copies", Key="dst", ChecksumAlgorithm="SHA256")["UploadId"]
+    ranges = [(0, 5 * 1024 * 1024 - 1), (5 * 1024 * 1024, len(data) - 1)]
+    with Counters() as counters:
+        for n, (first, last) in enumerate(ranges, 1):
+            s3.upload_part_copy(Bucket="copies", Key="dst", UploadId=upload, PartNumber=n,
+                                CopySource={"Bucket": "copies", "Key": "src", "VersionId": version},
+                                CopySourceRange=f"bytes={first}-{last}")
+        reads = counters.value_reads
+    listed = s3.list_parts(Bucket="copies", Key="dst", UploadId=upload)["Parts"]
+    check([p["ChecksumSHA256"] for p in listed]
+          == [sha256_b64(data[a:b + 1]) for a, b in ranges], "each part is its range of that version")
+    s3.complete_multipart_upload(Bucket="copies", Key="dst", UploadId=upload, MultipartUpload={"Parts": [
+        {"PartNumber": p["PartNumber"], "ETag": p["ETag"], "ChecksumSHA256": p["ChecksumSHA256"]}
+        for p in listed]})
+    check(s3.get_object(Bucket="copies", Key="dst")["Body"].read() == data, "the copy is byte-exact")
+    check(reads == 0, f"no whole source read per part ({reads} reads)")
+
+
 # --------------------------------------------------------------------------------------------
 
 

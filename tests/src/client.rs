@@ -385,6 +385,20 @@ impl<'a> Client<'a> {
     }
 
     /// `POST /conversations/{cid}/files/{file_id}/complete`
+    /// `POST /conversations/{cid}/files/{file_id}/forward` to `to` with `client_msg_id`.
+    pub async fn forward(
+        &self,
+        cid: &str,
+        file_id: &str,
+        to: &str,
+        client_msg_id: &str,
+    ) -> Response<shared::api::uploads::ForwardedFile> {
+        let template = "/conversations/{conversation_id}/files/{file_id}/forward";
+        let body = serde_json::json!({"to_conversation_id": to, "client_msg_id": client_msg_id});
+        self.route("POST", template, &[cid, file_id], Query::new(), Some(body))
+            .await
+    }
+
     pub async fn complete_upload(&self, cid: &str, file_id: &str) -> Response<MessageView> {
         let template = "/conversations/{conversation_id}/files/{file_id}/complete";
         let params = [cid, file_id];

@@ -578,40 +578,30 @@ fn each_retention_has_its_own_lifecycle_rule() {
         .filter(|r| !r["ExpirationInDays"].is_null())
         .map(|r| (r["Prefix"].as_str().unwrap(), r))
         .collect();
-    for days in RETENTION_DAYS_CHOICES.iter().copied() {
-        let key = shared::infra::blob::object_key("0123abcd", "f", days);
+    // Exactly one enabled rule expires `key` after `days`, by its retention's prefix under
+    // `root`; nothing expires a key kept forever.
+    let expires_with = |key: &str, root: &str, days: u32| {
         let matching: Vec<&(&str, &Value)> = expiring
             .iter()
             .filter(|(p, _)| key.starts_with(p))
             .collect();
         if days == 0 {
             assert!(matching.is_empty(), "{key} is kept forever: {matching:?}");
-            continue;
+            return;
         }
         assert_eq!(matching.len(), 1, "{key}: {matching:?}");
         let (prefix, rule) = matching[0];
-        assert_eq!(*prefix, format!("files/r{days}/"));
+        assert_eq!(*prefix, format!("{root}/r{days}/"));
         assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{key}");
         assert_eq!(rule["ExpirationInDays"].as_u64(), Some(u64::from(days)));
-    }
-    // A file's previews expire with it: the same days, by a rule of their own prefix.
+    };
     for days in RETENTION_DAYS_CHOICES.iter().copied() {
         let file_key = shared::infra::blob::object_key("0123abcd", "f", days);
+        expires_with(&file_key, "files", days);
+        // A file's previews expire with it: the same days, by a rule of their own prefix.
         for size in shared::domain::model::PreviewSize::ALL {
             let key = shared::infra::blob::preview_key(&file_key, size).unwrap();
-            let matching: Vec<&(&str, &Value)> = expiring
-                .iter()
-                .filter(|(p, _)| key.starts_with(p))
-                .collect();
-            if days == 0 {
-                assert!(matching.is_empty(), "{key} is kept forever: {matching:?}");
-                continue;
-            }
-            assert_eq!(matching.len(), 1, "{key}: {matching:?}");
-            let (prefix, rule) = matching[0];
-            assert_eq!(*prefix, format!("previews/r{days}/"));
-            assert_eq!(rule["Status"].as_str(), Some("Enabled"), "{key}");
-            assert_eq!(rule["ExpirationInDays"].as_u64(), Some(u64::from(days)));
+            expires_with(&key, "previews", days);
         }
     }
     // Keys of the first layout (hex conversation ids) still expire, by the parameter.
@@ -677,7 +667,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("DownloadRedirectFunction", "MembersTable", &["GetItem"]),
         ("FileInfoFunction", "FilesTable", &["BatchGetItem", "GetItem"]),
         ("FileInfoFunction", "FilesTable/by-conversation", &["Query"]),
-        ("FileInfoFunction", "MembersTable", &["GetItem"]),
+        ("FileInfoFunction", "MembersTable", &["BatchGetItem", "GetItem"]),
         ("FileInfoFunction", "FileSearchTable", &["Query"]),
         ("FileInfoFunction", "ProfilesTable", &["GetItem"]),
         ("FileInfoFunction", "ConversationsTable", &["BatchGetItem"]),
@@ -688,24 +678,24 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("PostMessageFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("PostMessageFunction", "FilesTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "FileSearchTable", &["DeleteItem", "PutItem"]),
-        ("PullMessagesFunction", "MembersTable", &["GetItem"]),
+        ("PullMessagesFunction", "MembersTable", &["BatchGetItem", "GetItem"]),
         ("PullMessagesFunction", "MessagesTable", &["Query"]),
         ("SweepUploadsFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
-        ("SweepUploadsFunction", "FilesTable", &["GetItem", "UpdateItem"]),
+        ("SweepUploadsFunction", "FilesTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("SweepUploadsFunction", "FileSearchTable", &["PutItem"]),
         ("SweepUploadsFunction", "FilesTable/pending-by-deadline", &["Query"]),
         ("SweepUploadsFunction", "FilesTable/purge-by-deleted-at", &["Query"]),
-        ("SweepUploadsFunction", "MembersTable", &["GetItem", "UpdateItem"]),
+        ("SweepUploadsFunction", "MembersTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("SweepUploadsFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("UploadCompletedFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
-        ("UploadCompletedFunction", "FilesTable", &["GetItem", "UpdateItem"]),
+        ("UploadCompletedFunction", "FilesTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("UploadCompletedFunction", "FileSearchTable", &["PutItem"]),
-        ("UploadCompletedFunction", "MembersTable", &["GetItem", "UpdateItem"]),
+        ("UploadCompletedFunction", "MembersTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("UploadCompletedFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("UploadFileFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
-        ("UploadFileFunction", "FilesTable", &["GetItem", "PutItem", "UpdateItem"]),
+        ("UploadFileFunction", "FilesTable", &["ConditionCheckItem", "GetItem", "PutItem", "UpdateItem"]),
         ("UploadFileFunction", "FileSearchTable", &["PutItem"]),
-        ("UploadFileFunction", "MembersTable", &["GetItem", "UpdateItem"]),
+        ("UploadFileFunction", "MembersTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("UploadFileFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("PushFanoutFunction", "ConnectionsTable", &["BatchGetItem", "UpdateItem"]),
         ("PushFanoutFunction", "MembersTable", &["Query"]),

@@ -269,3 +269,85 @@ async fn measure_the_group_list_and_a_send() {
     send_text(app, &cid, "dana", "hi").await;
     println!("send: {:?}", counter.calls());
 }
+
+/// A forward (#27): the source (with the caller's membership), the target membership and an
+/// earlier try are read together; the pending file is put; then the completion's append reads
+/// (counters, membership) together and one transaction announces it (with the source checks
+/// inside); the file is read back for the answer. Five round trips, none per member or part.
+#[tokio::test]
+async fn a_forward_reads_once_puts_once_then_completes_like_an_upload() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let source = create_group(app, "alice", &["bob"]).await;
+    let target = create_group(app, "alice", &["carol"]).await;
+    let fid = upload(app, &source, "bob", "a.txt", "text/plain", b"abc").await;
+    counter.reset();
+    client(app, "alice")
+        .forward(&source, &fid, &target, "f1")
+        .await
+        .created();
+    let ops: Vec<(String, usize)> = counter
+        .calls()
+        .into_iter()
+        .map(|c| (c.operation, c.items))
+        .collect();
+    let get = || ("GetItem".to_string(), 1);
+    assert_eq!(ops[..4], [get(), get(), get(), get()], "{ops:?}");
+    assert_eq!(ops[4].0, "PutItem");
+    assert_eq!(ops[5..7], [get(), get()], "{ops:?}");
+    // Six parts, and the copy's search entries (#27: `*`, `type:`, `uploader:`, `txt`, `tx`).
+    let entries = shared::domain::search::file_terms(
+        "a.txt",
+        shared::domain::search::FileKind::Document,
+        "alice",
+    )
+    .len();
+    assert_eq!(entries, 5);
+    assert_eq!(
+        ops[7],
+        ("TransactWriteItems".to_string(), 6 + entries),
+        "{ops:?}"
+    );
+    assert_eq!(ops[8], get());
+    assert_eq!(counter.read(), (9, 4));
+}
+
+/// Naming forwards' sources costs one BatchGetItem of the page's distinct source groups (here
+/// three forwards from two groups: two keys), and nothing on a page without forwards.
+#[tokio::test]
+async fn history_with_forwards_reads_the_sources_memberships_in_one_batch() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let one = create_group(app, "alice", &[]).await;
+    let two = create_group(app, "alice", &[]).await;
+    let target = create_group(app, "alice", &["carol"]).await;
+    let alice = client(app, "alice");
+    for (n, from) in [&one, &one, &two].into_iter().enumerate() {
+        let fid = upload(app, from, "alice", "a.txt", "text/plain", b"abc").await;
+        alice
+            .forward(from, &fid, &target, &format!("f{n}"))
+            .await
+            .created();
+    }
+    counter.reset();
+    client(app, "carol")
+        .messages(&target, Query::new())
+        .await
+        .ok();
+    let ops: Vec<(String, usize)> = counter
+        .calls()
+        .into_iter()
+        .map(|c| (c.operation, c.items))
+        .collect();
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    assert_eq!(ops[2], ("BatchGetItem".to_string(), 2), "{ops:?}");
+    assert_eq!(counter.read(), (3, 2));
+}

@@ -391,6 +391,7 @@ pub fn seeded(cid: &str, name: &str, uploaded_at_ms: i64) -> shared::domain::mod
         deleted_at_ms: None,
         preview: PreviewRecord::default(),
         multipart: None,
+        forwarded_from: None,
     }
 }
 
@@ -675,4 +676,30 @@ async fn a_backfill_indexes_only_files_still_available() {
         1,
         "the group's newest upload time was set too"
     );
+}
+
+/// A forwarded file becomes available through the upload's own completion, so it is found in
+/// its new group, and "all my files" shows it to whoever is in that group.
+#[tokio::test]
+async fn a_forwarded_file_is_found_in_its_new_group() {
+    let app = stack().await;
+    let source = create_group(app, "alice", &["bob"]).await;
+    let target = create_group(app, "bob", &["carol"]).await;
+    let original = up(app, &source, "alice", "Roadmap-2027.pdf", "application/pdf").await;
+    let forwarded = client(app, "bob")
+        .forward(&source, &original, &target, "fwd-1")
+        .await
+        .created();
+    let copy = forwarded.file.file_id;
+    let found = client(app, "carol").files(&target, q("roadmap")).await.ok();
+    let ids: Vec<_> = found.files.into_iter().map(|f| f.file_id).collect();
+    assert_eq!(ids, [copy.as_str()]);
+    let carol = client(app, "carol").all_files(q("roadmap")).await.ok();
+    assert_eq!(carol.files.len(), 1, "carol is not in the source group");
+    let bob = client(app, "bob").all_files(q("roadmap")).await.ok();
+    let mut both: Vec<_> = bob.files.into_iter().map(|f| f.file.file_id).collect();
+    both.sort();
+    let mut expected = vec![original, copy];
+    expected.sort();
+    assert_eq!(both, expected);
 }

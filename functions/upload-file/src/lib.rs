@@ -1,7 +1,8 @@
 //! Uploads: `POST .../uploads` hands out a presigned S3 POST form, or for large files a
 //! multipart upload with presigned part URLs (more from `POST .../uploads/{id}/parts`, progress
 //! from `GET .../uploads/{id}`, `DELETE` aborts); `POST .../files/{id}/complete` checks the
-//! object and announces the file in history.
+//! object and announces the file in history; `POST .../files/{id}/forward` copies a file to
+//! another group of the caller's and announces it there.
 
 use lambda_http::{Body, Request, Response};
 use shared::api::uploads;
@@ -24,6 +25,20 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     uploads::complete(app, &ctx.caller, &conversation_id, &file_id).await?;
                 json(if now { 201 } else { 200 }, &message)
             }
+            Route::ForwardFile {
+                conversation_id,
+                file_id,
+            } => json(
+                201,
+                &uploads::forward(
+                    app,
+                    &ctx.caller,
+                    &conversation_id,
+                    &file_id,
+                    json_body(&req)?,
+                )
+                .await?,
+            ),
             Route::UploadState {
                 conversation_id,
                 file_id,

@@ -55,6 +55,7 @@ fn page(messages: u64, varied: bool) -> MessagePage {
                     name: format!("photo-{seq}.jpg"),
                     size: 123_456,
                     content_type: "image/jpeg".into(),
+                    forwarded: None,
                 })
             } else {
                 MessageBody::Text(if varied {

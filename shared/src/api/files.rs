@@ -43,7 +43,10 @@ pub async fn info(
     file_id: &FileId,
 ) -> Result<FileInfo, ApiError> {
     let file = member_file(app, caller, conversation_id, file_id).await?;
-    Ok(file.info(app.config.clock.now_ms()))
+    let mut info = [file.info(app.config.clock.now_ms())];
+    super::forwarded::reveal_in_files(app, caller, &[&file], &mut info).await?;
+    let [info] = info;
+    Ok(info)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,6 +87,8 @@ pub async fn batch(
             None => missing.push(id),
         }
     }
+    let records: Vec<&FileRecord> = found.iter().collect();
+    super::forwarded::reveal_in_files(app, caller, &records, &mut files).await?;
     Ok(FileBatch { files, missing })
 }
 
@@ -134,6 +139,8 @@ pub async fn list(
     for f in &page.files {
         files.push(with_preview_url(app, f, now, preview_urls).await?);
     }
+    let records: Vec<&FileRecord> = page.files.iter().collect();
+    super::forwarded::reveal_in_files(app, caller, &records, &mut files).await?;
     Ok(FileList {
         files,
         cursor: page.next.map(|next| cursor::encode(conversation_id, &next)),
@@ -212,7 +219,7 @@ pub async fn preview(
 }
 
 /// A file's bytes (or previews) can be handed out: it is available.
-fn downloadable(file: &FileRecord, now: i64) -> Result<(), ApiError> {
+pub(crate) fn downloadable(file: &FileRecord, now: i64) -> Result<(), ApiError> {
     match file.status_at(now) {
         FileStatus::Available => Ok(()),
         FileStatus::Pending => Err(ApiError::new(

@@ -74,6 +74,8 @@ pub async fn pull(
             }
         }
     };
+    let mut page = page;
+    super::forwarded::reveal_in_messages(app, caller, &messages, &mut page.messages).await?;
     Ok(page)
 }
 

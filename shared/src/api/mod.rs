@@ -3,6 +3,7 @@
 
 pub mod conversations;
 pub mod files;
+pub mod forwarded;
 pub mod invites;
 pub mod members;
 pub mod messages;

@@ -77,6 +77,8 @@ pub async fn group(
     for f in &records {
         files.push(with_preview_url(app, f, now, preview_urls).await?);
     }
+    let refs: Vec<&FileRecord> = records.iter().collect();
+    super::forwarded::reveal_in_files(app, caller, &refs, &mut files).await?;
     Ok(FileList {
         files,
         cursor: page.next.map(|n| cursor::encode(conversation_id, &n)),
@@ -138,16 +140,23 @@ pub async fn all(
         .map(|h| (h.conversation_id.as_str(), h.title.as_str()))
         .collect();
     let records = files_of(app, &entries, filters, now).await?;
-    let mut files = Vec::with_capacity(records.len());
+    let mut infos = Vec::with_capacity(records.len());
     for f in &records {
-        files.push(FoundFile {
-            file: with_preview_url(app, f, now, preview_urls).await?,
+        infos.push(with_preview_url(app, f, now, preview_urls).await?);
+    }
+    // A forwarded file names its source group only to that group's members, as everywhere.
+    let refs: Vec<&FileRecord> = records.iter().collect();
+    super::forwarded::reveal_in_files(app, caller, &refs, &mut infos).await?;
+    let files = infos
+        .into_iter()
+        .map(|file| FoundFile {
             conversation_title: titles
-                .get(f.conversation_id.as_str())
+                .get(file.conversation_id.as_str())
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
-        });
-    }
+            file,
+        })
+        .collect();
     Ok(AllFiles {
         files,
         cursor: next.map(|n| cursor::encode(&caller.user_id, &n)),

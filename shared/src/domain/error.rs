@@ -34,6 +34,7 @@ pub enum ErrorCode {
     InvalidFilter,
     QueryTooShort,
     QueryTooLong,
+    SameConversation,
     Unauthenticated,
     Forbidden,
     RecallWindowPassed,
@@ -94,7 +95,8 @@ impl ErrorCode {
             | TooManyMembers
             | InvalidFilter
             | QueryTooShort
-            | QueryTooLong => 400,
+            | QueryTooLong
+            | SameConversation => 400,
             Unauthenticated => 401,
             Forbidden | RecallWindowPassed | NotDeletable => 403,
             NotFound | RouteNotFound | NoPreview => 404,

@@ -119,6 +119,8 @@ routes! {
         |p| Route::CreateUpload { conversation_id: p.conversation()? };
     "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
         |p| Route::CompleteUpload { conversation_id: p.conversation()?, file_id: p.file()? };
+    "POST" "/conversations/{conversation_id}/files/{file_id}/forward" => UploadFile,
+        |p| Route::ForwardFile { conversation_id: p.conversation()?, file_id: p.file()? };
     "GET" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
         |p| Route::UploadState { conversation_id: p.conversation()?, file_id: p.file()? };
     "DELETE" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
@@ -209,6 +211,11 @@ pub enum Route {
         conversation_id: ConversationId,
     },
     CompleteUpload {
+        conversation_id: ConversationId,
+        file_id: FileId,
+    },
+    /// A copy of the file, sent as a file message to another group of the caller's.
+    ForwardFile {
         conversation_id: ConversationId,
         file_id: FileId,
     },

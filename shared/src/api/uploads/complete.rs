@@ -150,6 +150,13 @@ async fn announce(
         Some(mp) => {
             let suffix = format!("-{}", mp.part_count(file.size));
             match &object.checksum_sha256_b64 {
+                // A forward knows the source's composite: the copy's must be the same.
+                Some(c) if mp.checksum_sha256.as_ref().is_some_and(|want| want != c) => {
+                    return Err(ApiError::new(
+                        ErrorCode::ChecksumMismatch,
+                        "the copied bytes do not match the source's checksum",
+                    ))
+                }
                 Some(c) if c.ends_with(&suffix) => Some(c.clone()),
                 _ => {
                     return Err(ApiError::new(
@@ -175,13 +182,20 @@ async fn announce(
     // a removal must not put a file into the group afterwards.
     let mut append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
     append.newest_file_at_ms = Some(file.uploaded_at_ms);
+    // A forward is announced only while its forwarder is still a member of the source group
+    // and the source file still available: checked in the same transaction. The extra parts'
+    // order is what the outcome below matches on: the file's own part (0), then these two
+    // (1: the source membership, 2: the source file); a part added later goes after them.
+    let forward_checks = match &file.forwarded_from {
+        Some(source) => app.store.forward_checks(source, &file.uploader, now),
+        None => Vec::new(),
+    };
     let outcome = app
         .store
         .append_message(
             append,
             |seq| {
-                // The file turns available and findable in one write (the index's first part
-                // is the condition's: `ExtraConditionFailed(0)` is still the file's status).
+                // The file turns available and findable in one write.
                 let mut parts = vec![app.store.mark_file_available(
                     &file.file_id,
                     expires_at_ms,
@@ -190,6 +204,8 @@ async fn announce(
                     multipart_checksum.as_deref(),
                     crate::domain::model::is_previewable(&file.content_type),
                 )];
+                parts.extend(forward_checks.iter().cloned());
+                // Unconditioned puts, after the parts whose positions the outcome matches.
                 parts.extend(app.store.index_file(&file, expires_at_ms));
                 parts
             },
@@ -207,6 +223,13 @@ async fn announce(
         AppendOutcome::Appended(m) => Ok((MessageView::from(&m), true)),
         // Someone completed it first (answer with their message), or it was aborted or
         // abandoned meanwhile (gone).
+        // The forwarder left the source group (the same 404 as a non-member gets).
+        AppendOutcome::ExtraConditionFailed(1) => Err(ApiError::not_found()),
+        // The source was recalled, deleted or expired: what its download would answer.
+        AppendOutcome::ExtraConditionFailed(2) => Err(ApiError::new(
+            ErrorCode::FileGone,
+            "the forwarded file has expired or was deleted",
+        )),
         AppendOutcome::ExtraConditionFailed(_) => {
             let current = app
                 .store

@@ -94,6 +94,7 @@ pub async fn create(
         deleted_at_ms: None,
         multipart: None,
         preview: Default::default(),
+        forwarded_from: None,
     };
     if multipart {
         return create_multipart(app, record, part_size, &new.parts).await;

@@ -23,12 +23,14 @@ use crate::{ApiError, App};
 
 mod complete;
 mod create;
+mod forward;
 mod multipart;
 mod s3_event;
 mod sweep;
 
 pub use complete::{complete, complete_file};
 pub use create::create;
+pub use forward::{forward, ForwardRequest, ForwardedFile};
 pub use multipart::{abort, part_urls, state};
 pub use s3_event::{object_created, ObjectOutcome};
 pub use sweep::{sweep_abandoned, Swept};

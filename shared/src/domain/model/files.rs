@@ -59,6 +59,16 @@ pub struct FileRecord {
     pub preview: PreviewRecord,
     /// Set for files uploaded in parts (S3 multipart upload).
     pub multipart: Option<MultipartState>,
+    /// A forward's source: its bytes were copied from that file (another group's), and its
+    /// completion checks the forwarder is still a member there and the source still available.
+    pub forwarded_from: Option<ForwardSource>,
+}
+
+/// The file a forward copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardSource {
+    pub conversation_id: String,
+    pub file_id: String,
 }
 
 /// A multipart upload's state on its file record.
@@ -125,7 +135,15 @@ impl FileRecord {
             name: self.name.clone(),
             size: self.size,
             content_type: self.content_type.clone(),
+            forwarded: self.stored_forwarded(),
         }
+    }
+
+    /// The stored form of `forwarded` (with the source group): views hide it.
+    pub fn stored_forwarded(&self) -> Option<Forwarded> {
+        self.forwarded_from
+            .as_ref()
+            .map(|s| Forwarded::from(&s.conversation_id))
     }
 
     pub fn info(&self, now_ms: i64) -> FileInfo {
@@ -149,6 +167,7 @@ impl FileRecord {
             height: self.preview.height,
             preview: self.preview_view(now_ms),
             integrity: self.integrity(),
+            forwarded: self.stored_forwarded().map(|f| f.hidden()),
         }
     }
 
@@ -177,6 +196,7 @@ impl FileRecord {
                 ..PreviewView::default()
             },
             integrity: None,
+            forwarded: self.stored_forwarded().map(|f| f.hidden()),
         }
     }
 
@@ -270,4 +290,7 @@ pub struct FileInfo {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub height: Option<u32>,
     pub preview: PreviewView,
+    /// Present on a forwarded file; names the source group only to its current members.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub forwarded: Option<Forwarded>,
 }

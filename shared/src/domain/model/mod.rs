@@ -94,6 +94,33 @@ pub struct FileSummary {
     pub name: String,
     pub size: u64,
     pub content_type: String,
+    /// Set on a forwarded file's message. Stored with the source group; shown with it only to
+    /// readers who are members of that group now (see [`Forwarded::hidden`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub forwarded: Option<Forwarded>,
+}
+
+/// That a file was forwarded from another group, and from which, as a reader may see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// The source group: stored always, shown only to its current members.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from_conversation_id: Option<String>,
+}
+
+impl Forwarded {
+    pub fn from(conversation_id: &str) -> Self {
+        Self {
+            from_conversation_id: Some(conversation_id.to_string()),
+        }
+    }
+
+    /// What every reader may see: that it was forwarded, not from where. Views start from
+    /// this, and a read that has checked the reader's membership of the source puts it back,
+    /// so a path that forgets the check shows too little, never too much.
+    pub fn hidden(&self) -> Self {
+        Self::default()
+    }
 }
 
 /// What a system message records. The wire and stored name is the snake_case variant name.
@@ -243,7 +270,11 @@ impl From<&Message> for MessageView {
     fn from(m: &Message) -> Self {
         let (kind, text, file, system) = match &m.body {
             MessageBody::Text(t) => ("text", Some(t.clone()), None, None),
-            MessageBody::File(f) => ("file", None, Some(f.clone()), None),
+            MessageBody::File(f) => {
+                let mut f = f.clone();
+                f.forwarded = f.forwarded.as_ref().map(Forwarded::hidden);
+                ("file", None, Some(f), None)
+            }
             MessageBody::System(s) => ("system", None, None, Some(s.clone())),
             MessageBody::Deleted(_) => ("deleted", None, None, None),
         };
@@ -314,6 +345,7 @@ mod tests {
             deleted_at_ms: None,
             multipart: None,
             preview: PreviewRecord::default(),
+            forwarded_from: None,
         }
     }
 

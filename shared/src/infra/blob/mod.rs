@@ -15,7 +15,10 @@ use crate::domain::disposition::{content_disposition, safe_content_type, Disposi
 use crate::infra::aws::SdkConfig;
 use crate::{ApiError, Config};
 
+mod copy;
 mod multipart;
+
+pub use copy::COPY_PARALLELISM;
 
 /// A URL is never signed to outlive its credentials; this much margin is kept.
 const CREDENTIAL_MARGIN: Duration = Duration::from_secs(60);

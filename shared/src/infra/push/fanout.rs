@@ -7,7 +7,8 @@
 //! once, posted to every connection, [`CONCURRENT_POSTS`] connections at a time. One connection
 //! gets its frames one after another, so it sees a conversation's messages in `seq` order (the
 //! stream keeps one conversation's records in order: they share a partition key). A connection
-//! API Gateway reports gone (410) is forgotten and gets nothing more.
+//! API Gateway reports gone (410) is forgotten and gets nothing more, unless it was recorded
+//! moments ago (see [`OPENING_GRACE_S`]).
 //!
 //! Delivery is best effort by design: a frame that fails (throttling, a connection closing as it
 //! is posted to) is counted and logged, not retried, because the client fills any gap from
@@ -33,6 +34,15 @@ use crate::ApiError;
 /// Gateway's management API; 100 in flight keeps a 2,000-connection group to about twenty
 /// round trips of latency without opening more sockets than a 1 GB function handles easily.
 pub const CONCURRENT_POSTS: usize = 100;
+
+/// How long after its record is written a connection answering 410 is taken to be still
+/// opening rather than gone. `$connect` records the connection before it returns, and API
+/// Gateway answers 410 to posts for it until it has returned: a fan-out in that window must not
+/// forget a connection that is about to open (it would get nothing until it reconnected). The
+/// frame itself is lost, as any frame before a socket opens; clients read history on open.
+/// A connection that really died that young is forgotten by the first fan-out after the grace,
+/// or by the table's TTL.
+pub const OPENING_GRACE_S: i64 = 10;
 
 /// The outcome of posting one frame to one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +236,7 @@ async fn push_conversation<D: Deliver>(
     // Owned items: a stream of borrowed ones trips the compiler's Send check in the handler.
     let frames = &frames;
     let mut outcomes = futures::stream::iter(connections)
-        .map(move |connection| post_all(store, deliver, connection, frames))
+        .map(move |connection| post_all(store, deliver, connection, frames, now_s))
         .buffer_unordered(CONCURRENT_POSTS);
     while let Some((sent, last)) = outcomes.next().await {
         counts.add(sent, last);
@@ -234,19 +244,24 @@ async fn push_conversation<D: Deliver>(
     Ok(counts)
 }
 
-/// Posts `frames` to one connection in order; stops at a gone connection (and forgets it).
-/// Returns how many were sent and the worst outcome.
+/// Posts `frames` to one connection in order; stops at a gone connection (and forgets it,
+/// unless it may still be opening: then the post counts as failed). Returns how many were sent
+/// and the worst outcome.
 pub(super) async fn post_all<D: Deliver>(
     store: &Store,
     deliver: &D,
     connection: Connection,
     frames: &[Vec<u8>],
+    now_s: i64,
 ) -> (usize, Delivery) {
     let mut sent = 0;
     let mut worst = Delivery::Sent;
     for frame in frames {
         match deliver.post(&connection.connection_id, frame).await {
             Delivery::Sent => sent += 1,
+            Delivery::Gone if now_s - connection.opened_at_s < OPENING_GRACE_S => {
+                return (sent, Delivery::Failed);
+            }
             Delivery::Gone => {
                 if let Err(e) = store
                     .delete_connection(&connection.user_id, &connection.connection_id)

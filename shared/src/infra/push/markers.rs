@@ -66,12 +66,11 @@ pub async fn push_markers<D: Deliver>(
             (connection, frames)
         })
         .collect();
-    let mut outcomes =
-        futures::stream::iter(posts)
-            .map(|(connection, frames)| async move {
-                post_all(store, deliver, connection, &frames).await
-            })
-            .buffer_unordered(CONCURRENT_POSTS);
+    let mut outcomes = futures::stream::iter(posts)
+        .map(|(connection, frames)| async move {
+            post_all(store, deliver, connection, &frames, now_s).await
+        })
+        .buffer_unordered(CONCURRENT_POSTS);
     while let Some((sent, last)) = outcomes.next().await {
         counts.add(sent, last);
     }

@@ -27,6 +27,8 @@ pub const CONCURRENT_BATCHES: usize = 4;
 pub struct Connection {
     pub user_id: String,
     pub connection_id: String,
+    /// The epoch second it was recorded at (its end less [`MAX_CONNECTION_LIFETIME`]).
+    pub opened_at_s: i64,
 }
 
 impl Store {
@@ -193,6 +195,7 @@ fn connections_in(item: &Item, now_s: i64) -> Vec<Connection> {
             (ends_at > now_s).then(|| Connection {
                 user_id: user_id.clone(),
                 connection_id: connection_id.to_string(),
+                opened_at_s: ends_at - MAX_CONNECTION_LIFETIME.as_secs() as i64,
             })
         })
         .collect()
@@ -216,7 +219,8 @@ mod tests {
             connections_in(&item, 100),
             vec![Connection {
                 user_id: "bob".into(),
-                connection_id: "A1=".into()
+                connection_id: "A1=".into(),
+                opened_at_s: 500 - MAX_CONNECTION_LIFETIME.as_secs() as i64,
             }]
         );
         assert!(connections_in(&item, 500).is_empty());

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::codec::{from_item, n, s, to_item, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
 use crate::domain::model::{
-    FileRecord, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord, PreviewStatus,
-    StoredFileStatus,
+    FileRecord, ForwardSource, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord,
+    PreviewStatus, StoredFileStatus,
 };
 use crate::ApiError;
 
@@ -472,6 +472,11 @@ struct FileRow {
     /// A list of `{size, width, height}` maps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     preview_sizes: Vec<PreviewDimensions>,
+    /// Forwards only: the file the bytes were copied from, and its group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forwarded_from_conversation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forwarded_from_file: Option<String>,
     // `purge_shard` is only ever set and removed by update expressions (see
     // `delete_announced_file`), never read into a record.
 }
@@ -502,6 +507,8 @@ pub(super) fn file_item(f: &FileRecord) -> Item {
         preview_status: f.preview.status,
         preview_reason: f.preview.reason,
         preview_sizes: f.preview.sizes.clone(),
+        forwarded_from_conversation: f.forwarded_from.as_ref().map(|s| s.conversation_id.clone()),
+        forwarded_from_file: f.forwarded_from.as_ref().map(|s| s.file_id.clone()),
     })
 }
 
@@ -538,6 +545,14 @@ pub(super) fn file_from_item(item: &Item) -> Result<FileRecord, ApiError> {
             width: row.width,
             height: row.height,
             sizes: row.preview_sizes,
+        },
+        forwarded_from: match (row.forwarded_from_conversation, row.forwarded_from_file) {
+            (Some(conversation_id), Some(file_id)) => Some(ForwardSource {
+                conversation_id,
+                file_id,
+            }),
+            (None, None) => None,
+            _ => return Err(ApiError::corrupt("file", "incomplete forward source")),
         },
     })
 }

@@ -171,6 +171,7 @@ fn message_layouts() {
                 name: "季度报告.pdf".into(),
                 size: 10,
                 content_type: "application/pdf".into(),
+                forwarded: None,
             }),
             "file",
             vec![
@@ -178,6 +179,23 @@ fn message_layouts() {
                 ("file_name", "S"),
                 ("file_size", "N"),
                 ("file_content_type", "S"),
+            ],
+        ),
+        (
+            MessageBody::File(FileSummary {
+                file_id: "f".into(),
+                name: "a.pdf".into(),
+                size: 10,
+                content_type: "application/pdf".into(),
+                forwarded: Some(crate::domain::model::Forwarded::from("c0")),
+            }),
+            "file",
+            vec![
+                ("file_id", "S"),
+                ("file_name", "S"),
+                ("file_size", "N"),
+                ("file_content_type", "S"),
+                ("forwarded_from", "S"),
             ],
         ),
         (
@@ -260,6 +278,7 @@ fn file(status: StoredFileStatus) -> FileRecord {
         deleted_at_ms: None,
         multipart: None,
         preview: PreviewRecord::default(),
+        forwarded_from: None,
     }
 }
 
@@ -303,6 +322,26 @@ fn file_layouts() {
     ]);
     assert_eq!(shape(&item), expect(&want));
     assert_eq!(file_from_item(&item).unwrap(), available);
+
+    let forwarded = FileRecord {
+        forwarded_from: Some(crate::domain::model::ForwardSource {
+            conversation_id: "c0".into(),
+            file_id: "f0".into(),
+        }),
+        ..available.clone()
+    };
+    let item = file_item(&forwarded);
+    let mut want = base.to_vec();
+    want.extend([
+        ("sha256", "S"),
+        ("expires_at", "N"),
+        ("message_seq", "N"),
+        ("s3_version", "S"),
+        ("forwarded_from_conversation", "S"),
+        ("forwarded_from_file", "S"),
+    ]);
+    assert_eq!(shape(&item), expect(&want));
+    assert_eq!(file_from_item(&item).unwrap(), forwarded);
 
     let deleted = FileRecord {
         deleted_at_ms: Some(6),

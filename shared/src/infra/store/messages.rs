@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::codec::{from_item, n, s, to_item, Item};
 use super::Store;
 use crate::domain::model::{
-    Deletion, FileSummary, Member, Message, MessageBody, Role, SystemEvent, SystemEventKind,
+    Deletion, FileSummary, Forwarded, Member, Message, MessageBody, Role, SystemEvent,
+    SystemEventKind,
 };
 use crate::ApiError;
 
@@ -228,6 +229,9 @@ enum BodyRow {
         file_name: String,
         file_size: u64,
         file_content_type: String,
+        /// A forward's source group (absent on other file messages).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forwarded_from: Option<String>,
     },
     System {
         #[serde(flatten)]
@@ -285,6 +289,10 @@ pub(super) fn message_item(m: &Message) -> Item {
             file_name: f.name.clone(),
             file_size: f.size,
             file_content_type: f.content_type.clone(),
+            forwarded_from: f
+                .forwarded
+                .as_ref()
+                .and_then(|w| w.from_conversation_id.clone()),
         },
         MessageBody::System(e) => BodyRow::System { event: e.into() },
         MessageBody::Deleted(d) => BodyRow::Deleted {
@@ -312,11 +320,13 @@ pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
             file_name,
             file_size,
             file_content_type,
+            forwarded_from,
         } => MessageBody::File(FileSummary {
             file_id,
             name: file_name,
             size: file_size,
             content_type: file_content_type,
+            forwarded: forwarded_from.as_deref().map(Forwarded::from),
         }),
         BodyRow::System { event } => MessageBody::System(event.into()),
         BodyRow::Deleted {
@@ -352,6 +362,14 @@ mod tests {
                 name: "季度报告.pdf".into(),
                 size: 10,
                 content_type: "application/pdf".into(),
+                forwarded: None,
+            }),
+            MessageBody::File(FileSummary {
+                file_id: "f2".into(),
+                name: "b.pdf".into(),
+                size: 10,
+                content_type: "application/pdf".into(),
+                forwarded: Some(Forwarded::from("c0")),
             }),
             MessageBody::System(SystemEvent {
                 event: SystemEventKind::MemberAdded,

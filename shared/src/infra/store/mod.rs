@@ -7,6 +7,7 @@ mod codec;
 mod connections;
 mod conversations;
 mod files;
+mod forwards;
 mod invites;
 #[cfg(test)]
 mod layout;

@@ -1,0 +1,80 @@
+//! What a forward's announcement checks inside its transaction, and which source groups a
+//! reader may see named.
+
+use std::collections::HashSet;
+
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+
+use super::codec::{n, s};
+use super::{Guard, Store};
+use crate::domain::model::{ForwardSource, StoredFileStatus};
+use crate::ApiError;
+
+/// Forwarded files' sources looked up per BatchGetItem at most.
+const BATCH: usize = 100;
+
+impl Store {
+    /// Transaction parts of a forward's announcement, in this order: the forwarder is still a
+    /// member of the source group; the source file is still available and not expired at
+    /// `now_ms` (a recall, deletion or expiry that commits first wins).
+    pub fn forward_checks(
+        &self,
+        source: &ForwardSource,
+        forwarder: &str,
+        now_ms: i64,
+    ) -> Vec<TransactWriteItem> {
+        let member = self
+            .guard_check(&source.conversation_id, Guard::Member(forwarder))
+            .expect("a member guard is a check");
+        let file = ConditionCheck::builder()
+            .table_name(&self.tables.files)
+            .key("file_id", s(&source.file_id))
+            .condition_expression(
+                "conversation_id = :c AND #st = :available \
+                 AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":c", s(&source.conversation_id))
+            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
+            .expression_attribute_values(":now", n(now_ms))
+            .build()
+            .expect("table, key, condition set");
+        vec![
+            member,
+            TransactWriteItem::builder().condition_check(file).build(),
+        ]
+    }
+
+    /// Which of `conversation_ids` (distinct) `user_id` is a member of now: one strongly
+    /// consistent BatchGetItem per 100, run together.
+    pub async fn member_of(
+        &self,
+        user_id: &str,
+        conversation_ids: &[&str],
+    ) -> Result<HashSet<String>, ApiError> {
+        let table = &self.tables.members;
+        let reads = conversation_ids.chunks(BATCH).map(|chunk| {
+            let keys = chunk
+                .iter()
+                .map(|cid| {
+                    [
+                        ("conversation_id".to_string(), s(*cid)),
+                        ("user_id".to_string(), s(user_id)),
+                    ]
+                    .into_iter()
+                    .collect()
+                })
+                .collect();
+            self.batch_get_consistent(table, keys, "members.batch_get")
+        });
+        let mut found = HashSet::new();
+        for items in futures::future::try_join_all(reads).await? {
+            for item in items {
+                if let Some(cid) = item.get("conversation_id").and_then(|v| v.as_s().ok()) {
+                    found.insert(cid.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+}
