@@ -80,6 +80,7 @@ async fn main() -> Result<(), Error> {
         ("CONNECTIONS_TABLE", tables.connections.as_str()),
         ("PROFILES_TABLE", tables.profiles.as_str()),
         ("INVITES_TABLE", tables.invites.as_str()),
+        ("FILE_SEARCH_TABLE", tables.file_search.as_str()),
         ("FILES_BUCKET", BUCKET),
         ("S3_FORCE_PATH_STYLE", "true"),
         ("AWS_ENDPOINT_URL", endpoint.as_str()),

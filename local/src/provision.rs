@@ -50,6 +50,7 @@ pub async fn create_tables(
         connections: take("CONNECTIONS_TABLE")?,
         profiles: take("PROFILES_TABLE")?,
         invites: take("INVITES_TABLE")?,
+        file_search: take("FILE_SEARCH_TABLE")?,
     })
 }
 

@@ -59,6 +59,7 @@ def invoke(binary, events):
         "CONNECTIONS_TABLE": "connections",
         "PROFILES_TABLE": "profiles",
         "INVITES_TABLE": "invites",
+        "FILE_SEARCH_TABLE": "file-search",
         "FILES_BUCKET": "files",
         "S3_FORCE_PATH_STYLE": "true",
     }

@@ -49,6 +49,8 @@ pub struct Tables {
     pub profiles: String,
     /// Invite links to groups.
     pub invites: String,
+    /// The file search index: one item per (group, term, file) of every findable file.
+    pub file_search: String,
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +140,7 @@ impl Config {
                 connections: required("CONNECTIONS_TABLE")?,
                 profiles: required("PROFILES_TABLE")?,
                 invites: required("INVITES_TABLE")?,
+                file_search: required("FILE_SEARCH_TABLE")?,
             },
             max_connections_per_user: match number("MAX_CONNECTIONS_PER_USER", 10)? {
                 n @ 1..=100 => n as usize,
@@ -243,6 +246,7 @@ mod tests {
             ("CONNECTIONS_TABLE", "w"),
             ("PROFILES_TABLE", "p"),
             ("INVITES_TABLE", "v"),
+            ("FILE_SEARCH_TABLE", "s"),
             ("FILES_BUCKET", "b"),
         ]
         .iter()

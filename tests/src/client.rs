@@ -302,6 +302,11 @@ impl<'a> Client<'a> {
         self.route("GET", template, &[cid], query, None).await
     }
 
+    /// `GET /files` (the caller's groups' files, with search filters)
+    pub async fn all_files(&self, query: Query) -> Response<shared::api::search::AllFiles> {
+        self.route("GET", "/files", &[], query, None).await
+    }
+
     /// `GET /conversations/{cid}/files?ids=…` (batch info)
     pub async fn files_batch(&self, cid: &str, ids: &[&str]) -> Response<FileBatch> {
         let template = "/conversations/{conversation_id}/files";

@@ -325,6 +325,8 @@ pub struct CallCounts {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     total: AtomicUsize,
+    /// Items that Queries and Scans read (their `ScannedCount`), what they cost.
+    scanned: AtomicUsize,
     calls: std::sync::Mutex<Vec<Call>>,
 }
 
@@ -340,6 +342,7 @@ impl CallCounter {
     pub fn reset(&self) {
         self.0.max_in_flight.store(0, Ordering::SeqCst);
         self.0.total.store(0, Ordering::SeqCst);
+        self.0.scanned.store(0, Ordering::SeqCst);
         self.0.calls.lock().unwrap().clear();
     }
     /// (calls, most in flight at once) since the last reset.
@@ -348,6 +351,10 @@ impl CallCounter {
             self.0.total.load(Ordering::SeqCst),
             self.0.max_in_flight.load(Ordering::SeqCst),
         )
+    }
+    /// Items read by Queries (and Scans) since the last reset: matches and misses alike.
+    pub fn items_scanned(&self) -> usize {
+        self.0.scanned.load(Ordering::SeqCst)
     }
     /// Every call since the last reset, in the order they were sent.
     pub fn calls(&self) -> Vec<Call> {
@@ -403,11 +410,31 @@ impl Intercept for CallCounter {
 
     fn read_after_transmit(
         &self,
-        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let _ = context;
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef<
+            '_,
+        >,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation::query::QueryOutput;
+        if let Ok(out) = context.output_or_error() {
+            if let Some(q) = out.downcast_ref::<QueryOutput>() {
+                self.0
+                    .scanned
+                    .fetch_add(q.scanned_count().max(0) as usize, Ordering::SeqCst);
+            }
+        }
         Ok(())
     }
 }

@@ -179,7 +179,7 @@ fn stored_data_outlives_the_stack() {
     let tables: Vec<_> = of_type(&t, "AWS::DynamoDB::Table")
         .filter(|(id, _)| *id != "ConnectionsTable")
         .collect();
-    assert_eq!(tables.len(), 7);
+    assert_eq!(tables.len(), 8);
     let connections = &t["Resources"]["ConnectionsTable"]["Properties"];
     assert_eq!(
         connections["SSESpecification"]["SSEEnabled"].as_bool(),
@@ -668,26 +668,33 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("FileInfoFunction", "FilesTable", &["BatchGetItem", "GetItem"]),
         ("FileInfoFunction", "FilesTable/by-conversation", &["Query"]),
         ("FileInfoFunction", "MembersTable", &["BatchGetItem", "GetItem"]),
+        ("FileInfoFunction", "FileSearchTable", &["Query"]),
+        ("FileInfoFunction", "ProfilesTable", &["GetItem"]),
+        ("FileInfoFunction", "ConversationsTable", &["BatchGetItem"]),
         ("MakePreviewFunction", "FilesTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "IdempotencyTable", &["GetItem", "PutItem"]),
         ("PostMessageFunction", "MembersTable", &["GetItem", "UpdateItem"]),
         ("PostMessageFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("PostMessageFunction", "FilesTable", &["GetItem", "UpdateItem"]),
+        ("PostMessageFunction", "FileSearchTable", &["DeleteItem", "PutItem"]),
         ("PullMessagesFunction", "MembersTable", &["BatchGetItem", "GetItem"]),
         ("PullMessagesFunction", "MessagesTable", &["Query"]),
         ("SweepUploadsFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("SweepUploadsFunction", "FilesTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
+        ("SweepUploadsFunction", "FileSearchTable", &["PutItem"]),
         ("SweepUploadsFunction", "FilesTable/pending-by-deadline", &["Query"]),
         ("SweepUploadsFunction", "FilesTable/purge-by-deleted-at", &["Query"]),
         ("SweepUploadsFunction", "MembersTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("SweepUploadsFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("UploadCompletedFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("UploadCompletedFunction", "FilesTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
+        ("UploadCompletedFunction", "FileSearchTable", &["PutItem"]),
         ("UploadCompletedFunction", "MembersTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("UploadCompletedFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("UploadFileFunction", "ConversationsTable", &["GetItem", "UpdateItem"]),
         ("UploadFileFunction", "FilesTable", &["ConditionCheckItem", "GetItem", "PutItem", "UpdateItem"]),
+        ("UploadFileFunction", "FileSearchTable", &["PutItem"]),
         ("UploadFileFunction", "MembersTable", &["ConditionCheckItem", "GetItem", "UpdateItem"]),
         ("UploadFileFunction", "MessagesTable", &["GetItem", "PutItem"]),
         ("PushFanoutFunction", "ConnectionsTable", &["BatchGetItem", "UpdateItem"]),
@@ -894,6 +901,7 @@ fn file_size_limits_are_parameters_within_s3s_limits() {
         "CONNECTIONS_TABLE",
         "PROFILES_TABLE",
         "INVITES_TABLE",
+        "FILE_SEARCH_TABLE",
     ] {
         vars.insert(table.to_string(), "t".into());
     }

@@ -164,6 +164,66 @@ async fn the_group_list_reads_the_profile_every_group_then_the_pages_memberships
     assert_eq!(counter.read(), (4, 2), "three round trips");
 }
 
+/// A file search is two round trips: the membership with the index Query, then the page's
+/// files; `GET /files` four: the profile, the groups' newest upload times, the index Queries of
+/// the groups that can make the page (together), the page's files. A file message's deletion
+/// reads the file once more (its search entries' keys) and deletes them in its transaction.
+#[tokio::test]
+async fn searches_read_the_index_then_the_pages_files() {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let other = create_group(app, "carol", &["bob"]).await;
+    // A group without files is not searched.
+    create_group(app, "dave", &["bob"]).await;
+    upload(app, &cid, "alice", "Plan-A.txt", "text/plain", b"a").await;
+    upload(app, &other, "carol", "plan-b.txt", "text/plain", b"b").await;
+    let bob = client(app, "bob");
+
+    counter.reset();
+    let r = bob.files(&cid, Query::new().and("q", "plan")).await.ok();
+    assert_eq!(r.files.len(), 1);
+    let ops: Vec<(String, usize)> = counter
+        .calls()
+        .into_iter()
+        .map(|c| (c.operation, c.items))
+        .collect();
+    let mut first: Vec<_> = ops[..2].to_vec();
+    first.sort();
+    assert_eq!(
+        first,
+        [("GetItem".to_string(), 1), ("Query".to_string(), 0)]
+    );
+    assert_eq!(ops[2], ("BatchGetItem".to_string(), 1), "the page's file");
+    assert_eq!(counter.read(), (3, 2), "two round trips");
+
+    counter.reset();
+    let r = bob.all_files(Query::new().and("q", "plan")).await.ok();
+    assert_eq!(r.files.len(), 2);
+    let ops: Vec<&str> = counter
+        .calls()
+        .iter()
+        .map(|c| match c.operation.as_str() {
+            "GetItem" => "GetItem",
+            "Query" => "Query",
+            _ => "BatchGetItem",
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        ["GetItem", "BatchGetItem", "Query", "Query", "BatchGetItem"]
+    );
+    assert_eq!(
+        counter.read().1,
+        2,
+        "the groups' Queries together: four round trips"
+    );
+}
+
 /// Not a test: the figures in docs/performance.md ("The group list and read markers"). Run
 /// `cargo test -p groupshare-tests --test round_trips -- --ignored --nocapture measure` (debug
 /// build, on moto: the times are mostly moto's).
@@ -239,7 +299,19 @@ async fn a_forward_reads_once_puts_once_then_completes_like_an_upload() {
     assert_eq!(ops[..4], [get(), get(), get(), get()], "{ops:?}");
     assert_eq!(ops[4].0, "PutItem");
     assert_eq!(ops[5..7], [get(), get()], "{ops:?}");
-    assert_eq!(ops[7], ("TransactWriteItems".to_string(), 6), "{ops:?}");
+    // Six parts, and the copy's search entries (#27: `*`, `type:`, `uploader:`, `txt`, `tx`).
+    let entries = shared::domain::search::file_terms(
+        "a.txt",
+        shared::domain::search::FileKind::Document,
+        "alice",
+    )
+    .len();
+    assert_eq!(entries, 5);
+    assert_eq!(
+        ops[7],
+        ("TransactWriteItems".to_string(), 6 + entries),
+        "{ops:?}"
+    );
     assert_eq!(ops[8], get());
     assert_eq!(counter.read(), (9, 4));
 }

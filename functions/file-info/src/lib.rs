@@ -2,7 +2,7 @@
 //! `GET /config`, the limits a client needs up front.
 
 use lambda_http::{Body, Request, Response};
-use shared::api::files;
+use shared::api::{files, search};
 use shared::edge::http::{json, serve};
 use shared::edge::route::Route;
 use shared::{ApiError, App};
@@ -30,19 +30,46 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     )
                     .await?,
                 ),
-                None => json(
-                    200,
-                    &files::list(
-                        app,
-                        &ctx.caller,
-                        &conversation_id,
+                None => {
+                    let filters = search::parse_filters(|k| ctx.query.get(k))?;
+                    let (limit, preview) = (
                         ctx.query.limit()?,
-                        ctx.query.cursor("cursor", &conversation_id)?,
                         files::parse_preview_size(ctx.query.get("preview_urls"))?,
-                    )
-                    .await?,
-                ),
+                    );
+                    let cursor = ctx.query.cursor("cursor", &conversation_id)?;
+                    let list = match filters.is_search() {
+                        true => {
+                            search::group(
+                                app,
+                                &ctx.caller,
+                                &conversation_id,
+                                &filters,
+                                limit,
+                                cursor,
+                                preview,
+                            )
+                            .await?
+                        }
+                        false => {
+                            files::list(app, &ctx.caller, &conversation_id, limit, cursor, preview)
+                                .await?
+                        }
+                    };
+                    json(200, &list)
+                }
             },
+            Route::AllFiles => json(
+                200,
+                &search::all(
+                    app,
+                    &ctx.caller,
+                    &search::parse_filters(|k| ctx.query.get(k))?,
+                    ctx.query.limit()?,
+                    ctx.query.cursor("cursor", &ctx.caller.user_id)?,
+                    files::parse_preview_size(ctx.query.get("preview_urls"))?,
+                )
+                .await?,
+            ),
             _ => Err(ApiError::route_not_found()),
         }
     })

@@ -161,7 +161,7 @@ pub fn parse_preview_size(param: Option<&str>) -> Result<Option<PreviewSize>, Ap
 }
 
 /// File info, with a presigned URL of its preview of `size` when asked for and ready.
-async fn with_preview_url(
+pub(super) async fn with_preview_url(
     app: &App,
     file: &FileRecord,
     now: i64,

@@ -240,10 +240,21 @@ pub async fn delete(
             body: MessageBody::Deleted(deletion.clone()),
             ..message.clone()
         };
+        // The file leaves the search index in the same write (its entries' keys come from
+        // the record: its name, type, uploader and upload time).
+        let file = match file_id.as_deref() {
+            Some(f) => store.get_file(f).await?,
+            None => None,
+        };
         let file_part = |seq| {
-            file_id
-                .as_deref()
-                .map(|f| store.delete_announced_file(f, seq, now))
+            let mut parts = Vec::new();
+            if let Some(f) = file_id.as_deref() {
+                parts.push(store.delete_announced_file(f, seq, now));
+            }
+            if let Some(file) = &file {
+                parts.extend(store.unindex_file(file, now));
+            }
+            parts
         };
         // Every deletion is an append as well: the tombstone replaces the message in place, and
         // a system message (`message_recalled` by the sender, `message_deleted` by an owner or

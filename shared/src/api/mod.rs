@@ -10,6 +10,7 @@ pub mod messages;
 pub mod people;
 pub mod previews;
 pub mod read;
+pub mod search;
 pub mod uploads;
 
 use std::future::Future;

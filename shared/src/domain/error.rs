@@ -31,6 +31,9 @@ pub enum ErrorCode {
     InvalidPreviewSize,
     TooManyIds,
     TooManyMembers,
+    InvalidFilter,
+    QueryTooShort,
+    QueryTooLong,
     SameConversation,
     Unauthenticated,
     Forbidden,
@@ -90,6 +93,9 @@ impl ErrorCode {
             | InvalidPreviewSize
             | TooManyIds
             | TooManyMembers
+            | InvalidFilter
+            | QueryTooShort
+            | QueryTooLong
             | SameConversation => 400,
             Unauthenticated => 401,
             Forbidden | RecallWindowPassed | NotDeletable => 403,

@@ -7,5 +7,6 @@ pub mod disposition;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod search;
 pub mod text;
 pub mod time;

@@ -48,6 +48,12 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
+/// An RFC 3339 time as epoch milliseconds; `None` if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t = DateTime::from_str(text, Format::DateTime).ok()?;
+    t.to_millis().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

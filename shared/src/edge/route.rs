@@ -106,6 +106,7 @@ routes! {
         |p| Route::PostMessage { conversation_id: p.conversation()? };
     "DELETE" "/conversations/{conversation_id}/messages/{seq}" => PostMessage,
         |p| Route::DeleteMessage { conversation_id: p.conversation()?, seq: p.get("seq") };
+    "GET" "/files" => FileInfo, |_p| Route::AllFiles;
     "GET" "/conversations/{conversation_id}/files" => FileInfo,
         |p| Route::Files { conversation_id: p.conversation()? };
     "GET" "/conversations/{conversation_id}/files/{file_id}" => FileInfo,
@@ -187,7 +188,9 @@ pub enum Route {
         conversation_id: ConversationId,
         seq: String,
     },
-    /// Batch (`?ids=`) or paged listing of a conversation's files.
+    /// The files of every group the caller is in (with search filters).
+    AllFiles,
+    /// Batch (`?ids=`), paged listing or search of a conversation's files.
     Files {
         conversation_id: ConversationId,
     },

@@ -180,7 +180,8 @@ async fn announce(
     let message_id = ids::new_id();
     // The uploader must still be a member when the file is announced: a form collected before
     // a removal must not put a file into the group afterwards.
-    let append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
+    let mut append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
+    append.newest_file_at_ms = Some(file.uploaded_at_ms);
     // A forward is announced only while its forwarder is still a member of the source group
     // and the source file still available: checked in the same transaction. The extra parts'
     // order is what the outcome below matches on: the file's own part (0), then these two
@@ -194,17 +195,19 @@ async fn announce(
         .append_message(
             append,
             |seq| {
-                vec![app.store.mark_file_available(
+                // The file turns available and findable in one write.
+                let mut parts = vec![app.store.mark_file_available(
                     &file.file_id,
                     expires_at_ms,
                     seq,
                     object.version_id.as_deref(),
                     multipart_checksum.as_deref(),
                     crate::domain::model::is_previewable(&file.content_type),
-                )]
-                .into_iter()
-                .chain(forward_checks.iter().cloned())
-                .collect()
+                )];
+                parts.extend(forward_checks.iter().cloned());
+                // Unconditioned puts, after the parts whose positions the outcome matches.
+                parts.extend(app.store.index_file(&file, expires_at_ms));
+                parts
             },
             |seq| Message {
                 conversation_id: file.conversation_id.clone(),

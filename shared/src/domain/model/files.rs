@@ -156,6 +156,7 @@ impl FileRecord {
             name: self.name.clone(),
             size: self.size,
             content_type: self.content_type.clone(),
+            kind: self.kind(),
             sha256: self.sha256.clone(),
             uploader: self.uploader.clone(),
             uploaded_at: rfc3339(self.uploaded_at_ms),
@@ -180,6 +181,7 @@ impl FileRecord {
             name: String::new(),
             size: 0,
             content_type: String::new(),
+            kind: crate::domain::search::FileKind::Other,
             sha256: None,
             uploader: self.uploader.clone(),
             uploaded_at: rfc3339(self.uploaded_at_ms),
@@ -196,6 +198,11 @@ impl FileRecord {
             integrity: None,
             forwarded: self.stored_forwarded().map(|f| f.hidden()),
         }
+    }
+
+    /// What kind of file it is (from its content type and name), for display and search.
+    pub fn kind(&self) -> crate::domain::search::FileKind {
+        crate::domain::search::FileKind::of(&self.content_type, &self.name)
     }
 
     pub fn integrity(&self) -> Option<Integrity> {
@@ -261,6 +268,9 @@ pub struct FileInfo {
     pub name: String,
     pub size: u64,
     pub content_type: String,
+    /// `image|video|audio|document|archive|other`, from the content type and the name's
+    /// extension (`other` for a deleted file, which keeps nothing of what it was).
+    pub kind: crate::domain::search::FileKind,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sha256: Option<String>,
     pub uploader: String,

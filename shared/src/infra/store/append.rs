@@ -57,6 +57,9 @@ struct Counters {
     /// Absent until the conversation's first append since activity was kept.
     #[serde(default)]
     last_activity: Option<i64>,
+    /// Absent until the conversation's first file since it was kept.
+    #[serde(default)]
+    last_file_at: Option<i64>,
 }
 
 impl Store {
@@ -122,7 +125,7 @@ impl Store {
             }
             let message = build(c.last_seq + 1);
             let mut items = vec![
-                self.advance_seq(cid, &c, &message, append.owner_delta, append.member_delta),
+                self.advance_seq(cid, &c, &message, &append),
                 self.put_new_message(&message),
             ];
             let idempotency_part = append.idempotency_key.map(|key| {
@@ -197,7 +200,9 @@ impl Store {
             .get_item()
             .table_name(&self.tables.conversations)
             .key("conversation_id", s(conversation_id))
-            .projection_expression("last_seq, owner_count, member_count, last_activity")
+            .projection_expression(
+                "last_seq, owner_count, member_count, last_activity, last_file_at",
+            )
             .consistent_read(true)
             .send()
             .await
@@ -277,9 +282,9 @@ impl Store {
         conversation_id: &str,
         counters: &Counters,
         message: &Message,
-        owner_delta: i64,
-        member_delta: i64,
+        append: &Append<'_>,
     ) -> TransactWriteItem {
+        let (owner_delta, member_delta) = (append.owner_delta, append.member_delta);
         let last_seq = counters.last_seq;
         let activity = counters
             .last_activity
@@ -306,9 +311,16 @@ impl Store {
             adds.push("member_count :members");
             update = update.expression_attribute_values(":members", n(member_delta));
         }
-        let set = "SET last_seq = :next, last_activity = :activity, last_message = :last";
+        let mut set =
+            "SET last_seq = :next, last_activity = :activity, last_message = :last".to_string();
+        if let Some(at) = append.newest_file_at_ms {
+            // Conditioned on `last_seq` like the rest, so the max is of the value read.
+            let newest = counters.last_file_at.map_or(at, |prev| prev.max(at));
+            set.push_str(", last_file_at = :file_at");
+            update = update.expression_attribute_values(":file_at", n(newest));
+        }
         let expression = match adds.is_empty() {
-            true => set.to_string(),
+            true => set,
             false => format!("{set} ADD {}", adds.join(", ")),
         };
         let update = update

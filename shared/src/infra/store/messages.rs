@@ -82,6 +82,10 @@ pub struct Append<'a> {
     /// update of their member item. Off only where the guard is someone else's (an invite's
     /// maker, for the joiner's `member_joined`).
     pub marks_read: bool,
+    /// A file uploaded at this time becomes available with this entry: the conversation's
+    /// `last_file_at` (the newest, never going back) moves to it in the same write, which is
+    /// what `GET /files` skips groups by.
+    pub newest_file_at_ms: Option<i64>,
 }
 
 impl<'a> Append<'a> {
@@ -93,6 +97,7 @@ impl<'a> Append<'a> {
             owner_delta: 0,
             member_delta: 0,
             marks_read: true,
+            newest_file_at_ms: None,
         }
     }
 }

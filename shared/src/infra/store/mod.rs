@@ -15,6 +15,7 @@ mod members;
 mod messages;
 mod profiles;
 mod read_state;
+mod search;
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub use profiles::{profile_joined, profile_left};
 pub use read_state::{
     is_member_key, marker_from_images, MarkOutcome, MarkerMove, VIA_APPEND, VIA_MARK,
 };
+pub use search::{position, GroupHead, SearchPage, KEEP_GONE_MS};
 
 /// GSI on Invites: `conversation_id` (hash), `created_at` (range).
 pub const INVITES_BY_CONVERSATION_INDEX: &str = "by-conversation";
@@ -96,7 +98,8 @@ impl Store {
         keys: Vec<Item>,
         operation: &'static str,
     ) -> Result<Vec<Item>, ApiError> {
-        self.batch_get_with(table, keys, operation, false).await
+        self.batch_get_with(table, keys, operation, false, &[])
+            .await
     }
 
     /// [`Self::batch_get`], strongly consistent (for reads that decide who may see what).
@@ -106,7 +109,19 @@ impl Store {
         keys: Vec<Item>,
         operation: &'static str,
     ) -> Result<Vec<Item>, ApiError> {
-        self.batch_get_with(table, keys, operation, true).await
+        self.batch_get_with(table, keys, operation, true, &[]).await
+    }
+
+    /// [`Self::batch_get_consistent`] of only the named attributes.
+    pub(super) async fn batch_get_projected(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        attributes: &[&str],
+        operation: &'static str,
+    ) -> Result<Vec<Item>, ApiError> {
+        self.batch_get_with(table, keys, operation, true, attributes)
+            .await
     }
 
     async fn batch_get_with(
@@ -115,6 +130,7 @@ impl Store {
         keys: Vec<Item>,
         operation: &'static str,
         consistent: bool,
+        attributes: &[&str],
     ) -> Result<Vec<Item>, ApiError> {
         use std::time::{Duration, Instant};
         const DEADLINE: Duration = Duration::from_secs(5);
@@ -125,9 +141,15 @@ impl Store {
         }
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
-            .consistent_read(consistent)
-            .build()
-            .expect("keys set");
+            .consistent_read(consistent);
+        if !attributes.is_empty() {
+            let names: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+            pending = pending.projection_expression(names.join(", "));
+            for (name, attribute) in names.iter().zip(attributes) {
+                pending = pending.expression_attribute_names(name, *attribute);
+            }
+        }
+        let mut pending = pending.build().expect("keys set");
         let mut attempt = 0;
         loop {
             let out = self

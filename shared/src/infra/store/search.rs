@@ -1,0 +1,356 @@
+//! FileSearch table: `term_key` (`<conversation id>#<term>`, hash), `at_file`
+//! (`<uploaded_at, 13 digits>#<file id>`, range). One item per term of every findable file
+//! (domain/search.rs says which terms), carrying what a search checks a hit against, so a
+//! search reads the index only, then the page's files by id.
+
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, s, to_item, Item};
+use super::Store;
+use crate::domain::cursor::FilesAfter;
+use crate::domain::model::FileRecord;
+use crate::domain::search::{self, Entry, FileKind, Filters};
+use crate::ApiError;
+
+/// Expired files stay findable (with `include=expired`) this long after they expired, and
+/// deleted ones (with `include=deleted`) this long after deletion; then TTL drops the entries.
+pub const KEEP_GONE_MS: i64 = 30 * 86_400_000;
+/// Queries per group and page at most: a page of a filter that the term does not select well
+/// ends early, with a cursor where reading stopped.
+const MAX_READS: usize = 4;
+/// Items a follow-up read asks for (the first asks for one page and one more).
+const FOLLOW_UP_LIMIT: i32 = 100;
+
+/// A group's hits, newest first, and where reading stopped if the group may have more.
+#[derive(Debug, Default)]
+pub struct SearchPage {
+    pub entries: Vec<Entry>,
+    /// `None`: no more hits older than the last entry. Otherwise every hit newer than this
+    /// position is in `entries`, and a next page continues after it.
+    pub next: Option<FilesAfter>,
+    /// Index items read (hits and misses), for the cost figures and the round-trip tests.
+    pub items_read: usize,
+}
+
+/// A group's newest upload time (an upper bound: deletions leave it) and its title.
+#[derive(Debug, Clone)]
+pub struct GroupHead {
+    pub conversation_id: String,
+    pub title: String,
+    /// `None`: no file of the group is in the index (none completed since it exists, and
+    /// none backfilled), so there is nothing to search.
+    pub last_file_at_ms: Option<i64>,
+}
+
+impl Store {
+    /// Transaction parts: the index entries of a file that becomes available (see
+    /// `mark_file_available`, in the same transaction, so only an available file is findable,
+    /// and a completion retried after it committed writes nothing twice).
+    pub fn index_file(
+        &self,
+        file: &FileRecord,
+        expires_at_ms: Option<i64>,
+    ) -> Vec<TransactWriteItem> {
+        let kind = file.kind();
+        let name = search::normalise(&file.name);
+        search::file_terms(&file.name, kind, &file.uploader)
+            .into_iter()
+            .map(|term| {
+                let row = EntryRow {
+                    term_key: term_key(&file.conversation_id, &term),
+                    at_file: at_file(file.uploaded_at_ms, &file.file_id),
+                    conversation_id: file.conversation_id.clone(),
+                    file_id: file.file_id.clone(),
+                    uploaded_at: file.uploaded_at_ms,
+                    name: name.clone(),
+                    kind: Some(kind),
+                    uploader: file.uploader.clone(),
+                    expires_at: expires_at_ms,
+                    deleted: None,
+                    expires_at_s: expires_at_ms.map(|x| (x + KEEP_GONE_MS) / 1000),
+                };
+                self.put_entry(row)
+            })
+            .collect()
+    }
+
+    /// Transaction parts: a deleted file leaves the index (with its message's deletion).
+    /// Only its `*` entry stays, rewritten to say it was deleted and nothing of what it was,
+    /// so `include=deleted` lists it; TTL drops it later. A Put, not an Update: files completed
+    /// before the index get the same tombstone.
+    pub fn unindex_file(&self, file: &FileRecord, now_ms: i64) -> Vec<TransactWriteItem> {
+        let at = at_file(file.uploaded_at_ms, &file.file_id);
+        let mut parts: Vec<TransactWriteItem> =
+            search::file_terms(&file.name, file.kind(), &file.uploader)
+                .into_iter()
+                .filter(|t| t != search::ALL_TERM)
+                .map(|term| {
+                    let delete = Delete::builder()
+                        .table_name(&self.tables.file_search)
+                        .key("term_key", s(term_key(&file.conversation_id, &term)))
+                        .key("at_file", s(at.clone()))
+                        .build()
+                        .expect("table and key set");
+                    TransactWriteItem::builder().delete(delete).build()
+                })
+                .collect();
+        parts.push(self.put_entry(EntryRow {
+            term_key: term_key(&file.conversation_id, search::ALL_TERM),
+            at_file: at.clone(),
+            conversation_id: file.conversation_id.clone(),
+            file_id: file.file_id.clone(),
+            uploaded_at: file.uploaded_at_ms,
+            name: String::new(),
+            kind: None,
+            uploader: file.uploader.clone(),
+            expires_at: None,
+            deleted: Some(true),
+            expires_at_s: Some((now_ms + KEEP_GONE_MS) / 1000),
+        }));
+        parts
+    }
+
+    fn put_entry(&self, row: EntryRow) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.tables.file_search)
+            .set_item(Some(to_item(&row)))
+            .build()
+            .expect("table and item set");
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    /// A group's hits for `filters`, newest first, older than `before` (a cursor), at most
+    /// `limit`: Queries of the filters' one term, each hit checked by [`Filters::matches`].
+    pub async fn search_group(
+        &self,
+        conversation_id: &str,
+        filters: &Filters,
+        before: Option<&FilesAfter>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<SearchPage, ApiError> {
+        let key = term_key(conversation_id, &filters.term());
+        let lo = filters.after_ms.map(|ms| format!("{ms:013}"));
+        // The exclusive upper end: the cursor's position or the `before` time, the lower.
+        let cursor = before.map(|b| at_file(b.uploaded_at_ms, &b.file_id));
+        let until = filters.before_ms.map(|ms| format!("{ms:013}"));
+        let hi = match (cursor.clone(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut page = SearchPage::default();
+        let mut start: Option<Item> = None;
+        for read in 0..MAX_READS {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.tables.file_search)
+                .expression_attribute_values(":k", s(&key))
+                .scan_index_forward(false)
+                .limit(match read {
+                    0 => limit as i32 + 1,
+                    _ => FOLLOW_UP_LIMIT,
+                })
+                .set_exclusive_start_key(start.take());
+            let condition = match (&lo, &hi) {
+                (None, None) => "term_key = :k",
+                (Some(_), None) => "term_key = :k AND at_file >= :lo",
+                (None, Some(_)) => "term_key = :k AND at_file < :hi",
+                // BETWEEN is inclusive: the item at `hi` itself is dropped below.
+                (Some(_), Some(_)) => "term_key = :k AND at_file BETWEEN :lo AND :hi",
+            };
+            if let Some(lo) = &lo {
+                query = query.expression_attribute_values(":lo", s(lo));
+            }
+            if let Some(hi) = &hi {
+                query = query.expression_attribute_values(":hi", s(hi));
+            }
+            let out = query
+                .key_condition_expression(condition)
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("file_search.query", e))?;
+            let items = out.items.unwrap_or_default();
+            page.items_read += items.len();
+            let mut last_read = None;
+            for item in &items {
+                let row: EntryRow = from_item("file search entry", item)?;
+                if hi.as_deref() == Some(row.at_file.as_str()) {
+                    continue;
+                }
+                last_read = Some(FilesAfter {
+                    uploaded_at_ms: row.uploaded_at,
+                    file_id: row.file_id.clone(),
+                });
+                let entry = row.into_entry();
+                if !filters.matches(&entry, now_ms) {
+                    continue;
+                }
+                if page.entries.len() == limit {
+                    // One hit more than the page: there is a next page, after the last shown.
+                    page.next = page.entries.last().map(position);
+                    return Ok(page);
+                }
+                page.entries.push(entry);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(page);
+            }
+            if page.entries.len() == limit {
+                page.next = page.entries.last().map(position);
+                return Ok(page);
+            }
+            if read + 1 == MAX_READS {
+                // Out of reads before the page filled: continue where reading stopped.
+                page.next = last_read.or_else(|| page.entries.last().map(position));
+            }
+        }
+        Ok(page)
+    }
+
+    /// The newest upload time and title of each group, one consistent BatchGetItem per 100
+    /// (as the group list reads them), only those two attributes.
+    pub async fn group_heads(&self, ids: &[String]) -> Result<Vec<GroupHead>, ApiError> {
+        let calls = ids.chunks(100).map(|chunk| {
+            let keys = chunk
+                .iter()
+                .map(|id| {
+                    [("conversation_id".to_string(), s(id))]
+                        .into_iter()
+                        .collect()
+                })
+                .collect();
+            self.batch_get_projected(
+                &self.tables.conversations,
+                keys,
+                &["conversation_id", "title", "last_file_at"],
+                "conversations.heads",
+            )
+        });
+        let pages = futures::future::try_join_all(calls).await?;
+        pages
+            .iter()
+            .flatten()
+            .map(|item| {
+                let row: HeadRow = from_item("conversation", item)?;
+                Ok(GroupHead {
+                    conversation_id: row.conversation_id,
+                    title: row.title,
+                    last_file_at_ms: row.last_file_at,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// Test and seeding helper (benchmarks): an available file as a completion leaves it,
+    /// without its message: the record, its index entries, its group's `last_file_at`.
+    pub async fn seed_indexed_file(&self, file: &FileRecord) -> Result<(), ApiError> {
+        self.put_file_record(file).await?;
+        self.index_existing_file(file).await.map(|_| ())
+    }
+
+    /// The backfill of one file completed before the index existed: its entries, written only
+    /// while the record is still available (a deletion that committed first leaves nothing; one
+    /// that commits after removes them, as for any file), then its group's `last_file_at`.
+    /// `false`: the file is not available (any more).
+    pub async fn index_existing_file(&self, file: &FileRecord) -> Result<bool, ApiError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.tables.files)
+            .key("file_id", s(&file.file_id))
+            .condition_expression("#st = :available")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":available", s("available"))
+            .build()
+            .expect("table, key, condition set");
+        let mut parts = vec![TransactWriteItem::builder().condition_check(check).build()];
+        parts.extend(self.index_file(file, file.expires_at_ms));
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(parts))
+            .send()
+            .await;
+        if let Err(e) = result {
+            return match super::append::cancellation_reasons(&e) {
+                Some(_) => Ok(false),
+                None => Err(ApiError::from_sdk("file_search.backfill", e)),
+            };
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key("conversation_id", s(&file.conversation_id))
+            .update_expression("SET last_file_at = :t")
+            .condition_expression("attribute_not_exists(last_file_at) OR last_file_at < :t")
+            .expression_attribute_values(":t", super::codec::n(file.uploaded_at_ms))
+            .send()
+            .await;
+        super::conditional_write(result, "file_search.backfill_head").map(|_| true)
+    }
+}
+
+pub fn position(e: &Entry) -> FilesAfter {
+    FilesAfter {
+        uploaded_at_ms: e.uploaded_at_ms,
+        file_id: e.file_id.clone(),
+    }
+}
+
+fn term_key(conversation_id: &str, term: &str) -> String {
+    format!("{conversation_id}#{term}")
+}
+
+/// Sorts as the time, then the id: 13 digits hold every millisecond until the year 2286.
+fn at_file(uploaded_at_ms: i64, file_id: &str) -> String {
+    format!("{uploaded_at_ms:013}#{file_id}")
+}
+
+#[derive(Deserialize)]
+struct HeadRow {
+    conversation_id: String,
+    title: String,
+    #[serde(default)]
+    last_file_at: Option<i64>,
+}
+
+/// A FileSearch item.
+#[derive(Serialize, Deserialize)]
+struct EntryRow {
+    term_key: String,
+    at_file: String,
+    conversation_id: String,
+    file_id: String,
+    uploaded_at: i64,
+    /// The normalised name (empty on a deleted file's entry).
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<FileKind>,
+    uploader: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deleted: Option<bool>,
+    /// TTL (epoch seconds): a while after the file expired or was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_s: Option<i64>,
+}
+
+impl EntryRow {
+    fn into_entry(self) -> Entry {
+        Entry {
+            conversation_id: self.conversation_id,
+            file_id: self.file_id,
+            uploaded_at_ms: self.uploaded_at,
+            name: self.name,
+            kind: self.kind,
+            uploader: self.uploader,
+            expires_at_ms: self.expires_at,
+            deleted: self.deleted == Some(true),
+        }
+    }
+}
