@@ -178,6 +178,33 @@ def click_card_button(browser, name, button, seconds=15):
     raise AssertionError(f"the {button} button of {name} kept being redrawn")
 
 
+def test_search_results_page_with_load_more_keeping_the_search(stack, browsers):
+    owner = fresh_user("pager")
+    cid = new_group(stack, owner, "Paging search")
+    # Other files among the oldest: the second page is where a search that lost its filter
+    # would show them.
+    for i in range(1, 33):
+        if i <= 2:
+            upload_via_api(stack, owner, cid, f"other-{i}.txt", b"o")
+        upload_via_api(stack, owner, cid, f"report-{i:02}.txt", b"r")
+    b = browsers()
+    sign_in(b, stack, owner)
+    b.driver.get(f"{stack.api}/#/g/{cid}/files")
+    css(b, ".file-list .file-card")
+    search_box(b).send_keys("report")
+    newest_first = [f"report-{i:02}.txt" for i in range(32, 0, -1)]
+    # One page of results (the unlisted page of all files starts with the same names: the
+    # status says the search has answered).
+    wait(b, lambda d: d.execute_script(
+        "return document.querySelector('.tab-panel [role=status]').textContent") == "30+ files found")
+    listed_when(b, newest_first[:30])
+    # The next page is of the same search: the two oldest reports, no other file.
+    more = wait(b, EC.element_to_be_clickable((By.XPATH, "//button[text()='Load more files']")))
+    b.driver.execute_script("arguments[0].click()", more)
+    listed_when(b, newest_first)
+    wait(b, lambda d: not d.find_element(By.XPATH, "//button[text()='Load more files']").is_displayed())
+
+
 def open_all_files(browser):
     link = wait(browser, EC.element_to_be_clickable((By.LINK_TEXT, "All files")))
     link.click()
