@@ -84,7 +84,7 @@ export function searchControls({ id, label, onChange }) {
  * `refilter(filters)` starts again from the first page; whatever an older query answers after
  * that is dropped (and its request aborted). `card(info)` makes an entry's card.
  */
-export function fileResults(app, { label, fetchPage, card, emptyText, pageSize = 30 }) {
+export function fileResults(app, { label, fetchPage, card, emptyText }) {
   const list = h('ul', { class: 'file-list', 'aria-label': label });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more files');
   const sentinel = h('div', { class: 'sentinel' });
