@@ -2,14 +2,89 @@
 //! `deleted` and their bytes, if any arrived, removed from S3 (bytes that did arrive but whose
 //! completion was lost are completed instead, and their preview jobs sent); and bytes of
 //! deleted files that their deletion could not remove (S3 failed at that moment) are removed.
+//!
+//! Invoked by hand with `{"backfill_search": {"after": null | "<cursor>"}}`, it runs one step of
+//! the file-search backfill instead (scripts/backfill-search; docs/operations.md) and answers
+//! `{"indexed": n, "skipped": n, "next": cursor | null}`.
 
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
 use shared::api::files::purge_deleted;
+use shared::api::files_backfill::{backfill_search, BackfillRequest};
 use shared::api::uploads::sweep_abandoned;
 use shared::infra::jobs::{enqueue_preview, PreviewQueue};
 use shared::App;
 
 /// Uploads cleaned per pass at most; the next run continues.
 const BATCH: u32 = 500;
+
+/// Time a backfill step leaves before the invocation's deadline: a page started just before
+/// it still ends (and answers) in time.
+const BACKFILL_MARGIN: Duration = Duration::from_secs(10);
+
+/// The manual invocation's payload. Unknown fields are refused, so a typo is an error rather
+/// than a sweep.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manual {
+    backfill_search: BackfillRequest,
+}
+
+/// What an event asks for: the scheduled sweep (any event without `backfill_search`, as the
+/// schedule's), or one backfill step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    Sweep,
+    Backfill(BackfillRequest),
+}
+
+pub fn parse(event: &serde_json::Value) -> Result<Invocation, shared::ApiError> {
+    if event.get("backfill_search").is_none() {
+        return Ok(Invocation::Sweep);
+    }
+    serde_json::from_value::<Manual>(event.clone())
+        .map(|m| Invocation::Backfill(m.backfill_search))
+        .map_err(|e| {
+            shared::ApiError::new(
+                shared::ErrorCode::InvalidBody,
+                format!(
+                    "expected {{\"backfill_search\": {{\"after\": null | \"<cursor>\"}}}}: {e}"
+                ),
+            )
+        })
+}
+
+/// The function's handler: a sweep answers `null` (as before), a backfill step its counts and
+/// cursor.
+pub async fn handle_event(
+    app: &App,
+    previews: Option<&PreviewQueue>,
+    event: serde_json::Value,
+    deadline: Instant,
+) -> Result<serde_json::Value, shared::ApiError> {
+    match parse(&event)? {
+        Invocation::Sweep => handle_with(app, previews)
+            .await
+            .map(|_| serde_json::Value::Null),
+        Invocation::Backfill(request) => {
+            let stop = deadline
+                .checked_sub(BACKFILL_MARGIN)
+                .unwrap_or_else(Instant::now);
+            let step = backfill_search(app, request.after, stop)
+                .await
+                .inspect_err(|e| e.log("backfill_search"))?;
+            tracing::info!(
+                indexed = step.indexed,
+                skipped = step.skipped,
+                done = step.next.is_none(),
+                "search backfill step"
+            );
+            serde_json::to_value(step)
+                .map_err(|e| shared::ApiError::internal().with_fault("backfill_search.answer", e))
+        }
+    }
+}
 
 /// [`handle_with`] sending no preview jobs.
 pub async fn handle(app: &App) -> Result<usize, shared::ApiError> {

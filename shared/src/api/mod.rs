@@ -3,6 +3,7 @@
 
 pub mod conversations;
 pub mod files;
+pub mod files_backfill;
 pub mod forwarded;
 pub mod invites;
 pub mod members;

@@ -28,6 +28,33 @@ where
     .await
 }
 
+/// [`run`] for a handler that answers each event with a value and is told when the invocation
+/// times out (Lambda's deadline, as an [`Instant`](std::time::Instant) of this process).
+pub async fn run_until<E, R, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize,
+    F: Fn(&'static App, E, std::time::Instant) -> Fut,
+    Fut: Future<Output = Result<R, ApiError>> + Send,
+{
+    crate::edge::logging::init();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
+        let deadline = instant_of(event.context.deadline);
+        let done = erased(handler(app, event.payload, deadline));
+        async move { done.await.map_err(lambda_runtime::Error::from) }
+    }))
+    .await
+}
+
+/// Lambda's deadline (milliseconds since the epoch) on this process's monotonic clock.
+fn instant_of(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
 /// [`run`] for a function that needs more than the [`App`] (a client of another service, made
 /// by `setup` from the same SDK configuration, once) and answers each event with a value.
 pub async fn run_with<S, E, R, F, Fut>(

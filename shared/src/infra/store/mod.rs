@@ -39,7 +39,7 @@ pub use profiles::{profile_joined, profile_left};
 pub use read_state::{
     is_member_key, marker_from_images, MarkOutcome, MarkerMove, VIA_APPEND, VIA_MARK,
 };
-pub use search::{position, GroupHead, SearchPage, KEEP_GONE_MS};
+pub use search::{position, FileScanPage, GroupHead, SearchPage, KEEP_GONE_MS};
 
 /// GSI on Invites: `conversation_id` (hash), `created_at` (range).
 pub const INVITES_BY_CONVERSATION_INDEX: &str = "by-conversation";

@@ -294,6 +294,55 @@ impl Store {
     }
 }
 
+/// A page of a Scan over the Files table (the backfill's; no request path scans).
+#[derive(Debug)]
+pub struct FileScanPage {
+    /// The page's available files (the filter drops the others after the read, so a page
+    /// may hold fewer than its limit, even none, and still have a next one).
+    pub files: Vec<FileRecord>,
+    /// Where the scan stopped: the last read item's `file_id` (the table's whole key).
+    /// `None`: the table has been read to its end.
+    pub next: Option<String>,
+}
+
+impl Store {
+    /// One Scan page of at most `limit` Files items (read units are charged for all of them),
+    /// after the `file_id` where a previous page stopped, keeping the available ones.
+    pub async fn scan_available_files(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<FileScanPage, ApiError> {
+        let start = after.map(|id| [("file_id".to_string(), s(id))].into_iter().collect());
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.tables.files)
+            .filter_expression("#st = :available")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":available", s("available"))
+            .limit(limit.max(1) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("files.scan", e))?;
+        let files = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(super::files::file_from_item)
+            .collect::<Result<_, _>>()?;
+        let next = match out.last_evaluated_key {
+            Some(key) => match key.get("file_id") {
+                Some(aws_sdk_dynamodb::types::AttributeValue::S(id)) => Some(id.clone()),
+                _ => return Err(ApiError::corrupt("files.scan", "key without file_id")),
+            },
+            None => None,
+        };
+        Ok(FileScanPage { files, next })
+    }
+}
+
 pub fn position(e: &Entry) -> FilesAfter {
     FilesAfter {
         uploaded_at_ms: e.uploaded_at_ms,
