@@ -11,7 +11,7 @@ export class ApiError extends Error {
 }
 
 export function createApi({ base, getToken, onUnauthorized }) {
-  async function request(method, path, { body, query, accept = 'application/json' } = {}) {
+  async function request(method, path, { body, query, accept = 'application/json', signal } = {}) {
     const url = new URL(base + path, location.href);
     for (const [key, value] of Object.entries(query || {})) {
       if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
@@ -28,8 +28,10 @@ export function createApi({ base, getToken, onUnauthorized }) {
         body: body === undefined ? undefined : JSON.stringify(body),
         // Cookies are never the credential; the bearer token is.
         credentials: 'omit',
+        signal,
       });
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       throw new ApiError(0, 'network', `Could not reach GroupShare (${e.message}).`);
     }
     if (response.status === 204) return null;
@@ -85,6 +87,20 @@ export function createApi({ base, getToken, onUnauthorized }) {
       request('GET', `${conv(cid)}/files`, { query: { ids: ids.join(','), preview_urls: 'small' } }),
     listFiles: (cid, cursor, limit) =>
       request('GET', `${conv(cid)}/files`, { query: { cursor, limit, preview_urls: 'small' } }),
+    /** The group's files matching `filters` ({q, type, uploader, after, before, include}), newest
+     *  first; `signal` drops a search overtaken by a newer one. */
+    searchFiles: (cid, filters, cursor, limit, signal) =>
+      request('GET', `${conv(cid)}/files`, { query: { ...filters, cursor, limit, preview_urls: 'small' }, signal }),
+    /** Files across every group the caller is in now, newest first; each names its group
+     *  (`conversation_id`, `conversation_title`). The same filters. */
+    allFiles: (filters, cursor, limit, signal) =>
+      request('GET', '/files', { query: { ...filters, cursor, limit, preview_urls: 'small' }, signal }),
+    /** Shares a copy in another group the caller is in: `{message, file}`. The same `clientMsgId`
+     *  makes a retry answer the same copy. */
+    forwardFile: (cid, fileId, toCid, clientMsgId) =>
+      request('POST', `${conv(cid)}/files/${encodeURIComponent(fileId)}/forward`, {
+        body: { to_conversation_id: toCid, client_msg_id: clientMsgId },
+      }),
     /** `{url, expires_at}` of an image file's preview (`small` or `large`). */
     previewLink: (cid, fileId, size) =>
       request('GET', `${conv(cid)}/files/${encodeURIComponent(fileId)}/preview`, { query: { size } }),

@@ -13,6 +13,7 @@ import { createReadState } from './readstate.js';
 import { signInView } from './views/signin.js';
 import { groupsView } from './views/groups.js';
 import { groupView } from './views/group.js';
+import { allFilesView } from './views/allfiles.js';
 import { inviteView } from './views/invite.js';
 import { profileView } from './views/profile.js';
 
@@ -163,6 +164,8 @@ async function route() {
       cleanup = await groupView(view, app, decodeURIComponent(group[1]), group[2] || 'messages');
     } else if (invite) {
       cleanup = await inviteView(view, app, decodeURIComponent(invite[1]));
+    } else if (path === '/files') {
+      cleanup = await allFilesView(view, app);
     } else if (path === '/me') {
       cleanup = await profileView(view, app);
     } else {

@@ -75,7 +75,12 @@ export async function groupsView(view, app) {
   h('button', { type: 'submit', class: 'primary' }, 'Create group'));
 
   render(view, h('div', { class: 'groups' },
-    h('section', { class: 'panel' }, h('h1', { id: 'groups-title' }, 'My groups'), notificationOffer(), list),
+    h('section', { class: 'panel' },
+      h('div', { class: 'panel-head' },
+        h('h1', { id: 'groups-title' }, 'My groups'),
+        // Every group's files in one list, searchable (allfiles.js).
+        h('a', { class: 'button secondary all-files-link', href: '#/files' }, 'All files')),
+      notificationOffer(), list),
     create));
   // What is known already is shown at once; the list is read again (a new device, another tab's
   // changes) and painted when it answers.

@@ -274,7 +274,8 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
         by && by !== m.sender ? ['Message deleted by ', app.people.person(by)] : 'Message recalled');
     } else if (m.kind === 'file' && m.file) {
       // h3: under the day's h2 (headings in order).
-      const card = fileCard(app, cid, m.file, { level: 3, gallery });
+      // A forwarded copy says so (the message or its file may carry `forwarded`).
+      const card = fileCard(app, cid, { forwarded: m.forwarded, ...m.file }, { level: 3, gallery });
       cards.set(m.file.file_id, card);
       body = card.el;
     } else {

@@ -52,6 +52,8 @@ export async function saveFile(app, cid, info) {
  * first or after the last card. Focus returns to the card of the file shown last.
  */
 export function openViewer(app, cid, first, { root, more = {}, opener }) {
+  // All files steps through files of several groups: each is asked for in its own.
+  const groupOf = (info) => info.conversation_id || cid;
   let current = first;
   let kind = null;
   let zoomed = false;
@@ -74,7 +76,7 @@ export function openViewer(app, cid, first, { root, more = {}, opener }) {
     type: 'button', class: 'secondary',
     async onclick() {
       try {
-        await saveFile(app, cid, current);
+        await saveFile(app, groupOf(current), current);
       } catch (e) {
         app.notify(e.message);
       }
@@ -152,8 +154,8 @@ export function openViewer(app, cid, first, { root, more = {}, opener }) {
     try {
       // Membership is checked again for every URL: a member removed meanwhile gets a 404.
       const link = kind === 'image'
-        ? await app.api.previewLink(cid, info.file_id, 'large')
-        : await app.api.downloadLink(cid, info.file_id);
+        ? await app.api.previewLink(groupOf(info), info.file_id, 'large')
+        : await app.api.downloadLink(groupOf(info), info.file_id);
       if (mine !== showing) return;
       render(stage, kind === 'image'
         ? h('img', { src: link.url, alt: info.name, onclick: (e) => setZoom(!zoomed, e) })
