@@ -269,6 +269,8 @@ fn print_banner(addr: SocketAddr, issuer: Option<&shared::edge::token::TokenConf
     println!(
         "  curl -sL -H 'X-Dev-User: bob' {base}/conversations/demo-team/files/demo-notes/download"
     );
+    // `q=报告`, percent-encoded: it finds 季度报告.pdf (the demo's report) by a word of its name.
+    println!("  curl -s -H 'X-Dev-User: bob' '{base}/files?q=%E6%8A%A5%E5%91%8A'");
     println!("  curl -s -H 'X-Dev-User: bob' '{base}/users?ids=alice,bob,carol'");
     println!(
         "  curl -s -X POST -H 'X-Dev-User: alice' -H 'content-type: application/json' -d '{{\"max_uses\": 5}}' {base}/conversations/demo-team/invites"
