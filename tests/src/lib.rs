@@ -611,3 +611,35 @@ pub async fn patch(app: &App, user: &str, path: impl AsRef<str>, body: Value) ->
 pub async fn delete(app: &App, user: &str, path: impl AsRef<str>) -> Reply {
     client(app, user).send("DELETE", path.as_ref(), None).await
 }
+
+/// An available file's record as a completion leaves it, to write straight to the tables: big
+/// groups without thousands of uploads (search), and records stored before the search index
+/// existed (its backfill).
+pub fn available_file(
+    cid: &str,
+    name: &str,
+    uploaded_at_ms: i64,
+) -> shared::domain::model::FileRecord {
+    use shared::domain::model::{FileRecord, PreviewRecord, StoredFileStatus};
+    let file_id = unique("f");
+    FileRecord {
+        s3_key: format!("files/{cid}/{file_id}"),
+        file_id,
+        conversation_id: cid.to_string(),
+        name: name.to_string(),
+        size: 1,
+        content_type: "application/octet-stream".into(),
+        sha256: None,
+        uploader: "alice".into(),
+        uploaded_at_ms,
+        expires_at_ms: None,
+        status: StoredFileStatus::Available,
+        message_seq: Some(1),
+        upload_deadline_ms: None,
+        s3_version: None,
+        deleted_at_ms: None,
+        preview: PreviewRecord::default(),
+        multipart: None,
+        forwarded_from: None,
+    }
+}

@@ -368,33 +368,6 @@ async fn a_removed_member_no_longer_finds_the_groups_files() {
     assert_eq!(all.files[0].conversation_title, "Team");
 }
 
-/// An available file as the completion leaves it (record, index entries, the group's newest
-/// upload time), written straight to the tables: big groups without thousands of uploads.
-pub fn seeded(cid: &str, name: &str, uploaded_at_ms: i64) -> shared::domain::model::FileRecord {
-    use shared::domain::model::{FileRecord, PreviewRecord, StoredFileStatus};
-    let file_id = unique("f");
-    FileRecord {
-        s3_key: format!("files/{cid}/{file_id}"),
-        file_id,
-        conversation_id: cid.to_string(),
-        name: name.to_string(),
-        size: 1,
-        content_type: "application/octet-stream".into(),
-        sha256: None,
-        uploader: "alice".into(),
-        uploaded_at_ms,
-        expires_at_ms: None,
-        status: StoredFileStatus::Available,
-        message_seq: Some(1),
-        upload_deadline_ms: None,
-        s3_version: None,
-        deleted_at_ms: None,
-        preview: PreviewRecord::default(),
-        multipart: None,
-        forwarded_from: None,
-    }
-}
-
 async fn seed(app: &App, files: Vec<shared::domain::model::FileRecord>) {
     use futures::StreamExt;
     futures::stream::iter(files)
@@ -417,10 +390,10 @@ async fn a_selective_search_reads_few_items_in_a_big_group() {
     let cid = create_group(app, "alice", &["bob"]).await;
     let now = app.config.clock.now_ms();
     let mut files: Vec<_> = (0..400)
-        .map(|i| seeded(&cid, &format!("photo-{i:04}.jpg"), now - 1_000_000 + i))
+        .map(|i| available_file(&cid, &format!("photo-{i:04}.jpg"), now - 1_000_000 + i))
         .collect();
     for i in 0..3 {
-        files.push(seeded(
+        files.push(available_file(
             &cid,
             &format!("Budget-{i}.xlsx"),
             now - 500_000 + i * 1_000,
@@ -470,7 +443,7 @@ async fn all_my_files_reads_only_the_groups_that_can_make_the_page() {
     for g in 0..30i64 {
         let cid = create_group(app, "alice", &["bob"]).await;
         for k in 0..10 {
-            files.push(seeded(
+            files.push(available_file(
                 &cid,
                 &format!("g{g}-{k}.txt"),
                 now - 10_000_000 + g * 10_000 + k,
@@ -530,7 +503,7 @@ async fn bench_search_big_group_and_many_groups() {
     let mut files: Vec<_> = (0..10_000i64)
         .map(|i| {
             let w = words[(i as usize * 7) % words.len()];
-            seeded(
+            available_file(
                 &big,
                 &format!("{w}-{i:05}-final.pdf"),
                 now - 20_000_000 + i * 1_000,
@@ -538,12 +511,12 @@ async fn bench_search_big_group_and_many_groups() {
         })
         .collect();
     for i in 0..5 {
-        files.push(seeded(
+        files.push(available_file(
             &big,
             &format!("季度报告-{i}.pdf"),
             now - 15_000_000 + i,
         ));
-        files.push(seeded(
+        files.push(available_file(
             &big,
             &format!("Zebra-Contract-{i}.docx"),
             now - 12_000_000 + i,
@@ -554,14 +527,14 @@ async fn bench_search_big_group_and_many_groups() {
         let cid = create_group(app, "carol", &["bob"]).await;
         for k in 0..5 {
             let w = words[(g + k) as usize % words.len()];
-            files.push(seeded(
+            files.push(available_file(
                 &cid,
                 &format!("{w}-g{g}-{k}.txt"),
                 now - 30_000_000 + g * 50_000 + k * 7_000,
             ));
         }
         if g % 50 == 0 {
-            files.push(seeded(
+            files.push(available_file(
                 &cid,
                 &format!("Zebra-Contract-g{g}.docx"),
                 now - 25_000_000 + g,
@@ -646,8 +619,8 @@ async fn a_backfill_indexes_only_files_still_available() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let now = app.config.clock.now_ms();
-    let live = seeded(&cid, "old-report.pdf", now - 1_000);
-    let mut gone = seeded(&cid, "old-secret.pdf", now - 500);
+    let live = available_file(&cid, "old-report.pdf", now - 1_000);
+    let mut gone = available_file(&cid, "old-secret.pdf", now - 500);
     gone.status = StoredFileStatus::Deleted;
     gone.deleted_at_ms = Some(now - 100);
     app.store.put_file_record(&live).await.unwrap();

@@ -8,33 +8,13 @@ use std::time::{Duration, Instant};
 use groupshare_tests::*;
 use serde_json::json;
 use shared::api::files_backfill::{backfill_search_pages, BackfillStep};
-use shared::domain::model::{FileRecord, PreviewRecord, StoredFileStatus};
+use shared::domain::model::{FileRecord, StoredFileStatus};
 use shared::App;
 
 /// A completed file's record as it was stored before the index: no entries, and the group's
-/// `last_file_at` not set.
+/// `last_file_at` not set (written with `put_file_record`, not the completion).
 fn legacy(cid: &str, name: &str, uploaded_at_ms: i64) -> FileRecord {
-    let file_id = unique("f");
-    FileRecord {
-        s3_key: format!("files/{cid}/{file_id}"),
-        file_id,
-        conversation_id: cid.to_string(),
-        name: name.to_string(),
-        size: 1,
-        content_type: "application/octet-stream".into(),
-        sha256: None,
-        uploader: "alice".into(),
-        uploaded_at_ms,
-        expires_at_ms: None,
-        status: StoredFileStatus::Available,
-        message_seq: Some(1),
-        upload_deadline_ms: None,
-        s3_version: None,
-        deleted_at_ms: None,
-        preview: PreviewRecord::default(),
-        multipart: None,
-        forwarded_from: None,
-    }
+    groupshare_tests::available_file(cid, name, uploaded_at_ms)
 }
 
 /// Names a group search finds for `legacy`, deleted ones included, sorted.

@@ -83,20 +83,26 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<Conversation>, ApiError> {
-        let calls = ids.chunks(100).map(|chunk| {
-            let keys = chunk
-                .iter()
-                .map(|id| {
-                    [("conversation_id".to_string(), s(id))]
-                        .into_iter()
-                        .collect()
-                })
-                .collect();
+        let calls = conversation_key_batches(ids).map(|keys| {
             self.batch_get_consistent(&self.tables.conversations, keys, "conversations.batch_get")
         });
         let pages = futures::future::try_join_all(calls).await?;
         pages.iter().flatten().map(conversation_from_item).collect()
     }
+}
+
+/// Conversations keys of `ids`, 100 to a batch (BatchGetItem's limit).
+pub(super) fn conversation_key_batches(ids: &[String]) -> impl Iterator<Item = Vec<Item>> + '_ {
+    ids.chunks(crate::config::MAX_IDS_PER_BATCH).map(|chunk| {
+        chunk
+            .iter()
+            .map(|id| {
+                [("conversation_id".to_string(), s(id))]
+                    .into_iter()
+                    .collect()
+            })
+            .collect()
+    })
 }
 
 /// A Conversations item. `owner_count` and `member_count` are kept by every append that changes

@@ -213,15 +213,7 @@ impl Store {
     /// The newest upload time and title of each group, one consistent BatchGetItem per 100
     /// (as the group list reads them), only those two attributes.
     pub async fn group_heads(&self, ids: &[String]) -> Result<Vec<GroupHead>, ApiError> {
-        let calls = ids.chunks(100).map(|chunk| {
-            let keys = chunk
-                .iter()
-                .map(|id| {
-                    [("conversation_id".to_string(), s(id))]
-                        .into_iter()
-                        .collect()
-                })
-                .collect();
+        let calls = super::conversations::conversation_key_batches(ids).map(|keys| {
             self.batch_get_projected(
                 &self.tables.conversations,
                 keys,
