@@ -643,3 +643,17 @@ pub fn available_file(
         forwarded_from: None,
     }
 }
+
+/// Bytes that differ in every part (xorshift), so a part uploaded or copied to the wrong place
+/// is caught.
+pub fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -176,19 +176,6 @@ async fn a_member_removed_from_the_source_between_read_and_write_cannot_forward(
     );
 }
 
-/// Bytes that differ in every part (xorshift), so a part copied to the wrong place is caught.
-fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_forwarded_200_mib_multipart_file_downloads_byte_exact() {
     const PART: usize = 16 * MIB;
@@ -200,14 +187,7 @@ async fn a_forwarded_200_mib_multipart_file_downloads_byte_exact() {
     let (source, target) = two_groups(app).await;
     let bytes = file_bytes(200 * MIB + 12_345, 7);
     let alice = client(app, "alice");
-    let parts: Vec<PartChecksum> = bytes
-        .chunks(PART)
-        .enumerate()
-        .map(|(i, c)| PartChecksum {
-            part_number: i as u64 + 1,
-            sha256: sha256_hex(c),
-        })
-        .collect();
+    let parts = part_checksums(&bytes, PART);
     let mut body = upload_body(&unique("m"), "film.mp4", bytes.len(), "video/mp4", None);
     body["parts"] = parts_json(&parts);
     let ticket: UploadTicket = alice.create_upload(&source, body).await.created();
@@ -374,14 +354,7 @@ async fn measure_forwards() {
     println!("1 MiB (CopyObject): {:?}", started.elapsed());
 
     let bytes = file_bytes(200 * MIB, 5);
-    let parts: Vec<PartChecksum> = bytes
-        .chunks(PART)
-        .enumerate()
-        .map(|(i, c)| PartChecksum {
-            part_number: i as u64 + 1,
-            sha256: sha256_hex(c),
-        })
-        .collect();
+    let parts = part_checksums(&bytes, PART);
     let mut body = upload_body(&unique("m"), "big.bin", bytes.len(), "video/mp4", None);
     body["parts"] = parts_json(&parts);
     let ticket: UploadTicket = alice.create_upload(&source, body).await.created();
@@ -415,4 +388,16 @@ async fn measure_forwards() {
         shared::infra::blob::COPY_PARALLELISM,
         started.elapsed()
     );
+}
+
+/// The declared checksum of each `part`-sized part of `bytes`, in order.
+fn part_checksums(bytes: &[u8], part: usize) -> Vec<PartChecksum> {
+    bytes
+        .chunks(part)
+        .enumerate()
+        .map(|(i, c)| PartChecksum {
+            part_number: i as u64 + 1,
+            sha256: sha256_hex(c),
+        })
+        .collect()
 }

@@ -26,19 +26,6 @@ async fn mp_stack() -> &'static shared::App {
     .await
 }
 
-/// Bytes that differ in every part (xorshift), so a part in the wrong place is caught.
-fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn part(bytes: &[u8], n: u64) -> &[u8] {
     let start = (n as usize - 1) * PART;
     &bytes[start..(start + PART).min(bytes.len())]
