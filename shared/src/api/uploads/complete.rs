@@ -221,8 +221,6 @@ async fn announce(
         .await?;
     match outcome {
         AppendOutcome::Appended(m) => Ok((MessageView::from(&m), true)),
-        // Someone completed it first (answer with their message), or it was aborted or
-        // abandoned meanwhile (gone).
         // The forwarder left the source group (the same 404 as a non-member gets).
         AppendOutcome::ExtraConditionFailed(1) => Err(ApiError::not_found()),
         // The source was recalled, deleted or expired: what its download would answer.
@@ -230,6 +228,8 @@ async fn announce(
             ErrorCode::FileGone,
             "the forwarded file has expired or was deleted",
         )),
+        // The file's own part: someone completed it first (answer with their message), or it
+        // was aborted or abandoned meanwhile (gone).
         AppendOutcome::ExtraConditionFailed(_) => {
             let current = app
                 .store
