@@ -204,17 +204,20 @@ async fn pump_streams(
     management: shared::infra::push::fanout::ManagementApi,
     written: &wake::StreamWrites,
 ) {
-    let pumps = written.by_table(&app.config.tables).map(|(table, signal)| {
-        tokio::spawn(push::pump_stream(
-            app,
-            streams.clone(),
-            ddb.clone(),
-            management.clone(),
-            table,
-            None,
-            signal,
-        ))
-    });
+    let pumps = written
+        .by_table(&app.config.tables)
+        .map(|(table, signal, filter)| {
+            tokio::spawn(push::pump_stream(
+                app,
+                streams.clone(),
+                ddb.clone(),
+                management.clone(),
+                table,
+                None,
+                signal,
+                filter,
+            ))
+        });
     futures::future::join_all(pumps).await;
 }
 

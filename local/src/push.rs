@@ -10,8 +10,8 @@
 //! * [`pump_stream`] plays Lambda's event source mappings: it reads a table's stream on the
 //!   stand-in (DynamoDB Streams), turns each batch into the Lambda event and hands it to
 //!   `push-fanout`. The stack runs one per stream the template maps to it: the messages
-//!   table's and the members table's (read markers; the handler does what the mapping's
-//!   filter does deployed). Each reads as soon as the stack has written to its table (a
+//!   table's and the members table's (read markers), each with its mapping's filter
+//!   ([`StreamFilter`]): a batch with nothing the filter passes invokes nothing. Each reads as soon as the stack has written to its table (a
 //!   [`crate::wake::Signal`] raised by the stack's DynamoDB client), and otherwise on a poll
 //!   that backs off to once every [`POLL_SLOWEST`] while nothing happens.
 
@@ -25,6 +25,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use shared::infra::push::fanout::ManagementApi;
+use shared::infra::store::VIA_MARK;
 use shared::App;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::{Message as WsMessage, Role};
@@ -298,6 +299,60 @@ pub struct StreamPosition {
     stream_arn: String,
 }
 
+/// The filter of a stream's event source mapping in template.yaml, applied as Lambda applies it
+/// (filtered records never reach the function), and which of the stack's writes may make a
+/// record it passes: only those wake the stream's pump (crate::wake). The fallback poll reads the
+/// rest, so a write misjudged here is pushed late, never lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFilter {
+    /// The messages table's mapping: every record.
+    Unfiltered,
+    /// The members table's ([`MEMBERS_STREAM_PATTERN`]): a marker moved by `PUT …/read`. Every
+    /// send also moves its author's marker (`read_via = append`), so without this a send woke
+    /// both pumps, and the members pump's read took the stand-in's turn from the fan-out's.
+    MarkerMoves,
+}
+
+/// The members mapping's filter pattern, as template.yaml states it (a test keeps them equal).
+pub const MEMBERS_STREAM_PATTERN: &str =
+    r#"{"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"read_via": {"S": ["mark"]}}}}"#;
+
+impl StreamFilter {
+    /// Whether the mapping delivers this record to the function.
+    pub fn passes(self, record: &aws_sdk_dynamodbstreams::types::Record) -> bool {
+        use aws_sdk_dynamodbstreams::types::OperationType;
+        match self {
+            Self::Unfiltered => true,
+            Self::MarkerMoves => {
+                record.event_name == Some(OperationType::Modify)
+                    && record
+                        .dynamodb
+                        .as_ref()
+                        .and_then(|change| change.new_image.as_ref()?.get("read_via"))
+                        .is_some_and(|via| via.as_s().is_ok_and(|via| via == VIA_MARK))
+            }
+        }
+    }
+
+    /// Whether a write may make a record this filter passes. A marker moves by an update that
+    /// sets `read_via` to `mark` (`Store::mark_read`); anything else on a member item (joins,
+    /// roles, an append's own move) is filtered out deployed.
+    pub fn may_pass(self, write: &crate::wake::ItemWrite) -> bool {
+        match (self, write) {
+            (Self::Unfiltered, _) => true,
+            (Self::MarkerMoves, crate::wake::ItemWrite::Update { expression, values }) => {
+                expression.contains("read_via")
+                    && values.is_some_and(|values| {
+                        values
+                            .values()
+                            .any(|v| v.as_s().is_ok_and(|v| v == VIA_MARK))
+                    })
+            }
+            (Self::MarkerMoves, _) => false,
+        }
+    }
+}
+
 /// The end of a table's stream: what [`pump_stream`] starts from, so a caller that waits for
 /// it knows every later write will be pushed (tests do).
 pub async fn stream_end(
@@ -316,7 +371,9 @@ pub async fn stream_end(
 /// Reads `table`'s stream from `start` (or its end) onwards and hands each batch to
 /// `push-fanout`, for as long as the stack runs: at once when `written` is raised (after the
 /// stack's writes to `table`), otherwise on a poll that backs off while nothing is found.
-/// Pushing is best effort, as deployed: a read that fails is logged and retried.
+/// Pushing is best effort, as deployed: a read that fails is logged and retried. Records
+/// `filter` does not pass are skipped, as the mapping skips them.
+#[allow(clippy::too_many_arguments)] // one per part the event source mapping plays
 pub async fn pump_stream(
     app: &'static App,
     streams: aws_sdk_dynamodbstreams::Client,
@@ -325,6 +382,7 @@ pub async fn pump_stream(
     table: String,
     start: Option<StreamPosition>,
     written: crate::wake::Signal,
+    filter: StreamFilter,
 ) {
     let mut position = start;
     let mut wake = written.waiter(POLL_FASTEST, POLL_SLOWEST);
@@ -360,14 +418,19 @@ pub async fn pump_stream(
             stream_arn: current.stream_arn.clone(),
         });
         let records = out.records.unwrap_or_default();
-        if records.is_empty() {
-            wake.idle().await;
-            continue;
-        }
-        wake.found();
         // A full batch may have more behind it; a shorter one read the shard to its end as of
         // the read, and whatever the stack appended since has signalled.
         let full = records.len() >= BATCH_SIZE as usize;
+        let records: Vec<_> = records.into_iter().filter(|r| filter.passes(r)).collect();
+        if records.is_empty() {
+            if !full {
+                wake.idle().await;
+            }
+            continue;
+        }
+        // Only what passes is evidence of an unsignalled writer: filtered records are the
+        // stack's own writes that by design do not signal.
+        wake.found();
         let event = lambda_event(records, &current.stream_arn);
         let response = push_fanout::handle(app, &deliver, event).await;
         if !response.batch_item_failures.is_empty() {
@@ -448,4 +511,37 @@ fn lambda_event(records: Vec<aws_sdk_dynamodbstreams::types::Record>, stream_arn
         event.records.push(r);
     }
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, StreamRecord};
+
+    use super::*;
+
+    #[test]
+    fn the_members_filter_is_the_templates() {
+        let template = include_str!("../../template.yaml");
+        assert!(template.contains(&format!("Pattern: '{MEMBERS_STREAM_PATTERN}'")));
+    }
+
+    #[test]
+    fn the_members_filter_passes_only_a_marker_moved_by_mark() {
+        let record = |name: OperationType, via: Option<&str>| {
+            let image = via.map(|v| {
+                std::collections::HashMap::from([("read_via".into(), AttributeValue::S(v.into()))])
+            });
+            Record::builder()
+                .event_name(name)
+                .dynamodb(StreamRecord::builder().set_new_image(image).build())
+                .build()
+        };
+        let filter = StreamFilter::MarkerMoves;
+        assert!(filter.passes(&record(OperationType::Modify, Some("mark"))));
+        assert!(!filter.passes(&record(OperationType::Modify, Some("append"))));
+        assert!(!filter.passes(&record(OperationType::Insert, Some("mark"))));
+        assert!(!filter.passes(&record(OperationType::Modify, None)));
+        assert!(!filter.passes(&record(OperationType::Remove, None)));
+        assert!(StreamFilter::Unfiltered.passes(&record(OperationType::Remove, None)));
+    }
 }

@@ -15,9 +15,11 @@
 //! The signal only decides when to read: what is read, in what order and batches, is the
 //! stand-in's, as deployed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
@@ -27,6 +29,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use tokio::sync::watch;
+
+pub use crate::push::StreamFilter;
 
 /// "There may be something new to read." Cheap to clone; raising it wakes every [`Waiter`].
 #[derive(Clone, Debug)]
@@ -119,24 +123,62 @@ impl Waiter {
 }
 
 /// Raises a signal after each successful DynamoDB write (`PutItem`, `UpdateItem`, `DeleteItem`,
-/// `TransactWriteItems`, `BatchWriteItem`) that touches one of its tables.
+/// `TransactWriteItems`, `BatchWriteItem`) that touches one of its tables, unless the table's
+/// stream filter passes no record such a write can make.
 #[derive(Clone, Debug, Default)]
 pub struct TableWrites {
-    tables: Vec<(String, Signal)>,
+    tables: Vec<(String, Signal, StreamFilter)>,
+}
+
+/// One item written by a DynamoDB request, as much of it as a [`StreamFilter`] looks at.
+#[derive(Clone, Copy, Debug)]
+pub enum ItemWrite<'a> {
+    Put,
+    Delete,
+    Update {
+        expression: &'a str,
+        values: Option<&'a HashMap<String, AttributeValue>>,
+    },
+}
+
+impl<'a> ItemWrite<'a> {
+    fn update(
+        expression: Option<&'a str>,
+        values: Option<&'a HashMap<String, AttributeValue>>,
+    ) -> Self {
+        let expression = expression.unwrap_or_default();
+        Self::Update { expression, values }
+    }
 }
 
 impl TableWrites {
     /// Raises `signal` after writes to `table` (more than one signal per table is fine).
-    pub fn on(mut self, table: impl Into<String>, signal: &Signal) -> Self {
-        self.tables.push((table.into(), signal.clone()));
+    pub fn on(self, table: impl Into<String>, signal: &Signal) -> Self {
+        self.on_filtered(table, signal, StreamFilter::Unfiltered)
+    }
+
+    /// Raises `signal` after the writes to `table` that may make a record `filter` passes.
+    pub fn on_filtered(
+        mut self,
+        table: impl Into<String>,
+        signal: &Signal,
+        filter: StreamFilter,
+    ) -> Self {
+        self.tables.push((table.into(), signal.clone(), filter));
         self
     }
 
-    fn signals_for<'a>(&self, tables: impl IntoIterator<Item = &'a str>) -> Vec<Signal> {
+    fn signals_for<'a>(
+        &self,
+        writes: impl IntoIterator<Item = (&'a str, ItemWrite<'a>)>,
+    ) -> Vec<Signal> {
         let mut due: Vec<Signal> = Vec::new();
-        for table in tables {
-            for (name, signal) in &self.tables {
-                if name == table && !due.iter().any(|s| Arc::ptr_eq(&s.0, &signal.0)) {
+        for (table, write) in writes {
+            for (name, signal, filter) in &self.tables {
+                if name == table
+                    && filter.may_pass(&write)
+                    && !due.iter().any(|s| Arc::ptr_eq(&s.0, &signal.0))
+                {
                     due.push(signal.clone());
                 }
             }
@@ -154,11 +196,19 @@ pub struct StreamWrites {
 }
 
 impl StreamWrites {
-    /// Each streamed table with its signal.
-    pub fn by_table(&self, tables: &shared::config::Tables) -> [(String, Signal); 2] {
+    /// Each streamed table with its signal and its mapping's filter (template.yaml).
+    pub fn by_table(&self, tables: &shared::config::Tables) -> [(String, Signal, StreamFilter); 2] {
         [
-            (tables.messages.clone(), self.messages.clone()),
-            (tables.members.clone(), self.members.clone()),
+            (
+                tables.messages.clone(),
+                self.messages.clone(),
+                StreamFilter::Unfiltered,
+            ),
+            (
+                tables.members.clone(),
+                self.members.clone(),
+                StreamFilter::MarkerMoves,
+            ),
         ]
     }
 
@@ -166,8 +216,8 @@ impl StreamWrites {
     pub fn interceptor(&self, tables: &shared::config::Tables) -> TableWrites {
         self.by_table(tables)
             .iter()
-            .fold(TableWrites::default(), |writes, (table, signal)| {
-                writes.on(table, signal)
+            .fold(TableWrites::default(), |writes, (table, signal, filter)| {
+                writes.on_filtered(table, signal, *filter)
             })
     }
 }
@@ -196,20 +246,36 @@ impl Intercept for TableWrites {
             update_item::UpdateItemInput,
         };
         let input = context.input();
-        let tables: Vec<&str> = if let Some(i) = input.downcast_ref::<PutItemInput>() {
-            i.table_name().into_iter().collect()
+        let writes: Vec<(&str, ItemWrite)> = if let Some(i) = input.downcast_ref::<PutItemInput>() {
+            i.table_name()
+                .map(|t| (t, ItemWrite::Put))
+                .into_iter()
+                .collect()
         } else if let Some(i) = input.downcast_ref::<UpdateItemInput>() {
-            i.table_name().into_iter().collect()
+            let write = ItemWrite::update(
+                i.update_expression(),
+                i.expression_attribute_values.as_ref(),
+            );
+            i.table_name().map(|t| (t, write)).into_iter().collect()
         } else if let Some(i) = input.downcast_ref::<DeleteItemInput>() {
-            i.table_name().into_iter().collect()
+            i.table_name()
+                .map(|t| (t, ItemWrite::Delete))
+                .into_iter()
+                .collect()
         } else if let Some(i) = input.downcast_ref::<TransactWriteItemsInput>() {
             i.transact_items()
                 .iter()
                 .flat_map(|item| {
                     [
-                        item.put().map(|w| w.table_name()),
-                        item.update().map(|w| w.table_name()),
-                        item.delete().map(|w| w.table_name()),
+                        item.put().map(|w| (w.table_name(), ItemWrite::Put)),
+                        item.update().map(|w| {
+                            let values = w.expression_attribute_values.as_ref();
+                            (
+                                w.table_name(),
+                                ItemWrite::update(Some(w.update_expression()), values),
+                            )
+                        }),
+                        item.delete().map(|w| (w.table_name(), ItemWrite::Delete)),
                     ]
                 })
                 .flatten()
@@ -217,12 +283,22 @@ impl Intercept for TableWrites {
         } else if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
             i.request_items()
                 .into_iter()
-                .flat_map(|items| items.keys().map(String::as_str))
+                .flat_map(|items| items.iter())
+                .flat_map(|(table, requests)| {
+                    requests.iter().map(move |r| {
+                        let write = if r.put_request().is_some() {
+                            ItemWrite::Put
+                        } else {
+                            ItemWrite::Delete
+                        };
+                        (table.as_str(), write)
+                    })
+                })
                 .collect()
         } else {
             Vec::new()
         };
-        let due = self.signals_for(tables);
+        let due = self.signals_for(writes);
         if !due.is_empty() {
             cfg.interceptor_state().store_put(Due(due));
         }
@@ -365,8 +441,52 @@ mod tests {
             .on("m", &messages)
             .on("f", &files)
             .on("m2", &messages);
-        assert_eq!(writes.signals_for(["x"]).len(), 0);
-        assert_eq!(writes.signals_for(["m", "m2", "x"]).len(), 1);
-        assert_eq!(writes.signals_for(["f", "m"]).len(), 2);
+        let puts = |tables: &[&'static str]| {
+            tables
+                .iter()
+                .map(|t| (*t, ItemWrite::Put))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(writes.signals_for(puts(&["x"])).len(), 0);
+        assert_eq!(writes.signals_for(puts(&["m", "m2", "x"])).len(), 1);
+        assert_eq!(writes.signals_for(puts(&["f", "m"])).len(), 2);
+    }
+
+    #[test]
+    fn a_filtered_table_signals_only_the_writes_its_filter_may_pass() {
+        let markers = Signal::default();
+        let writes =
+            TableWrites::default().on_filtered("members", &markers, StreamFilter::MarkerMoves);
+        let via = |v: &str| HashMap::from([(":via".to_string(), AttributeValue::S(v.into()))]);
+        let (mark, append) = (via("mark"), via("append"));
+        let moved = |values| ItemWrite::Update {
+            expression: "SET read_seq = :n, read_via = :via",
+            values,
+        };
+        assert_eq!(
+            writes.signals_for([("members", moved(Some(&mark)))]).len(),
+            1
+        );
+        assert_eq!(
+            writes
+                .signals_for([("members", moved(Some(&append)))])
+                .len(),
+            0
+        );
+        assert_eq!(
+            writes
+                .signals_for([("members", ItemWrite::Put), ("members", ItemWrite::Delete)])
+                .len(),
+            0
+        );
+        let role = ItemWrite::Update {
+            expression: "SET #r = :via",
+            values: Some(&mark),
+        };
+        assert_eq!(
+            writes.signals_for([("members", role)]).len(),
+            0,
+            "`mark` set elsewhere than read_via"
+        );
     }
 }

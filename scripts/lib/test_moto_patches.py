@@ -1014,6 +1014,37 @@ def ranged_part_copy():
 # --------------------------------------------------------------------------------------------
 
 
+@proves("server.dispatch-cache")
+def dispatch_reads_no_files():
+    """Every call on the push path (and every other) paid for a directory listing and a class
+    walk before moto looked at it; it still reaches the same handler and answer."""
+    import inspect
+
+    url()
+    ddb = client("dynamodb")
+    create_table(ddb, "dispatch", [("pk", "S")])
+    counts = {"listdir": 0, "getmembers": 0}
+    listdir, getmembers = os.listdir, inspect.getmembers
+
+    def counting(name, fn):
+        def counted(*args, **kwargs):
+            counts[name] += 1
+            return fn(*args, **kwargs)
+        return counted
+
+    os.listdir, inspect.getmembers = counting("listdir", listdir), counting("getmembers", getmembers)
+    try:
+        for i in range(3):
+            ddb.put_item(TableName="dispatch", Item={"pk": {"S": f"k{i}"}})
+        got = ddb.get_item(TableName="dispatch", Key={"pk": {"S": "k1"}})
+        missing = error_code(lambda: ddb.get_item(TableName="nope", Key={"pk": {"S": "k"}}))
+    finally:
+        os.listdir, inspect.getmembers = listdir, getmembers
+    check(got["Item"] == {"pk": {"S": "k1"}}, f"the item as stored: {got}")
+    check(missing == "ResourceNotFoundException", f"a missing table as before: {missing}")
+    check(counts == {"listdir": 0, "getmembers": 0}, f"moto's files read per request: {counts}")
+
+
 def run(names):
     failed = []
     for name in names:

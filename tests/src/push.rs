@@ -48,7 +48,7 @@ impl PushStack {
         tokio::spawn(server::serve_management(internal));
         let management = ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
         // Both streams the template maps to the fan-out: appends, and read markers.
-        for (table, signal) in written.by_table(&app.config.tables) {
+        for (table, signal, filter) in written.by_table(&app.config.tables) {
             let start = push::stream_end(&streams, &ddb, &table)
                 .await
                 .expect("the table has a stream");
@@ -60,6 +60,7 @@ impl PushStack {
                 table,
                 Some(start),
                 signal,
+                filter,
             ));
         }
         Self {

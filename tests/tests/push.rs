@@ -573,3 +573,45 @@ async fn the_stacks_own_writes_wake_its_readers() {
         .is_err());
     assert_eq!(raised(), [false, false, false], "a read, a refused put");
 }
+
+/// The members table's stream reaches the fan-out through a filter that passes only a read
+/// marker moved by `PUT …/read` (template.yaml), so only that write wakes its pump: every send
+/// also moves its author's marker, and when that woke the members pump too, its read took the
+/// stand-in's turn from the fan-out's. What the pump skips is read by its fallback poll.
+#[tokio::test]
+async fn only_a_marker_moved_by_mark_wakes_the_members_stream() {
+    const HOUR: Duration = Duration::from_secs(3600);
+    let written = groupshare_local::wake::StreamWrites::default();
+    let app = groupshare_tests::stack_with(groupshare_tests::Options {
+        streams_written: Some(written.clone()),
+        ..Default::default()
+    })
+    .await;
+    let mut waiters = [&written.messages, &written.members].map(|s| s.waiter(HOUR, HOUR));
+    // Which of (messages, members) were signalled since the last call.
+    let mut raised = || {
+        waiters.each_mut().map(|w| {
+            let raised = w.signalled();
+            w.reading();
+            raised
+        })
+    };
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let cid = groupshare_tests::create_group(app, &alice, &[&bob]).await;
+    raised();
+    let seq = groupshare_tests::send_text(app, &cid, &alice, "hi").await;
+    assert_eq!(
+        raised(),
+        [true, false],
+        "a send, which moves its author's marker"
+    );
+    let bob_api = groupshare_tests::client::client(app, &bob);
+    assert_eq!(bob_api.mark_read(&cid, seq).await.ok().read_seq, seq);
+    assert_eq!(raised(), [false, true], "a marker moved by PUT …/read");
+    let carol = unique("carol");
+    groupshare_tests::client::client(app, &alice)
+        .add_member(&cid, &carol, None)
+        .await
+        .created();
+    assert_eq!(raised(), [true, false], "a join (its system entry)");
+}
