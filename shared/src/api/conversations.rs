@@ -214,16 +214,10 @@ pub async fn list(
     let more = rest.next().is_some();
     let ids: Vec<String> = page.iter().map(|c| c.conversation_id.clone()).collect();
     let memberships = app.store.memberships(&caller.user_id, &ids).await?;
-    let cursor = match (more, page.last()) {
-        (true, Some(last)) => Some(cursor::encode(
-            &caller.user_id,
-            &ConversationsAfter {
-                activity_ms: last.activity_ms(),
-                conversation_id: last.conversation_id.clone(),
-            },
-        )),
-        _ => None,
-    };
+    let cursor = cursor::after_last(&caller.user_id, more, &page, |last| ConversationsAfter {
+        activity_ms: last.activity_ms(),
+        conversation_id: last.conversation_id.clone(),
+    });
     Ok(ConversationList {
         // A group left between the two reads is not the caller's any more.
         conversations: page

@@ -110,10 +110,11 @@ pub fn parse_ids(param: &str) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
+/// A page of files: a group's (`FileInfo`), or for `GET /files` every group's (`FoundFile`).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct FileList {
+pub struct FileList<F = FileInfo> {
     /// Newest first.
-    pub files: Vec<FileInfo>,
+    pub files: Vec<F>,
     /// Continues the list; `null` at the end.
     pub cursor: Option<String>,
 }

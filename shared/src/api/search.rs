@@ -93,14 +93,6 @@ pub struct FoundFile {
     pub conversation_title: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AllFiles {
-    /// Newest first, across the caller's groups.
-    pub files: Vec<FoundFile>,
-    /// Continues the list; `null` at the end.
-    pub cursor: Option<String>,
-}
-
 /// `GET /files`: the matching files of every group the caller is a member of now, merged
 /// newest first under one cursor.
 ///
@@ -117,7 +109,7 @@ pub async fn all(
     limit: u32,
     after: Option<FilesAfter>,
     preview_urls: Option<PreviewSize>,
-) -> Result<AllFiles, ApiError> {
+) -> Result<FileList<FoundFile>, ApiError> {
     let limit = limit as usize;
     let now = app.config.clock.now_ms();
     let groups: Vec<String> = app
@@ -157,7 +149,7 @@ pub async fn all(
             file,
         })
         .collect();
-    Ok(AllFiles {
+    Ok(FileList {
         files,
         cursor: next.map(|n| cursor::encode(&caller.user_id, &n)),
     })
