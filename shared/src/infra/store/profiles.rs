@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
-use super::codec::{n, s, Item};
+use super::codec::{key, n, s, Item};
 use super::Store;
 use crate::domain::model::Profile;
 use crate::ApiError;
@@ -31,10 +31,7 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, Profile>, ApiError> {
-        let keys = ids
-            .iter()
-            .map(|id| [("user_id".to_string(), s(id))].into_iter().collect())
-            .collect();
+        let keys = ids.iter().map(|id| key([("user_id", s(id))])).collect();
         let items = self
             .batch_get_consistent(&self.tables.profiles, keys, "profiles.batch_get")
             .await?;
