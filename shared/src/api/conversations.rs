@@ -190,12 +190,7 @@ pub async fn list(
     limit: u32,
     after: Option<ConversationsAfter>,
 ) -> Result<ConversationList, ApiError> {
-    let groups: Vec<String> = app
-        .store
-        .get_profile(&caller.user_id)
-        .await?
-        .map(|p| p.groups.into_iter().collect())
-        .unwrap_or_default();
+    let groups = app.store.groups_of(&caller.user_id).await?;
     let mut conversations = app.store.conversations_by_ids(&groups).await?;
     conversations.sort_by(|a, b| {
         (b.activity_ms().cmp(&a.activity_ms()))

@@ -112,12 +112,7 @@ pub async fn all(
 ) -> Result<FileList<FoundFile>, ApiError> {
     let limit = limit as usize;
     let now = app.config.clock.now_ms();
-    let groups: Vec<String> = app
-        .store
-        .get_profile(&caller.user_id)
-        .await?
-        .map(|p| p.groups.into_iter().collect())
-        .unwrap_or_default();
+    let groups = app.store.groups_of(&caller.user_id).await?;
     let mut heads = app.store.group_heads(&groups).await?;
     // Without `last_file_at` a group has no file in the index (the completion that indexes a
     // file sets it, and so does a backfill): nothing to search there.

@@ -25,6 +25,14 @@ impl Store {
         Ok(item.as_ref().map(profile_from_item))
     }
 
+    /// The groups `user_id` is in now, from their profile (one consistent GetItem).
+    pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ApiError> {
+        let profile = self.get_profile(user_id).await?;
+        Ok(profile
+            .map(|p| p.groups.into_iter().collect())
+            .unwrap_or_default())
+    }
+
     /// Profiles by user id, one strongly consistent BatchGetItem pass (at most 100 ids), so a
     /// removal from a group hides names at once.
     pub async fn batch_get_profiles(
