@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::as_member;
-use super::files::{with_preview_url, FileList};
+use super::files::{infos_of, FileList};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, FilesAfter};
 use crate::domain::ids::ConversationId;
@@ -73,14 +73,8 @@ pub async fn group(
     )
     .await?;
     let records = files_of(app, &page.entries, filters, now).await?;
-    let mut files = Vec::with_capacity(records.len());
-    for f in &records {
-        files.push(with_preview_url(app, f, now, preview_urls).await?);
-    }
-    let refs: Vec<&FileRecord> = records.iter().collect();
-    super::forwarded::reveal_in_files(app, caller, &refs, &mut files).await?;
     Ok(FileList {
-        files,
+        files: infos_of(app, caller, records.iter().collect(), now, preview_urls).await?,
         cursor: page.next.map(|n| cursor::encode(conversation_id, &n)),
     })
 }
@@ -127,14 +121,8 @@ pub async fn all(
         .map(|h| (h.conversation_id.as_str(), h.title.as_str()))
         .collect();
     let records = files_of(app, &entries, filters, now).await?;
-    let mut infos = Vec::with_capacity(records.len());
-    for f in &records {
-        infos.push(with_preview_url(app, f, now, preview_urls).await?);
-    }
-    // A forwarded file names its source group only to that group's members, as everywhere.
-    let refs: Vec<&FileRecord> = records.iter().collect();
-    super::forwarded::reveal_in_files(app, caller, &refs, &mut infos).await?;
-    let files = infos
+    let files = infos_of(app, caller, records.iter().collect(), now, preview_urls)
+        .await?
         .into_iter()
         .map(|file| FoundFile {
             conversation_title: titles
