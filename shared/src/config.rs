@@ -1,5 +1,6 @@
 //! Settings read from the environment the SAM template (or the local stack) sets.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// Longest lifetime a presigned download URL may have, whatever the configuration says.
@@ -116,20 +117,24 @@ impl Config {
                     .map_err(|_| ConfigError(format!("{key}={v} is not a whole number"))),
             }
         };
-        let ttl = number("DOWNLOAD_URL_TTL_SECONDS", 300)?;
-        if ttl == 0 || ttl > MAX_DOWNLOAD_URL_TTL.as_secs() {
-            return Err(ConfigError(format!(
-                "DOWNLOAD_URL_TTL_SECONDS={ttl} must be between 1 and {}",
-                MAX_DOWNLOAD_URL_TTL.as_secs()
-            )));
-        }
+        // A number that must lie in `range`; the error names the variable and the bounds.
+        let within = |key: &str, default: u64, range: RangeInclusive<u64>| {
+            let n = number(key, default)?;
+            if range.contains(&n) {
+                return Ok(n);
+            }
+            Err(ConfigError(match range.into_inner() {
+                (0, hi) => format!("{key}={n} must be at most {hi}"),
+                (lo, hi) => format!("{key}={n} must be between {lo} and {hi}"),
+            }))
+        };
+        let ttl = within(
+            "DOWNLOAD_URL_TTL_SECONDS",
+            300,
+            1..=MAX_DOWNLOAD_URL_TTL.as_secs(),
+        )?;
         let retention = number("RETENTION_DAYS", 7)?;
-        let recall_window_secs = number("RECALL_WINDOW_SECONDS", 120)?;
-        if recall_window_secs > MAX_RECALL_WINDOW_SECS {
-            return Err(ConfigError(format!(
-                "RECALL_WINDOW_SECONDS={recall_window_secs} must be at most {MAX_RECALL_WINDOW_SECS}"
-            )));
-        }
+        let recall_window_secs = within("RECALL_WINDOW_SECONDS", 120, 0..=MAX_RECALL_WINDOW_SECS)?;
         Ok(Self {
             tables: Tables {
                 conversations: required("CONVERSATIONS_TABLE")?,
@@ -142,14 +147,7 @@ impl Config {
                 invites: required("INVITES_TABLE")?,
                 file_search: required("FILE_SEARCH_TABLE")?,
             },
-            max_connections_per_user: match number("MAX_CONNECTIONS_PER_USER", 10)? {
-                n @ 1..=100 => n as usize,
-                n => {
-                    return Err(ConfigError(format!(
-                        "MAX_CONNECTIONS_PER_USER={n} must be between 1 and 100"
-                    )))
-                }
-            },
+            max_connections_per_user: within("MAX_CONNECTIONS_PER_USER", 10, 1..=100)? as usize,
             clock: crate::domain::time::Clock::default(),
             web_client_url: get("WEB_CLIENT_URL")
                 .map(|v| v.trim().trim_end_matches('/').to_string())
@@ -160,32 +158,18 @@ impl Config {
                 number("UPLOAD_URL_TTL_SECONDS", 900)?.clamp(60, 3600),
             ),
             recall_window_secs,
-            max_upload_bytes: match number("MAX_UPLOAD_BYTES", 50 * 1024 * 1024 * 1024)? {
-                n @ 1..=S3_MAX_OBJECT_BYTES => n,
-                n => {
-                    return Err(ConfigError(format!(
-                        "MAX_UPLOAD_BYTES={n} must be between 1 and {S3_MAX_OBJECT_BYTES}"
-                    )))
-                }
-            },
-            multipart_threshold_bytes: match number("MULTIPART_THRESHOLD_BYTES", 64 * 1024 * 1024)?
-            {
-                // A single POST carries at most 5 GB.
-                n @ 0..=S3_MAX_POST_BYTES => n,
-                n => {
-                    return Err(ConfigError(format!(
-                        "MULTIPART_THRESHOLD_BYTES={n} must be at most {S3_MAX_POST_BYTES}"
-                    )))
-                }
-            },
-            part_size_bytes: match number("MULTIPART_PART_SIZE_BYTES", 16 * 1024 * 1024)? {
-                n @ S3_MIN_PART_BYTES..=S3_MAX_PART_BYTES => n,
-                n => {
-                    return Err(ConfigError(format!(
-                        "MULTIPART_PART_SIZE_BYTES={n} must be between {S3_MIN_PART_BYTES} and {S3_MAX_PART_BYTES}"
-                    )))
-                }
-            },
+            max_upload_bytes: within("MAX_UPLOAD_BYTES", 50 << 30, 1..=S3_MAX_OBJECT_BYTES)?,
+            // A single POST carries at most 5 GB.
+            multipart_threshold_bytes: within(
+                "MULTIPART_THRESHOLD_BYTES",
+                64 << 20,
+                0..=S3_MAX_POST_BYTES,
+            )?,
+            part_size_bytes: within(
+                "MULTIPART_PART_SIZE_BYTES",
+                16 << 20,
+                S3_MIN_PART_BYTES..=S3_MAX_PART_BYTES,
+            )?,
             retention_days: u32::try_from(retention)
                 .ok()
                 .filter(|d| RETENTION_DAYS_CHOICES.contains(d))

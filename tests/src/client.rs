@@ -303,7 +303,10 @@ impl<'a> Client<'a> {
     }
 
     /// `GET /files` (the caller's groups' files, with search filters)
-    pub async fn all_files(&self, query: Query) -> Response<shared::api::search::AllFiles> {
+    pub async fn all_files(
+        &self,
+        query: Query,
+    ) -> Response<FileList<shared::api::search::FoundFile>> {
         self.route("GET", "/files", &[], query, None).await
     }
 

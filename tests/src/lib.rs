@@ -105,6 +105,17 @@ pub async fn stack() -> &'static App {
     stack_with(Options::default()).await
 }
 
+/// A fresh stack whose DynamoDB calls the returned counter counts.
+pub async fn counted_stack() -> (&'static App, CallCounter) {
+    let counter = CallCounter::default();
+    let app = stack_with(Options {
+        dynamodb_calls: Some(counter.clone()),
+        ..Options::default()
+    })
+    .await;
+    (app, counter)
+}
+
 pub async fn stack_with(opts: Options) -> &'static App {
     let ddb_endpoint = endpoint(ENDPOINT_VAR);
     let prefix = unique("gs");

@@ -75,6 +75,12 @@ impl PushStack {
         Client::over_http(&self.base, crate::http_client(), user)
     }
 
+    /// A group `owner` creates over HTTP with `members`: its id.
+    pub async fn create_group(&self, owner: &str, members: &[&str]) -> String {
+        let created = self.api(owner).create_conversation("Push", members).await;
+        created.created().conversation_id
+    }
+
     /// A device of `user` with a fresh token, connected.
     pub async fn connect(&self, user: &str) -> Socket {
         let (token, _) = authorizer::global().issue(user);

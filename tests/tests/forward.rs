@@ -8,7 +8,7 @@ use groupshare_tests::client::parts_json;
 use groupshare_tests::*;
 use sha2::{Digest, Sha256};
 use shared::api::uploads::{PartChecksum, UploadTicket};
-use shared::domain::model::{FileStatus, Integrity, MessageView};
+use shared::domain::model::{FileInfo, FileStatus, Integrity, MessageView};
 
 const MIB: usize = 1024 * 1024;
 
@@ -320,6 +320,58 @@ async fn the_source_group_is_named_only_to_its_current_members() {
         info.forwarded.unwrap().from_conversation_id.as_deref(),
         Some(&*source)
     );
+}
+
+/// Every listing of the target's files (its list, a batch, a search, `GET /files`) names the
+/// source as the file's info does: to alice, a member of both, and not to carol. Each file
+/// gets its own answer (a batch of a forward and a file that is none).
+#[tokio::test]
+async fn listings_name_the_source_only_to_its_members() {
+    let app = stack().await;
+    let (source, target) = two_groups(app).await;
+    let fid = upload(app, &source, "bob", "report.txt", "text/plain", b"abc").await;
+    let own = upload(app, &target, "carol", "notes.txt", "text/plain", b"n").await;
+    let copy = client(app, "alice")
+        .forward(&source, &fid, &target, &unique("f"))
+        .await
+        .created()
+        .file
+        .file_id;
+    for (user, named) in [("alice", Some(source.as_str())), ("carol", None)] {
+        let api = client(app, user);
+        let listings: [(&str, Vec<FileInfo>); 4] = [
+            ("list", api.files(&target, Query::new()).await.ok().files),
+            (
+                "batch",
+                api.files_batch(&target, &[&own, &copy]).await.ok().files,
+            ),
+            (
+                "search",
+                api.files(&target, Query::new().and("q", "report"))
+                    .await
+                    .ok()
+                    .files,
+            ),
+            (
+                "all files",
+                api.all_files(Query::new())
+                    .await
+                    .ok()
+                    .files
+                    .into_iter()
+                    .map(|f| f.file)
+                    .collect(),
+            ),
+        ];
+        for (what, files) in listings {
+            assert!(files.iter().any(|f| f.file_id == copy), "{user}'s {what}");
+            for f in files {
+                let from = f.forwarded.map(|fw| fw.from_conversation_id);
+                let want = (f.file_id == copy).then(|| named.map(str::to_string));
+                assert_eq!(from, want, "{user}'s {what}: {}", f.name);
+            }
+        }
+    }
 }
 
 /// Not a test: the figures in docs/performance.md ("Forwarding a file"). Run

@@ -200,12 +200,7 @@ async fn an_email_is_shown_to_others_only_when_its_user_chooses() {
 
 #[tokio::test]
 async fn a_batch_of_names_is_one_storage_round_trip() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let members: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
     let refs: Vec<&str> = members.iter().map(String::as_str).collect();
     create_group(app, "alice", &refs).await;

@@ -54,11 +54,7 @@ async fn members_receive_each_append_once_in_seq_order_and_outsiders_nothing() {
     let mut bob_laptop = stack.connect("bob").await;
     let mut carol = stack.connect("carol").await;
     let mut mallory = stack.connect("mallory").await;
-    let cid = alice
-        .create_conversation("Push", &["bob", "carol"])
-        .await
-        .created()
-        .conversation_id;
+    let cid = stack.create_group("alice", &["bob", "carol"]).await;
 
     let text = alice
         .post_message(&cid, &unique("m"), "hello all")
@@ -118,11 +114,7 @@ async fn removal_stops_and_addition_starts_delivery() {
     let alice = stack.api("alice");
     let mut bob = stack.connect("bob").await;
     let mut dave = stack.connect("dave").await;
-    let cid = alice
-        .create_conversation("Push", &["bob"])
-        .await
-        .created()
-        .conversation_id;
+    let cid = stack.create_group("alice", &["bob"]).await;
 
     let before = alice
         .post_message(&cid, &unique("m"), "bob is here")
@@ -165,11 +157,7 @@ async fn a_reconnecting_device_catches_up_from_history_without_loss_or_duplicate
     // Alice's own device: once it has a message, every earlier fan-out is done (one
     // conversation's records are pushed in order).
     let mut probe = stack.connect("alice").await;
-    let cid = alice
-        .create_conversation("Push", &["bob"])
-        .await
-        .created()
-        .conversation_id;
+    let cid = stack.create_group("alice", &["bob"]).await;
     alice
         .post_message(&cid, &unique("m"), "one")
         .await
@@ -223,11 +211,7 @@ async fn connections_that_are_gone_are_forgotten() {
     // Alice's device: once it has seq 2, the group's creation has been pushed (in order)
     // before bob connects.
     let mut probe = stack.connect("alice").await;
-    let cid = alice
-        .create_conversation("Push", &["bob"])
-        .await
-        .created()
-        .conversation_id;
+    let cid = stack.create_group("alice", &["bob"]).await;
     alice
         .post_message(&cid, &unique("m"), "probe")
         .await
@@ -367,11 +351,7 @@ async fn a_marker_set_on_one_device_arrives_on_the_others_and_nowhere_else() {
     let mut phone = stack.connect("bob").await;
     let mut laptop = stack.connect("bob").await;
     let mut carol = stack.connect("carol").await;
-    let cid = alice
-        .create_conversation("Push", &["bob", "carol"])
-        .await
-        .created()
-        .conversation_id;
+    let cid = stack.create_group("alice", &["bob", "carol"]).await;
     for text in ["one", "two"] {
         alice.post_message(&cid, &unique("m"), text).await.created();
     }

@@ -6,12 +6,7 @@ use groupshare_tests::*;
 
 #[tokio::test]
 async fn reads_overlap_the_membership_check_with_the_lookup() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let file_id = upload(app, &cid, "alice", "a.txt", "text/plain", b"a").await;
 
@@ -46,12 +41,7 @@ async fn reads_overlap_the_membership_check_with_the_lookup() {
 /// (which checks the membership again) commits.
 #[tokio::test]
 async fn a_send_reads_once_then_commits_once() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     counter.reset();
     let r = client(app, "bob").post_message(&cid, "m1", "hi").await;
@@ -69,12 +59,7 @@ async fn a_send_reads_once_then_commits_once() {
 /// a group of 2 and one of 40. Nothing is written per member.
 #[tokio::test]
 async fn a_send_writes_the_same_four_parts_whatever_the_group_size() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let many: Vec<String> = (0..39).map(|i| format!("member-{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let mut seen = Vec::new();
@@ -106,12 +91,7 @@ async fn a_send_writes_the_same_four_parts_whatever_the_group_size() {
 /// conditional update of the member item.
 #[tokio::test]
 async fn marking_read_reads_once_then_updates_once() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     counter.reset();
     client(app, "bob").mark_read(&cid, 1).await.ok();
@@ -126,12 +106,7 @@ async fn marking_read_reads_once_then_updates_once() {
 /// the page (docs/decisions.md, "The group list by activity"), and not with history.
 #[tokio::test]
 async fn the_group_list_reads_the_profile_every_group_then_the_pages_memberships() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     for _ in 0..150 {
         create_group(app, "owner", &["dana"]).await;
     }
@@ -170,12 +145,7 @@ async fn the_group_list_reads_the_profile_every_group_then_the_pages_memberships
 /// reads the file once more (its search entries' keys) and deletes them in its transaction.
 #[tokio::test]
 async fn searches_read_the_index_then_the_pages_files() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let other = create_group(app, "carol", &["bob"]).await;
     // A group without files is not searched.
@@ -230,12 +200,7 @@ async fn searches_read_the_index_then_the_pages_files() {
 #[tokio::test]
 #[ignore]
 async fn measure_the_group_list_and_a_send() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     println!("| groups of the caller | page | DynamoDB calls | round trips | items read | list p50 | list p95 |");
     println!("|---|---|---|---|---|---|---|");
     let mut made = 0;
@@ -276,12 +241,7 @@ async fn measure_the_group_list_and_a_send() {
 /// inside); the file is read back for the answer. Five round trips, none per member or part.
 #[tokio::test]
 async fn a_forward_reads_once_puts_once_then_completes_like_an_upload() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let source = create_group(app, "alice", &["bob"]).await;
     let target = create_group(app, "alice", &["carol"]).await;
     let fid = upload(app, &source, "bob", "a.txt", "text/plain", b"abc").await;
@@ -320,12 +280,7 @@ async fn a_forward_reads_once_puts_once_then_completes_like_an_upload() {
 /// three forwards from two groups: two keys), and nothing on a page without forwards.
 #[tokio::test]
 async fn history_with_forwards_reads_the_sources_memberships_in_one_batch() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let one = create_group(app, "alice", &[]).await;
     let two = create_group(app, "alice", &[]).await;
     let target = create_group(app, "alice", &["carol"]).await;

@@ -381,12 +381,7 @@ async fn seed(app: &App, files: Vec<shared::domain::model::FileRecord>) {
 /// from DynamoDB's answers, not timed) and round trips.
 #[tokio::test]
 async fn a_selective_search_reads_few_items_in_a_big_group() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let now = app.config.clock.now_ms();
     let mut files: Vec<_> = (0..400)
@@ -431,12 +426,7 @@ async fn a_selective_search_reads_few_items_in_a_big_group() {
 /// page: here the newest group alone fills it, and one wave of groups is read.
 #[tokio::test]
 async fn all_my_files_reads_only_the_groups_that_can_make_the_page() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let now = app.config.clock.now_ms();
     let mut groups = Vec::new();
     let mut files = Vec::new();
@@ -488,12 +478,7 @@ async fn all_my_files_reads_only_the_groups_that_can_make_the_page() {
 #[tokio::test]
 #[ignore]
 async fn bench_search_big_group_and_many_groups() {
-    let counter = CallCounter::default();
-    let app = stack_with(Options {
-        dynamodb_calls: Some(counter.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, counter) = counted_stack().await;
     let now = app.config.clock.now_ms();
     let started = std::time::Instant::now();
     let big = create_group(app, "alice", &["bob"]).await;

@@ -190,12 +190,7 @@ pub async fn list(
     limit: u32,
     after: Option<ConversationsAfter>,
 ) -> Result<ConversationList, ApiError> {
-    let groups: Vec<String> = app
-        .store
-        .get_profile(&caller.user_id)
-        .await?
-        .map(|p| p.groups.into_iter().collect())
-        .unwrap_or_default();
+    let groups = app.store.groups_of(&caller.user_id).await?;
     let mut conversations = app.store.conversations_by_ids(&groups).await?;
     conversations.sort_by(|a, b| {
         (b.activity_ms().cmp(&a.activity_ms()))
@@ -214,16 +209,10 @@ pub async fn list(
     let more = rest.next().is_some();
     let ids: Vec<String> = page.iter().map(|c| c.conversation_id.clone()).collect();
     let memberships = app.store.memberships(&caller.user_id, &ids).await?;
-    let cursor = match (more, page.last()) {
-        (true, Some(last)) => Some(cursor::encode(
-            &caller.user_id,
-            &ConversationsAfter {
-                activity_ms: last.activity_ms(),
-                conversation_id: last.conversation_id.clone(),
-            },
-        )),
-        _ => None,
-    };
+    let cursor = cursor::after_last(&caller.user_id, more, &page, |last| ConversationsAfter {
+        activity_ms: last.activity_ms(),
+        conversation_id: last.conversation_id.clone(),
+    });
     Ok(ConversationList {
         // A group left between the two reads is not the caller's any more.
         conversations: page

@@ -75,20 +75,19 @@ pub async fn batch(
         app.store.batch_get_files(&wanted),
     )
     .await?;
-    let now = app.config.clock.now_ms();
-    let mut files = Vec::with_capacity(wanted.len());
+    let mut records = Vec::with_capacity(wanted.len());
     let mut missing = Vec::new();
     for id in wanted {
         match found
             .iter()
             .find(|f| f.file_id == id && f.conversation_id == conversation_id)
         {
-            Some(f) => files.push(with_preview_url(app, f, now, preview_urls).await?),
+            Some(f) => records.push(f),
             None => missing.push(id),
         }
     }
-    let records: Vec<&FileRecord> = found.iter().collect();
-    super::forwarded::reveal_in_files(app, caller, &records, &mut files).await?;
+    let now = app.config.clock.now_ms();
+    let files = infos_of(app, caller, records, now, preview_urls).await?;
     Ok(FileBatch { files, missing })
 }
 
@@ -110,10 +109,11 @@ pub fn parse_ids(param: &str) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
+/// A page of files: a group's (`FileInfo`), or for `GET /files` every group's (`FoundFile`).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct FileList {
+pub struct FileList<F = FileInfo> {
     /// Newest first.
-    pub files: Vec<FileInfo>,
+    pub files: Vec<F>,
     /// Continues the list; `null` at the end.
     pub cursor: Option<String>,
 }
@@ -135,14 +135,8 @@ pub async fn list(
     )
     .await?;
     let now = app.config.clock.now_ms();
-    let mut files = Vec::with_capacity(page.files.len());
-    for f in &page.files {
-        files.push(with_preview_url(app, f, now, preview_urls).await?);
-    }
-    let records: Vec<&FileRecord> = page.files.iter().collect();
-    super::forwarded::reveal_in_files(app, caller, &records, &mut files).await?;
     Ok(FileList {
-        files,
+        files: infos_of(app, caller, page.files.iter().collect(), now, preview_urls).await?,
         cursor: page.next.map(|next| cursor::encode(conversation_id, &next)),
     })
 }
@@ -160,8 +154,25 @@ pub fn parse_preview_size(param: Option<&str>) -> Result<Option<PreviewSize>, Ap
     }
 }
 
+/// The infos of `records` as a listing shows them: with preview URLs of `size` when asked for,
+/// and a forwarded file's source group named only to that group's members, as everywhere.
+pub(super) async fn infos_of(
+    app: &App,
+    caller: &Caller,
+    records: Vec<&FileRecord>,
+    now: i64,
+    size: Option<PreviewSize>,
+) -> Result<Vec<FileInfo>, ApiError> {
+    let mut infos = Vec::with_capacity(records.len());
+    for f in &records {
+        infos.push(with_preview_url(app, f, now, size).await?);
+    }
+    super::forwarded::reveal_in_files(app, caller, &records, &mut infos).await?;
+    Ok(infos)
+}
+
 /// File info, with a presigned URL of its preview of `size` when asked for and ready.
-pub(super) async fn with_preview_url(
+async fn with_preview_url(
     app: &App,
     file: &FileRecord,
     now: i64,

@@ -54,7 +54,7 @@ fn file_source(f: &FileRecord) -> Option<&str> {
         .map(|s| s.conversation_id.as_str())
 }
 
-/// `infos` are the views of `files` (by file id).
+/// `infos` are `files`' infos, in the same order.
 pub async fn reveal_in_files(
     app: &App,
     caller: &Caller,
@@ -63,12 +63,8 @@ pub async fn reveal_in_files(
 ) -> Result<(), ApiError> {
     let sources: Vec<&str> = files.iter().filter_map(|f| file_source(f)).collect();
     let seen = visible_sources(app, caller, sources).await?;
-    for info in infos.iter_mut() {
-        let source = files
-            .iter()
-            .find(|f| f.file_id == info.file_id)
-            .and_then(|f| file_source(f));
-        if let Some(cid) = source.filter(|cid| seen.contains(*cid)) {
+    for (f, info) in files.iter().zip(infos.iter_mut()) {
+        if let Some(cid) = file_source(f).filter(|cid| seen.contains(*cid)) {
             info.forwarded = Some(Forwarded::from(cid));
         }
     }

@@ -184,16 +184,10 @@ pub async fn list(
         .list_invites(conversation_id, after.as_ref(), limit)
         .await?;
     Ok(InviteList {
-        cursor: match (more, invites.last()) {
-            (true, Some(last)) => Some(cursor::encode(
-                conversation_id,
-                &InvitesAfter {
-                    created_at: last.created_at,
-                    code: last.code.clone(),
-                },
-            )),
-            _ => None,
-        },
+        cursor: cursor::after_last(conversation_id, more, &invites, |last| InvitesAfter {
+            created_at: last.created_at,
+            code: last.code.clone(),
+        }),
         invites: invites.iter().map(|i| invite_view(app, i)).collect(),
     })
 }

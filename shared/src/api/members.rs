@@ -69,15 +69,9 @@ pub async fn list(
     )
     .await?;
     Ok(MemberList {
-        cursor: match (more, members.last()) {
-            (true, Some(last)) => Some(cursor::encode(
-                conversation_id,
-                &MembersAfter {
-                    user_id: last.user_id.clone(),
-                },
-            )),
-            _ => None,
-        },
+        cursor: cursor::after_last(conversation_id, more, &members, |last| MembersAfter {
+            user_id: last.user_id.clone(),
+        }),
         members: members.iter().map(MemberView::from).collect(),
     })
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::as_member;
-use super::files::{with_preview_url, FileList};
+use super::files::{infos_of, FileList};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, FilesAfter};
 use crate::domain::ids::ConversationId;
@@ -73,14 +73,8 @@ pub async fn group(
     )
     .await?;
     let records = files_of(app, &page.entries, filters, now).await?;
-    let mut files = Vec::with_capacity(records.len());
-    for f in &records {
-        files.push(with_preview_url(app, f, now, preview_urls).await?);
-    }
-    let refs: Vec<&FileRecord> = records.iter().collect();
-    super::forwarded::reveal_in_files(app, caller, &refs, &mut files).await?;
     Ok(FileList {
-        files,
+        files: infos_of(app, caller, records.iter().collect(), now, preview_urls).await?,
         cursor: page.next.map(|n| cursor::encode(conversation_id, &n)),
     })
 }
@@ -91,14 +85,6 @@ pub struct FoundFile {
     #[serde(flatten)]
     pub file: FileInfo,
     pub conversation_title: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AllFiles {
-    /// Newest first, across the caller's groups.
-    pub files: Vec<FoundFile>,
-    /// Continues the list; `null` at the end.
-    pub cursor: Option<String>,
 }
 
 /// `GET /files`: the matching files of every group the caller is a member of now, merged
@@ -117,15 +103,10 @@ pub async fn all(
     limit: u32,
     after: Option<FilesAfter>,
     preview_urls: Option<PreviewSize>,
-) -> Result<AllFiles, ApiError> {
+) -> Result<FileList<FoundFile>, ApiError> {
     let limit = limit as usize;
     let now = app.config.clock.now_ms();
-    let groups: Vec<String> = app
-        .store
-        .get_profile(&caller.user_id)
-        .await?
-        .map(|p| p.groups.into_iter().collect())
-        .unwrap_or_default();
+    let groups = app.store.groups_of(&caller.user_id).await?;
     let mut heads = app.store.group_heads(&groups).await?;
     // Without `last_file_at` a group has no file in the index (the completion that indexes a
     // file sets it, and so does a backfill): nothing to search there.
@@ -140,14 +121,8 @@ pub async fn all(
         .map(|h| (h.conversation_id.as_str(), h.title.as_str()))
         .collect();
     let records = files_of(app, &entries, filters, now).await?;
-    let mut infos = Vec::with_capacity(records.len());
-    for f in &records {
-        infos.push(with_preview_url(app, f, now, preview_urls).await?);
-    }
-    // A forwarded file names its source group only to that group's members, as everywhere.
-    let refs: Vec<&FileRecord> = records.iter().collect();
-    super::forwarded::reveal_in_files(app, caller, &refs, &mut infos).await?;
-    let files = infos
+    let files = infos_of(app, caller, records.iter().collect(), now, preview_urls)
+        .await?
         .into_iter()
         .map(|file| FoundFile {
             conversation_title: titles
@@ -157,7 +132,7 @@ pub async fn all(
             file,
         })
         .collect();
-    Ok(AllFiles {
+    Ok(FileList {
         files,
         cursor: next.map(|n| cursor::encode(&caller.user_id, &n)),
     })

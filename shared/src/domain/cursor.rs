@@ -124,6 +124,17 @@ pub fn encode<P: Position>(scope: &str, position: &P) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// The cursor continuing a page after its last item when `more` may follow; `None` at the end.
+pub fn after_last<T, P: Position>(
+    scope: &str,
+    more: bool,
+    page: &[T],
+    position: impl FnOnce(&T) -> P,
+) -> Option<String> {
+    let last = page.last().filter(|_| more)?;
+    Some(encode(scope, &position(last)))
+}
+
 /// Decodes a cursor of listing `P` and checks it belongs to `scope`.
 pub fn decode<P: Position>(scope: &str, text: &str) -> Result<P, ApiError> {
     decode_inner(scope, text).ok_or_else(|| {

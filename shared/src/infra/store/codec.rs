@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,6 +18,29 @@ pub fn s(v: impl Into<String>) -> AttributeValue {
 
 pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// An item of these attributes: a key, or where a Query or Scan starts.
+pub fn key<const N: usize>(attributes: [(&str, AttributeValue); N]) -> Item {
+    attributes
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}
+
+/// A Query read with `Limit = limit + 1` as a page of rows, and whether more may follow: the
+/// extra row, or a read DynamoDB cut short (1 MB), after at least one row.
+pub fn page_of<T>(
+    out: QueryOutput,
+    limit: u32,
+    row: impl Fn(&Item) -> Result<T, ApiError>,
+) -> Result<(Vec<T>, bool), ApiError> {
+    let items = out.items.unwrap_or_default();
+    let mut rows = items.iter().map(row).collect::<Result<Vec<T>, _>>()?;
+    let more = rows.len() > limit as usize || out.last_evaluated_key.is_some();
+    rows.truncate(limit as usize);
+    let more = more && !rows.is_empty();
+    Ok((rows, more))
 }
 
 /// A row as an item. Row types are plain structs of strings, numbers and options, which

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::codec::{n, s, Item};
+use super::codec::{key, n, s, Item};
 use super::{conditional_write, Store};
 use crate::ApiError;
 
@@ -142,16 +142,7 @@ impl Store {
         // handler futures that await this.
         let key_batches: Vec<Vec<Item>> = user_ids
             .chunks(crate::config::MAX_IDS_PER_BATCH)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|u| {
-                        [("user_id".to_string(), s(u))]
-                            .into_iter()
-                            .collect::<Item>()
-                    })
-                    .collect()
-            })
+            .map(|chunk| chunk.iter().map(|u| key([("user_id", s(u))])).collect())
             .collect();
         let table = self.tables.connections.as_str();
         let batches = futures::stream::iter(key_batches)

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, s, to_item, Item};
+use super::codec::{from_item, key, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::messages::SystemRow;
 use super::profiles::profile_joined;
@@ -96,11 +96,7 @@ pub(super) fn conversation_key_batches(ids: &[String]) -> impl Iterator<Item = V
     ids.chunks(crate::config::MAX_IDS_PER_BATCH).map(|chunk| {
         chunk
             .iter()
-            .map(|id| {
-                [("conversation_id".to_string(), s(id))]
-                    .into_iter()
-                    .collect()
-            })
+            .map(|id| key([("conversation_id", s(id))]))
             .collect()
     })
 }

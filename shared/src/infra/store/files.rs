@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, n, s, to_item, Item};
+use super::codec::{from_item, key, n, s, to_item, Item};
 use super::{Store, FILES_BY_CONVERSATION_INDEX};
 use crate::domain::model::{
     FileRecord, ForwardSource, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord,
@@ -47,10 +47,7 @@ impl Store {
 
     /// Files by id in one BatchGetItem pass (ids must be distinct, at most 100).
     pub async fn batch_get_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, ApiError> {
-        let keys = ids
-            .iter()
-            .map(|id| [("file_id".to_string(), s(id))].into_iter().collect())
-            .collect();
+        let keys = ids.iter().map(|id| key([("file_id", s(id))])).collect();
         self.batch_get(&self.tables.files, keys, "files.batch_get")
             .await?
             .iter()

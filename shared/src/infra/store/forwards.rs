@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 
-use super::codec::{n, s};
+use super::codec::{key, n, s};
 use super::{Guard, Store};
 use crate::domain::model::{ForwardSource, StoredFileStatus};
 use crate::ApiError;
@@ -56,14 +56,7 @@ impl Store {
         let reads = conversation_ids.chunks(BATCH).map(|chunk| {
             let keys = chunk
                 .iter()
-                .map(|cid| {
-                    [
-                        ("conversation_id".to_string(), s(*cid)),
-                        ("user_id".to_string(), s(user_id)),
-                    ]
-                    .into_iter()
-                    .collect()
-                })
+                .map(|cid| key([("conversation_id", s(*cid)), ("user_id", s(user_id))]))
                 .collect();
             self.batch_get_consistent(table, keys, "members.batch_get")
         });

@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, n, s, to_item, Item};
+use super::codec::{from_item, key, n, page_of, s, to_item};
 use super::messages::Guard;
 use super::{conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
 use crate::domain::cursor::InvitesAfter;
@@ -164,13 +164,11 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<Invite>, bool), ApiError> {
         let start = after.map(|a| {
-            [
-                ("code".to_string(), s(&a.code)),
-                ("conversation_id".to_string(), s(conversation_id)),
-                ("created_at".to_string(), n(a.created_at)),
-            ]
-            .into_iter()
-            .collect::<Item>()
+            key([
+                ("code", s(&a.code)),
+                ("conversation_id", s(conversation_id)),
+                ("created_at", n(a.created_at)),
+            ])
         });
         let out = self
             .client
@@ -185,15 +183,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| ApiError::from_sdk("invites.list", e))?;
-        let mut invites = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| from_item("invite", item))
-            .collect::<Result<Vec<Invite>, _>>()?;
-        let more = invites.len() > limit as usize;
-        invites.truncate(limit as usize);
-        Ok((invites, more))
+        page_of(out, limit, |item| from_item("invite", item))
     }
 
     /// Revokes a group's invite (a revoked one stays revoked at its first time). `false`: no

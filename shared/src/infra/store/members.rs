@@ -1,12 +1,11 @@
 //! Members table: `conversation_id` (hash) + `user_id` (range). A member's item also holds
 //! their read marker (`read_seq`), which the table's stream takes to their other devices.
 
-use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, s, to_item, Item};
+use super::codec::{from_item, key, page_of, s, to_item, Item};
 use super::Store;
 use crate::domain::cursor::MembersAfter;
 use crate::domain::model::{Member, Role};
@@ -96,12 +95,10 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<Member>, bool), ApiError> {
         let start = after.map(|a| {
-            [
-                ("conversation_id".to_string(), s(conversation_id)),
-                ("user_id".to_string(), s(&a.user_id)),
-            ]
-            .into_iter()
-            .collect::<Item>()
+            key([
+                ("conversation_id", s(conversation_id)),
+                ("user_id", s(&a.user_id)),
+            ])
         });
         let out = self
             .client
@@ -114,22 +111,8 @@ impl Store {
             .send()
             .await
             .map_err(|e| ApiError::from_sdk("members.list", e))?;
-        page_of_members(out, limit)
+        page_of(out, limit, member_from_item)
     }
-}
-
-/// A page of members read with `Limit = limit + 1`, and whether more may follow.
-fn page_of_members(out: QueryOutput, limit: u32) -> Result<(Vec<Member>, bool), ApiError> {
-    let mut members = out
-        .items
-        .unwrap_or_default()
-        .iter()
-        .map(member_from_item)
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = members.len() > limit as usize || out.last_evaluated_key.is_some();
-    members.truncate(limit as usize);
-    let more = more && !members.is_empty();
-    Ok((members, more))
 }
 
 /// A Members item.

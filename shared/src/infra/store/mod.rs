@@ -186,11 +186,10 @@ impl Store {
         key: [(&str, AttributeValue); N],
         operation: &'static str,
     ) -> Result<Option<Item>, ApiError> {
-        let key = key.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         self.client
             .get_item()
             .table_name(table)
-            .set_key(Some(key))
+            .set_key(Some(codec::key(key)))
             .consistent_read(true)
             .send()
             .await

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
-use super::codec::{n, s, Item};
+use super::codec::{key, n, s, Item};
 use super::Store;
 use crate::domain::model::Profile;
 use crate::ApiError;
@@ -25,16 +25,21 @@ impl Store {
         Ok(item.as_ref().map(profile_from_item))
     }
 
+    /// The groups `user_id` is in now, from their profile (one consistent GetItem).
+    pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ApiError> {
+        let profile = self.get_profile(user_id).await?;
+        Ok(profile
+            .map(|p| p.groups.into_iter().collect())
+            .unwrap_or_default())
+    }
+
     /// Profiles by user id, one strongly consistent BatchGetItem pass (at most 100 ids), so a
     /// removal from a group hides names at once.
     pub async fn batch_get_profiles(
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, Profile>, ApiError> {
-        let keys = ids
-            .iter()
-            .map(|id| [("user_id".to_string(), s(id))].into_iter().collect())
-            .collect();
+        let keys = ids.iter().map(|id| key([("user_id", s(id))])).collect();
         let items = self
             .batch_get_consistent(&self.tables.profiles, keys, "profiles.batch_get")
             .await?;

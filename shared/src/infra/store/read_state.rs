@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::codec::{n, s};
+use super::codec::{key, n, s};
 use super::members::member_from_item;
 use super::Store;
 use crate::domain::model::Member;
@@ -149,14 +149,7 @@ impl Store {
     ) -> Result<HashMap<String, Member>, ApiError> {
         let keys = conversation_ids
             .iter()
-            .map(|c| {
-                [
-                    ("conversation_id".to_string(), s(c)),
-                    ("user_id".to_string(), s(user_id)),
-                ]
-                .into_iter()
-                .collect()
-            })
+            .map(|c| key([("conversation_id", s(c)), ("user_id", s(user_id))]))
             .collect();
         let items = self
             .batch_get_consistent(&self.tables.members, keys, "members.batch_get")

@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, s, to_item, Item};
+use super::codec::{from_item, key, s, to_item, Item};
 use super::Store;
 use crate::domain::cursor::FilesAfter;
 use crate::domain::model::FileRecord;
@@ -305,7 +305,7 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<FileScanPage, ApiError> {
-        let start = after.map(|id| [("file_id".to_string(), s(id))].into_iter().collect());
+        let start = after.map(|id| key([("file_id", s(id))]));
         let out = self
             .client
             .scan()
