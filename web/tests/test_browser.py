@@ -209,6 +209,25 @@ def test_phone_viewport_and_keyboard_only(stack, browsers):
     carol.driver.save_screenshot(str(ROOT / ".local" / "web-group-phone.png"))
 
 
+def test_a_long_name_on_a_phone_leaves_sign_out_on_screen(stack, browsers):
+    """An identity provider's subject can be long and unbroken; the top bar shortens it (the
+    whole id stays in the link's title) instead of pushing Sign out off a phone's screen."""
+    user = "user-" + "x" * 59  # the longest user id (64 characters)
+    phone = browsers(width=390, height=844)
+    sign_in(phone, stack, user)
+    out = wait(phone, EC.element_to_be_clickable((By.XPATH, "//header//button[text()='Sign out']")))
+    width = phone.driver.execute_script("return document.documentElement.clientWidth")
+    box = out.rect
+    assert 0 <= box["x"] and box["x"] + box["width"] <= width, (box, width)
+    overflow = phone.driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    who = css(phone, f".who[data-user='{user}']")
+    assert user in who.get_attribute("title")
+    assert who.rect["x"] + who.rect["width"] <= box["x"]
+    phone.driver.save_screenshot(str(ROOT / ".local" / "web-long-name-phone.png"))
+
+
 def confirm(browser):
     wait(browser, EC.alert_is_present(), seconds=5)
     browser.driver.switch_to.alert.accept()
