@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -21,7 +22,10 @@ REPORT_BYTES = b"%PDF-1.4\n% GroupShare demo report\n"
 
 
 def wait(browser, condition, seconds=15):
-    return WebDriverWait(browser.driver, seconds, poll_frequency=0.1).until(condition)
+    # A view repaints as its data arrives: an element found by the condition can be replaced
+    # before the condition reads it, which is a "not yet", not a failure.
+    return WebDriverWait(browser.driver, seconds, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def css(browser, selector, seconds=15):
