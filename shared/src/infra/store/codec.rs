@@ -28,6 +28,12 @@ pub fn key<const N: usize>(attributes: [(&str, AttributeValue); N]) -> Item {
         .collect()
 }
 
+/// Keys of `ids` under the one key attribute `name`, 100 to a batch (BatchGetItem's limit).
+pub fn key_batches<'a>(name: &'a str, ids: &'a [String]) -> impl Iterator<Item = Vec<Item>> + 'a {
+    ids.chunks(crate::config::MAX_IDS_PER_BATCH)
+        .map(move |chunk| chunk.iter().map(|id| key([(name, s(id))])).collect())
+}
+
 /// A Query read with `Limit = limit + 1` as a page of rows, and whether more may follow: the
 /// extra row, or a read DynamoDB cut short (1 MB), after at least one row.
 pub fn page_of<T>(

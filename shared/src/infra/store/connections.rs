@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::codec::{key, n, s, Item};
+use super::codec::{key_batches, n, s, Item};
 use super::{conditional_write, Store};
 use crate::ApiError;
 
@@ -140,10 +140,7 @@ impl Store {
         use futures::StreamExt;
         // Owned key batches: a stream over borrowed chunks trips the Send check of the
         // handler futures that await this.
-        let key_batches: Vec<Vec<Item>> = user_ids
-            .chunks(crate::config::MAX_IDS_PER_BATCH)
-            .map(|chunk| chunk.iter().map(|u| key([("user_id", s(u))])).collect())
-            .collect();
+        let key_batches: Vec<Vec<Item>> = key_batches("user_id", user_ids).collect();
         let table = self.tables.connections.as_str();
         let batches = futures::stream::iter(key_batches)
             .map(move |keys| self.batch_get(table, keys, "connections.batch_get"))

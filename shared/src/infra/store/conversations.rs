@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, s, to_item, Item};
+use super::codec::{from_item, key_batches, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::messages::SystemRow;
 use super::profiles::profile_joined;
@@ -83,22 +83,12 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<Conversation>, ApiError> {
-        let calls = conversation_key_batches(ids).map(|keys| {
+        let calls = key_batches("conversation_id", ids).map(|keys| {
             self.batch_get_consistent(&self.tables.conversations, keys, "conversations.batch_get")
         });
         let pages = futures::future::try_join_all(calls).await?;
         pages.iter().flatten().map(conversation_from_item).collect()
     }
-}
-
-/// Conversations keys of `ids`, 100 to a batch (BatchGetItem's limit).
-pub(super) fn conversation_key_batches(ids: &[String]) -> impl Iterator<Item = Vec<Item>> + '_ {
-    ids.chunks(crate::config::MAX_IDS_PER_BATCH).map(|chunk| {
-        chunk
-            .iter()
-            .map(|id| key([("conversation_id", s(id))]))
-            .collect()
-    })
 }
 
 /// A Conversations item. `owner_count` and `member_count` are kept by every append that changes

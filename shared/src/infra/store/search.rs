@@ -213,7 +213,7 @@ impl Store {
     /// The newest upload time and title of each group, one consistent BatchGetItem per 100
     /// (as the group list reads them), only those two attributes.
     pub async fn group_heads(&self, ids: &[String]) -> Result<Vec<GroupHead>, ApiError> {
-        let calls = super::conversations::conversation_key_batches(ids).map(|keys| {
+        let calls = super::codec::key_batches("conversation_id", ids).map(|keys| {
             self.batch_get_projected(
                 &self.tables.conversations,
                 keys,
