@@ -204,20 +204,17 @@ async fn pump_streams(
     management: shared::infra::push::fanout::ManagementApi,
     written: &wake::StreamWrites,
 ) {
-    let pumps = written
-        .by_table(&app.config.tables)
-        .map(|(table, signal, filter)| {
-            tokio::spawn(push::pump_stream(
-                app,
-                streams.clone(),
-                ddb.clone(),
-                management.clone(),
-                table,
-                None,
-                signal,
-                filter,
-            ))
-        });
+    let pumps = written.by_table(&app.config.tables).map(|streamed| {
+        let (streams, ddb) = (streams.clone(), ddb.clone());
+        tokio::spawn(push::pump_stream(
+            app,
+            streams,
+            ddb,
+            management.clone(),
+            streamed,
+            None,
+        ))
+    });
     futures::future::join_all(pumps).await;
 }
 

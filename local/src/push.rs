@@ -371,19 +371,21 @@ pub async fn stream_end(
 /// Reads `table`'s stream from `start` (or its end) onwards and hands each batch to
 /// `push-fanout`, for as long as the stack runs: at once when `written` is raised (after the
 /// stack's writes to `table`), otherwise on a poll that backs off while nothing is found.
-/// Pushing is best effort, as deployed: a read that fails is logged and retried. Records
-/// `filter` does not pass are skipped, as the mapping skips them.
-#[allow(clippy::too_many_arguments)] // one per part the event source mapping plays
+/// Pushing is best effort, as deployed: a read that fails is logged and retried. Records the
+/// mapping's filter does not pass are skipped, as the mapping skips them.
 pub async fn pump_stream(
     app: &'static App,
     streams: aws_sdk_dynamodbstreams::Client,
     ddb: aws_sdk_dynamodb::Client,
     deliver: ManagementApi,
-    table: String,
+    streamed: crate::wake::StreamedTable,
     start: Option<StreamPosition>,
-    written: crate::wake::Signal,
-    filter: StreamFilter,
 ) {
+    let crate::wake::StreamedTable {
+        table,
+        written,
+        filter,
+    } = streamed;
     let mut position = start;
     let mut wake = written.waiter(POLL_FASTEST, POLL_SLOWEST);
     loop {

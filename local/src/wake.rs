@@ -187,6 +187,16 @@ impl TableWrites {
     }
 }
 
+/// A table whose stream the stack reads into `push-fanout`: what its pump reads, what wakes it
+/// and what the mapping passes on.
+#[derive(Clone, Debug)]
+pub struct StreamedTable {
+    pub table: String,
+    /// Raised after the stack's writes to `table` that `filter` may pass.
+    pub written: Signal,
+    pub filter: StreamFilter,
+}
+
 /// The signals of the streams the stack reads into `push-fanout` (those the template maps to
 /// it): one per table, raised after the stack's writes to it.
 #[derive(Clone, Debug, Default)]
@@ -197,18 +207,15 @@ pub struct StreamWrites {
 
 impl StreamWrites {
     /// Each streamed table with its signal and its mapping's filter (template.yaml).
-    pub fn by_table(&self, tables: &shared::config::Tables) -> [(String, Signal, StreamFilter); 2] {
+    pub fn by_table(&self, tables: &shared::config::Tables) -> [StreamedTable; 2] {
+        let streamed = |table: &String, written: &Signal, filter| StreamedTable {
+            table: table.clone(),
+            written: written.clone(),
+            filter,
+        };
         [
-            (
-                tables.messages.clone(),
-                self.messages.clone(),
-                StreamFilter::Unfiltered,
-            ),
-            (
-                tables.members.clone(),
-                self.members.clone(),
-                StreamFilter::MarkerMoves,
-            ),
+            streamed(&tables.messages, &self.messages, StreamFilter::Unfiltered),
+            streamed(&tables.members, &self.members, StreamFilter::MarkerMoves),
         ]
     }
 
@@ -216,8 +223,8 @@ impl StreamWrites {
     pub fn interceptor(&self, tables: &shared::config::Tables) -> TableWrites {
         self.by_table(tables)
             .iter()
-            .fold(TableWrites::default(), |writes, (table, signal, filter)| {
-                writes.on_filtered(table, signal, *filter)
+            .fold(TableWrites::default(), |writes, streamed| {
+                writes.on_filtered(&streamed.table, &streamed.written, streamed.filter)
             })
     }
 }

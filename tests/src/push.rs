@@ -48,20 +48,14 @@ impl PushStack {
         tokio::spawn(server::serve_management(internal));
         let management = ManagementApi::new(&sdk, &format!("http://{internal_addr}"));
         // Both streams the template maps to the fan-out: appends, and read markers.
-        for (table, signal, filter) in written.by_table(&app.config.tables) {
-            let start = push::stream_end(&streams, &ddb, &table)
+        for streamed in written.by_table(&app.config.tables) {
+            let start = push::stream_end(&streams, &ddb, &streamed.table)
                 .await
                 .expect("the table has a stream");
-            tokio::spawn(push::pump_stream(
-                app,
-                streams.clone(),
-                ddb.clone(),
-                management.clone(),
-                table,
-                Some(start),
-                signal,
-                filter,
-            ));
+            let (streams, ddb) = (streams.clone(), ddb.clone());
+            let pump =
+                push::pump_stream(app, streams, ddb, management.clone(), streamed, Some(start));
+            tokio::spawn(pump);
         }
         Self {
             app,
