@@ -116,6 +116,17 @@ pub async fn counted_stack() -> (&'static App, CallCounter) {
     (app, counter)
 }
 
+/// A fresh stack whose next chosen call a test can precede with a competing write.
+pub async fn raced_stack() -> (&'static App, BeforeTransaction) {
+    let hook = BeforeTransaction::default();
+    let app = stack_with(Options {
+        before_transaction: Some(hook.clone()),
+        ..Options::default()
+    })
+    .await;
+    (app, hook)
+}
+
 pub async fn stack_with(opts: Options) -> &'static App {
     let ddb_endpoint = endpoint(ENDPOINT_VAR);
     let prefix = unique("gs");

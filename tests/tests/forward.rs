@@ -128,12 +128,7 @@ async fn a_non_member_of_the_source_cannot_forward() {
 /// source-membership condition inside that transaction can refuse it.
 #[tokio::test]
 async fn a_member_removed_from_the_source_between_read_and_write_cannot_forward() {
-    let hook = BeforeTransaction::default();
-    let app = stack_with(Options {
-        before_transaction: Some(hook.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, hook) = raced_stack().await;
     let source = create_group(app, "alice", &["bob"]).await;
     let target = create_group(app, "bob", &[]).await;
     let fid = upload(app, &source, "alice", "plan.txt", "text/plain", b"plan").await;

@@ -589,12 +589,7 @@ async fn adding_oneself_is_a_no_op() {
 /// membership condition inside that transaction can refuse it.
 #[tokio::test]
 async fn a_removal_committed_just_before_the_announcement_is_sent_wins() {
-    let hook = BeforeTransaction::default();
-    let app = stack_with(Options {
-        before_transaction: Some(hook.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, hook) = raced_stack().await;
     let cid = create_group(app, "alice", &["mallory"]).await;
     let ticket = new_upload(app, &cid, "mallory", "forced", b"racing").await;
     assert!(post_form(&ticket.upload, b"racing".to_vec())
@@ -627,12 +622,7 @@ async fn a_removal_committed_just_before_the_announcement_is_sent_wins() {
 /// the add's transaction is sent. The role condition inside it must refuse the add.
 #[tokio::test]
 async fn a_demotion_committed_just_before_an_add_is_sent_refuses_the_add() {
-    let hook = BeforeTransaction::default();
-    let app = stack_with(Options {
-        before_transaction: Some(hook.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, hook) = raced_stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let promoted = client(app, "alice")
         .change_role(&cid, "bob", Role::Admin)

@@ -7,17 +7,6 @@
 use groupshare_tests::*;
 use shared::domain::model::{MessageView, Role};
 
-/// A stack whose next chosen call a test can precede with another device's request.
-async fn raced_stack() -> (&'static shared::App, BeforeTransaction) {
-    let hook = BeforeTransaction::default();
-    let app = stack_with(Options {
-        before_transaction: Some(hook.clone()),
-        ..Options::default()
-    })
-    .await;
-    (app, hook)
-}
-
 /// Arms `hook` with `user`'s send of `text` from another device, just before the app's next
 /// `operation` (on the members table, for an `UpdateItem`: a marker's write).
 fn send_first(

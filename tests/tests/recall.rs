@@ -495,12 +495,7 @@ async fn concurrent_recall_delete_and_download_leave_no_half_state() {
 /// text or a file, the same message) must stop a second deletion: one tombstone, one event.
 #[tokio::test]
 async fn a_deletion_committed_just_before_a_recall_is_sent_leaves_one_deletion() {
-    let hook = BeforeTransaction::default();
-    let app = stack_with(Options {
-        before_transaction: Some(hook.clone()),
-        ..Options::default()
-    })
-    .await;
+    let (app, hook) = raced_stack().await;
     let cid = create_group(app, "owner", &["alice"]).await;
     let seq = send_text(app, &cid, "alice", "take this back").await;
     let group = cid.clone();
