@@ -113,18 +113,11 @@ async fn listing_pages_cover_every_file_once_newest_first() {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let mut uploaded = Vec::new();
+    let binary = "application/octet-stream";
     for i in 0..7 {
-        uploaded.push(
-            upload(
-                app,
-                &cid,
-                "alice",
-                &format!("f{i}.bin"),
-                "application/octet-stream",
-                &[i as u8; 3],
-            )
-            .await,
-        );
+        let (name, bytes) = (format!("f{i}.bin"), [i as u8; 3]);
+        let file = upload(app, &cid, "alice", &name, binary, &bytes).await;
+        uploaded.push(file);
         // Distinct upload times, by the app's clock.
         app.config.clock.shift(3);
     }

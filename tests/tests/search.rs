@@ -178,17 +178,9 @@ async fn search_pages_newest_first_with_a_stable_cursor() {
     let cid = create_group(app, "alice", &["bob"]).await;
     let mut uploaded = Vec::new();
     for i in 0..7 {
-        uploaded.push(
-            up(
-                app,
-                &cid,
-                "alice",
-                &format!("minutes-{i}.txt"),
-                "text/plain",
-            )
-            .await,
-        );
-        up(app, &cid, "alice", &format!("other-{i}.txt"), "text/plain").await;
+        let (minutes, other) = (format!("minutes-{i}.txt"), format!("other-{i}.txt"));
+        uploaded.push(up(app, &cid, "alice", &minutes, "text/plain").await);
+        up(app, &cid, "alice", &other, "text/plain").await;
     }
     uploaded.reverse();
     let bob = client(app, "bob");
