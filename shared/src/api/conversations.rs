@@ -56,7 +56,13 @@ pub async fn create(
     )?;
     // Bounded before any per-item work, and de-duplicated in linear time.
     if new.members.len() > MAX_INITIAL_MEMBERS - 1 {
-        return Err(too_many_members());
+        return Err(ApiError::new(
+            ErrorCode::TooManyMembers,
+            format!(
+                "at most {} initial members; add more afterwards",
+                MAX_INITIAL_MEMBERS - 1
+            ),
+        ));
     }
     let mut seen = std::collections::HashSet::with_capacity(new.members.len());
     let mut others: Vec<String> = Vec::new();
@@ -65,9 +71,6 @@ pub async fn create(
         if *m != caller.user_id && seen.insert(m.as_str()) {
             others.push(m.clone());
         }
-    }
-    if others.len() + 1 > MAX_INITIAL_MEMBERS {
-        return Err(too_many_members());
     }
     let conversation_id = match &new.client_request_id {
         Some(key) => {
@@ -128,16 +131,6 @@ pub async fn create(
     }
     let me = require_member(&app.store, &existing.conversation_id, &caller.user_id).await?;
     Ok((view(&existing, me.role), false))
-}
-
-fn too_many_members() -> ApiError {
-    ApiError::new(
-        ErrorCode::TooManyMembers,
-        format!(
-            "at most {} initial members; add more afterwards",
-            MAX_INITIAL_MEMBERS - 1
-        ),
-    )
 }
 
 pub(crate) fn view(c: &Conversation, role: Role) -> ConversationView {
@@ -240,12 +233,8 @@ fn summary(c: &Conversation, me: &Member) -> ConversationSummary {
 /// `GET /conversations/{cid}`: what a member's device shows at the top of a group.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ConversationDetails {
-    pub conversation_id: String,
-    pub title: String,
-    pub created_by: String,
-    pub created_at: String,
-    /// The caller's role in it.
-    pub role: Role,
+    #[serde(flatten)]
+    pub conversation: ConversationView,
     pub member_count: u64,
     /// The newest message's `seq`: a device that has it has the whole history.
     pub last_seq: u64,
@@ -272,11 +261,7 @@ pub async fn details(
         None => app.store.count_members(conversation_id, None).await? as u64,
     };
     Ok(ConversationDetails {
-        conversation_id: c.conversation_id,
-        title: c.title,
-        created_by: c.created_by,
-        created_at: time::rfc3339(c.created_at_ms),
-        role: me.role,
+        conversation: view(&c, me.role),
         member_count,
         last_seq: c.last_seq,
         retention_days: app.config.retention_days,
