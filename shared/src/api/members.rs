@@ -109,10 +109,8 @@ pub async fn add(
         conversation_id,
         &caller.user_id,
         SystemEvent {
-            event: SystemEventKind::MemberAdded,
-            user_id: new.user_id.clone(),
             role: Some(role),
-            seq: None,
+            ..SystemEvent::new(SystemEventKind::MemberAdded, &new.user_id)
         },
         now,
     );
@@ -152,7 +150,9 @@ pub async fn add(
                 .unwrap_or(member);
             Ok((MemberView::from(&existing), false))
         }
-        AppendOutcome::NotAllowed => Err(lost_role()),
+        // The caller's role changed meanwhile; they may no longer be a member at all, so they
+        // get the answer a non-member gets.
+        AppendOutcome::NotAllowed => Err(ApiError::not_found()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {
             Err(ApiError::not_found())
         }
@@ -174,12 +174,6 @@ fn may_remove(role: Role) -> &'static [Role] {
         Role::Owner | Role::Admin => &[Role::Owner],
         Role::Member => &[Role::Owner, Role::Admin],
     }
-}
-
-/// The caller's role changed while the request ran; they may no longer be a member at all, so
-/// they get the answer a non-member gets.
-fn lost_role() -> ApiError {
-    ApiError::not_found()
 }
 
 /// Concurrent role changes can make a decision stale; after this many fresh looks, give up.
@@ -207,23 +201,19 @@ pub async fn remove(
         if !leaving && !may_remove(target.role).contains(&me.role) {
             return Err(ApiError::forbidden("only owners remove owners and admins"));
         }
-        let event_name = if leaving {
-            SystemEventKind::MemberLeft
+        let (kind, guard) = if leaving {
+            (SystemEventKind::MemberLeft, Guard::InExtra)
         } else {
-            SystemEventKind::MemberRemoved
+            // The remover must still hold a role that may remove this member when it commits.
+            let guard = Guard::Role(&caller.user_id, may_remove(target.role));
+            (SystemEventKind::MemberRemoved, guard)
         };
         let event = system_message(
             conversation_id,
             &caller.user_id,
-            SystemEvent::new(event_name, user_id),
+            SystemEvent::new(kind, user_id),
             app.config.clock.now_ms(),
         );
-        let guard = if leaving {
-            Guard::InExtra
-        } else {
-            // The remover must still hold a role that may remove this member when it commits.
-            Guard::Role(&caller.user_id, may_remove(target.role))
-        };
         let append = Append {
             owner_delta: -i64::from(target.role == Role::Owner),
             member_delta: -1,
@@ -242,9 +232,8 @@ pub async fn remove(
                 event,
             )
             .await?;
-        match decided(outcome)? {
-            Decision::Done => return Ok(()),
-            Decision::Again => continue,
+        if committed(outcome)? {
+            return Ok(());
         }
     }
     Err(ApiError::unavailable())
@@ -266,19 +255,15 @@ async fn caller_and_target(
     Ok((me?.ok_or_else(ApiError::not_found)?, target?))
 }
 
-/// What the append of a removal or role change means for the caller's loop.
-enum Decision {
-    Done,
-    /// The target left or changed role meanwhile: look again and decide anew.
-    Again,
-}
-
-fn decided(outcome: AppendOutcome) -> Result<Decision, ApiError> {
+/// Whether the append of a removal or role change committed; `false`: the target left or
+/// changed role meanwhile, so the caller's loop looks again and decides anew.
+fn committed(outcome: AppendOutcome) -> Result<bool, ApiError> {
     match outcome {
-        AppendOutcome::Appended(_) => Ok(Decision::Done),
-        AppendOutcome::ExtraConditionFailed(_) => Ok(Decision::Again),
+        AppendOutcome::Appended(_) => Ok(true),
+        AppendOutcome::ExtraConditionFailed(_) => Ok(false),
         AppendOutcome::LastOwner => Err(last_owner()),
-        AppendOutcome::NotAllowed => Err(lost_role()),
+        // The caller's role changed meanwhile: a non-member's answer, as in `add`.
+        AppendOutcome::NotAllowed => Err(ApiError::not_found()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
     }
 }
@@ -330,19 +315,16 @@ pub async fn change_role(
         let guard = if own {
             // The role update below is conditioned on the caller's own current role.
             Guard::InExtra
-        } else if me.role == Role::Owner {
-            Guard::Role(&caller.user_id, &[Role::Owner])
         } else {
-            Guard::Role(&caller.user_id, &[Role::Owner, Role::Admin])
+            // The caller must still hold the role this was decided with, or a higher one.
+            Guard::Role(&caller.user_id, may_grant(me.role))
         };
         let event = system_message(
             conversation_id,
             &caller.user_id,
             SystemEvent {
-                event: SystemEventKind::RoleChanged,
-                user_id: user_id.to_string(),
                 role: Some(to),
-                seq: None,
+                ..SystemEvent::new(SystemEventKind::RoleChanged, user_id)
             },
             app.config.clock.now_ms(),
         );
@@ -368,12 +350,9 @@ pub async fn change_role(
                 event,
             )
             .await?;
-        match decided(outcome)? {
-            Decision::Done => {
-                let changed = Member { role: to, ..target };
-                return Ok((MemberView::from(&changed), true));
-            }
-            Decision::Again => continue,
+        if committed(outcome)? {
+            let changed = Member { role: to, ..target };
+            return Ok((MemberView::from(&changed), true));
         }
     }
     Err(ApiError::unavailable())
