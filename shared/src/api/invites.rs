@@ -7,11 +7,11 @@
 use crate::domain::ids::ConversationId;
 use serde::{Deserialize, Serialize};
 
-use super::conversations::{view as conversation_view, ConversationView};
+use super::conversations::{system_message, view as conversation_view, ConversationView};
 use super::require_member;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, InvitesAfter};
-use crate::domain::model::{Member, Message, Role, SystemEvent, SystemEventKind};
+use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
 use crate::domain::{ids, time};
 use crate::infra::store::{
     profile_joined, put_member_if_absent, use_invite, Append, AppendOutcome, Guard, Invite,
@@ -298,23 +298,16 @@ pub async fn accept(
         joined_at_ms: now,
         read_seq: 0,
     };
-    let message_id = ids::new_id();
     // Who joined is the event's user; whose invite let them in is its sender.
-    let build = |seq| {
-        Message::system(
-            cid,
-            seq,
-            &message_id,
-            &invite.created_by,
-            now,
-            SystemEvent {
-                event: SystemEventKind::MemberJoined,
-                user_id: caller.user_id.clone(),
-                role: Some(Role::Member),
-                seq: None,
-            },
-        )
-    };
+    let event = system_message(
+        cid,
+        &invite.created_by,
+        SystemEvent {
+            role: Some(Role::Member),
+            ..SystemEvent::new(SystemEventKind::MemberJoined, &caller.user_id)
+        },
+        now,
+    );
     let append = Append {
         member_delta: 1,
         // The entry is the joiner's doing, not the inviter's: the inviter's marker stays, and
@@ -341,7 +334,7 @@ pub async fn accept(
                     profile_joined(&app.store, &caller.user_id, cid),
                 ]
             },
-            build,
+            event,
         )
         .await?;
     match outcome {
