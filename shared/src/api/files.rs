@@ -266,21 +266,24 @@ pub async fn download(
         .await
 }
 
-/// Right after a file's message was deleted: every stored version of its bytes goes, so URLs
-/// handed out before stop working. The deletion is already committed; if S3 fails now, the
-/// file stays in the purge index and the sweep removes the bytes on its next run.
-/// Removes a just-deleted file's bytes, giving up before `deadline` (less a margin for the
-/// answer): the deletion has committed and must be answered as done, never as a 503. Returns
-/// whether the bytes are gone; if not, the file stays in the purge index (set by the deletion's
-/// own write), and a retried `DELETE` or the hourly purge finishes.
-pub async fn purge_after_delete(app: &App, file_id: &str, deadline: std::time::Instant) -> bool {
-    purge_by(deadline, async {
+/// Removes a just-deleted file message's bytes (every stored version, so URLs handed out before
+/// stop working), giving up before `deadline` (less a margin for the answer): the deletion has
+/// committed and must be answered as done, never as a 503. Returns whether the bytes are gone
+/// (`None` for a message with no file); if not, the file stays in the purge index (set by the
+/// deletion's own write), and a retried `DELETE` or the hourly purge finishes.
+pub async fn purge_after_delete(
+    app: &App,
+    file_id: Option<&str>,
+    deadline: std::time::Instant,
+) -> Option<bool> {
+    let file_id = file_id?;
+    let purged = async {
         match app.store.get_file(file_id).await? {
             Some(file) => purge(app, &file).await,
             None => Ok(()),
         }
-    })
-    .await
+    };
+    Some(purge_by(deadline, purged).await)
 }
 
 /// [`purge`] of a record in hand, by `deadline` (see [`purge_after_delete`]).
