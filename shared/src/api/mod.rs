@@ -41,7 +41,8 @@ pub async fn require_member(
     conversation_id: &str,
     user_id: &str,
 ) -> Result<Member, ApiError> {
-    as_member(store, conversation_id, user_id, async { Ok(()) })
-        .await
-        .map(|(m, ())| m)
+    store
+        .get_member(conversation_id, user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
