@@ -129,7 +129,7 @@ pub async fn create(
             "client_request_id was already used to create another conversation",
         ));
     }
-    let me = require_member(&app.store, &existing.conversation_id, &caller.user_id).await?;
+    let me = require_member(app, caller, &existing.conversation_id).await?;
     Ok((view(&existing, me.role), false))
 }
 
@@ -253,7 +253,7 @@ pub async fn details(
     caller: &Caller,
     conversation_id: &ConversationId,
 ) -> Result<ConversationDetails, ApiError> {
-    let (me, c) = with_membership(app, conversation_id, &caller.user_id).await?;
+    let (me, c) = with_membership(app, caller, conversation_id).await?;
     let member_count = match c.member_count {
         Some(n) => n,
         // Created before members were counted: count them (the next membership change
@@ -274,16 +274,11 @@ pub async fn details(
 /// 404 for anyone who is not a member.
 pub(super) async fn with_membership(
     app: &App,
+    caller: &Caller,
     conversation_id: &str,
-    user_id: &str,
 ) -> Result<(Member, Conversation), ApiError> {
-    let (me, conversation) = as_member(
-        &app.store,
-        conversation_id,
-        user_id,
-        app.store.get_conversation(conversation_id),
-    )
-    .await?;
+    let conversation = app.store.get_conversation(conversation_id);
+    let (me, conversation) = as_member(app, caller, conversation_id, conversation).await?;
     Ok((me, conversation.ok_or_else(ApiError::not_found)?))
 }
 

@@ -24,13 +24,7 @@ pub async fn member_file(
     conversation_id: &ConversationId,
     file_id: &FileId,
 ) -> Result<FileRecord, ApiError> {
-    let (_, file) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.get_file(file_id),
-    )
-    .await?;
+    let (_, file) = as_member(app, caller, conversation_id, app.store.get_file(file_id)).await?;
     file.filter(|f| f.conversation_id == conversation_id)
         .ok_or_else(ApiError::not_found)
 }
@@ -68,13 +62,8 @@ pub async fn batch(
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileBatch, ApiError> {
     let wanted = parse_ids(ids_param)?;
-    let (_, found) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.batch_get_files(&wanted),
-    )
-    .await?;
+    let found = app.store.batch_get_files(&wanted);
+    let (_, found) = as_member(app, caller, conversation_id, found).await?;
     let mut records = Vec::with_capacity(wanted.len());
     let mut missing = Vec::new();
     for id in wanted {
@@ -127,13 +116,8 @@ pub async fn list(
     after: Option<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
-    let (_, page) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.list_files(conversation_id, after, limit),
-    )
-    .await?;
+    let page = app.store.list_files(conversation_id, after, limit);
+    let (_, page) = as_member(app, caller, conversation_id, page).await?;
     let now = app.config.clock.now_ms();
     Ok(FileList {
         files: infos_of(app, caller, page.files.iter().collect(), now, preview_urls).await?,

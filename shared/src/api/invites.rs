@@ -96,7 +96,7 @@ async fn require_manager(
     caller: &Caller,
     conversation_id: &ConversationId,
 ) -> Result<(), ApiError> {
-    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let me = require_member(app, caller, conversation_id).await?;
     if !me.role.can_manage_members() {
         return Err(ApiError::forbidden("only owners and admins manage invites"));
     }

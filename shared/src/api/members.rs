@@ -60,14 +60,10 @@ pub async fn list(
     limit: u32,
     after: Option<MembersAfter>,
 ) -> Result<MemberList, ApiError> {
-    let (_, (members, more)) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store
-            .list_members(conversation_id, after.as_ref(), limit),
-    )
-    .await?;
+    let page = app
+        .store
+        .list_members(conversation_id, after.as_ref(), limit);
+    let (_, (members, more)) = as_member(app, caller, conversation_id, page).await?;
     Ok(MemberList {
         cursor: cursor::after_last(conversation_id, more, &members, |last| MembersAfter {
             user_id: last.user_id.clone(),
@@ -85,7 +81,7 @@ pub async fn add(
     new: NewMember,
 ) -> Result<(MemberView, bool), ApiError> {
     UserId::parse(&new.user_id)?;
-    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let me = require_member(app, caller, conversation_id).await?;
     let role = new.role.unwrap_or(Role::Member);
     if !me.role.can_manage_members() {
         return Err(ApiError::forbidden("only owners and admins add members"));
@@ -191,7 +187,8 @@ pub async fn remove(
 ) -> Result<(), ApiError> {
     let leaving = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
-        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
+        let target = app.store.get_member(conversation_id, user_id);
+        let (me, target) = as_member(app, caller, conversation_id, target).await?;
         if !leaving && !me.role.can_manage_members() {
             return Err(ApiError::forbidden("only owners and admins remove members"));
         }
@@ -239,22 +236,6 @@ pub async fn remove(
     Err(ApiError::unavailable())
 }
 
-/// The caller's and the target's memberships, read together (one round trip). A caller who
-/// is not a member gets the 404 a missing conversation gets.
-async fn caller_and_target(
-    app: &App,
-    conversation_id: &str,
-    caller: &Caller,
-    user_id: &str,
-) -> Result<(Member, Option<Member>), ApiError> {
-    let (me, target) = futures::future::join(
-        app.store.get_member(conversation_id, &caller.user_id),
-        app.store.get_member(conversation_id, user_id),
-    )
-    .await;
-    Ok((me?.ok_or_else(ApiError::not_found)?, target?))
-}
-
 /// Whether the append of a removal or role change committed; `false`: the target left or
 /// changed role meanwhile, so the caller's loop looks again and decides anew.
 fn committed(outcome: AppendOutcome) -> Result<bool, ApiError> {
@@ -294,7 +275,8 @@ pub async fn change_role(
     let to = change.role;
     let own = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
-        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
+        let target = app.store.get_member(conversation_id, user_id);
+        let (me, target) = as_member(app, caller, conversation_id, target).await?;
         if !me.role.can_manage_members() {
             return Err(ApiError::forbidden("only owners and admins change roles"));
         }

@@ -36,13 +36,8 @@ pub async fn pull(
     limit: u32,
     range: MessageRange,
 ) -> Result<MessagePage, ApiError> {
-    let (_, mut messages) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.query_messages(conversation_id, range, limit),
-    )
-    .await?;
+    let page = app.store.query_messages(conversation_id, range, limit);
+    let (_, mut messages) = as_member(app, caller, conversation_id, page).await?;
     // Where an empty page starts, and the `seq` before it.
     let (start, floor) = match range {
         MessageRange::Newest => (1, 0),
@@ -185,13 +180,8 @@ pub async fn delete(
     let window_ms = app.config.recall_window_secs as i64 * 1000;
     let store = &app.store;
     for _ in 0..DELETE_ATTEMPTS {
-        let (member, message) = as_member(
-            store,
-            conversation_id,
-            &caller.user_id,
-            store.get_message(conversation_id, seq),
-        )
-        .await?;
+        let message = store.get_message(conversation_id, seq);
+        let (member, message) = as_member(app, caller, conversation_id, message).await?;
         let message = message.ok_or_else(ApiError::not_found)?;
         let file_id = match &message.body {
             MessageBody::Deleted(d) => {

@@ -44,7 +44,7 @@ pub async fn mark(
         ));
     }
     // Membership first: a non-member learns nothing of the conversation, not even its length.
-    let (_, c) = with_membership(app, conversation_id, &caller.user_id).await?;
+    let (_, c) = with_membership(app, caller, conversation_id).await?;
     if mark.seq > c.last_seq {
         return Err(invalid_seq(&format!(
             "seq {} is past the newest message ({})",

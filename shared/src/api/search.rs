@@ -59,19 +59,14 @@ pub async fn group(
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
     let now = app.config.clock.now_ms();
-    let (_, page) = as_member(
-        &app.store,
+    let page = app.store.search_group(
         conversation_id,
-        &caller.user_id,
-        app.store.search_group(
-            conversation_id,
-            filters,
-            after.as_ref(),
-            limit as usize,
-            now,
-        ),
-    )
-    .await?;
+        filters,
+        after.as_ref(),
+        limit as usize,
+        now,
+    );
+    let (_, page) = as_member(app, caller, conversation_id, page).await?;
     let records = files_of(app, &page.entries, filters, now).await?;
     Ok(FileList {
         files: infos_of(app, caller, records.iter().collect(), now, preview_urls).await?,

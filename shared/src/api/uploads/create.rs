@@ -72,7 +72,7 @@ pub async fn create(
     if multipart {
         checked_parts(&new.parts, new.size, part_size)?;
     }
-    require_member(&app.store, conversation_id, &caller.user_id).await?;
+    require_member(app, caller, conversation_id).await?;
 
     let file_id = upload_file_id(conversation_id, &caller.user_id, &new.client_msg_id);
     let record = FileRecord {

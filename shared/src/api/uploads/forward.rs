@@ -49,7 +49,7 @@ pub async fn forward(
     // membership), the caller's membership of the target, and an earlier try of this forward.
     let (source, target_member, earlier) = futures::future::join3(
         crate::api::files::member_file(app, caller, from, file_id),
-        require_member(&app.store, &to, &caller.user_id),
+        require_member(app, caller, &to),
         app.store.get_file(&target_id),
     )
     .await;
