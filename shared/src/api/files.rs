@@ -270,12 +270,8 @@ pub async fn purge_after_delete(
     Some(purge_by(deadline, purged).await)
 }
 
-/// [`purge`] of a record in hand, by `deadline` (see [`purge_after_delete`]).
-pub async fn purge_within(app: &App, file: &FileRecord, deadline: std::time::Instant) -> bool {
-    purge_by(deadline, purge(app, file)).await
-}
-
-async fn purge_by(
+/// Whether `purged` finished by `deadline` (see [`purge_after_delete`]).
+pub(crate) async fn purge_by(
     deadline: std::time::Instant,
     purged: impl std::future::Future<Output = Result<(), ApiError>>,
 ) -> bool {
