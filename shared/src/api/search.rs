@@ -154,22 +154,14 @@ async fn merge(
     let mut wave_size = WAVE;
     loop {
         // A group can add to the page only if its newest file is at least as new as the
-        // page's last hit so far (once full) and the cut.
-        let floor = match (hits.get(limit.saturating_sub(1)), &cut) {
-            (Some(h), Some(c)) => Some(h.uploaded_at_ms.max(c.uploaded_at_ms)),
-            (Some(h), None) if hits.len() >= limit => Some(h.uploaded_at_ms),
-            (_, Some(c)) => Some(c.uploaded_at_ms),
-            _ => None,
-        };
-        let mut wave = Vec::new();
-        while wave.len() < wave_size {
-            match rest.peek() {
-                Some(h) if floor.is_none_or(|f| h.last_file_at_ms.is_some_and(|b| b >= f)) => {
-                    wave.push(rest.next().expect("peeked"));
-                }
-                _ => break,
-            }
-        }
+        // page's last hit so far (once full) and the cut (an `Option`'s max: `None` is least).
+        let full = hits.get(limit.saturating_sub(1)).map(|h| h.uploaded_at_ms);
+        let floor = full.max(cut.as_ref().map(|c| c.uploaded_at_ms));
+        let may_add =
+            |h: &&GroupHead| floor.is_none_or(|f| h.last_file_at_ms.is_some_and(|b| b >= f));
+        let wave: Vec<&GroupHead> = std::iter::from_fn(|| rest.next_if(may_add))
+            .take(wave_size)
+            .collect();
         if wave.is_empty() {
             break;
         }
