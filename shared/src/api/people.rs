@@ -11,7 +11,6 @@ use crate::domain::model::Profile;
 use crate::domain::{text, time};
 use crate::{ApiError, App, ErrorCode};
 
-/// Display names follow the rules titles follow, shorter.
 /// Most ids one `GET /users` may ask for (DynamoDB's BatchGetItem limit).
 pub const MAX_USER_IDS: usize = 100;
 
