@@ -4,6 +4,7 @@
 use crate::domain::ids::{ConversationId, UserId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
 
 use super::{as_member, require_member};
 use crate::domain::caller::Caller;
@@ -185,19 +186,13 @@ pub async fn list(
 ) -> Result<ConversationList, ApiError> {
     let groups = app.store.groups_of(&caller.user_id).await?;
     let mut conversations = app.store.conversations_by_ids(&groups).await?;
-    conversations.sort_by(|a, b| {
-        (b.activity_ms().cmp(&a.activity_ms()))
-            .then_with(|| a.conversation_id.cmp(&b.conversation_id))
-    });
-    let after_cursor = |c: &Conversation| match &after {
-        None => true,
-        Some(a) => {
-            let activity = c.activity_ms();
-            activity < a.activity_ms
-                || (activity == a.activity_ms && c.conversation_id > a.conversation_id)
-        }
-    };
-    let mut rest = conversations.into_iter().filter(after_cursor);
+    conversations.sort_by(|a, b| order(a).cmp(&order(b)));
+    let start = after
+        .as_ref()
+        .map(|a| (Reverse(a.activity_ms), a.conversation_id.as_str()));
+    let mut rest = conversations
+        .into_iter()
+        .filter(|c| start.is_none_or(|s| order(c) > s));
     let page: Vec<Conversation> = rest.by_ref().take(limit as usize).collect();
     let more = rest.next().is_some();
     let ids: Vec<String> = page.iter().map(|c| c.conversation_id.clone()).collect();
@@ -214,6 +209,11 @@ pub async fn list(
             .collect(),
         cursor,
     })
+}
+
+/// The group list's order: most recent activity first, ties by id.
+fn order(c: &Conversation) -> (Reverse<i64>, &str) {
+    (Reverse(c.activity_ms()), &c.conversation_id)
 }
 
 fn summary(c: &Conversation, me: &Member) -> ConversationSummary {
