@@ -233,16 +233,6 @@ async fn find_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
         .ok_or_else(ApiError::not_found)
 }
 
-/// An invite that exists and can still be used; a revoked, expired or used-up one is
-/// `410 invite_gone`.
-async fn usable_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
-    let invite = find_invite(app, code).await?;
-    if !invite.usable(app.config.clock.now_ms()) {
-        return Err(invite_gone());
-    }
-    Ok(invite)
-}
-
 fn invite_gone() -> ApiError {
     ApiError::new(
         ErrorCode::InviteGone,
@@ -250,8 +240,12 @@ fn invite_gone() -> ApiError {
     )
 }
 
+/// A revoked, expired or used-up invite is `410 invite_gone`.
 pub async fn preview(app: &App, code: &str) -> Result<InvitePreview, ApiError> {
-    let invite = usable_invite(app, code).await?;
+    let invite = find_invite(app, code).await?;
+    if !invite.usable(app.config.clock.now_ms()) {
+        return Err(invite_gone());
+    }
     let (conversation, inviter) = futures::future::join(
         app.store.get_conversation(&invite.conversation_id),
         app.store.get_profile(&invite.created_by),
