@@ -53,23 +53,17 @@ pub(super) async fn create_multipart(
         .blobs
         .create_multipart(&record.s3_key, &record.content_type)
         .await?;
+    let wanted = checked_parts(parts, record.size, part_size)?;
+    let (urls, expires_at_ms) = app
+        .blobs
+        .presign_parts(&record.s3_key, &upload_id, &wanted)
+        .await?;
     let record = FileRecord {
         multipart: Some(MultipartState {
             upload_id: upload_id.clone(),
             part_size,
             checksum_sha256: None,
         }),
-        ..record
-    };
-    let (urls, expires_at_ms) = app
-        .blobs
-        .presign_parts(
-            &record.s3_key,
-            &upload_id,
-            &checked_parts(parts, record.size, part_size)?,
-        )
-        .await?;
-    let record = FileRecord {
         upload_deadline_ms: Some(expires_at_ms),
         ..record
     };
@@ -140,7 +134,7 @@ pub(super) async fn keep_pending(
     // Pending again cannot be: a settled upload never returns to pending.
     Err(ApiError::unavailable().with_fault(
         "uploads.keep_pending",
-        "deadline update refused for a pending upload".to_string(),
+        "deadline update refused for a pending upload",
     ))
 }
 
