@@ -235,12 +235,8 @@ pub async fn state(
         });
     }
     Ok(UploadState {
-        file_id: file.file_id.clone(),
-        kind: if file.multipart.is_some() {
-            "multipart"
-        } else {
-            "post"
-        },
+        file_id: file.file_id,
+        kind: multipart.as_ref().map_or("post", |_| "multipart"),
         status,
         name: file.name,
         size: file.size,
