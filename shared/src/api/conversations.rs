@@ -6,7 +6,7 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 
-use super::{as_member, require_member};
+use super::{as_member, require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, ConversationsAfter};
 use crate::domain::model::{
@@ -181,19 +181,19 @@ pub struct ConversationList {
 pub async fn list(
     app: &App,
     caller: &Caller,
-    limit: u32,
-    after: Option<ConversationsAfter>,
+    page: Paging<ConversationsAfter>,
 ) -> Result<ConversationList, ApiError> {
     let groups = app.store.groups_of(&caller.user_id).await?;
     let mut conversations = app.store.conversations_by_ids(&groups).await?;
     conversations.sort_by(|a, b| order(a).cmp(&order(b)));
-    let start = after
+    let start = page
+        .after
         .as_ref()
         .map(|a| (Reverse(a.activity_ms), a.conversation_id.as_str()));
     let mut rest = conversations
         .into_iter()
         .filter(|c| start.is_none_or(|s| order(c) > s));
-    let page: Vec<Conversation> = rest.by_ref().take(limit as usize).collect();
+    let page: Vec<Conversation> = rest.by_ref().take(page.limit as usize).collect();
     let more = rest.next().is_some();
     let ids: Vec<String> = page.iter().map(|c| c.conversation_id.clone()).collect();
     let memberships = app.store.memberships(&caller.user_id, &ids).await?;

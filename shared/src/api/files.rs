@@ -4,7 +4,7 @@ use crate::domain::ids::{ConversationId, FileId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::as_member;
+use super::{as_member, Paging};
 use crate::config::MAX_IDS_PER_BATCH;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, FilesAfter};
@@ -112,11 +112,12 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-    limit: u32,
-    after: Option<FilesAfter>,
+    page: Paging<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
-    let page = app.store.list_files(conversation_id, after, limit);
+    let page = app
+        .store
+        .list_files(conversation_id, page.after, page.limit);
     let (_, page) = as_member(app, caller, conversation_id, page).await?;
     let now = app.config.clock.now_ms();
     Ok(FileList {

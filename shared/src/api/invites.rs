@@ -8,7 +8,7 @@ use crate::domain::ids::ConversationId;
 use serde::{Deserialize, Serialize};
 
 use super::conversations::{system_message, view as conversation_view, ConversationView};
-use super::require_member;
+use super::{require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, InvitesAfter};
 use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
@@ -175,13 +175,12 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-    limit: u32,
-    after: Option<InvitesAfter>,
+    page: Paging<InvitesAfter>,
 ) -> Result<InviteList, ApiError> {
     require_manager(app, caller, conversation_id).await?;
     let (invites, more) = app
         .store
-        .list_invites(conversation_id, after.as_ref(), limit)
+        .list_invites(conversation_id, page.after.as_ref(), page.limit)
         .await?;
     Ok(InviteList {
         cursor: cursor::after_last(conversation_id, more, &invites, |last| InvitesAfter {

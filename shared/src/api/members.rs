@@ -6,7 +6,7 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::conversations::system_message;
-use super::{as_member, require_member};
+use super::{as_member, require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, MembersAfter};
 use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
@@ -57,12 +57,11 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-    limit: u32,
-    after: Option<MembersAfter>,
+    page: Paging<MembersAfter>,
 ) -> Result<MemberList, ApiError> {
     let page = app
         .store
-        .list_members(conversation_id, after.as_ref(), limit);
+        .list_members(conversation_id, page.after.as_ref(), page.limit);
     let (_, (members, more)) = as_member(app, caller, conversation_id, page).await?;
     Ok(MemberList {
         cursor: cursor::after_last(conversation_id, more, &members, |last| MembersAfter {

@@ -20,6 +20,13 @@ use crate::domain::caller::Caller;
 use crate::domain::model::Member;
 use crate::{ApiError, App};
 
+/// Which page of a listing is asked for: at most `limit` items, after `after` (from the start
+/// without).
+pub struct Paging<P> {
+    pub limit: u32,
+    pub after: Option<P>,
+}
+
 /// Runs `work` concurrently with the caller's membership lookup, so a guarded read costs one
 /// storage round trip of latency. Anyone who is not a member gets `404 not_found`, the same
 /// answer as for a conversation that does not exist, whatever `work` found.

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::as_member;
 use super::files::{infos_of, FileList};
+use super::{as_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, FilesAfter};
 use crate::domain::ids::ConversationId;
@@ -54,18 +54,14 @@ pub async fn group(
     caller: &Caller,
     conversation_id: &ConversationId,
     filters: &Filters,
-    limit: u32,
-    after: Option<FilesAfter>,
+    page: Paging<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
     let now = app.config.clock.now_ms();
-    let page = app.store.search_group(
-        conversation_id,
-        filters,
-        after.as_ref(),
-        limit as usize,
-        now,
-    );
+    let (after, limit) = (page.after.as_ref(), page.limit as usize);
+    let page = app
+        .store
+        .search_group(conversation_id, filters, after, limit, now);
     let (_, page) = as_member(app, caller, conversation_id, page).await?;
     let records = files_of(app, &page.entries, filters, now).await?;
     Ok(FileList {
@@ -95,11 +91,10 @@ pub async fn all(
     app: &App,
     caller: &Caller,
     filters: &Filters,
-    limit: u32,
-    after: Option<FilesAfter>,
+    page: Paging<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList<FoundFile>, ApiError> {
-    let limit = limit as usize;
+    let (after, limit) = (page.after, page.limit as usize);
     let now = app.config.clock.now_ms();
     let groups = app.store.groups_of(&caller.user_id).await?;
     let mut heads = app.store.group_heads(&groups).await?;
