@@ -2,7 +2,7 @@
 //! membership change.
 
 use groupshare_tests::*;
-use shared::api::conversations::ConversationDetails;
+use shared::api::conversations::{ConversationDetails, ConversationView};
 use shared::api::members::MemberView;
 use shared::domain::model::{Conversation, Member, Message, Role, SystemEvent, SystemEventKind};
 use shared::ErrorCode;
@@ -37,11 +37,13 @@ async fn details_show_the_group_and_follow_membership_changes() {
     assert_eq!(
         seen,
         ConversationDetails {
-            conversation_id: cid.clone(),
-            title: "Team".into(),
-            created_by: "alice".into(),
-            created_at: seen.created_at.clone(),
-            role: Role::Member,
+            conversation: ConversationView {
+                conversation_id: cid.clone(),
+                title: "Team".into(),
+                created_by: "alice".into(),
+                created_at: seen.conversation.created_at.clone(),
+                role: Role::Member,
+            },
             member_count: 3,
             last_seq: 1,
             retention_days: 7,
@@ -49,8 +51,11 @@ async fn details_show_the_group_and_follow_membership_changes() {
             unread_count: 1,
         }
     );
-    assert!(seen.created_at.ends_with('Z'));
-    assert_eq!(alice.conversation(&cid).await.ok().role, Role::Owner);
+    assert!(seen.conversation.created_at.ends_with('Z'));
+    assert_eq!(
+        alice.conversation(&cid).await.ok().conversation.role,
+        Role::Owner
+    );
 
     alice.add_member(&cid, "dave", None).await.created();
     // Adding again changes nothing, the count included.

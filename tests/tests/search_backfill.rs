@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use groupshare_tests::*;
 use serde_json::json;
-use shared::api::files_backfill::{backfill_search_pages, BackfillStep};
+use shared::api::files_backfill::{backfill_search, BackfillStep};
 use shared::domain::model::{FileRecord, StoredFileStatus};
 use shared::App;
 
@@ -69,7 +69,7 @@ async fn a_backfill_in_steps_makes_old_files_findable_once() {
     // A deadline already passed: each step reads one page of 2 items and hands on a cursor.
     let (mut cursor, mut steps, mut total) = (None, 0, BackfillStep::default());
     loop {
-        let step = backfill_search_pages(app, cursor.take(), Instant::now(), 2)
+        let step = backfill_search(app, cursor.take(), Instant::now(), 2)
             .await
             .unwrap();
         steps += 1;

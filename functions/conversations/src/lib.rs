@@ -11,16 +11,10 @@ use shared::{ApiError, App};
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     serve(req, |ctx, req| async move {
         match ctx.route {
-            Route::ListConversations => json(
-                200,
-                &conversations::list(
-                    app,
-                    &ctx.caller,
-                    ctx.query.limit()?,
-                    ctx.query.cursor("cursor", &ctx.caller.user_id)?,
-                )
-                .await?,
-            ),
+            Route::ListConversations => {
+                let page = ctx.query.page(&ctx.caller.user_id)?;
+                json(200, &conversations::list(app, &ctx.caller, page).await?)
+            }
             Route::CreateConversation => {
                 let (conversation, created) =
                     conversations::create(app, &ctx.caller, json_body(&req)?).await?;
@@ -34,17 +28,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 200,
                 &read::mark(app, &ctx.caller, &conversation_id, json_body(&req)?).await?,
             ),
-            Route::ListMembers { conversation_id } => json(
-                200,
-                &members::list(
-                    app,
-                    &ctx.caller,
-                    &conversation_id,
-                    ctx.query.limit()?,
-                    ctx.query.cursor("cursor", &conversation_id)?,
+            Route::ListMembers { conversation_id } => {
+                let page = ctx.query.page(&conversation_id)?;
+                json(
+                    200,
+                    &members::list(app, &ctx.caller, &conversation_id, page).await?,
                 )
-                .await?,
-            ),
+            }
             Route::AddMember { conversation_id } => {
                 let (member, added) =
                     members::add(app, &ctx.caller, &conversation_id, json_body(&req)?).await?;
@@ -76,17 +66,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     invites::create(app, &ctx.caller, &conversation_id, json_body(&req)?).await?;
                 json(if created { 201 } else { 200 }, &invite)
             }
-            Route::ListInvites { conversation_id } => json(
-                200,
-                &invites::list(
-                    app,
-                    &ctx.caller,
-                    &conversation_id,
-                    ctx.query.limit()?,
-                    ctx.query.cursor("cursor", &conversation_id)?,
+            Route::ListInvites { conversation_id } => {
+                let page = ctx.query.page(&conversation_id)?;
+                json(
+                    200,
+                    &invites::list(app, &ctx.caller, &conversation_id, page).await?,
                 )
-                .await?,
-            ),
+            }
             Route::RevokeInvite {
                 conversation_id,
                 code,

@@ -2,7 +2,7 @@
 //! `GET /config`, the limits a client needs up front.
 
 use lambda_http::{Body, Request, Response};
-use shared::api::{files, search};
+use shared::api::{files, search, Paging};
 use shared::edge::http::{json, serve};
 use shared::edge::route::Route;
 use shared::{ApiError, App};
@@ -32,11 +32,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 ),
                 None => {
                     let filters = search::parse_filters(|k| ctx.query.get(k))?;
-                    let (limit, preview) = (
-                        ctx.query.limit()?,
-                        files::parse_preview_size(ctx.query.get("preview_urls"))?,
-                    );
-                    let cursor = ctx.query.cursor("cursor", &conversation_id)?;
+                    let limit = ctx.query.limit()?;
+                    let preview = files::parse_preview_size(ctx.query.get("preview_urls"))?;
+                    let after = ctx.query.cursor("cursor", &conversation_id)?;
+                    let page = Paging { limit, after };
                     let list = match filters.is_search() {
                         true => {
                             search::group(
@@ -44,15 +43,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                                 &ctx.caller,
                                 &conversation_id,
                                 &filters,
-                                limit,
-                                cursor,
+                                page,
                                 preview,
                             )
                             .await?
                         }
                         false => {
-                            files::list(app, &ctx.caller, &conversation_id, limit, cursor, preview)
-                                .await?
+                            files::list(app, &ctx.caller, &conversation_id, page, preview).await?
                         }
                     };
                     json(200, &list)
@@ -64,8 +61,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                     app,
                     &ctx.caller,
                     &search::parse_filters(|k| ctx.query.get(k))?,
-                    ctx.query.limit()?,
-                    ctx.query.cursor("cursor", &ctx.caller.user_id)?,
+                    ctx.query.page(&ctx.caller.user_id)?,
                     files::parse_preview_size(ctx.query.get("preview_urls"))?,
                 )
                 .await?,

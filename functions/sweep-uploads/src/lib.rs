@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use shared::api::files::purge_deleted;
-use shared::api::files_backfill::{backfill_search, BackfillRequest};
+use shared::api::files_backfill::{backfill_search, BackfillRequest, PAGE};
 use shared::api::uploads::sweep_abandoned;
 use shared::infra::jobs::{enqueue_preview, PreviewQueue};
 use shared::App;
@@ -71,7 +71,7 @@ pub async fn handle_event(
             let stop = deadline
                 .checked_sub(BACKFILL_MARGIN)
                 .unwrap_or_else(Instant::now);
-            let step = backfill_search(app, request.after, stop)
+            let step = backfill_search(app, request.after, stop, PAGE)
                 .await
                 .inspect_err(|e| e.log("backfill_search"))?;
             tracing::info!(

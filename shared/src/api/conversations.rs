@@ -4,8 +4,9 @@
 use crate::domain::ids::{ConversationId, UserId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
 
-use super::{as_member, require_member};
+use super::{as_member, require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, ConversationsAfter};
 use crate::domain::model::{
@@ -56,7 +57,13 @@ pub async fn create(
     )?;
     // Bounded before any per-item work, and de-duplicated in linear time.
     if new.members.len() > MAX_INITIAL_MEMBERS - 1 {
-        return Err(too_many_members());
+        return Err(ApiError::new(
+            ErrorCode::TooManyMembers,
+            format!(
+                "at most {} initial members; add more afterwards",
+                MAX_INITIAL_MEMBERS - 1
+            ),
+        ));
     }
     let mut seen = std::collections::HashSet::with_capacity(new.members.len());
     let mut others: Vec<String> = Vec::new();
@@ -65,9 +72,6 @@ pub async fn create(
         if *m != caller.user_id && seen.insert(m.as_str()) {
             others.push(m.clone());
         }
-    }
-    if others.len() + 1 > MAX_INITIAL_MEMBERS {
-        return Err(too_many_members());
     }
     let conversation_id = match &new.client_request_id {
         Some(key) => {
@@ -126,18 +130,8 @@ pub async fn create(
             "client_request_id was already used to create another conversation",
         ));
     }
-    let me = require_member(&app.store, &existing.conversation_id, &caller.user_id).await?;
+    let me = require_member(app, caller, &existing.conversation_id).await?;
     Ok((view(&existing, me.role), false))
-}
-
-fn too_many_members() -> ApiError {
-    ApiError::new(
-        ErrorCode::TooManyMembers,
-        format!(
-            "at most {} initial members; add more afterwards",
-            MAX_INITIAL_MEMBERS - 1
-        ),
-    )
 }
 
 pub(crate) fn view(c: &Conversation, role: Role) -> ConversationView {
@@ -187,25 +181,19 @@ pub struct ConversationList {
 pub async fn list(
     app: &App,
     caller: &Caller,
-    limit: u32,
-    after: Option<ConversationsAfter>,
+    page: Paging<ConversationsAfter>,
 ) -> Result<ConversationList, ApiError> {
     let groups = app.store.groups_of(&caller.user_id).await?;
     let mut conversations = app.store.conversations_by_ids(&groups).await?;
-    conversations.sort_by(|a, b| {
-        (b.activity_ms().cmp(&a.activity_ms()))
-            .then_with(|| a.conversation_id.cmp(&b.conversation_id))
-    });
-    let after_cursor = |c: &Conversation| match &after {
-        None => true,
-        Some(a) => {
-            let activity = c.activity_ms();
-            activity < a.activity_ms
-                || (activity == a.activity_ms && c.conversation_id > a.conversation_id)
-        }
-    };
-    let mut rest = conversations.into_iter().filter(after_cursor);
-    let page: Vec<Conversation> = rest.by_ref().take(limit as usize).collect();
+    conversations.sort_by(|a, b| order(a).cmp(&order(b)));
+    let start = page
+        .after
+        .as_ref()
+        .map(|a| (Reverse(a.activity_ms), a.conversation_id.as_str()));
+    let mut rest = conversations
+        .into_iter()
+        .filter(|c| start.is_none_or(|s| order(c) > s));
+    let page: Vec<Conversation> = rest.by_ref().take(page.limit as usize).collect();
     let more = rest.next().is_some();
     let ids: Vec<String> = page.iter().map(|c| c.conversation_id.clone()).collect();
     let memberships = app.store.memberships(&caller.user_id, &ids).await?;
@@ -221,6 +209,11 @@ pub async fn list(
             .collect(),
         cursor,
     })
+}
+
+/// The group list's order: most recent activity first, ties by id.
+fn order(c: &Conversation) -> (Reverse<i64>, &str) {
+    (Reverse(c.activity_ms()), &c.conversation_id)
 }
 
 fn summary(c: &Conversation, me: &Member) -> ConversationSummary {
@@ -240,12 +233,8 @@ fn summary(c: &Conversation, me: &Member) -> ConversationSummary {
 /// `GET /conversations/{cid}`: what a member's device shows at the top of a group.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ConversationDetails {
-    pub conversation_id: String,
-    pub title: String,
-    pub created_by: String,
-    pub created_at: String,
-    /// The caller's role in it.
-    pub role: Role,
+    #[serde(flatten)]
+    pub conversation: ConversationView,
     pub member_count: u64,
     /// The newest message's `seq`: a device that has it has the whole history.
     pub last_seq: u64,
@@ -264,7 +253,7 @@ pub async fn details(
     caller: &Caller,
     conversation_id: &ConversationId,
 ) -> Result<ConversationDetails, ApiError> {
-    let (me, c) = with_membership(app, conversation_id, &caller.user_id).await?;
+    let (me, c) = with_membership(app, caller, conversation_id).await?;
     let member_count = match c.member_count {
         Some(n) => n,
         // Created before members were counted: count them (the next membership change
@@ -272,11 +261,7 @@ pub async fn details(
         None => app.store.count_members(conversation_id, None).await? as u64,
     };
     Ok(ConversationDetails {
-        conversation_id: c.conversation_id,
-        title: c.title,
-        created_by: c.created_by,
-        created_at: time::rfc3339(c.created_at_ms),
-        role: me.role,
+        conversation: view(&c, me.role),
         member_count,
         last_seq: c.last_seq,
         retention_days: app.config.retention_days,
@@ -289,16 +274,11 @@ pub async fn details(
 /// 404 for anyone who is not a member.
 pub(super) async fn with_membership(
     app: &App,
+    caller: &Caller,
     conversation_id: &str,
-    user_id: &str,
 ) -> Result<(Member, Conversation), ApiError> {
-    let (me, conversation) = as_member(
-        &app.store,
-        conversation_id,
-        user_id,
-        app.store.get_conversation(conversation_id),
-    )
-    .await?;
+    let conversation = app.store.get_conversation(conversation_id);
+    let (me, conversation) = as_member(app, caller, conversation_id, conversation).await?;
     Ok((me, conversation.ok_or_else(ApiError::not_found)?))
 }
 

@@ -4,7 +4,7 @@ use crate::domain::ids::{ConversationId, FileId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::as_member;
+use super::{as_member, Paging};
 use crate::config::MAX_IDS_PER_BATCH;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, FilesAfter};
@@ -24,13 +24,7 @@ pub async fn member_file(
     conversation_id: &ConversationId,
     file_id: &FileId,
 ) -> Result<FileRecord, ApiError> {
-    let (_, file) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.get_file(file_id),
-    )
-    .await?;
+    let (_, file) = as_member(app, caller, conversation_id, app.store.get_file(file_id)).await?;
     file.filter(|f| f.conversation_id == conversation_id)
         .ok_or_else(ApiError::not_found)
 }
@@ -68,13 +62,8 @@ pub async fn batch(
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileBatch, ApiError> {
     let wanted = parse_ids(ids_param)?;
-    let (_, found) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.batch_get_files(&wanted),
-    )
-    .await?;
+    let found = app.store.batch_get_files(&wanted);
+    let (_, found) = as_member(app, caller, conversation_id, found).await?;
     let mut records = Vec::with_capacity(wanted.len());
     let mut missing = Vec::new();
     for id in wanted {
@@ -123,17 +112,13 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-    limit: u32,
-    after: Option<FilesAfter>,
+    page: Paging<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
-    let (_, page) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.list_files(conversation_id, after, limit),
-    )
-    .await?;
+    let page = app
+        .store
+        .list_files(conversation_id, page.after, page.limit);
+    let (_, page) = as_member(app, caller, conversation_id, page).await?;
     let now = app.config.clock.now_ms();
     Ok(FileList {
         files: infos_of(app, caller, page.files.iter().collect(), now, preview_urls).await?,
@@ -266,29 +251,28 @@ pub async fn download(
         .await
 }
 
-/// Right after a file's message was deleted: every stored version of its bytes goes, so URLs
-/// handed out before stop working. The deletion is already committed; if S3 fails now, the
-/// file stays in the purge index and the sweep removes the bytes on its next run.
-/// Removes a just-deleted file's bytes, giving up before `deadline` (less a margin for the
-/// answer): the deletion has committed and must be answered as done, never as a 503. Returns
-/// whether the bytes are gone; if not, the file stays in the purge index (set by the deletion's
-/// own write), and a retried `DELETE` or the hourly purge finishes.
-pub async fn purge_after_delete(app: &App, file_id: &str, deadline: std::time::Instant) -> bool {
-    purge_by(deadline, async {
+/// Removes a just-deleted file message's bytes (every stored version, so URLs handed out before
+/// stop working), giving up before `deadline` (less a margin for the answer): the deletion has
+/// committed and must be answered as done, never as a 503. Returns whether the bytes are gone
+/// (`None` for a message with no file); if not, the file stays in the purge index (set by the
+/// deletion's own write), and a retried `DELETE` or the hourly purge finishes.
+pub async fn purge_after_delete(
+    app: &App,
+    file_id: Option<&str>,
+    deadline: std::time::Instant,
+) -> Option<bool> {
+    let file_id = file_id?;
+    let purged = async {
         match app.store.get_file(file_id).await? {
             Some(file) => purge(app, &file).await,
             None => Ok(()),
         }
-    })
-    .await
+    };
+    Some(purge_by(deadline, purged).await)
 }
 
-/// [`purge`] of a record in hand, by `deadline` (see [`purge_after_delete`]).
-pub async fn purge_within(app: &App, file: &FileRecord, deadline: std::time::Instant) -> bool {
-    purge_by(deadline, purge(app, file)).await
-}
-
-async fn purge_by(
+/// Whether `purged` finished by `deadline` (see [`purge_after_delete`]).
+pub(crate) async fn purge_by(
     deadline: std::time::Instant,
     purged: impl std::future::Future<Output = Result<(), ApiError>>,
 ) -> bool {

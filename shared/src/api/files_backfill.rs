@@ -32,19 +32,11 @@ pub struct BackfillStep {
     pub next: Option<String>,
 }
 
-/// One step from `start` with the default page size; see [`backfill_search_pages`].
+/// One step: scans pages of `page` items (the sweep's: [`PAGE`]) from `start`, indexing each
+/// page's available files, until the table ends or the next page would likely end after
+/// `deadline` (judged by the slowest page so far). The first page always runs, so every step
+/// makes progress.
 pub async fn backfill_search(
-    app: &App,
-    start: Option<String>,
-    deadline: Instant,
-) -> Result<BackfillStep, ApiError> {
-    backfill_search_pages(app, start, deadline, PAGE).await
-}
-
-/// Scans pages of `page` items from `start`, indexing each page's available files, until the
-/// table ends or the next page would likely end after `deadline` (judged by the slowest page
-/// so far). The first page always runs, so every step makes progress.
-pub async fn backfill_search_pages(
     app: &App,
     start: Option<String>,
     deadline: Instant,
@@ -61,13 +53,8 @@ pub async fn backfill_search_pages(
         ..BackfillStep::default()
     };
     let mut slowest = Duration::ZERO;
-    let mut first = true;
     loop {
         let began = Instant::now();
-        if !first && began + slowest >= deadline {
-            return Ok(step);
-        }
-        first = false;
         let scanned = app
             .store
             .scan_available_files(step.next.as_deref(), page)
@@ -89,7 +76,7 @@ pub async fn backfill_search_pages(
         }
         step.next = scanned.next;
         slowest = slowest.max(began.elapsed());
-        if step.next.is_none() {
+        if step.next.is_none() || Instant::now() + slowest >= deadline {
             return Ok(step);
         }
     }

@@ -7,11 +7,11 @@
 use crate::domain::ids::ConversationId;
 use serde::{Deserialize, Serialize};
 
-use super::conversations::{view as conversation_view, ConversationView};
-use super::require_member;
+use super::conversations::{system_message, view as conversation_view, ConversationView};
+use super::{require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, InvitesAfter};
-use crate::domain::model::{Member, Message, Role, SystemEvent, SystemEventKind};
+use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
 use crate::domain::{ids, time};
 use crate::infra::store::{
     profile_joined, put_member_if_absent, use_invite, Append, AppendOutcome, Guard, Invite,
@@ -96,7 +96,7 @@ async fn require_manager(
     caller: &Caller,
     conversation_id: &ConversationId,
 ) -> Result<(), ApiError> {
-    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let me = require_member(app, caller, conversation_id).await?;
     if !me.role.can_manage_members() {
         return Err(ApiError::forbidden("only owners and admins manage invites"));
     }
@@ -175,13 +175,12 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-    limit: u32,
-    after: Option<InvitesAfter>,
+    page: Paging<InvitesAfter>,
 ) -> Result<InviteList, ApiError> {
     require_manager(app, caller, conversation_id).await?;
     let (invites, more) = app
         .store
-        .list_invites(conversation_id, after.as_ref(), limit)
+        .list_invites(conversation_id, page.after.as_ref(), page.limit)
         .await?;
     Ok(InviteList {
         cursor: cursor::after_last(conversation_id, more, &invites, |last| InvitesAfter {
@@ -233,16 +232,6 @@ async fn find_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
         .ok_or_else(ApiError::not_found)
 }
 
-/// An invite that exists and can still be used; a revoked, expired or used-up one is
-/// `410 invite_gone`.
-async fn usable_invite(app: &App, code: &str) -> Result<Invite, ApiError> {
-    let invite = find_invite(app, code).await?;
-    if !invite.usable(app.config.clock.now_ms()) {
-        return Err(invite_gone());
-    }
-    Ok(invite)
-}
-
 fn invite_gone() -> ApiError {
     ApiError::new(
         ErrorCode::InviteGone,
@@ -250,8 +239,12 @@ fn invite_gone() -> ApiError {
     )
 }
 
+/// A revoked, expired or used-up invite is `410 invite_gone`.
 pub async fn preview(app: &App, code: &str) -> Result<InvitePreview, ApiError> {
-    let invite = usable_invite(app, code).await?;
+    let invite = find_invite(app, code).await?;
+    if !invite.usable(app.config.clock.now_ms()) {
+        return Err(invite_gone());
+    }
     let (conversation, inviter) = futures::future::join(
         app.store.get_conversation(&invite.conversation_id),
         app.store.get_profile(&invite.created_by),
@@ -298,23 +291,16 @@ pub async fn accept(
         joined_at_ms: now,
         read_seq: 0,
     };
-    let message_id = ids::new_id();
     // Who joined is the event's user; whose invite let them in is its sender.
-    let build = |seq| {
-        Message::system(
-            cid,
-            seq,
-            &message_id,
-            &invite.created_by,
-            now,
-            SystemEvent {
-                event: SystemEventKind::MemberJoined,
-                user_id: caller.user_id.clone(),
-                role: Some(Role::Member),
-                seq: None,
-            },
-        )
-    };
+    let event = system_message(
+        cid,
+        &invite.created_by,
+        SystemEvent {
+            role: Some(Role::Member),
+            ..SystemEvent::new(SystemEventKind::MemberJoined, &caller.user_id)
+        },
+        now,
+    );
     let append = Append {
         member_delta: 1,
         // The entry is the joiner's doing, not the inviter's: the inviter's marker stays, and
@@ -341,7 +327,7 @@ pub async fn accept(
                     profile_joined(&app.store, &caller.user_id, cid),
                 ]
             },
-            build,
+            event,
         )
         .await?;
     match outcome {

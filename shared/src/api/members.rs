@@ -6,7 +6,7 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::conversations::system_message;
-use super::{as_member, require_member};
+use super::{as_member, require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, MembersAfter};
 use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
@@ -57,17 +57,12 @@ pub async fn list(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-    limit: u32,
-    after: Option<MembersAfter>,
+    page: Paging<MembersAfter>,
 ) -> Result<MemberList, ApiError> {
-    let (_, (members, more)) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store
-            .list_members(conversation_id, after.as_ref(), limit),
-    )
-    .await?;
+    let page = app
+        .store
+        .list_members(conversation_id, page.after.as_ref(), page.limit);
+    let (_, (members, more)) = as_member(app, caller, conversation_id, page).await?;
     Ok(MemberList {
         cursor: cursor::after_last(conversation_id, more, &members, |last| MembersAfter {
             user_id: last.user_id.clone(),
@@ -85,7 +80,7 @@ pub async fn add(
     new: NewMember,
 ) -> Result<(MemberView, bool), ApiError> {
     UserId::parse(&new.user_id)?;
-    let me = require_member(&app.store, conversation_id, &caller.user_id).await?;
+    let me = require_member(app, caller, conversation_id).await?;
     let role = new.role.unwrap_or(Role::Member);
     if !me.role.can_manage_members() {
         return Err(ApiError::forbidden("only owners and admins add members"));
@@ -109,10 +104,8 @@ pub async fn add(
         conversation_id,
         &caller.user_id,
         SystemEvent {
-            event: SystemEventKind::MemberAdded,
-            user_id: new.user_id.clone(),
             role: Some(role),
-            seq: None,
+            ..SystemEvent::new(SystemEventKind::MemberAdded, &new.user_id)
         },
         now,
     );
@@ -152,7 +145,9 @@ pub async fn add(
                 .unwrap_or(member);
             Ok((MemberView::from(&existing), false))
         }
-        AppendOutcome::NotAllowed => Err(lost_role()),
+        // The caller's role changed meanwhile; they may no longer be a member at all, so they
+        // get the answer a non-member gets.
+        AppendOutcome::NotAllowed => Err(ApiError::not_found()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {
             Err(ApiError::not_found())
         }
@@ -176,12 +171,6 @@ fn may_remove(role: Role) -> &'static [Role] {
     }
 }
 
-/// The caller's role changed while the request ran; they may no longer be a member at all, so
-/// they get the answer a non-member gets.
-fn lost_role() -> ApiError {
-    ApiError::not_found()
-}
-
 /// Concurrent role changes can make a decision stale; after this many fresh looks, give up.
 const MAX_DECISIONS: usize = 5;
 
@@ -197,7 +186,8 @@ pub async fn remove(
 ) -> Result<(), ApiError> {
     let leaving = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
-        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
+        let target = app.store.get_member(conversation_id, user_id);
+        let (me, target) = as_member(app, caller, conversation_id, target).await?;
         if !leaving && !me.role.can_manage_members() {
             return Err(ApiError::forbidden("only owners and admins remove members"));
         }
@@ -207,23 +197,19 @@ pub async fn remove(
         if !leaving && !may_remove(target.role).contains(&me.role) {
             return Err(ApiError::forbidden("only owners remove owners and admins"));
         }
-        let event_name = if leaving {
-            SystemEventKind::MemberLeft
+        let (kind, guard) = if leaving {
+            (SystemEventKind::MemberLeft, Guard::InExtra)
         } else {
-            SystemEventKind::MemberRemoved
+            // The remover must still hold a role that may remove this member when it commits.
+            let guard = Guard::Role(&caller.user_id, may_remove(target.role));
+            (SystemEventKind::MemberRemoved, guard)
         };
         let event = system_message(
             conversation_id,
             &caller.user_id,
-            SystemEvent::new(event_name, user_id),
+            SystemEvent::new(kind, user_id),
             app.config.clock.now_ms(),
         );
-        let guard = if leaving {
-            Guard::InExtra
-        } else {
-            // The remover must still hold a role that may remove this member when it commits.
-            Guard::Role(&caller.user_id, may_remove(target.role))
-        };
         let append = Append {
             owner_delta: -i64::from(target.role == Role::Owner),
             member_delta: -1,
@@ -242,43 +228,22 @@ pub async fn remove(
                 event,
             )
             .await?;
-        match decided(outcome)? {
-            Decision::Done => return Ok(()),
-            Decision::Again => continue,
+        if committed(outcome)? {
+            return Ok(());
         }
     }
     Err(ApiError::unavailable())
 }
 
-/// The caller's and the target's memberships, read together (one round trip). A caller who
-/// is not a member gets the 404 a missing conversation gets.
-async fn caller_and_target(
-    app: &App,
-    conversation_id: &str,
-    caller: &Caller,
-    user_id: &str,
-) -> Result<(Member, Option<Member>), ApiError> {
-    let (me, target) = futures::future::join(
-        app.store.get_member(conversation_id, &caller.user_id),
-        app.store.get_member(conversation_id, user_id),
-    )
-    .await;
-    Ok((me?.ok_or_else(ApiError::not_found)?, target?))
-}
-
-/// What the append of a removal or role change means for the caller's loop.
-enum Decision {
-    Done,
-    /// The target left or changed role meanwhile: look again and decide anew.
-    Again,
-}
-
-fn decided(outcome: AppendOutcome) -> Result<Decision, ApiError> {
+/// Whether the append of a removal or role change committed; `false`: the target left or
+/// changed role meanwhile, so the caller's loop looks again and decides anew.
+fn committed(outcome: AppendOutcome) -> Result<bool, ApiError> {
     match outcome {
-        AppendOutcome::Appended(_) => Ok(Decision::Done),
-        AppendOutcome::ExtraConditionFailed(_) => Ok(Decision::Again),
+        AppendOutcome::Appended(_) => Ok(true),
+        AppendOutcome::ExtraConditionFailed(_) => Ok(false),
         AppendOutcome::LastOwner => Err(last_owner()),
-        AppendOutcome::NotAllowed => Err(lost_role()),
+        // The caller's role changed meanwhile: a non-member's answer, as in `add`.
+        AppendOutcome::NotAllowed => Err(ApiError::not_found()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
     }
 }
@@ -309,7 +274,8 @@ pub async fn change_role(
     let to = change.role;
     let own = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
-        let (me, target) = caller_and_target(app, conversation_id, caller, user_id).await?;
+        let target = app.store.get_member(conversation_id, user_id);
+        let (me, target) = as_member(app, caller, conversation_id, target).await?;
         if !me.role.can_manage_members() {
             return Err(ApiError::forbidden("only owners and admins change roles"));
         }
@@ -330,19 +296,16 @@ pub async fn change_role(
         let guard = if own {
             // The role update below is conditioned on the caller's own current role.
             Guard::InExtra
-        } else if me.role == Role::Owner {
-            Guard::Role(&caller.user_id, &[Role::Owner])
         } else {
-            Guard::Role(&caller.user_id, &[Role::Owner, Role::Admin])
+            // The caller must still hold the role this was decided with, or a higher one.
+            Guard::Role(&caller.user_id, may_grant(me.role))
         };
         let event = system_message(
             conversation_id,
             &caller.user_id,
             SystemEvent {
-                event: SystemEventKind::RoleChanged,
-                user_id: user_id.to_string(),
                 role: Some(to),
-                seq: None,
+                ..SystemEvent::new(SystemEventKind::RoleChanged, user_id)
             },
             app.config.clock.now_ms(),
         );
@@ -368,12 +331,9 @@ pub async fn change_role(
                 event,
             )
             .await?;
-        match decided(outcome)? {
-            Decision::Done => {
-                let changed = Member { role: to, ..target };
-                return Ok((MemberView::from(&changed), true));
-            }
-            Decision::Again => continue,
+        if committed(outcome)? {
+            let changed = Member { role: to, ..target };
+            return Ok((MemberView::from(&changed), true));
         }
     }
     Err(ApiError::unavailable())

@@ -5,6 +5,8 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::as_member;
+use super::conversations::system_message;
+use super::files::purge_after_delete;
 use crate::config::MAX_TEXT_BYTES;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, After, Before};
@@ -34,47 +36,28 @@ pub async fn pull(
     limit: u32,
     range: MessageRange,
 ) -> Result<MessagePage, ApiError> {
-    let (_, mut messages) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.query_messages(conversation_id, range, limit),
-    )
-    .await?;
-
-    let scope = conversation_id;
-    let page = match range {
-        MessageRange::Newest | MessageRange::Before(_) => {
-            messages.reverse();
-            // Sequence numbers start at 1 and have no gaps, so older messages exist iff the
-            // page starts above 1: true even when DynamoDB ends a page early at 1 MB of long
-            // messages, where counting what came back would say "no more".
-            let has_older = messages.first().is_some_and(|m| m.seq > 1);
-            let floor = match range {
-                MessageRange::Before(seq) => seq.saturating_sub(1),
-                _ => 0,
-            };
-            MessagePage {
-                older: match (has_older, messages.first()) {
-                    (true, Some(first)) => Some(cursor::encode(scope, &Before(first.seq))),
-                    _ => None,
-                },
-                newer: cursor::encode(scope, &After(messages.last().map_or(floor, |m| m.seq))),
-                messages: messages.iter().map(MessageView::from).collect(),
-            }
-        }
-        MessageRange::After(after) => {
-            // Sequence numbers start at 1 and have no gaps: older messages exist iff the page
-            // starts above 1.
-            let first = messages.first().map_or(after + 1, |m| m.seq);
-            MessagePage {
-                older: (first > 1).then(|| cursor::encode(scope, &Before(first))),
-                newer: cursor::encode(scope, &After(messages.last().map_or(after, |m| m.seq))),
-                messages: messages.iter().map(MessageView::from).collect(),
-            }
-        }
+    let page = app.store.query_messages(conversation_id, range, limit);
+    let (_, mut messages) = as_member(app, caller, conversation_id, page).await?;
+    // Where an empty page starts, and the `seq` before it.
+    let (start, floor) = match range {
+        MessageRange::Newest => (1, 0),
+        MessageRange::Before(seq) => (1, seq.saturating_sub(1)),
+        MessageRange::After(after) => (after + 1, after),
     };
-    let mut page = page;
+    if !matches!(range, MessageRange::After(_)) {
+        // Read newest first.
+        messages.reverse();
+    }
+    // Sequence numbers start at 1 and have no gaps, so older messages exist iff the page
+    // starts above 1: true even when DynamoDB ends a page early at 1 MB of long messages,
+    // where counting what came back would say "no more".
+    let first = messages.first().map_or(start, |m| m.seq);
+    let last = messages.last().map_or(floor, |m| m.seq);
+    let mut page = MessagePage {
+        older: (first > 1).then(|| cursor::encode(conversation_id, &Before(first))),
+        newer: cursor::encode(conversation_id, &After(last)),
+        messages: messages.iter().map(MessageView::from).collect(),
+    };
     super::forwarded::reveal_in_messages(app, caller, &messages, &mut page.messages).await?;
     Ok(page)
 }
@@ -197,25 +180,16 @@ pub async fn delete(
     let window_ms = app.config.recall_window_secs as i64 * 1000;
     let store = &app.store;
     for _ in 0..DELETE_ATTEMPTS {
-        let (member, message) = as_member(
-            store,
-            conversation_id,
-            &caller.user_id,
-            store.get_message(conversation_id, seq),
-        )
-        .await?;
+        let message = store.get_message(conversation_id, seq);
+        let (member, message) = as_member(app, caller, conversation_id, message).await?;
         let message = message.ok_or_else(ApiError::not_found)?;
         let file_id = match &message.body {
             MessageBody::Deleted(d) => {
                 // A retry finishes what a slow storage left: bytes still there are removed.
-                let bytes_removed = match d.file_id.as_deref() {
-                    Some(f) => Some(super::files::purge_after_delete(app, f, deadline).await),
-                    None => None,
-                };
                 let done = DeletedMessage {
                     message: MessageView::from(&message),
                     system_message: None,
-                    bytes_removed,
+                    bytes_removed: purge_after_delete(app, d.file_id.as_deref(), deadline).await,
                 };
                 return Ok((done, false));
             }
@@ -246,22 +220,12 @@ pub async fn delete(
             Some(f) => store.get_file(f).await?,
             None => None,
         };
-        let file_part = |seq| {
-            let mut parts = Vec::new();
-            if let Some(f) = file_id.as_deref() {
-                parts.push(store.delete_announced_file(f, seq, now));
-            }
-            if let Some(file) = &file {
-                parts.extend(store.unindex_file(file, now));
-            }
-            parts
-        };
         // Every deletion is an append as well: the tombstone replaces the message in place, and
         // a system message (`message_recalled` by the sender, `message_deleted` by an owner or
         // admin) names its seq at the end of history. So a device that reads on with `?after=`
         // (after a missed push frame, or offline) learns of every deletion too.
         const MODERATORS: &[Role] = &[Role::Owner, Role::Admin];
-        let (guard, recall, event) = if own && window_ms > 0 && message.sent_at_ms >= cutoff {
+        let (guard, recall, kind) = if own && window_ms > 0 && message.sent_at_ms >= cutoff {
             let recall = RecallCondition {
                 sender: &caller.user_id,
                 sent_after_ms: cutoff,
@@ -293,41 +257,30 @@ pub async fn delete(
                 )
             });
         };
-        let message_id = ids::new_id();
+        let event = SystemEvent {
+            seq: Some(seq),
+            ..SystemEvent::new(kind, &message.sender)
+        };
         let outcome = store
             .append_message(
                 Append::new(conversation_id, guard),
                 |_| {
                     let mut parts = vec![store.put_tombstone(&message, &deletion, recall)];
-                    parts.extend(file_part(seq));
+                    let file_id = file_id.as_deref();
+                    parts.extend(file_id.map(|f| store.delete_announced_file(f, seq, now)));
+                    parts.extend(file.iter().flat_map(|f| store.unindex_file(f, now)));
                     parts
                 },
-                |at| {
-                    Message::system(
-                        conversation_id,
-                        at,
-                        &message_id,
-                        &caller.user_id,
-                        now,
-                        SystemEvent {
-                            seq: Some(seq),
-                            ..SystemEvent::new(event, &message.sender)
-                        },
-                    )
-                },
+                system_message(conversation_id, &caller.user_id, event, now),
             )
             .await?;
         match outcome {
             AppendOutcome::Appended(event) => {
                 // Committed: whatever storage does now, the answer says what happened.
-                let bytes_removed = match file_id.as_deref() {
-                    Some(f) => Some(super::files::purge_after_delete(app, f, deadline).await),
-                    None => None,
-                };
                 let done = DeletedMessage {
                     message: MessageView::from(&tombstone),
                     system_message: Some(MessageView::from(&event)),
-                    bytes_removed,
+                    bytes_removed: purge_after_delete(app, file_id.as_deref(), deadline).await,
                 };
                 return Ok((done, true));
             }

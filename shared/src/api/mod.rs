@@ -16,32 +16,40 @@ pub mod uploads;
 
 use std::future::Future;
 
+use crate::domain::caller::Caller;
 use crate::domain::model::Member;
-use crate::infra::store::Store;
-use crate::ApiError;
+use crate::{ApiError, App};
+
+/// Which page of a listing is asked for: at most `limit` items, after `after` (from the start
+/// without).
+pub struct Paging<P> {
+    pub limit: u32,
+    pub after: Option<P>,
+}
 
 /// Runs `work` concurrently with the caller's membership lookup, so a guarded read costs one
 /// storage round trip of latency. Anyone who is not a member gets `404 not_found`, the same
 /// answer as for a conversation that does not exist, whatever `work` found.
 pub async fn as_member<T>(
-    store: &Store,
+    app: &App,
+    caller: &Caller,
     conversation_id: &str,
-    user_id: &str,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<(Member, T), ApiError> {
-    let (member, value) =
-        futures::future::join(store.get_member(conversation_id, user_id), work).await;
+    let membership = app.store.get_member(conversation_id, &caller.user_id);
+    let (member, value) = futures::future::join(membership, work).await;
     let member = member?.ok_or_else(ApiError::not_found)?;
     Ok((member, value?))
 }
 
 /// Membership alone, for writes that must not start before it is known.
 pub async fn require_member(
-    store: &Store,
+    app: &App,
+    caller: &Caller,
     conversation_id: &str,
-    user_id: &str,
 ) -> Result<Member, ApiError> {
-    as_member(store, conversation_id, user_id, async { Ok(()) })
-        .await
-        .map(|(m, ())| m)
+    app.store
+        .get_member(conversation_id, &caller.user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }

@@ -11,7 +11,6 @@ use crate::domain::model::Profile;
 use crate::domain::{text, time};
 use crate::{ApiError, App, ErrorCode};
 
-/// Display names follow the rules titles follow, shorter.
 /// Most ids one `GET /users` may ask for (DynamoDB's BatchGetItem limit).
 pub const MAX_USER_IDS: usize = 100;
 
@@ -134,10 +133,10 @@ pub struct UserList {
 pub async fn users(app: &App, caller: &Caller, ids_param: &str) -> Result<UserList, ApiError> {
     let wanted = parse_user_ids(ids_param)?;
     let mut keys = wanted.clone();
-    let mine_separately = !keys.contains(&caller.user_id) && keys.len() == MAX_USER_IDS;
-    if !keys.contains(&caller.user_id) && !mine_separately {
+    if !keys.contains(&caller.user_id) && keys.len() < MAX_USER_IDS {
         keys.push(caller.user_id.clone());
     }
+    let mine_separately = !keys.contains(&caller.user_id);
     let (profiles, own) = futures::future::join(app.store.batch_get_profiles(&keys), async {
         match mine_separately {
             true => app.store.get_profile(&caller.user_id).await,

@@ -119,10 +119,8 @@ where
         }
     }
     let rendered = if file.size > MAX_SOURCE_BYTES {
-        Err(Refused {
-            reason: NoPreviewReason::TooLarge,
-            detail: format!("{} bytes is above {}", file.size, MAX_SOURCE_BYTES),
-        })
+        let detail = format!("{} bytes is above {}", file.size, MAX_SOURCE_BYTES);
+        Err(Refused::new(NoPreviewReason::TooLarge, detail))
     } else {
         let bytes = app
             .blobs

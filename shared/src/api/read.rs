@@ -44,9 +44,9 @@ pub async fn mark(
         ));
     }
     // Membership first: a non-member learns nothing of the conversation, not even its length.
-    let (_, c) = with_membership(app, conversation_id, &caller.user_id).await?;
+    let (_, c) = with_membership(app, caller, conversation_id).await?;
     if mark.seq > c.last_seq {
-        return Err(invalid_seq(&format!(
+        return Err(invalid_seq(format!(
             "seq {} is past the newest message ({})",
             mark.seq, c.last_seq
         )));
@@ -71,6 +71,6 @@ pub async fn mark(
     })
 }
 
-fn invalid_seq(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidSeq, message.to_string())
+fn invalid_seq(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidSeq, message)
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::as_member;
 use super::files::{infos_of, FileList};
+use super::{as_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, FilesAfter};
 use crate::domain::ids::ConversationId;
@@ -54,24 +54,15 @@ pub async fn group(
     caller: &Caller,
     conversation_id: &ConversationId,
     filters: &Filters,
-    limit: u32,
-    after: Option<FilesAfter>,
+    page: Paging<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList, ApiError> {
     let now = app.config.clock.now_ms();
-    let (_, page) = as_member(
-        &app.store,
-        conversation_id,
-        &caller.user_id,
-        app.store.search_group(
-            conversation_id,
-            filters,
-            after.as_ref(),
-            limit as usize,
-            now,
-        ),
-    )
-    .await?;
+    let (after, limit) = (page.after.as_ref(), page.limit as usize);
+    let page = app
+        .store
+        .search_group(conversation_id, filters, after, limit, now);
+    let (_, page) = as_member(app, caller, conversation_id, page).await?;
     let records = files_of(app, &page.entries, filters, now).await?;
     Ok(FileList {
         files: infos_of(app, caller, records.iter().collect(), now, preview_urls).await?,
@@ -100,11 +91,10 @@ pub async fn all(
     app: &App,
     caller: &Caller,
     filters: &Filters,
-    limit: u32,
-    after: Option<FilesAfter>,
+    page: Paging<FilesAfter>,
     preview_urls: Option<PreviewSize>,
 ) -> Result<FileList<FoundFile>, ApiError> {
-    let limit = limit as usize;
+    let (after, limit) = (page.after, page.limit as usize);
     let now = app.config.clock.now_ms();
     let groups = app.store.groups_of(&caller.user_id).await?;
     let mut heads = app.store.group_heads(&groups).await?;
@@ -159,22 +149,14 @@ async fn merge(
     let mut wave_size = WAVE;
     loop {
         // A group can add to the page only if its newest file is at least as new as the
-        // page's last hit so far (once full) and the cut.
-        let floor = match (hits.get(limit.saturating_sub(1)), &cut) {
-            (Some(h), Some(c)) => Some(h.uploaded_at_ms.max(c.uploaded_at_ms)),
-            (Some(h), None) if hits.len() >= limit => Some(h.uploaded_at_ms),
-            (_, Some(c)) => Some(c.uploaded_at_ms),
-            _ => None,
-        };
-        let mut wave = Vec::new();
-        while wave.len() < wave_size {
-            match rest.peek() {
-                Some(h) if floor.is_none_or(|f| h.last_file_at_ms.is_some_and(|b| b >= f)) => {
-                    wave.push(rest.next().expect("peeked"));
-                }
-                _ => break,
-            }
-        }
+        // page's last hit so far (once full) and the cut (an `Option`'s max: `None` is least).
+        let full = hits.get(limit.saturating_sub(1)).map(|h| h.uploaded_at_ms);
+        let floor = full.max(cut.as_ref().map(|c| c.uploaded_at_ms));
+        let may_add =
+            |h: &&GroupHead| floor.is_none_or(|f| h.last_file_at_ms.is_some_and(|b| b >= f));
+        let wave: Vec<&GroupHead> = std::iter::from_fn(|| rest.next_if(may_add))
+            .take(wave_size)
+            .collect();
         if wave.is_empty() {
             break;
         }

@@ -10,6 +10,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::api::Paging;
 use crate::domain::cursor::{self, After, Before, Position};
 use crate::edge::identity::{self, Caller};
 use crate::edge::route::Route;
@@ -252,6 +253,14 @@ impl Query {
             return Ok(MessageRange::After(seq));
         }
         Ok(MessageRange::Newest)
+    }
+
+    /// The page of listing `P` asked for: [`Self::limit`], and `cursor`, which must belong to
+    /// `scope`.
+    pub fn page<P: Position>(&self, scope: &str) -> Result<Paging<P>, ApiError> {
+        let limit = self.limit()?;
+        let after = self.cursor("cursor", scope)?;
+        Ok(Paging { limit, after })
     }
 
     /// `limit`, defaulting and bounded as every listing is.

@@ -10,10 +10,7 @@ pub async fn complete(
     conversation_id: &ConversationId,
     file_id: &FileId,
 ) -> Result<(MessageView, bool), ApiError> {
-    let file = crate::api::files::member_file(app, caller, conversation_id, file_id).await?;
-    if file.uploader != caller.user_id {
-        return Err(ApiError::forbidden("only the uploader completes an upload"));
-    }
+    let file = own_upload(app, caller, conversation_id, file_id, "completes an upload").await?;
     complete_file(app, file).await
 }
 
@@ -49,23 +46,33 @@ pub(super) async fn complete_stored_pending(
     };
     let Some(object) = object else {
         // No bytes: not uploaded yet, or the upload was settled while we looked (an abort
-        // took its parts, a racing completion announced it). The record says which.
-        let current = app.store.get_file(&file.file_id).await?;
-        return match current {
-            Some(f) if f.status == StoredFileStatus::Deleted => Err(ApiError::new(
-                ErrorCode::FileGone,
-                "the upload was aborted or abandoned",
-            )),
-            Some(f) if f.status == StoredFileStatus::Available => {
-                announced(app, &f).await.map(|m| (m, false))
-            }
-            _ => Err(ApiError::new(
-                ErrorCode::UploadMissing,
-                "no uploaded object for this file yet",
-            )),
-        };
+        // took its parts, a racing completion announced it).
+        let missing = ApiError::new(
+            ErrorCode::UploadMissing,
+            "no uploaded object for this file yet",
+        );
+        return settled(app, &file.file_id, missing).await;
     };
     announce(app, file, object).await
+}
+
+/// How a racing call settled an upload, as its record says now: announced (its message) or
+/// aborted or abandoned (gone); `unsettled` if neither.
+async fn settled(
+    app: &App,
+    file_id: &str,
+    unsettled: ApiError,
+) -> Result<(MessageView, bool), ApiError> {
+    match app.store.get_file(file_id).await? {
+        Some(f) if f.status == StoredFileStatus::Deleted => Err(ApiError::new(
+            ErrorCode::FileGone,
+            "the upload was aborted or abandoned",
+        )),
+        Some(f) if f.status == StoredFileStatus::Available => {
+            announced(app, &f).await.map(|m| (m, false))
+        }
+        _ => Err(unsettled),
+    }
 }
 
 /// The S3 half of a multipart completion: from the parts S3 reports (the client sends no
@@ -228,21 +235,10 @@ async fn announce(
             ErrorCode::FileGone,
             "the forwarded file has expired or was deleted",
         )),
-        // The file's own part: someone completed it first (answer with their message), or it
-        // was aborted or abandoned meanwhile (gone).
+        // The file's own part (conditioned on `pending`): someone completed it first (answer
+        // with their message), or it was aborted or abandoned meanwhile (gone).
         AppendOutcome::ExtraConditionFailed(_) => {
-            let current = app
-                .store
-                .get_file(&file.file_id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            if current.status == StoredFileStatus::Deleted {
-                return Err(ApiError::new(
-                    ErrorCode::FileGone,
-                    "the upload was aborted or abandoned",
-                ));
-            }
-            announced(app, &current).await.map(|m| (m, false))
+            settled(app, &file.file_id, ApiError::not_found()).await
         }
         AppendOutcome::NotAllowed => Err(ApiError::not_found()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {

@@ -72,7 +72,7 @@ pub async fn create(
     if multipart {
         checked_parts(&new.parts, new.size, part_size)?;
     }
-    require_member(&app.store, conversation_id, &caller.user_id).await?;
+    require_member(app, caller, conversation_id).await?;
 
     let file_id = upload_file_id(conversation_id, &caller.user_id, &new.client_msg_id);
     let record = FileRecord {
@@ -100,44 +100,37 @@ pub async fn create(
         return create_multipart(app, record, part_size, &new.parts).await;
     }
     // Sign first, so the record carries the real deadline of the form it hands out.
-    let form = app
-        .blobs
-        .presign_upload(
-            &record.s3_key,
-            record.size,
-            &record.content_type,
-            record.sha256.as_deref(),
-        )
-        .await?;
+    let form = sign_form(app, &record).await?;
     let record = FileRecord {
         upload_deadline_ms: Some(form.expires_at_ms),
         ..record
     };
-    if !app.store.put_new_file(&record).await? {
-        // A retry: the same request gets a fresh form for the same file; a different one is refused.
-        let existing = retried(app, &record).await?;
-        if existing.multipart.is_some() {
-            // Created in parts under an earlier threshold: it stays a multipart upload.
-            return multipart_ticket(app, existing, &new.parts).await;
-        }
-        // The file keeps the key it was created with (and its retention), even if the
-        // configured retention has changed since.
-        let form = if existing.s3_key == record.s3_key {
-            form
-        } else {
-            app.blobs
-                .presign_upload(
-                    &existing.s3_key,
-                    existing.size,
-                    &existing.content_type,
-                    existing.sha256.as_deref(),
-                )
-                .await?
-        };
-        keep_pending(app, &file_id, form.expires_at_ms).await?;
+    if app.store.put_new_file(&record).await? {
         return Ok(UploadTicket::post(file_id, form));
     }
+    // A retry: the same request gets a fresh form for the same file; a different one is refused.
+    let existing = retried(app, &record).await?;
+    if existing.multipart.is_some() {
+        // Created in parts under an earlier threshold: it stays a multipart upload.
+        return multipart_ticket(app, existing, &new.parts).await;
+    }
+    // The file keeps the key it was created with (and its retention), even if the configured
+    // retention has changed since.
+    let form = if existing.s3_key == record.s3_key {
+        form
+    } else {
+        sign_form(app, &existing).await?
+    };
+    keep_pending(app, &file_id, form.expires_at_ms).await?;
     Ok(UploadTicket::post(file_id, form))
+}
+
+/// A presigned POST form for `file`'s key, bound to its declared size, type and SHA-256.
+async fn sign_form(app: &App, file: &FileRecord) -> Result<PresignedPost, ApiError> {
+    let (key, sha256) = (&file.s3_key, file.sha256.as_deref());
+    app.blobs
+        .presign_upload(key, file.size, &file.content_type, sha256)
+        .await
 }
 
 /// The record a retried create refers to, if it is the same request and still pending.

@@ -49,7 +49,7 @@ pub async fn forward(
     // membership), the caller's membership of the target, and an earlier try of this forward.
     let (source, target_member, earlier) = futures::future::join3(
         crate::api::files::member_file(app, caller, from, file_id),
-        require_member(&app.store, &to, &caller.user_id),
+        require_member(app, caller, &to),
         app.store.get_file(&target_id),
     )
     .await;
@@ -173,12 +173,8 @@ async fn copy_bytes(app: &App, source: &FileRecord, target: &FileRecord) -> Resu
     let Some(held) = app.blobs.list_parts(&target.s3_key, &mp.upload_id).await? else {
         return Ok(());
     };
-    let missing: Vec<(u64, u64, u64)> = (1..=mp.part_count(target.size))
-        .filter(|&n| {
-            !held
-                .iter()
-                .any(|p| p.part_number == n && p.size == mp.part_len(target.size, n))
-        })
+    let missing: Vec<(u64, u64, u64)> = missing_parts(mp, target.size, &held)
+        .into_iter()
         .map(|n| {
             let first = (n - 1) * mp.part_size;
             (n, first, first + mp.part_len(target.size, n) - 1)

@@ -161,6 +161,30 @@ impl From<PresignedPost> for UploadForm {
     }
 }
 
+/// The caller's own upload in this conversation (members only; only its uploader may act).
+async fn own_upload(
+    app: &App,
+    caller: &Caller,
+    conversation_id: &ConversationId,
+    file_id: &FileId,
+    action: &str,
+) -> Result<FileRecord, ApiError> {
+    let file = crate::api::files::member_file(app, caller, conversation_id, file_id).await?;
+    if file.uploader != caller.user_id {
+        return Err(ApiError::forbidden(format!("only the uploader {action}")));
+    }
+    Ok(file)
+}
+
+/// The parts of a multipart upload of `size` bytes that `held` lacks at their exact size.
+fn missing_parts(mp: &MultipartState, size: u64, held: &[StoredPart]) -> Vec<u64> {
+    let held_at = |n| {
+        held.iter()
+            .any(|p| p.part_number == n && p.size == mp.part_len(size, n))
+    };
+    (1..=mp.part_count(size)).filter(|&n| !held_at(n)).collect()
+}
+
 /// Refuses anything but a pending upload.
 fn still_pending(app: &App, file: &FileRecord) -> Result<(), ApiError> {
     match file.status_at(app.config.clock.now_ms()) {

@@ -2,6 +2,7 @@
 
 use super::create::retried;
 use super::*;
+use crate::api::files;
 
 /// The parts a request asks URLs for, checked against the file's layout: known numbers, each
 /// once, each with a SHA-256; at most [`MAX_PART_URLS_PER_CALL`].
@@ -52,23 +53,17 @@ pub(super) async fn create_multipart(
         .blobs
         .create_multipart(&record.s3_key, &record.content_type)
         .await?;
+    let wanted = checked_parts(parts, record.size, part_size)?;
+    let (urls, expires_at_ms) = app
+        .blobs
+        .presign_parts(&record.s3_key, &upload_id, &wanted)
+        .await?;
     let record = FileRecord {
         multipart: Some(MultipartState {
             upload_id: upload_id.clone(),
             part_size,
             checksum_sha256: None,
         }),
-        ..record
-    };
-    let (urls, expires_at_ms) = app
-        .blobs
-        .presign_parts(
-            &record.s3_key,
-            &upload_id,
-            &checked_parts(parts, record.size, part_size)?,
-        )
-        .await?;
-    let record = FileRecord {
         upload_deadline_ms: Some(expires_at_ms),
         ..record
     };
@@ -139,7 +134,7 @@ pub(super) async fn keep_pending(
     // Pending again cannot be: a settled upload never returns to pending.
     Err(ApiError::unavailable().with_fault(
         "uploads.keep_pending",
-        "deadline update refused for a pending upload".to_string(),
+        "deadline update refused for a pending upload",
     ))
 }
 
@@ -172,21 +167,6 @@ fn multipart_response(
     }
 }
 
-/// The caller's own upload in this conversation (members only; only its uploader may act).
-async fn own_upload(
-    app: &App,
-    caller: &Caller,
-    conversation_id: &ConversationId,
-    file_id: &FileId,
-    action: &str,
-) -> Result<FileRecord, ApiError> {
-    let file = crate::api::files::member_file(app, caller, conversation_id, file_id).await?;
-    if file.uploader != caller.user_id {
-        return Err(ApiError::forbidden(format!("only the uploader {action}")));
-    }
-    Ok(file)
-}
-
 /// `POST /conversations/{cid}/uploads/{file_id}/parts`: URLs for more parts, or again for
 /// parts whose URLs expired or whose upload failed.
 pub async fn part_urls(
@@ -217,65 +197,46 @@ pub async fn state(
 ) -> Result<UploadState, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "reads upload state").await?;
     let status = file.status_at(app.config.clock.now_ms());
-    let multipart = match (&file.multipart, status) {
-        (Some(mp), FileStatus::Pending) => {
-            let count = mp.part_count(file.size);
-            let (held, completed_in_s3) =
-                match app.blobs.list_parts(&file.s3_key, &mp.upload_id).await? {
-                    Some(parts) => (parts, false),
-                    // S3 completed it already (only the announcement is left): nothing to
-                    // upload, only `complete` to call.
-                    None if app.blobs.head(&file.s3_key).await?.is_some() => (Vec::new(), true),
-                    None => return Err(ApiError::new(
+    let mut multipart = None;
+    if let Some(mp) = &file.multipart {
+        // Settled uploads have nothing left to upload.
+        let (mut held, mut missing) = (Vec::new(), Vec::new());
+        if status == FileStatus::Pending {
+            match app.blobs.list_parts(&file.s3_key, &mp.upload_id).await? {
+                Some(parts) => {
+                    missing = missing_parts(mp, file.size, &parts);
+                    held = parts;
+                }
+                // S3 completed it already (only the announcement is left): nothing to
+                // upload, only `complete` to call.
+                None if app.blobs.head(&file.s3_key).await?.is_some() => {}
+                None => {
+                    return Err(ApiError::new(
                         ErrorCode::FileGone,
                         "storage no longer has this upload; start again with a new client_msg_id",
-                    )),
-                };
-            let missing = if completed_in_s3 {
-                Vec::new()
-            } else {
-                (1..=count)
-                    .filter(|n| {
-                        !held
-                            .iter()
-                            .any(|p| p.part_number == *n && p.size == mp.part_len(file.size, *n))
-                    })
-                    .collect()
-            };
-            Some(MultipartProgress {
-                upload_id: mp.upload_id.clone(),
-                part_size: mp.part_size,
-                part_count: count,
-                parts: held
-                    .iter()
-                    .map(|p| HeldPart {
-                        part_number: p.part_number,
-                        size: p.size,
-                        sha256: p
-                            .checksum_sha256_b64
-                            .as_deref()
-                            .and_then(checksum::base64_to_hex),
-                    })
-                    .collect(),
-                missing,
-            })
+                    ))
+                }
+            }
         }
-        (Some(mp), _) => Some(MultipartProgress {
+        let held = held.iter().map(|p| HeldPart {
+            part_number: p.part_number,
+            size: p.size,
+            sha256: p
+                .checksum_sha256_b64
+                .as_deref()
+                .and_then(checksum::base64_to_hex),
+        });
+        multipart = Some(MultipartProgress {
             upload_id: mp.upload_id.clone(),
             part_size: mp.part_size,
             part_count: mp.part_count(file.size),
-            parts: Vec::new(),
-            missing: Vec::new(),
-        }),
-        (None, _) => None,
-    };
+            parts: held.collect(),
+            missing,
+        });
+    }
     Ok(UploadState {
-        file_id: file.file_id.clone(),
-        kind: if file.multipart.is_some() {
-            "multipart"
-        } else {
-            "post"
-        },
+        file_id: file.file_id,
+        kind: multipart.as_ref().map_or("post", |_| "multipart"),
         status,
         name: file.name,
         size: file.size,
@@ -321,7 +282,7 @@ pub async fn abort(
             "this upload is already complete",
         ));
     }
-    Ok(crate::api::files::purge_within(app, &file, deadline).await)
+    Ok(files::purge_by(deadline, files::purge(app, &file)).await)
 }
 
 #[cfg(test)]

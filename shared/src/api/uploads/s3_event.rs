@@ -33,12 +33,7 @@ pub async fn object_created(
     if file.conversation_id != conversation_id || file.s3_key != key {
         return Ok(ObjectOutcome::Skipped("key and record disagree".into()));
     }
-    let settled = match file.status {
-        StoredFileStatus::Pending => false,
-        StoredFileStatus::Available => true,
-        StoredFileStatus::Deleted => true,
-    };
-    if settled {
+    if file.status != StoredFileStatus::Pending {
         return match version_id {
             Some(v) if file.s3_version.as_deref() != Some(v) => {
                 app.blobs.delete_version(key, v).await?;
