@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, n, s, to_item, Item};
+use super::codec::{
+    check, check_part, from_item, n, put_new, s, to_item, update, update_part, Item,
+};
 use super::conversations::last_message_value;
 use super::read_state::{reading_to, READ_BY_APPEND};
 use super::Store;
@@ -153,8 +154,7 @@ impl Store {
             let Some(reasons) = cancellation_reasons(&err) else {
                 return Err(ApiError::from_sdk("messages.append", err));
             };
-            let failed =
-                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            let failed = |i: usize| condition_failed(reasons, i);
             if guard_part.is_some_and(failed) {
                 return Ok(AppendOutcome::NotAllowed);
             }
@@ -226,10 +226,10 @@ impl Store {
         } as i64;
         let attribute = what.attribute();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(conversation_id))
+            .update_item(
+                &self.tables.conversations,
+                [("conversation_id", s(conversation_id))],
+            )
             .update_expression(format!("SET {attribute} = :n"))
             .condition_expression(format!(
                 "attribute_exists(conversation_id) AND attribute_not_exists({attribute})"
@@ -289,13 +289,14 @@ impl Store {
         let activity = counters
             .last_activity
             .map_or(message.sent_at_ms, |a| a.max(message.sent_at_ms));
-        let mut update = Update::builder()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(conversation_id))
-            .expression_attribute_values(":prev", n(last_seq))
-            .expression_attribute_values(":next", n(last_seq + 1))
-            .expression_attribute_values(":activity", n(activity))
-            .expression_attribute_values(":last", last_message_value(message));
+        let mut update = update(
+            &self.tables.conversations,
+            [("conversation_id", s(conversation_id))],
+        )
+        .expression_attribute_values(":prev", n(last_seq))
+        .expression_attribute_values(":next", n(last_seq + 1))
+        .expression_attribute_values(":activity", n(activity))
+        .expression_attribute_values(":last", last_message_value(message));
         let mut adds = Vec::new();
         let mut condition = "last_seq = :prev".to_string();
         if owner_delta != 0 {
@@ -323,19 +324,14 @@ impl Store {
             true => set,
             false => format!("{set} ADD {}", adds.join(", ")),
         };
-        let update = update
-            .update_expression(expression)
-            .condition_expression(condition);
-        TransactWriteItem::builder()
-            .update(
-                update
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .expect("table, key, expression set"),
-            )
-            .build()
+        update_part(
+            update
+                .update_expression(expression)
+                .condition_expression(condition)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                ),
+        )
     }
 
     /// The guard as a transaction part (`None` when an extra part covers it): a check of the
@@ -350,22 +346,13 @@ impl Store {
         let Some(seq) = reads_to else {
             return self.guard_check(conversation_id, guard);
         };
-        let (user_id, condition) = guard_condition(guard)?;
-        let (expression, names, values) = condition.parts();
-        let update = Update::builder()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
+        let (key, (expression, names, values)) = guard_condition(conversation_id, guard)?;
+        let update = update(&self.tables.members, key)
             .update_expression(format!("SET {READ_BY_APPEND}"))
             .condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values);
-        let update = reading_to(update, seq);
-        Some(
-            TransactWriteItem::builder()
-                .update(update.build().expect("table, key, expression set"))
-                .build(),
-        )
+        Some(update_part(reading_to(update, seq)))
     }
 
     /// The guard as a condition check (`None` when an extra part covers it).
@@ -374,31 +361,17 @@ impl Store {
         conversation_id: &str,
         guard: Guard<'_>,
     ) -> Option<TransactWriteItem> {
-        let (user_id, condition) = guard_condition(guard)?;
-        let (expression, names, values) = condition.parts();
-        let check = ConditionCheck::builder()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
-            .condition_expression(expression)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .expect("table, key, condition set");
-        Some(TransactWriteItem::builder().condition_check(check).build())
+        let (key, (expression, names, values)) = guard_condition(conversation_id, guard)?;
+        Some(check_part(
+            check(&self.tables.members, key)
+                .condition_expression(expression)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values),
+        ))
     }
 
     pub(super) fn put_new_message(&self, m: &Message) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.messages)
-                    .set_item(Some(message_item(m)))
-                    .condition_expression("attribute_not_exists(seq)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()
+        put_new(&self.tables.messages, message_item(m), "seq")
     }
 
     fn put_idempotency(
@@ -409,22 +382,8 @@ impl Store {
         now_ms: i64,
     ) -> TransactWriteItem {
         let item = idempotency_item(conversation_id, key, seq, now_ms);
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.idempotency)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(request_key)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()
+        put_new(&self.tables.idempotency, item, "request_key")
     }
-}
-
-/// What a guard requires of its user's member item: that it exists, with one of the roles.
-struct GuardCondition<'a> {
-    roles: &'a [Role],
 }
 
 /// A condition expression with its attribute names and values, as a builder's `set_*` take them.
@@ -434,30 +393,33 @@ type Condition = (
     Option<Item>,
 );
 
-impl GuardCondition<'_> {
-    fn parts(&self) -> Condition {
-        if self.roles.is_empty() {
-            return ("attribute_exists(user_id)".to_string(), None, None);
-        }
-        let names: Vec<String> = (0..self.roles.len()).map(|i| format!(":role{i}")).collect();
-        let values = names
-            .iter()
-            .zip(self.roles)
-            .map(|(name, role)| (name.clone(), s(role.as_str())))
-            .collect();
-        let expression = format!("#role IN ({})", names.join(", "));
-        let role = [("#role".to_string(), "role".to_string())].into();
-        (expression, Some(role), Some(values))
+/// The guarded user's member key and what the guard requires of that item: that it exists,
+/// with one of the roles. `None` for [`Guard::InExtra`].
+fn guard_condition<'a>(
+    conversation_id: &'a str,
+    guard: Guard<'a>,
+) -> Option<([(&'static str, AttributeValue); 2], Condition)> {
+    let (user_id, roles) = match guard {
+        Guard::Member(u) => (u, &[][..]),
+        Guard::Role(u, roles) => (u, roles),
+        Guard::InExtra => return None,
+    };
+    let key = [
+        ("conversation_id", s(conversation_id)),
+        ("user_id", s(user_id)),
+    ];
+    if roles.is_empty() {
+        return Some((key, ("attribute_exists(user_id)".to_string(), None, None)));
     }
-}
-
-/// The guarded user and the condition on their member item; `None` for [`Guard::InExtra`].
-fn guard_condition(guard: Guard<'_>) -> Option<(&str, GuardCondition<'_>)> {
-    match guard {
-        Guard::Member(u) => Some((u, GuardCondition { roles: &[] })),
-        Guard::Role(u, roles) => Some((u, GuardCondition { roles })),
-        Guard::InExtra => None,
-    }
+    let names: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
+    let values = names
+        .iter()
+        .zip(roles)
+        .map(|(name, role)| (name.clone(), s(role.as_str())))
+        .collect();
+    let expression = format!("#role IN ({})", names.join(", "));
+    let role = [("#role".to_string(), "role".to_string())].into();
+    Some((key, (expression, Some(role), Some(values))))
 }
 
 /// An Idempotency item: which message a `client_msg_id` produced; DynamoDB's TTL drops it
@@ -492,6 +454,11 @@ pub(super) fn cancellation_reasons<R>(
         },
         _ => None,
     }
+}
+
+/// Whether part `i` of a cancelled transaction failed its condition.
+pub(super) fn condition_failed(reasons: &[CancellationReason], i: usize) -> bool {
+    reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 /// The counters as a failed counter condition returned them (`ALL_OLD`), if it did.

@@ -51,17 +51,11 @@ impl Store {
         /// Expired attributes removed per connect, bounding the expression's size.
         const MAX_PRUNED: usize = 50;
         let this = attribute(connection_id);
+        let key = [("user_id", s(user_id))];
         for attempt in 0..ATTEMPTS {
             let item = self
-                .client
-                .get_item()
-                .table_name(&self.tables.connections)
-                .key("user_id", s(user_id))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| ApiError::from_sdk("connections.get", e))?
-                .item
+                .get_item(&self.tables.connections, key.clone(), "connections.get")
+                .await?
                 .unwrap_or_default();
             let version = item
                 .get("version")
@@ -74,10 +68,7 @@ impl Store {
                 return Ok(false);
             }
             let mut update = self
-                .client
-                .update_item()
-                .table_name(&self.tables.connections)
-                .key("user_id", s(user_id))
+                .update_item(&self.tables.connections, key.clone())
                 .expression_attribute_names("#c", &this)
                 .expression_attribute_values(":end", n(ends_at_s))
                 .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
@@ -118,10 +109,7 @@ impl Store {
         connection_id: &str,
     ) -> Result<(), ApiError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.connections)
-            .key("user_id", s(user_id))
+            .update_item(&self.tables.connections, [("user_id", s(user_id))])
             .update_expression("REMOVE #c")
             .condition_expression("attribute_exists(#c)")
             .expression_attribute_names("#c", attribute(connection_id))

@@ -1,11 +1,12 @@
 //! Conversations table: `conversation_id` (hash); holds the title, the `last_seq` counter, and
 //! what the group list shows of the last entry (`last_activity`, `last_message`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key_batches, s, to_item, Item};
+use super::append::{cancellation_reasons, condition_failed};
+use super::codec::{from_item, key_batches, put_new, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::messages::SystemRow;
 use super::profiles::profile_joined;
@@ -28,17 +29,11 @@ impl Store {
     ) -> Result<bool, ApiError> {
         debug_assert_eq!(conversation.last_seq, first_message.seq);
         let owners = members.iter().filter(|m| m.role == Role::Owner).count();
-        let mut items = vec![TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.conversations)
-                    .set_item(Some(conversation_item(conversation, owners)))
-                    .condition_expression("attribute_not_exists(conversation_id)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()];
-        items.push(self.put_new_message(first_message));
+        let item = conversation_item(conversation, owners);
+        let mut items = vec![
+            put_new(&self.tables.conversations, item, "conversation_id"),
+            self.put_new_message(first_message),
+        ];
         for m in members {
             items.push(put_member_if_absent(self, m));
             items.push(profile_joined(self, &m.user_id, &m.conversation_id));
@@ -51,12 +46,8 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) => match super::append::cancellation_reasons(&e) {
-                Some(reasons)
-                    if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(false)
-                }
+            Err(e) => match cancellation_reasons(&e) {
+                Some(reasons) if condition_failed(reasons, 0) => Ok(false),
                 _ => Err(ApiError::from_sdk("conversations.create", e)),
             },
         }

@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::codec::{key, n, s};
+use super::codec::{check, check_part, key, n, s};
+use super::files::status;
 use super::{Guard, Store};
 use crate::domain::model::{ForwardSource, StoredFileStatus};
 use crate::ApiError;
@@ -26,23 +27,16 @@ impl Store {
         let member = self
             .guard_check(&source.conversation_id, Guard::Member(forwarder))
             .expect("a member guard is a check");
-        let file = ConditionCheck::builder()
-            .table_name(&self.tables.files)
-            .key("file_id", s(&source.file_id))
+        let file = check(&self.tables.files, [("file_id", s(&source.file_id))])
             .condition_expression(
                 "conversation_id = :c AND #st = :available \
                  AND (attribute_not_exists(expires_at) OR expires_at > :now)",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":c", s(&source.conversation_id))
-            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
-            .expression_attribute_values(":now", n(now_ms))
-            .build()
-            .expect("table, key, condition set");
-        vec![
-            member,
-            TransactWriteItem::builder().condition_check(file).build(),
-        ]
+            .expression_attribute_values(":available", status(StoredFileStatus::Available))
+            .expression_attribute_values(":now", n(now_ms));
+        vec![member, check_part(file)]
     }
 
     /// Which of `conversation_ids` (distinct) `user_id` is a member of now: one strongly

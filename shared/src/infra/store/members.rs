@@ -1,11 +1,11 @@
 //! Members table: `conversation_id` (hash) + `user_id` (range). A member's item also holds
 //! their read marker (`read_seq`), which the table's stream takes to their other devices.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, page_of, s, to_item, Item};
+use super::codec::{from_item, key, page_of, put_new, s, to_item, update, update_part, Item};
 use super::Store;
 use crate::domain::cursor::MembersAfter;
 use crate::domain::model::{Member, Role};
@@ -139,16 +139,7 @@ pub(super) fn member_item(m: &Member) -> Item {
 
 /// Transaction part: add `m` unless already a member.
 pub fn put_member_if_absent(store: &Store, m: &Member) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(&store.tables.members)
-                .set_item(Some(member_item(m)))
-                .condition_expression("attribute_not_exists(user_id)")
-                .build()
-                .expect("table, item set"),
-        )
-        .build()
+    put_new(&store.tables.members, member_item(m), "user_id")
 }
 
 /// Transaction part: remove a member who still has the role the caller decided on (a
@@ -161,7 +152,7 @@ pub fn delete_member_with_role(
 ) -> TransactWriteItem {
     TransactWriteItem::builder()
         .delete(
-            aws_sdk_dynamodb::types::Delete::builder()
+            Delete::builder()
                 .table_name(&store.tables.members)
                 .key("conversation_id", s(conversation_id))
                 .key("user_id", s(user_id))
@@ -185,10 +176,11 @@ pub fn set_member_role(
     to: Role,
     reads_to: Option<u64>,
 ) -> TransactWriteItem {
-    let mut update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(&store.tables.members)
-        .key("conversation_id", s(conversation_id))
-        .key("user_id", s(user_id))
+    let key = [
+        ("conversation_id", s(conversation_id)),
+        ("user_id", s(user_id)),
+    ];
+    let mut update = update(&store.tables.members, key)
         .update_expression("SET #role = :to")
         .condition_expression("#role = :from")
         .expression_attribute_names("#role", "role")
@@ -200,9 +192,7 @@ pub fn set_member_role(
             super::read_state::READ_BY_APPEND
         ));
     }
-    TransactWriteItem::builder()
-        .update(update.build().expect("table, key, expression set"))
-        .build()
+    update_part(update)
 }
 
 pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {

@@ -20,6 +20,7 @@ mod search;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -179,6 +180,19 @@ impl Store {
 }
 
 impl Store {
+    /// An UpdateItem of the item with this (whole) key.
+    fn update_item<const N: usize>(
+        &self,
+        table: &str,
+        key: [(&str, AttributeValue); N],
+    ) -> UpdateItemFluentBuilder {
+        let key = codec::key(key);
+        self.client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key))
+    }
+
     /// One item by its whole key, read consistently: what every `get_*` reads.
     async fn get_item<const N: usize>(
         &self,

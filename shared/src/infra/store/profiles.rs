@@ -6,9 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
-use super::codec::{key, n, s, Item};
+use super::codec::{key, n, s, update, update_part, Item};
 use super::Store;
 use crate::domain::model::Profile;
 use crate::ApiError;
@@ -105,10 +105,7 @@ impl Store {
     ) -> Result<Profile, ApiError> {
         let mut expression = "SET signed_in_at = if_not_exists(signed_in_at, :now)".to_string();
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.tables.profiles)
-            .key("user_id", s(user_id))
+            .update_item(&self.tables.profiles, [("user_id", s(user_id))])
             .expression_attribute_values(":now", n(now_ms));
         for (set, placeholder, value) in sets {
             expression.push_str(", ");
@@ -147,20 +144,12 @@ fn profile_groups(
     conversation_id: &str,
     expression: &str,
 ) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .update(
-            Update::builder()
-                .table_name(&store.tables.profiles)
-                .key("user_id", s(user_id))
-                .update_expression(expression)
-                .expression_attribute_values(
-                    ":g",
-                    AttributeValue::Ss(vec![conversation_id.to_string()]),
-                )
-                .build()
-                .expect("table, key, expression set"),
-        )
-        .build()
+    let group = AttributeValue::Ss(vec![conversation_id.to_string()]);
+    update_part(
+        update(&store.tables.profiles, [("user_id", s(user_id))])
+            .update_expression(expression)
+            .expression_attribute_values(":g", group),
+    )
 }
 
 /// Profiles are read field by field (string sets have no plain serde shape); an item holds only

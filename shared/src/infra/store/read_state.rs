@@ -108,12 +108,12 @@ impl Store {
         user_id: &str,
         seq: u64,
     ) -> Result<MarkOutcome, ApiError> {
+        let key = [
+            ("conversation_id", s(conversation_id)),
+            ("user_id", s(user_id)),
+        ];
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
+            .update_item(&self.tables.members, key)
             .update_expression("SET read_seq = :n, read_via = :via")
             .condition_expression(
                 "attribute_exists(user_id) AND (attribute_not_exists(read_seq) OR read_seq < :n)",

@@ -3,13 +3,15 @@
 //! (domain/search.rs says which terms), carrying what a search checks a hit against, so a
 //! search reads the index only, then the page's files by id.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, s, to_item, Item};
+use super::append::cancellation_reasons;
+use super::codec::{check, check_part, from_item, key, n, put_part, s, to_item, Item};
+use super::files::{file_from_item, status};
 use super::Store;
 use crate::domain::cursor::FilesAfter;
-use crate::domain::model::FileRecord;
+use crate::domain::model::{FileRecord, StoredFileStatus};
 use crate::domain::search::{self, Entry, FileKind, Filters};
 use crate::ApiError;
 
@@ -112,12 +114,12 @@ impl Store {
     }
 
     fn put_entry(&self, row: EntryRow) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(&self.tables.file_search)
-            .set_item(Some(to_item(&row)))
-            .build()
-            .expect("table and item set");
-        TransactWriteItem::builder().put(put).build()
+        let table = &self.tables.file_search;
+        put_part(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(to_item(&row))),
+        )
     }
 
     /// A group's hits for `filters`, newest first, older than `before` (a cursor), at most
@@ -250,15 +252,11 @@ impl Store {
     /// that commits after removes them, as for any file), then its group's `last_file_at`.
     /// `false`: the file is not available (any more).
     pub async fn index_existing_file(&self, file: &FileRecord) -> Result<bool, ApiError> {
-        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.tables.files)
-            .key("file_id", s(&file.file_id))
+        let check = check(&self.tables.files, [("file_id", s(&file.file_id))])
             .condition_expression("#st = :available")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":available", s("available"))
-            .build()
-            .expect("table, key, condition set");
-        let mut parts = vec![TransactWriteItem::builder().condition_check(check).build()];
+            .expression_attribute_values(":available", status(StoredFileStatus::Available));
+        let mut parts = vec![check_part(check)];
         parts.extend(self.index_file(file, file.expires_at_ms));
         let result = self
             .client
@@ -267,19 +265,17 @@ impl Store {
             .send()
             .await;
         if let Err(e) = result {
-            return match super::append::cancellation_reasons(&e) {
+            return match cancellation_reasons(&e) {
                 Some(_) => Ok(false),
                 None => Err(ApiError::from_sdk("file_search.backfill", e)),
             };
         }
+        let group = [("conversation_id", s(&file.conversation_id))];
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(&file.conversation_id))
+            .update_item(&self.tables.conversations, group)
             .update_expression("SET last_file_at = :t")
             .condition_expression("attribute_not_exists(last_file_at) OR last_file_at < :t")
-            .expression_attribute_values(":t", super::codec::n(file.uploaded_at_ms))
+            .expression_attribute_values(":t", n(file.uploaded_at_ms))
             .send()
             .await;
         super::conditional_write(result, "file_search.backfill_head").map(|_| true)
@@ -312,7 +308,7 @@ impl Store {
             .table_name(&self.tables.files)
             .filter_expression("#st = :available")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":available", s("available"))
+            .expression_attribute_values(":available", status(StoredFileStatus::Available))
             .limit(limit.max(1) as i32)
             .set_exclusive_start_key(start)
             .send()
@@ -322,11 +318,11 @@ impl Store {
             .items
             .unwrap_or_default()
             .iter()
-            .map(super::files::file_from_item)
+            .map(file_from_item)
             .collect::<Result<_, _>>()?;
         let next = match out.last_evaluated_key {
             Some(key) => match key.get("file_id") {
-                Some(aws_sdk_dynamodb::types::AttributeValue::S(id)) => Some(id.clone()),
+                Some(AttributeValue::S(id)) => Some(id.clone()),
                 _ => return Err(ApiError::corrupt("files.scan", "key without file_id")),
             },
             None => None,
