@@ -10,12 +10,14 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
+use futures::future::{join3, OptionFuture};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{
     check, check_part, from_item, n, put_new, s, to_item, update, update_part, Item,
 };
 use super::conversations::last_message_value;
+use super::members::member_key;
 use super::read_state::{reading_to, READ_BY_APPEND};
 use super::Store;
 use crate::domain::model::{Message, Role};
@@ -87,23 +89,19 @@ impl Store {
         // First attempt: the counters, the idempotency record and the author's membership in
         // one round trip. The guard is checked again inside the transaction; this read only
         // answers early (and keeps a removed member from reading back a replayed message).
-        let (counters, duplicate, author) = futures::future::join3(
+        let duplicate = append
+            .idempotency_key
+            .map(|key| self.idempotent_message(cid, key));
+        let author = guard_user.map(|u| self.get_member(cid, u));
+        let (counters, duplicate, author) = join3(
             self.counters(cid),
-            async {
-                match append.idempotency_key {
-                    Some(key) => self.idempotent_message(cid, key).await,
-                    None => Ok(None),
-                }
-            },
-            async {
-                match guard_user {
-                    Some(u) => self.get_member(cid, u).await,
-                    None => Ok(None),
-                }
-            },
+            OptionFuture::from(duplicate),
+            OptionFuture::from(author),
         )
         .await;
-        let (mut counters, duplicate, author) = (counters?, duplicate?, author?);
+        let mut counters = counters?;
+        let duplicate = duplicate.transpose()?.flatten();
+        let author = author.transpose()?.flatten();
         if guard_user.is_some() && !append.guard.admits(author.as_ref()) {
             return Ok(AppendOutcome::NotAllowed);
         }
@@ -264,13 +262,9 @@ impl Store {
             return Ok(None);
         };
         let seq = from_item::<IdempotencyRow>("idempotency", &item)?.seq;
-        match self.get_message(conversation_id, seq).await? {
-            Some(m) => Ok(Some(m)),
-            None => Err(ApiError::corrupt(
-                "idempotency",
-                "points at a missing message",
-            )),
-        }
+        let message = self.get_message(conversation_id, seq).await?;
+        let missing = || ApiError::corrupt("idempotency", "points at a missing message");
+        message.ok_or_else(missing).map(Some)
     }
 
     /// The conversation item's part: `last_seq` to the message's seq (conditioned on the value
@@ -404,10 +398,7 @@ fn guard_condition<'a>(
         Guard::Role(u, roles) => (u, roles),
         Guard::InExtra => return None,
     };
-    let key = [
-        ("conversation_id", s(conversation_id)),
-        ("user_id", s(user_id)),
-    ];
+    let key = member_key(conversation_id, user_id);
     if roles.is_empty() {
         return Some((key, ("attribute_exists(user_id)".to_string(), None, None)));
     }

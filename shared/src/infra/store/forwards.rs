@@ -1,18 +1,16 @@
 //! What a forward's announcement checks inside its transaction, and which source groups a
 //! reader may see named.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::codec::{check, check_part, key, n, s};
+use super::codec::{check, check_part, n, s};
 use super::files::status;
 use super::{Guard, Store};
+use crate::config::MAX_IDS_PER_BATCH;
 use crate::domain::model::{ForwardSource, StoredFileStatus};
 use crate::ApiError;
-
-/// Forwarded files' sources looked up per BatchGetItem at most.
-const BATCH: usize = 100;
 
 impl Store {
     /// Transaction parts of a forward's announcement, in this order: the forwarder is still a
@@ -46,22 +44,10 @@ impl Store {
         user_id: &str,
         conversation_ids: &[&str],
     ) -> Result<HashSet<String>, ApiError> {
-        let table = &self.tables.members;
-        let reads = conversation_ids.chunks(BATCH).map(|chunk| {
-            let keys = chunk
-                .iter()
-                .map(|cid| key([("conversation_id", s(*cid)), ("user_id", s(user_id))]))
-                .collect();
-            self.batch_get_consistent(table, keys, "members.batch_get")
-        });
-        let mut found = HashSet::new();
-        for items in futures::future::try_join_all(reads).await? {
-            for item in items {
-                if let Some(cid) = item.get("conversation_id").and_then(|v| v.as_s().ok()) {
-                    found.insert(cid.clone());
-                }
-            }
-        }
-        Ok(found)
+        let reads = conversation_ids
+            .chunks(MAX_IDS_PER_BATCH)
+            .map(|chunk| self.memberships(user_id, chunk));
+        let found = futures::future::try_join_all(reads).await?;
+        Ok(found.into_iter().flat_map(HashMap::into_keys).collect())
     }
 }

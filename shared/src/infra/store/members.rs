@@ -1,7 +1,7 @@
 //! Members table: `conversation_id` (hash) + `user_id` (range). A member's item also holds
 //! their read marker (`read_seq`), which the table's stream takes to their other devices.
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +18,7 @@ impl Store {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<Option<Member>, ApiError> {
-        let key = [
-            ("conversation_id", s(conversation_id)),
-            ("user_id", s(user_id)),
-        ];
+        let key = member_key(conversation_id, user_id);
         let item = self
             .get_item(&self.tables.members, key, "members.get")
             .await?;
@@ -154,8 +151,7 @@ pub fn delete_member_with_role(
         .delete(
             Delete::builder()
                 .table_name(&store.tables.members)
-                .key("conversation_id", s(conversation_id))
-                .key("user_id", s(user_id))
+                .set_key(Some(key(member_key(conversation_id, user_id))))
                 .condition_expression("#role = :seen")
                 .expression_attribute_names("#role", "role")
                 .expression_attribute_values(":seen", s(role.as_str()))
@@ -176,11 +172,7 @@ pub fn set_member_role(
     to: Role,
     reads_to: Option<u64>,
 ) -> TransactWriteItem {
-    let key = [
-        ("conversation_id", s(conversation_id)),
-        ("user_id", s(user_id)),
-    ];
-    let mut update = update(&store.tables.members, key)
+    let mut update = update(&store.tables.members, member_key(conversation_id, user_id))
         .update_expression("SET #role = :to")
         .condition_expression("#role = :from")
         .expression_attribute_names("#role", "role")
@@ -193,6 +185,17 @@ pub fn set_member_role(
         ));
     }
     update_part(update)
+}
+
+/// The key of `user_id`'s member item in the conversation.
+pub(super) fn member_key(
+    conversation_id: &str,
+    user_id: &str,
+) -> [(&'static str, AttributeValue); 2] {
+    [
+        ("conversation_id", s(conversation_id)),
+        ("user_id", s(user_id)),
+    ]
 }
 
 pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {

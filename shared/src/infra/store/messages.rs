@@ -311,7 +311,7 @@ pub(super) fn message_item(m: &Message) -> Item {
     })
 }
 
-pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
+pub fn message_from_item(item: &Item) -> Result<Message, ApiError> {
     let row: MessageRow = from_item("message", item)?;
     let body = match row.body {
         BodyRow::Text { text } => MessageBody::Text(text),

@@ -35,6 +35,9 @@ pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
 pub use invites::{use_invite, Invite, PutInvite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
+/// A Messages item as its table's stream carries it (a new image), read as the message it
+/// stores: the stream shows what history shows, decoded by the same code.
+pub use messages::message_from_item as message_from_image;
 pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 pub use profiles::{profile_joined, profile_left};
 pub use read_state::{
@@ -57,14 +60,6 @@ impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
     }
-}
-
-/// A Messages item as its table's stream carries it (a new image), read as the message it
-/// stores: the stream shows what history shows, decoded by the same code.
-pub fn message_from_image(
-    image: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Result<crate::domain::model::Message, ApiError> {
-    messages::message_from_item(image)
 }
 
 /// The result of a conditional write (PutItem, UpdateItem): `true` written, `false` its

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::codec::{key, n, s};
-use super::members::member_from_item;
+use super::members::{member_from_item, member_key};
 use super::Store;
 use crate::domain::model::Member;
 use crate::ApiError;
@@ -108,10 +108,7 @@ impl Store {
         user_id: &str,
         seq: u64,
     ) -> Result<MarkOutcome, ApiError> {
-        let key = [
-            ("conversation_id", s(conversation_id)),
-            ("user_id", s(user_id)),
-        ];
+        let key = member_key(conversation_id, user_id);
         let result = self
             .update_item(&self.tables.members, key)
             .update_expression("SET read_seq = :n, read_via = :via")
@@ -145,11 +142,11 @@ impl Store {
     pub async fn memberships(
         &self,
         user_id: &str,
-        conversation_ids: &[String],
+        conversation_ids: &[impl AsRef<str>],
     ) -> Result<HashMap<String, Member>, ApiError> {
         let keys = conversation_ids
             .iter()
-            .map(|c| key([("conversation_id", s(c)), ("user_id", s(user_id))]))
+            .map(|c| key(member_key(c.as_ref(), user_id)))
             .collect();
         let items = self
             .batch_get_consistent(&self.tables.members, keys, "members.batch_get")

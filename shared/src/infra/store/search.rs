@@ -59,20 +59,13 @@ impl Store {
         search::file_terms(&file.name, kind, &file.uploader)
             .into_iter()
             .map(|term| {
-                let row = EntryRow {
-                    term_key: term_key(&file.conversation_id, &term),
-                    at_file: at_file(file.uploaded_at_ms, &file.file_id),
-                    conversation_id: file.conversation_id.clone(),
-                    file_id: file.file_id.clone(),
-                    uploaded_at: file.uploaded_at_ms,
+                self.put_entry(EntryRow {
                     name: name.clone(),
                     kind: Some(kind),
-                    uploader: file.uploader.clone(),
                     expires_at: expires_at_ms,
-                    deleted: None,
                     expires_at_s: expires_at_ms.map(|x| (x + KEEP_GONE_MS) / 1000),
-                };
-                self.put_entry(row)
+                    ..EntryRow::of(file, &term)
+                })
             })
             .collect()
     }
@@ -98,17 +91,9 @@ impl Store {
                 })
                 .collect();
         parts.push(self.put_entry(EntryRow {
-            term_key: term_key(&file.conversation_id, search::ALL_TERM),
-            at_file: at.clone(),
-            conversation_id: file.conversation_id.clone(),
-            file_id: file.file_id.clone(),
-            uploaded_at: file.uploaded_at_ms,
-            name: String::new(),
-            kind: None,
-            uploader: file.uploader.clone(),
-            expires_at: None,
             deleted: Some(true),
             expires_at_s: Some((now_ms + KEEP_GONE_MS) / 1000),
+            ..EntryRow::of(file, search::ALL_TERM)
         }));
         parts
     }
@@ -378,6 +363,23 @@ struct EntryRow {
 }
 
 impl EntryRow {
+    /// `file`'s entry under `term`, with nothing of what the file is (as a deleted file's).
+    fn of(file: &FileRecord, term: &str) -> Self {
+        Self {
+            term_key: term_key(&file.conversation_id, term),
+            at_file: at_file(file.uploaded_at_ms, &file.file_id),
+            conversation_id: file.conversation_id.clone(),
+            file_id: file.file_id.clone(),
+            uploaded_at: file.uploaded_at_ms,
+            name: String::new(),
+            kind: None,
+            uploader: file.uploader.clone(),
+            expires_at: None,
+            deleted: None,
+            expires_at_s: None,
+        }
+    }
+
     fn into_entry(self) -> Entry {
         Entry {
             conversation_id: self.conversation_id,
