@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
@@ -19,7 +17,7 @@ use super::codec::{
 use super::conversations::last_message_value;
 use super::members::member_key;
 use super::read_state::{reading_to, READ_BY_APPEND};
-use super::Store;
+use super::{condition_failed, Store};
 use crate::domain::model::{Message, Role};
 use crate::ApiError;
 
@@ -139,20 +137,11 @@ impl Store {
             let first_extra = items.len();
             items.extend(extra(message.seq));
 
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(AppendOutcome::Appended(message)),
-                Err(err) => err,
+            let reasons = match self.transact(items, "messages.append").await? {
+                Ok(()) => return Ok(AppendOutcome::Appended(message)),
+                Err(cancelled) => cancelled.reasons,
             };
-            let Some(reasons) = cancellation_reasons(&err) else {
-                return Err(ApiError::from_sdk("messages.append", err));
-            };
-            let failed = |i: usize| condition_failed(reasons, i);
+            let failed = |i: usize| condition_failed(&reasons, i);
             if guard_part.is_some_and(failed) {
                 return Ok(AppendOutcome::NotAllowed);
             }
@@ -430,26 +419,6 @@ pub(super) fn idempotency_item(conversation_id: &str, key: &str, seq: u64, now_m
         seq,
         expires_at_s: now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS,
     })
-}
-
-/// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.
-pub(super) fn cancellation_reasons<R>(
-    err: &SdkError<TransactWriteItemsError, R>,
-) -> Option<&[CancellationReason]> {
-    match err {
-        SdkError::ServiceError(e) => match e.err() {
-            TransactWriteItemsError::TransactionCanceledException(ex) => {
-                Some(ex.cancellation_reasons())
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Whether part `i` of a cancelled transaction failed its condition.
-pub(super) fn condition_failed(reasons: &[CancellationReason], i: usize) -> bool {
-    reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 /// The counters as a failed counter condition returned them (`ALL_OLD`), if it did.

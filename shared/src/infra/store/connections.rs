@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::codec::{key_batches, n, s, Item};
-use super::{conditional_write, Store};
+use super::{conditional_write, Read, Store};
 use crate::ApiError;
 
 /// API Gateway closes a WebSocket connection after two hours whatever happens.
@@ -131,7 +131,7 @@ impl Store {
         let key_batches: Vec<Vec<Item>> = key_batches("user_id", user_ids).collect();
         let table = self.tables.connections.as_str();
         let batches = futures::stream::iter(key_batches)
-            .map(move |keys| self.batch_get(table, keys, "connections.batch_get"))
+            .map(move |keys| self.batch_get(table, keys, Read::Eventual, "connections.batch_get"))
             .buffer_unordered(CONCURRENT_BATCHES);
         let items: Vec<Vec<Item>> = batches
             .collect::<Vec<_>>()

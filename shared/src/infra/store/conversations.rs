@@ -5,12 +5,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use serde::{Deserialize, Serialize};
 
-use super::append::{cancellation_reasons, condition_failed};
 use super::codec::{from_item, key_batches, put_new, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::messages::SystemRow;
 use super::profiles::profile_joined;
-use super::Store;
+use super::{condition_failed, Read, Store};
 use crate::domain::model::{Conversation, LastBody, LastMessage, Member, Message, Role};
 use crate::ApiError;
 
@@ -38,18 +37,10 @@ impl Store {
             items.push(put_member_if_absent(self, m));
             items.push(profile_joined(self, &m.user_id, &m.conversation_id));
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match cancellation_reasons(&e) {
-                Some(reasons) if condition_failed(reasons, 0) => Ok(false),
-                _ => Err(ApiError::from_sdk("conversations.create", e)),
-            },
+        match self.transact(items, "conversations.create").await? {
+            Ok(()) => Ok(true),
+            Err(cancelled) if condition_failed(&cancelled.reasons, 0) => Ok(false),
+            Err(cancelled) => Err(cancelled.error),
         }
     }
 
@@ -74,9 +65,9 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<Conversation>, ApiError> {
-        let calls = key_batches("conversation_id", ids).map(|keys| {
-            self.batch_get_consistent(&self.tables.conversations, keys, "conversations.batch_get")
-        });
+        let table = &self.tables.conversations;
+        let calls = key_batches("conversation_id", ids)
+            .map(|keys| self.batch_get(table, keys, Read::Consistent, "conversations.batch_get"));
         let pages = futures::future::try_join_all(calls).await?;
         pages.iter().flatten().map(conversation_from_item).collect()
     }

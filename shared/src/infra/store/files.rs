@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, key, n, s, to_item, update, update_part, Item};
-use super::{Store, FILES_BY_CONVERSATION_INDEX};
+use super::{Read, Store, FILES_BY_CONVERSATION_INDEX};
 use crate::domain::model::StoredFileStatus::{self, Available, Deleted, Pending};
 use crate::domain::model::{
     FileRecord, ForwardSource, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord,
@@ -49,7 +49,7 @@ impl Store {
     /// Files by id in one BatchGetItem pass (ids must be distinct, at most 100).
     pub async fn batch_get_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, ApiError> {
         let keys = ids.iter().map(|id| key([("file_id", s(id))])).collect();
-        self.batch_get(&self.tables.files, keys, "files.batch_get")
+        self.batch_get(&self.tables.files, keys, Read::Eventual, "files.batch_get")
             .await?
             .iter()
             .map(file_from_item)

@@ -6,10 +6,9 @@
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::append::{cancellation_reasons, condition_failed};
 use super::codec::{from_item, key, n, page_of, put_new, s, to_item, update, update_part};
 use super::messages::Guard;
-use super::{conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
+use super::{condition_failed, conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
 use crate::domain::cursor::InvitesAfter;
 use crate::domain::model::Role;
 use crate::ApiError;
@@ -113,19 +112,8 @@ impl Store {
             .expect("a role guard is a condition check");
         let mut parts = vec![put, guard];
         parts.extend(extra);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(parts))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match cancellation_reasons(&e) {
-                Some(reasons) => Ok(Err(reasons.to_vec())),
-                None => Err(ApiError::from_sdk("invites.put", e)),
-            },
-        }
+        let result = self.transact(parts, "invites.put").await?;
+        Ok(result.map_err(|cancelled| cancelled.reasons))
     }
 
     pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, ApiError> {

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
 use super::codec::{key, n, s, update, update_part, Item};
-use super::Store;
+use super::{Read, Store};
 use crate::domain::model::Profile;
 use crate::ApiError;
 
@@ -40,8 +40,9 @@ impl Store {
         ids: &[String],
     ) -> Result<HashMap<String, Profile>, ApiError> {
         let keys = ids.iter().map(|id| key([("user_id", s(id))])).collect();
+        let table = &self.tables.profiles;
         let items = self
-            .batch_get_consistent(&self.tables.profiles, keys, "profiles.batch_get")
+            .batch_get(table, keys, Read::Consistent, "profiles.batch_get")
             .await?;
         Ok(items
             .iter()

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 use super::codec::{key, n, s};
 use super::members::{member_from_item, member_key};
-use super::Store;
+use super::{Read, Store};
 use crate::domain::model::Member;
 use crate::ApiError;
 
@@ -148,8 +148,9 @@ impl Store {
             .iter()
             .map(|c| key(member_key(c.as_ref(), user_id)))
             .collect();
+        let table = &self.tables.members;
         let items = self
-            .batch_get_consistent(&self.tables.members, keys, "members.batch_get")
+            .batch_get(table, keys, Read::Consistent, "members.batch_get")
             .await?;
         items
             .iter()

@@ -6,10 +6,9 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::append::cancellation_reasons;
 use super::codec::{check, check_part, from_item, key, n, put_part, s, to_item, Item};
 use super::files::{file_from_item, status};
-use super::Store;
+use super::{Read, Store};
 use crate::domain::cursor::FilesAfter;
 use crate::domain::model::{FileRecord, StoredFileStatus};
 use crate::domain::search::{self, Entry, FileKind, Filters};
@@ -201,10 +200,12 @@ impl Store {
     /// (as the group list reads them), only those two attributes.
     pub async fn group_heads(&self, ids: &[String]) -> Result<Vec<GroupHead>, ApiError> {
         let calls = super::codec::key_batches("conversation_id", ids).map(|keys| {
-            self.batch_get_projected(
+            let attributes = &["conversation_id", "title", "last_file_at"];
+            let read = Read::Projected(attributes);
+            self.batch_get(
                 &self.tables.conversations,
                 keys,
-                &["conversation_id", "title", "last_file_at"],
+                read,
                 "conversations.heads",
             )
         });
@@ -243,17 +244,8 @@ impl Store {
             .expression_attribute_values(":available", status(StoredFileStatus::Available));
         let mut parts = vec![check_part(check)];
         parts.extend(self.index_file(file, file.expires_at_ms));
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(parts))
-            .send()
-            .await;
-        if let Err(e) = result {
-            return match cancellation_reasons(&e) {
-                Some(_) => Ok(false),
-                None => Err(ApiError::from_sdk("file_search.backfill", e)),
-            };
+        if self.transact(parts, "file_search.backfill").await?.is_err() {
+            return Ok(false);
         }
         let group = [("conversation_id", s(&file.conversation_id))];
         let result = self
