@@ -156,26 +156,19 @@ fn profile_groups(
 /// Profiles are read field by field (string sets have no plain serde shape); an item holds only
 /// the attributes that were ever written, so every field may be absent.
 fn profile_from_item(item: &Item) -> Profile {
-    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let set = |k: &str| -> HashSet<String> {
-        item.get(k)
-            .and_then(|v| v.as_ss().ok())
-            .map(|v| v.iter().cloned().collect())
-            .unwrap_or_default()
+    let text = |k: &str| item.get(k)?.as_s().ok().cloned();
+    let set = |k: &str| match item.get(k) {
+        Some(AttributeValue::Ss(v)) => v.iter().cloned().collect(),
+        _ => HashSet::new(),
     };
     Profile {
         user_id: text("user_id").unwrap_or_default(),
         display_name: text("display_name"),
         email: text("email"),
-        show_email: item
-            .get("show_email")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        show_email: item.get("show_email") == Some(&AttributeValue::Bool(true)),
         signed_in_at_ms: item
             .get("signed_in_at")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok()),
+            .and_then(|v| v.as_n().ok()?.parse().ok()),
         groups: set("groups"),
         groups_ever: set("groups_ever"),
     }

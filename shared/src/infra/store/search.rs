@@ -121,39 +121,37 @@ impl Store {
         // The exclusive upper end: the cursor's position or the `before` time, the lower.
         let cursor = before.map(|b| at_file(b.uploaded_at_ms, &b.file_id));
         let until = filters.before_ms.map(|ms| format!("{ms:013}"));
-        let hi = match (cursor.clone(), until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let hi = cursor.into_iter().chain(until).min();
+        let condition = match (&lo, &hi) {
+            (None, None) => "term_key = :k",
+            (Some(_), None) => "term_key = :k AND at_file >= :lo",
+            (None, Some(_)) => "term_key = :k AND at_file < :hi",
+            // BETWEEN is inclusive: the item at `hi` itself is dropped below.
+            (Some(_), Some(_)) => "term_key = :k AND at_file BETWEEN :lo AND :hi",
         };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.file_search)
+            .key_condition_expression(condition)
+            .expression_attribute_values(":k", s(&key))
+            .scan_index_forward(false);
+        if let Some(lo) = &lo {
+            query = query.expression_attribute_values(":lo", s(lo));
+        }
+        if let Some(hi) = &hi {
+            query = query.expression_attribute_values(":hi", s(hi));
+        }
         let mut page = SearchPage::default();
         let mut start: Option<Item> = None;
         for read in 0..MAX_READS {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.tables.file_search)
-                .expression_attribute_values(":k", s(&key))
-                .scan_index_forward(false)
+            let out = query
+                .clone()
                 .limit(match read {
                     0 => limit as i32 + 1,
                     _ => FOLLOW_UP_LIMIT,
                 })
-                .set_exclusive_start_key(start.take());
-            let condition = match (&lo, &hi) {
-                (None, None) => "term_key = :k",
-                (Some(_), None) => "term_key = :k AND at_file >= :lo",
-                (None, Some(_)) => "term_key = :k AND at_file < :hi",
-                // BETWEEN is inclusive: the item at `hi` itself is dropped below.
-                (Some(_), Some(_)) => "term_key = :k AND at_file BETWEEN :lo AND :hi",
-            };
-            if let Some(lo) = &lo {
-                query = query.expression_attribute_values(":lo", s(lo));
-            }
-            if let Some(hi) = &hi {
-                query = query.expression_attribute_values(":hi", s(hi));
-            }
-            let out = query
-                .key_condition_expression(condition)
+                .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| ApiError::from_sdk("file_search.query", e))?;
@@ -165,11 +163,8 @@ impl Store {
                 if hi.as_deref() == Some(row.at_file.as_str()) {
                     continue;
                 }
-                last_read = Some(FilesAfter {
-                    uploaded_at_ms: row.uploaded_at,
-                    file_id: row.file_id.clone(),
-                });
                 let entry = row.into_entry();
+                last_read = Some(position(&entry));
                 if !filters.matches(&entry, now_ms) {
                     continue;
                 }
