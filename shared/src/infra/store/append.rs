@@ -50,16 +50,12 @@ pub const IDEMPOTENCY_WINDOW_SECS: i64 = 30 * 24 * 3600;
 struct Counters {
     last_seq: u64,
     /// Absent on conversations created before owners were counted (filled on first need).
-    #[serde(default)]
     owner_count: Option<i64>,
     /// Likewise for members.
-    #[serde(default)]
     member_count: Option<i64>,
     /// Absent until the conversation's first append since activity was kept.
-    #[serde(default)]
     last_activity: Option<i64>,
     /// Absent until the conversation's first file since it was kept.
-    #[serde(default)]
     last_file_at: Option<i64>,
 }
 

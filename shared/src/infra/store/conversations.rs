@@ -48,13 +48,9 @@ impl Store {
         &self,
         conversation_id: &str,
     ) -> Result<Option<Conversation>, ApiError> {
-        let item = self
-            .get_item(
-                &self.tables.conversations,
-                [("conversation_id", s(conversation_id))],
-                "conversations.get",
-            )
-            .await?;
+        let key = [("conversation_id", s(conversation_id))];
+        let table = &self.tables.conversations;
+        let item = self.get_item(table, key, "conversations.get").await?;
         item.as_ref().map(conversation_from_item).transpose()
     }
 

@@ -40,9 +40,8 @@ const MAX_LIST_READS: usize = 5;
 
 impl Store {
     pub async fn get_file(&self, file_id: &str) -> Result<Option<FileRecord>, ApiError> {
-        let item = self
-            .get_item(&self.tables.files, [("file_id", s(file_id))], "files.get")
-            .await?;
+        let key = [("file_id", s(file_id))];
+        let item = self.get_item(&self.tables.files, key, "files.get").await?;
         item.as_ref().map(file_from_item).transpose()
     }
 

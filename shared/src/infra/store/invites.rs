@@ -117,8 +117,9 @@ impl Store {
     }
 
     pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, ApiError> {
+        let key = [("code", s(code))];
         let item = self
-            .get_item(&self.tables.invites, [("code", s(code))], "invites.get")
+            .get_item(&self.tables.invites, key, "invites.get")
             .await?;
         item.as_ref()
             .map(|item| from_item("invite", item))

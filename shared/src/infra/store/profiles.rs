@@ -15,12 +15,9 @@ use crate::ApiError;
 
 impl Store {
     pub async fn get_profile(&self, user_id: &str) -> Result<Option<Profile>, ApiError> {
+        let key = [("user_id", s(user_id))];
         let item = self
-            .get_item(
-                &self.tables.profiles,
-                [("user_id", s(user_id))],
-                "profiles.get",
-            )
+            .get_item(&self.tables.profiles, key, "profiles.get")
             .await?;
         Ok(item.as_ref().map(profile_from_item))
     }

@@ -323,7 +323,6 @@ fn at_file(uploaded_at_ms: i64, file_id: &str) -> String {
 struct HeadRow {
     conversation_id: String,
     title: String,
-    #[serde(default)]
     last_file_at: Option<i64>,
 }
 
