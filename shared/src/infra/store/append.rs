@@ -118,7 +118,7 @@ impl Store {
             }
             let message = build(c.last_seq + 1);
             let mut items = vec![
-                self.advance_seq(cid, &c, &message, &append),
+                self.advance_seq(&c, &message, &append),
                 self.put_new_message(&message),
             ];
             let idempotency_part = append.idempotency_key.map(|key| {
@@ -208,11 +208,9 @@ impl Store {
             Counted::Members => self.count_members(conversation_id, None).await?,
         } as i64;
         let attribute = what.attribute();
+        let key = [("conversation_id", s(conversation_id))];
         let result = self
-            .update_item(
-                &self.tables.conversations,
-                [("conversation_id", s(conversation_id))],
-            )
+            .update_item(&self.tables.conversations, key)
             .update_expression(format!("SET {attribute} = :n"))
             .condition_expression(format!(
                 "attribute_exists(conversation_id) AND attribute_not_exists({attribute})"
@@ -258,7 +256,6 @@ impl Store {
     /// a group back under a page already read) and the message's preview.
     fn advance_seq(
         &self,
-        conversation_id: &str,
         counters: &Counters,
         message: &Message,
         append: &Append<'_>,
@@ -268,14 +265,12 @@ impl Store {
         let activity = counters
             .last_activity
             .map_or(message.sent_at_ms, |a| a.max(message.sent_at_ms));
-        let mut update = update(
-            &self.tables.conversations,
-            [("conversation_id", s(conversation_id))],
-        )
-        .expression_attribute_values(":prev", n(last_seq))
-        .expression_attribute_values(":next", n(last_seq + 1))
-        .expression_attribute_values(":activity", n(activity))
-        .expression_attribute_values(":last", last_message_value(message));
+        let key = [("conversation_id", s(append.conversation_id))];
+        let mut update = update(&self.tables.conversations, key)
+            .expression_attribute_values(":prev", n(last_seq))
+            .expression_attribute_values(":next", n(last_seq + 1))
+            .expression_attribute_values(":activity", n(activity))
+            .expression_attribute_values(":last", last_message_value(message));
         let mut adds = Vec::new();
         let mut condition = "last_seq = :prev".to_string();
         if owner_delta != 0 {

@@ -1,7 +1,7 @@
 //! Members table: `conversation_id` (hash) + `user_id` (range). A member's item also holds
 //! their read marker (`read_seq`), which the table's stream takes to their other devices.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Select, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,24 +44,22 @@ impl Store {
                 .expression_attribute_names("#r", "role")
                 .expression_attribute_values(":role", s(role.as_str()));
         }
-        let mut pages = query
-            .select(aws_sdk_dynamodb::types::Select::Count)
+        let pages = query
+            .select(Select::Count)
             .consistent_read(true)
             .into_paginator()
-            .send();
-        let mut count = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ApiError::from_sdk("members.count", e))?;
-            count += page.count.max(0) as usize;
-        }
-        Ok(count)
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.count", e))?;
+        Ok(pages.iter().map(|page| page.count.max(0) as usize).sum())
     }
 
     /// Every member's user id, all pages (only the key is read, so 2,000 members are one or
     /// two round trips). Strongly consistent, so a push right after a removal or an addition
     /// goes to the members as they are now.
     pub async fn member_ids(&self, conversation_id: &str) -> Result<Vec<String>, ApiError> {
-        let mut pages = self
+        let items = self
             .client
             .query()
             .table_name(&self.tables.members)
@@ -70,18 +68,13 @@ impl Store {
             .projection_expression("user_id")
             .consistent_read(true)
             .into_paginator()
-            .send();
-        let mut ids = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ApiError::from_sdk("members.ids", e))?;
-            ids.extend(
-                page.items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|item| item.get("user_id")?.as_s().ok().cloned()),
-            );
-        }
-        Ok(ids)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.ids", e))?;
+        let user_id = |item: &Item| item.get("user_id")?.as_s().ok().cloned();
+        Ok(items.iter().filter_map(user_id).collect())
     }
 
     /// One page of a conversation's members, ordered by user id, and whether more follow.
