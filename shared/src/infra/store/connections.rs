@@ -57,10 +57,9 @@ impl Store {
                 .get_item(&self.tables.connections, key.clone(), "connections.get")
                 .await?
                 .unwrap_or_default();
-            let version = item
+            let version: Option<i64> = item
                 .get("version")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok());
+                .and_then(|v| v.as_n().ok()?.parse().ok());
             let (live, expired) = connection_ends(&item)
                 .filter(|(name, _)| *name != this)
                 .partition::<Vec<_>, _>(|(_, ends)| *ends > now_s);

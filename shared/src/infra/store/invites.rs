@@ -43,11 +43,10 @@ impl Invite {
 }
 
 impl Store {
-    /// Stores a new invite, conditioned on its creator still being an owner or admin of the
-    /// group when it commits. `false`: they no longer are (nothing was written). With a
-    /// `request` key (derived from the creator's `client_request_id`), a record of which code
-    /// that request made is written in the same transaction, so a retry finds the first invite
-    /// instead of making a second one: [`PutInvite::Existing`].
+    /// [`Self::put_invite`]; with a `request` key (derived from the creator's
+    /// `client_request_id`), a record of which code that request made is written in the same
+    /// transaction, so a retry finds the first invite instead of making a second one:
+    /// [`PutInvite::Existing`].
     pub async fn put_invite_once(
         &self,
         invite: &Invite,

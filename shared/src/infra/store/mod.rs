@@ -190,9 +190,7 @@ impl Store {
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
-}
 
-impl Store {
     /// An UpdateItem of the item with this (whole) key.
     fn update_item<const N: usize>(
         &self,

@@ -218,9 +218,7 @@ impl Store {
             })
             .collect()
     }
-}
 
-impl Store {
     /// Test and seeding helper (benchmarks): an available file as a completion leaves it,
     /// without its message: the record, its index entries, its group's `last_file_at`.
     pub async fn seed_indexed_file(&self, file: &FileRecord) -> Result<(), ApiError> {
