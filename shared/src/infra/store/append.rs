@@ -122,7 +122,8 @@ impl Store {
                 self.put_new_message(&message),
             ];
             let idempotency_part = append.idempotency_key.map(|key| {
-                items.push(self.put_idempotency(cid, key, message.seq, message.sent_at_ms));
+                let record = idempotency_item(cid, key, message.seq, message.sent_at_ms);
+                items.push(put_new(&self.tables.idempotency, record, "request_key"));
                 items.len() - 1
             });
             let reads_to = append.marks_read.then_some(message.seq);
@@ -346,17 +347,6 @@ impl Store {
 
     pub(super) fn put_new_message(&self, m: &Message) -> TransactWriteItem {
         put_new(&self.tables.messages, message_item(m), "seq")
-    }
-
-    fn put_idempotency(
-        &self,
-        conversation_id: &str,
-        key: &str,
-        seq: u64,
-        now_ms: i64,
-    ) -> TransactWriteItem {
-        let item = idempotency_item(conversation_id, key, seq, now_ms);
-        put_new(&self.tables.idempotency, item, "request_key")
     }
 }
 
