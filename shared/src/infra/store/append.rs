@@ -4,19 +4,20 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
+use futures::future::{join3, OptionFuture};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, n, s, to_item, Item};
+use super::codec::{
+    check, check_part, from_item, n, put_new, s, to_item, update, update_part, Item,
+};
 use super::conversations::last_message_value;
+use super::members::member_key;
 use super::read_state::{reading_to, READ_BY_APPEND};
-use super::Store;
+use super::{condition_failed, Store};
 use crate::domain::model::{Message, Role};
 use crate::ApiError;
 
@@ -49,16 +50,12 @@ pub const IDEMPOTENCY_WINDOW_SECS: i64 = 30 * 24 * 3600;
 struct Counters {
     last_seq: u64,
     /// Absent on conversations created before owners were counted (filled on first need).
-    #[serde(default)]
     owner_count: Option<i64>,
     /// Likewise for members.
-    #[serde(default)]
     member_count: Option<i64>,
     /// Absent until the conversation's first append since activity was kept.
-    #[serde(default)]
     last_activity: Option<i64>,
     /// Absent until the conversation's first file since it was kept.
-    #[serde(default)]
     last_file_at: Option<i64>,
 }
 
@@ -86,23 +83,19 @@ impl Store {
         // First attempt: the counters, the idempotency record and the author's membership in
         // one round trip. The guard is checked again inside the transaction; this read only
         // answers early (and keeps a removed member from reading back a replayed message).
-        let (counters, duplicate, author) = futures::future::join3(
+        let duplicate = append
+            .idempotency_key
+            .map(|key| self.idempotent_message(cid, key));
+        let author = guard_user.map(|u| self.get_member(cid, u));
+        let (counters, duplicate, author) = join3(
             self.counters(cid),
-            async {
-                match append.idempotency_key {
-                    Some(key) => self.idempotent_message(cid, key).await,
-                    None => Ok(None),
-                }
-            },
-            async {
-                match guard_user {
-                    Some(u) => self.get_member(cid, u).await,
-                    None => Ok(None),
-                }
-            },
+            OptionFuture::from(duplicate),
+            OptionFuture::from(author),
         )
         .await;
-        let (mut counters, duplicate, author) = (counters?, duplicate?, author?);
+        let mut counters = counters?;
+        let duplicate = duplicate.transpose()?.flatten();
+        let author = author.transpose()?.flatten();
         if guard_user.is_some() && !append.guard.admits(author.as_ref()) {
             return Ok(AppendOutcome::NotAllowed);
         }
@@ -125,11 +118,12 @@ impl Store {
             }
             let message = build(c.last_seq + 1);
             let mut items = vec![
-                self.advance_seq(cid, &c, &message, &append),
+                self.advance_seq(&c, &message, &append),
                 self.put_new_message(&message),
             ];
             let idempotency_part = append.idempotency_key.map(|key| {
-                items.push(self.put_idempotency(cid, key, message.seq, message.sent_at_ms));
+                let record = idempotency_item(cid, key, message.seq, message.sent_at_ms);
+                items.push(put_new(&self.tables.idempotency, record, "request_key"));
                 items.len() - 1
             });
             let reads_to = append.marks_read.then_some(message.seq);
@@ -140,21 +134,11 @@ impl Store {
             let first_extra = items.len();
             items.extend(extra(message.seq));
 
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(AppendOutcome::Appended(message)),
-                Err(err) => err,
+            let reasons = match self.transact(items, "messages.append").await? {
+                Ok(()) => return Ok(AppendOutcome::Appended(message)),
+                Err(cancelled) => cancelled.reasons,
             };
-            let Some(reasons) = cancellation_reasons(&err) else {
-                return Err(ApiError::from_sdk("messages.append", err));
-            };
-            let failed =
-                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            let failed = |i: usize| condition_failed(&reasons, i);
             if guard_part.is_some_and(failed) {
                 return Ok(AppendOutcome::NotAllowed);
             }
@@ -225,11 +209,9 @@ impl Store {
             Counted::Members => self.count_members(conversation_id, None).await?,
         } as i64;
         let attribute = what.attribute();
+        let key = [("conversation_id", s(conversation_id))];
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(conversation_id))
+            .update_item(&self.tables.conversations, key)
             .update_expression(format!("SET {attribute} = :n"))
             .condition_expression(format!(
                 "attribute_exists(conversation_id) AND attribute_not_exists({attribute})"
@@ -264,13 +246,9 @@ impl Store {
             return Ok(None);
         };
         let seq = from_item::<IdempotencyRow>("idempotency", &item)?.seq;
-        match self.get_message(conversation_id, seq).await? {
-            Some(m) => Ok(Some(m)),
-            None => Err(ApiError::corrupt(
-                "idempotency",
-                "points at a missing message",
-            )),
-        }
+        let message = self.get_message(conversation_id, seq).await?;
+        let missing = || ApiError::corrupt("idempotency", "points at a missing message");
+        message.ok_or_else(missing).map(Some)
     }
 
     /// The conversation item's part: `last_seq` to the message's seq (conditioned on the value
@@ -279,7 +257,6 @@ impl Store {
     /// a group back under a page already read) and the message's preview.
     fn advance_seq(
         &self,
-        conversation_id: &str,
         counters: &Counters,
         message: &Message,
         append: &Append<'_>,
@@ -289,9 +266,8 @@ impl Store {
         let activity = counters
             .last_activity
             .map_or(message.sent_at_ms, |a| a.max(message.sent_at_ms));
-        let mut update = Update::builder()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(conversation_id))
+        let key = [("conversation_id", s(append.conversation_id))];
+        let mut update = update(&self.tables.conversations, key)
             .expression_attribute_values(":prev", n(last_seq))
             .expression_attribute_values(":next", n(last_seq + 1))
             .expression_attribute_values(":activity", n(activity))
@@ -323,19 +299,14 @@ impl Store {
             true => set,
             false => format!("{set} ADD {}", adds.join(", ")),
         };
-        let update = update
-            .update_expression(expression)
-            .condition_expression(condition);
-        TransactWriteItem::builder()
-            .update(
-                update
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .expect("table, key, expression set"),
-            )
-            .build()
+        update_part(
+            update
+                .update_expression(expression)
+                .condition_expression(condition)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                ),
+        )
     }
 
     /// The guard as a transaction part (`None` when an extra part covers it): a check of the
@@ -350,22 +321,13 @@ impl Store {
         let Some(seq) = reads_to else {
             return self.guard_check(conversation_id, guard);
         };
-        let (user_id, condition) = guard_condition(guard)?;
-        let (expression, names, values) = condition.parts();
-        let update = Update::builder()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
+        let (key, (expression, names, values)) = guard_condition(conversation_id, guard)?;
+        let update = update(&self.tables.members, key)
             .update_expression(format!("SET {READ_BY_APPEND}"))
             .condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values);
-        let update = reading_to(update, seq);
-        Some(
-            TransactWriteItem::builder()
-                .update(update.build().expect("table, key, expression set"))
-                .build(),
-        )
+        Some(update_part(reading_to(update, seq)))
     }
 
     /// The guard as a condition check (`None` when an extra part covers it).
@@ -374,57 +336,18 @@ impl Store {
         conversation_id: &str,
         guard: Guard<'_>,
     ) -> Option<TransactWriteItem> {
-        let (user_id, condition) = guard_condition(guard)?;
-        let (expression, names, values) = condition.parts();
-        let check = ConditionCheck::builder()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
-            .condition_expression(expression)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .expect("table, key, condition set");
-        Some(TransactWriteItem::builder().condition_check(check).build())
+        let (key, (expression, names, values)) = guard_condition(conversation_id, guard)?;
+        Some(check_part(
+            check(&self.tables.members, key)
+                .condition_expression(expression)
+                .set_expression_attribute_names(names)
+                .set_expression_attribute_values(values),
+        ))
     }
 
     pub(super) fn put_new_message(&self, m: &Message) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.messages)
-                    .set_item(Some(message_item(m)))
-                    .condition_expression("attribute_not_exists(seq)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()
+        put_new(&self.tables.messages, message_item(m), "seq")
     }
-
-    fn put_idempotency(
-        &self,
-        conversation_id: &str,
-        key: &str,
-        seq: u64,
-        now_ms: i64,
-    ) -> TransactWriteItem {
-        let item = idempotency_item(conversation_id, key, seq, now_ms);
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.idempotency)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(request_key)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()
-    }
-}
-
-/// What a guard requires of its user's member item: that it exists, with one of the roles.
-struct GuardCondition<'a> {
-    roles: &'a [Role],
 }
 
 /// A condition expression with its attribute names and values, as a builder's `set_*` take them.
@@ -434,30 +357,30 @@ type Condition = (
     Option<Item>,
 );
 
-impl GuardCondition<'_> {
-    fn parts(&self) -> Condition {
-        if self.roles.is_empty() {
-            return ("attribute_exists(user_id)".to_string(), None, None);
-        }
-        let names: Vec<String> = (0..self.roles.len()).map(|i| format!(":role{i}")).collect();
-        let values = names
-            .iter()
-            .zip(self.roles)
-            .map(|(name, role)| (name.clone(), s(role.as_str())))
-            .collect();
-        let expression = format!("#role IN ({})", names.join(", "));
-        let role = [("#role".to_string(), "role".to_string())].into();
-        (expression, Some(role), Some(values))
+/// The guarded user's member key and what the guard requires of that item: that it exists,
+/// with one of the roles. `None` for [`Guard::InExtra`].
+fn guard_condition<'a>(
+    conversation_id: &'a str,
+    guard: Guard<'a>,
+) -> Option<([(&'static str, AttributeValue); 2], Condition)> {
+    let (user_id, roles) = match guard {
+        Guard::Member(u) => (u, &[][..]),
+        Guard::Role(u, roles) => (u, roles),
+        Guard::InExtra => return None,
+    };
+    let key = member_key(conversation_id, user_id);
+    if roles.is_empty() {
+        return Some((key, ("attribute_exists(user_id)".to_string(), None, None)));
     }
-}
-
-/// The guarded user and the condition on their member item; `None` for [`Guard::InExtra`].
-fn guard_condition(guard: Guard<'_>) -> Option<(&str, GuardCondition<'_>)> {
-    match guard {
-        Guard::Member(u) => Some((u, GuardCondition { roles: &[] })),
-        Guard::Role(u, roles) => Some((u, GuardCondition { roles })),
-        Guard::InExtra => None,
-    }
+    let names: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
+    let values = names
+        .iter()
+        .zip(roles)
+        .map(|(name, role)| (name.clone(), s(role.as_str())))
+        .collect();
+    let expression = format!("#role IN ({})", names.join(", "));
+    let role = [("#role".to_string(), "role".to_string())].into();
+    Some((key, (expression, Some(role), Some(values))))
 }
 
 /// An Idempotency item: which message a `client_msg_id` produced; DynamoDB's TTL drops it
@@ -477,21 +400,6 @@ pub(super) fn idempotency_item(conversation_id: &str, key: &str, seq: u64, now_m
         seq,
         expires_at_s: now_ms / 1000 + IDEMPOTENCY_WINDOW_SECS,
     })
-}
-
-/// Per-item cancellation codes of a cancelled transaction, `None` for any other failure.
-pub(super) fn cancellation_reasons<R>(
-    err: &SdkError<TransactWriteItemsError, R>,
-) -> Option<&[CancellationReason]> {
-    match err {
-        SdkError::ServiceError(e) => match e.err() {
-            TransactWriteItemsError::TransactionCanceledException(ex) => {
-                Some(ex.cancellation_reasons())
-            }
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// The counters as a failed counter condition returned them (`ALL_OLD`), if it did.

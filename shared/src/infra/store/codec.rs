@@ -1,10 +1,11 @@
-//! Items to and from each table's private row structs (`serde_dynamo`), and the attribute
-//! values that keys and expressions need.
+//! Items to and from each table's private row structs (`serde_dynamo`), the attribute values
+//! that keys and expressions need, and transaction parts from their builders.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::builders::{ConditionCheckBuilder, PutBuilder, UpdateBuilder};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -58,4 +59,46 @@ pub fn to_item<T: Serialize>(row: &T) -> Item {
 /// An item as a row of `kind`; an item without the row's shape is a server-side fault.
 pub fn from_item<T: DeserializeOwned>(kind: &'static str, item: &Item) -> Result<T, ApiError> {
     serde_dynamo::from_item(item.clone()).map_err(|e| ApiError::corrupt(kind, e))
+}
+
+/// A transaction part's Update of the item with this (whole) key.
+pub fn update<const N: usize>(table: &str, item_key: [(&str, AttributeValue); N]) -> UpdateBuilder {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(key(item_key)))
+}
+
+/// A ConditionCheck of the item with this (whole) key, as a transaction part builds it.
+pub fn check<const N: usize>(
+    table: &str,
+    item_key: [(&str, AttributeValue); N],
+) -> ConditionCheckBuilder {
+    ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key(item_key)))
+}
+
+pub fn update_part(update: UpdateBuilder) -> TransactWriteItem {
+    let update = update.build().expect("table, key, expression set");
+    TransactWriteItem::builder().update(update).build()
+}
+
+pub fn check_part(check: ConditionCheckBuilder) -> TransactWriteItem {
+    let check = check.build().expect("table, key, condition set");
+    TransactWriteItem::builder().condition_check(check).build()
+}
+
+pub fn put_part(put: PutBuilder) -> TransactWriteItem {
+    let put = put.build().expect("table, item set");
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// Transaction part: put `item`, which must be new (its `key_attribute` absent).
+pub fn put_new(table: &str, item: Item, key_attribute: &str) -> TransactWriteItem {
+    put_part(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists({key_attribute})")),
+    )
 }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::codec::{key_batches, n, s, Item};
-use super::{conditional_write, Store};
+use super::{conditional_write, Read, Store};
 use crate::ApiError;
 
 /// API Gateway closes a WebSocket connection after two hours whatever happens.
@@ -51,22 +51,15 @@ impl Store {
         /// Expired attributes removed per connect, bounding the expression's size.
         const MAX_PRUNED: usize = 50;
         let this = attribute(connection_id);
+        let key = [("user_id", s(user_id))];
         for attempt in 0..ATTEMPTS {
             let item = self
-                .client
-                .get_item()
-                .table_name(&self.tables.connections)
-                .key("user_id", s(user_id))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| ApiError::from_sdk("connections.get", e))?
-                .item
+                .get_item(&self.tables.connections, key.clone(), "connections.get")
+                .await?
                 .unwrap_or_default();
-            let version = item
+            let version: Option<i64> = item
                 .get("version")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok());
+                .and_then(|v| v.as_n().ok()?.parse().ok());
             let (live, expired) = connection_ends(&item)
                 .filter(|(name, _)| *name != this)
                 .partition::<Vec<_>, _>(|(_, ends)| *ends > now_s);
@@ -74,10 +67,7 @@ impl Store {
                 return Ok(false);
             }
             let mut update = self
-                .client
-                .update_item()
-                .table_name(&self.tables.connections)
-                .key("user_id", s(user_id))
+                .update_item(&self.tables.connections, key.clone())
                 .expression_attribute_names("#c", &this)
                 .expression_attribute_values(":end", n(ends_at_s))
                 .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
@@ -118,10 +108,7 @@ impl Store {
         connection_id: &str,
     ) -> Result<(), ApiError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.connections)
-            .key("user_id", s(user_id))
+            .update_item(&self.tables.connections, [("user_id", s(user_id))])
             .update_expression("REMOVE #c")
             .condition_expression("attribute_exists(#c)")
             .expression_attribute_names("#c", attribute(connection_id))
@@ -143,7 +130,7 @@ impl Store {
         let key_batches: Vec<Vec<Item>> = key_batches("user_id", user_ids).collect();
         let table = self.tables.connections.as_str();
         let batches = futures::stream::iter(key_batches)
-            .map(move |keys| self.batch_get(table, keys, "connections.batch_get"))
+            .map(move |keys| self.batch_get(table, keys, Read::Eventual, "connections.batch_get"))
             .buffer_unordered(CONCURRENT_BATCHES);
         let items: Vec<Vec<Item>> = batches
             .collect::<Vec<_>>()

@@ -1,15 +1,15 @@
 //! Conversations table: `conversation_id` (hash); holds the title, the `last_seq` counter, and
 //! what the group list shows of the last entry (`last_activity`, `last_message`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key_batches, s, to_item, Item};
+use super::codec::{from_item, key_batches, put_new, s, to_item, Item};
 use super::members::put_member_if_absent;
 use super::messages::SystemRow;
 use super::profiles::profile_joined;
-use super::Store;
+use super::{condition_failed, Read, Store};
 use crate::domain::model::{Conversation, LastBody, LastMessage, Member, Message, Role};
 use crate::ApiError;
 
@@ -28,37 +28,19 @@ impl Store {
     ) -> Result<bool, ApiError> {
         debug_assert_eq!(conversation.last_seq, first_message.seq);
         let owners = members.iter().filter(|m| m.role == Role::Owner).count();
-        let mut items = vec![TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.conversations)
-                    .set_item(Some(conversation_item(conversation, owners)))
-                    .condition_expression("attribute_not_exists(conversation_id)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()];
-        items.push(self.put_new_message(first_message));
+        let item = conversation_item(conversation, owners);
+        let mut items = vec![
+            put_new(&self.tables.conversations, item, "conversation_id"),
+            self.put_new_message(first_message),
+        ];
         for m in members {
             items.push(put_member_if_absent(self, m));
             items.push(profile_joined(self, &m.user_id, &m.conversation_id));
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match super::append::cancellation_reasons(&e) {
-                Some(reasons)
-                    if reasons.first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(false)
-                }
-                _ => Err(ApiError::from_sdk("conversations.create", e)),
-            },
+        match self.transact(items, "conversations.create").await? {
+            Ok(()) => Ok(true),
+            Err(cancelled) if condition_failed(&cancelled.reasons, 0) => Ok(false),
+            Err(cancelled) => Err(cancelled.error),
         }
     }
 
@@ -66,13 +48,9 @@ impl Store {
         &self,
         conversation_id: &str,
     ) -> Result<Option<Conversation>, ApiError> {
-        let item = self
-            .get_item(
-                &self.tables.conversations,
-                [("conversation_id", s(conversation_id))],
-                "conversations.get",
-            )
-            .await?;
+        let key = [("conversation_id", s(conversation_id))];
+        let table = &self.tables.conversations;
+        let item = self.get_item(table, key, "conversations.get").await?;
         item.as_ref().map(conversation_from_item).transpose()
     }
 
@@ -83,9 +61,9 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<Conversation>, ApiError> {
-        let calls = key_batches("conversation_id", ids).map(|keys| {
-            self.batch_get_consistent(&self.tables.conversations, keys, "conversations.batch_get")
-        });
+        let table = &self.tables.conversations;
+        let calls = key_batches("conversation_id", ids)
+            .map(|keys| self.batch_get(table, keys, Read::Consistent, "conversations.batch_get"));
         let pages = futures::future::try_join_all(calls).await?;
         pages.iter().flatten().map(conversation_from_item).collect()
     }

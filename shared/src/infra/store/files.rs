@@ -1,15 +1,16 @@
 //! Files table: `file_id` (hash); GSI `by-conversation` (`conversation_id`, `uploaded_at`) for
 //! the conversation's file list, newest first.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, n, s, to_item, Item};
-use super::{Store, FILES_BY_CONVERSATION_INDEX};
+use super::codec::{from_item, key, n, s, to_item, update, update_part, Item};
+use super::{Read, Store, FILES_BY_CONVERSATION_INDEX};
+use crate::domain::model::StoredFileStatus::{self, Available, Deleted, Pending};
 use crate::domain::model::{
     FileRecord, ForwardSource, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord,
-    PreviewStatus, StoredFileStatus,
+    PreviewStatus,
 };
 use crate::ApiError;
 
@@ -39,16 +40,15 @@ const MAX_LIST_READS: usize = 5;
 
 impl Store {
     pub async fn get_file(&self, file_id: &str) -> Result<Option<FileRecord>, ApiError> {
-        let item = self
-            .get_item(&self.tables.files, [("file_id", s(file_id))], "files.get")
-            .await?;
+        let key = [("file_id", s(file_id))];
+        let item = self.get_item(&self.tables.files, key, "files.get").await?;
         item.as_ref().map(file_from_item).transpose()
     }
 
     /// Files by id in one BatchGetItem pass (ids must be distinct, at most 100).
     pub async fn batch_get_files(&self, ids: &[String]) -> Result<Vec<FileRecord>, ApiError> {
         let keys = ids.iter().map(|id| key([("file_id", s(id))])).collect();
-        self.batch_get(&self.tables.files, keys, "files.batch_get")
+        self.batch_get(&self.tables.files, keys, Read::Eventual, "files.batch_get")
             .await?
             .iter()
             .map(file_from_item)
@@ -75,7 +75,7 @@ impl Store {
                 .filter_expression("#st = :available")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":c", s(conversation_id))
-                .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
+                .expression_attribute_values(":available", status(Available))
                 .scan_index_forward(false)
                 .limit(limit as i32 + 1)
                 .set_exclusive_start_key(start)
@@ -135,13 +135,11 @@ impl Store {
         multipart_checksum: Option<&str>,
         preview_pending: bool,
     ) -> TransactWriteItem {
-        let mut update = Update::builder()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
+        let mut update = update(&self.tables.files, [("file_id", s(file_id))])
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
-            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
+            .expression_attribute_values(":pending", status(Pending))
+            .expression_attribute_values(":available", status(Available))
             .expression_attribute_values(":seq", n(message_seq));
         let mut set = vec!["#st = :available", "message_seq = :seq"];
         if let Some(exp) = expires_at_ms {
@@ -161,10 +159,9 @@ impl Store {
             update =
                 update.expression_attribute_values(":preview", s(PreviewStatus::Pending.as_str()));
         }
-        update = update.update_expression(format!("SET {} REMOVE pending_shard", set.join(", ")));
-        TransactWriteItem::builder()
-            .update(update.build().expect("table, key, expression set"))
-            .build()
+        update_part(
+            update.update_expression(format!("SET {} REMOVE pending_shard", set.join(", "))),
+        )
     }
 
     /// A fresh upload form was handed out for a pending file: move its deadline.
@@ -175,15 +172,12 @@ impl Store {
         deadline_ms: i64,
     ) -> Result<bool, ApiError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
+            .update_item(&self.tables.files, [("file_id", s(file_id))])
             .update_expression("SET upload_deadline = :d")
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":d", n(deadline_ms))
-            .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+            .expression_attribute_values(":pending", status(Pending))
             .send()
             .await;
         super::conditional_write(result, "files.extend_upload_deadline")
@@ -196,19 +190,11 @@ impl Store {
         deadline_before_ms: i64,
         limit: u32,
     ) -> Result<Vec<FileRecord>, ApiError> {
-        let (index, key) = (
-            PENDING_BY_DEADLINE_INDEX,
-            "pending_shard = :p AND upload_deadline < :d",
-        );
-        self.sparse_query(
-            index,
-            key,
-            PENDING_SHARD,
-            deadline_before_ms,
-            limit,
-            "files.abandoned",
-        )
-        .await
+        let key = "pending_shard = :p AND upload_deadline < :d";
+        let (index, shard) = (PENDING_BY_DEADLINE_INDEX, PENDING_SHARD);
+        let before = deadline_before_ms;
+        self.sparse_query(index, key, shard, before, limit, "files.abandoned")
+            .await
     }
 
     /// Up to `limit` files of a sparse index whose one partition is `shard`, with a sort key
@@ -246,10 +232,7 @@ impl Store {
     /// the call that removes them next fails.
     pub async fn mark_pending_deleted(&self, file_id: &str, now_ms: i64) -> Result<bool, ApiError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
+            .update_item(&self.tables.files, [("file_id", s(file_id))])
             .update_expression(
                 "SET #st = :deleted, deleted_at = :now, purge_shard = :purge REMOVE pending_shard",
             )
@@ -257,8 +240,8 @@ impl Store {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":purge", s(PURGE_SHARD))
-            .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
-            .expression_attribute_values(":pending", s(StoredFileStatus::Pending.as_str()))
+            .expression_attribute_values(":deleted", status(Deleted))
+            .expression_attribute_values(":pending", status(Pending))
             .send()
             .await;
         super::conditional_write(result, "files.mark_pending_deleted")
@@ -268,28 +251,17 @@ impl Store {
     /// its bytes to be removed (`purge_shard`). Conditioned on that very announcement, so a
     /// file can only go with its own message.
     pub fn delete_announced_file(&self, file_id: &str, seq: u64, now_ms: i64) -> TransactWriteItem {
-        TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&self.tables.files)
-                    .key("file_id", s(file_id))
-                    .update_expression(
-                        "SET #st = :deleted, deleted_at = :now, purge_shard = :purge",
-                    )
-                    .condition_expression("message_seq = :seq AND #st = :available")
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
-                    .expression_attribute_values(
-                        ":available",
-                        s(StoredFileStatus::Available.as_str()),
-                    )
-                    .expression_attribute_values(":now", n(now_ms))
-                    .expression_attribute_values(":purge", s(PURGE_SHARD))
-                    .expression_attribute_values(":seq", n(seq))
-                    .build()
-                    .expect("table, key, expression set"),
-            )
-            .build()
+        update_part(
+            update(&self.tables.files, [("file_id", s(file_id))])
+                .update_expression("SET #st = :deleted, deleted_at = :now, purge_shard = :purge")
+                .condition_expression("message_seq = :seq AND #st = :available")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":deleted", status(Deleted))
+                .expression_attribute_values(":available", status(Available))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":purge", s(PURGE_SHARD))
+                .expression_attribute_values(":seq", n(seq)),
+        )
     }
 
     /// Deleted files whose bytes have not been confirmed gone, deleted before `before_ms`,
@@ -299,11 +271,9 @@ impl Store {
         before_ms: i64,
         limit: u32,
     ) -> Result<Vec<FileRecord>, ApiError> {
-        let (index, key) = (
-            PURGE_BY_DELETED_AT_INDEX,
-            "purge_shard = :p AND deleted_at < :d",
-        );
-        self.sparse_query(index, key, PURGE_SHARD, before_ms, limit, "files.to_purge")
+        let key = "purge_shard = :p AND deleted_at < :d";
+        let (index, shard) = (PURGE_BY_DELETED_AT_INDEX, PURGE_SHARD);
+        self.sparse_query(index, key, shard, before_ms, limit, "files.to_purge")
             .await
     }
 
@@ -312,10 +282,7 @@ impl Store {
     /// (the key stays for S3 events naming it; the type kept its previews findable until now).
     pub async fn mark_purged(&self, file_id: &str) -> Result<(), ApiError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
+            .update_item(&self.tables.files, [("file_id", s(file_id))])
             .update_expression(
                 "SET #name = :blank, #size = :zero \
                  REMOVE purge_shard, sha256, multipart_checksum, width, height, preview_sizes",
@@ -326,7 +293,7 @@ impl Store {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":blank", s(""))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":deleted", s(StoredFileStatus::Deleted.as_str()))
+            .expression_attribute_values(":deleted", status(Deleted))
             .send()
             .await;
         // `false`: not (or no longer) a deleted file, nothing of it to scrub.
@@ -343,17 +310,14 @@ impl Store {
         s3_version: Option<&str>,
         preview: &PreviewRecord,
     ) -> Result<bool, ApiError> {
-        let status = preview.status.unwrap_or(PreviewStatus::None);
+        let preview_status = preview.status.unwrap_or(PreviewStatus::None);
         let mut set = vec!["preview_status = :ps"];
         let mut remove = Vec::new();
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.tables.files)
-            .key("file_id", s(file_id))
+            .update_item(&self.tables.files, [("file_id", s(file_id))])
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
-            .expression_attribute_values(":ps", s(status.as_str()));
+            .expression_attribute_values(":available", status(Available))
+            .expression_attribute_values(":ps", s(preview_status.as_str()));
         update = match s3_version {
             Some(v) => update
                 .condition_expression("#st = :available AND s3_version = :v")
@@ -404,6 +368,11 @@ impl Store {
             .map_err(|e| ApiError::from_sdk("files.put", e))?;
         Ok(())
     }
+}
+
+/// A file status as an expression's value.
+pub(super) fn status(status: StoredFileStatus) -> AttributeValue {
+    s(status.as_str())
 }
 
 /// The `by-conversation` index's position: where a files page starts or stopped.

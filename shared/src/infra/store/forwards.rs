@@ -1,17 +1,16 @@
 //! What a forward's announcement checks inside its transaction, and which source groups a
 //! reader may see named.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::codec::{key, n, s};
+use super::codec::{check, check_part, n, s};
+use super::files::status;
 use super::{Guard, Store};
+use crate::config::MAX_IDS_PER_BATCH;
 use crate::domain::model::{ForwardSource, StoredFileStatus};
 use crate::ApiError;
-
-/// Forwarded files' sources looked up per BatchGetItem at most.
-const BATCH: usize = 100;
 
 impl Store {
     /// Transaction parts of a forward's announcement, in this order: the forwarder is still a
@@ -26,23 +25,16 @@ impl Store {
         let member = self
             .guard_check(&source.conversation_id, Guard::Member(forwarder))
             .expect("a member guard is a check");
-        let file = ConditionCheck::builder()
-            .table_name(&self.tables.files)
-            .key("file_id", s(&source.file_id))
+        let file = check(&self.tables.files, [("file_id", s(&source.file_id))])
             .condition_expression(
                 "conversation_id = :c AND #st = :available \
                  AND (attribute_not_exists(expires_at) OR expires_at > :now)",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":c", s(&source.conversation_id))
-            .expression_attribute_values(":available", s(StoredFileStatus::Available.as_str()))
-            .expression_attribute_values(":now", n(now_ms))
-            .build()
-            .expect("table, key, condition set");
-        vec![
-            member,
-            TransactWriteItem::builder().condition_check(file).build(),
-        ]
+            .expression_attribute_values(":available", status(StoredFileStatus::Available))
+            .expression_attribute_values(":now", n(now_ms));
+        vec![member, check_part(file)]
     }
 
     /// Which of `conversation_ids` (distinct) `user_id` is a member of now: one strongly
@@ -52,22 +44,10 @@ impl Store {
         user_id: &str,
         conversation_ids: &[&str],
     ) -> Result<HashSet<String>, ApiError> {
-        let table = &self.tables.members;
-        let reads = conversation_ids.chunks(BATCH).map(|chunk| {
-            let keys = chunk
-                .iter()
-                .map(|cid| key([("conversation_id", s(*cid)), ("user_id", s(user_id))]))
-                .collect();
-            self.batch_get_consistent(table, keys, "members.batch_get")
-        });
-        let mut found = HashSet::new();
-        for items in futures::future::try_join_all(reads).await? {
-            for item in items {
-                if let Some(cid) = item.get("conversation_id").and_then(|v| v.as_s().ok()) {
-                    found.insert(cid.clone());
-                }
-            }
-        }
-        Ok(found)
+        let reads = conversation_ids
+            .chunks(MAX_IDS_PER_BATCH)
+            .map(|chunk| self.memberships(user_id, chunk));
+        let found = futures::future::try_join_all(reads).await?;
+        Ok(found.into_iter().flat_map(HashMap::into_keys).collect())
     }
 }

@@ -3,12 +3,12 @@
 //! the member ([`use_invite`]), so its conditions (not revoked, not expired, uses left) hold
 //! exactly for the members it lets in.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, n, page_of, s, to_item};
+use super::codec::{from_item, key, n, page_of, put_new, s, to_item, update, update_part};
 use super::messages::Guard;
-use super::{conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
+use super::{condition_failed, conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
 use crate::domain::cursor::InvitesAfter;
 use crate::domain::model::Role;
 use crate::ApiError;
@@ -43,11 +43,10 @@ impl Invite {
 }
 
 impl Store {
-    /// Stores a new invite, conditioned on its creator still being an owner or admin of the
-    /// group when it commits. `false`: they no longer are (nothing was written). With a
-    /// `request` key (derived from the creator's `client_request_id`), a record of which code
-    /// that request made is written in the same transaction, so a retry finds the first invite
-    /// instead of making a second one: [`PutInvite::Existing`].
+    /// [`Self::put_invite`]; with a `request` key (derived from the creator's
+    /// `client_request_id`), a record of which code that request made is written in the same
+    /// transaction, so a retry finds the first invite instead of making a second one:
+    /// [`PutInvite::Existing`].
     pub async fn put_invite_once(
         &self,
         invite: &Invite,
@@ -59,26 +58,18 @@ impl Store {
                 false => PutInvite::NotAllowed,
             });
         };
-        let record = TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.invites)
-                    // Not an invite: no `conversation_id`/`created_at`, so not in the listing
-                    // index, and its key has a character no invite code has.
-                    .item("code", s(request_record(request)))
-                    .item("invite_code", s(&invite.code))
-                    .item("expires_at_s", n(invite.expires_at_s))
-                    .condition_expression("attribute_not_exists(code)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build();
+        // Not an invite: no `conversation_id`/`created_at`, so not in the listing index, and its
+        // key has a character no invite code has.
+        let record = key([
+            ("code", s(request_record(request))),
+            ("invite_code", s(&invite.code)),
+            ("expires_at_s", n(invite.expires_at_s)),
+        ]);
+        let record = put_new(&self.tables.invites, record, "code");
         match self.put_invite_with(invite, Some(record)).await? {
             Ok(()) => Ok(PutInvite::Stored),
             Err(reasons) => {
-                let failed =
-                    |i: usize| reasons.get(i).map(String::as_str) == Some("ConditionalCheckFailed");
-                if failed(2) {
+                if condition_failed(&reasons, 2) {
                     let record = [("code", s(request_record(request)))];
                     let item = self
                         .get_item(&self.tables.invites, record, "invites.request")
@@ -110,17 +101,8 @@ impl Store {
         &self,
         invite: &Invite,
         extra: Option<TransactWriteItem>,
-    ) -> Result<Result<(), Vec<String>>, ApiError> {
-        let put = TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.invites)
-                    .set_item(Some(to_item(invite)))
-                    .condition_expression("attribute_not_exists(code)")
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build();
+    ) -> Result<Result<(), Vec<CancellationReason>>, ApiError> {
+        let put = put_new(&self.tables.invites, to_item(invite), "code");
         let guard = self
             .guard_check(
                 &invite.conversation_id,
@@ -129,27 +111,14 @@ impl Store {
             .expect("a role guard is a condition check");
         let mut parts = vec![put, guard];
         parts.extend(extra);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(parts))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match super::append::cancellation_reasons(&e) {
-                Some(reasons) => Ok(Err(reasons
-                    .iter()
-                    .map(|r| r.code().unwrap_or_default().to_string())
-                    .collect())),
-                None => Err(ApiError::from_sdk("invites.put", e)),
-            },
-        }
+        let result = self.transact(parts, "invites.put").await?;
+        Ok(result.map_err(|cancelled| cancelled.reasons))
     }
 
     pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, ApiError> {
+        let key = [("code", s(code))];
         let item = self
-            .get_item(&self.tables.invites, [("code", s(code))], "invites.get")
+            .get_item(&self.tables.invites, key, "invites.get")
             .await?;
         item.as_ref()
             .map(|item| from_item("invite", item))
@@ -195,10 +164,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, ApiError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.invites)
-            .key("code", s(code))
+            .update_item(&self.tables.invites, [("code", s(code))])
             .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
             .condition_expression("conversation_id = :c")
             .expression_attribute_values(":now", n(now_ms))
@@ -227,21 +193,15 @@ fn request_record(request: &str) -> String {
 /// Transaction part: spend one use of the invite, if it is still usable at `now_ms`. A revoke,
 /// the expiry or the last use committed first makes the whole join fail.
 pub fn use_invite(store: &Store, code: &str, now_ms: i64) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .update(
-            Update::builder()
-                .table_name(&store.tables.invites)
-                .key("code", s(code))
-                .update_expression("ADD uses :one")
-                .condition_expression(
-                    "attribute_exists(code) AND attribute_not_exists(revoked_at) \
-                     AND expires_at > :now \
-                     AND (attribute_not_exists(max_uses) OR uses < max_uses)",
-                )
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now_ms))
-                .build()
-                .expect("table, key, expression set"),
-        )
-        .build()
+    update_part(
+        update(&store.tables.invites, [("code", s(code))])
+            .update_expression("ADD uses :one")
+            .condition_expression(
+                "attribute_exists(code) AND attribute_not_exists(revoked_at) \
+                 AND expires_at > :now \
+                 AND (attribute_not_exists(max_uses) OR uses < max_uses)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now_ms)),
+    )
 }

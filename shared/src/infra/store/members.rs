@@ -1,11 +1,11 @@
 //! Members table: `conversation_id` (hash) + `user_id` (range). A member's item also holds
 //! their read marker (`read_seq`), which the table's stream takes to their other devices.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Select, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, page_of, s, to_item, Item};
+use super::codec::{from_item, key, page_of, put_new, s, to_item, update, update_part, Item};
 use super::Store;
 use crate::domain::cursor::MembersAfter;
 use crate::domain::model::{Member, Role};
@@ -18,10 +18,7 @@ impl Store {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<Option<Member>, ApiError> {
-        let key = [
-            ("conversation_id", s(conversation_id)),
-            ("user_id", s(user_id)),
-        ];
+        let key = member_key(conversation_id, user_id);
         let item = self
             .get_item(&self.tables.members, key, "members.get")
             .await?;
@@ -47,24 +44,22 @@ impl Store {
                 .expression_attribute_names("#r", "role")
                 .expression_attribute_values(":role", s(role.as_str()));
         }
-        let mut pages = query
-            .select(aws_sdk_dynamodb::types::Select::Count)
+        let pages = query
+            .select(Select::Count)
             .consistent_read(true)
             .into_paginator()
-            .send();
-        let mut count = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ApiError::from_sdk("members.count", e))?;
-            count += page.count.max(0) as usize;
-        }
-        Ok(count)
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.count", e))?;
+        Ok(pages.iter().map(|page| page.count.max(0) as usize).sum())
     }
 
     /// Every member's user id, all pages (only the key is read, so 2,000 members are one or
     /// two round trips). Strongly consistent, so a push right after a removal or an addition
     /// goes to the members as they are now.
     pub async fn member_ids(&self, conversation_id: &str) -> Result<Vec<String>, ApiError> {
-        let mut pages = self
+        let items = self
             .client
             .query()
             .table_name(&self.tables.members)
@@ -73,18 +68,13 @@ impl Store {
             .projection_expression("user_id")
             .consistent_read(true)
             .into_paginator()
-            .send();
-        let mut ids = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ApiError::from_sdk("members.ids", e))?;
-            ids.extend(
-                page.items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|item| item.get("user_id")?.as_s().ok().cloned()),
-            );
-        }
-        Ok(ids)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| ApiError::from_sdk("members.ids", e))?;
+        let user_id = |item: &Item| item.get("user_id")?.as_s().ok().cloned();
+        Ok(items.iter().filter_map(user_id).collect())
     }
 
     /// One page of a conversation's members, ordered by user id, and whether more follow.
@@ -139,16 +129,7 @@ pub(super) fn member_item(m: &Member) -> Item {
 
 /// Transaction part: add `m` unless already a member.
 pub fn put_member_if_absent(store: &Store, m: &Member) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(&store.tables.members)
-                .set_item(Some(member_item(m)))
-                .condition_expression("attribute_not_exists(user_id)")
-                .build()
-                .expect("table, item set"),
-        )
-        .build()
+    put_new(&store.tables.members, member_item(m), "user_id")
 }
 
 /// Transaction part: remove a member who still has the role the caller decided on (a
@@ -161,10 +142,9 @@ pub fn delete_member_with_role(
 ) -> TransactWriteItem {
     TransactWriteItem::builder()
         .delete(
-            aws_sdk_dynamodb::types::Delete::builder()
+            Delete::builder()
                 .table_name(&store.tables.members)
-                .key("conversation_id", s(conversation_id))
-                .key("user_id", s(user_id))
+                .set_key(Some(key(member_key(conversation_id, user_id))))
                 .condition_expression("#role = :seen")
                 .expression_attribute_names("#role", "role")
                 .expression_attribute_values(":seen", s(role.as_str()))
@@ -185,10 +165,7 @@ pub fn set_member_role(
     to: Role,
     reads_to: Option<u64>,
 ) -> TransactWriteItem {
-    let mut update = aws_sdk_dynamodb::types::Update::builder()
-        .table_name(&store.tables.members)
-        .key("conversation_id", s(conversation_id))
-        .key("user_id", s(user_id))
+    let mut update = update(&store.tables.members, member_key(conversation_id, user_id))
         .update_expression("SET #role = :to")
         .condition_expression("#role = :from")
         .expression_attribute_names("#role", "role")
@@ -200,9 +177,18 @@ pub fn set_member_role(
             super::read_state::READ_BY_APPEND
         ));
     }
-    TransactWriteItem::builder()
-        .update(update.build().expect("table, key, expression set"))
-        .build()
+    update_part(update)
+}
+
+/// The key of `user_id`'s member item in the conversation.
+pub(super) fn member_key(
+    conversation_id: &str,
+    user_id: &str,
+) -> [(&'static str, AttributeValue); 2] {
+    [
+        ("conversation_id", s(conversation_id)),
+        ("user_id", s(user_id)),
+    ]
 }
 
 pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {

@@ -158,12 +158,9 @@ impl Store {
         conversation_id: &str,
         seq: u64,
     ) -> Result<Option<Message>, ApiError> {
+        let key = [("conversation_id", s(conversation_id)), ("seq", n(seq))];
         let item = self
-            .get_item(
-                &self.tables.messages,
-                [("conversation_id", s(conversation_id)), ("seq", n(seq))],
-                "messages.get",
-            )
+            .get_item(&self.tables.messages, key, "messages.get")
             .await?;
         item.as_ref().map(message_from_item).transpose()
     }
@@ -311,7 +308,7 @@ pub(super) fn message_item(m: &Message) -> Item {
     })
 }
 
-pub(super) fn message_from_item(item: &Item) -> Result<Message, ApiError> {
+pub fn message_from_item(item: &Item) -> Result<Message, ApiError> {
     let row: MessageRow = from_item("message", item)?;
     let body = match row.body {
         BodyRow::Text { text } => MessageBody::Text(text),

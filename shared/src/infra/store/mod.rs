@@ -20,7 +20,11 @@ mod search;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, KeysAndAttributes, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
@@ -34,6 +38,9 @@ pub use conversations::MAX_INITIAL_MEMBERS;
 pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
 pub use invites::{use_invite, Invite, PutInvite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
+/// A Messages item as its table's stream carries it (a new image), read as the message it
+/// stores: the stream shows what history shows, decoded by the same code.
+pub use messages::message_from_item as message_from_image;
 pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 pub use profiles::{profile_joined, profile_left};
 pub use read_state::{
@@ -56,14 +63,6 @@ impl Store {
     pub fn new(client: Client, tables: Tables) -> Self {
         Self { client, tables }
     }
-}
-
-/// A Messages item as its table's stream carries it (a new image), read as the message it
-/// stores: the stream shows what history shows, decoded by the same code.
-pub fn message_from_image(
-    image: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Result<crate::domain::model::Message, ApiError> {
-    messages::message_from_item(image)
 }
 
 /// The result of a conditional write (PutItem, UpdateItem): `true` written, `false` its
@@ -89,48 +88,58 @@ where
     }
 }
 
+/// How a BatchGetItem reads.
+#[derive(Clone, Copy)]
+enum Read<'a> {
+    Eventual,
+    /// Strongly consistent (for reads that decide who may see what).
+    Consistent,
+    /// Strongly consistent, only the named attributes.
+    Projected(&'a [&'a str]),
+}
+
+/// A transaction DynamoDB cancelled: each part's reason, and the failure as an error for its
+/// operation (for a caller with no answer of its own to this cancellation).
+struct Cancelled {
+    reasons: Vec<CancellationReason>,
+    error: ApiError,
+}
+
+/// Whether part `i` of a cancelled transaction failed its condition.
+fn condition_failed(reasons: &[CancellationReason], i: usize) -> bool {
+    reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+}
+
 impl Store {
+    /// TransactWriteItems of `parts`: `Ok(Err(_))` when DynamoDB cancelled it, any other
+    /// failure an error for `operation`.
+    async fn transact(
+        &self,
+        parts: Vec<TransactWriteItem>,
+        operation: &'static str,
+    ) -> Result<Result<(), Cancelled>, ApiError> {
+        let request = self.client.transact_write_items();
+        let Err(e) = request.set_transact_items(Some(parts)).send().await else {
+            return Ok(Ok(()));
+        };
+        let reasons = match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
+                ex.cancellation_reasons().to_vec()
+            }
+            _ => return Err(ApiError::from_sdk(operation, e)),
+        };
+        let error = ApiError::from_sdk(operation, e);
+        Ok(Err(Cancelled { reasons, error }))
+    }
+
     /// BatchGetItem for one table, retrying `UnprocessedKeys` with backoff until every key is
     /// answered or the deadline passes (then 503: an id is never dropped silently).
-    pub(super) async fn batch_get(
+    async fn batch_get(
         &self,
         table: &str,
         keys: Vec<Item>,
+        read: Read<'_>,
         operation: &'static str,
-    ) -> Result<Vec<Item>, ApiError> {
-        self.batch_get_with(table, keys, operation, false, &[])
-            .await
-    }
-
-    /// [`Self::batch_get`], strongly consistent (for reads that decide who may see what).
-    pub(super) async fn batch_get_consistent(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        operation: &'static str,
-    ) -> Result<Vec<Item>, ApiError> {
-        self.batch_get_with(table, keys, operation, true, &[]).await
-    }
-
-    /// [`Self::batch_get_consistent`] of only the named attributes.
-    pub(super) async fn batch_get_projected(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        attributes: &[&str],
-        operation: &'static str,
-    ) -> Result<Vec<Item>, ApiError> {
-        self.batch_get_with(table, keys, operation, true, attributes)
-            .await
-    }
-
-    async fn batch_get_with(
-        &self,
-        table: &str,
-        keys: Vec<Item>,
-        operation: &'static str,
-        consistent: bool,
-        attributes: &[&str],
     ) -> Result<Vec<Item>, ApiError> {
         use std::time::{Duration, Instant};
         const DEADLINE: Duration = Duration::from_secs(5);
@@ -139,6 +148,11 @@ impl Store {
         if keys.is_empty() {
             return Ok(found);
         }
+        let (consistent, attributes) = match read {
+            Read::Eventual => (false, &[][..]),
+            Read::Consistent => (true, &[][..]),
+            Read::Projected(attributes) => (true, attributes),
+        };
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(consistent);
@@ -176,9 +190,20 @@ impl Store {
             tokio::time::sleep(backoff(attempt)).await;
         }
     }
-}
 
-impl Store {
+    /// An UpdateItem of the item with this (whole) key.
+    fn update_item<const N: usize>(
+        &self,
+        table: &str,
+        key: [(&str, AttributeValue); N],
+    ) -> UpdateItemFluentBuilder {
+        let key = codec::key(key);
+        self.client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key))
+    }
+
     /// One item by its whole key, read consistently: what every `get_*` reads.
     async fn get_item<const N: usize>(
         &self,

@@ -6,21 +6,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
-use super::codec::{key, n, s, Item};
-use super::Store;
+use super::codec::{key, n, s, update, update_part, Item};
+use super::{Read, Store};
 use crate::domain::model::Profile;
 use crate::ApiError;
 
 impl Store {
     pub async fn get_profile(&self, user_id: &str) -> Result<Option<Profile>, ApiError> {
+        let key = [("user_id", s(user_id))];
         let item = self
-            .get_item(
-                &self.tables.profiles,
-                [("user_id", s(user_id))],
-                "profiles.get",
-            )
+            .get_item(&self.tables.profiles, key, "profiles.get")
             .await?;
         Ok(item.as_ref().map(profile_from_item))
     }
@@ -40,8 +37,9 @@ impl Store {
         ids: &[String],
     ) -> Result<HashMap<String, Profile>, ApiError> {
         let keys = ids.iter().map(|id| key([("user_id", s(id))])).collect();
+        let table = &self.tables.profiles;
         let items = self
-            .batch_get_consistent(&self.tables.profiles, keys, "profiles.batch_get")
+            .batch_get(table, keys, Read::Consistent, "profiles.batch_get")
             .await?;
         Ok(items
             .iter()
@@ -105,10 +103,7 @@ impl Store {
     ) -> Result<Profile, ApiError> {
         let mut expression = "SET signed_in_at = if_not_exists(signed_in_at, :now)".to_string();
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.tables.profiles)
-            .key("user_id", s(user_id))
+            .update_item(&self.tables.profiles, [("user_id", s(user_id))])
             .expression_attribute_values(":now", n(now_ms));
         for (set, placeholder, value) in sets {
             expression.push_str(", ");
@@ -147,45 +142,30 @@ fn profile_groups(
     conversation_id: &str,
     expression: &str,
 ) -> TransactWriteItem {
-    TransactWriteItem::builder()
-        .update(
-            Update::builder()
-                .table_name(&store.tables.profiles)
-                .key("user_id", s(user_id))
-                .update_expression(expression)
-                .expression_attribute_values(
-                    ":g",
-                    AttributeValue::Ss(vec![conversation_id.to_string()]),
-                )
-                .build()
-                .expect("table, key, expression set"),
-        )
-        .build()
+    let group = AttributeValue::Ss(vec![conversation_id.to_string()]);
+    update_part(
+        update(&store.tables.profiles, [("user_id", s(user_id))])
+            .update_expression(expression)
+            .expression_attribute_values(":g", group),
+    )
 }
 
 /// Profiles are read field by field (string sets have no plain serde shape); an item holds only
 /// the attributes that were ever written, so every field may be absent.
 fn profile_from_item(item: &Item) -> Profile {
-    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let set = |k: &str| -> HashSet<String> {
-        item.get(k)
-            .and_then(|v| v.as_ss().ok())
-            .map(|v| v.iter().cloned().collect())
-            .unwrap_or_default()
+    let text = |k: &str| item.get(k)?.as_s().ok().cloned();
+    let set = |k: &str| match item.get(k) {
+        Some(AttributeValue::Ss(v)) => v.iter().cloned().collect(),
+        _ => HashSet::new(),
     };
     Profile {
         user_id: text("user_id").unwrap_or_default(),
         display_name: text("display_name"),
         email: text("email"),
-        show_email: item
-            .get("show_email")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        show_email: item.get("show_email") == Some(&AttributeValue::Bool(true)),
         signed_in_at_ms: item
             .get("signed_in_at")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok()),
+            .and_then(|v| v.as_n().ok()?.parse().ok()),
         groups: set("groups"),
         groups_ever: set("groups_ever"),
     }

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
-use super::codec::{key, n, s};
-use super::members::member_from_item;
-use super::Store;
+use super::codec::{key, n, s, Item};
+use super::members::{member_from_item, member_key};
+use super::{Read, Store};
 use crate::domain::model::Member;
 use crate::ApiError;
 
@@ -42,7 +42,7 @@ pub struct MarkerMove {
 }
 
 /// Whether a stream record's key is a member item's (conversation and user).
-pub fn is_member_key(keys: &HashMap<String, AttributeValue>) -> bool {
+pub fn is_member_key(keys: &Item) -> bool {
     keys.contains_key("user_id") && keys.contains_key("conversation_id")
 }
 
@@ -51,18 +51,9 @@ pub fn is_member_key(keys: &HashMap<String, AttributeValue>) -> bool {
 /// Anything else (a join, a role change, a move by the member's own append, a repeat of the
 /// same move when something else on the item changes) carries none. Both images are needed
 /// (the stream is `NEW_AND_OLD_IMAGES`); an item without its key attributes is an error.
-pub fn marker_from_images(
-    new: &HashMap<String, AttributeValue>,
-    old: &HashMap<String, AttributeValue>,
-) -> Result<Option<MarkerMove>, ApiError> {
-    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
-        item.get(name).and_then(|v| v.as_s().ok()).cloned()
-    };
-    let number = |item: &HashMap<String, AttributeValue>| {
-        item.get("read_seq")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
+pub fn marker_from_images(new: &Item, old: &Item) -> Result<Option<MarkerMove>, ApiError> {
+    let text = |item: &Item, name: &str| item.get(name)?.as_s().ok().cloned();
+    let number = |item: &Item| item.get("read_seq")?.as_n().ok()?.parse::<u64>().ok();
     if text(new, "read_via").as_deref() != Some(VIA_MARK) {
         return Ok(None);
     }
@@ -108,12 +99,9 @@ impl Store {
         user_id: &str,
         seq: u64,
     ) -> Result<MarkOutcome, ApiError> {
+        let key = member_key(conversation_id, user_id);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.members)
-            .key("conversation_id", s(conversation_id))
-            .key("user_id", s(user_id))
+            .update_item(&self.tables.members, key)
             .update_expression("SET read_seq = :n, read_via = :via")
             .condition_expression(
                 "attribute_exists(user_id) AND (attribute_not_exists(read_seq) OR read_seq < :n)",
@@ -145,14 +133,15 @@ impl Store {
     pub async fn memberships(
         &self,
         user_id: &str,
-        conversation_ids: &[String],
+        conversation_ids: &[impl AsRef<str>],
     ) -> Result<HashMap<String, Member>, ApiError> {
         let keys = conversation_ids
             .iter()
-            .map(|c| key([("conversation_id", s(c)), ("user_id", s(user_id))]))
+            .map(|c| key(member_key(c.as_ref(), user_id)))
             .collect();
+        let table = &self.tables.members;
         let items = self
-            .batch_get_consistent(&self.tables.members, keys, "members.batch_get")
+            .batch_get(table, keys, Read::Consistent, "members.batch_get")
             .await?;
         items
             .iter()

@@ -3,13 +3,14 @@
 //! (domain/search.rs says which terms), carrying what a search checks a hit against, so a
 //! search reads the index only, then the page's files by id.
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, s, to_item, Item};
-use super::Store;
+use super::codec::{check, check_part, from_item, key, n, put_part, s, to_item, Item};
+use super::files::{file_from_item, status};
+use super::{Read, Store};
 use crate::domain::cursor::FilesAfter;
-use crate::domain::model::FileRecord;
+use crate::domain::model::{FileRecord, StoredFileStatus};
 use crate::domain::search::{self, Entry, FileKind, Filters};
 use crate::ApiError;
 
@@ -57,20 +58,13 @@ impl Store {
         search::file_terms(&file.name, kind, &file.uploader)
             .into_iter()
             .map(|term| {
-                let row = EntryRow {
-                    term_key: term_key(&file.conversation_id, &term),
-                    at_file: at_file(file.uploaded_at_ms, &file.file_id),
-                    conversation_id: file.conversation_id.clone(),
-                    file_id: file.file_id.clone(),
-                    uploaded_at: file.uploaded_at_ms,
+                self.put_entry(EntryRow {
                     name: name.clone(),
                     kind: Some(kind),
-                    uploader: file.uploader.clone(),
                     expires_at: expires_at_ms,
-                    deleted: None,
                     expires_at_s: expires_at_ms.map(|x| (x + KEEP_GONE_MS) / 1000),
-                };
-                self.put_entry(row)
+                    ..EntryRow::of(file, &term)
+                })
             })
             .collect()
     }
@@ -96,28 +90,20 @@ impl Store {
                 })
                 .collect();
         parts.push(self.put_entry(EntryRow {
-            term_key: term_key(&file.conversation_id, search::ALL_TERM),
-            at_file: at.clone(),
-            conversation_id: file.conversation_id.clone(),
-            file_id: file.file_id.clone(),
-            uploaded_at: file.uploaded_at_ms,
-            name: String::new(),
-            kind: None,
-            uploader: file.uploader.clone(),
-            expires_at: None,
             deleted: Some(true),
             expires_at_s: Some((now_ms + KEEP_GONE_MS) / 1000),
+            ..EntryRow::of(file, search::ALL_TERM)
         }));
         parts
     }
 
     fn put_entry(&self, row: EntryRow) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(&self.tables.file_search)
-            .set_item(Some(to_item(&row)))
-            .build()
-            .expect("table and item set");
-        TransactWriteItem::builder().put(put).build()
+        let table = &self.tables.file_search;
+        put_part(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(to_item(&row))),
+        )
     }
 
     /// A group's hits for `filters`, newest first, older than `before` (a cursor), at most
@@ -135,39 +121,37 @@ impl Store {
         // The exclusive upper end: the cursor's position or the `before` time, the lower.
         let cursor = before.map(|b| at_file(b.uploaded_at_ms, &b.file_id));
         let until = filters.before_ms.map(|ms| format!("{ms:013}"));
-        let hi = match (cursor.clone(), until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let hi = cursor.into_iter().chain(until).min();
+        let condition = match (&lo, &hi) {
+            (None, None) => "term_key = :k",
+            (Some(_), None) => "term_key = :k AND at_file >= :lo",
+            (None, Some(_)) => "term_key = :k AND at_file < :hi",
+            // BETWEEN is inclusive: the item at `hi` itself is dropped below.
+            (Some(_), Some(_)) => "term_key = :k AND at_file BETWEEN :lo AND :hi",
         };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.file_search)
+            .key_condition_expression(condition)
+            .expression_attribute_values(":k", s(&key))
+            .scan_index_forward(false);
+        if let Some(lo) = &lo {
+            query = query.expression_attribute_values(":lo", s(lo));
+        }
+        if let Some(hi) = &hi {
+            query = query.expression_attribute_values(":hi", s(hi));
+        }
         let mut page = SearchPage::default();
         let mut start: Option<Item> = None;
         for read in 0..MAX_READS {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.tables.file_search)
-                .expression_attribute_values(":k", s(&key))
-                .scan_index_forward(false)
+            let out = query
+                .clone()
                 .limit(match read {
                     0 => limit as i32 + 1,
                     _ => FOLLOW_UP_LIMIT,
                 })
-                .set_exclusive_start_key(start.take());
-            let condition = match (&lo, &hi) {
-                (None, None) => "term_key = :k",
-                (Some(_), None) => "term_key = :k AND at_file >= :lo",
-                (None, Some(_)) => "term_key = :k AND at_file < :hi",
-                // BETWEEN is inclusive: the item at `hi` itself is dropped below.
-                (Some(_), Some(_)) => "term_key = :k AND at_file BETWEEN :lo AND :hi",
-            };
-            if let Some(lo) = &lo {
-                query = query.expression_attribute_values(":lo", s(lo));
-            }
-            if let Some(hi) = &hi {
-                query = query.expression_attribute_values(":hi", s(hi));
-            }
-            let out = query
-                .key_condition_expression(condition)
+                .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| ApiError::from_sdk("file_search.query", e))?;
@@ -179,11 +163,8 @@ impl Store {
                 if hi.as_deref() == Some(row.at_file.as_str()) {
                     continue;
                 }
-                last_read = Some(FilesAfter {
-                    uploaded_at_ms: row.uploaded_at,
-                    file_id: row.file_id.clone(),
-                });
                 let entry = row.into_entry();
+                last_read = Some(position(&entry));
                 if !filters.matches(&entry, now_ms) {
                     continue;
                 }
@@ -214,10 +195,12 @@ impl Store {
     /// (as the group list reads them), only those two attributes.
     pub async fn group_heads(&self, ids: &[String]) -> Result<Vec<GroupHead>, ApiError> {
         let calls = super::codec::key_batches("conversation_id", ids).map(|keys| {
-            self.batch_get_projected(
+            let attributes = &["conversation_id", "title", "last_file_at"];
+            let read = Read::Projected(attributes);
+            self.batch_get(
                 &self.tables.conversations,
                 keys,
-                &["conversation_id", "title", "last_file_at"],
+                read,
                 "conversations.heads",
             )
         });
@@ -235,9 +218,7 @@ impl Store {
             })
             .collect()
     }
-}
 
-impl Store {
     /// Test and seeding helper (benchmarks): an available file as a completion leaves it,
     /// without its message: the record, its index entries, its group's `last_file_at`.
     pub async fn seed_indexed_file(&self, file: &FileRecord) -> Result<(), ApiError> {
@@ -250,36 +231,21 @@ impl Store {
     /// that commits after removes them, as for any file), then its group's `last_file_at`.
     /// `false`: the file is not available (any more).
     pub async fn index_existing_file(&self, file: &FileRecord) -> Result<bool, ApiError> {
-        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.tables.files)
-            .key("file_id", s(&file.file_id))
+        let check = check(&self.tables.files, [("file_id", s(&file.file_id))])
             .condition_expression("#st = :available")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":available", s("available"))
-            .build()
-            .expect("table, key, condition set");
-        let mut parts = vec![TransactWriteItem::builder().condition_check(check).build()];
+            .expression_attribute_values(":available", status(StoredFileStatus::Available));
+        let mut parts = vec![check_part(check)];
         parts.extend(self.index_file(file, file.expires_at_ms));
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(parts))
-            .send()
-            .await;
-        if let Err(e) = result {
-            return match super::append::cancellation_reasons(&e) {
-                Some(_) => Ok(false),
-                None => Err(ApiError::from_sdk("file_search.backfill", e)),
-            };
+        if self.transact(parts, "file_search.backfill").await?.is_err() {
+            return Ok(false);
         }
+        let group = [("conversation_id", s(&file.conversation_id))];
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.conversations)
-            .key("conversation_id", s(&file.conversation_id))
+            .update_item(&self.tables.conversations, group)
             .update_expression("SET last_file_at = :t")
             .condition_expression("attribute_not_exists(last_file_at) OR last_file_at < :t")
-            .expression_attribute_values(":t", super::codec::n(file.uploaded_at_ms))
+            .expression_attribute_values(":t", n(file.uploaded_at_ms))
             .send()
             .await;
         super::conditional_write(result, "file_search.backfill_head").map(|_| true)
@@ -312,7 +278,7 @@ impl Store {
             .table_name(&self.tables.files)
             .filter_expression("#st = :available")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":available", s("available"))
+            .expression_attribute_values(":available", status(StoredFileStatus::Available))
             .limit(limit.max(1) as i32)
             .set_exclusive_start_key(start)
             .send()
@@ -322,11 +288,11 @@ impl Store {
             .items
             .unwrap_or_default()
             .iter()
-            .map(super::files::file_from_item)
+            .map(file_from_item)
             .collect::<Result<_, _>>()?;
         let next = match out.last_evaluated_key {
             Some(key) => match key.get("file_id") {
-                Some(aws_sdk_dynamodb::types::AttributeValue::S(id)) => Some(id.clone()),
+                Some(AttributeValue::S(id)) => Some(id.clone()),
                 _ => return Err(ApiError::corrupt("files.scan", "key without file_id")),
             },
             None => None,
@@ -355,7 +321,6 @@ fn at_file(uploaded_at_ms: i64, file_id: &str) -> String {
 struct HeadRow {
     conversation_id: String,
     title: String,
-    #[serde(default)]
     last_file_at: Option<i64>,
 }
 
@@ -382,6 +347,23 @@ struct EntryRow {
 }
 
 impl EntryRow {
+    /// `file`'s entry under `term`, with nothing of what the file is (as a deleted file's).
+    fn of(file: &FileRecord, term: &str) -> Self {
+        Self {
+            term_key: term_key(&file.conversation_id, term),
+            at_file: at_file(file.uploaded_at_ms, &file.file_id),
+            conversation_id: file.conversation_id.clone(),
+            file_id: file.file_id.clone(),
+            uploaded_at: file.uploaded_at_ms,
+            name: String::new(),
+            kind: None,
+            uploader: file.uploader.clone(),
+            expires_at: None,
+            deleted: None,
+            expires_at_s: None,
+        }
+    }
+
     fn into_entry(self) -> Entry {
         Entry {
             conversation_id: self.conversation_id,
