@@ -1,9 +1,9 @@
 """Line counts of shared/src and tests/ at a git revision (for refactor reports).
 
 usage: python3 scripts/lib/count_lines.py REV
-Non-test lines of a file are those before its `#[cfg(test)]` test module (a `#[cfg(test)]` on a
-single item, such as a constant, does not end the count); store/layout.rs is a test module as a
-whole.
+Non-test lines of a file are those before its inline `#[cfg(test)] mod … {` test module (a
+`#[cfg(test)]` on a single item, such as a constant, or on a `mod x;` declaration of a test file,
+does not end the count); store/layout.rs is a test module as a whole.
 """
 
 import subprocess
@@ -30,7 +30,8 @@ def main():
         if f.endswith("store/layout.rs"):
             continue
         code += next((i for i, l in enumerate(text) if l.startswith("#[cfg(test)]")
-                      and i + 1 < len(text) and text[i + 1].startswith("mod ")), len(text))
+                      and i + 1 < len(text) and text[i + 1].startswith("mod ")
+                      and text[i + 1].rstrip().endswith("{")), len(text))
     tests = sum(len(lines(rev, f)) for f in files(rev, "tests"))
     print(f"{rev}: shared/src {total} lines ({code} non-test), tests/ {tests} lines")
 
