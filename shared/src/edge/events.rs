@@ -49,10 +49,8 @@ where
 
 /// Lambda's deadline (milliseconds since the epoch) on this process's monotonic clock.
 fn instant_of(deadline_ms: u64) -> std::time::Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    let left_ms = deadline_ms.saturating_sub(crate::domain::time::now_ms() as u64);
+    std::time::Instant::now() + std::time::Duration::from_millis(left_ms)
 }
 
 /// [`run`] for a function that needs more than the [`App`] (a client of another service, made
