@@ -62,49 +62,30 @@ impl FileKind {
 
     fn from_content_type(mt: &str) -> Option<Self> {
         let (top, sub) = mt.split_once('/').unwrap_or((mt, ""));
-        match top {
-            "image" => return Some(Self::Image),
-            "video" => return Some(Self::Video),
-            "audio" => return Some(Self::Audio),
-            "text" => return Some(Self::Document),
-            _ => {}
-        }
-        const ARCHIVES: &[&str] = &[
-            "zip",
-            "x-zip-compressed",
-            "gzip",
-            "x-gzip",
-            "x-tar",
-            "x-7z-compressed",
-            "x-rar-compressed",
-            "vnd.rar",
-            "x-bzip2",
-            "x-xz",
-            "zstd",
-        ];
-        const DOCUMENTS: &[&str] = &[
-            "pdf",
-            "msword",
-            "rtf",
-            "json",
-            "xml",
-            "vnd.ms-excel",
-            "vnd.ms-powerpoint",
-            "epub+zip",
-        ];
-        if top != "application" {
-            return None;
-        }
-        if ARCHIVES.contains(&sub) {
-            Some(Self::Archive)
-        } else if DOCUMENTS.contains(&sub)
-            || sub.starts_with("vnd.openxmlformats-officedocument.")
-            || sub.starts_with("vnd.oasis.opendocument.")
-        {
-            Some(Self::Document)
-        } else {
-            None
-        }
+        let kind = match (top, sub) {
+            ("image", _) => Self::Image,
+            ("video", _) => Self::Video,
+            ("audio", _) => Self::Audio,
+            ("text", _) => Self::Document,
+            (
+                "application",
+                "zip" | "x-zip-compressed" | "gzip" | "x-gzip" | "x-tar" | "x-7z-compressed"
+                | "x-rar-compressed" | "vnd.rar" | "x-bzip2" | "x-xz" | "zstd",
+            ) => Self::Archive,
+            (
+                "application",
+                "pdf" | "msword" | "rtf" | "json" | "xml" | "vnd.ms-excel" | "vnd.ms-powerpoint"
+                | "epub+zip",
+            ) => Self::Document,
+            ("application", sub)
+                if sub.starts_with("vnd.openxmlformats-officedocument.")
+                    || sub.starts_with("vnd.oasis.opendocument.") =>
+            {
+                Self::Document
+            }
+            _ => return None,
+        };
+        Some(kind)
     }
 
     fn from_extension(name: &str) -> Option<Self> {
