@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::domain::checksum;
 use crate::domain::disposition::{content_disposition, safe_content_type, Disposition};
+use crate::domain::ids::is_valid_id;
 use crate::domain::time::millis;
 use crate::infra::aws::SdkConfig;
 use crate::{ApiError, Config};
@@ -104,22 +105,19 @@ pub fn object_key(conversation_id: &str, file_id: &str, retention_days: u32) -> 
 /// first layout, `files/{conversation_id}/{file_id}` (no retention segment), still parse: their
 /// records keep the key they were stored with.
 pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("files/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
+    let parts: Vec<&str> = key.strip_prefix("files/")?.split('/').collect();
     let (conversation_id, file_id) = match parts[..] {
         [c, f] => (c, f),
         [r, c, f] if retention_segment(r).is_some() => (c, f),
         _ => return None,
     };
-    (crate::domain::ids::is_valid_id(conversation_id) && crate::domain::ids::is_valid_id(file_id))
-        .then_some((conversation_id, file_id))
+    (is_valid_id(conversation_id) && is_valid_id(file_id)).then_some((conversation_id, file_id))
 }
 
 /// The retention a key was uploaded under; `None` for keys of the first layout, whose bytes
 /// follow the deployment's current setting (their lifecycle rule reads it).
 pub fn key_retention_days(key: &str) -> Option<u32> {
-    let rest = key.strip_prefix("files/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
+    let parts: Vec<&str> = key.strip_prefix("files/")?.split('/').collect();
     match parts[..] {
         [r, _, _] => retention_segment(r),
         _ => None,
