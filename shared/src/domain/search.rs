@@ -23,19 +23,9 @@ pub const MAX_QUERY_CHARS: usize = 100;
 pub const ALL_TERM: &str = "*";
 
 /// What kind of file it is, from its content type and its name's extension.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "lowercase")]
 pub enum FileKind {
     Image,

@@ -12,10 +12,9 @@ pub fn is_previewable(content_type: &str) -> bool {
 }
 
 /// Where a file's preview stands.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr)]
 #[strum(serialize_all = "lowercase")]
 pub enum PreviewStatus {
     /// Being made (or the upload is still under way).
