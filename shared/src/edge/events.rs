@@ -18,14 +18,7 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    crate::edge::logging::init();
-    // Lives as long as the process, as in `http::run`.
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let done = erased(handler(app, event.payload));
-        async move { done.await.map_err(lambda_runtime::Error::from) }
-    }))
-    .await
+    run_until(move |app, event, _deadline| handler(app, event)).await
 }
 
 /// [`run`] for a handler that answers each event with a value and is told when the invocation
@@ -38,6 +31,7 @@ where
     Fut: Future<Output = Result<R, ApiError>> + Send,
 {
     crate::edge::logging::init();
+    // Lives as long as the process, as in `http::run`.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
         let deadline = instant_of(event.context.deadline);
