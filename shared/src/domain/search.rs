@@ -244,10 +244,8 @@ impl Filters {
     /// The one term to read: the query's most selective, else uploader, else type, else all.
     /// A deleted file keeps only its `*` entry, so searches that include them read that.
     pub fn term(&self) -> String {
-        if let Some(q) = &self.q {
-            if let Some(t) = query_term(q) {
-                return format!("n:{t}");
-            }
+        if let Some(t) = self.q.as_deref().and_then(query_term) {
+            return format!("n:{t}");
         }
         if self.include_deleted {
             return ALL_TERM.to_string();

@@ -97,13 +97,11 @@ where
             // never the gateway's bare timeout. A write already sent when the deadline passes
             // may still commit behind this 503; every creating write carries a key
             // (`client_msg_id`, `client_request_id`) so its retry finds what committed.
-            match tokio::time::timeout(budget, handler(ctx, req)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::error!(%request_id, route = route_template, "request deadline reached");
-                    Err(ApiError::unavailable())
-                }
-            }
+            let answered = tokio::time::timeout(budget, handler(ctx, req)).await;
+            answered.unwrap_or_else(|_| {
+                tracing::error!(%request_id, route = route_template, "request deadline reached");
+                Err(ApiError::unavailable())
+            })
         }
     };
     let mut response = result.unwrap_or_else(|e| {

@@ -211,8 +211,7 @@ impl FileRecord {
                     value: value.clone(),
                     part_size: mp.part_size,
                 }),
-            (None, Some(hex)) => Some(Integrity::Sha256 { value: hex.clone() }),
-            (None, None) => None,
+            (None, hex) => hex.clone().map(|value| Integrity::Sha256 { value }),
         }
     }
 
