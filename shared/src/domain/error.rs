@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Every code a caller can receive. Stable: clients branch on these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[derive(strum::EnumIter, strum::IntoStaticStr)]
+#[derive(strum::EnumIter, strum::IntoStaticStr, strum::Display)]
 #[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     InvalidQuery,
@@ -114,12 +114,6 @@ impl ErrorCode {
     /// The wire name (`snake_case`, as serde writes it).
     pub fn as_str(self) -> &'static str {
         self.into()
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

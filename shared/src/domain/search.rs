@@ -25,6 +25,8 @@ pub const ALL_TERM: &str = "*";
 /// What kind of file it is, from its content type and its name's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase")]
 pub enum FileKind {
     Image,
     Video,
@@ -35,28 +37,8 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    pub const ALL: [FileKind; 6] = [
-        Self::Image,
-        Self::Video,
-        Self::Audio,
-        Self::Document,
-        Self::Archive,
-        Self::Other,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Video => "video",
-            Self::Audio => "audio",
-            Self::Document => "document",
-            Self::Archive => "archive",
-            Self::Other => "other",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        self.into()
     }
 
     /// The content type decides when it says something; the extension when it is generic
@@ -70,49 +52,30 @@ impl FileKind {
 
     fn from_content_type(mt: &str) -> Option<Self> {
         let (top, sub) = mt.split_once('/').unwrap_or((mt, ""));
-        match top {
-            "image" => return Some(Self::Image),
-            "video" => return Some(Self::Video),
-            "audio" => return Some(Self::Audio),
-            "text" => return Some(Self::Document),
-            _ => {}
-        }
-        const ARCHIVES: &[&str] = &[
-            "zip",
-            "x-zip-compressed",
-            "gzip",
-            "x-gzip",
-            "x-tar",
-            "x-7z-compressed",
-            "x-rar-compressed",
-            "vnd.rar",
-            "x-bzip2",
-            "x-xz",
-            "zstd",
-        ];
-        const DOCUMENTS: &[&str] = &[
-            "pdf",
-            "msword",
-            "rtf",
-            "json",
-            "xml",
-            "vnd.ms-excel",
-            "vnd.ms-powerpoint",
-            "epub+zip",
-        ];
-        if top != "application" {
-            return None;
-        }
-        if ARCHIVES.contains(&sub) {
-            Some(Self::Archive)
-        } else if DOCUMENTS.contains(&sub)
-            || sub.starts_with("vnd.openxmlformats-officedocument.")
-            || sub.starts_with("vnd.oasis.opendocument.")
-        {
-            Some(Self::Document)
-        } else {
-            None
-        }
+        let kind = match (top, sub) {
+            ("image", _) => Self::Image,
+            ("video", _) => Self::Video,
+            ("audio", _) => Self::Audio,
+            ("text", _) => Self::Document,
+            (
+                "application",
+                "zip" | "x-zip-compressed" | "gzip" | "x-gzip" | "x-tar" | "x-7z-compressed"
+                | "x-rar-compressed" | "vnd.rar" | "x-bzip2" | "x-xz" | "zstd",
+            ) => Self::Archive,
+            (
+                "application",
+                "pdf" | "msword" | "rtf" | "json" | "xml" | "vnd.ms-excel" | "vnd.ms-powerpoint"
+                | "epub+zip",
+            ) => Self::Document,
+            ("application", sub)
+                if sub.starts_with("vnd.openxmlformats-officedocument.")
+                    || sub.starts_with("vnd.oasis.opendocument.") =>
+            {
+                Self::Document
+            }
+            _ => return None,
+        };
+        Some(kind)
     }
 
     fn from_extension(name: &str) -> Option<Self> {
@@ -144,6 +107,17 @@ fn is_cjk(c: char) -> bool {
         | 0x20000..=0x2FA1F) // Extensions B.. and compatibility supplement
 }
 
+/// Whether a word from [`words`] is a CJK character.
+fn is_cjk_word(word: &str) -> bool {
+    word.chars().next().is_some_and(is_cjk)
+}
+
+/// The bigram of CJK word `i` and the next word, when that is CJK too.
+fn cjk_bigram(ws: &[String], i: usize) -> Option<String> {
+    let next = ws.get(i + 1).filter(|n| is_cjk_word(n))?;
+    Some(format!("{}{next}", ws[i]))
+}
+
 /// Lowercase words of `text`: runs of letters and digits, each CJK character a word.
 fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -172,7 +146,7 @@ pub fn normalise(text: &str) -> String {
     let mut out = String::new();
     let mut prev_cjk = false;
     for w in words(text) {
-        let cjk = w.chars().next().is_some_and(is_cjk);
+        let cjk = is_cjk_word(&w);
         let joined = out.is_empty() || (cjk && prev_cjk);
         if !joined {
             out.push(' ');
@@ -195,15 +169,9 @@ pub fn name_terms(name: &str) -> Vec<String> {
     let mut first = Vec::new();
     let mut rest = Vec::new();
     for (i, w) in ws.iter().enumerate() {
-        let cjk = w.chars().next().is_some_and(is_cjk);
-        if cjk {
+        if is_cjk_word(w) {
             rest.push(w.clone());
-            if let Some(next) = ws
-                .get(i + 1)
-                .filter(|n| n.chars().next().is_some_and(is_cjk))
-            {
-                first.push(format!("{w}{next}"));
-            }
+            first.extend(cjk_bigram(&ws, i));
             continue;
         }
         let len = w.chars().count();
@@ -276,10 +244,8 @@ impl Filters {
     /// The one term to read: the query's most selective, else uploader, else type, else all.
     /// A deleted file keeps only its `*` entry, so searches that include them read that.
     pub fn term(&self) -> String {
-        if let Some(q) = &self.q {
-            if let Some(t) = query_term(q) {
-                return format!("n:{t}");
-            }
+        if let Some(t) = self.q.as_deref().and_then(query_term) {
+            return format!("n:{t}");
         }
         if self.include_deleted {
             return ALL_TERM.to_string();
@@ -295,15 +261,12 @@ impl Filters {
 
     /// Whether an entry read from the index is a hit.
     pub fn matches(&self, e: &Entry, now_ms: i64) -> bool {
-        if e.deleted {
-            return self.include_deleted
-                && self.q.is_none()
-                && self.kind.is_none()
-                && self.uploader.as_ref().is_none_or(|u| *u == e.uploader)
-                && self.in_range(e.uploaded_at_ms);
-        }
-        let expired = e.expires_at_ms.is_some_and(|x| x <= now_ms);
-        (!expired || self.include_expired)
+        // A deleted entry has no name or kind left to match.
+        let shown = match e.deleted {
+            true => self.include_deleted && self.q.is_none() && self.kind.is_none(),
+            false => self.include_expired || e.expires_at_ms.is_none_or(|x| x > now_ms),
+        };
+        shown
             && self.q.as_ref().is_none_or(|q| e.name.contains(q.as_str()))
             && self.kind.is_none_or(|k| e.kind == Some(k))
             && self.uploader.as_ref().is_none_or(|u| *u == e.uploader)
@@ -319,29 +282,17 @@ impl Filters {
 /// single character. `None` when no word of the query is a term (one Latin letter).
 fn query_term(q: &str) -> Option<String> {
     let ws = words(q);
-    let mut best: Option<(usize, String)> = None;
-    for (i, w) in ws.iter().enumerate() {
-        let cjk = w.chars().next().is_some_and(is_cjk);
-        let candidate = if cjk {
-            match ws
-                .get(i + 1)
-                .filter(|n| n.chars().next().is_some_and(is_cjk))
-            {
-                Some(next) => (4, format!("{w}{next}")),
-                None => (2, w.clone()),
-            }
-        } else {
-            let len = w.chars().count().min(MAX_PREFIX_CHARS);
-            if len < 2 {
-                continue;
-            }
-            (len, prefix(w, len))
-        };
-        if best.as_ref().is_none_or(|(score, _)| candidate.0 > *score) {
-            best = Some(candidate);
+    let candidates = ws.iter().enumerate().filter_map(|(i, w)| {
+        if is_cjk_word(w) {
+            return Some(cjk_bigram(&ws, i).map_or((2, w.clone()), |bigram| (4, bigram)));
         }
-    }
-    best.map(|(_, t)| t)
+        let len = w.chars().count().min(MAX_PREFIX_CHARS);
+        (len >= 2).then(|| (len, prefix(w, len)))
+    });
+    // The first of the best scores: a later candidate replaces it only by scoring higher.
+    candidates
+        .reduce(|best, c| if c.0 > best.0 { c } else { best })
+        .map(|(_, term)| term)
 }
 
 fn bad_filter(message: impl Into<String>) -> ApiError {
@@ -367,7 +318,7 @@ pub fn parse_q(raw: &str) -> Result<String, ApiError> {
 }
 
 pub fn parse_kind(raw: &str) -> Result<FileKind, ApiError> {
-    FileKind::parse(raw).ok_or_else(|| {
+    raw.parse().map_err(|_| {
         bad_filter("type must be one of image, video, audio, document, archive, other")
     })
 }

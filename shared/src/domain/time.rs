@@ -2,11 +2,17 @@
 //! (RFC 3339 UTC strings).
 
 use aws_smithy_types::date_time::{DateTime, Format};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    millis(SystemTime::now())
+}
+
+/// `t` in milliseconds since the epoch (0 before it).
+pub fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
@@ -16,17 +22,17 @@ pub fn now_ms() -> i64 {
 /// decision in `api` and every presigned URL reads it (`Config::clock`).
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    offset_ms: Arc<AtomicI64>,
 }
 
 impl Clock {
     pub fn now_ms(&self) -> i64 {
-        now_ms() + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst)
+        now_ms() + self.offset_ms.load(SeqCst)
     }
 
     pub fn now(&self) -> SystemTime {
-        let offset = self.offset_ms.load(std::sync::atomic::Ordering::SeqCst);
-        let magnitude = std::time::Duration::from_millis(offset.unsigned_abs());
+        let offset = self.offset_ms.load(SeqCst);
+        let magnitude = Duration::from_millis(offset.unsigned_abs());
         if offset >= 0 {
             SystemTime::now() + magnitude
         } else {
@@ -36,8 +42,7 @@ impl Clock {
 
     /// Moves this clock (and every clone of it) by `ms`, forward or back.
     pub fn shift(&self, ms: i64) {
-        self.offset_ms
-            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        self.offset_ms.fetch_add(ms, SeqCst);
     }
 }
 

@@ -18,14 +18,7 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    crate::edge::logging::init();
-    // Lives as long as the process, as in `http::run`.
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let done = erased(handler(app, event.payload));
-        async move { done.await.map_err(lambda_runtime::Error::from) }
-    }))
-    .await
+    run_until(move |app, event, _deadline| handler(app, event)).await
 }
 
 /// [`run`] for a handler that answers each event with a value and is told when the invocation
@@ -38,6 +31,7 @@ where
     Fut: Future<Output = Result<R, ApiError>> + Send,
 {
     crate::edge::logging::init();
+    // Lives as long as the process, as in `http::run`.
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
         let deadline = instant_of(event.context.deadline);
@@ -49,10 +43,8 @@ where
 
 /// Lambda's deadline (milliseconds since the epoch) on this process's monotonic clock.
 fn instant_of(deadline_ms: u64) -> std::time::Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    let left_ms = deadline_ms.saturating_sub(crate::domain::time::now_ms() as u64);
+    std::time::Instant::now() + std::time::Duration::from_millis(left_ms)
 }
 
 /// [`run`] for a function that needs more than the [`App`] (a client of another service, made

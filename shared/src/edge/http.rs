@@ -3,7 +3,7 @@
 
 use crate::ErrorCode;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -97,13 +97,11 @@ where
             // never the gateway's bare timeout. A write already sent when the deadline passes
             // may still commit behind this 503; every creating write carries a key
             // (`client_msg_id`, `client_request_id`) so its retry finds what committed.
-            match tokio::time::timeout(budget, handler(ctx, req)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::error!(%request_id, route = route_template, "request deadline reached");
-                    Err(ApiError::unavailable())
-                }
-            }
+            let answered = tokio::time::timeout(budget, handler(ctx, req)).await;
+            answered.unwrap_or_else(|_| {
+                tracing::error!(%request_id, route = route_template, "request deadline reached");
+                Err(ApiError::unavailable())
+            })
         }
     };
     let mut response = result.unwrap_or_else(|e| {
@@ -170,20 +168,20 @@ pub fn route_path(req: &Request) -> std::borrow::Cow<'_, str> {
 
 /// Time the handler may take: the Lambda deadline less a margin for the response (locally,
 /// with no Lambda context, the deployed function timeout's worth).
-fn time_left(req: &Request) -> std::time::Duration {
-    const MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
-    const LOCAL: std::time::Duration = std::time::Duration::from_secs(10);
+fn time_left(req: &Request) -> Duration {
+    const MARGIN: Duration = Duration::from_millis(1500);
+    const LOCAL: Duration = Duration::from_secs(10);
     let budget = req
         .lambda_context_ref()
         .and_then(|ctx| {
-            let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ctx.deadline);
-            deadline.duration_since(std::time::SystemTime::now()).ok()
+            let deadline = UNIX_EPOCH + Duration::from_millis(ctx.deadline);
+            deadline.duration_since(SystemTime::now()).ok()
         })
         .filter(|d| !d.is_zero())
         .unwrap_or(LOCAL);
     budget
         .saturating_sub(MARGIN)
-        .max(std::time::Duration::from_millis(100))
+        .max(Duration::from_millis(100))
 }
 
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -270,15 +268,15 @@ impl Query {
 
     /// `limit`, defaulting as every listing does, up to `max`.
     pub fn limit_up_to(&self, max: u32) -> Result<u32, ApiError> {
-        match self.get("limit") {
-            None => Ok(crate::config::DEFAULT_PAGE_LIMIT),
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::new(
-                    ErrorCode::InvalidLimit,
-                    format!("limit must be a whole number from 1 to {max}"),
-                )),
-            },
+        let Some(limit) = self.get("limit") else {
+            return Ok(crate::config::DEFAULT_PAGE_LIMIT);
+        };
+        match limit.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidLimit,
+                format!("limit must be a whole number from 1 to {max}"),
+            )),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `template.yaml` and `docs/openapi.yaml` against it. Templates use API Gateway's `{param}`
 //! syntax, which is also `matchit`'s, so the table is matched exactly as written.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::domain::ids::{ConversationId, FileId, UserId};
@@ -277,12 +278,9 @@ impl Route {
 fn router() -> &'static matchit::Router<Vec<usize>> {
     static ROUTER: OnceLock<matchit::Router<Vec<usize>>> = OnceLock::new();
     ROUTER.get_or_init(|| {
-        let mut rows: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut rows: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, spec) in ROUTES.iter().enumerate() {
-            match rows.iter_mut().find(|(t, _)| *t == spec.template) {
-                Some((_, indexes)) => indexes.push(i),
-                None => rows.push((spec.template, vec![i])),
-            }
+            rows.entry(spec.template).or_default().push(i);
         }
         let mut router = matchit::Router::new();
         for (template, indexes) in rows {

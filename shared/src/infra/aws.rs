@@ -22,18 +22,12 @@ use crate::config::ConfigError;
 const AMAZON_TRUST_SERVICES_ROOTS: &[u8] = include_bytes!("aws/amazon-trust-services-roots.pem");
 
 /// The SDK configuration from the environment: region (`AWS_REGION`), credentials
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and endpoint overrides
-/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so the same binary talks to AWS or to
-/// local stand-ins. Lambda sets the first two in every execution environment (the role's
-/// credentials, valid for the environment's life), and those are what the SDK's standard
-/// loader would find first anyway; reading them directly skips probing profile files and the
-/// web-identity, container and IMDS providers at every cold start, and keeps that whole chain
-/// (aws-config, STS) out of the binaries. Also read as the standard loader reads them:
-/// `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` (`true`/`false`), `AWS_MAX_ATTEMPTS`
-/// and `AWS_RETRY_MODE` (`standard`, `adaptive`); otherwise retries, timeouts and
-/// stalled-stream protection are the clients' defaults for the behaviour version. Not read:
-/// profiles (`AWS_PROFILE`, `~/.aws`), other credential sources, proxies
-/// (docs/operations.md).
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), endpoint overrides
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), `AWS_USE_FIPS_ENDPOINT`,
+/// `AWS_USE_DUALSTACK_ENDPOINT` (`true`/`false`), `AWS_MAX_ATTEMPTS` and `AWS_RETRY_MODE`
+/// (`standard`, `adaptive`), read as the standard loader reads them; everything else is the
+/// clients' default for the behaviour version. Why no credential chain, and what is given up:
+/// docs/decisions.md "SDK configuration from the environment" (and docs/operations.md).
 ///
 /// Read once per process: a function that also builds a client of another service (the
 /// preview queue's SQS) gets the same configuration, so one HTTP client, connection pool and
@@ -115,17 +109,15 @@ fn retry_config(
             ))
         }
     };
-    Ok(Some(match max_attempts {
-        None => config,
-        Some(n) => match n.parse::<u32>() {
-            Ok(n) if n >= 1 => config.with_max_attempts(n),
-            _ => {
-                return Err(ConfigError(
-                    "AWS_MAX_ATTEMPTS must be a whole number, 1 or more".into(),
-                ))
-            }
-        },
-    }))
+    let Some(n) = max_attempts else {
+        return Ok(Some(config));
+    };
+    match n.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(Some(config.with_max_attempts(n))),
+        _ => Err(ConfigError(
+            "AWS_MAX_ATTEMPTS must be a whole number, 1 or more".into(),
+        )),
+    }
 }
 
 /// A configuration builder with our HTTP client (Amazon's roots) and the behaviour version

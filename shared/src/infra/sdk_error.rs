@@ -16,8 +16,7 @@ impl ApiError {
     where
         E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + 'static,
     {
-        let retryable = is_retryable(&err);
-        let base = if retryable {
+        let base = if is_retryable(&err) {
             Self::unavailable()
         } else {
             Self::internal()

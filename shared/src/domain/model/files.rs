@@ -4,8 +4,9 @@ use super::*;
 
 /// Stored lifecycle of an uploaded file. `expired` is not stored: it is derived from
 /// `expires_at` so it shows the moment retention ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum StoredFileStatus {
     Pending,
     Available,
@@ -14,11 +15,7 @@ pub enum StoredFileStatus {
 
 impl StoredFileStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Available => "available",
-            Self::Deleted => "deleted",
-        }
+        self.into()
     }
 }
 
@@ -214,8 +211,7 @@ impl FileRecord {
                     value: value.clone(),
                     part_size: mp.part_size,
                 }),
-            (None, Some(hex)) => Some(Integrity::Sha256 { value: hex.clone() }),
-            (None, None) => None,
+            (None, hex) => hex.clone().map(|value| Integrity::Sha256 { value }),
         }
     }
 

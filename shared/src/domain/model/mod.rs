@@ -12,8 +12,9 @@ pub use activity::*;
 pub use files::*;
 pub use previews::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     Owner,
     Admin,
@@ -22,11 +23,7 @@ pub enum Role {
 
 impl Role {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
+        self.into()
     }
 
     /// Owners and admins manage membership.
@@ -124,19 +121,9 @@ impl Forwarded {
 }
 
 /// What a system message records. The wire and stored name is the snake_case variant name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::EnumIter, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum SystemEventKind {
     ConversationCreated,
@@ -268,22 +255,22 @@ pub struct MessageView {
 
 impl From<&Message> for MessageView {
     fn from(m: &Message) -> Self {
-        let (kind, text, file, system) = match &m.body {
-            MessageBody::Text(t) => ("text", Some(t.clone()), None, None),
+        let (kind, text, file, system, deleted) = match &m.body {
+            MessageBody::Text(t) => ("text", Some(t.clone()), None, None, None),
             MessageBody::File(f) => {
                 let mut f = f.clone();
                 f.forwarded = f.forwarded.as_ref().map(Forwarded::hidden);
-                ("file", None, Some(f), None)
+                ("file", None, Some(f), None, None)
             }
-            MessageBody::System(s) => ("system", None, None, Some(s.clone())),
-            MessageBody::Deleted(_) => ("deleted", None, None, None),
-        };
-        let deleted = match &m.body {
-            MessageBody::Deleted(d) => Some(DeletionView {
-                by: d.by.clone(),
-                at: rfc3339(d.at_ms),
-            }),
-            _ => None,
+            MessageBody::System(s) => ("system", None, None, Some(s.clone()), None),
+            MessageBody::Deleted(d) => {
+                let at = rfc3339(d.at_ms);
+                let deleted = DeletionView {
+                    by: d.by.clone(),
+                    at,
+                };
+                ("deleted", None, None, None, Some(deleted))
+            }
         };
         Self {
             seq: m.seq,

@@ -14,6 +14,8 @@ pub fn is_previewable(content_type: &str) -> bool {
 /// Where a file's preview stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum PreviewStatus {
     /// Being made (or the upload is still under way).
     Pending,
@@ -25,11 +27,7 @@ pub enum PreviewStatus {
 
 impl PreviewStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ready => "ready",
-            Self::None => "none",
-        }
+        self.into()
     }
 }
 

@@ -77,10 +77,8 @@ impl Verifier {
         unverified_claims(token).ok_or(TokenError::Invalid("malformed claims"))
     }
 
-    /// The key named `kid`: from the cache while it is fresh; a stale or empty cache is
-    /// refilled; an unknown `kid` refills a fresh one, at most once per
-    /// `min_refetch_interval`. While refilling a stale cache fails, the stale keys serve, up
-    /// to `max_stale` past their TTL.
+    /// The key named `kid`, cached and refetched as the module doc says (TTL, one rate-limited
+    /// refetch for an unknown `kid`, stale keys while a refresh fails).
     async fn key(&self, kid: &str) -> Result<Key, TokenError> {
         let mut cache = self.cache.lock().await;
         let now = Instant::now();

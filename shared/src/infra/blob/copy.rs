@@ -72,7 +72,6 @@ impl Blobs {
             .buffer_unordered(COPY_PARALLELISM)
             .map_err(|e| ApiError::from_sdk("s3.upload_part_copy", e))
             .try_for_each(|_| async { Ok(()) })
-            .await?;
-        Ok(())
+            .await
     }
 }

@@ -3,15 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use serde::Serialize;
 
 use crate::domain::checksum;
 use crate::domain::disposition::{content_disposition, safe_content_type, Disposition};
+use crate::domain::ids::is_valid_id;
+use crate::domain::time::millis;
 use crate::infra::aws::SdkConfig;
 use crate::{ApiError, Config};
 
@@ -102,22 +105,19 @@ pub fn object_key(conversation_id: &str, file_id: &str, retention_days: u32) -> 
 /// first layout, `files/{conversation_id}/{file_id}` (no retention segment), still parse: their
 /// records keep the key they were stored with.
 pub fn parse_object_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("files/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
+    let parts: Vec<&str> = key.strip_prefix("files/")?.split('/').collect();
     let (conversation_id, file_id) = match parts[..] {
         [c, f] => (c, f),
         [r, c, f] if retention_segment(r).is_some() => (c, f),
         _ => return None,
     };
-    (crate::domain::ids::is_valid_id(conversation_id) && crate::domain::ids::is_valid_id(file_id))
-        .then_some((conversation_id, file_id))
+    (is_valid_id(conversation_id) && is_valid_id(file_id)).then_some((conversation_id, file_id))
 }
 
 /// The retention a key was uploaded under; `None` for keys of the first layout, whose bytes
 /// follow the deployment's current setting (their lifecycle rule reads it).
 pub fn key_retention_days(key: &str) -> Option<u32> {
-    let rest = key.strip_prefix("files/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
+    let parts: Vec<&str> = key.strip_prefix("files/")?.split('/').collect();
     match parts[..] {
         [r, _, _] => retention_segment(r),
         _ => None,
@@ -134,16 +134,11 @@ pub fn preview_key(file_key: &str, size: crate::domain::model::PreviewSize) -> O
     Some(format!("previews/{rest}/{}.jpg", size.as_str()))
 }
 
-/// `r7` → 7 (digits only, no sign or leading zeros).
+/// `r7` → 7 (digits only, no sign or leading zeros: the number's one written form).
 fn retention_segment(segment: &str) -> Option<u32> {
     let digits = segment.strip_prefix('r')?;
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || (digits.len() > 1 && digits.starts_with('0'))
-    {
-        return None;
-    }
-    digits.parse().ok()
+    let days: u32 = digits.parse().ok()?;
+    (days.to_string() == digits).then_some(days)
 }
 
 /// The S3 client, built on first use and then kept for the environment's life. Building one
@@ -244,7 +239,6 @@ impl Blobs {
             .ok_or_else(|| ApiError::internal().with_fault("s3.bucket", "FILES_BUCKET is not set"))
     }
 
-    /// Current credentials and how long a URL signed with them may live.
     /// A presigning config for `wanted` (cut to what the credentials have left), and when the
     /// URLs signed with it expire.
     async fn presigning(
@@ -261,6 +255,7 @@ impl Blobs {
         Ok((config, signed_at + lifetime))
     }
 
+    /// Current credentials and how long a URL signed with them may live.
     async fn credentials(
         &self,
         wanted: Duration,
@@ -269,26 +264,19 @@ impl Blobs {
             ApiError::internal().with_fault("s3.credentials", "no credentials provider")
         })?;
         let creds = provider.provide_credentials().await.map_err(|e| {
-            ApiError::unavailable().with_fault(
-                "s3.credentials",
-                aws_smithy_types::error::display::DisplayErrorContext(&e),
-            )
+            ApiError::unavailable().with_fault("s3.credentials", DisplayErrorContext(&e))
         })?;
-        let lifetime = match creds.expiry() {
-            None => wanted,
-            Some(expiry) => {
-                let left = expiry
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default()
-                    .saturating_sub(CREDENTIAL_MARGIN);
-                if left.is_zero() {
-                    return Err(ApiError::unavailable()
-                        .with_fault("s3.credentials", "too close to expiry to sign with"));
-                }
-                wanted.min(left)
-            }
-        };
-        Ok((creds, lifetime))
+        let left = creds.expiry().map(|expiry| {
+            expiry
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .saturating_sub(CREDENTIAL_MARGIN)
+        });
+        if left.is_some_and(|left| left.is_zero()) {
+            return Err(ApiError::unavailable()
+                .with_fault("s3.credentials", "too close to expiry to sign with"));
+        }
+        Ok((creds, left.map_or(wanted, |left| wanted.min(left))))
     }
 
     /// A short-lived GET URL whose response carries a safe Content-Disposition and Content-Type.
@@ -312,12 +300,7 @@ impl Blobs {
             .response_content_type(safe_content_type(content_type))
             .presigned(presigning)
             .await
-            .map_err(|e| {
-                ApiError::internal().with_fault(
-                    "s3.presign",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(|e| presign_failed("s3.presign", e))?;
         Ok(PresignedGet {
             url: request.uri().to_string(),
             expires_at_ms: millis(expires_at),
@@ -378,13 +361,14 @@ impl Blobs {
 
         Ok(PresignedPost {
             method: "POST",
-            url: self.bucket_url(bucket, region),
+            url: self.bucket_url(bucket),
             fields,
             expires_at_ms: millis(expires),
         })
     }
 
-    fn bucket_url(&self, bucket: &str, region: &str) -> String {
+    fn bucket_url(&self, bucket: &str) -> String {
+        let region = &self.region;
         match (&self.endpoint, self.path_style) {
             (Some(ep), _) => format!("{}/{bucket}", ep.trim_end_matches('/')),
             (None, true) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
@@ -546,10 +530,9 @@ where
     e.as_service_error().and_then(|s| s.code()) == Some("NoSuchUpload")
 }
 
-fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// A request the SDK could not presign: ours to fix.
+fn presign_failed(operation: &'static str, e: impl std::error::Error) -> ApiError {
+    ApiError::internal().with_fault(operation, DisplayErrorContext(&e))
 }
 
 /// `20261125T154459Z`
@@ -561,6 +544,7 @@ fn amz_date(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn object_keys_round_trip() {

@@ -53,12 +53,7 @@ impl Blobs {
                 .checksum_sha256(&checksum)
                 .presigned(presigning.clone())
                 .await
-                .map_err(|e| {
-                    ApiError::internal().with_fault(
-                        "s3.presign_part",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    )
-                })?;
+                .map_err(|e| presign_failed("s3.presign_part", e))?;
             let headers: BTreeMap<String, String> = request
                 .headers()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -225,29 +226,41 @@ async fn push_conversation<D: Deliver>(
 ) -> Result<Counts, ApiError> {
     let members = store.member_ids(conversation_id).await?;
     let connections = store.connections_of(&members, now_s).await?;
-    let frames: Vec<Vec<u8>> = messages
+    let frames: Arc<[Vec<u8>]> = messages
         .iter()
         .map(|(_, m)| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
         .collect();
+    let posts = connections.into_iter().map(|c| (c, frames.clone()));
+    Ok(post_each(store, deliver, posts.collect(), now_s).await)
+}
+
+/// Posts each connection its frames ([`post_all`]), [`CONCURRENT_POSTS`] connections at a
+/// time. Owned items: a stream of borrowed ones trips the compiler's Send check in the handler.
+pub(super) async fn post_each<D: Deliver, F: AsRef<[Vec<u8>]>>(
+    store: &Store,
+    deliver: &D,
+    posts: Vec<(Connection, F)>,
+    now_s: i64,
+) -> Counts {
     let mut counts = Counts {
-        connections: connections.len(),
+        connections: posts.len(),
         ..Counts::default()
     };
-    // Owned items: a stream of borrowed ones trips the compiler's Send check in the handler.
-    let frames = &frames;
-    let mut outcomes = futures::stream::iter(connections)
-        .map(move |connection| post_all(store, deliver, connection, frames, now_s))
+    let mut outcomes = futures::stream::iter(posts)
+        .map(|(connection, frames)| async move {
+            post_all(store, deliver, connection, frames.as_ref(), now_s).await
+        })
         .buffer_unordered(CONCURRENT_POSTS);
     while let Some((sent, last)) = outcomes.next().await {
         counts.add(sent, last);
     }
-    Ok(counts)
+    counts
 }
 
 /// Posts `frames` to one connection in order; stops at a gone connection (and forgets it,
 /// unless it may still be opening: then the post counts as failed). Returns how many were sent
 /// and the worst outcome.
-pub(super) async fn post_all<D: Deliver>(
+async fn post_all<D: Deliver>(
     store: &Store,
     deliver: &D,
     connection: Connection,

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
-use futures::StreamExt;
 
-use super::fanout::{post_all, Counts, Deliver, CONCURRENT_POSTS};
+use super::fanout::{post_each, Counts, Deliver};
 use super::ReadFrame;
 use crate::infra::store::{is_member_key, marker_from_images, MarkerMove, Store};
 use crate::ApiError;
@@ -47,10 +46,6 @@ pub async fn push_markers<D: Deliver>(
     users.sort();
     users.dedup();
     let connections = store.connections_of(&users, now_s).await?;
-    let mut counts = Counts {
-        connections: connections.len(),
-        ..Counts::default()
-    };
     // Each connection gets its user's moves in stream order.
     let posts: Vec<_> = connections
         .into_iter()
@@ -66,13 +61,5 @@ pub async fn push_markers<D: Deliver>(
             (connection, frames)
         })
         .collect();
-    let mut outcomes = futures::stream::iter(posts)
-        .map(|(connection, frames)| async move {
-            post_all(store, deliver, connection, &frames, now_s).await
-        })
-        .buffer_unordered(CONCURRENT_POSTS);
-    while let Some((sent, last)) = outcomes.next().await {
-        counts.add(sent, last);
-    }
-    Ok(counts)
+    Ok(post_each(store, deliver, posts, now_s).await)
 }
