@@ -10,6 +10,12 @@ pub fn now_ms() -> i64 {
     millis(SystemTime::now())
 }
 
+/// From now until `epoch_ms` (milliseconds since the epoch, as Lambda gives a deadline); zero
+/// once it has passed.
+pub fn until(epoch_ms: u64) -> Duration {
+    Duration::from_millis(epoch_ms.saturating_sub(now_ms() as u64))
+}
+
 /// `t` in milliseconds since the epoch (0 before it).
 pub fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -67,5 +73,13 @@ mod tests {
     fn formats_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_764_085_499_123), "2025-11-25T15:44:59.123Z");
+    }
+
+    #[test]
+    fn until_a_deadline_is_what_is_left_and_zero_once_passed() {
+        assert_eq!(until(0), Duration::ZERO);
+        assert_eq!(until(now_ms() as u64 - 1), Duration::ZERO);
+        let left = until(now_ms() as u64 + 60_000);
+        assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(30));
     }
 }

@@ -43,8 +43,7 @@ where
 
 /// Lambda's deadline (milliseconds since the epoch) on this process's monotonic clock.
 fn instant_of(deadline_ms: u64) -> std::time::Instant {
-    let left_ms = deadline_ms.saturating_sub(crate::domain::time::now_ms() as u64);
-    std::time::Instant::now() + std::time::Duration::from_millis(left_ms)
+    std::time::Instant::now() + crate::domain::time::until(deadline_ms)
 }
 
 /// [`run`] for a function that needs more than the [`App`] (a client of another service, made

@@ -3,7 +3,7 @@
 
 use crate::ErrorCode;
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -173,10 +173,7 @@ fn time_left(req: &Request) -> Duration {
     const LOCAL: Duration = Duration::from_secs(10);
     let budget = req
         .lambda_context_ref()
-        .and_then(|ctx| {
-            let deadline = UNIX_EPOCH + Duration::from_millis(ctx.deadline);
-            deadline.duration_since(SystemTime::now()).ok()
-        })
+        .map(|ctx| crate::domain::time::until(ctx.deadline))
         .filter(|d| !d.is_zero())
         .unwrap_or(LOCAL);
     budget
