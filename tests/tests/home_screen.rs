@@ -48,19 +48,19 @@ async fn the_preview_of_a_recalled_or_deleted_message_leaks_nothing() {
     let alice = client(app, "alice");
     alice.change_role(&cid, "carol", Role::Admin).await.ok();
 
-    let seq = send_text(app, &cid, "alice", "the launch code is\n\n4242").await;
+    let seq = send_text(app, &cid, "alice", "the launch code is\n\nwalrus").await;
     let (entry, _) = listed(app, "bob", &cid).await;
     let preview = entry.last_message.unwrap();
     assert_eq!((preview.seq, preview.sender.as_str()), (seq, "alice"));
     assert_eq!(
         preview.body,
         LastBodyView::Text {
-            text: "the launch code is 4242".into()
+            text: "the launch code is walrus".into()
         }
     );
     alice.delete_message(&cid, seq).await.ok();
     let (entry, raw) = listed(app, "bob", &cid).await;
-    assert!(!raw.contains("4242"), "{raw}");
+    assert!(!raw.contains("walrus"), "{raw}");
     assert_eq!(event_of(&entry), ("message_recalled".into(), Some(seq)));
     assert_eq!(entry.last_seq, seq + 1);
 
@@ -84,7 +84,7 @@ async fn the_preview_of_a_recalled_or_deleted_message_leaks_nothing() {
 
     // The recalled message is no longer the last when the recall commits: bob's send went
     // first. The preview is still the announcement, at the end.
-    let secret = send_text(app, &cid, "alice", "second secret 777").await;
+    let secret = send_text(app, &cid, "alice", "second secret quokka").await;
     let c = cid.clone();
     hook.arm(move || {
         on_another_device(app, move |other| async move {
@@ -94,12 +94,12 @@ async fn the_preview_of_a_recalled_or_deleted_message_leaks_nothing() {
     alice.delete_message(&cid, secret).await.ok();
     assert!(hook.fired());
     let (entry, raw) = listed(app, "carol", &cid).await;
-    assert!(!raw.contains("777"), "{raw}");
+    assert!(!raw.contains("quokka"), "{raw}");
     assert_eq!(entry.last_seq, secret + 2, "bob's message, then the recall");
     assert_eq!(event_of(&entry), ("message_recalled".into(), Some(secret)));
     // And nothing of it anywhere else a member reads about the group.
     let details = client(app, "carol").conversation(&cid).await;
-    assert!(!details.json.to_string().contains("777"));
+    assert!(!details.json.to_string().contains("quokka"));
 }
 
 /// The groups `g[i]` for these `i`, in this order.
