@@ -647,3 +647,196 @@ async fn a_demotion_committed_just_before_an_add_is_sent_refuses_the_add() {
         .collect();
     assert!(!events.iter().any(|e| e == "member_added"), "{events:?}");
 }
+
+/// DynamoDB's answer when a transaction touches an item another transaction holds (two
+/// transactions on one profile, member or file item at once): cancelled, with
+/// `TransactionConflict` as the reason. moto runs one request at a time and never gives it, so
+/// this interceptor plays it: the next `n` TransactWriteItems are sent empty (nothing is
+/// written, as when DynamoDB cancels) and answered with the cancellation, word for word.
+#[derive(Clone, Debug, Default)]
+struct Conflicts {
+    left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    faking: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Conflicts {
+    /// The next `n` transactions meet a conflict.
+    fn next(&self, n: usize) {
+        self.left.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Conflicts still to come.
+    fn left(&self) -> usize {
+        self.left.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Conflicts {
+    fn name(&self) -> &'static str {
+        "Conflicts"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use std::sync::atomic::Ordering;
+        let request = context.request_mut();
+        let transaction = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
+        if !transaction
+            || self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_err()
+        {
+            return Ok(());
+        }
+        let empty = r#"{"TransactItems":[]}"#;
+        *request.body_mut() = aws_smithy_types::body::SdkBody::from(empty);
+        request
+            .headers_mut()
+            .insert("content-length", empty.len().to_string());
+        self.faking.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if !self.faking.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let body = serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+            "CancellationReasons": [
+                { "Code": "None" },
+                { "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" },
+                { "Code": "None" }
+            ]
+        })
+        .to_string();
+        let response = context.response_mut();
+        *response.status_mut() = 400u16.try_into().unwrap();
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
+        response
+            .headers_mut()
+            .insert("content-length", body.len().to_string());
+        *response.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+        Ok(())
+    }
+}
+
+/// A stack whose DynamoDB client meets [`Conflicts`].
+async fn conflicting_stack() -> (&'static shared::App, Conflicts) {
+    let app = stack().await;
+    let conflicts = Conflicts::default();
+    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+    let ddb = shared::infra::aws::dynamodb_client(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        ddb.config()
+            .to_builder()
+            .interceptor(conflicts.clone())
+            .build(),
+    );
+    let app: &'static shared::App = Box::leak(Box::new(shared::App {
+        store: shared::infra::store::Store::new(ddb, app.config.tables.clone()),
+        blobs: app.blobs.clone(),
+        config: app.config.clone(),
+    }));
+    (app, conflicts)
+}
+
+/// A send that meets a conflict is retried and stored once.
+#[tokio::test]
+async fn a_send_that_meets_a_transaction_conflict_is_retried() {
+    let (app, conflicts) = conflicting_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    conflicts.next(1);
+    let sent = client(app, "alice")
+        .post_message(&cid, &unique("m"), "hello")
+        .await;
+    assert_eq!(sent.status, 201, "{:?}", sent.json);
+    assert_eq!(conflicts.left(), 0, "the conflict was met");
+    assert_eq!(
+        history(app, "alice", &cid).await.len(),
+        2,
+        "created + one text"
+    );
+}
+
+/// Creating a group updates each member's profile in its transaction, so two groups created at
+/// once with a member in common conflict on that profile, in DynamoDB: a cancellation to
+/// retry, not a `500 internal`.
+#[tokio::test]
+async fn a_group_creation_that_meets_a_transaction_conflict_is_retried() {
+    let (app, conflicts) = conflicting_stack().await;
+    conflicts.next(2);
+    let created = client(app, "alice")
+        .create_conversation("Team", &["bob"])
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.json);
+    assert_eq!(conflicts.left(), 0, "both conflicts were met");
+}
+
+/// An invite's transaction checks its maker's member item, which their own sends also write: a
+/// conflict there is retried, not answered "not a member of this group" (404).
+#[tokio::test]
+async fn an_invite_that_meets_a_transaction_conflict_is_retried() {
+    let (app, conflicts) = conflicting_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    conflicts.next(1);
+    let made = client(app, "alice")
+        .create_invite(&cid, serde_json::json!({}))
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.json);
+    assert_eq!(conflicts.left(), 0);
+}
+
+/// The backfill's transaction for a file conflicts with any other on that file's record or
+/// index entries: it is retried, not counted as "no longer available" and left out of the
+/// index for good.
+#[tokio::test]
+async fn a_backfill_that_meets_a_transaction_conflict_indexes_the_file() {
+    let (app, conflicts) = conflicting_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let file = available_file(&cid, "conflicted-report.pdf", app.config.clock.now_ms());
+    app.store.put_file_record(&file).await.unwrap();
+    conflicts.next(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    shared::api::files_backfill::backfill_search(app, None, deadline, 100)
+        .await
+        .unwrap();
+    assert_eq!(conflicts.left(), 0);
+    let query = Query::new().and("q", "conflicted");
+    let found = client(app, "alice").files(&cid, query).await.ok();
+    let ids: Vec<_> = found.files.iter().map(|f| &f.file_id).collect();
+    assert_eq!(ids, vec![&file.file_id]);
+}
+
+/// Conflicts that do not pass are a 503 to retry, with nothing written: never a refusal that
+/// is not one (404, 409) nor a server fault.
+#[tokio::test]
+async fn conflicts_that_persist_are_answered_unavailable() {
+    let (app, conflicts) = conflicting_stack().await;
+    conflicts.next(usize::MAX);
+    let created = client(app, "alice")
+        .create_conversation("Team", &["bob"])
+        .await;
+    assert_eq!(created.error(), (503, ErrorCode::Unavailable));
+    conflicts.next(0);
+    let groups = client(app, "bob").conversations(Query::new()).await.ok();
+    assert!(groups.conversations.is_empty(), "{groups:?}");
+}

@@ -153,9 +153,9 @@ impl Store {
                     }
                 }
             }
-            // Lost the race for this seq (the counter moved) or a TransactionConflict. A
-            // failed counter condition hands back the counters it saw (ALL_OLD), which spares
-            // a read; otherwise read them again.
+            // Lost the race for this seq: the counter moved (`transact` retries conflicts). A
+            // failed counter condition hands back the counters it saw (ALL_OLD), which spares a
+            // read; otherwise read them again.
             let seen = if failed(0) {
                 counters_from(reasons.first())
             } else {

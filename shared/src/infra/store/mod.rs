@@ -110,26 +110,59 @@ fn condition_failed(reasons: &[CancellationReason], i: usize) -> bool {
     reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
+/// How long a transaction cancelled only because of others is tried again: another transaction
+/// held one of its items (`TransactionConflict`) or the table was throttled. Nothing was
+/// written, and DynamoDB's answer to such a cancellation is to retry it; past this, a 503.
+const RETRY_CANCELLED_FOR: Duration = Duration::from_secs(2);
+
+/// Whether DynamoDB cancelled a transaction for reasons of its own, none a refusal: each part's
+/// reason is `None` or a conflict or throttle (moto, one request at a time, never gives these).
+fn cancelled_by_others(reasons: &[CancellationReason]) -> bool {
+    const TRANSIENT: [&str; 3] = [
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    ];
+    let transient = |r: &CancellationReason| r.code().is_some_and(|c| TRANSIENT.contains(&c));
+    let untouched = |r: &CancellationReason| matches!(r.code(), None | Some("None"));
+    reasons.iter().any(transient) && reasons.iter().all(|r| transient(r) || untouched(r))
+}
+
 impl Store {
-    /// TransactWriteItems of `parts`: `Ok(Err(_))` when DynamoDB cancelled it, any other
-    /// failure an error for `operation`.
+    /// TransactWriteItems of `parts`: `Ok(Err(_))` when DynamoDB refused it (a condition, or
+    /// anything else but a conflict or throttle, which are retried), any other failure an error
+    /// for `operation`.
     async fn transact(
         &self,
         parts: Vec<TransactWriteItem>,
         operation: &'static str,
     ) -> Result<Result<(), Cancelled>, ApiError> {
-        let request = self.client.transact_write_items();
-        let Err(e) = request.set_transact_items(Some(parts)).send().await else {
-            return Ok(Ok(()));
-        };
-        let reasons = match e.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
-                ex.cancellation_reasons().to_vec()
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            let request = self.client.transact_write_items();
+            let Err(e) = request.set_transact_items(Some(parts.clone())).send().await else {
+                return Ok(Ok(()));
+            };
+            let reasons = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(ex)) => {
+                    ex.cancellation_reasons().to_vec()
+                }
+                _ => return Err(ApiError::from_sdk(operation, e)),
+            };
+            if !cancelled_by_others(&reasons) {
+                let error = ApiError::from_sdk(operation, e);
+                return Ok(Err(Cancelled { reasons, error }));
             }
-            _ => return Err(ApiError::from_sdk(operation, e)),
-        };
-        let error = ApiError::from_sdk(operation, e);
-        Ok(Err(Cancelled { reasons, error }))
+            attempt += 1;
+            if started.elapsed() > RETRY_CANCELLED_FOR {
+                return Err(ApiError::unavailable().with_fault(
+                    operation,
+                    format!("cancelled by conflicts or throttling {attempt} times"),
+                ));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
     }
 
     /// BatchGetItem for one table, retrying `UnprocessedKeys` with backoff until every key is
@@ -244,5 +277,23 @@ mod tests {
         for attempt in 0..20 {
             assert!(backoff(attempt) <= Duration::from_millis(200));
         }
+    }
+
+    #[test]
+    fn only_conflicts_and_throttles_with_no_refusal_are_retried() {
+        let reasons = |codes: &[&str]| -> Vec<CancellationReason> {
+            let reason = |c: &&str| CancellationReason::builder().code(*c).build();
+            codes.iter().map(reason).collect()
+        };
+        assert!(cancelled_by_others(&reasons(&[
+            "None",
+            "TransactionConflict"
+        ])));
+        assert!(cancelled_by_others(&reasons(&["ThrottlingError", "None"])));
+        // A refusal decides, whatever else happened: retrying would be refused again.
+        let refused = reasons(&["ConditionalCheckFailed", "TransactionConflict"]);
+        assert!(!cancelled_by_others(&refused));
+        assert!(!cancelled_by_others(&reasons(&["ValidationError", "None"])));
+        assert!(!cancelled_by_others(&reasons(&["None", "None"])));
     }
 }
