@@ -448,3 +448,43 @@ fn part_checksums(bytes: &[u8], part: usize) -> Vec<PartChecksum> {
         })
         .collect()
 }
+
+/// A recall of the source file that commits (and removes its bytes) while a forward of it is
+/// under way, after the forward read the source as available and stored its pending record,
+/// before it copies: the forward must answer what a download of the source now answers
+/// (`410 file_gone`), not a server fault.
+#[tokio::test]
+async fn a_forward_racing_a_recall_of_its_source_answers_file_gone() {
+    let (app, hook) = raced_stack().await;
+    let source = create_group(app, "alice", &["bob"]).await;
+    let target = create_group(app, "bob", &[]).await;
+    let fid = upload(app, &source, "alice", "plan.txt", "text/plain", b"the plan").await;
+    let seq = file_messages(app, "alice", &source).await[0].seq;
+    let group = source.clone();
+    // The forward's first write is its pending record (a PutItem on Files).
+    let files = app.config.tables.files.clone();
+    hook.arm_before("PutItem", Some(&files), move || {
+        on_another_device(app, move |other| async move {
+            let recalled = client(other, "alice").delete_message(&group, seq).await;
+            assert_eq!(recalled.status, 200, "{:?}", recalled.json);
+            assert_eq!(recalled.ok().bytes_removed, Some(true));
+        })
+    });
+    let key = unique("f");
+    let r = client(app, "bob")
+        .forward(&source, &fid, &target, &key)
+        .await;
+    assert!(hook.fired(), "the recall ran inside the forward");
+    assert_eq!(r.error(), (410, ErrorCode::FileGone), "{:?}", r.json);
+    // A retry of the same forward answers the same.
+    let again = client(app, "bob")
+        .forward(&source, &fid, &target, &key)
+        .await;
+    assert_eq!(
+        again.error(),
+        (410, ErrorCode::FileGone),
+        "{:?}",
+        again.json
+    );
+    assert!(file_messages(app, "bob", &target).await.is_empty());
+}

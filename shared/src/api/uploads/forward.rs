@@ -82,7 +82,14 @@ pub async fn forward(
             start(app, caller, &source, &to, &target_id, origin, now).await?
         }
     };
-    copy_bytes(app, &source, &record).await?;
+    if let Err(e) = copy_bytes(app, &source, &record).await {
+        // The source may have gone while it was copied (a recall or deletion removes its
+        // bytes): then the answer is its state, as a download would give, not a storage fault.
+        if let Some(now_source) = app.store.get_file(file_id).await? {
+            crate::api::files::downloadable(&now_source, app.config.clock.now_ms())?;
+        }
+        return Err(e);
+    }
     let (message, _) = complete_file(app, record).await?;
     let file = app
         .store
