@@ -565,6 +565,46 @@ async fn the_sweep_completes_finished_uploads_and_aborts_abandoned_ones() {
     assert_eq!(sweep_uploads::handle(app).await.unwrap(), 0);
 }
 
+/// A client back after its upload counts as abandoned (a laptop asleep after the last part)
+/// is answered what the sweep then does: the finished upload is announced (once, the sweep
+/// finds it done), the unfinished one is gone and stays unannounced. A 410 for a file the sweep
+/// announces later would make the client upload it again, and the group get it twice.
+#[tokio::test]
+async fn a_completion_after_abandonment_is_answered_what_the_sweep_does() {
+    let app = mp_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let bytes = file_bytes(7 * MIB, 5);
+    let finished = create(&alice, &cid, "ab-1", &bytes, &[1, 2])
+        .await
+        .created();
+    put_all(part_list(&finished), &bytes).await;
+    let partial = create(&alice, &cid, "ab-2", &bytes, &[1]).await.created();
+    put_all(part_list(&partial), &bytes).await;
+    for ticket in [&finished, &partial] {
+        let mut file = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+        file.upload_deadline_ms =
+            Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
+        app.store.put_file_record(&file).await.unwrap();
+    }
+
+    let done = alice.complete_upload(&cid, &finished.file_id).await;
+    assert_eq!(done.status, 201, "{:?}", done.json);
+    let gone = alice.complete_upload(&cid, &partial.file_id).await;
+    assert_eq!(gone.error(), (410, ErrorCode::FileGone));
+
+    sweep_uploads::handle(app).await.unwrap();
+    assert_eq!(
+        file_messages(&alice, &cid, &finished.file_id).await.len(),
+        1
+    );
+    assert!(file_messages(&alice, &cid, &partial.file_id)
+        .await
+        .is_empty());
+    let again = alice.complete_upload(&cid, &partial.file_id).await;
+    assert_eq!(again.error(), (410, ErrorCode::FileGone));
+}
+
 #[tokio::test]
 async fn config_tells_clients_when_and_how_to_split() {
     let app = mp_stack().await;

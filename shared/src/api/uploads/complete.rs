@@ -21,15 +21,26 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
         FileStatus::Available | FileStatus::Expired => {
             return announced(app, &file).await.map(|m| (m, false))
         }
+        FileStatus::Deleted if file.status == StoredFileStatus::Deleted => return Err(abandoned()),
+        // Past its abandonment time but not swept yet: what the next sweep would do, now. Bytes
+        // that arrived are announced; anything short of them is gone, so a client told 410
+        // never sees the file announced later (and upload it twice).
         FileStatus::Deleted => {
-            return Err(ApiError::new(
-                ErrorCode::FileGone,
-                "the upload was abandoned",
-            ))
+            return complete_stored_pending(app, file).await.map_err(|e| {
+                if e.status < 500 {
+                    abandoned()
+                } else {
+                    e
+                }
+            })
         }
         FileStatus::Pending => {}
     }
     complete_stored_pending(app, file).await
+}
+
+fn abandoned() -> ApiError {
+    ApiError::new(ErrorCode::FileGone, "the upload was abandoned")
 }
 
 /// Completion of a file whose record is still `pending`, whatever its deadline: the object is
