@@ -520,3 +520,101 @@ async fn a_deletion_committed_just_before_a_recall_is_sent_leaves_one_deletion()
     let tombstone = page.messages.iter().find(|m| m.seq == seq).unwrap();
     assert_eq!(tombstone.deleted.as_ref().unwrap().by, "owner");
 }
+
+/// Frames the fan-out posted, by connection.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(String, String)>>);
+
+impl shared::infra::push::fanout::Deliver for Recorder {
+    async fn post(
+        &self,
+        connection_id: &str,
+        frame: &[u8],
+    ) -> shared::infra::push::fanout::Delivery {
+        let frame = String::from_utf8_lossy(frame).into_owned();
+        self.0
+            .lock()
+            .unwrap()
+            .push((connection_id.to_string(), frame));
+        shared::infra::push::fanout::Delivery::Sent
+    }
+}
+
+/// A messages-stream record as Lambda hands it: `name` (INSERT/MODIFY) with this new image.
+fn stream_record(name: &str, number: u64, image: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "eventID": format!("e{number}"),
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": { "conversation_id": image["conversation_id"], "seq": image["seq"] },
+            "NewImage": image,
+            "SequenceNumber": format!("{number:024}"),
+            "SizeBytes": 200,
+            "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Messages/stream/x"
+    })
+}
+
+/// Lambda redelivers a stream batch (it retries from the first failed record, here after a
+/// failed read of another group's members, for up to `MaximumRecordAgeInSeconds` = 5 min, and
+/// the records hold the images as they were written). Between the first delivery and the
+/// retry, alice recalled her text and added carol. The retried batch holds the send and the
+/// recall's tombstone: carol, who joined after the recall and whom history never shows the
+/// text, must not be pushed it.
+#[tokio::test]
+async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let secret = "the merger closes on friday";
+    let alice = client(app, "alice");
+    let sent = alice
+        .post_message(&cid, &unique("m"), secret)
+        .await
+        .created();
+    let recalled = alice.delete_message(&cid, sent.seq).await.ok();
+    assert_eq!(recalled.message.kind, "deleted");
+    alice.add_member(&cid, "carol", None).await.created();
+    let now_s = shared::domain::time::now_ms() / 1000;
+    assert!(shared::infra::push::open_connection(
+        &app.store,
+        "carol",
+        "carol-phone",
+        now_s - 60,
+        10
+    )
+    .await
+    .unwrap());
+    // What the stream holds for that seq: the send's image, then the recall's tombstone.
+    let seq = serde_json::json!({ "N": sent.seq.to_string() });
+    let common = |kind: &str| {
+        serde_json::json!({
+            "conversation_id": { "S": cid },
+            "seq": seq,
+            "message_id": { "S": sent.message_id },
+            "sender": { "S": "alice" },
+            "sent_at": { "N": "1795808460123" },
+            "kind": { "S": kind },
+        })
+    };
+    let mut text = common("text");
+    text["text"] = serde_json::json!({ "S": secret });
+    let mut tombstone = common("deleted");
+    tombstone["deleted_by"] = serde_json::json!({ "S": "alice" });
+    tombstone["deleted_at"] = serde_json::json!({ "N": "1795808470000" });
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_value(serde_json::json!({ "Records": [
+            stream_record("INSERT", 1, text),
+            stream_record("MODIFY", 2, tombstone),
+        ]}))
+        .unwrap();
+    let recorder = Recorder::default();
+    shared::infra::push::fanout::fan_out(&app.store, &recorder, &event, now_s).await;
+    let posted = recorder.0.lock().unwrap().clone();
+    assert!(!posted.is_empty(), "carol's connection was posted to");
+    let leaked: Vec<_> = posted.iter().filter(|(_, f)| f.contains(secret)).collect();
+    assert!(leaked.is_empty(), "recalled text pushed again: {leaked:?}");
+}

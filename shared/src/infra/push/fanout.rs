@@ -226,9 +226,15 @@ async fn push_conversation<D: Deliver>(
 ) -> Result<Counts, ApiError> {
     let members = store.member_ids(conversation_id).await?;
     let connections = store.connections_of(&members, now_s).await?;
+    // Only the newest image of each seq in the batch: a tombstone later in it replaces the
+    // text it deleted, which a redelivered batch (or a recall right after the send) would
+    // otherwise push again, to members who never had it among them.
+    let newest = |i: usize, m: &Message| !messages[i + 1..].iter().any(|(_, n)| n.seq == m.seq);
     let frames: Arc<[Vec<u8>]> = messages
         .iter()
-        .map(|(_, m)| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
+        .enumerate()
+        .filter(|(i, (_, m))| newest(*i, m))
+        .map(|(_, (_, m))| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
         .collect();
     let posts = connections.into_iter().map(|c| (c, frames.clone()));
     Ok(post_each(store, deliver, posts.collect(), now_s).await)
