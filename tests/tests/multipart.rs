@@ -605,6 +605,52 @@ async fn a_completion_after_abandonment_is_answered_what_the_sweep_does() {
     assert_eq!(again.error(), (410, ErrorCode::FileGone));
 }
 
+/// Forced: fresh part URLs for an upload the sweep has just read as abandoned (its index read
+/// may be behind, or the two cross at the abandonment time) commit before the sweep's delete.
+/// Only the deadline in the delete's condition keeps the upload the client is still sending.
+#[tokio::test]
+async fn the_sweep_never_deletes_an_upload_whose_deadline_just_moved() {
+    let hook = BeforeTransaction::default();
+    let app = stack_with(Options {
+        multipart_threshold_bytes: 6 * MIB as u64,
+        part_size_bytes: PART as u64,
+        before_transaction: Some(hook.clone()),
+        ..Options::default()
+    })
+    .await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let bytes = file_bytes(7 * MIB, 6);
+    let ticket = create(&alice, &cid, "mv-1", &bytes, &[1]).await.created();
+    put_all(part_list(&ticket), &bytes).await;
+    let fid = ticket.file_id.clone();
+    let mut file = app.store.get_file(&fid).await.unwrap().unwrap();
+    file.upload_deadline_ms =
+        Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
+    app.store.put_file_record(&file).await.unwrap();
+    let moved = fid.clone();
+    hook.arm_before("UpdateItem", Some(&fid), move || {
+        on_another_device(app, move |other| async move {
+            let deadline = shared::domain::time::now_ms() + 900_000;
+            let store = &other.store;
+            assert!(store
+                .extend_upload_deadline(&moved, deadline)
+                .await
+                .unwrap());
+        })
+    });
+    sweep_uploads::handle(app).await.unwrap();
+    assert!(hook.fired(), "the sweep tried to delete the upload");
+
+    let urls = alice
+        .part_urls(&cid, &fid, &checksums(&bytes, &[2]))
+        .await
+        .ok();
+    put_all(&urls.parts, &bytes).await;
+    let done = alice.complete_upload(&cid, &fid).await;
+    assert_eq!(done.status, 201, "{:?}", done.json);
+}
+
 #[tokio::test]
 async fn config_tells_clients_when_and_how_to_split() {
     let app = mp_stack().await;

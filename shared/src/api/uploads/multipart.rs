@@ -263,7 +263,7 @@ pub async fn abort(
         StoredFileStatus::Pending
             if !app
                 .store
-                .mark_pending_deleted(file_id, app.config.clock.now_ms())
+                .mark_pending_deleted(file_id, app.config.clock.now_ms(), None)
                 .await? =>
         {
             // No longer pending: completed, or swept, meanwhile.

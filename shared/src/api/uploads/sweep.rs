@@ -38,7 +38,7 @@ pub async fn sweep_abandoned(app: &App, batch: u32) -> Result<Swept, ApiError> {
         let deleted = async {
             if app
                 .store
-                .mark_pending_deleted(&file.file_id, app.config.clock.now_ms())
+                .mark_pending_deleted(&file.file_id, app.config.clock.now_ms(), Some(cutoff))
                 .await?
             {
                 // Now in the purge index: if this fails, `purge_deleted` finishes it.

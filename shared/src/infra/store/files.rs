@@ -227,11 +227,17 @@ impl Store {
             .collect()
     }
 
-    /// Marks a still-pending upload deleted; `false` if it is no longer pending (completed).
-    /// It joins the purge index in the same write, so bytes that did arrive are removed even if
-    /// the call that removes them next fails.
-    pub async fn mark_pending_deleted(&self, file_id: &str, now_ms: i64) -> Result<bool, ApiError> {
-        let result = self
+    /// Marks a still-pending upload deleted; `false` if it is no longer pending (completed), or,
+    /// with `abandoned_before`, if its deadline moved past that (a fresh form or part URLs were
+    /// handed out after the sweep read it). It joins the purge index in the same write, so bytes
+    /// that did arrive are removed even if the call that removes them next fails.
+    pub async fn mark_pending_deleted(
+        &self,
+        file_id: &str,
+        now_ms: i64,
+        abandoned_before: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        let mut update = self
             .update_item(&self.tables.files, [("file_id", s(file_id))])
             .update_expression(
                 "SET #st = :deleted, deleted_at = :now, purge_shard = :purge REMOVE pending_shard",
@@ -241,10 +247,13 @@ impl Store {
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":purge", s(PURGE_SHARD))
             .expression_attribute_values(":deleted", status(Deleted))
-            .expression_attribute_values(":pending", status(Pending))
-            .send()
-            .await;
-        super::conditional_write(result, "files.mark_pending_deleted")
+            .expression_attribute_values(":pending", status(Pending));
+        if let Some(cutoff) = abandoned_before {
+            update = update
+                .condition_expression("#st = :pending AND upload_deadline < :cutoff")
+                .expression_attribute_values(":cutoff", n(cutoff));
+        }
+        super::conditional_write(update.send().await, "files.mark_pending_deleted")
     }
 
     /// Transaction part: the file announced by message `seq` is deleted with it, and queued for
