@@ -376,3 +376,92 @@ async fn long_messages_page_back_to_the_first_one() {
     assert_eq!(seen, (1..=81).collect::<Vec<u64>>());
     assert!(pages > 1, "1.3 MB of messages do not fit one DynamoDB page");
 }
+
+/// An eventually consistent read from a replica behind on one message (DynamoDB may answer a
+/// Query from such a replica, and a conversation's items can span partitions): this
+/// interceptor hides seq `lagging` from every Query of Messages not read consistently. moto is
+/// always up to date, so the lag is played.
+#[derive(Clone, Debug)]
+struct LaggingReplica {
+    messages_table: String,
+    lagging: u64,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for LaggingReplica {
+    fn name(&self) -> &'static str {
+        "LaggingReplica"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request_mut();
+        let query = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".Query"));
+        let Some(bytes) = request.body().bytes().filter(|_| query) else {
+            return Ok(());
+        };
+        let mut body: serde_json::Value = serde_json::from_slice(bytes)?;
+        if body["TableName"] != self.messages_table.as_str() || body["ConsistentRead"] == true {
+            return Ok(());
+        }
+        body["FilterExpression"] = "seq <> :lagging".into();
+        body["ExpressionAttributeValues"][":lagging"] =
+            serde_json::json!({ "N": self.lagging.to_string() });
+        let body = body.to_string();
+        request
+            .headers_mut()
+            .insert("content-length", body.len().to_string());
+        *request.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+        Ok(())
+    }
+}
+
+/// History has no holes, so a page with one came from a lagging replica: it is read again,
+/// consistently, and neither the first page, paging back, nor a device polling onwards ever
+/// steps over the message (a poll's cursor moves past what it returns).
+#[tokio::test]
+async fn a_lagging_replica_never_makes_a_cursor_step_over_a_message() {
+    let base = stack().await;
+    let cid = create_group(base, "alice", &["bob"]).await;
+    let bob = client(base, "bob");
+    let newer = bob.messages(&cid, Query::new()).await.ok().newer;
+    for i in 2..=8 {
+        send_text(base, &cid, "alice", &format!("m{i}")).await;
+    }
+    let lag = LaggingReplica {
+        messages_table: base.config.tables.messages.clone(),
+        lagging: 4,
+    };
+    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+    let ddb = shared::infra::aws::dynamodb_client(&sdk);
+    let ddb =
+        aws_sdk_dynamodb::Client::from_conf(ddb.config().to_builder().interceptor(lag).build());
+    let app: &'static shared::App = Box::leak(Box::new(shared::App {
+        store: shared::infra::store::Store::new(ddb, base.config.tables.clone()),
+        blobs: base.blobs.clone(),
+        config: base.config.clone(),
+    }));
+    let bob = client(app, "bob");
+
+    let polled = bob
+        .messages(&cid, Query::new().and("after", &newer))
+        .await
+        .ok();
+    assert_eq!(seqs(&polled), vec![2, 3, 4, 5, 6, 7, 8]);
+    let newest = bob.messages(&cid, Query::limit(3)).await.ok();
+    assert_eq!(seqs(&newest), vec![6, 7, 8]);
+    let older = newest.older.unwrap();
+    let back = bob
+        .messages(&cid, Query::limit(3).and("before", &older))
+        .await
+        .ok();
+    assert_eq!(seqs(&back), vec![3, 4, 5]);
+}

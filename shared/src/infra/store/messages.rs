@@ -34,6 +34,19 @@ pub enum MessageRange {
     After(u64),
 }
 
+impl MessageRange {
+    /// Whether `page`, read for this range in its order, has every seq it spans and starts
+    /// where the range does (the seq after or before the cursor).
+    fn is_whole(&self, page: &[Message]) -> bool {
+        let first = match (self, page.first()) {
+            (_, None) | (MessageRange::Newest, _) => true,
+            (MessageRange::Before(seq), Some(m)) => m.seq + 1 == *seq,
+            (MessageRange::After(seq), Some(m)) => m.seq == seq + 1,
+        };
+        first && page.windows(2).all(|w| w[0].seq.abs_diff(w[1].seq) == 1)
+    }
+}
+
 /// How an append ended.
 #[derive(Debug)]
 pub enum AppendOutcome {
@@ -142,15 +155,30 @@ impl Store {
                 .expression_attribute_values(":s", n(seq))
                 .scan_index_forward(true),
         };
-        let out = q
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("messages.query", e))?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(message_from_item)
-            .collect()
+        // History has no holes: every seq up to the last is stored (a deletion leaves a
+        // tombstone). An eventually consistent page with one was read from a replica behind on
+        // part of the conversation (its items can span partitions); it is read again,
+        // consistently, so a cursor never steps over a message. Whole pages cost half as much.
+        let read = |consistent: bool| {
+            let q = q.clone();
+            async move {
+                let out = q
+                    .set_consistent_read(consistent.then_some(true))
+                    .send()
+                    .await;
+                let out = out.map_err(|e| ApiError::from_sdk("messages.query", e))?;
+                let items = out.items.unwrap_or_default();
+                items
+                    .iter()
+                    .map(message_from_item)
+                    .collect::<Result<Vec<_>, _>>()
+            }
+        };
+        let page = read(false).await?;
+        if range.is_whole(&page) {
+            return Ok(page);
+        }
+        read(true).await
     }
 
     pub async fn get_message(
@@ -396,5 +424,33 @@ mod tests {
             };
             assert_eq!(message_from_item(&message_item(&m)).unwrap(), m);
         }
+    }
+
+    #[test]
+    fn a_page_is_whole_when_it_has_every_seq_from_its_cursor_on() {
+        let page = |seqs: &[u64]| -> Vec<Message> {
+            let at = |seq: &u64| Message {
+                conversation_id: "c".into(),
+                seq: *seq,
+                message_id: format!("m{seq}"),
+                sender: "alice".into(),
+                sent_at_ms: 1,
+                body: MessageBody::Text("hi".into()),
+            };
+            seqs.iter().map(at).collect()
+        };
+        assert!(MessageRange::Newest.is_whole(&page(&[9, 8, 7])));
+        assert!(!MessageRange::Newest.is_whole(&page(&[9, 7, 6])));
+        assert!(MessageRange::After(4).is_whole(&page(&[5, 6])));
+        assert!(
+            !MessageRange::After(4).is_whole(&page(&[6, 7])),
+            "5 missing"
+        );
+        assert!(MessageRange::Before(5).is_whole(&page(&[4, 3])));
+        assert!(
+            !MessageRange::Before(5).is_whole(&page(&[3, 2])),
+            "4 missing"
+        );
+        assert!(MessageRange::After(4).is_whole(&[]));
     }
 }
