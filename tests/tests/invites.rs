@@ -327,3 +327,32 @@ async fn making_an_invite_twice_with_one_request_key_makes_one_link() {
         2
     );
 }
+
+/// A link whose inviter lost the right to invite lets nobody in, so it must not show what it
+/// would join either: its holder (an outsider) learns the group's title, member count and the
+/// inviter's name from a link that is dead. The preview answers what the accept answers.
+#[tokio::test]
+async fn a_dead_link_of_a_demoted_or_removed_inviter_previews_nothing() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let link = invite(&client(app, "bob"), &cid, json!({})).await;
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    let dave = client(app, "dave");
+    assert_eq!(
+        dave.accept_invite(&link.code).await.error(),
+        (410, ErrorCode::InviteGone)
+    );
+    assert_eq!(
+        dave.invite_preview(&link.code).await.error(),
+        (410, ErrorCode::InviteGone),
+        "a demoted inviter's link still shows the group"
+    );
+    alice.remove_member(&cid, "bob").await;
+    assert_eq!(
+        dave.invite_preview(&link.code).await.error(),
+        (410, ErrorCode::InviteGone),
+        "a removed inviter's link still shows the group"
+    );
+}
