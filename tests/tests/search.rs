@@ -673,14 +673,20 @@ async fn far_future_and_reversed_time_bounds_answer_sensibly() {
             r.files.into_iter().map(|f| f.file_id).collect::<Vec<_>>()
         }
     };
-    assert_eq!(ids(Query::new().and("before", "2200-01-01")).await, [id.clone()]);
+    assert_eq!(
+        ids(Query::new().and("before", "2200-01-01")).await,
+        [id.clone()]
+    );
     assert_eq!(
         ids(Query::new().and("before", "2400-01-01")).await,
         [id.clone()],
         "an upload of today is before 2400"
     );
     assert_eq!(
-        ids(q("plan").and("after", "2000-01-01").and("before", "2400-01-01")).await,
+        ids(q("plan")
+            .and("after", "2000-01-01")
+            .and("before", "2400-01-01"))
+        .await,
         [id.clone()]
     );
     // `after` later than `before`: no file can match; a clear 400, never DynamoDB's refusal.
