@@ -245,12 +245,19 @@ pub async fn preview(app: &App, code: &str) -> Result<InvitePreview, ApiError> {
     if !invite.usable(app.config.clock.now_ms()) {
         return Err(invite_gone());
     }
-    let (conversation, inviter) = futures::future::join(
-        app.store.get_conversation(&invite.conversation_id),
+    let cid = invite.conversation_id.as_str();
+    let (conversation, inviter, inviter_member) = futures::future::join3(
+        app.store.get_conversation(cid),
         app.store.get_profile(&invite.created_by),
+        app.store.get_member(cid, &invite.created_by),
     )
     .await;
     let c = conversation?.ok_or_else(invite_gone)?;
+    // A link whose inviter may no longer invite lets nobody in (the accept's in-write check),
+    // so it shows nothing of the group either.
+    if !inviter_member?.is_some_and(|m| m.role.can_manage_members()) {
+        return Err(invite_gone());
+    }
     let member_count = match c.member_count {
         Some(n) => n,
         None => app.store.count_members(&c.conversation_id, None).await? as u64,
