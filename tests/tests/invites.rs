@@ -356,3 +356,26 @@ async fn a_dead_link_of_a_demoted_or_removed_inviter_previews_nothing() {
         "a removed inviter's link still shows the group"
     );
 }
+
+/// A request key names one request: reused with other terms it must be refused (as a reused
+/// `client_request_id` of a group, or `client_msg_id` of an upload, is), not answered with the
+/// first invite. Otherwise an admin who asks for a single-use link gets an unlimited one, and
+/// believes the link they share dies after one join.
+#[tokio::test]
+async fn a_request_key_reused_with_other_terms_is_refused_not_answered_with_another_invite() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let first = alice
+        .create_invite(&cid, json!({"client_request_id": "inv-terms"}))
+        .await;
+    assert_eq!(first.status, 201);
+    let single_use = alice
+        .create_invite(
+            &cid,
+            json!({"max_uses": 1, "client_request_id": "inv-terms"}),
+        )
+        .await;
+    // On main: 200 with the first invite, `max_uses: null`.
+    assert_eq!(single_use.error(), (409, ErrorCode::ClientMsgIdReused));
+}
