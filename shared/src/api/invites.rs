@@ -157,6 +157,17 @@ pub async fn create(
         .await?
     {
         PutInvite::Stored => Ok((invite_view(app, &invite), true)),
+        // A retry asks for the same terms; a key reused for other ones is a client bug that
+        // would otherwise hand out a link other than the one asked for (unlimited for single-use).
+        PutInvite::Existing(first)
+            if first.max_uses != new.max_uses
+                || first.expires_at - first.created_at != lifetime as i64 * 1000 =>
+        {
+            Err(ApiError::new(
+                ErrorCode::ClientMsgIdReused,
+                "client_request_id was already used to make another invite",
+            ))
+        }
         PutInvite::Existing(first) => Ok((invite_view(app, &first), false)),
         // Lost the role (or the group) while asking: a non-manager's answer.
         PutInvite::NotAllowed => Err(ApiError::not_found()),
