@@ -700,3 +700,32 @@ async fn far_future_and_reversed_time_bounds_answer_sensibly() {
         .await;
     assert_eq!(r.error(), (400, ErrorCode::InvalidFilter));
 }
+
+/// Every filter a search takes, with paging and thumbnails, is 9 parameters: the next page of
+/// such a search (its cursor is the 9th) must not be refused by the bound on how many
+/// parameters a query may have.
+#[tokio::test]
+async fn a_search_with_every_filter_pages_on() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    for name in ["plan-a.txt", "plan-b.txt"] {
+        up(app, &cid, "alice", name, "text/plain").await;
+    }
+    let query = || {
+        q("plan")
+            .and("type", "document")
+            .and("uploader", "alice")
+            .and("after", "2000-01-01")
+            .and("before", "2200-01-01")
+            .and("include", "expired")
+            .and("limit", "1")
+            .and("preview_urls", "small")
+    };
+    let bob = client(app, "bob");
+    let first = bob.files(&cid, query()).await.ok();
+    assert_eq!(first.files.len(), 1);
+    let cursor = first.cursor.expect("a second page");
+    let second = bob.files(&cid, query().and("cursor", &cursor)).await;
+    assert_eq!(second.status, 200, "{:?}", second.json);
+    assert_eq!(second.ok().files[0].name, "plan-a.txt");
+}
