@@ -191,8 +191,9 @@ pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        // Bounded before any per-parameter work: no route takes more than a few parameters.
-        const MAX_PARAMS: usize = 8;
+        // Bounded before any per-parameter work: the most a route takes is 9 (a group's file
+        // search with every filter, paging and thumbnails).
+        const MAX_PARAMS: usize = 12;
         const MAX_QUERY_BYTES: usize = 8192;
         if raw.len() > MAX_QUERY_BYTES
             || raw
