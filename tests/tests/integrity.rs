@@ -647,3 +647,36 @@ async fn a_demotion_committed_just_before_an_add_is_sent_refuses_the_add() {
         .collect();
     assert!(!events.iter().any(|e| e == "member_added"), "{events:?}");
 }
+
+/// Every body is a JSON object (docs/openapi.yaml: `type: object`, no other properties), but
+/// serde's derived structs also take their fields by position from an array: `[5]` moved a read
+/// marker and `["id","text"]` posted a message. A body in a form the API does not document is
+/// refused, not guessed at.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    send_text(app, &cid, "bob", "hello").await;
+    let alice = client(app, "alice");
+    let mark = alice
+        .send(
+            "PUT",
+            &format!("/conversations/{cid}/read"),
+            Some(serde_json::json!([2])),
+        )
+        .await;
+    assert_eq!(mark.error(), (400, ErrorCode::InvalidBody));
+    let post = alice
+        .send(
+            "POST",
+            &format!("/conversations/{cid}/messages"),
+            Some(serde_json::json!(["arr-1", "sent as an array"])),
+        )
+        .await;
+    assert_eq!(post.error(), (400, ErrorCode::InvalidBody));
+    assert_eq!(
+        history(app, "alice", &cid).await.len(),
+        2,
+        "nothing appended"
+    );
+}
