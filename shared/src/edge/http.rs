@@ -316,6 +316,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
         ));
     }
+    // Every body is an object: serde's derived structs would also take their fields by
+    // position from an array, a form the API does not document.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the body must be a JSON object",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidBody,
