@@ -488,3 +488,45 @@ async fn a_forward_racing_a_recall_of_its_source_answers_file_gone() {
     );
     assert!(file_messages(app, "bob", &target).await.is_empty());
 }
+
+/// A forward cut short before its bytes were copied (the request's deadline, a crash) leaves
+/// its pending record, and the client retries with the same `client_msg_id`. If the source was
+/// recalled in between, its bytes are purged: the retry must answer what a new forward answers
+/// (`410 file_gone`), not try to copy bytes that are gone (S3's NoSuchKey, a 500).
+#[tokio::test]
+async fn a_retried_forward_of_a_source_recalled_meanwhile_is_gone_not_a_500() {
+    use shared::domain::model::{ForwardSource, StoredFileStatus};
+    let app = stack().await;
+    let (source, target) = two_groups(app).await;
+    let bytes = b"quarterly numbers".to_vec();
+    let fid = upload(app, &source, "alice", "numbers.txt", "text/plain", &bytes).await;
+    let alice = client(app, "alice");
+    let msg = unique("f");
+    // What the first try left when its deadline cut it off before the copy: the pending record
+    // `start` stores, under the id the same request always names.
+    let now = app.config.clock.now_ms();
+    let target_id =
+        shared::domain::ids::derived_id("groupshare-forward", &[&target, "alice", &msg]);
+    let mut pending = available_file(&target, "numbers.txt", now);
+    pending.file_id = target_id.clone();
+    pending.s3_key =
+        shared::infra::blob::object_key(&target, &target_id, app.config.retention_days);
+    pending.size = bytes.len() as u64;
+    pending.content_type = "text/plain".into();
+    pending.sha256 = Some(sha256_hex(&bytes));
+    pending.status = StoredFileStatus::Pending;
+    pending.message_seq = None;
+    pending.upload_deadline_ms = Some(now + 15 * 60_000);
+    pending.forwarded_from = Some(ForwardSource {
+        conversation_id: source.clone(),
+        file_id: fid.clone(),
+    });
+    assert!(app.store.put_new_file(&pending).await.unwrap());
+
+    let seq = file_messages(app, "alice", &source).await[0].seq;
+    let recalled = alice.delete_message(&source, seq).await.ok();
+    assert_eq!(recalled.bytes_removed, Some(true));
+
+    let retry = alice.forward(&source, &fid, &target, &msg).await;
+    assert_eq!(retry.error(), (410, ErrorCode::FileGone));
+}

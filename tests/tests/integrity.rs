@@ -840,3 +840,36 @@ async fn conflicts_that_persist_are_answered_unavailable() {
     let groups = client(app, "bob").conversations(Query::new()).await.ok();
     assert!(groups.conversations.is_empty(), "{groups:?}");
 }
+
+/// Every body is a JSON object (docs/openapi.yaml: `type: object`, no other properties), but
+/// serde's derived structs also take their fields by position from an array: `[5]` moved a read
+/// marker and `["id","text"]` posted a message. A body in a form the API does not document is
+/// refused, not guessed at.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    send_text(app, &cid, "bob", "hello").await;
+    let alice = client(app, "alice");
+    let mark = alice
+        .send(
+            "PUT",
+            &format!("/conversations/{cid}/read"),
+            Some(serde_json::json!([2])),
+        )
+        .await;
+    assert_eq!(mark.error(), (400, ErrorCode::InvalidBody));
+    let post = alice
+        .send(
+            "POST",
+            &format!("/conversations/{cid}/messages"),
+            Some(serde_json::json!(["arr-1", "sent as an array"])),
+        )
+        .await;
+    assert_eq!(post.error(), (400, ErrorCode::InvalidBody));
+    assert_eq!(
+        history(app, "alice", &cid).await.len(),
+        2,
+        "nothing appended"
+    );
+}

@@ -327,3 +327,55 @@ async fn making_an_invite_twice_with_one_request_key_makes_one_link() {
         2
     );
 }
+
+/// A link whose inviter lost the right to invite lets nobody in, so it must not show what it
+/// would join either: its holder (an outsider) learns the group's title, member count and the
+/// inviter's name from a link that is dead. The preview answers what the accept answers.
+#[tokio::test]
+async fn a_dead_link_of_a_demoted_or_removed_inviter_previews_nothing() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let link = invite(&client(app, "bob"), &cid, json!({})).await;
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    let dave = client(app, "dave");
+    assert_eq!(
+        dave.accept_invite(&link.code).await.error(),
+        (410, ErrorCode::InviteGone)
+    );
+    assert_eq!(
+        dave.invite_preview(&link.code).await.error(),
+        (410, ErrorCode::InviteGone),
+        "a demoted inviter's link still shows the group"
+    );
+    alice.remove_member(&cid, "bob").await;
+    assert_eq!(
+        dave.invite_preview(&link.code).await.error(),
+        (410, ErrorCode::InviteGone),
+        "a removed inviter's link still shows the group"
+    );
+}
+
+/// A request key names one request: reused with other terms it must be refused (as a reused
+/// `client_request_id` of a group, or `client_msg_id` of an upload, is), not answered with the
+/// first invite. Otherwise an admin who asks for a single-use link gets an unlimited one, and
+/// believes the link they share dies after one join.
+#[tokio::test]
+async fn a_request_key_reused_with_other_terms_is_refused_not_answered_with_another_invite() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let first = alice
+        .create_invite(&cid, json!({"client_request_id": "inv-terms"}))
+        .await;
+    assert_eq!(first.status, 201);
+    let single_use = alice
+        .create_invite(
+            &cid,
+            json!({"max_uses": 1, "client_request_id": "inv-terms"}),
+        )
+        .await;
+    // On main: 200 with the first invite, `max_uses: null`.
+    assert_eq!(single_use.error(), (409, ErrorCode::ClientMsgIdReused));
+}

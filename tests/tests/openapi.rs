@@ -69,3 +69,29 @@ fn system_events_are_documented() {
         .collect();
     assert_eq!(in_code, documented);
 }
+
+/// Statuses every operation of a kind can answer are in its `responses`: every request's query
+/// is parsed (a repeated key or more than 8 parameters is `400 invalid_query`, on any route), and
+/// every JSON body is size-checked before it is parsed (`413 body_too_large`).
+#[test]
+fn statuses_every_route_can_answer_are_documented() {
+    let spec = spec();
+    let mut undocumented = Vec::new();
+    for (path, item) in spec["paths"].as_mapping().unwrap() {
+        for (method, op) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if !["get", "post", "put", "delete", "patch"].contains(&method) {
+                continue;
+            }
+            let documents = |status: &str| op["responses"].get(status).is_some();
+            let path = path.as_str().unwrap();
+            if !documents("400") {
+                undocumented.push(format!("{method} {path}: 400 invalid_query"));
+            }
+            if op.get("requestBody").is_some() && !documents("413") {
+                undocumented.push(format!("{method} {path}: 413 body_too_large"));
+            }
+        }
+    }
+    assert!(undocumented.is_empty(), "{undocumented:#?}");
+}

@@ -653,3 +653,79 @@ async fn a_forwarded_file_is_found_in_its_new_group() {
     expected.sort();
     assert_eq!(both, expected);
 }
+
+/// Time filters are compared as the index's sort key text (`{ms:013}#{file id}`): a bound with
+/// more than 13 digits (any time from 2286-11-20 on) sorts below every real upload, so
+/// `before=2400-01-01` finds nothing, and `after=…&before=2400-01-01` sends DynamoDB a
+/// `BETWEEN lo AND hi` with lo > hi, which DynamoDB refuses (ValidationException, a 500 here;
+/// moto answers nothing instead). A reversed range (`after` later than `before`) is the same
+/// refused BETWEEN on AWS.
+#[tokio::test]
+async fn far_future_and_reversed_time_bounds_answer_sensibly() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let id = up(app, &cid, "alice", "far-plan.txt", "text/plain").await;
+    let bob = client(app, "bob");
+    let ids = |query: Query| {
+        let (bob, cid) = (bob.clone(), cid.clone());
+        async move {
+            let r = bob.files(&cid, query).await.ok();
+            r.files.into_iter().map(|f| f.file_id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        ids(Query::new().and("before", "2200-01-01")).await,
+        [id.as_str()]
+    );
+    assert_eq!(
+        ids(Query::new().and("before", "2400-01-01")).await,
+        [id.as_str()],
+        "an upload of today is before 2400"
+    );
+    assert_eq!(
+        ids(q("plan")
+            .and("after", "2000-01-01")
+            .and("before", "2400-01-01"))
+        .await,
+        [id.as_str()]
+    );
+    // `after` later than `before`: no file can match; a clear 400, never DynamoDB's refusal.
+    let r = bob
+        .files(
+            &cid,
+            Query::new()
+                .and("after", "2030-01-01")
+                .and("before", "2020-01-01"),
+        )
+        .await;
+    assert_eq!(r.error(), (400, ErrorCode::InvalidFilter));
+}
+
+/// Every filter a search takes, with paging and thumbnails, is 9 parameters: the next page of
+/// such a search (its cursor is the 9th) must not be refused by the bound on how many
+/// parameters a query may have.
+#[tokio::test]
+async fn a_search_with_every_filter_pages_on() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    for name in ["plan-a.txt", "plan-b.txt"] {
+        up(app, &cid, "alice", name, "text/plain").await;
+    }
+    let query = || {
+        q("plan")
+            .and("type", "document")
+            .and("uploader", "alice")
+            .and("after", "2000-01-01")
+            .and("before", "2200-01-01")
+            .and("include", "expired")
+            .and("limit", "1")
+            .and("preview_urls", "small")
+    };
+    let bob = client(app, "bob");
+    let first = bob.files(&cid, query()).await.ok();
+    assert_eq!(first.files.len(), 1);
+    let cursor = first.cursor.expect("a second page");
+    let second = bob.files(&cid, query().and("cursor", &cursor)).await;
+    assert_eq!(second.status, 200, "{:?}", second.json);
+    assert_eq!(second.ok().files[0].name, "plan-a.txt");
+}

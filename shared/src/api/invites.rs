@@ -157,6 +157,17 @@ pub async fn create(
         .await?
     {
         PutInvite::Stored => Ok((invite_view(app, &invite), true)),
+        // A retry asks for the same terms; a key reused for other ones is a client bug that
+        // would otherwise hand out a link other than the one asked for (unlimited for single-use).
+        PutInvite::Existing(first)
+            if first.max_uses != new.max_uses
+                || first.expires_at - first.created_at != lifetime as i64 * 1000 =>
+        {
+            Err(ApiError::new(
+                ErrorCode::ClientMsgIdReused,
+                "client_request_id was already used to make another invite",
+            ))
+        }
         PutInvite::Existing(first) => Ok((invite_view(app, &first), false)),
         // Lost the role (or the group) while asking: a non-manager's answer.
         PutInvite::NotAllowed => Err(ApiError::not_found()),
@@ -245,12 +256,19 @@ pub async fn preview(app: &App, code: &str) -> Result<InvitePreview, ApiError> {
     if !invite.usable(app.config.clock.now_ms()) {
         return Err(invite_gone());
     }
-    let (conversation, inviter) = futures::future::join(
-        app.store.get_conversation(&invite.conversation_id),
+    let cid = invite.conversation_id.as_str();
+    let (conversation, inviter, inviter_member) = futures::future::join3(
+        app.store.get_conversation(cid),
         app.store.get_profile(&invite.created_by),
+        app.store.get_member(cid, &invite.created_by),
     )
     .await;
     let c = conversation?.ok_or_else(invite_gone)?;
+    // A link whose inviter may no longer invite lets nobody in (the accept's in-write check),
+    // so it shows nothing of the group either.
+    if !inviter_member?.is_some_and(|m| m.role.can_manage_members()) {
+        return Err(invite_gone());
+    }
     let member_count = match c.member_count {
         Some(n) => n,
         None => app.store.count_members(&c.conversation_id, None).await? as u64,

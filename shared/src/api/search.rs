@@ -44,6 +44,12 @@ pub fn parse_filters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Filter
     if let Some(i) = get("include") {
         search::parse_include(i, &mut f)?;
     }
+    if f.after_ms.zip(f.before_ms).is_some_and(|(a, b)| a > b) {
+        return Err(ApiError::new(
+            crate::ErrorCode::InvalidFilter,
+            "after must not be later than before",
+        ));
+    }
     Ok(f)
 }
 

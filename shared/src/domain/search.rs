@@ -323,18 +323,26 @@ pub fn parse_kind(raw: &str) -> Result<FileKind, ApiError> {
     })
 }
 
-/// `after` / `before`: an RFC 3339 time, or a date (`YYYY-MM-DD`, its midnight UTC).
+/// The latest time the index's sort key can hold: it writes times as 13 digits and compares
+/// them as text, so a later bound (2286-11-20 on) would sort below every upload.
+pub const MAX_INDEXED_MS: i64 = 9_999_999_999_999;
+
+/// `after` / `before`: an RFC 3339 time, or a date (`YYYY-MM-DD`, its midnight UTC), at most
+/// [`MAX_INDEXED_MS`] (no upload is later).
 pub fn parse_time(name: &str, raw: &str) -> Result<i64, ApiError> {
     let parsed = if raw.len() == 10 {
         crate::domain::time::parse_rfc3339(&format!("{raw}T00:00:00Z"))
     } else {
         crate::domain::time::parse_rfc3339(raw)
     };
-    parsed.filter(|ms| *ms >= 0).ok_or_else(|| {
-        bad_filter(format!(
-            "{name} must be an RFC 3339 time or a date (YYYY-MM-DD)"
-        ))
-    })
+    parsed
+        .filter(|ms| *ms >= 0)
+        .map(|ms| ms.min(MAX_INDEXED_MS))
+        .ok_or_else(|| {
+            bad_filter(format!(
+                "{name} must be an RFC 3339 time or a date (YYYY-MM-DD)"
+            ))
+        })
 }
 
 /// `include`: a comma list of `expired` and `deleted`.

@@ -191,8 +191,9 @@ pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        // Bounded before any per-parameter work: no route takes more than a few parameters.
-        const MAX_PARAMS: usize = 8;
+        // Bounded before any per-parameter work: the most a route takes is 9 (a group's file
+        // search with every filter, paging and thumbnails).
+        const MAX_PARAMS: usize = 12;
         const MAX_QUERY_BYTES: usize = 8192;
         if raw.len() > MAX_QUERY_BYTES
             || raw
@@ -313,6 +314,14 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         return Err(ApiError::new(
             ErrorCode::BodyTooLarge,
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    // Every body is an object: serde's derived structs would also take their fields by
+    // position from an array, a form the API does not document.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the body must be a JSON object",
         ));
     }
     serde_json::from_slice(bytes).map_err(|e| {

@@ -69,7 +69,12 @@ pub async fn forward(
                 ));
             }
             match earlier.status_at(now) {
-                FileStatus::Pending => earlier,
+                // Its bytes may not be copied yet: the source must still be downloadable, as
+                // for a new forward (a recall purges the bytes the copy would read).
+                FileStatus::Pending => {
+                    crate::api::files::downloadable(&source, now)?;
+                    earlier
+                }
                 FileStatus::Deleted => return Err(gone_upload()),
                 FileStatus::Available | FileStatus::Expired => {
                     let message = announced(app, &earlier).await?;

@@ -122,6 +122,11 @@ impl Store {
         let cursor = before.map(|b| at_file(b.uploaded_at_ms, &b.file_id));
         let until = filters.before_ms.map(|ms| format!("{ms:013}"));
         let hi = cursor.into_iter().chain(until).min();
+        if lo.as_ref().zip(hi.as_ref()).is_some_and(|(lo, hi)| lo > hi) {
+            // Nothing lies between (a cursor older than a later `after`), and DynamoDB refuses
+            // a BETWEEN whose bounds are reversed.
+            return Ok(SearchPage::default());
+        }
         let condition = match (&lo, &hi) {
             (None, None) => "term_key = :k",
             (Some(_), None) => "term_key = :k AND at_file >= :lo",
