@@ -424,36 +424,53 @@ async fn regression_astral_text_sent_twice_concurrently() {
     assert_eq!(a.created().text.as_deref(), Some(text));
 }
 
+/// An upload nobody completed shows as deleted once it counts as abandoned, and is settled as the
+/// hourly sweep will settle it: one whose bytes never arrived is gone (complete and a retry of
+/// its create answer 410), one whose bytes did arrive (its client vanished, its S3 event
+/// failed) is announced by the first to ask, so a client is never told to start again for a
+/// file that then appears.
 #[tokio::test]
-async fn abandoned_uploads_show_as_deleted_and_cannot_complete() {
+async fn abandoned_uploads_are_settled_as_the_sweep_settles_them() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
     let alice = client(app, "alice");
-    let body = upload_body("gone", "a.bin", 3, "application/octet-stream", None);
-    let ticket = alice.create_upload(&cid, body.clone()).await.success();
-    let file_id = ticket.file_id.as_str();
-    let mut record = app.store.get_file(file_id).await.unwrap().unwrap();
-    let deadline = record.upload_deadline_ms.unwrap();
-    assert_eq!(
-        shared::domain::time::rfc3339(deadline),
-        ticket.upload.form().expires_at,
-        "record keeps the form's deadline"
-    );
-    assert!(post_form(&ticket.upload, b"abc".to_vec())
-        .await
-        .status()
-        .is_success());
+    let mut started = Vec::new();
+    for name in ["arrived.bin", "never.bin"] {
+        let body = upload_body(&unique("gone"), name, 3, "application/octet-stream", None);
+        let ticket = alice.create_upload(&cid, body.clone()).await.success();
+        let mut record = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+        assert_eq!(
+            shared::domain::time::rfc3339(record.upload_deadline_ms.unwrap()),
+            ticket.upload.form().expires_at,
+            "record keeps the form's deadline"
+        );
+        if name == "arrived.bin" {
+            let posted = post_form(&ticket.upload, b"abc".to_vec()).await;
+            assert!(posted.status().is_success());
+        }
+        // The form expired long ago and nobody completed the upload.
+        record.upload_deadline_ms =
+            Some(shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1);
+        app.store.put_file_record(&record).await.unwrap();
+        let info = alice.file_info(&cid, &ticket.file_id).await.success();
+        assert_eq!(info.status, FileStatus::Deleted);
+        started.push((ticket.file_id, body));
+    }
+    let (arrived, arrived_body) = &started[0];
+    let (never, never_body) = &started[1];
 
-    // The form expired long ago and nobody completed the upload.
-    record.upload_deadline_ms =
-        Some(shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1);
-    app.store.put_file_record(&record).await.unwrap();
-    let info = alice.file_info(&cid, file_id).await.success();
-    assert_eq!(info.status, FileStatus::Deleted);
-    let late = alice.complete_upload(&cid, file_id).await;
+    let late = alice.complete_upload(&cid, never).await;
     assert_eq!(late.error(), (410, ErrorCode::FileGone));
-    let retry = alice.create_upload(&cid, body).await;
+    let retry = alice.create_upload(&cid, never_body.clone()).await;
     assert_eq!(retry.error(), (410, ErrorCode::FileGone));
+
+    // A retry of the create settles the one whose bytes arrived: announced, not gone.
+    let retry = alice.create_upload(&cid, arrived_body.clone()).await;
+    assert_eq!(retry.error(), (409, ErrorCode::UploadCompleted));
+    let info = alice.file_info(&cid, arrived).await.success();
+    assert_eq!(info.status, FileStatus::Available);
+    let done = alice.complete_upload(&cid, arrived).await;
+    assert_eq!(done.status, 200, "already announced: {:?}", done.json);
 }
 
 #[tokio::test]

@@ -142,7 +142,7 @@ pub(super) async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord
         .ok_or_else(ApiError::unavailable)?;
     // Gone comes first: once a deleted file's bytes are removed its record is scrubbed (name,
     // size, hashes blanked), so the retry of the very same request would no longer match it.
-    if existing.status_at(app.config.clock.now_ms()) == FileStatus::Deleted {
+    if existing.status == StoredFileStatus::Deleted {
         return Err(gone_upload());
     }
     // Every declared field must match: a retry that dropped or changed the sha256
@@ -156,6 +156,18 @@ pub(super) async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord
             ErrorCode::ClientMsgIdReused,
             "client_msg_id was already used for a different upload",
         ));
+    }
+    if existing.status_at(app.config.clock.now_ms()) == FileStatus::Deleted {
+        // Past its abandonment time, not swept yet: settled now as the sweep would settle it,
+        // so a client told to start again never sees this upload announced later.
+        return Err(match super::complete::complete_file(app, existing).await {
+            Ok(_) => ApiError::new(
+                ErrorCode::UploadCompleted,
+                "this upload is already complete",
+            ),
+            Err(e) if e.status < 500 => gone_upload(),
+            Err(e) => e,
+        });
     }
     still_pending(app, &existing)?;
     Ok(existing)
