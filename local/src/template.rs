@@ -95,6 +95,40 @@ pub fn table_specs(template: &str) -> Result<Vec<TableSpec>, String> {
     Ok(specs)
 }
 
+/// How an event source mapping of a table's stream retries a batch the function failed: its
+/// entry under the function's `Events` in the template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamRetry {
+    /// Retries after the first attempt (`MaximumRetryAttempts`).
+    pub max_retry_attempts: u32,
+    /// Records older than this are discarded, not retried (`MaximumRecordAgeInSeconds`).
+    pub max_record_age: std::time::Duration,
+}
+
+/// The retry rules of `function`'s mapping of `table`'s stream (logical ids).
+pub fn stream_retry(template: &str, function: &str, table: &str) -> Result<StreamRetry, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let events = doc["Resources"][function]["Properties"]["Events"]
+        .as_mapping()
+        .ok_or_else(|| format!("{function} has no Events"))?;
+    let stream = format!("{table}.StreamArn");
+    let mapping = events
+        .values()
+        .map(|event| &event["Properties"])
+        .find(|p| matches!(&p["Stream"], Value::Tagged(t) if t.tag == "GetAtt" && t.value.as_str() == Some(stream.as_str())))
+        .ok_or_else(|| format!("{function} has no mapping of {table}'s stream"))?;
+    let number = |name: &str| {
+        mapping[name]
+            .as_u64()
+            .ok_or_else(|| format!("{function}'s mapping of {table}: {name} missing"))
+    };
+    Ok(StreamRetry {
+        max_retry_attempts: u32::try_from(number("MaximumRetryAttempts")?)
+            .map_err(|e| e.to_string())?,
+        max_record_age: std::time::Duration::from_secs(number("MaximumRecordAgeInSeconds")?),
+    })
+}
+
 fn ref_target(v: &Value) -> Option<&str> {
     match v {
         Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
