@@ -5,7 +5,10 @@
 //! and the real `sweep-uploads` handler runs on a schedule.
 //!
 //! As with Lambda's triggers, delivery is at least once: a message is deleted only after the
-//! handler succeeded, so a storage fault leaves it to be delivered again.
+//! handler succeeded, so a storage fault leaves it to be delivered again, as often as the
+//! template allows ([`redeliver_as`]): the previews queue has the template's visibility timeout
+//! and redrive policy, and the uploads queue moves an event aside after as many deliveries as
+//! Lambda makes of an asynchronous S3 event (`EventInvokeConfig`).
 //!
 //! The queues are read when the stack did something that may have filled them (see
 //! [`crate::wake`]), and otherwise on a poll that backs off while nothing comes.
@@ -26,6 +29,10 @@ use crate::wake::Signal;
 pub const UPLOADS_QUEUE: &str = "groupshare-local-uploads";
 /// The preview jobs queue (the template's `PreviewQueue`).
 pub const PREVIEWS_QUEUE: &str = "groupshare-local-previews";
+/// Where preview jobs go after the template's `maxReceiveCount` (`PreviewJobFailuresQueue`).
+pub const PREVIEW_FAILURES_QUEUE: &str = "groupshare-local-preview-job-failures";
+/// Where S3 events go after Lambda's attempts (`UploadEventFailuresQueue`).
+pub const UPLOAD_FAILURES_QUEUE: &str = "groupshare-local-upload-event-failures";
 /// The queues' fallback poll (crate::wake): from every 250 ms, backing off while it finds
 /// nothing. Short polls: moto handles one request at a time, so a long poll would stall every
 /// other request.
@@ -34,9 +41,10 @@ const POLL_FASTEST: Duration = Duration::from_millis(250);
 /// waits at most this long once the stack has been idle (S3's own notifications take seconds).
 pub const UPLOADS_POLL_SLOWEST: Duration = Duration::from_secs(2);
 /// Only the stack sends preview jobs (signalled); the poll finds jobs that failed and became
-/// visible again after their 30 s visibility timeout.
+/// visible again after the queue's visibility timeout (the template's 360 s).
 pub const PREVIEWS_POLL_SLOWEST: Duration = Duration::from_secs(5);
-/// How long a received message stays invisible before it is delivered again.
+/// How long a received S3 event stays invisible before it is delivered again. Lambda retries an
+/// asynchronous event after about one and then two minutes; 30 s keeps a local retry prompt.
 const VISIBILITY_SECONDS: i32 = 30;
 
 /// Creates the queue (idempotent) and points the bucket's `ObjectCreated` notifications under
@@ -57,15 +65,7 @@ pub async fn subscribe_bucket(
         .await?
         .queue_url
         .ok_or("the stand-in created a queue without a URL")?;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .ok_or("the stand-in reports no queue ARN")?;
+    let arn = queue_arn(sqs, &queue_url).await?;
     let files_only = NotificationConfigurationFilter::builder()
         .key(
             S3KeyFilter::builder()
@@ -94,6 +94,60 @@ pub async fn subscribe_bucket(
         .send()
         .await?;
     Ok(queue_url)
+}
+
+async fn queue_arn(sqs: &Sqs, queue_url: &str) -> Result<String, Error> {
+    Ok(sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .ok_or("the stand-in reports no queue ARN")?)
+}
+
+/// Gives the queue at `queue_url` a visibility timeout (seconds), and a failure queue named
+/// `redrive.0` (created) that a message moves to once it was received `redrive.1` times: the
+/// template's settings, set after creating the queue so a queue kept from an earlier run (a
+/// durable stand-in) gets them too.
+pub async fn redeliver_as(
+    sqs: &Sqs,
+    queue_url: &str,
+    visibility_seconds: Option<i32>,
+    redrive: Option<(&str, u32)>,
+) -> Result<(), Error> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut set = sqs.set_queue_attributes().queue_url(queue_url);
+    if let Some(seconds) = visibility_seconds {
+        set = set.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
+    }
+    if let Some((failures, max_receive_count)) = redrive {
+        let failures_url = create_queue(sqs, failures).await?;
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": queue_arn(sqs, &failures_url).await?,
+            "maxReceiveCount": max_receive_count,
+        });
+        set = set.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    set.send().await?;
+    Ok(())
+}
+
+/// Creates the previews queue `name` (idempotent) with the template's `PreviewQueue` settings:
+/// its visibility timeout, and its redrive policy to the failure queue `failures`. Returns its URL.
+pub async fn previews_queue(
+    sqs: &Sqs,
+    template: &str,
+    name: &str,
+    failures: &str,
+) -> Result<String, Error> {
+    let url = create_queue(sqs, name).await?;
+    let (visibility, redrive) = crate::template::queue_redelivery(template, "PreviewQueue")?;
+    let redrive = redrive.map(|r| (failures, r.max_receive_count));
+    redeliver_as(sqs, &url, visibility, redrive).await?;
+    Ok(url)
 }
 
 /// Creates a queue (idempotent); returns its URL.
@@ -206,13 +260,13 @@ pub async fn pump_previews(app: &'static App, sqs: Sqs, queue_url: String, queue
 
 /// One receive from the previews queue, each message handed to make-preview as the one record
 /// of an SQS event (the template's batch size is 1), with its receive count as Lambda passes
-/// it; deleted once handled. Returns how many jobs were handled.
+/// it; deleted once handled. Returns how many jobs were handled. As Lambda's poller, it keeps
+/// the queue's own visibility timeout.
 pub async fn drain_previews_once(app: &App, sqs: &Sqs, queue_url: &str) -> Result<usize, Error> {
     let out = sqs
         .receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(10)
-        .visibility_timeout(VISIBILITY_SECONDS)
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .send()
         .await?;

@@ -8,6 +8,7 @@ pub mod push;
 pub mod router;
 pub mod seed;
 pub mod server;
+pub mod stream;
 pub mod template;
 pub mod wake;
 pub mod web;

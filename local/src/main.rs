@@ -57,13 +57,20 @@ async fn main() -> Result<(), Error> {
     let sdk = shared::infra::aws::load_sdk_config()?;
     let ddb = shared::infra::aws::dynamodb_client(&sdk);
     let s3 = shared::infra::aws::s3_client(&sdk, true);
-    let specs = template::table_specs(&template::workspace_template())?;
+    let template_yaml = template::workspace_template();
+    let specs = template::table_specs(&template_yaml)?;
     let tables = provision::create_tables(&ddb, &specs, PREFIX).await?;
     provision::ensure_bucket(&s3, BUCKET).await?;
     // The template's PreviewQueue: upload-completed and sweep-uploads send to it (and need its
     // URL to start, here as in AWS), make-preview reads it.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let previews_url = events::create_queue(&sqs, events::PREVIEWS_QUEUE).await?;
+    let previews_url = events::previews_queue(
+        &sqs,
+        &template_yaml,
+        events::PREVIEWS_QUEUE,
+        events::PREVIEW_FAILURES_QUEUE,
+    )
+    .await?;
 
     // Invite links point at the web client this server also serves.
     let web_client_url = format!(
@@ -161,6 +168,11 @@ async fn main() -> Result<(), Error> {
     }
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let queue_url = events::subscribe_bucket(&sqs, &s3, BUCKET).await?;
+    // Deployed, S3 invokes upload-completed asynchronously; Lambda's attempts, then its
+    // failure queue, play out here as deliveries of the queue's message.
+    let attempts = template::async_redrive(&template_yaml, "UploadCompletedFunction")?;
+    let redrive = Some((events::UPLOAD_FAILURES_QUEUE, attempts.max_receive_count));
+    events::redeliver_as(&sqs, &queue_url, None, redrive).await?;
     let sends = wake::OperationsSucceeded::new(wake::SQS_SENDS, &queued);
     let previews: &'static _ = Box::leak(Box::new(shared::infra::jobs::PreviewQueue::new(
         aws_sdk_sqs::Client::from_conf(sqs.config().to_builder().interceptor(sends).build()),

@@ -7,42 +7,27 @@
 //! * `POST /@connections/{id}` plays API Gateway's management API (`410 GoneException` for a
 //!   connection that is not open), so `push-fanout` posts through the real SDK client. It
 //!   listens on an internal port of its own (`server::serve_management`), never the public one.
-//! * [`pump_stream`] plays Lambda's event source mappings: it reads a table's stream on the
-//!   stand-in (DynamoDB Streams), turns each batch into the Lambda event and hands it to
-//!   `push-fanout`. The stack runs one per stream the template maps to it: the messages
-//!   table's and the members table's (read markers), each with its mapping's filter
-//!   ([`StreamFilter`]): a batch with nothing the filter passes invokes nothing. Each reads as soon as the stack has written to its table (a
-//!   [`crate::wake::Signal`] raised by the stack's DynamoDB client), and otherwise on a poll
-//!   that backs off to once every [`POLL_SLOWEST`] while nothing happens.
+//! * The stream pumps that play Lambda's event source mappings into `push-fanout` are in
+//!   [`crate::stream`] (re-exported here).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use futures::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
-use shared::infra::push::fanout::ManagementApi;
-use shared::infra::store::VIA_MARK;
 use shared::App;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::{Message as WsMessage, Role};
 use tokio_tungstenite::WebSocketStream;
 
+pub use crate::stream::{pump_stream, stream_end, StreamFilter};
+
 /// The WebSocket endpoint's path.
 pub const WS_PATH: &str = "/ws";
 /// The management API's path prefix (the SDK appends `/@connections/{id}` to the endpoint).
 pub const CONNECTIONS_PATH: &str = "/@connections/";
-/// The fallback poll of a stream (crate::wake), for writes the stack did not signal (another
-/// process on the same stand-in): every 20 ms after such a write was found, backing off to
-/// every 2 s. Lambda polls a shard four times a second; signalled writes are read at once.
-const POLL_FASTEST: Duration = Duration::from_millis(20);
-pub const POLL_SLOWEST: Duration = Duration::from_secs(2);
-/// Records per GetRecords, as a `BatchSize` of 100 in the template's event source mapping.
-const BATCH_SIZE: i32 = 100;
-
 type Response = hyper::Response<Full<Bytes>>;
 
 /// Open sockets by connection id: where the management API puts frames.
@@ -290,260 +275,4 @@ fn plain(status: u16, message: &str) -> Response {
             serde_json::json!({ "message": message }).to_string(),
         )))
         .expect("a valid response")
-}
-
-/// Where the pump reads next: a shard iterator and the stream's ARN.
-#[derive(Clone, Debug)]
-pub struct StreamPosition {
-    iterator: String,
-    stream_arn: String,
-}
-
-/// The filter of a stream's event source mapping in template.yaml, applied as Lambda applies it
-/// (filtered records never reach the function), and which of the stack's writes may make a
-/// record it passes: only those wake the stream's pump (crate::wake). The fallback poll reads the
-/// rest, so a write misjudged here is pushed late, never lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamFilter {
-    /// The messages table's mapping: every record.
-    Unfiltered,
-    /// The members table's ([`MEMBERS_STREAM_PATTERN`]): a marker moved by `PUT …/read`. Every
-    /// send also moves its author's marker (`read_via = append`), so without this a send woke
-    /// both pumps, and the members pump's read took the stand-in's turn from the fan-out's.
-    MarkerMoves,
-}
-
-/// The members mapping's filter pattern, as template.yaml states it (a test keeps them equal).
-pub const MEMBERS_STREAM_PATTERN: &str =
-    r#"{"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"read_via": {"S": ["mark"]}}}}"#;
-
-impl StreamFilter {
-    /// Whether the mapping delivers this record to the function.
-    pub fn passes(self, record: &aws_sdk_dynamodbstreams::types::Record) -> bool {
-        use aws_sdk_dynamodbstreams::types::OperationType;
-        match self {
-            Self::Unfiltered => true,
-            Self::MarkerMoves => {
-                record.event_name == Some(OperationType::Modify)
-                    && record
-                        .dynamodb
-                        .as_ref()
-                        .and_then(|change| change.new_image.as_ref()?.get("read_via"))
-                        .is_some_and(|via| via.as_s().is_ok_and(|via| via == VIA_MARK))
-            }
-        }
-    }
-
-    /// Whether a write may make a record this filter passes. A marker moves by an update that
-    /// sets `read_via` to `mark` (`Store::mark_read`); anything else on a member item (joins,
-    /// roles, an append's own move) is filtered out deployed.
-    pub fn may_pass(self, write: &crate::wake::ItemWrite) -> bool {
-        match (self, write) {
-            (Self::Unfiltered, _) => true,
-            (Self::MarkerMoves, crate::wake::ItemWrite::Update { expression, values }) => {
-                expression.contains("read_via")
-                    && values.is_some_and(|values| {
-                        values
-                            .values()
-                            .any(|v| v.as_s().is_ok_and(|v| v == VIA_MARK))
-                    })
-            }
-            (Self::MarkerMoves, _) => false,
-        }
-    }
-}
-
-/// The end of a table's stream: what [`pump_stream`] starts from, so a caller that waits for
-/// it knows every later write will be pushed (tests do).
-pub async fn stream_end(
-    streams: &aws_sdk_dynamodbstreams::Client,
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<StreamPosition, String> {
-    latest_iterator(streams, ddb, table)
-        .await
-        .map(|(iterator, stream_arn)| StreamPosition {
-            iterator,
-            stream_arn,
-        })
-}
-
-/// Reads `table`'s stream from `start` (or its end) onwards and hands each batch to
-/// `push-fanout`, for as long as the stack runs: at once when `written` is raised (after the
-/// stack's writes to `table`), otherwise on a poll that backs off while nothing is found.
-/// Pushing is best effort, as deployed: a read that fails is logged and retried. Records the
-/// mapping's filter does not pass are skipped, as the mapping skips them.
-pub async fn pump_stream(
-    app: &'static App,
-    streams: aws_sdk_dynamodbstreams::Client,
-    ddb: aws_sdk_dynamodb::Client,
-    deliver: ManagementApi,
-    streamed: crate::wake::StreamedTable,
-    start: Option<StreamPosition>,
-) {
-    let crate::wake::StreamedTable {
-        table,
-        written,
-        filter,
-    } = streamed;
-    let mut position = start;
-    let mut wake = written.waiter(POLL_FASTEST, POLL_SLOWEST);
-    loop {
-        let current = match position.take() {
-            Some(p) => p,
-            None => match stream_end(&streams, &ddb, &table).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, table, "stream not readable yet");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            },
-        };
-        wake.reading();
-        let out = match streams
-            .get_records()
-            .shard_iterator(&current.iterator)
-            .limit(BATCH_SIZE)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "GetRecords failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        position = out.next_shard_iterator.map(|iterator| StreamPosition {
-            iterator,
-            stream_arn: current.stream_arn.clone(),
-        });
-        let records = out.records.unwrap_or_default();
-        // A full batch may have more behind it; a shorter one read the shard to its end as of
-        // the read, and whatever the stack appended since has signalled.
-        let full = records.len() >= BATCH_SIZE as usize;
-        let records: Vec<_> = records.into_iter().filter(|r| filter.passes(r)).collect();
-        if records.is_empty() {
-            if !full {
-                wake.idle().await;
-            }
-            continue;
-        }
-        // Only what passes is evidence of an unsignalled writer: filtered records are the
-        // stack's own writes that by design do not signal.
-        wake.found();
-        let event = lambda_event(records, &current.stream_arn);
-        let response = push_fanout::handle(app, &deliver, event).await;
-        if !response.batch_item_failures.is_empty() {
-            // Lambda would retry from the failed record; here the client's catch-up covers it.
-            tracing::warn!("a fan-out batch reported failures (not retried locally)");
-        }
-        if !full {
-            wake.idle().await;
-        }
-    }
-}
-
-/// An iterator at the end of the stream's (one, on the stand-in) shard, and the stream's ARN.
-async fn latest_iterator(
-    streams: &aws_sdk_dynamodbstreams::Client,
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<(String, String), String> {
-    let described = ddb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let arn = described
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .ok_or("the table has no stream")?;
-    let stream = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .stream_description
-        .ok_or("no stream description")?;
-    let shard = stream
-        .shards
-        .unwrap_or_default()
-        .into_iter()
-        .last()
-        .and_then(|s| s.shard_id)
-        .ok_or("the stream has no shard")?;
-    let iterator = streams
-        .get_shard_iterator()
-        .stream_arn(&arn)
-        .shard_id(shard)
-        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::Latest)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .shard_iterator
-        .ok_or("no shard iterator")?;
-    Ok((iterator, arn))
-}
-
-/// The event Lambda's event source mapping would deliver for these records.
-fn lambda_event(records: Vec<aws_sdk_dynamodbstreams::types::Record>, stream_arn: &str) -> Event {
-    let mut event = Event::default();
-    for record in records {
-        let mut r = EventRecord::default();
-        r.event_id = record.event_id.unwrap_or_default();
-        r.event_name = record
-            .event_name
-            .map(|n| n.as_str().to_string())
-            .unwrap_or_default();
-        r.event_source = record.event_source;
-        r.event_version = record.event_version;
-        r.aws_region = record.aws_region.unwrap_or_default();
-        r.event_source_arn = Some(stream_arn.to_string());
-        if let Some(change) = record.dynamodb {
-            r.change.sequence_number = change.sequence_number;
-            r.change.size_bytes = change.size_bytes.unwrap_or_default();
-            r.change.keys = change.keys.unwrap_or_default().into();
-            r.change.new_image = change.new_image.unwrap_or_default().into();
-            r.change.old_image = change.old_image.unwrap_or_default().into();
-        }
-        event.records.push(r);
-    }
-    event
-}
-
-#[cfg(test)]
-mod tests {
-    use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, StreamRecord};
-
-    use super::*;
-
-    #[test]
-    fn the_members_filter_is_the_templates() {
-        let template = include_str!("../../template.yaml");
-        assert!(template.contains(&format!("Pattern: '{MEMBERS_STREAM_PATTERN}'")));
-    }
-
-    #[test]
-    fn the_members_filter_passes_only_a_marker_moved_by_mark() {
-        let record = |name: OperationType, via: Option<&str>| {
-            let image = via.map(|v| {
-                std::collections::HashMap::from([("read_via".into(), AttributeValue::S(v.into()))])
-            });
-            Record::builder()
-                .event_name(name)
-                .dynamodb(StreamRecord::builder().set_new_image(image).build())
-                .build()
-        };
-        let filter = StreamFilter::MarkerMoves;
-        assert!(filter.passes(&record(OperationType::Modify, Some("mark"))));
-        assert!(!filter.passes(&record(OperationType::Modify, Some("append"))));
-        assert!(!filter.passes(&record(OperationType::Insert, Some("mark"))));
-        assert!(!filter.passes(&record(OperationType::Modify, None)));
-        assert!(!filter.passes(&record(OperationType::Remove, None)));
-        assert!(StreamFilter::Unfiltered.passes(&record(OperationType::Remove, None)));
-    }
 }

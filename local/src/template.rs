@@ -95,6 +95,102 @@ pub fn table_specs(template: &str) -> Result<Vec<TableSpec>, String> {
     Ok(specs)
 }
 
+/// How an event source mapping of a table's stream retries a batch the function failed: its
+/// entry under the function's `Events` in the template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamRetry {
+    /// Retries after the first attempt (`MaximumRetryAttempts`).
+    pub max_retry_attempts: u32,
+    /// Records older than this are discarded, not retried (`MaximumRecordAgeInSeconds`).
+    pub max_record_age: std::time::Duration,
+}
+
+/// The retry rules of `function`'s mapping of `table`'s stream (logical ids).
+pub fn stream_retry(template: &str, function: &str, table: &str) -> Result<StreamRetry, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let events = doc["Resources"][function]["Properties"]["Events"]
+        .as_mapping()
+        .ok_or_else(|| format!("{function} has no Events"))?;
+    let stream = format!("{table}.StreamArn");
+    let mapping = events
+        .values()
+        .map(|event| &event["Properties"])
+        .find(|p| matches!(&p["Stream"], Value::Tagged(t) if t.tag == "GetAtt" && t.value.as_str() == Some(stream.as_str())))
+        .ok_or_else(|| format!("{function} has no mapping of {table}'s stream"))?;
+    let number = |name: &str| {
+        mapping[name]
+            .as_u64()
+            .ok_or_else(|| format!("{function}'s mapping of {table}: {name} missing"))
+    };
+    Ok(StreamRetry {
+        max_retry_attempts: u32::try_from(number("MaximumRetryAttempts")?)
+            .map_err(|e| e.to_string())?,
+        max_record_age: std::time::Duration::from_secs(number("MaximumRecordAgeInSeconds")?),
+    })
+}
+
+/// How a queue (or an asynchronous invocation) gives up on a message: after this many
+/// deliveries it is moved to the failure queue, the template's `dead_letter` (logical id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redrive {
+    pub max_receive_count: u32,
+    pub dead_letter: String,
+}
+
+/// An `AWS::SQS::Queue`'s `VisibilityTimeout` (seconds) and `RedrivePolicy`.
+pub fn queue_redelivery(
+    template: &str,
+    queue: &str,
+) -> Result<(Option<i32>, Option<Redrive>), String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let p = &doc["Resources"][queue]["Properties"];
+    if p.is_null() {
+        return Err(format!("no queue {queue}"));
+    }
+    let visibility = p["VisibilityTimeout"]
+        .as_i64()
+        .map(|v| i32::try_from(v).map_err(|e| format!("{queue}: {e}")))
+        .transpose()?;
+    let redrive = match &p["RedrivePolicy"] {
+        Value::Null => None,
+        policy => Some(Redrive {
+            max_receive_count: policy["maxReceiveCount"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("{queue}: maxReceiveCount missing"))?,
+            dead_letter: get_att_resource(&policy["deadLetterTargetArn"])
+                .ok_or_else(|| format!("{queue}: deadLetterTargetArn is not a GetAtt"))?
+                .to_string(),
+        }),
+    };
+    Ok((visibility, redrive))
+}
+
+/// How Lambda gives up on an asynchronous event for `function` (`EventInvokeConfig`): after the
+/// first attempt and `MaximumRetryAttempts` retries, to its `OnFailure` destination.
+pub fn async_redrive(template: &str, function: &str) -> Result<Redrive, String> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| format!("template.yaml: {e}"))?;
+    let config = &doc["Resources"][function]["Properties"]["EventInvokeConfig"];
+    let retries = config["MaximumRetryAttempts"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("{function}: EventInvokeConfig.MaximumRetryAttempts missing"))?;
+    let dead_letter = get_att_resource(&config["DestinationConfig"]["OnFailure"]["Destination"])
+        .ok_or_else(|| format!("{function}: no OnFailure destination"))?;
+    Ok(Redrive {
+        max_receive_count: 1 + retries,
+        dead_letter: dead_letter.to_string(),
+    })
+}
+
+/// `X` of `!GetAtt X.Arn`.
+fn get_att_resource(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str()?.strip_suffix(".Arn"),
+        _ => None,
+    }
+}
+
 fn ref_target(v: &Value) -> Option<&str> {
     match v {
         Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
@@ -119,4 +215,27 @@ fn key_schema(v: &Value) -> Result<Vec<KeyPart>, String> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_queue(template: &str, id: &str) -> bool {
+        let doc: Value = serde_yaml::from_str(template).unwrap();
+        doc["Resources"][id]["Type"].as_str() == Some("AWS::SQS::Queue")
+    }
+
+    /// What the local queues copy from the template parses, and names the template's queues.
+    #[test]
+    fn the_local_queues_redelivery_is_read_from_the_template() {
+        let template = workspace_template();
+        let (visibility, redrive) = queue_redelivery(&template, "PreviewQueue").unwrap();
+        assert!(visibility.is_some_and(|v| v > 0));
+        assert!(is_queue(&template, &redrive.unwrap().dead_letter));
+        let uploads = async_redrive(&template, "UploadCompletedFunction").unwrap();
+        assert!(uploads.max_receive_count > 1);
+        assert!(is_queue(&template, &uploads.dead_letter));
+        assert!(stream_retry(&template, "PushFanoutFunction", "MessagesTable").is_ok());
+    }
 }

@@ -30,7 +30,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use tokio::sync::watch;
 
-pub use crate::push::StreamFilter;
+pub use crate::stream::StreamFilter;
 
 /// "There may be something new to read." Cheap to clone; raising it wakes every [`Waiter`].
 #[derive(Clone, Debug)]
@@ -195,6 +195,8 @@ pub struct StreamedTable {
     /// Raised after the stack's writes to `table` that `filter` may pass.
     pub written: Signal,
     pub filter: StreamFilter,
+    /// How its mapping retries a batch `push-fanout` failed (template.yaml).
+    pub retry: crate::template::StreamRetry,
 }
 
 /// The signals of the streams the stack reads into `push-fanout` (those the template maps to
@@ -208,14 +210,25 @@ pub struct StreamWrites {
 impl StreamWrites {
     /// Each streamed table with its signal and its mapping's filter (template.yaml).
     pub fn by_table(&self, tables: &shared::config::Tables) -> [StreamedTable; 2] {
-        let streamed = |table: &String, written: &Signal, filter| StreamedTable {
+        let streamed = |table: &String, written: &Signal, filter, logical_id| StreamedTable {
             table: table.clone(),
             written: written.clone(),
             filter,
+            retry: crate::stream::fanout_retry(logical_id),
         };
         [
-            streamed(&tables.messages, &self.messages, StreamFilter::Unfiltered),
-            streamed(&tables.members, &self.members, StreamFilter::MarkerMoves),
+            streamed(
+                &tables.messages,
+                &self.messages,
+                StreamFilter::Unfiltered,
+                "MessagesTable",
+            ),
+            streamed(
+                &tables.members,
+                &self.members,
+                StreamFilter::MarkerMoves,
+                "MembersTable",
+            ),
         ]
     }
 

@@ -351,8 +351,9 @@ def _query_partition():
 def _stream_iterators():
     """moto keeps every shard iterator it hands out, and every GetRecords hands out a new one:
     the local stack's stream pump, polling like Lambda's event source mapping, grew moto by
-    ~1 KB per poll. A GetRecords now retires the iterator it was given (the pump always goes on
-    from NextShardIterator; DynamoDB would accept a reuse for 15 minutes, nothing here does)."""
+    ~1 KB per poll. A GetRecords now retires the iterator it was given (the pump goes on from
+    NextShardIterator, and after a failed read from a new AFTER_SEQUENCE_NUMBER iterator;
+    DynamoDB would accept a reuse for 15 minutes, here a reused iterator is refused)."""
     get_records = DynamoDBStreamsBackend.get_records
 
     def get_records_once(self, iterator_arn, limit):

@@ -40,9 +40,21 @@ impl PushStack {
     /// On `app`, whose writes to the streamed tables raise `written`'s signals.
     pub async fn on(app: &'static App, written: StreamWrites) -> Self {
         let sdk = crate::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+        let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+        Self::with_pumps(app, written, streams, app).await
+    }
+
+    /// On `app`, with pumps that read the streams through `streams` and run `push-fanout` on
+    /// `fanout` (the same tables): a test's own clients, to break a read or a fan-out.
+    pub async fn with_pumps(
+        app: &'static App,
+        written: StreamWrites,
+        streams: aws_sdk_dynamodbstreams::Client,
+        fanout: &'static App,
+    ) -> Self {
+        let sdk = crate::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
         let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve(listener, app));
-        let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
         let ddb = shared::infra::aws::dynamodb_client(&sdk);
         let (internal, internal_addr) = server::bind(([127, 0, 0, 1], 0).into()).await.unwrap();
         tokio::spawn(server::serve_management(internal));
@@ -53,8 +65,14 @@ impl PushStack {
                 .await
                 .expect("the table has a stream");
             let (streams, ddb) = (streams.clone(), ddb.clone());
-            let pump =
-                push::pump_stream(app, streams, ddb, management.clone(), streamed, Some(start));
+            let pump = push::pump_stream(
+                fanout,
+                streams,
+                ddb,
+                management.clone(),
+                streamed,
+                Some(start),
+            );
             tokio::spawn(pump);
         }
         Self {

@@ -575,3 +575,71 @@ async fn the_local_stack_makes_previews_from_s3_events() {
     let (picture, _) = fetch_image(r.location()).await;
     assert_eq!((picture.width(), picture.height()), (1280, 960));
 }
+
+/// The local previews queue redelivers as the template's `PreviewQueue` does: a received job
+/// stays invisible for the template's visibility timeout, and one received `maxReceiveCount`
+/// times without being deleted (make-preview failed each time) is moved to the failure queue
+/// instead of being delivered again (it was delivered every 30 s forever).
+#[tokio::test]
+async fn a_preview_job_that_keeps_failing_is_moved_to_the_failure_queue() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sdk = groupshare_tests::sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let template = groupshare_local::template::workspace_template();
+    let (visibility, redrive) =
+        groupshare_local::template::queue_redelivery(&template, "PreviewQueue").unwrap();
+    let redrive = redrive.expect("PreviewQueue has a redrive policy");
+    let failures = unique("preview-failures");
+    let url =
+        groupshare_local::events::previews_queue(&sqs, &template, &unique("previews"), &failures)
+            .await
+            .unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attributes.attributes().unwrap()[&QueueAttributeName::VisibilityTimeout],
+        visibility
+            .expect("PreviewQueue sets its visibility")
+            .to_string()
+    );
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("job")
+        .send()
+        .await
+        .unwrap();
+    // Each receive is a failed attempt: not deleted, and (this receive's 0 s visibility stands
+    // in for the queue's timeout passing) visible again at once.
+    let receive = || {
+        sqs.receive_message()
+            .queue_url(&url)
+            .visibility_timeout(0)
+            .send()
+    };
+    for attempt in 1..=redrive.max_receive_count {
+        let got = receive().await.unwrap();
+        assert_eq!(got.messages().len(), 1, "attempt {attempt}");
+    }
+    assert_eq!(receive().await.unwrap().messages().len(), 0, "moved aside");
+    let failures_url = sqs
+        .get_queue_url()
+        .queue_name(&failures)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let moved = sqs
+        .receive_message()
+        .queue_url(&failures_url)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<_> = moved.messages().iter().map(|m| m.body()).collect();
+    assert_eq!(bodies, vec![Some("job")]);
+}

@@ -2,6 +2,8 @@
 //! send through the HTTP API, and frames arrive the way they do deployed: the messages table's
 //! stream on the stand-in, the real `push-fanout` handler, the management API, the socket.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use groupshare_local::authorizer;
@@ -594,4 +596,221 @@ async fn only_a_marker_moved_by_mark_wakes_the_members_stream() {
         .await
         .created();
     assert_eq!(raised(), [true, false], "a join (its system entry)");
+}
+
+/// Loses the first GetRecords answer that carries `marker` (as a dropped connection or a
+/// stand-in hiccup would), once.
+#[derive(Clone, Debug)]
+struct LoseRecords {
+    marker: String,
+    lost: Arc<AtomicBool>,
+}
+
+impl aws_sdk_dynamodbstreams::config::Intercept for LoseRecords {
+    fn name(&self) -> &'static str {
+        "LoseRecords"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_dynamodbstreams::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodbstreams::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodbstreams::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodbstreams::error::BoxError> {
+        use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput;
+        let Ok(out) = context.output_or_error() else {
+            return Ok(());
+        };
+        let Some(out) = out.downcast_ref::<GetRecordsOutput>() else {
+            return Ok(());
+        };
+        let carries = format!("{:?}", out.records()).contains(&self.marker);
+        if carries && !self.lost.swap(true, Ordering::SeqCst) {
+            return Err("connection reset while reading the answer".into());
+        }
+        Ok(())
+    }
+}
+
+/// On AWS a failed read of the stream is retried from the same position (the event source
+/// mapping never skips records it has not delivered): the append whose read was lost is pushed
+/// once the pump reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stream_read_is_retried_from_where_it_was_not_skipped() {
+    let written = groupshare_local::wake::StreamWrites::default();
+    let app = groupshare_tests::stack_with(groupshare_tests::Options {
+        streams_written: Some(written.clone()),
+        ..Default::default()
+    })
+    .await;
+    let lose = LoseRecords {
+        marker: unique("lost-in-transit"),
+        lost: Default::default(),
+    };
+    let sdk = stand_in_sdk();
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
+            .interceptor(lose.clone())
+            .build(),
+    );
+    let stack = PushStack::with_pumps(app, written, streams, app).await;
+    let mut phone = stack.connect("alice").await;
+    let cid = stack.create_group("alice", &[]).await;
+    let alice = stack.api("alice");
+    let first = alice
+        .post_message(&cid, &unique("m"), "one")
+        .await
+        .created();
+    assert_eq!(seqs(&phone.frames(2).await), vec![1, first.seq]);
+    // This one's read is lost once.
+    let lost = alice
+        .post_message(&cid, &unique("m"), &lose.marker)
+        .await
+        .created();
+    let later = alice
+        .post_message(&cid, &unique("m"), "later")
+        .await
+        .created();
+    let mut pushed = Vec::new();
+    while let Some(frame) = phone.next_frame(Duration::from_secs(10)).await {
+        pushed.push(frame.message.seq);
+        if frame.message.seq == later.seq {
+            break;
+        }
+    }
+    assert!(lose.lost.load(Ordering::SeqCst), "the read was lost");
+    assert_eq!(pushed, vec![lost.seq, later.seq]);
+}
+
+/// Fails the fan-out's read of who is in a conversation (a Query naming it), `left` times.
+#[derive(Clone, Debug, Default)]
+struct FailMembersQuery {
+    naming: Arc<std::sync::Mutex<String>>,
+    left: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+}
+
+impl FailMembersQuery {
+    fn arm(&self, conversation: &str, times: usize) {
+        *self.naming.lock().unwrap() = conversation.to_string();
+        self.left.store(times, Ordering::SeqCst);
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for FailMembersQuery {
+    fn name(&self) -> &'static str {
+        "FailMembersQuery"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request();
+        let is_query = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with(".Query"));
+        let body = String::from_utf8_lossy(request.body().bytes().unwrap_or_default());
+        let naming = self.naming.lock().unwrap().clone();
+        let due = is_query
+            && !naming.is_empty()
+            && body.contains(&naming)
+            && self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if due {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return Err("the members table is unavailable".into());
+        }
+        Ok(())
+    }
+}
+
+fn stand_in_sdk() -> shared::infra::aws::SdkConfig {
+    let endpoint = groupshare_tests::endpoint(groupshare_tests::ENDPOINT_VAR);
+    groupshare_tests::sdk_config(&endpoint, "test", "test")
+}
+
+/// A stack whose pumps run `push-fanout` with a DynamoDB client that `fail` can break.
+async fn stack_with_failing_fanout(fail: &FailMembersQuery) -> PushStack {
+    let written = groupshare_local::wake::StreamWrites::default();
+    let app = groupshare_tests::stack_with(groupshare_tests::Options {
+        streams_written: Some(written.clone()),
+        ..Default::default()
+    })
+    .await;
+    let sdk = stand_in_sdk();
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(fail.clone())
+            .build(),
+    );
+    let fanout: &'static shared::App = Box::leak(Box::new(shared::App {
+        store: shared::infra::store::Store::new(ddb, app.config.tables.clone()),
+        blobs: app.blobs.clone(),
+        config: app.config.clone(),
+    }));
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    PushStack::with_pumps(app, written, streams, fanout).await
+}
+
+/// The template's fan-out mappings retry a batch whose function reported a failed record, from
+/// that record (`ReportBatchItemFailures`), up to `MaximumRetryAttempts` (3) times: a message
+/// whose fan-out failed for a moment is pushed, not left to the client's catch-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fan_out_is_retried_from_the_failed_record() {
+    let fail = FailMembersQuery::default();
+    let stack = stack_with_failing_fanout(&fail).await;
+    let mut phone = stack.connect("alice").await;
+    let cid = stack.create_group("alice", &[]).await;
+    let alice = stack.api("alice");
+    assert_eq!(seqs(&phone.frames(1).await), vec![1]);
+    // The first attempt and two of the three retries fail.
+    fail.arm(&cid, 3);
+    let sent = alice
+        .post_message(&cid, &unique("m"), "one")
+        .await
+        .created();
+    let pushed = phone.frames(1).await;
+    assert_eq!(fail.failed.load(Ordering::SeqCst), 3);
+    assert_eq!(seqs(&pushed), vec![sent.seq]);
+    assert_eq!(phone.drain(QUIET).await, vec![], "pushed once");
+}
+
+/// ... and no more than that: after the first attempt and 3 retries failed the records are
+/// given up (the template names no on-failure destination), and the pump goes on with the
+/// records behind them instead of holding the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_that_keeps_failing_is_given_up_after_the_templates_retries() {
+    let fail = FailMembersQuery::default();
+    let stack = stack_with_failing_fanout(&fail).await;
+    let mut phone = stack.connect("alice").await;
+    let cid = stack.create_group("alice", &[]).await;
+    let alice = stack.api("alice");
+    assert_eq!(seqs(&phone.frames(1).await), vec![1]);
+    fail.arm(&cid, 4);
+    alice
+        .post_message(&cid, &unique("m"), "given up")
+        .await
+        .created();
+    // Sent once every attempt has failed, so it is in a batch of its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while fail.left.load(Ordering::SeqCst) > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fan-out was not attempted 4 times"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let next = alice
+        .post_message(&cid, &unique("m"), "next")
+        .await
+        .created();
+    // A fifth attempt would have succeeded and pushed the first one before this.
+    assert_eq!(seqs(&phone.frames(1).await), vec![next.seq]);
+    assert_eq!(fail.failed.load(Ordering::SeqCst), 4);
 }
