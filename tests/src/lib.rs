@@ -565,6 +565,22 @@ impl Intercept for BeforeTransaction {
     }
 }
 
+/// The same deployment as `app`, whose DynamoDB calls also go through `interceptor` (an answer
+/// the stand-in never gives, played: a conflict, a lagging replica, a failed read).
+pub fn intercepted(app: &App, interceptor: impl Intercept + 'static) -> &'static App {
+    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+    let ddb = shared::infra::aws::dynamodb_client(&sdk);
+    let config = ddb.config().to_builder().interceptor(interceptor).build();
+    Box::leak(Box::new(App {
+        store: shared::infra::store::Store::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            app.config.tables.clone(),
+        ),
+        blobs: app.blobs.clone(),
+        config: app.config.clone(),
+    }))
+}
+
 /// Runs `work` to its end on a thread of its own, with its own runtime and DynamoDB client over
 /// the same tables: another device's request, while the caller's thread waits for it.
 pub fn on_another_device<F, Fut>(app: &App, work: F)

@@ -741,22 +741,8 @@ impl aws_sdk_dynamodb::config::Intercept for Conflicts {
 
 /// A stack whose DynamoDB client meets [`Conflicts`].
 async fn conflicting_stack() -> (&'static shared::App, Conflicts) {
-    let app = stack().await;
     let conflicts = Conflicts::default();
-    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
-    let ddb = shared::infra::aws::dynamodb_client(&sdk);
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        ddb.config()
-            .to_builder()
-            .interceptor(conflicts.clone())
-            .build(),
-    );
-    let app: &'static shared::App = Box::leak(Box::new(shared::App {
-        store: shared::infra::store::Store::new(ddb, app.config.tables.clone()),
-        blobs: app.blobs.clone(),
-        config: app.config.clone(),
-    }));
-    (app, conflicts)
+    (intercepted(stack().await, conflicts.clone()), conflicts)
 }
 
 /// A send that meets a conflict is retried and stored once.

@@ -440,15 +440,7 @@ async fn a_lagging_replica_never_makes_a_cursor_step_over_a_message() {
         messages_table: base.config.tables.messages.clone(),
         lagging: 4,
     };
-    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
-    let ddb = shared::infra::aws::dynamodb_client(&sdk);
-    let ddb =
-        aws_sdk_dynamodb::Client::from_conf(ddb.config().to_builder().interceptor(lag).build());
-    let app: &'static shared::App = Box::leak(Box::new(shared::App {
-        store: shared::infra::store::Store::new(ddb, base.config.tables.clone()),
-        blobs: base.blobs.clone(),
-        config: base.config.clone(),
-    }));
+    let app = intercepted(base, lag);
     let bob = client(app, "bob");
 
     let polled = bob

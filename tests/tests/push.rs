@@ -744,16 +744,7 @@ async fn stack_with_failing_fanout(fail: &FailMembersQuery) -> PushStack {
     })
     .await;
     let sdk = stand_in_sdk();
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(fail.clone())
-            .build(),
-    );
-    let fanout: &'static shared::App = Box::leak(Box::new(shared::App {
-        store: shared::infra::store::Store::new(ddb, app.config.tables.clone()),
-        blobs: app.blobs.clone(),
-        config: app.config.clone(),
-    }));
+    let fanout = groupshare_tests::intercepted(app, fail.clone());
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     PushStack::with_pumps(app, written, streams, fanout).await
 }
