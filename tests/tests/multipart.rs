@@ -126,6 +126,16 @@ async fn file_messages(api: &Client<'_>, cid: &str, fid: &str) -> Vec<MessageVie
         .collect()
 }
 
+/// Makes a pending upload's client long gone: its deadline passed twice its abandonment time
+/// ago. Returns the record as it now is.
+async fn abandon(app: &shared::App, file_id: &str) -> shared::domain::model::FileRecord {
+    let mut file = app.store.get_file(file_id).await.unwrap().unwrap();
+    file.upload_deadline_ms =
+        Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
+    app.store.put_file_record(&file).await.unwrap();
+    file
+}
+
 /// A completed upload of `bytes` through the API by `api`'s user; returns the file id.
 async fn upload_in_parts(api: &Client<'_>, cid: &str, bytes: &[u8]) -> String {
     let count = bytes.len().div_ceil(PART) as u64;
@@ -543,11 +553,7 @@ async fn the_sweep_completes_finished_uploads_and_aborts_abandoned_ones() {
     // Both clients vanished long ago.
     let mut records = Vec::new();
     for ticket in [&finished, &partial] {
-        let mut file = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
-        file.upload_deadline_ms =
-            Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
-        app.store.put_file_record(&file).await.unwrap();
-        records.push(file);
+        records.push(abandon(app, &ticket.file_id).await);
     }
     assert_eq!(sweep_uploads::handle(app).await.unwrap(), 2);
 
@@ -582,10 +588,7 @@ async fn a_completion_after_abandonment_is_answered_what_the_sweep_does() {
     let partial = create(&alice, &cid, "ab-2", &bytes, &[1]).await.created();
     put_all(part_list(&partial), &bytes).await;
     for ticket in [&finished, &partial] {
-        let mut file = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
-        file.upload_deadline_ms =
-            Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
-        app.store.put_file_record(&file).await.unwrap();
+        abandon(app, &ticket.file_id).await;
     }
 
     let done = alice.complete_upload(&cid, &finished.file_id).await;
@@ -624,10 +627,7 @@ async fn the_sweep_never_deletes_an_upload_whose_deadline_just_moved() {
     let ticket = create(&alice, &cid, "mv-1", &bytes, &[1]).await.created();
     put_all(part_list(&ticket), &bytes).await;
     let fid = ticket.file_id.clone();
-    let mut file = app.store.get_file(&fid).await.unwrap().unwrap();
-    file.upload_deadline_ms =
-        Some(shared::domain::time::now_ms() - 2 * shared::domain::model::ABANDONED_AFTER_MS);
-    app.store.put_file_record(&file).await.unwrap();
+    abandon(app, &fid).await;
     let moved = fid.clone();
     hook.arm_before("UpdateItem", Some(&fid), move || {
         on_another_device(app, move |other| async move {
