@@ -61,6 +61,23 @@ fn template_routes_match_the_route_table() {
     assert_eq!(template_routes(&template()), in_code);
 }
 
+/// Browsers call the API from the web client's origin (another host than execute-api), so
+/// every method a route uses must pass the HTTP API's CORS preflight; API Gateway answers the
+/// preflight itself from CorsConfiguration, which the local stack (same origin) never reads.
+#[test]
+fn cors_preflight_allows_every_route_method() {
+    let t = template();
+    let allowed: BTreeSet<String> = strings(
+        &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["AllowMethods"],
+    )
+    .into_iter()
+    .map(|m| m.to_ascii_uppercase())
+    .collect();
+    let used: BTreeSet<String> = ROUTES.iter().map(|r| r.method.to_string()).collect();
+    let refused: Vec<&String> = used.difference(&allowed).collect();
+    assert!(refused.is_empty(), "preflight refuses {refused:?}");
+}
+
 #[test]
 fn every_function_binary_exists_and_builds_with_cargo_lambda() {
     let t = template();
