@@ -67,12 +67,11 @@ fn template_routes_match_the_route_table() {
 #[test]
 fn cors_preflight_allows_every_route_method() {
     let t = template();
-    let allowed: BTreeSet<String> = strings(
-        &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["AllowMethods"],
-    )
-    .into_iter()
-    .map(|m| m.to_ascii_uppercase())
-    .collect();
+    let allowed: BTreeSet<String> =
+        strings(&t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["AllowMethods"])
+            .into_iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
     let used: BTreeSet<String> = ROUTES.iter().map(|r| r.method.to_string()).collect();
     let refused: Vec<&String> = used.difference(&allowed).collect();
     assert!(refused.is_empty(), "preflight refuses {refused:?}");
@@ -977,6 +976,73 @@ fn functions_that_look_for_bytes_may_list_the_bucket() {
             "{name} cannot tell a missing object from a forbidden one"
         );
     }
+}
+
+/// `files::purge` (a deleted file message, an aborted upload, the sweep) removes every stored
+/// byte of a file: the multipart upload it was made with (completed ones keep their upload id,
+/// S3 answers NoSuchUpload), every version of the object, and every version of its previews
+/// (listed by exact key). Each role that runs it must be granted each of those calls, or the
+/// deletion answers `bytes_removed: false` and the bytes wait for the hourly purge. The
+/// stand-ins enforce no IAM, so only the template can show it.
+#[test]
+fn roles_that_purge_a_file_may_remove_all_its_bytes() {
+    let t = template();
+    let mut refused = Vec::new();
+    let grants = |name: &str| -> Vec<(String, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for s in t["Resources"][name]["Properties"]["Policies"][0]["Statement"]
+            .as_sequence()
+            .unwrap()
+        {
+            let prefixes = strings(&s["Condition"]["StringLike"]["s3:prefix"]);
+            for action in strings(&s["Action"]) {
+                for resource in strings(&s["Resource"]) {
+                    out.push((action.clone(), resource, prefixes.clone()));
+                }
+            }
+        }
+        out
+    };
+    for name in [
+        "PostMessageFunction",
+        "UploadFileFunction",
+        "SweepUploadsFunction",
+    ] {
+        let g = grants(name);
+        let on_objects = |action: &str, under: &str| {
+            g.iter()
+                .any(|(a, r, _)| a == action && r.contains(&format!("FilesBucket.Arn}}/{under}/*")))
+        };
+        let lists_versions = |under: &str| {
+            g.iter().any(|(a, _, p)| {
+                a == "s3:ListBucketVersions" && p.iter().any(|p| p == &format!("{under}/*"))
+            })
+        };
+        let mut missing = Vec::new();
+        if !on_objects("s3:AbortMultipartUpload", "files") {
+            missing.push("s3:AbortMultipartUpload on files/*");
+        }
+        for under in ["files", "previews"] {
+            if !on_objects("s3:DeleteObjectVersion", under) {
+                missing.push(if under == "files" {
+                    "s3:DeleteObjectVersion on files/*"
+                } else {
+                    "s3:DeleteObjectVersion on previews/*"
+                });
+            }
+            if !lists_versions(under) {
+                missing.push(if under == "files" {
+                    "s3:ListBucketVersions of files/*"
+                } else {
+                    "s3:ListBucketVersions of previews/*"
+                });
+            }
+        }
+        if !missing.is_empty() {
+            refused.push((name, missing));
+        }
+    }
+    assert!(refused.is_empty(), "cannot purge: {refused:?}");
 }
 
 /// The licences of what the functions link ship with every function: one layer whose content is
