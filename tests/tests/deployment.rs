@@ -462,6 +462,25 @@ fn identity_is_an_own_issuer_or_a_created_user_pool() {
     assert!(t["Outputs"]["JwtIssuerUrl"]["Condition"].is_null());
 }
 
+/// An own issuer without audiences is refused before anything is created, with a message that
+/// says why: otherwise the HTTP API's authorizer gets `[""]` (refused by API Gateway mid-deploy,
+/// or no token's `aud` matches it and every request is 401) and the WebSocket authorizer an
+/// empty `JWT_AUDIENCE` (it stops at init: every connect 500).
+#[test]
+fn an_own_issuer_needs_its_audiences() {
+    let t = template();
+    let rules = t["Rules"].as_mapping().unwrap();
+    let refused = rules.values().any(|rule| {
+        let when = serde_yaml::to_string(&rule["RuleCondition"]).unwrap();
+        let asserts = serde_yaml::to_string(&rule["Assertions"]).unwrap();
+        when.contains("Not")
+            && when.contains("JwtIssuer")
+            && asserts.contains("JwtAudience")
+            && asserts.contains("Contains")
+    });
+    assert!(refused, "no rule refuses JwtIssuer without JwtAudience");
+}
+
 /// The created pool's sign-in is what the web client does and nothing more: OpenID Connect
 /// authorization code (+ PKCE, the client being public) at the pool's hosted domain, never the
 /// implicit flow; no explicit auth flow but refreshing; callback and sign-out URLs from
