@@ -487,3 +487,66 @@ async fn an_unreachable_jwks_is_an_error_but_not_a_401_and_not_remembered() {
         AuthorizerError::KeysUnavailable
     );
 }
+
+/// An issuer whose keys are not at `{issuer}/.well-known/jwks.json` (Keycloak's
+/// `/protocol/openid-connect/certs`, Entra ID's `/discovery/v2.0/keys`; docs/deploy.md names
+/// both as your own provider) publishes where they are in its discovery document, which is what
+/// the HTTP API's JWT authorizer reads. The push authorizer, configured as the template
+/// configures it (`JWT_ISSUER`, `JWT_AUDIENCE`, no `JWKS_URL`), must find them too, or the same
+/// token that works on the HTTP API fails every `$connect` with a 500.
+#[tokio::test]
+async fn an_issuer_whose_keys_are_where_its_discovery_says_connects() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/realms/acme", listener.local_addr().unwrap());
+    let key = rsa(RSA_1);
+    let discovery = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+    })
+    .to_string();
+    let certs = json!({"keys": [rsa_jwk(&key, "rsa-1")]}).to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (discovery, certs) = (discovery.clone(), certs.clone());
+            let service = hyper::service::service_fn(move |req| {
+                let body = match req.uri().path() {
+                    "/realms/acme/.well-known/openid-configuration" => Some(discovery.clone()),
+                    "/realms/acme/protocol/openid-connect/certs" => Some(certs.clone()),
+                    _ => None,
+                };
+                let response = match body {
+                    Some(body) => Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body))),
+                    None => Response::builder()
+                        .status(StatusCode::NOT_FOUND)
+                        .body(Full::new(Bytes::new())),
+                };
+                async move { Ok::<_, Infallible>(response.unwrap()) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    let env = [
+        ("JWT_ISSUER", issuer.clone()),
+        ("JWT_AUDIENCE", CLIENT_ID.to_string()),
+    ];
+    let config = TokenConfig::from_lookup(|k| {
+        env.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let verifier = Verifier::new(config).unwrap();
+    let mut claims = claims("alice");
+    claims["iss"] = json!(issuer);
+    let token = rs256(&key, "rsa-1", &claims);
+    let response = allowed(handle(&verifier, connect(Some(&token))).await);
+    assert_allows(&response, "alice");
+}
