@@ -94,6 +94,7 @@ impl Authorizer {
             audiences: vec![AUDIENCE.into()],
             // Never fetched: the key is in hand.
             jwks_url: String::new(),
+            discover: false,
             jwks_ttl: shared::edge::token::DEFAULT_JWKS_TTL,
             min_refetch_interval: shared::edge::token::DEFAULT_MIN_REFETCH_INTERVAL,
             max_stale: shared::edge::token::DEFAULT_MAX_STALE,

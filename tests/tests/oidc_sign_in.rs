@@ -32,31 +32,34 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// A provider on a loopback port whose issuer is its own URL and whose JWKS (at Cognito's path,
-/// `{issuer}/.well-known/jwks.json`, as local/oidc serves it) holds the first test key.
-/// Returns the issuer and a count of JWKS requests.
+/// A provider on a loopback port whose issuer is its own URL, whose discovery document names its
+/// JWKS (at Cognito's path, `{issuer}/.well-known/jwks.json`, as local/oidc serves it), which
+/// holds the first test key. Returns the issuer and a count of JWKS requests.
 async fn provider() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let jwks = json!({"keys": [rsa_jwk(&rsa_from_pem(RSA_1), "k1")]}).to_string();
+    let discovery =
+        json!({"issuer": issuer, "jwks_uri": format!("{issuer}/.well-known/jwks.json")});
+    let discovery = discovery.to_string();
     let requests = Arc::new(AtomicUsize::new(0));
     let counted = requests.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (jwks, counted) = (jwks.clone(), counted.clone());
+            let (jwks, discovery, counted) = (jwks.clone(), discovery.clone(), counted.clone());
             let service = hyper::service::service_fn(move |req| {
-                let found = req.uri().path() == "/.well-known/jwks.json";
-                if found {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                }
+                let body = match req.uri().path() {
+                    "/.well-known/jwks.json" => {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        Some(jwks.clone())
+                    }
+                    "/.well-known/openid-configuration" => Some(discovery.clone()),
+                    _ => None,
+                };
                 let response = Response::builder()
-                    .status(if found { 200 } else { 404 })
+                    .status(if body.is_some() { 200 } else { 404 })
                     .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(if found {
-                        jwks.clone()
-                    } else {
-                        String::new()
-                    })))
+                    .body(Full::new(Bytes::from(body.unwrap_or_default())))
                     .unwrap();
                 async move { Ok::<_, Infallible>(response) }
             });

@@ -126,29 +126,49 @@ impl Verifier {
         }
     }
 
+    /// The issuer's keys, through its discovery document when configured so; the whole fetch
+    /// (both requests) within [`FETCH_TIMEOUT`].
     async fn fetch(&self) -> Result<HashMap<String, Key>, String> {
-        let request = hyper::Request::get(&self.config.jwks_url)
+        #[derive(Deserialize)]
+        struct Discovery {
+            jwks_uri: String,
+        }
+        let keys = async {
+            let mut url = self.config.jwks_url.clone();
+            if self.config.discover {
+                let doc = self.get(&url).await?;
+                let doc: Discovery = serde_json::from_slice(&doc)
+                    .map_err(|e| format!("not a discovery document ({url}): {e}"))?;
+                // Keys fetched in the clear could be swapped on the way, wherever they are.
+                check_jwks_url(&doc.jwks_uri).map_err(|e| e.0)?;
+                url = doc.jwks_uri;
+            }
+            parse_jwks(&self.get(&url).await?)
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, keys)
+            .await
+            .map_err(|_| format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))?
+    }
+
+    /// The body of a `200` answer to a GET of `url`, up to [`MAX_JWKS_BYTES`].
+    async fn get(&self, url: &str) -> Result<Bytes, String> {
+        let request = hyper::Request::get(url)
             .header(hyper::header::ACCEPT, "application/json")
             .body(Empty::new())
             .map_err(|e| e.to_string())?;
-        let body = tokio::time::timeout(FETCH_TIMEOUT, async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            if response.status() != hyper::StatusCode::OK {
-                return Err(format!("answered {}", response.status()));
-            }
-            Limited::new(response.into_body(), MAX_JWKS_BYTES)
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .map_err(|e| format!("reading the body failed: {e}"))
-        })
-        .await
-        .map_err(|_| format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))??;
-        parse_jwks(&body)
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| format!("request to {url} failed: {e}"))?;
+        if response.status() != hyper::StatusCode::OK {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        Limited::new(response.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|e| format!("reading {url} failed: {e}"))
     }
 }
 

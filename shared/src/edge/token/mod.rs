@@ -4,7 +4,8 @@
 //! The rules are the HTTP API's JWT authorizer's (template.yaml `HttpApi` Auth), so one token
 //! works on both APIs:
 //!
-//! * signed by a key of the issuer's JWKS (`{issuer}/.well-known/jwks.json`, or `JWKS_URL`),
+//! * signed by a key of the issuer's JWKS (`JWKS_URL`, else the `jwks_uri` of the issuer's
+//!   discovery document `{issuer}/.well-known/openid-configuration`, as API Gateway finds it),
 //!   picked by the header's `kid`; RS256 or ES256 only, and the key's type must be the
 //!   algorithm's (no `none`, no HMAC, no RSA key used as an HMAC secret);
 //! * `iss` equal to `JWT_ISSUER`; `exp` present and not passed; `nbf`, when present, reached;
@@ -61,8 +62,14 @@ pub struct TokenConfig {
     pub issuer: String,
     /// Accepted `aud` / `client_id` values (`JWT_AUDIENCE`, comma-separated).
     pub audiences: Vec<String>,
-    /// Where the issuer's keys are (`JWKS_URL`, else `{issuer}/.well-known/jwks.json`).
+    /// Where the issuer's keys are (`JWKS_URL`), or, with `discover`, its discovery document
+    /// (`{issuer}/.well-known/openid-configuration`), whose `jwks_uri` says where they are.
     pub jwks_url: String,
+    /// `jwks_url` is the discovery document. Providers keep their keys in different places
+    /// (Cognito `/.well-known/jwks.json`, Keycloak `/protocol/openid-connect/certs`, Entra ID
+    /// `/discovery/v2.0/keys`); API Gateway's JWT authorizer reads the discovery document, and
+    /// so does this one, so one token works on both APIs with any provider.
+    pub discover: bool,
     pub jwks_ttl: Duration,
     /// How long past `jwks_ttl` the keys still verify while a refresh fails.
     pub max_stale: Duration,
@@ -70,8 +77,8 @@ pub struct TokenConfig {
 }
 
 impl TokenConfig {
-    /// `audiences` is a comma-separated list; `jwks_url` defaults to the issuer's
-    /// `/.well-known/jwks.json`. The URL must be `https://`, or `http://` to a loopback host.
+    /// `audiences` is a comma-separated list; without `jwks_url` the keys are found through the
+    /// issuer's discovery document. URLs must be `https://`, or `http://` to a loopback host.
     pub fn new(issuer: &str, audiences: &str, jwks_url: Option<&str>) -> Result<Self, ConfigError> {
         let issuer = issuer.trim();
         if issuer.is_empty() {
@@ -88,15 +95,19 @@ impl TokenConfig {
                 "JWT_AUDIENCE is not set: no token could be accepted".into(),
             ));
         }
-        let jwks_url = match jwks_url.map(str::trim).filter(|u| !u.is_empty()) {
-            Some(url) => url.to_string(),
-            None => format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
+        let (jwks_url, discover) = match jwks_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => (url.to_string(), false),
+            None => {
+                let issuer = issuer.trim_end_matches('/');
+                (format!("{issuer}/.well-known/openid-configuration"), true)
+            }
         };
         check_jwks_url(&jwks_url)?;
         Ok(Self {
             issuer: issuer.to_string(),
             audiences,
             jwks_url,
+            discover,
             jwks_ttl: DEFAULT_JWKS_TTL,
             max_stale: DEFAULT_MAX_STALE,
             min_refetch_interval: DEFAULT_MIN_REFETCH_INTERVAL,
@@ -491,7 +502,8 @@ mod tests {
             ("JWT_AUDIENCE", "a, b,,"),
         ])
         .unwrap();
-        assert_eq!(c.jwks_url, "https://issuer.example/.well-known/jwks.json");
+        let discovery = "https://issuer.example/.well-known/openid-configuration";
+        assert_eq!((c.jwks_url.as_str(), c.discover), (discovery, true));
         assert_eq!(c.audiences, ["a", "b"]);
         assert_eq!(c.jwks_ttl, DEFAULT_JWKS_TTL);
         let c = env(&[
@@ -500,7 +512,10 @@ mod tests {
             ("JWKS_URL", "http://127.0.0.1:8080/jwks"),
         ])
         .unwrap();
-        assert_eq!(c.jwks_url, "http://127.0.0.1:8080/jwks");
+        assert_eq!(
+            (c.jwks_url.as_str(), c.discover),
+            ("http://127.0.0.1:8080/jwks", false)
+        );
         let err = env(&[("JWT_AUDIENCE", "a")]).unwrap_err();
         assert!(err.0.contains("JWT_ISSUER"), "{err}");
         assert!(env(&[("JWT_ISSUER", "https://i.example")]).is_err());
