@@ -1136,3 +1136,66 @@ fn read_markers_reach_the_fanout_filtered_to_marks() {
             .contains("MessagesTable.StreamArn")
     );
 }
+
+/// A form upload goes to the same S3 endpoint as every other request for the bucket, in any
+/// partition the template deploys to (it is written with `${AWS::Partition}` and
+/// `${AWS::URLSuffix}`): in China regions that is `amazonaws.com.cn`; and with the FIPS
+/// endpoints docs/operations.md offers, `s3-fips`. The stand-ins take an
+/// endpoint override, so only a deployment can show it.
+#[tokio::test]
+async fn form_uploads_go_where_the_sdk_sends_the_buckets_requests() {
+    use shared::domain::disposition::Disposition;
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("CONVERSATIONS_TABLE", "c"),
+        ("MEMBERS_TABLE", "m"),
+        ("MESSAGES_TABLE", "msg"),
+        ("FILES_TABLE", "f"),
+        ("IDEMPOTENCY_TABLE", "i"),
+        ("CONNECTIONS_TABLE", "w"),
+        ("PROFILES_TABLE", "p"),
+        ("INVITES_TABLE", "v"),
+        ("FILE_SEARCH_TABLE", "s"),
+        ("FILES_BUCKET", "groupshare-123456789012-stack"),
+    ]
+    .into_iter()
+    .collect();
+    let config =
+        shared::config::Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+    let host = |url: &str| url.split('/').nth(2).unwrap().to_string();
+    let mut wrong = Vec::new();
+    // (region, FIPS endpoints: AWS_USE_FIPS_ENDPOINT, which docs/operations.md offers)
+    for (region, fips) in [
+        ("eu-west-1", false),
+        ("cn-north-1", false),
+        ("us-east-1", true),
+    ] {
+        let credentials =
+            aws_credential_types::Credentials::new("AKID", "secret", None, None, "test");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new(region))
+                .credentials_provider(credentials.clone())
+                .use_fips(fips)
+                .build(),
+        );
+        let blobs = shared::infra::blob::Blobs::new(
+            s3,
+            Some(aws_credential_types::provider::SharedCredentialsProvider::new(credentials)),
+            &config,
+        );
+        let key = "files/r7/c1/f1";
+        let form = blobs
+            .presign_upload(key, 1, "text/plain", None)
+            .await
+            .unwrap();
+        let get = blobs
+            .presign_download(key, None, "a.txt", "text/plain", Disposition::Attachment)
+            .await
+            .unwrap();
+        if host(&form.url) != host(&get.url) {
+            wrong.push((region, fips, form.url, host(&get.url)));
+        }
+    }
+    assert!(wrong.is_empty(), "form posted elsewhere: {wrong:?}");
+}
