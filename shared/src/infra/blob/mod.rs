@@ -35,10 +35,9 @@ pub struct Blobs {
     bucket: Option<String>,
     download_ttl: Duration,
     upload_ttl: Duration,
-    /// Base URL that presigned POST uploads go to (`https://bucket.s3.region.amazonaws.com` or a
-    /// local endpoint with the bucket in the path).
+    /// The S3 endpoint override (the local stack's): presigned POSTs go there, with the bucket
+    /// in the path. Without one they go where the SDK addresses the bucket (`bucket_url`).
     endpoint: Option<String>,
-    path_style: bool,
     /// The region presigned POST policies are scoped to (the SDK config's): known without
     /// building the S3 client.
     region: String,
@@ -216,7 +215,6 @@ impl Blobs {
             download_ttl: config.download_url_ttl,
             upload_ttl: config.upload_url_ttl,
             endpoint: config.s3_endpoint.clone(),
-            path_style: config.s3_force_path_style,
             clock: config.clock.clone(),
         }
     }
@@ -361,19 +359,35 @@ impl Blobs {
 
         Ok(PresignedPost {
             method: "POST",
-            url: self.bucket_url(bucket),
+            url: self.bucket_url(bucket).await?,
             fields,
             expires_at_ms: millis(expires),
         })
     }
 
-    fn bucket_url(&self, bucket: &str) -> String {
-        let region = &self.region;
-        match (&self.endpoint, self.path_style) {
-            (Some(ep), _) => format!("{}/{bucket}", ep.trim_end_matches('/')),
-            (None, true) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
-            (None, false) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+    /// Where a presigned POST goes: the endpoint override with the bucket in the path, else the
+    /// bucket's URL as the SDK addresses it (the partition's domain, `amazonaws.com.cn` in China;
+    /// FIPS and dual-stack endpoints; path style), read off a URL it signs for the bucket. That
+    /// is local signing: no S3 call.
+    async fn bucket_url(&self, bucket: &str) -> Result<String, ApiError> {
+        if let Some(ep) = &self.endpoint {
+            return Ok(format!("{}/{bucket}", ep.trim_end_matches('/')));
         }
+        const PROBE: &str = "bucket-url";
+        let (presigning, _) = self.presigning(Duration::from_secs(60)).await?;
+        let signed = self
+            .s3
+            .get()
+            .get_object()
+            .bucket(bucket)
+            .key(PROBE)
+            .presigned(presigning)
+            .await
+            .map_err(|e| presign_failed("s3.presign", e))?;
+        let url = signed.uri().split('?').next().unwrap_or_default();
+        url.strip_suffix(&format!("/{PROBE}"))
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::internal().with_fault("s3.bucket_url", url.to_string()))
     }
 
     /// Deletes an object (absent objects are fine: S3 answers success).
