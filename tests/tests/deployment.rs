@@ -1199,3 +1199,21 @@ async fn form_uploads_go_where_the_sdk_sends_the_buckets_requests() {
     }
     assert!(wrong.is_empty(), "form posted elsewhere: {wrong:?}");
 }
+
+/// Multipart uploads resume from the file id for as long as the client keeps asking for part
+/// URLs (the hourly sweep ends only idle ones). The bucket's own abort rule is a backstop for
+/// uploads whose record was lost, and must not cut off one still being sent: the default
+/// largest file at 5 Mbit/s takes a day, and a laptop closed over a weekend pauses it.
+#[test]
+fn the_buckets_abort_rule_leaves_a_resumed_upload_a_week() {
+    let t = template();
+    let rules = t["Resources"]["FilesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let aborts: Vec<u64> = rules
+        .iter()
+        .filter_map(|r| r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].as_u64())
+        .collect();
+    assert!(!aborts.is_empty(), "a backstop for lost records exists");
+    assert!(aborts.iter().all(|&days| days >= 7), "{aborts:?}");
+}
