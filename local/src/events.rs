@@ -317,7 +317,11 @@ pub async fn sweep_on_schedule(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = sweep_uploads::handle_with(app, Some(previews)).await {
+        // The deployed function's 60 s timeout (template.yaml), as its deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let event = serde_json::json!({});
+        let swept = sweep_uploads::handle_event(app, Some(previews), event, deadline).await;
+        if let Err(e) = swept {
             tracing::warn!(error = %e, "scheduled sweep failed; the next run retries");
         }
     }

@@ -651,6 +651,38 @@ async fn the_sweep_never_deletes_an_upload_whose_deadline_just_moved() {
     assert_eq!(done.status, 201, "{:?}", done.json);
 }
 
+/// A sweep whose invocation is out of time starts no more cleanups (a backlog larger than one
+/// run is left to the next, not cut off by the function's timeout as a failure), and the next
+/// run takes what it left.
+#[tokio::test]
+async fn a_sweep_out_of_time_leaves_the_rest_to_the_next_run() {
+    let app = mp_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    let bytes = file_bytes(7 * MIB, 7);
+    let ticket = create(&alice, &cid, "late-1", &bytes, &[1]).await.created();
+    abandon(app, &ticket.file_id).await;
+    let status = || async {
+        let file = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+        file.status
+    };
+    // Invoked with its deadline already within the margin it keeps.
+    let event = serde_json::json!({});
+    let now = std::time::Instant::now();
+    let answer = sweep_uploads::handle_event(app, None, event, now).await;
+    assert_eq!(answer.unwrap(), serde_json::Value::Null);
+    assert_eq!(
+        status().await,
+        shared::domain::model::StoredFileStatus::Pending,
+        "left for the next run"
+    );
+    assert_eq!(sweep_uploads::handle(app).await.unwrap(), 1);
+    assert_eq!(
+        status().await,
+        shared::domain::model::StoredFileStatus::Deleted
+    );
+}
+
 #[tokio::test]
 async fn config_tells_clients_when_and_how_to_split() {
     let app = mp_stack().await;

@@ -19,9 +19,11 @@ use shared::App;
 /// Uploads cleaned per pass at most; the next run continues.
 const BATCH: u32 = 500;
 
-/// Time a backfill step leaves before the invocation's deadline: a page started just before
-/// it still ends (and answers) in time.
-const BACKFILL_MARGIN: Duration = Duration::from_secs(10);
+/// Time a sweep or backfill step leaves before the invocation's deadline: a file or page
+/// started just before it still ends (and answers) in time. A backlog bigger than one run
+/// (hundreds of deleted images, each a few S3 calls) is left to the next run, not cut off by
+/// the timeout as a failed invocation.
+const MARGIN: Duration = Duration::from_secs(10);
 
 /// The manual invocation's payload. Unknown fields are refused, so a typo is an error rather
 /// than a sweep.
@@ -63,14 +65,12 @@ pub async fn handle_event(
     event: serde_json::Value,
     deadline: Instant,
 ) -> Result<serde_json::Value, shared::ApiError> {
+    let stop = deadline.checked_sub(MARGIN).unwrap_or_else(Instant::now);
     match parse(&event)? {
-        Invocation::Sweep => handle_with(app, previews)
+        Invocation::Sweep => handle_with(app, previews, stop)
             .await
             .map(|_| serde_json::Value::Null),
         Invocation::Backfill(request) => {
-            let stop = deadline
-                .checked_sub(BACKFILL_MARGIN)
-                .unwrap_or_else(Instant::now);
             let step = backfill_search(app, request.after, stop, PAGE)
                 .await
                 .inspect_err(|e| e.log("backfill_search"))?;
@@ -86,18 +86,20 @@ pub async fn handle_event(
     }
 }
 
-/// [`handle_with`] sending no preview jobs.
+/// [`handle_with`] sending no preview jobs, with time for everything due.
 pub async fn handle(app: &App) -> Result<usize, shared::ApiError> {
-    handle_with(app, None).await
+    handle_with(app, None, Instant::now() + Duration::from_secs(3600)).await
 }
 
+/// One sweep: starts no file's cleanup after `stop`.
 pub async fn handle_with(
     app: &App,
     previews: Option<&PreviewQueue>,
+    stop: Instant,
 ) -> Result<usize, shared::ApiError> {
     // Each half runs whatever the other did; a failure of either is reported (and retried by
     // the next run). Boxed: the completion path's future is deep.
-    let swept = Box::pin(sweep_abandoned(app, BATCH))
+    let swept = Box::pin(sweep_abandoned(app, BATCH, stop))
         .await
         .inspect_err(|e| e.log("sweep"));
     if let (Ok(swept), Some(queue)) = (&swept, previews) {
@@ -107,7 +109,7 @@ pub async fn handle_with(
             }
         }
     }
-    let purged = Box::pin(purge_deleted(app, BATCH))
+    let purged = Box::pin(purge_deleted(app, BATCH, stop))
         .await
         .inspect_err(|e| e.log("sweep"));
     let (swept, purged) = (swept?, purged?);
