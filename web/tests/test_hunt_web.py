@@ -1,0 +1,99 @@
+"""Defects found hunting the web client (branch hunt-web): a lost answer that makes a retry
+duplicate what it sent, the page's framing by other sites, and names in astral Unicode.
+"""
+
+import urllib.request
+
+from selenium.webdriver.common.by import By
+
+from test_browser import before_load, css, open_group, sign_in, wait
+
+# Before the page's scripts: the first request matching `window.__loseAnswer` ({method, path
+# suffix}) reaches the API and is carried out, but its answer is lost on the way back (a mobile
+# network dropping as the response arrives), as the browser reports it: a TypeError.
+LOSE_ONE_ANSWER = """
+(() => {
+  const original = window.fetch;
+  window.__loseAnswer = null;
+  window.__lost = 0;
+  window.fetch = async (url, init = {}) => {
+    const lose = window.__loseAnswer;
+    const response = await original(url, init);
+    if (lose && (init.method || 'GET') === lose.method && new URL(url, location.href).pathname.endsWith(lose.path)) {
+      window.__loseAnswer = null;
+      window.__lost += 1;
+      throw new TypeError('Failed to fetch');
+    }
+    return response;
+  };
+})();
+"""
+
+
+def test_a_message_sent_again_after_its_answer_was_lost_is_sent_once(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Lost answer", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    bob = browsers()
+    before_load(bob, LOSE_ONE_ANSWER)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Lost answer")
+    bob.driver.execute_script("window.__loseAnswer = {method: 'POST', path: '/messages'}")
+    css(bob, "#compose").send_keys("only once, please")
+    bob.driver.find_element(By.CSS_SELECTOR, "form.composer button[type=submit]").click()
+    # The page says it could not reach GroupShare and keeps the text: the person sends again.
+    wait(bob, lambda d: d.execute_script("return window.__lost") == 1)
+    css(bob, "#banner:not([hidden])")
+    assert css(bob, "#compose").get_attribute("value") == "only once, please"
+    bob.driver.find_element(By.CSS_SELECTOR, "form.composer button[type=submit]").click()
+    wait(bob, lambda _: css(bob, "#compose").get_attribute("value") == "")
+    status, page = stack.call("alice", "GET", f"/conversations/{cid}/messages?limit=100")
+    assert status == 200, page
+    sent = [m for m in page["messages"] if m.get("text") == "only once, please"]
+    # The retry must carry the first attempt's client_msg_id, so the API answers the message
+    # it already stored instead of storing a second one.
+    assert len(sent) == 1, [m["seq"] for m in sent]
+
+
+def test_a_group_created_again_after_its_answer_was_lost_is_created_once(stack, browsers):
+    carol = browsers()
+    before_load(carol, LOSE_ONE_ANSWER)
+    sign_in(carol, stack, "carol")
+    css(carol, "#new-title")
+    carol.driver.execute_script("window.__loseAnswer = {method: 'POST', path: '/conversations'}")
+    css(carol, "#new-title").send_keys("Created once")
+    carol.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+    wait(carol, lambda d: d.execute_script("return window.__lost") == 1)
+    css(carol, "form.create .form-error:not(:empty)")
+    carol.driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+    css(carol, ".group-heading h1")
+    status, page = stack.call("carol", "GET", "/conversations?limit=100")
+    assert status == 200, page
+    made = [c for c in page["conversations"] if c["title"] == "Created once"]
+    assert len(made) == 1, [c["conversation_id"] for c in made]
+
+
+def test_other_sites_cannot_frame_the_client(stack):
+    # A meta CSP cannot say frame-ancestors (browsers ignore it there): only a response header
+    # keeps another site from framing "Join group", "Leave group" or "Delete" under its own page.
+    with urllib.request.urlopen(f"{stack.api}/") as response:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+    csp = headers.get("content-security-policy", "")
+    assert "frame-ancestors" in csp or headers.get("x-frame-options", "").upper() in ("DENY", "SAMEORIGIN"), headers
+
+
+def test_initials_of_a_name_starting_with_an_emoji_are_whole_characters(stack, browsers):
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    # Code points, not strings: WebDriver cannot even carry half a surrogate pair back.
+    result = bob.driver.execute_async_script("""
+      const done = arguments[arguments.length - 1];
+      import('./format.js').then(({ initials }) => done(
+        ['😀 Smith', '𝒜lice 𝒷ob', 'a😀', '👩‍👩‍👧 Family'].map((name) => {
+          const s = initials(name);
+          return { wellFormed: s.isWellFormed(), text: s.isWellFormed() ? s : [...s].map((c) => c.codePointAt(0).toString(16)).join(' ') };
+        })));
+    """)
+    # Half a surrogate pair is not a character: the avatar would show a replacement box.
+    assert all(r["wellFormed"] for r in result), result
+    assert [r["text"] for r in result] == ["😀S", "𝒜𝒷", "A😀", "👩‍👩‍👧F"], result
