@@ -97,3 +97,17 @@ def test_initials_of_a_name_starting_with_an_emoji_are_whole_characters(stack, b
     # Half a surrogate pair is not a character: the avatar would show a replacement box.
     assert all(r["wellFormed"] for r in result), result
     assert [r["text"] for r in result] == ["😀S", "𝒜𝒷", "A😀", "👩‍👩‍👧F"], result
+
+
+def test_a_group_title_starting_with_an_emoji_keeps_its_avatar_whole(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "🎉 Party", "members": ["bob"]})
+    assert status == 201, group
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    css(bob, "a.group-link")
+    avatar = wait(bob, lambda d: d.execute_script("""
+      const link = [...document.querySelectorAll('a.group-link')].find((a) => a.textContent.includes('Party'));
+      const s = link && link.querySelector('.group-avatar').textContent;
+      return s && { wellFormed: s.isWellFormed(), text: s.isWellFormed() ? s : [...s].map((c) => c.codePointAt(0).toString(16)).join(' ') };
+    """))
+    assert avatar == {"wellFormed": True, "text": "🎉"}, avatar
