@@ -110,7 +110,7 @@ export const UNAVAILABLE_REASON = {
 };
 
 /** Whole characters as a reader sees them (an emoji, a flag, a family), not UTF-16 halves. */
-const graphemes = (text) => Array.from(new Intl.Segmenter().segment(text), (g) => g.segment);
+export const graphemes = (text) => Array.from(new Intl.Segmenter().segment(text), (g) => g.segment);
 
 /** Up to two letters: a name's initials ("Alice Liddell" → AL), else its first two. */
 export function initials(name) {

@@ -5,7 +5,7 @@
 // group, and an offer to turn on desktop notifications.
 
 import { h, render } from '../dom.js';
-import { CLOCK_MS, fromNow, refreshTimes, when } from '../format.js';
+import { CLOCK_MS, fromNow, graphemes, refreshTimes, when } from '../format.js';
 import { systemText } from './messages.js';
 
 export async function groupsView(view, app) {
@@ -99,7 +99,7 @@ export async function groupsView(view, app) {
 function groupLink(app, g) {
   const unread = g.unread_count;
   return h('a', { class: `group-link${unread ? ' unread' : ''}`, href: `#/g/${encodeURIComponent(g.conversation_id)}` },
-    h('span', { class: 'group-avatar', 'aria-hidden': 'true' }, g.title.slice(0, 1).toUpperCase()),
+    h('span', { class: 'group-avatar', 'aria-hidden': 'true' }, (graphemes(g.title)[0] || '').toUpperCase()),
     h('span', { class: 'group-text' },
       h('span', { class: 'group-title' }, g.title),
       h('span', { class: 'group-preview muted small' }, previewText(app, g))),
