@@ -111,3 +111,40 @@ def test_a_group_title_starting_with_an_emoji_keeps_its_avatar_whole(stack, brow
       return s && { wellFormed: s.isWellFormed(), text: s.isWellFormed() ? s : [...s].map((c) => c.codePointAt(0).toString(16)).join(' ') };
     """))
     assert avatar == {"wellFormed": True, "text": "🎉"}, avatar
+
+
+# Before the page's scripts: while the tab's sessionStorage says `offline`, requests for new
+# tokens fail as a dropped network fails them (counted in `__refused`).
+TOKEN_ROUTE_OFFLINE = """
+(() => {
+  const original = window.fetch;
+  window.__refused = 0;
+  window.fetch = (url, init) => {
+    if (sessionStorage.getItem('offline') && String(url).includes('/local/token')) {
+      window.__refused += 1;
+      return Promise.reject(new TypeError('Failed to fetch'));
+    }
+    return original(url, init);
+  };
+})();
+"""
+
+
+def test_a_renewal_that_cannot_reach_the_network_does_not_sign_the_person_out(stack, browsers):
+    bob = browsers()
+    before_load(bob, TOKEN_ROUTE_OFFLINE)
+    sign_in(bob, stack, "bob")
+    # The token has 40 seconds left (a laptop just woke up): the page renews it at once, but
+    # the network is not back yet.
+    bob.driver.execute_script("""
+      const s = JSON.parse(sessionStorage.getItem('groupshare.session'));
+      s.expires_at = new Date(Date.now() + 40000).toISOString();
+      sessionStorage.setItem('groupshare.session', JSON.stringify(s));
+      sessionStorage.setItem('offline', '1');
+    """)
+    bob.driver.refresh()
+    wait(bob, lambda d: d.execute_script("return window.__refused") >= 1)
+    # A failed attempt is not a refusal: the token still works for half a minute, so the person
+    # stays signed in (and renewal is tried again) rather than being sent to sign in again.
+    assert not bob.driver.find_elements(By.ID, "user"), css(bob, "#banner").text
+    assert bob.driver.execute_script("return sessionStorage.getItem('groupshare.session')")
