@@ -148,3 +148,24 @@ def test_a_renewal_that_cannot_reach_the_network_does_not_sign_the_person_out(st
     # stays signed in (and renewal is tried again) rather than being sent to sign in again.
     assert not bob.driver.find_elements(By.ID, "user"), css(bob, "#banner").text
     assert bob.driver.execute_script("return sessionStorage.getItem('groupshare.session')")
+
+
+def test_an_invite_link_made_again_after_its_answer_was_lost_is_made_once(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Lost invite", "members": []})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    alice = browsers()
+    before_load(alice, LOSE_ONE_ANSWER)
+    sign_in(alice, stack, "alice", f"#/g/{cid}")
+    css(alice, "details.invite summary").click()
+    alice.driver.execute_script("window.__loseAnswer = {method: 'POST', path: '/invites'}")
+    create = css(alice, "details.invite button[type=submit]")
+    create.click()
+    wait(alice, lambda d: d.execute_script("return window.__lost") == 1)
+    css(alice, "details.invite .form-error")
+    create.click()
+    wait(alice, lambda _: css(alice, "#invite-link").get_attribute("value"))
+    status, page = stack.call("alice", "GET", f"/conversations/{cid}/invites?limit=100")
+    assert status == 200, page
+    # One link made, not a second active one the owner was never shown.
+    assert len(page["invites"]) == 1, [i["code"] for i in page["invites"]]
