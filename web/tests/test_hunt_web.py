@@ -169,3 +169,39 @@ def test_an_invite_link_made_again_after_its_answer_was_lost_is_made_once(stack,
     assert status == 200, page
     # One link made, not a second active one the owner was never shown.
     assert len(page["invites"]) == 1, [i["code"] for i in page["invites"]]
+
+
+def page_overflow(browser):
+    """How far the page reaches past a phone's screen sideways (0: it fits)."""
+    return browser.driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def test_long_unbroken_titles_and_names_fit_a_phone(stack, browsers):
+    # The longest a title and a display name may be, without a space to break at: another
+    # person's input, which must not push the page sideways on a phone.
+    title = "Q" * 200
+    status, me = stack.call("dave", "PUT", "/me", {"display_name": "D" * 64})
+    assert status == 200, me
+    status, group = stack.call("dave", "POST", "/conversations", {"title": title, "members": ["erin"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    status, _ = stack.call("dave", "POST", f"/conversations/{cid}/messages", {"client_msg_id": "long-1", "text": "hi"})
+    assert status == 201
+    status, invite = stack.call("dave", "POST", f"/conversations/{cid}/invites", {"client_request_id": "long-invite"})
+    assert status == 201, invite
+    phone = browsers(width=390, height=844)
+    sign_in(phone, stack, "erin")
+    css(phone, "a.group-link")
+    wide = {}
+    wide["group list"] = page_overflow(phone)
+    phone.driver.get(f"{stack.api}/#/g/{cid}")
+    wait(phone, lambda d: "D" * 64 in d.find_element(By.CSS_SELECTOR, ".history").text)
+    wide["messages"] = page_overflow(phone)
+    phone.driver.get(f"{stack.api}/#/g/{cid}/members")
+    wait(phone, lambda d: "D" * 64 in d.find_element(By.CSS_SELECTOR, ".member-list").text)
+    wide["members"] = page_overflow(phone)
+    phone.driver.get(f"{stack.api}/#/invite/{invite['code']}")
+    css(phone, "#invite-title")
+    wide["invite"] = page_overflow(phone)
+    assert all(v <= 0 for v in wide.values()), wide
