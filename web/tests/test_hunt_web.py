@@ -6,7 +6,7 @@ import urllib.request
 
 from selenium.webdriver.common.by import By
 
-from test_browser import before_load, css, open_group, sign_in, wait
+from test_browser import before_load, css, open_group, sign_in, upload_via_api, wait
 
 # Before the page's scripts: the first request matching `window.__loseAnswer` ({method, path
 # suffix}) reaches the API and is carried out, but its answer is lost on the way back (a mobile
@@ -204,4 +204,28 @@ def test_long_unbroken_titles_and_names_fit_a_phone(stack, browsers):
     phone.driver.get(f"{stack.api}/#/invite/{invite['code']}")
     css(phone, "#invite-title")
     wide["invite"] = page_overflow(phone)
+    assert all(v <= 0 for v in wide.values()), wide
+
+
+def test_a_long_group_title_on_a_file_card_fits_a_phone(stack, browsers):
+    # All files names each file's group ("in …"), and a forwarded copy its source ("Forwarded
+    # from …"): titles of up to 200 characters, perhaps without a space.
+    status, source = stack.call("frank", "POST", "/conversations", {"title": "W" * 200, "members": []})
+    assert status == 201, source
+    status, target = stack.call("frank", "POST", "/conversations", {"title": "Target", "members": []})
+    assert status == 201, target
+    message = upload_via_api(stack, "frank", source["conversation_id"], "notes.txt", b"notes")
+    status, forwarded = stack.call("frank", "POST",
+                                   f"/conversations/{source['conversation_id']}/files/{message['file']['file_id']}/forward",
+                                   {"to_conversation_id": target["conversation_id"], "client_msg_id": "long-forward"})
+    assert status == 201, forwarded
+    phone = browsers(width=390, height=844)
+    sign_in(phone, stack, "frank")
+    wide = {}
+    phone.driver.get(f"{stack.api}/#/files")
+    wait(phone, lambda d: any("W" * 200 in e.text for e in d.find_elements(By.CSS_SELECTOR, ".file-group")))
+    wide["all files"] = page_overflow(phone)
+    phone.driver.get(f"{stack.api}/#/g/{target['conversation_id']}")
+    wait(phone, lambda d: "W" * 200 in d.find_element(By.CSS_SELECTOR, ".forwarded").text)
+    wide["forwarded"] = page_overflow(phone)
     assert all(v <= 0 for v in wide.values()), wide
