@@ -229,3 +229,26 @@ def test_a_long_group_title_on_a_file_card_fits_a_phone(stack, browsers):
     wait(phone, lambda d: "W" * 200 in d.find_element(By.CSS_SELECTOR, ".forwarded").text)
     wide["forwarded"] = page_overflow(phone)
     assert all(v <= 0 for v in wide.values()), wide
+
+
+def test_forwarding_to_a_group_with_a_long_title_fits_a_phone(stack, browsers):
+    status, source = stack.call("gina", "POST", "/conversations", {"title": "Source", "members": []})
+    assert status == 201, source
+    status, target = stack.call("gina", "POST", "/conversations", {"title": "Z" * 200, "members": []})
+    assert status == 201, target
+    upload_via_api(stack, "gina", source["conversation_id"], "notes.txt", b"notes")
+    phone = browsers(width=390, height=844)
+    sign_in(phone, stack, "gina")
+    phone.driver.get(f"{stack.api}/#/g/{source['conversation_id']}/files")
+    css(phone, ".file-card button.forward").click()
+    choice = css(phone, "input[name=forward-to]")
+    # The choice's name stays inside the dialog (past its edge it is off screen, unreadable).
+    inside = phone.driver.execute_script("""
+      const d = document.querySelector('.forward-dialog').getBoundingClientRect();
+      return [...document.querySelectorAll('.forward-groups label')].map((l) => l.getBoundingClientRect().right - d.right);""")
+    choice.click()
+    css(phone, ".forward-dialog button[type=submit]").click()
+    wait(phone, lambda d: "Z" * 200 in d.find_element(By.ID, "banner").text)
+    # "Forwarded notes.txt to <title>." in the banner: the page stays a phone's width.
+    overflow = page_overflow(phone)
+    assert max(inside) <= 0 and overflow <= 0, {"past the dialog": inside, "past the page": overflow}
