@@ -252,3 +252,17 @@ def test_forwarding_to_a_group_with_a_long_title_fits_a_phone(stack, browsers):
     # "Forwarded notes.txt to <title>." in the banner: the page stays a phone's width.
     overflow = page_overflow(phone)
     assert max(inside) <= 0 and overflow <= 0, {"past the dialog": inside, "past the page": overflow}
+
+
+def test_signing_out_leaves_no_draft_behind(stack, browsers):
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Demo team")
+    css(bob, "#compose").send_keys("salary figures, not for the next person at this desk")
+    bob.driver.find_element(By.XPATH, "//div[@id='session']//button[text()='Sign out']").click()
+    css(bob, "#user")
+    # The person chose to sign out (a shared computer): what they were writing goes with them.
+    # (A refused token keeps the draft for the same person's sign-in: test_browser.py.)
+    left = bob.driver.execute_script(
+        "return Object.keys(sessionStorage).concat(Object.keys(localStorage)).filter((k) => k.startsWith('groupshare.'))")
+    assert left == [], left
