@@ -74,10 +74,18 @@ const app = {
     // Replaced, not assigned: a hashchange would route again later and clear the reason.
     history.replaceState(null, '', '#/signin');
     route();
-    if (reason) this.notify(reason);
-    // The person chose to sign out: end the identity provider's session too (it navigates
-    // there and back), or the next "Sign in" would let them straight back in.
-    else if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
+    if (reason) {
+      this.notify(reason);
+      return;
+    }
+    // The person chose to sign out (a shared computer, perhaps): their unsent drafts go too (a
+    // refused token keeps them for the same person's sign-in), and the identity provider's
+    // session ends (it navigates there and back), or the next "Sign in" would let them straight
+    // back in.
+    for (const key of Object.keys(sessionStorage)) {
+      if (key.startsWith('groupshare.draft:')) sessionStorage.removeItem(key);
+    }
+    if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**
    * The session's token, renewed first when it is about to expire and the token source can
