@@ -6,7 +6,7 @@ import urllib.request
 
 from selenium.webdriver.common.by import By
 
-from test_browser import before_load, css, open_group, sign_in, upload_via_api, wait
+from test_browser import before_load, confirm, css, open_group, sign_in, upload_via_api, wait
 
 # Before the page's scripts: the first request matching `window.__loseAnswer` ({method, path
 # suffix}) reaches the API and is carried out, but its answer is lost on the way back (a mobile
@@ -266,3 +266,23 @@ def test_signing_out_leaves_no_draft_behind(stack, browsers):
     left = bob.driver.execute_script(
         "return Object.keys(sessionStorage).concat(Object.keys(localStorage)).filter((k) => k.startsWith('groupshare.'))")
     assert left == [], left
+
+
+def test_a_removed_member_acting_on_the_members_tab_returns_to_the_list(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Members tab removal", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    bob.driver.get(f"{stack.api}/#/g/{cid}/members")
+    leave = wait(bob, lambda d: d.find_element(By.XPATH, "//li[@data-user='bob']//button[text()='Leave group']"))
+    # Alice removes bob while his Members tab is open; he then acts there (as on the messages
+    # tab, his next action should take him back to his groups saying why).
+    browsers.allowed_console.append(" 404 ")
+    status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/members/bob")
+    assert status == 204
+    leave.click()
+    confirm(bob)
+    said = "li[data-user='bob'] .member-status"
+    wait(bob, lambda d: d.current_url.endswith("#/") or d.find_element(By.CSS_SELECTOR, said).text)
+    assert bob.driver.current_url.endswith("#/"), bob.driver.find_element(By.CSS_SELECTOR, said).text
