@@ -286,3 +286,21 @@ def test_a_removed_member_acting_on_the_members_tab_returns_to_the_list(stack, b
     said = "li[data-user='bob'] .member-status"
     wait(bob, lambda d: d.current_url.endswith("#/") or d.find_element(By.CSS_SELECTOR, said).text)
     assert bob.driver.current_url.endswith("#/"), bob.driver.find_element(By.CSS_SELECTOR, said).text
+
+
+def test_removing_a_member_who_already_left_keeps_the_owner_in_the_group(stack, browsers):
+    status, group = stack.call("alice", "POST", "/conversations", {"title": "Already left", "members": ["bob"]})
+    assert status == 201, group
+    cid = group["conversation_id"]
+    alice = browsers()
+    sign_in(alice, stack, "alice")
+    alice.driver.get(f"{stack.api}/#/g/{cid}/members")
+    remove = wait(alice, lambda d: d.find_element(By.XPATH, "//li[@data-user='bob']//button[text()='Remove']"))
+    browsers.allowed_console.append(" 404 ")
+    status, _ = stack.call("bob", "DELETE", f"/conversations/{cid}/members/bob")
+    assert status == 204
+    remove.click()
+    confirm(alice)
+    # Bob's 404 is about bob, not about alice's membership: she stays where she is.
+    wait(alice, lambda d: d.find_element(By.CSS_SELECTOR, "li[data-user='bob'] .member-status").text)
+    assert alice.driver.current_url.endswith(f"#/g/{cid}/members"), alice.driver.current_url

@@ -87,7 +87,7 @@ export async function groupView(view, app, cid, tab) {
   if (tab === 'files') {
     await filesTab(panel, app, cid, onCleanup, hooks);
   } else if (tab === 'members') {
-    await membersTab(panel, app, cid, group, onCleanup);
+    await membersTab(panel, app, cid, group, onCleanup, hooks);
   } else {
     await messagesTab(panel, app, cid, group, onCleanup, hooks);
   }
