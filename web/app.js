@@ -109,7 +109,14 @@ const app = {
     try {
       next = await this.renewal;
     } catch (e) {
-      if (this.session === session) this.signOut(`Please sign in again: ${e.message}`);
+      if (this.session !== session) return this.session && this.session.token;
+      // Not reaching the provider (offline, a laptop's network still waking) is not a refusal:
+      // the token serves while it lasts, and renewal is tried again shortly.
+      if (e.network && Date.parse(session.expires_at) > Date.now()) {
+        scheduleRenewal(RENEWAL_RETRY_MS);
+        return session.token;
+      }
+      this.signOut(`Please sign in again: ${e.message}`);
       return null;
     }
     if (this.session !== session) return this.session && this.session.token; // renewed or signed out meanwhile
@@ -121,17 +128,19 @@ const app = {
 };
 
 let renewalTimer = null;
+/** After a renewal that could not reach the provider, the next try. */
+const RENEWAL_RETRY_MS = 5_000;
 
 /**
  * Renews the session a minute before it expires, while the tab is open (API calls and the live
  * socket then never meet an expired token), and reconnects the live socket with the new token:
  * the socket's authorizer saw the old one.
  */
-function scheduleRenewal() {
+function scheduleRenewal(retryMs) {
   clearTimeout(renewalTimer);
   const session = app.session;
   if (!session || !app.tokens.refresh) return;
-  const due = Date.parse(session.expires_at) - 60_000 - Date.now();
+  const due = retryMs ?? Date.parse(session.expires_at) - 60_000 - Date.now();
   renewalTimer = setTimeout(async () => {
     const token = await app.freshToken();
     if (token && app.session && app.session !== session) {

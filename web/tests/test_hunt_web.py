@@ -147,7 +147,12 @@ def test_a_renewal_that_cannot_reach_the_network_does_not_sign_the_person_out(st
     # A failed attempt is not a refusal: the token still works for half a minute, so the person
     # stays signed in (and renewal is tried again) rather than being sent to sign in again.
     assert not bob.driver.find_elements(By.ID, "user"), css(bob, "#banner").text
-    assert bob.driver.execute_script("return sessionStorage.getItem('groupshare.session')")
+    held = bob.driver.execute_script("return sessionStorage.getItem('groupshare.session')")
+    assert held
+    # The network is back: the next try renews the token.
+    bob.driver.execute_script("sessionStorage.removeItem('offline')")
+    wait(bob, lambda d: d.execute_script("return sessionStorage.getItem('groupshare.session')") not in (held, None))
+    assert not bob.driver.find_elements(By.ID, "user")
 
 
 def test_an_invite_link_made_again_after_its_answer_was_lost_is_made_once(stack, browsers):
