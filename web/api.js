@@ -79,8 +79,9 @@ export function createApi({ base, getToken, onUnauthorized }) {
       request('GET', `${conv(cid)}/messages`, { query: { before, after, limit } }),
     /** Recall (sender, within the window) or delete (owner/admin): `{message, system_message?}`. */
     deleteMessage: (cid, seq) => request('DELETE', `${conv(cid)}/messages/${encodeURIComponent(seq)}`),
-    sendText: (cid, text) =>
-      request('POST', `${conv(cid)}/messages`, { body: { client_msg_id: newId(), text } }),
+    /** The same `clientMsgId` makes a retry answer the message already stored. */
+    sendText: (cid, text, clientMsgId = newId()) =>
+      request('POST', `${conv(cid)}/messages`, { body: { client_msg_id: clientMsgId, text } }),
     /** File info for many ids in one call: `{files, missing}`. */
     /** With a presigned URL of each ready preview (`preview_urls`): a grid in one request. */
     filesByIds: (cid, ids) =>

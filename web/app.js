@@ -74,10 +74,18 @@ const app = {
     // Replaced, not assigned: a hashchange would route again later and clear the reason.
     history.replaceState(null, '', '#/signin');
     route();
-    if (reason) this.notify(reason);
-    // The person chose to sign out: end the identity provider's session too (it navigates
-    // there and back), or the next "Sign in" would let them straight back in.
-    else if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
+    if (reason) {
+      this.notify(reason);
+      return;
+    }
+    // The person chose to sign out (a shared computer, perhaps): their unsent drafts go too (a
+    // refused token keeps them for the same person's sign-in), and the identity provider's
+    // session ends (it navigates there and back), or the next "Sign in" would let them straight
+    // back in.
+    for (const key of Object.keys(sessionStorage)) {
+      if (key.startsWith('groupshare.draft:')) sessionStorage.removeItem(key);
+    }
+    if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**
    * The session's token, renewed first when it is about to expire and the token source can
@@ -101,7 +109,14 @@ const app = {
     try {
       next = await this.renewal;
     } catch (e) {
-      if (this.session === session) this.signOut(`Please sign in again: ${e.message}`);
+      if (this.session !== session) return this.session && this.session.token;
+      // Not reaching the provider (offline, a laptop's network still waking) is not a refusal:
+      // the token serves while it lasts, and renewal is tried again shortly.
+      if (e.network && Date.parse(session.expires_at) > Date.now()) {
+        scheduleRenewal(RENEWAL_RETRY_MS);
+        return session.token;
+      }
+      this.signOut(`Please sign in again: ${e.message}`);
       return null;
     }
     if (this.session !== session) return this.session && this.session.token; // renewed or signed out meanwhile
@@ -113,17 +128,19 @@ const app = {
 };
 
 let renewalTimer = null;
+/** After a renewal that could not reach the provider, the next try. */
+const RENEWAL_RETRY_MS = 5_000;
 
 /**
  * Renews the session a minute before it expires, while the tab is open (API calls and the live
  * socket then never meet an expired token), and reconnects the live socket with the new token:
  * the socket's authorizer saw the old one.
  */
-function scheduleRenewal() {
+function scheduleRenewal(retryMs) {
   clearTimeout(renewalTimer);
   const session = app.session;
   if (!session || !app.tokens.refresh) return;
-  const due = Date.parse(session.expires_at) - 60_000 - Date.now();
+  const due = retryMs ?? Date.parse(session.expires_at) - 60_000 - Date.now();
   renewalTimer = setTimeout(async () => {
     const token = await app.freshToken();
     if (token && app.session && app.session !== session) {

@@ -54,7 +54,7 @@ export function tokenSource(config) {
       async signIn({ user }) {
         const url = new URL(`${config.api}/local/token`, location.href);
         url.searchParams.set('user', user);
-        const response = await fetch(url, { credentials: 'omit' });
+        const response = await reach(url, { credentials: 'omit' });
         const data = await response.json().catch(() => null);
         if (!response.ok) {
           throw new Error(data && data.error ? data.error.message : `Sign-in failed (${response.status}).`);
@@ -100,7 +100,7 @@ function oidcSource(auth) {
   /** The provider's endpoints, from its discovery document (fetched once per page). */
   function discover() {
     discovered ||= (async () => {
-      const response = await fetch(`${issuer}/.well-known/openid-configuration`, { credentials: 'omit' });
+      const response = await reach(`${issuer}/.well-known/openid-configuration`, { credentials: 'omit' });
       if (!response.ok) throw new Error(`The identity provider's discovery document answered ${response.status}.`);
       const doc = await response.json();
       // A document that names another issuer is not this provider's (OpenID Discovery 4.3).
@@ -115,7 +115,7 @@ function oidcSource(auth) {
 
   async function tokenRequest(params) {
     const { token_endpoint: endpoint } = await discover();
-    const response = await fetch(endpoint, {
+    const response = await reach(endpoint, {
       method: 'POST',
       credentials: 'omit',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -215,6 +215,16 @@ function oidcSource(auth) {
       location.assign(url);
     },
   };
+}
+
+/** `fetch`, with not reaching the server told apart from its answer (`network`): a renewal
+ *  that never got there is tried again, not taken for a refusal. */
+async function reach(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    throw Object.assign(new Error(`Could not reach the sign-in service (${e.message}).`), { network: true });
+  }
 }
 
 function randomString(bytes) {

@@ -109,11 +109,14 @@ export const UNAVAILABLE_REASON = {
   missing: 'This file is no longer part of the group.',
 };
 
+/** Whole characters as a reader sees them (an emoji, a flag, a family), not UTF-16 halves. */
+export const graphemes = (text) => Array.from(new Intl.Segmenter().segment(text), (g) => g.segment);
+
 /** Up to two letters: a name's initials ("Alice Liddell" → AL), else its first two. */
 export function initials(name) {
   const words = name.trim().split(/\s+/).filter(Boolean);
-  if (words.length > 1) return (words[0][0] + words[1][0]).toUpperCase();
-  return name.slice(0, 2).toUpperCase();
+  if (words.length > 1) return (graphemes(words[0])[0] + graphemes(words[1])[0]).toUpperCase();
+  return graphemes(name).slice(0, 2).join('').toUpperCase();
 }
 
 /** A system event that deletes the message its `seq` names (a recall, or a moderator's deletion). */

@@ -2,6 +2,7 @@
 // owners and admins, kept current as members change) and three tabs: the messages as a chat
 // window (messages.js), the files (files.js) and the members (members.js).
 
+import { newId } from '../api.js';
 import { h, render } from '../dom.js';
 import { filesTab } from './files.js';
 import { membersTab } from './members.js';
@@ -86,7 +87,7 @@ export async function groupView(view, app, cid, tab) {
   if (tab === 'files') {
     await filesTab(panel, app, cid, onCleanup, hooks);
   } else if (tab === 'members') {
-    await membersTab(panel, app, cid, group, onCleanup);
+    await membersTab(panel, app, cid, group, onCleanup, hooks);
   } else {
     await messagesTab(panel, app, cid, group, onCleanup, hooks);
   }
@@ -112,6 +113,9 @@ function inviteForm(app, cid) {
   const link = h('input', { id: 'invite-link', readonly: true, class: 'invite-link', hidden: true });
   const copy = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Copy link');
   const status = h('span', { class: 'small', role: 'status' });
+  // A create whose answer never came may have made a link: asking again reuses its
+  // client_request_id, so the API answers that link instead of making a second one.
+  let unanswered = null;
   copy.addEventListener('click', async () => {
     link.select();
     try {
@@ -128,7 +132,9 @@ function inviteForm(app, cid) {
         e.preventDefault();
         render(status);
         try {
-          const invite = await app.api.createInvite(cid);
+          unanswered ||= newId();
+          const invite = await app.api.createInvite(cid, { client_request_id: unanswered });
+          unanswered = null;
           link.value = inviteUrl(invite);
           link.hidden = copy.hidden = false;
           render(status, `Anyone signed in with this link can join until ${new Date(invite.expires_at).toLocaleDateString()}.`);

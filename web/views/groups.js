@@ -4,8 +4,9 @@
 // group read on another device loses its badge, while the list is open. A form to create a
 // group, and an offer to turn on desktop notifications.
 
+import { newId } from '../api.js';
 import { h, render } from '../dom.js';
-import { CLOCK_MS, fromNow, refreshTimes, when } from '../format.js';
+import { CLOCK_MS, fromNow, graphemes, refreshTimes, when } from '../format.js';
 import { systemText } from './messages.js';
 
 export async function groupsView(view, app) {
@@ -53,14 +54,20 @@ export async function groupsView(view, app) {
     id: 'new-members', name: 'members', placeholder: 'bob, carol', 'aria-describedby': 'new-members-help',
   });
   const error = h('p', { class: 'form-error', role: 'alert' });
+  let unanswered = null; // {asked, id}
   const create = h('form', {
     class: 'panel create', 'aria-labelledby': 'create-title',
     async onsubmit(e) {
       e.preventDefault();
       render(error);
+      const ids = members.value.split(/[\s,]+/).filter(Boolean);
+      // A create whose answer never came may have made the group: the same form sent again
+      // reuses its client_request_id, so the API answers that group instead of a second one.
+      const asked = JSON.stringify([title.value.trim(), ids]);
+      if (unanswered?.asked !== asked) unanswered = { asked, id: newId() };
       try {
-        const ids = members.value.split(/[\s,]+/).filter(Boolean);
-        const c = await app.api.createConversation(title.value.trim(), ids);
+        const c = await app.api.createConversation(title.value.trim(), ids, unanswered.id);
+        unanswered = null;
         location.hash = `#/g/${encodeURIComponent(c.conversation_id)}`;
       } catch (err) {
         render(error, err.message);
@@ -99,7 +106,7 @@ export async function groupsView(view, app) {
 function groupLink(app, g) {
   const unread = g.unread_count;
   return h('a', { class: `group-link${unread ? ' unread' : ''}`, href: `#/g/${encodeURIComponent(g.conversation_id)}` },
-    h('span', { class: 'group-avatar', 'aria-hidden': 'true' }, g.title.slice(0, 1).toUpperCase()),
+    h('span', { class: 'group-avatar', 'aria-hidden': 'true' }, (graphemes(g.title)[0] || '').toUpperCase()),
     h('span', { class: 'group-text' },
       h('span', { class: 'group-title' }, g.title),
       h('span', { class: 'group-preview muted small' }, previewText(app, g))),

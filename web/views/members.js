@@ -9,7 +9,7 @@ import { h, render } from '../dom.js';
 import { when } from '../format.js';
 import { inviteUrl } from './group.js';
 
-export async function membersTab(panel, app, cid, group, onCleanup) {
+export async function membersTab(panel, app, cid, group, onCleanup, hooks) {
   const list = h('ul', { class: 'member-list', 'aria-label': 'Members' });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more members');
   let cursor = null;
@@ -25,7 +25,7 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
       for (const m of page.members) {
         const you = m.user_id === app.session.user;
         const known = app.people.get(m.user_id);
-        list.append(memberRow(app, cid, group, m, you, known));
+        list.append(memberRow(app, cid, group, m, you, known, hooks));
       }
       cursor = page.cursor;
       more.hidden = !cursor;
@@ -50,7 +50,7 @@ export async function membersTab(panel, app, cid, group, onCleanup) {
 }
 
 /** One member, with the actions the caller's role allows on them. */
-function memberRow(app, cid, group, m, you, known) {
+function memberRow(app, cid, group, m, you, known, hooks) {
   const status = h('p', { class: 'small member-status', role: 'alert' });
   const row = h('li', { class: 'member', dataset: { user: m.user_id } });
   const who = app.people.label(m.user_id);
@@ -60,6 +60,9 @@ function memberRow(app, cid, group, m, you, known) {
       await work();
       done();
     } catch (err) {
+      // A 404 says the caller was removed meanwhile (back to the list, as from the other tabs)
+      // or that the member acted on is gone: the group itself answers which.
+      if (err.status === 404 && !(await app.api.conversation(cid).then(() => true, (e) => hooks.failed(e)))) return;
       // The rules' own words: "a conversation keeps at least one owner…", "only owners…".
       render(status, err.message);
     }
@@ -72,7 +75,7 @@ function memberRow(app, cid, group, m, you, known) {
     const select = h('select', { id, class: 'role-select' }, roles.map((r) => h('option', { value: r, selected: r === m.role }, r)));
     select.addEventListener('change', () => act(
       () => app.api.changeRole(cid, m.user_id, select.value),
-      () => { m.role = select.value; row.replaceWith(memberRow(app, cid, group, m, you, known)); },
+      () => { m.role = select.value; row.replaceWith(memberRow(app, cid, group, m, you, known, hooks)); },
     ));
     actions.push(h('label', { for: id, class: 'sr-only' }, `Role of ${who}`), select);
   }

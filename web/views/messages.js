@@ -8,6 +8,7 @@
 // file). New messages are pushed (live.js: frames over the WebSocket, gaps and reconnects
 // filled with `after`). Files are shared by picking, dropping or pasting them (uploads.js).
 
+import { newId } from '../api.js';
 import { h, render } from '../dom.js';
 import { CLOCK_MS, dayKey, dayLabel, fromNow, isDeletion, refreshTimes, when } from '../format.js';
 import { follow } from '../live.js';
@@ -445,6 +446,9 @@ function composer(app, cid, uploads, added, hooks) {
     if (text.value) sessionStorage.setItem(draftKey, text.value);
     else sessionStorage.removeItem(draftKey);
   });
+  // A send whose answer never came may have been stored: sending the same text again reuses
+  // its client_msg_id, so the API answers that message instead of storing a second one.
+  let unanswered = null; // {text, id}
   const picker = h('input', { id: 'attach', type: 'file', class: 'file-input', multiple: true });
   picker.addEventListener('change', () => {
     uploads.add([...picker.files]);
@@ -456,8 +460,10 @@ function composer(app, cid, uploads, added, hooks) {
       e.preventDefault();
       const value = text.value.trim();
       if (!value) return;
+      if (unanswered?.text !== value) unanswered = { text: value, id: newId() };
       try {
-        const message = await app.api.sendText(cid, value);
+        const message = await app.api.sendText(cid, value, unanswered.id);
+        unanswered = null;
         text.value = '';
         sessionStorage.removeItem(draftKey);
         await added(message);
