@@ -102,6 +102,9 @@ pub fn serve(method: &Method, path: &str) -> Option<Response<Full<Bytes>>> {
     let file = resolve(&web_dir(), path)?;
     let response = Response::builder()
         .header("x-content-type-options", "nosniff")
+        // As the template's CloudFront policy: no other site may frame the client (a <meta>
+        // CSP cannot say frame-ancestors).
+        .header("x-frame-options", "DENY")
         // Always revalidate: the files change while a developer works on them.
         .header("cache-control", "no-cache");
     Some(match std::fs::read(&file) {

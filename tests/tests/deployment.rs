@@ -1217,3 +1217,20 @@ fn the_buckets_abort_rule_leaves_a_resumed_upload_a_week() {
     assert!(!aborts.is_empty(), "a backstop for lost records exists");
     assert!(aborts.iter().all(|&days| days >= 7), "{aborts:?}");
 }
+
+/// The hosted web client cannot be framed by another site (its Join, Leave and Delete buttons
+/// under someone else's page): only a response header can say so, not the page's `<meta>` CSP.
+/// The local server sends the same header (web/tests/test_hardening.py).
+#[test]
+fn the_hosted_web_client_refuses_to_be_framed() {
+    let t = template();
+    let behaviour = &t["Resources"]["WebClientDistribution"]["Properties"]["DistributionConfig"]
+        ["DefaultCacheBehavior"];
+    let policy = match &behaviour["ResponseHeadersPolicyId"] {
+        Value::Tagged(tag) if tag.tag == "Ref" => tag.value.as_str().unwrap(),
+        other => panic!("no response headers policy of ours: {other:?}"),
+    };
+    let config = &t["Resources"][policy]["Properties"]["ResponseHeadersPolicyConfig"];
+    let frames = &config["SecurityHeadersConfig"]["FrameOptions"];
+    assert_eq!(frames["FrameOption"].as_str(), Some("DENY"), "{config:?}");
+}

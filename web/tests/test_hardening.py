@@ -1,4 +1,4 @@
-"""Defects found hunting the web client (branch hunt-web): a lost answer that makes a retry
+"""Defects found by a review of the web client: a lost answer that makes a retry
 duplicate what it sent, the page's framing by other sites, and names in astral Unicode.
 """
 
