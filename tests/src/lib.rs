@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
@@ -385,12 +386,53 @@ impl CallCounter {
 }
 
 /// The operation a DynamoDB request calls (`x-amz-target: DynamoDB_20120810.GetItem`).
-fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
+pub fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
     request
         .headers()
         .get("x-amz-target")
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("")
+}
+
+/// An interceptor that may rewrite each DynamoDB request before it is signed (`.1`): a test's
+/// way to play what the stand-in never does, named `.0` in the SDK's errors.
+#[derive(Clone)]
+pub struct Rewrite<F>(pub &'static str, pub F);
+
+impl<F> std::fmt::Debug for Rewrite<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl<F> Intercept for Rewrite<F>
+where
+    F: Fn(&mut aws_sdk_dynamodb::config::http::HttpRequest) -> Result<(), BoxError>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        (self.1)(context.request_mut())
+    }
+}
+
+/// Sends `body` (JSON) instead of what the request carried, for an interceptor that plays an
+/// answer the stand-in never gives.
+pub fn replace_json_body(request: &mut aws_sdk_dynamodb::config::http::HttpRequest, body: String) {
+    request
+        .headers_mut()
+        .insert("content-length", body.len().to_string());
+    *request.body_mut() = aws_smithy_types::body::SdkBody::from(body);
 }
 
 /// How many items a request names (see [`Call`]).

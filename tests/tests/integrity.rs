@@ -686,11 +686,7 @@ impl aws_sdk_dynamodb::config::Intercept for Conflicts {
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         use std::sync::atomic::Ordering;
         let request = context.request_mut();
-        let transaction = request
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with(".TransactWriteItems"));
-        if !transaction
+        if operation_of(request) != "TransactWriteItems"
             || self
                 .left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -698,11 +694,7 @@ impl aws_sdk_dynamodb::config::Intercept for Conflicts {
         {
             return Ok(());
         }
-        let empty = r#"{"TransactItems":[]}"#;
-        *request.body_mut() = aws_smithy_types::body::SdkBody::from(empty);
-        request
-            .headers_mut()
-            .insert("content-length", empty.len().to_string());
+        replace_json_body(request, r#"{"TransactItems":[]}"#.to_string());
         self.faking.store(true, Ordering::SeqCst);
         Ok(())
     }

@@ -136,6 +136,25 @@ async fn abandon(app: &shared::App, file_id: &str) -> shared::domain::model::Fil
     file
 }
 
+/// Two multipart uploads by alice whose client is long gone: one with every part sent, one
+/// with its first part only. Returns their records.
+async fn finished_and_partial_abandoned(
+    app: &shared::App,
+    cid: &str,
+) -> [shared::domain::model::FileRecord; 2] {
+    let alice = client(app, "alice");
+    let bytes = file_bytes(7 * MIB, 9);
+    let finished = create(&alice, cid, &unique("all"), &bytes, &[1, 2]).await;
+    let partial = create(&alice, cid, &unique("first"), &bytes, &[1]).await;
+    let (finished, partial) = (finished.created(), partial.created());
+    put_all(part_list(&finished), &bytes).await;
+    put_all(part_list(&partial), &bytes).await;
+    [
+        abandon(app, &finished.file_id).await,
+        abandon(app, &partial.file_id).await,
+    ]
+}
+
 /// A completed upload of `bytes` through the API by `api`'s user; returns the file id.
 async fn upload_in_parts(api: &Client<'_>, cid: &str, bytes: &[u8]) -> String {
     let count = bytes.len().div_ceil(PART) as u64;
@@ -542,19 +561,8 @@ async fn the_sweep_completes_finished_uploads_and_aborts_abandoned_ones() {
     let app = mp_stack().await;
     let cid = create_group(app, "alice", &[]).await;
     let alice = client(app, "alice");
-    let bytes = file_bytes(7 * MIB, 9);
-    let finished = create(&alice, &cid, "sw-1", &bytes, &[1, 2])
-        .await
-        .created();
-    put_all(part_list(&finished), &bytes).await;
-    let partial = create(&alice, &cid, "sw-2", &bytes, &[1]).await.created();
-    put_all(part_list(&partial), &bytes).await;
-
     // Both clients vanished long ago.
-    let mut records = Vec::new();
-    for ticket in [&finished, &partial] {
-        records.push(abandon(app, &ticket.file_id).await);
-    }
+    let records = finished_and_partial_abandoned(app, &cid).await;
     assert_eq!(sweep_uploads::handle(app).await.unwrap(), 2);
 
     let done = &records[0];
@@ -580,16 +588,7 @@ async fn a_completion_after_abandonment_is_answered_what_the_sweep_does() {
     let app = mp_stack().await;
     let cid = create_group(app, "alice", &[]).await;
     let alice = client(app, "alice");
-    let bytes = file_bytes(7 * MIB, 5);
-    let finished = create(&alice, &cid, "ab-1", &bytes, &[1, 2])
-        .await
-        .created();
-    put_all(part_list(&finished), &bytes).await;
-    let partial = create(&alice, &cid, "ab-2", &bytes, &[1]).await.created();
-    put_all(part_list(&partial), &bytes).await;
-    for ticket in [&finished, &partial] {
-        abandon(app, &ticket.file_id).await;
-    }
+    let [finished, partial] = finished_and_partial_abandoned(app, &cid).await;
 
     let done = alice.complete_upload(&cid, &finished.file_id).await;
     assert_eq!(done.status, 201, "{:?}", done.json);

@@ -1,5 +1,7 @@
 //! pull-messages against a real local DynamoDB, through the handler.
 
+use aws_sdk_dynamodb::config::http::HttpRequest;
+use aws_sdk_dynamodb::config::Intercept;
 use groupshare_tests::*;
 use shared::api::messages::MessagePage;
 
@@ -378,50 +380,25 @@ async fn long_messages_page_back_to_the_first_one() {
 }
 
 /// An eventually consistent read from a replica behind on one message (DynamoDB may answer a
-/// Query from such a replica, and a conversation's items can span partitions): this
-/// interceptor hides seq `lagging` from every Query of Messages not read consistently. moto is
-/// always up to date, so the lag is played.
-#[derive(Clone, Debug)]
-struct LaggingReplica {
-    messages_table: String,
-    lagging: u64,
-}
-
-impl aws_sdk_dynamodb::config::Intercept for LaggingReplica {
-    fn name(&self) -> &'static str {
-        "LaggingReplica"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
-            '_,
-        >,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let request = context.request_mut();
-        let query = request
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with(".Query"));
+/// Query from such a replica, and a conversation's items can span partitions): hides seq
+/// `lagging` from every Query of `messages_table` not read consistently. moto is always up to
+/// date, so the lag is played.
+fn lagging_replica(messages_table: String, lagging: u64) -> impl Intercept + 'static {
+    Rewrite("LaggingReplica", move |request: &mut HttpRequest| {
+        let query = operation_of(request) == "Query";
         let Some(bytes) = request.body().bytes().filter(|_| query) else {
             return Ok(());
         };
         let mut body: serde_json::Value = serde_json::from_slice(bytes)?;
-        if body["TableName"] != self.messages_table.as_str() || body["ConsistentRead"] == true {
+        if body["TableName"] != messages_table.as_str() || body["ConsistentRead"] == true {
             return Ok(());
         }
         body["FilterExpression"] = "seq <> :lagging".into();
         body["ExpressionAttributeValues"][":lagging"] =
-            serde_json::json!({ "N": self.lagging.to_string() });
-        let body = body.to_string();
-        request
-            .headers_mut()
-            .insert("content-length", body.len().to_string());
-        *request.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+            serde_json::json!({ "N": lagging.to_string() });
+        replace_json_body(request, body.to_string());
         Ok(())
-    }
+    })
 }
 
 /// History has no holes, so a page with one came from a lagging replica: it is read again,
@@ -436,10 +413,7 @@ async fn a_lagging_replica_never_makes_a_cursor_step_over_a_message() {
     for i in 2..=8 {
         send_text(base, &cid, "alice", &format!("m{i}")).await;
     }
-    let lag = LaggingReplica {
-        messages_table: base.config.tables.messages.clone(),
-        lagging: 4,
-    };
+    let lag = lagging_replica(base.config.tables.messages.clone(), 4);
     let app = intercepted(base, lag);
     let bob = client(app, "bob");
 

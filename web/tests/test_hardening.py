@@ -273,39 +273,37 @@ def test_signing_out_leaves_no_draft_behind(stack, browsers):
     assert left == [], left
 
 
-def test_a_removed_member_acting_on_the_members_tab_returns_to_the_list(stack, browsers):
-    status, group = stack.call("alice", "POST", "/conversations", {"title": "Members tab removal", "members": ["bob"]})
+def press_on_bobs_row_after_he_is_out(stack, browsers, title, user, button, remover):
+    """`user` opens the Members tab of a new group with bob, `remover` takes bob out over the
+    API meanwhile, then `user` presses `button` on bob's row and confirms. Returns the page and
+    the group's id."""
+    status, group = stack.call("alice", "POST", "/conversations", {"title": title, "members": ["bob"]})
     assert status == 201, group
     cid = group["conversation_id"]
-    bob = browsers()
-    sign_in(bob, stack, "bob")
-    bob.driver.get(f"{stack.api}/#/g/{cid}/members")
-    leave = wait(bob, lambda d: d.find_element(By.XPATH, "//li[@data-user='bob']//button[text()='Leave group']"))
+    page = browsers()
+    sign_in(page, stack, user)
+    page.driver.get(f"{stack.api}/#/g/{cid}/members")
+    row_button = f"//li[@data-user='bob']//button[text()='{button}']"
+    pressed = wait(page, lambda d: d.find_element(By.XPATH, row_button))
+    browsers.allowed_console.append(" 404 ")
+    status, _ = stack.call(remover, "DELETE", f"/conversations/{cid}/members/bob")
+    assert status == 204
+    pressed.click()
+    confirm(page)
+    return page, cid
+
+
+def test_a_removed_member_acting_on_the_members_tab_returns_to_the_list(stack, browsers):
     # Alice removes bob while his Members tab is open; he then acts there (as on the messages
     # tab, his next action should take him back to his groups saying why).
-    browsers.allowed_console.append(" 404 ")
-    status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/members/bob")
-    assert status == 204
-    leave.click()
-    confirm(bob)
+    bob, _ = press_on_bobs_row_after_he_is_out(stack, browsers, "Members tab removal", "bob", "Leave group", "alice")
     said = "li[data-user='bob'] .member-status"
     wait(bob, lambda d: d.current_url.endswith("#/") or d.find_element(By.CSS_SELECTOR, said).text)
     assert bob.driver.current_url.endswith("#/"), bob.driver.find_element(By.CSS_SELECTOR, said).text
 
 
 def test_removing_a_member_who_already_left_keeps_the_owner_in_the_group(stack, browsers):
-    status, group = stack.call("alice", "POST", "/conversations", {"title": "Already left", "members": ["bob"]})
-    assert status == 201, group
-    cid = group["conversation_id"]
-    alice = browsers()
-    sign_in(alice, stack, "alice")
-    alice.driver.get(f"{stack.api}/#/g/{cid}/members")
-    remove = wait(alice, lambda d: d.find_element(By.XPATH, "//li[@data-user='bob']//button[text()='Remove']"))
-    browsers.allowed_console.append(" 404 ")
-    status, _ = stack.call("bob", "DELETE", f"/conversations/{cid}/members/bob")
-    assert status == 204
-    remove.click()
-    confirm(alice)
+    alice, cid = press_on_bobs_row_after_he_is_out(stack, browsers, "Already left", "alice", "Remove", "bob")
     # Bob's 404 is about bob, not about alice's membership: she stays where she is.
     wait(alice, lambda d: d.find_element(By.CSS_SELECTOR, "li[data-user='bob'] .member-status").text)
     assert alice.driver.current_url.endswith(f"#/g/{cid}/members"), alice.driver.current_url
