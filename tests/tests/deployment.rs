@@ -1234,3 +1234,18 @@ fn the_hosted_web_client_refuses_to_be_framed() {
     let frames = &config["SecurityHeadersConfig"]["FrameOptions"];
     assert_eq!(frames["FrameOption"].as_str(), Some("DENY"), "{config:?}");
 }
+
+/// A preview job records `none` before decoding from its `MAX_ATTEMPTS`th delivery on, so bytes
+/// that crash the function still settle; the queue must not give the job up before that, and
+/// receives of polls Lambda throttled count too: Lambda's advice for SQS sources is at least 5.
+#[test]
+fn a_preview_job_settles_before_its_queue_gives_it_up() {
+    let template = groupshare_local::template::workspace_template();
+    let (_, redrive) =
+        groupshare_local::template::queue_redelivery(&template, "PreviewQueue").unwrap();
+    let gives_up_after = redrive
+        .expect("PreviewQueue has a redrive policy")
+        .max_receive_count;
+    assert!(gives_up_after >= 5, "{gives_up_after}");
+    assert!(shared::api::previews::MAX_ATTEMPTS < gives_up_after);
+}

@@ -14,9 +14,10 @@ use crate::{ApiError, App};
 
 /// Largest file read for a preview; bigger files are `too_large` without a byte downloaded.
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
-/// Deliveries of one job before its last: on the last (the queue's `maxReceiveCount`, in
-/// template.yaml), `none` is recorded before decoding, so bytes that crash or exhaust the
-/// function still end as `none`, not `pending` forever.
+/// The delivery from which a job records `none` before decoding, so bytes that crash or exhaust
+/// the function still end as `none`, not `pending` forever. The queue gives a job up later (its
+/// `maxReceiveCount`, 5 in template.yaml): receives of polls Lambda throttled count too, and
+/// must not use up the attempts that record it.
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// What one job led to.
