@@ -357,6 +357,32 @@ async fn a_dead_link_of_a_demoted_or_removed_inviter_previews_nothing() {
     );
 }
 
+/// The owners' list says what a link does: one whose maker was demoted or removed lets nobody
+/// in, so it is `disabled`, not `active`, and the owner can still revoke it; the owner's own
+/// link next to it stays `active`.
+#[tokio::test]
+async fn the_list_shows_a_link_whose_maker_may_no_longer_invite_as_disabled() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let bobs = invite(&client(app, "bob"), &cid, json!({})).await;
+    let alices = invite(&alice, &cid, json!({})).await;
+    let status_of = |list: &shared::api::invites::InviteList, code: &str| {
+        let found = list.invites.iter().find(|i| i.code == code);
+        found.map(|i| i.status.clone()).unwrap()
+    };
+    let listed = alice.invites(&cid, Query::new()).await.ok();
+    assert_eq!(status_of(&listed, &bobs.code), "active");
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    let listed = alice.invites(&cid, Query::new()).await.ok();
+    assert_eq!(status_of(&listed, &bobs.code), "disabled");
+    assert_eq!(status_of(&listed, &alices.code), "active");
+    assert_eq!(alice.revoke_invite(&cid, &bobs.code).await.status, 204);
+    let listed = alice.invites(&cid, Query::new()).await.ok();
+    assert_eq!(status_of(&listed, &bobs.code), "revoked");
+}
+
 /// A request key names one request: reused with other terms it must be refused (as a reused
 /// `client_request_id` of a group, or `client_msg_id` of an upload, is), not answered with the
 /// first invite. Otherwise an admin who asks for a single-use link gets an unlimited one, and

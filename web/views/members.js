@@ -110,11 +110,12 @@ function memberRow(app, cid, group, m, you, known, hooks) {
   return row;
 }
 
-/** The group's invite links, newest first, each with its state; active ones can be revoked. */
+/** The group's invite links, newest first, each with its state; active ones can be revoked, and
+ *  disabled ones (their maker may no longer invite; a promotion would revive them) too. */
 async function inviteList(section, app, cid) {
   const { invites } = await app.api.invites(cid);
   const rows = invites.map((invite) => {
-    const revoke = invite.status === 'active'
+    const revoke = invite.status === 'active' || invite.status === 'disabled'
       ? h('button', {
         type: 'button', class: 'link',
         'aria-label': `Revoke the invite link made ${when(invite.created_at)}`,

@@ -53,11 +53,13 @@ pub struct InviteView {
     pub expires_at: String,
     pub max_uses: Option<u64>,
     pub uses: u64,
-    /// `active`, `expired`, `used_up` or `revoked`.
+    /// `active`, `expired`, `used_up`, `revoked`, or `disabled`: its maker is no longer an
+    /// owner or admin, so nobody can join with it.
     pub status: String,
 }
 
-fn invite_view(app: &App, invite: &Invite) -> InviteView {
+/// `maker_may_invite`: its maker is still an owner or admin (accepting checks it in the write).
+fn invite_view(app: &App, invite: &Invite, maker_may_invite: bool) -> InviteView {
     let now = app.config.clock.now_ms();
     let status = if invite.revoked_at.is_some() {
         "revoked"
@@ -65,6 +67,8 @@ fn invite_view(app: &App, invite: &Invite) -> InviteView {
         "expired"
     } else if !invite.usable(now) {
         "used_up"
+    } else if !maker_may_invite {
+        "disabled"
     } else {
         "active"
     };
@@ -156,7 +160,7 @@ pub async fn create(
         .put_invite_once(&invite, request.as_deref())
         .await?
     {
-        PutInvite::Stored => Ok((invite_view(app, &invite), true)),
+        PutInvite::Stored => Ok((invite_view(app, &invite, true), true)),
         // A retry asks for the same terms; a key reused for other ones is a client bug that
         // would otherwise hand out a link other than the one asked for (unlimited for single-use).
         PutInvite::Existing(first)
@@ -168,7 +172,7 @@ pub async fn create(
                 "client_request_id was already used to make another invite",
             ))
         }
-        PutInvite::Existing(first) => Ok((invite_view(app, &first), false)),
+        PutInvite::Existing(first) => Ok((invite_view(app, &first, true), false)),
         // Lost the role (or the group) while asking: a non-manager's answer.
         PutInvite::NotAllowed => Err(ApiError::not_found()),
     }
@@ -193,12 +197,25 @@ pub async fn list(
         .store
         .list_invites(conversation_id, page.after.as_ref(), page.limit)
         .await?;
+    // Whether each maker may still invite: a link dies with its maker's role.
+    let mut makers: Vec<&str> = invites.iter().map(|i| i.created_by.as_str()).collect();
+    makers.sort_unstable();
+    makers.dedup();
+    let roles = app.store.roles_in(conversation_id, &makers).await?;
+    let may_invite = |i: &Invite| {
+        roles
+            .get(&i.created_by)
+            .is_some_and(|r| r.can_manage_members())
+    };
     Ok(InviteList {
         cursor: cursor::after_last(conversation_id, more, &invites, |last| InvitesAfter {
             created_at: last.created_at,
             code: last.code.clone(),
         }),
-        invites: invites.iter().map(|i| invite_view(app, i)).collect(),
+        invites: invites
+            .iter()
+            .map(|i| invite_view(app, i, may_invite(i)))
+            .collect(),
     })
 }
 

@@ -6,12 +6,37 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Select, TransactWriteItem}
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, key, page_of, put_new, s, to_item, update, update_part, Item};
-use super::Store;
+use super::{Read, Store};
 use crate::domain::cursor::MembersAfter;
 use crate::domain::model::{Member, Role};
 use crate::ApiError;
 
 impl Store {
+    /// The roles of these users (distinct, at most 100) in the conversation, now (one strongly
+    /// consistent BatchGetItem); a user who is not a member is left out.
+    pub async fn roles_in(
+        &self,
+        conversation_id: &str,
+        user_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Role>, ApiError> {
+        let keys = user_ids
+            .iter()
+            .map(|u| key(member_key(conversation_id, u)))
+            .collect();
+        let items = self
+            .batch_get(
+                &self.tables.members,
+                keys,
+                Read::Consistent,
+                "members.roles",
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| member_from_item(item).map(|m| (m.user_id, m.role)))
+            .collect()
+    }
+
     /// The caller's membership, read strongly consistent so a removal takes effect at once.
     pub async fn get_member(
         &self,
