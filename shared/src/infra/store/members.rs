@@ -23,18 +23,17 @@ impl Store {
             .iter()
             .map(|u| key(member_key(conversation_id, u)))
             .collect();
+        let members = self.members_at(keys).await?;
+        Ok(members.into_iter().map(|m| (m.user_id, m.role)).collect())
+    }
+
+    /// The member items with these keys (at most 100), in one strongly consistent BatchGetItem.
+    pub(super) async fn members_at(&self, keys: Vec<Item>) -> Result<Vec<Member>, ApiError> {
+        let table = &self.tables.members;
         let items = self
-            .batch_get(
-                &self.tables.members,
-                keys,
-                Read::Consistent,
-                "members.roles",
-            )
+            .batch_get(table, keys, Read::Consistent, "members.batch_get")
             .await?;
-        items
-            .iter()
-            .map(|item| member_from_item(item).map(|m| (m.user_id, m.role)))
-            .collect()
+        items.iter().map(member_from_item).collect()
     }
 
     /// The caller's membership, read strongly consistent so a removal takes effect at once.

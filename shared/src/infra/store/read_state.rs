@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::codec::{key, n, s, Item};
 use super::members::{member_from_item, member_key};
-use super::{Read, Store};
+use super::Store;
 use crate::domain::model::Member;
 use crate::ApiError;
 
@@ -139,13 +139,10 @@ impl Store {
             .iter()
             .map(|c| key(member_key(c.as_ref(), user_id)))
             .collect();
-        let table = &self.tables.members;
-        let items = self
-            .batch_get(table, keys, Read::Consistent, "members.batch_get")
-            .await?;
-        items
-            .iter()
-            .map(|item| member_from_item(item).map(|m| (m.conversation_id.clone(), m)))
-            .collect()
+        let members = self.members_at(keys).await?;
+        Ok(members
+            .into_iter()
+            .map(|m| (m.conversation_id.clone(), m))
+            .collect())
     }
 }
