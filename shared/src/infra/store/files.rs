@@ -237,21 +237,23 @@ impl Store {
         now_ms: i64,
         abandoned_before: Option<i64>,
     ) -> Result<bool, ApiError> {
+        let condition = match abandoned_before {
+            Some(_) => "#st = :pending AND upload_deadline < :cutoff",
+            None => "#st = :pending",
+        };
         let mut update = self
             .update_item(&self.tables.files, [("file_id", s(file_id))])
             .update_expression(
                 "SET #st = :deleted, deleted_at = :now, purge_shard = :purge REMOVE pending_shard",
             )
-            .condition_expression("#st = :pending")
+            .condition_expression(condition)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":purge", s(PURGE_SHARD))
             .expression_attribute_values(":deleted", status(Deleted))
             .expression_attribute_values(":pending", status(Pending));
         if let Some(cutoff) = abandoned_before {
-            update = update
-                .condition_expression("#st = :pending AND upload_deadline < :cutoff")
-                .expression_attribute_values(":cutoff", n(cutoff));
+            update = update.expression_attribute_values(":cutoff", n(cutoff));
         }
         super::conditional_write(update.send().await, "files.mark_pending_deleted")
     }
