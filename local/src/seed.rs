@@ -77,6 +77,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             role: if i == 0 { Role::Owner } else { Role::Member },
             joined_at_ms: now,
             read_seq: u64::from(i == 0),
+            manages_since_ms: (i == 0).then_some(now),
         })
         .collect();
     app.store

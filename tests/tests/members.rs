@@ -155,6 +155,7 @@ async fn groups_created_before_the_count_get_it_on_first_change() {
             role: *role,
             joined_at_ms: now,
             read_seq: 0,
+            manages_since_ms: None,
         })
         .collect();
     let first = Message::system(

@@ -244,6 +244,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         role: Role::Owner,
         joined_at_ms: now,
         read_seq: 1,
+        manages_since_ms: None,
     };
     let first = Message {
         conversation_id: cid.into(),

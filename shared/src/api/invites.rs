@@ -325,6 +325,7 @@ pub async fn accept(
         role: Role::Member,
         joined_at_ms: now,
         read_seq: 0,
+        manages_since_ms: None,
     };
     // Who joined is the event's user; whose invite let them in is its sender.
     let event = system_message(

@@ -99,6 +99,7 @@ pub async fn add(
         role,
         joined_at_ms: now,
         read_seq: 0,
+        manages_since_ms: role.can_manage_members().then_some(now),
     };
     let event = system_message(
         conversation_id,
@@ -300,6 +301,7 @@ pub async fn change_role(
             // The caller must still hold the role this was decided with, or a higher one.
             Guard::Role(&caller.user_id, may_grant(me.role))
         };
+        let now = app.config.clock.now_ms();
         let event = system_message(
             conversation_id,
             &caller.user_id,
@@ -307,7 +309,7 @@ pub async fn change_role(
                 role: Some(to),
                 ..SystemEvent::new(SystemEventKind::RoleChanged, user_id)
             },
-            app.config.clock.now_ms(),
+            now,
         );
         let append = Append {
             owner_delta,
@@ -325,6 +327,7 @@ pub async fn change_role(
                         user_id,
                         from,
                         to,
+                        now,
                         own.then_some(seq),
                     )]
                 },

@@ -67,6 +67,19 @@ pub struct Member {
     /// devices. Moved forward only, by `PUT …/read` and by each of their own appends.
     /// 0 for memberships stored before markers existed.
     pub read_seq: u64,
+    /// When they last became an owner or admin from neither (kept from owner to admin and
+    /// back); `None` for plain members and for items stored before it was kept.
+    pub manages_since_ms: Option<i64>,
+}
+
+impl Member {
+    /// Whether they manage members and have without a break since `at_ms`: only then does a
+    /// link they made at `at_ms` still speak for them. Items stored before `manages_since`
+    /// count from joining (a re-added member has a new item, so that still kills old links).
+    pub fn has_managed_since(&self, at_ms: i64) -> bool {
+        self.role.can_manage_members()
+            && self.manages_since_ms.unwrap_or(self.joined_at_ms) <= at_ms
+    }
 }
 
 /// A person as stored: what they chose to be called and to show, and the groups they are in

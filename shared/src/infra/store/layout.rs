@@ -122,6 +122,7 @@ fn member_layout() {
         role: Role::Admin,
         joined_at_ms: 5,
         read_seq: 4,
+        manages_since_ms: Some(6),
     };
     let item = member_item(&m);
     assert_eq!(
@@ -132,6 +133,7 @@ fn member_layout() {
             ("role", "S"),
             ("joined_at", "N"),
             ("read_seq", "N"),
+            ("manages_since", "N"),
         ])
     );
     assert_eq!(item["role"], AttributeValue::S("admin".into()));
@@ -140,6 +142,14 @@ fn member_layout() {
     let mut before = item.clone();
     before.remove("read_seq");
     assert_eq!(member_from_item(&before).unwrap().read_seq, 0);
+    // A plain member (or an item from before it was kept) has no `manages_since`.
+    before.remove("manages_since");
+    let plain = member_from_item(&before).unwrap();
+    assert_eq!(plain.manages_since_ms, None);
+    assert!(
+        plain.has_managed_since(5) && !plain.has_managed_since(4),
+        "from joining"
+    );
 }
 
 fn message(body: MessageBody) -> Message {

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Select, TransactWriteItem}
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, key, page_of, put_new, s, to_item, update, update_part, Item};
+use super::codec::{from_item, key, n, page_of, put_new, s, to_item, update, update_part, Item};
 use super::{Read, Store};
 use crate::domain::cursor::MembersAfter;
 use crate::domain::model::{Member, Role};
@@ -139,6 +139,8 @@ struct MemberRow {
     /// Absent on memberships stored before read markers (read as 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     read_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    manages_since: Option<i64>,
 }
 
 pub(super) fn member_item(m: &Member) -> Item {
@@ -148,6 +150,7 @@ pub(super) fn member_item(m: &Member) -> Item {
         role: m.role,
         joined_at: m.joined_at_ms,
         read_seq: Some(m.read_seq),
+        manages_since: m.manages_since_ms,
     })
 }
 
@@ -178,30 +181,34 @@ pub fn delete_member_with_role(
         .build()
 }
 
-/// Transaction part: change a member's role from the one the caller decided on. A member
-/// changing their own role wrote the entry that records it: `reads_to` is its seq, and their
-/// read marker moves there too (the same item, so the same part).
+/// Transaction part: change a member's role from the one the caller decided on. Becoming an
+/// owner or admin from neither at `now_ms` restarts `manages_since`, so links they made before
+/// stay dead. A member changing their own role wrote the entry that records it: `reads_to` is
+/// its seq, and their read marker moves there too (the same item, so the same part).
 pub fn set_member_role(
     store: &Store,
     conversation_id: &str,
     user_id: &str,
     from: Role,
     to: Role,
+    now_ms: i64,
     reads_to: Option<u64>,
 ) -> TransactWriteItem {
+    let mut set = "SET #role = :to".to_string();
     let mut update = update(&store.tables.members, member_key(conversation_id, user_id))
-        .update_expression("SET #role = :to")
         .condition_expression("#role = :from")
         .expression_attribute_names("#role", "role")
         .expression_attribute_values(":from", s(from.as_str()))
         .expression_attribute_values(":to", s(to.as_str()));
-    if let Some(seq) = reads_to {
-        update = super::read_state::reading_to(update, seq).update_expression(format!(
-            "SET #role = :to, {}",
-            super::read_state::READ_BY_APPEND
-        ));
+    if to.can_manage_members() && !from.can_manage_members() {
+        set.push_str(", manages_since = :now");
+        update = update.expression_attribute_values(":now", n(now_ms));
     }
-    update_part(update)
+    if let Some(seq) = reads_to {
+        set = format!("{set}, {}", super::read_state::READ_BY_APPEND);
+        update = super::read_state::reading_to(update, seq);
+    }
+    update_part(update.update_expression(set))
 }
 
 /// The key of `user_id`'s member item in the conversation.
@@ -223,5 +230,6 @@ pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {
         role: row.role,
         joined_at_ms: row.joined_at,
         read_seq: row.read_seq.unwrap_or(0),
+        manages_since_ms: row.manages_since,
     })
 }
