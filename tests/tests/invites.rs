@@ -405,3 +405,221 @@ async fn a_request_key_reused_with_other_terms_is_refused_not_answered_with_anot
     // On main: 200 with the first invite, `max_uses: null`.
     assert_eq!(single_use.error(), (409, ErrorCode::ClientMsgIdReused));
 }
+
+/// What an outsider holding `code` and the owner `alice` see of a link that must be dead: the
+/// accept and the preview answer as for a revoked link, the list says `disabled`, nobody joined.
+async fn assert_dead(app: &'static shared::App, cid: &str, code: &str, why: &str) {
+    let dave = client(app, "dave");
+    let members = client(app, "alice")
+        .conversation(cid)
+        .await
+        .ok()
+        .member_count;
+    let gone = (410, ErrorCode::InviteGone);
+    assert_eq!(
+        dave.accept_invite(code).await.error(),
+        gone,
+        "accept: {why}"
+    );
+    assert_eq!(
+        dave.invite_preview(code).await.error(),
+        gone,
+        "preview: {why}"
+    );
+    assert_eq!(status_in_list(app, cid, code).await, "disabled", "{why}");
+    let now = client(app, "alice")
+        .conversation(cid)
+        .await
+        .ok()
+        .member_count;
+    assert_eq!(now, members, "nobody joined: {why}");
+}
+
+/// An outsider previews `code` and joins with it (as `joiner`), and the list says `active`.
+async fn assert_live(app: &'static shared::App, cid: &str, code: &str, joiner: &str) {
+    assert_eq!(status_in_list(app, cid, code).await, "active", "{joiner}");
+    let outsider = client(app, joiner);
+    assert_eq!(outsider.invite_preview(code).await.status, 200, "{joiner}");
+    let joined = outsider.accept_invite(code).await;
+    assert_eq!(joined.status, 201, "{joiner}: {:?}", joined.json);
+}
+
+async fn status_in_list(app: &'static shared::App, cid: &str, code: &str) -> String {
+    let listed = client(app, "alice").invites(cid, Query::new()).await.ok();
+    let found = listed.invites.into_iter().find(|i| i.code == code);
+    found.expect("listed").status
+}
+
+/// A link disabled by demoting its maker stays dead when they are promoted again, as a revoked
+/// one does: owners saw it `disabled` (it was perhaps posted somewhere public), and a promotion
+/// must not silently bring back every link the person made before. Links they make after the
+/// promotion work.
+#[tokio::test]
+async fn a_link_disabled_by_a_demotion_stays_dead_when_its_maker_is_promoted_again() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let (alice, bob) = (client(app, "alice"), client(app, "bob"));
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let old = invite(&bob, &cid, json!({})).await;
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    assert_dead(app, &cid, &old.code, "demoted").await;
+
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    assert_dead(
+        app,
+        &cid,
+        &old.code,
+        "demoted, then promoted to admin again",
+    )
+    .await;
+    alice.change_role(&cid, "bob", Role::Owner).await.ok();
+    assert_dead(app, &cid, &old.code, "and then to owner").await;
+
+    let new = invite(&bob, &cid, json!({})).await;
+    assert_eq!(new.status, "active");
+    assert_live(app, &cid, &new.code, "erin").await;
+}
+
+/// Moving between owner and admin never stops being able to invite, so it keeps the links
+/// made before: the creator's own (made as owner, kept as admin) and an admin's made owner.
+#[tokio::test]
+async fn moving_between_owner_and_admin_keeps_the_links_working() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let (alice, bob) = (client(app, "alice"), client(app, "bob"));
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let alices = invite(&alice, &cid, json!({})).await;
+    let bobs = invite(&bob, &cid, json!({})).await;
+    alice.change_role(&cid, "bob", Role::Owner).await.ok();
+    bob.change_role(&cid, "alice", Role::Admin).await.ok();
+    assert_live(app, &cid, &alices.code, "erin").await;
+    assert_live(app, &cid, &bobs.code, "frank").await;
+    // And back again.
+    bob.change_role(&cid, "alice", Role::Owner).await.ok();
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    assert_live(app, &cid, &alices.code, "grace").await;
+    assert_live(app, &cid, &bobs.code, "heidi").await;
+}
+
+/// Removing the maker kills their links; adding them back and promoting them (or adding them
+/// back as an admin at once) does not revive them.
+#[tokio::test]
+async fn a_removed_maker_added_back_and_promoted_does_not_revive_old_links() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob", "carol"]).await;
+    let alice = client(app, "alice");
+    for user in ["bob", "carol"] {
+        alice.change_role(&cid, user, Role::Admin).await.ok();
+    }
+    let bobs = invite(&client(app, "bob"), &cid, json!({})).await;
+    let carols = invite(&client(app, "carol"), &cid, json!({})).await;
+    for user in ["bob", "carol"] {
+        assert_eq!(alice.remove_member(&cid, user).await.status, 204);
+    }
+    alice.add_member(&cid, "bob", None).await.created();
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    assert_dead(app, &cid, &bobs.code, "re-added, then promoted").await;
+    alice
+        .add_member(&cid, "carol", Some(Role::Admin))
+        .await
+        .created();
+    assert_dead(app, &cid, &carols.code, "re-added as an admin").await;
+    let new = invite(&client(app, "carol"), &cid, json!({})).await;
+    assert_live(app, &cid, &new.code, "erin").await;
+}
+
+/// Member items stored before `manages_since` was kept count from joining: an admin's links
+/// made since then keep working after the change is deployed, with nothing migrated.
+#[tokio::test]
+async fn links_of_admins_stored_before_manages_since_was_kept_still_work() {
+    use shared::domain::model::{Conversation, Member, Message, SystemEvent, SystemEventKind};
+    let app = stack().await;
+    let cid = shared::domain::ids::new_id();
+    let joined = shared::domain::time::now_ms() - 86_400_000;
+    let conversation = Conversation {
+        conversation_id: cid.clone(),
+        title: "Old".into(),
+        created_by: "alice".into(),
+        created_at_ms: joined,
+        last_seq: 1,
+        member_count: Some(2),
+        last_activity_ms: Some(joined),
+        last_message: None,
+    };
+    let members: Vec<Member> = [("alice", Role::Owner), ("bob", Role::Admin)]
+        .iter()
+        .map(|(u, role)| Member {
+            conversation_id: cid.clone(),
+            user_id: u.to_string(),
+            role: *role,
+            joined_at_ms: joined,
+            read_seq: 0,
+            manages_since_ms: None,
+        })
+        .collect();
+    let first = Message::system(
+        &cid,
+        1,
+        "m1",
+        "alice",
+        joined,
+        SystemEvent::new(SystemEventKind::ConversationCreated, "alice"),
+    );
+    app.store
+        .create_conversation(&conversation, &members, &first)
+        .await
+        .unwrap();
+    let bobs = invite(&client(app, "bob"), &cid, json!({})).await;
+    assert_live(app, &cid, &bobs.code, "erin").await;
+    // From now on a demotion and promotion is recorded: the link stays dead.
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    assert_dead(app, &cid, &bobs.code, "an old item, demoted and promoted").await;
+}
+
+/// The maker is demoted and promoted again after the accept has read their membership (as an
+/// admin) but before its transaction: only the condition inside the write can see that the
+/// link died, and it must, or the join lets someone in by a link the owners saw disabled.
+#[tokio::test]
+async fn a_demotion_and_promotion_just_before_the_join_commits_still_kill_the_link() {
+    let (app, hook) = raced_stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let link = invite(&client(app, "bob"), &cid, json!({})).await;
+    let c = cid.clone();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            let alice = client(other, "alice");
+            alice.change_role(&c, "bob", Role::Member).await.ok();
+            alice.change_role(&c, "bob", Role::Admin).await.ok();
+        })
+    });
+    let r = client(app, "dave").accept_invite(&link.code).await;
+    assert!(
+        hook.fired(),
+        "the demotion and promotion ran before the join's write"
+    );
+    assert_eq!(r.error(), (410, ErrorCode::InviteGone));
+    assert!(app.store.get_member(&cid, "dave").await.unwrap().is_none());
+    let stored = app.store.get_invite(&link.code).await.unwrap().unwrap();
+    assert_eq!(stored.uses, 0, "nothing spent");
+    assert_eq!(alice.conversation(&cid).await.ok().member_count, 2);
+}
+
+/// The promotion was written by a function whose clock runs ahead of the one making the link
+/// right after: the link still counts from the promotion, not from before it (born dead).
+#[tokio::test]
+async fn a_link_made_on_a_clock_behind_the_promotions_is_not_born_dead() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    client(app, "alice")
+        .change_role(&cid, "bob", Role::Admin)
+        .await
+        .ok();
+    app.config.clock.shift(-5_000);
+    let link = invite(&client(app, "bob"), &cid, json!({})).await;
+    assert_eq!(link.status, "active");
+    assert_live(app, &cid, &link.code, "erin").await;
+}

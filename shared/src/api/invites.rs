@@ -54,11 +54,12 @@ pub struct InviteView {
     pub max_uses: Option<u64>,
     pub uses: u64,
     /// `active`, `expired`, `used_up`, `revoked`, or `disabled`: its maker is no longer an
-    /// owner or admin, so nobody can join with it.
+    /// owner or admin, or was not one all the time since making it, so nobody can join with it.
     pub status: String,
 }
 
-/// `maker_may_invite`: its maker is still an owner or admin (accepting checks it in the write).
+/// `maker_may_invite`: its maker has been an owner or admin since making it (accepting checks it
+/// in the write).
 fn invite_view(app: &App, invite: &Invite, maker_may_invite: bool) -> InviteView {
     let now = app.config.clock.now_ms();
     let status = if invite.revoked_at.is_some() {
@@ -99,12 +100,12 @@ async fn require_manager(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
-) -> Result<(), ApiError> {
+) -> Result<Member, ApiError> {
     let me = require_member(app, caller, conversation_id).await?;
     if !me.role.can_manage_members() {
         return Err(ApiError::forbidden("only owners and admins manage invites"));
     }
-    Ok(())
+    Ok(me)
 }
 
 /// `POST /conversations/{cid}/invites` (owners and admins). Returns the invite and whether it
@@ -131,8 +132,14 @@ pub async fn create(
             format!("max_uses must be between 1 and {MAX_INVITE_USES}"),
         ));
     }
-    require_manager(app, caller, conversation_id).await?;
-    let now = app.config.clock.now_ms();
+    let me = require_manager(app, caller, conversation_id).await?;
+    // Never before the maker's `manages_since` (written by another clock), or the link would
+    // be born dead.
+    let now = app
+        .config
+        .clock
+        .now_ms()
+        .max(me.manages_since_ms.unwrap_or(me.joined_at_ms));
     let expires_at = now + lifetime as i64 * 1000;
     let invite = Invite {
         code: new_code(),
@@ -197,15 +204,15 @@ pub async fn list(
         .store
         .list_invites(conversation_id, page.after.as_ref(), page.limit)
         .await?;
-    // Whether each maker may still invite: a link dies with its maker's role.
+    // Whether each maker may still invite: a link dies with its maker's role, for good.
     let mut makers: Vec<&str> = invites.iter().map(|i| i.created_by.as_str()).collect();
     makers.sort_unstable();
     makers.dedup();
-    let roles = app.store.roles_in(conversation_id, &makers).await?;
+    let members = app.store.members_in(conversation_id, &makers).await?;
     let may_invite = |i: &Invite| {
-        roles
+        members
             .get(&i.created_by)
-            .is_some_and(|r| r.can_manage_members())
+            .is_some_and(|m| m.has_managed_since(i.created_at))
     };
     Ok(InviteList {
         cursor: cursor::after_last(conversation_id, more, &invites, |last| InvitesAfter {
@@ -283,7 +290,7 @@ pub async fn preview(app: &App, code: &str) -> Result<InvitePreview, ApiError> {
     let c = conversation?.ok_or_else(invite_gone)?;
     // A link whose inviter may no longer invite lets nobody in (the accept's in-write check),
     // so it shows nothing of the group either.
-    if !inviter_member?.is_some_and(|m| m.role.can_manage_members()) {
+    if !inviter_member?.is_some_and(|m| m.has_managed_since(invite.created_at)) {
         return Err(invite_gone());
     }
     let member_count = match c.member_count {
@@ -342,10 +349,11 @@ pub async fn accept(
         // The entry is the joiner's doing, not the inviter's: the inviter's marker stays, and
         // the joiner's starts at the entry (their member item, put below).
         marks_read: false,
-        // The inviter must still be an owner or admin when the join commits.
+        // The inviter must be an owner or admin when the join commits, and have been since
+        // making the link: one demoted meanwhile and promoted again does not bring it back.
         ..Append::new(
             cid,
-            Guard::Role(&invite.created_by, &[Role::Owner, Role::Admin]),
+            Guard::ManagerSince(&invite.created_by, invite.created_at),
         )
     };
     let outcome = app

@@ -77,7 +77,7 @@ impl Store {
         let cid = append.conversation_id;
         let started = Instant::now();
         let guard_user = match append.guard {
-            Guard::Member(u) | Guard::Role(u, _) => Some(u),
+            Guard::Member(u) | Guard::Role(u, _) | Guard::ManagerSince(u, _) => Some(u),
             Guard::InExtra => None,
         };
         // First attempt: the counters, the idempotency record and the author's membership in
@@ -358,14 +358,16 @@ type Condition = (
 );
 
 /// The guarded user's member key and what the guard requires of that item: that it exists,
-/// with one of the roles. `None` for [`Guard::InExtra`].
+/// with one of the roles (and, for [`Guard::ManagerSince`], `manages_since`, or on items from
+/// before it `joined_at`, no later than the time). `None` for [`Guard::InExtra`].
 fn guard_condition<'a>(
     conversation_id: &'a str,
     guard: Guard<'a>,
 ) -> Option<([(&'static str, AttributeValue); 2], Condition)> {
-    let (user_id, roles) = match guard {
-        Guard::Member(u) => (u, &[][..]),
-        Guard::Role(u, roles) => (u, roles),
+    let (user_id, roles, since) = match guard {
+        Guard::Member(u) => (u, &[][..], None),
+        Guard::Role(u, roles) => (u, roles, None),
+        Guard::ManagerSince(u, at) => (u, &[Role::Owner, Role::Admin][..], Some(at)),
         Guard::InExtra => return None,
     };
     let key = member_key(conversation_id, user_id);
@@ -373,12 +375,19 @@ fn guard_condition<'a>(
         return Some((key, ("attribute_exists(user_id)".to_string(), None, None)));
     }
     let names: Vec<String> = (0..roles.len()).map(|i| format!(":role{i}")).collect();
-    let values = names
+    let mut values: Item = names
         .iter()
         .zip(roles)
         .map(|(name, role)| (name.clone(), s(role.as_str())))
         .collect();
-    let expression = format!("#role IN ({})", names.join(", "));
+    let mut expression = format!("#role IN ({})", names.join(", "));
+    if let Some(at) = since {
+        expression.push_str(
+            " AND (manages_since <= :since \
+             OR (attribute_not_exists(manages_since) AND joined_at <= :since))",
+        );
+        values.insert(":since".into(), n(at));
+    }
     let role = [("#role".to_string(), "role".to_string())].into();
     Some((key, (expression, Some(role), Some(values))))
 }

@@ -12,19 +12,22 @@ use crate::domain::model::{Member, Role};
 use crate::ApiError;
 
 impl Store {
-    /// The roles of these users (distinct, at most 100) in the conversation, now (one strongly
-    /// consistent BatchGetItem); a user who is not a member is left out.
-    pub async fn roles_in(
+    /// These users' (distinct, at most 100) member items in the conversation, now (one strongly
+    /// consistent BatchGetItem), by user id; a user who is not a member is left out.
+    pub async fn members_in(
         &self,
         conversation_id: &str,
         user_ids: &[&str],
-    ) -> Result<std::collections::HashMap<String, Role>, ApiError> {
+    ) -> Result<std::collections::HashMap<String, Member>, ApiError> {
         let keys = user_ids
             .iter()
             .map(|u| key(member_key(conversation_id, u)))
             .collect();
         let members = self.members_at(keys).await?;
-        Ok(members.into_iter().map(|m| (m.user_id, m.role)).collect())
+        Ok(members
+            .into_iter()
+            .map(|m| (m.user_id.clone(), m))
+            .collect())
     }
 
     /// The member items with these keys (at most 100), in one strongly consistent BatchGetItem.

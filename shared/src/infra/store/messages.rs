@@ -73,6 +73,9 @@ pub enum Guard<'a> {
     Member(&'a str),
     /// `user_id` is a member with one of `roles`.
     Role(&'a str, &'a [Role]),
+    /// `user_id` is an owner or admin and has been without a break since this time (ms): what
+    /// they made then (an invite link) still speaks for them ([`Member::has_managed_since`]).
+    ManagerSince(&'a str, i64),
     /// One of the extra parts already conditions on the author's own member item (leaving,
     /// changing one's own role): a transaction may touch each item once.
     InExtra,
@@ -123,6 +126,7 @@ impl Guard<'_> {
             (_, None) => false,
             (Guard::Member(_), Some(_)) => true,
             (Guard::Role(_, roles), Some(m)) => roles.contains(&m.role),
+            (Guard::ManagerSince(_, at), Some(m)) => m.has_managed_since(*at),
         }
     }
 }
