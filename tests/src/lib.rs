@@ -20,6 +20,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use shared::config::Config;
+use shared::domain::model::Role;
 use shared::App;
 
 pub use client::{client, upload_body, ApiFailure, Client, Query, Reply, Response};
@@ -253,6 +254,43 @@ pub async fn create_group(app: &App, owner: &str, members: &[&str]) -> String {
         .create_conversation("Team", members)
         .await;
     created.created().conversation_id
+}
+
+/// Stores a group as an older release left it, bypassing the API: no member count, no last
+/// activity, and member items without the attributes kept since (`manages_since`). `members`
+/// all joined at `at_ms`, the first one created it. Returns its id.
+pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> String {
+    use shared::domain::model::{Conversation, Member, Message, SystemEvent, SystemEventKind};
+    let cid = shared::domain::ids::new_id();
+    let creator = members[0].0;
+    let conversation = Conversation {
+        conversation_id: cid.clone(),
+        title: "Old".into(),
+        created_by: creator.into(),
+        created_at_ms: at_ms,
+        last_seq: 1,
+        member_count: None,
+        last_activity_ms: None,
+        last_message: None,
+    };
+    let members: Vec<Member> = members
+        .iter()
+        .map(|(u, role)| Member {
+            conversation_id: cid.clone(),
+            user_id: u.to_string(),
+            role: *role,
+            joined_at_ms: at_ms,
+            read_seq: 0,
+            manages_since_ms: None,
+        })
+        .collect();
+    let created = SystemEvent::new(SystemEventKind::ConversationCreated, creator);
+    let first = Message::system(&cid, 1, "m1", creator, at_ms, created);
+    app.store
+        .create_conversation(&conversation, &members, &first)
+        .await
+        .unwrap();
+    cid
 }
 
 /// Posts a text message through the API and returns its seq.

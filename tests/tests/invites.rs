@@ -532,43 +532,9 @@ async fn a_removed_maker_added_back_and_promoted_does_not_revive_old_links() {
 /// made since then keep working after the change is deployed, with nothing migrated.
 #[tokio::test]
 async fn links_of_admins_stored_before_manages_since_was_kept_still_work() {
-    use shared::domain::model::{Conversation, Member, Message, SystemEvent, SystemEventKind};
     let app = stack().await;
-    let cid = shared::domain::ids::new_id();
     let joined = shared::domain::time::now_ms() - 86_400_000;
-    let conversation = Conversation {
-        conversation_id: cid.clone(),
-        title: "Old".into(),
-        created_by: "alice".into(),
-        created_at_ms: joined,
-        last_seq: 1,
-        member_count: Some(2),
-        last_activity_ms: Some(joined),
-        last_message: None,
-    };
-    let members: Vec<Member> = [("alice", Role::Owner), ("bob", Role::Admin)]
-        .iter()
-        .map(|(u, role)| Member {
-            conversation_id: cid.clone(),
-            user_id: u.to_string(),
-            role: *role,
-            joined_at_ms: joined,
-            read_seq: 0,
-            manages_since_ms: None,
-        })
-        .collect();
-    let first = Message::system(
-        &cid,
-        1,
-        "m1",
-        "alice",
-        joined,
-        SystemEvent::new(SystemEventKind::ConversationCreated, "alice"),
-    );
-    app.store
-        .create_conversation(&conversation, &members, &first)
-        .await
-        .unwrap();
+    let cid = legacy_group(app, joined, &[("alice", Role::Owner), ("bob", Role::Admin)]).await;
     let bobs = invite(&client(app, "bob"), &cid, json!({})).await;
     assert_live(app, &cid, &bobs.code, "erin").await;
     // From now on a demotion and promotion is recorded: the link stays dead.

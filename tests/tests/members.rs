@@ -4,7 +4,7 @@
 use groupshare_tests::*;
 use shared::api::conversations::{ConversationDetails, ConversationView};
 use shared::api::members::MemberView;
-use shared::domain::model::{Conversation, Member, Message, Role, SystemEvent, SystemEventKind};
+use shared::domain::model::Role;
 use shared::ErrorCode;
 
 /// Every member, paging with `limit`; also returns how many pages it took.
@@ -135,41 +135,8 @@ async fn only_members_see_details_and_members_and_outsiders_learn_nothing() {
 #[tokio::test]
 async fn groups_created_before_the_count_get_it_on_first_change() {
     let app = stack().await;
-    let cid = shared::domain::ids::new_id();
     let now = shared::domain::time::now_ms();
-    let conversation = Conversation {
-        conversation_id: cid.clone(),
-        title: "Old".into(),
-        created_by: "alice".into(),
-        created_at_ms: now,
-        last_seq: 1,
-        member_count: None,
-        last_activity_ms: None,
-        last_message: None,
-    };
-    let members: Vec<Member> = [("alice", Role::Owner), ("bob", Role::Member)]
-        .iter()
-        .map(|(u, role)| Member {
-            conversation_id: cid.clone(),
-            user_id: u.to_string(),
-            role: *role,
-            joined_at_ms: now,
-            read_seq: 0,
-            manages_since_ms: None,
-        })
-        .collect();
-    let first = Message::system(
-        &cid,
-        1,
-        "m1",
-        "alice",
-        now,
-        SystemEvent::new(SystemEventKind::ConversationCreated, "alice"),
-    );
-    app.store
-        .create_conversation(&conversation, &members, &first)
-        .await
-        .unwrap();
+    let cid = legacy_group(app, now, &[("alice", Role::Owner), ("bob", Role::Member)]).await;
     let stored = app.store.get_conversation(&cid).await.unwrap().unwrap();
     assert_eq!(stored.member_count, None, "an old item, without the count");
     assert_eq!(
