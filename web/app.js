@@ -107,7 +107,6 @@ const app = {
     for (const key of Object.keys(sessionStorage)) {
       if (key.startsWith('groupshare.draft:')) sessionStorage.removeItem(key);
     }
-    sessionStorage.setItem(SIGNED_OUT, '1');
     if (elsewhere) {
       // The tab it was chosen in ends the provider's session.
       this.tabs.dropped();
@@ -115,6 +114,9 @@ const app = {
       return;
     }
     this.tabs.signedOut(previous);
+    // Only a shared sign-in is offered by other tabs; the mark is read when the page is back
+    // from the provider.
+    if (previous && previous.lineage) sessionStorage.setItem(SIGNED_OUT, '1');
     if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**

@@ -37,7 +37,8 @@ export function sessionExpiredAtLoad() {
 }
 
 export function saveSession(session) {
-  // sessionStorage: the token lives as long as the tab, not on the device.
+  // sessionStorage: the token lives as long as the tab (for oidc, as long as a tab sharing it:
+  // tabs.js), not on the device.
   sessionStorage.setItem(KEY, JSON.stringify(session));
 }
 

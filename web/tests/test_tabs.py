@@ -225,3 +225,29 @@ def test_demo_tabs_stay_independent(stack, browsers):
     assert stored(device)["user"] == "alice"
     device.driver.switch_to.window(bob)
     assert stored(device) is None
+
+
+def test_a_token_refused_in_one_tab_signs_out_that_tab_only(oidc_stack, browsers):
+    """Expiry or a refused token is that tab's business: the person did not sign out, and the
+    other tabs' tokens still work."""
+    bob = browsers()
+    oidc_sign_in(bob, oidc_stack, "bob")
+    first = bob.driver.current_window_handle
+    other = new_tab(bob, f"{oidc_stack.api}/")
+    wait(bob, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Bob"))
+
+    bob.driver.switch_to.window(first)
+    # The API refuses this tab's token (as the authorizer does an expired one).
+    bob.driver.execute_script("""
+        const realFetch = window.fetch;
+        window.fetch = (url, init) => String(url).includes('/conversations')
+          ? Promise.resolve(new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'Token expired' } }),
+              { status: 401, headers: { 'Content-Type': 'application/json' } }))
+          : realFetch(url, init);""")
+    bob.driver.execute_script(f"location.hash = '#/g/{GROUP}'")
+    wait(bob, lambda d: "Token expired" in signed_out_reason(bob))
+    css(bob, "#signin")
+
+    api_works(bob, other)
+    css(bob, ".who")
+    assert signed_out_reason(bob) == ""
