@@ -82,16 +82,20 @@ export function createTabs(app) {
     });
   }
 
-  /** A newer session of `session`'s sign-in held by this tab or a live peer, or null. */
-  async function newerThan(session) {
+  /** A newer session of `session`'s sign-in held by this tab or a live peer, or null. After a
+   *  refusal (`refused`), any live peer of the sign-in is asked: one that renewed may not hold
+   *  its new session's lock yet. */
+  async function newerThan(session, refused = false) {
     const mine = [app.session, held].find((s) => s && newer(s, session));
     if (mine) return mine;
     const { held: locks = [] } = await navigator.locks.query();
-    const ahead = locks.some(({ name }) => {
+    const gens = locks.flatMap(({ name }) => {
       const [lineage, gen] = (name || '').startsWith(HELD) ? name.slice(HELD.length).split(':') : [];
-      return lineage === session.lineage && Number(gen) > session.gen;
+      return lineage === session.lineage ? [Number(gen)] : [];
     });
-    if (!ahead) return null;
+    const ahead = gens.some((gen) => gen > session.gen);
+    const peers = gens.length > (held && held.lineage === session.lineage ? 1 : 0);
+    if (!ahead && !(refused && peers)) return null;
     return new Promise((resolve) => {
       const done = (s) => {
         clearTimeout(timer);
@@ -134,7 +138,7 @@ export function createTabs(app) {
         try {
           next = await refresh(session);
         } catch (e) {
-          const later = !e.network && (await newerThan(session));
+          const later = !e.network && (await newerThan(session, true));
           if (later) return later;
           throw e;
         }
