@@ -22,8 +22,9 @@
 const CHANNEL = 'groupshare.session';
 const RENEWAL = 'groupshare.renewal:';
 const HELD = 'groupshare.held:';
-/** How long a tab waits for a live peer's answer (a tab is only asked when it holds a newer
- *  session, so this bounds a frozen or closing tab, not the usual case). */
+/** How long a tab waits for a live peer's answer: it asks only when a live tab holds a newer
+ *  session, or after a refusal while tabs of its sign-in are open, so this bounds a frozen or
+ *  closing tab (or a sign-in the provider ended for all), not the usual case. */
 const ANSWER_MS = 5_000;
 
 export function createTabs(app) {

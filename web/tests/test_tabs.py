@@ -194,8 +194,12 @@ def test_signing_out_in_one_tab_signs_out_the_others(oidc_stack, browsers):
     assert carol.driver.execute_script(f"return sessionStorage.getItem('{draft}')") == "half a thought"
 
     carol.driver.switch_to.window(first)
+    # A mark on this page's window: the page back from the provider's sign-out is a new one.
+    carol.driver.execute_script("window.beforeSignOut = true")
     sign_out(carol)
-    wait(carol, lambda d: d.current_url.startswith(oidc_stack.api + "/") and d.find_elements(By.ID, "signin"))
+    wait(carol, lambda d: d.current_url.startswith(oidc_stack.api + "/")
+         and d.execute_script("return window.beforeSignOut === undefined")
+         and d.find_elements(By.ID, "signin"))
 
     # The other tab is signed out too, its draft gone as after a chosen sign-out, and signing in
     # there asks for the password: the provider's session has ended.
@@ -251,3 +255,27 @@ def test_a_token_refused_in_one_tab_signs_out_that_tab_only(oidc_stack, browsers
     api_works(bob, other)
     css(bob, ".who")
     assert signed_out_reason(bob) == ""
+
+
+def test_a_tab_never_takes_another_persons_session(oidc_stack, browsers):
+    """Whatever another tab of the origin says, a tab signed in as one person stays that person:
+    a newer session of someone else (or of another sign-in) is not taken, nor a sign-out of
+    someone else's sign-in heeded."""
+    alice = browsers()
+    oidc_sign_in(alice, oidc_stack, "alice")
+    mine = stored(alice)
+    # What a peer tab would send (messages from one sender arrive in order: the last, a newer
+    # session of alice's own sign-in, is taken, so the ones before it have been read).
+    alice.driver.execute_script("""
+        const mine = arguments[0];
+        const peer = new BroadcastChannel('groupshare.session');
+        peer.postMessage({ type: 'session', from: 'peer', session: { ...mine, user: 'bob', name: 'Bob', gen: mine.gen + 5 } });
+        peer.postMessage({ type: 'session', from: 'peer', session: { ...mine, lineage: 'another-sign-in', gen: mine.gen + 5 } });
+        peer.postMessage({ type: 'signout', from: 'peer', user: 'bob', lineage: mine.lineage });
+        peer.postMessage({ type: 'signout', from: 'peer', user: 'alice', lineage: 'another-sign-in' });
+        peer.postMessage({ type: 'session', from: 'peer', session: { ...mine, gen: mine.gen + 1 } });""", mine)
+    wait(alice, lambda _: stored(alice)["gen"] == mine["gen"] + 1)
+    now = stored(alice)
+    assert (now["user"], now["lineage"], now["token"]) == ("alice", mine["lineage"], mine["token"])
+    css(alice, ".who[data-user='alice']")
+    assert signed_out_reason(alice) == ""
