@@ -10,6 +10,7 @@ import { h, render } from './dom.js';
 import { createLive } from './live.js';
 import { createPeople } from './people.js';
 import { createReadState } from './readstate.js';
+import { createTabs } from './tabs.js';
 import { signInView } from './views/signin.js';
 import { groupsView } from './views/groups.js';
 import { groupView } from './views/group.js';
@@ -19,6 +20,9 @@ import { profileView } from './views/profile.js';
 
 // Where a signed-out visitor was going (an invite link, a group's address): after sign-in.
 const AFTER_SIGN_IN = 'groupshare.after-sign-in';
+// This tab's person chose to sign out: coming back from the provider, it asks no other tab for
+// a session.
+const SIGNED_OUT = 'groupshare.signed-out';
 const EXPIRED = 'Your sign-in has expired. Please sign in again.';
 
 const view = document.getElementById('view');
@@ -42,6 +46,9 @@ const app = {
     this.people = createPeople(this.api); // names seen as someone else are not this user's
     this.readState.reset(); // likewise the groups
     saveSession(session);
+    sessionStorage.removeItem(SIGNED_OUT);
+    this.tabs.stopAsking();
+    this.tabs.hold(session);
     scheduleRenewal();
     // replaceState, not `location.hash =`: a hashchange would route a second time and draw
     // the screen twice.
@@ -61,9 +68,23 @@ const app = {
     this.people.set(me.user_id, { ...me, signed_in: true });
     renderSessionBar();
   },
+  /** A session another tab offers (tabs.js: this tab had none, or an older one of the same
+   *  sign-in, which a peer renewed). */
+  adoptSession(session) {
+    if (!this.session) {
+      this.signIn(session); // to where this tab was going (its deep link)
+      return;
+    }
+    this.session = session;
+    saveSession(session);
+    this.tabs.hold(session);
+    scheduleRenewal();
+    reconnectLive();
+  },
   /** `reason`: signed out by the app (an expired or refused token), not by the person: the
-   *  provider's session stays, so signing in again may need no password. */
-  signOut(reason) {
+   *  provider's session stays, so signing in again may need no password. `elsewhere`: the
+   *  person signed out in another tab holding this sign-in. */
+  signOut(reason, { elsewhere = false } = {}) {
     const previous = this.session;
     this.live.stop();
     this.readState.reset();
@@ -75,6 +96,7 @@ const app = {
     history.replaceState(null, '', '#/signin');
     route();
     if (reason) {
+      this.tabs.dropped(); // the other tabs keep theirs
       this.notify(reason);
       return;
     }
@@ -85,6 +107,16 @@ const app = {
     for (const key of Object.keys(sessionStorage)) {
       if (key.startsWith('groupshare.draft:')) sessionStorage.removeItem(key);
     }
+    if (elsewhere) {
+      // The tab it was chosen in ends the provider's session.
+      this.tabs.dropped();
+      this.notify('You signed out in another tab.', 'info');
+      return;
+    }
+    this.tabs.signedOut(previous);
+    // Only a shared sign-in is offered by other tabs; the mark is read when the page is back
+    // from the provider.
+    if (previous && previous.lineage) sessionStorage.setItem(SIGNED_OUT, '1');
     if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**
@@ -100,10 +132,11 @@ const app = {
       this.signOut(EXPIRED);
       return null;
     }
-    // One renewal at a time: providers rotate refresh tokens, and a second use of the old one
-    // is taken for theft (the whole sign-in is revoked).
+    // One renewal at a time, in this tab and across the tabs sharing the sign-in (tabs.js):
+    // providers rotate refresh tokens, and a second use of the old one is taken for theft (the
+    // whole sign-in is revoked).
     if (!this.renewal) {
-      this.renewal = this.tokens.refresh(session).finally(() => { this.renewal = null; });
+      this.renewal = this.tabs.renew(session, (s) => this.tokens.refresh(s)).finally(() => { this.renewal = null; });
     }
     let next;
     try {
@@ -143,12 +176,19 @@ function scheduleRenewal(retryMs) {
   const due = retryMs ?? Date.parse(session.expires_at) - 60_000 - Date.now();
   renewalTimer = setTimeout(async () => {
     const token = await app.freshToken();
-    if (token && app.session && app.session !== session) {
-      app.live.stop();
-      app.live.start();
-      renderSessionBar();
-    }
+    if (token && app.session && app.session !== session) reconnectLive();
   }, Math.max(0, due));
+}
+
+/** The session the live socket last reconnected for: a renewal and a peer's renewed session
+ *  arriving together reconnect it once. */
+let liveFor = null;
+function reconnectLive() {
+  if (liveFor === app.session) return;
+  liveFor = app.session;
+  app.live.stop();
+  app.live.start();
+  renderSessionBar();
 }
 
 let cleanup = null;
@@ -238,6 +278,9 @@ async function start() {
   app.people = createPeople(app.api);
   app.live = createLive(app);
   app.readState = createReadState(app);
+  app.tabs = createTabs(app);
+  const choseToSignOut = sessionStorage.getItem(SIGNED_OUT);
+  sessionStorage.removeItem(SIGNED_OUT);
   // Back from the identity provider's sign-in page: exchange its answer for a session.
   let failure = null;
   if (app.tokens.completeSignIn) {
@@ -251,9 +294,13 @@ async function start() {
       failure = e.message;
     }
   }
+  if (app.session) app.tabs.hold(app.session);
   scheduleRenewal();
   window.addEventListener('hashchange', route);
-  await route();
+  const routed = route(); // the sign-in screen at once, and the deep link kept for after it
+  // Signed in in another tab? Its answer signs this one in, to the deep link; nothing waits.
+  if (!app.session && !failure && !choseToSignOut) app.tabs.ask();
+  await routed;
   if (failure) app.notify(failure);
   else if (!app.session && sessionExpiredAtLoad()) app.notify(EXPIRED);
 }

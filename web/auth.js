@@ -11,7 +11,8 @@
 //   It exists only in `scripts/local`; deployed APIs have no such route.
 // * `paste`: paste a token issued by your identity provider (for scripts and debugging).
 //
-// A source has `signIn(input)`, resolving to a session `{user, name, token, expires_at}`, and
+// A source has `signIn(input)`, resolving to a session `{user, name, token, expires_at}` (oidc's
+// also `refresh_token`, `lineage` and `gen`, for sharing it between tabs: tabs.js), and
 // optionally `refresh(session)` (the same, without asking the person), `completeSignIn()` (a
 // redirect's answer, on page load) and `signOut(session)`.
 
@@ -36,7 +37,8 @@ export function sessionExpiredAtLoad() {
 }
 
 export function saveSession(session) {
-  // sessionStorage: the token lives as long as the tab, not on the device.
+  // sessionStorage: the token lives as long as the tab (for oidc, as long as a tab sharing it:
+  // tabs.js), not on the device.
   sessionStorage.setItem(KEY, JSON.stringify(session));
 }
 
@@ -145,6 +147,10 @@ function oidcSource(auth) {
       expires_at: new Date(claims.exp * 1000).toISOString(),
       // Cognito's refresh answers carry no new refresh token: the first one stays in use.
       refresh_token: tokens.refresh_token || (previous && previous.refresh_token) || null,
+      // Which sign-in at the provider this is, and how often renewed: the tabs that share it
+      // (tabs.js) take only a newer one of the same.
+      lineage: previous ? previous.lineage : randomString(9),
+      gen: previous ? (previous.gen ?? 0) + 1 : 0,
     };
   }
 

@@ -67,6 +67,7 @@ function providerSignIn(view, app) {
   const button = h('button', {
     type: 'button', class: 'primary', id: 'signin', 'aria-describedby': 'signin-help signin-error',
     async onclick() {
+      app.tabs.stopAsking(); // the page leaves for the provider: no other tab's session now
       render(error);
       button.disabled = true;
       button.textContent = 'Signing in…';
