@@ -44,9 +44,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(url, seconds=60):
+class Exited(RuntimeError):
+    """A stand-in exited while starting: typically its free port was taken in between."""
+
+
+def wait_http(url, proc=None, log=None, seconds=300):
+    """Until `url` answers. The bound only ends a wait that will never succeed on a machine busy
+    with other builds; a process that exits (a port taken meanwhile, a crash) ends it at once."""
     deadline = time.time() + seconds
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log else ""
+            raise Exited(f"{proc.args} exited with {proc.returncode} before {url} answered:\n{tail}")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
@@ -80,7 +89,7 @@ class Stack:
             stdout=open(logs / "moto.log", "wb"), stderr=subprocess.STDOUT,
         )
         self.procs.append(moto)
-        wait_http(f"{self.aws}/moto-api/")
+        wait_http(f"{self.aws}/moto-api/", moto, logs / "moto.log")
         env = dict(os.environ,
                    AWS_ENDPOINT_URL=self.aws, AWS_REGION="us-east-1",
                    AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
@@ -102,14 +111,14 @@ class Stack:
                 stdout=open(logs / "oidc.log", "wb"), stderr=subprocess.STDOUT,
             )
             self.procs.append(provider)
-            wait_http(f"{self.issuer}/.well-known/openid-configuration")
+            wait_http(f"{self.issuer}/.well-known/openid-configuration", provider, logs / "oidc.log")
             env.update(GROUPSHARE_OIDC_ISSUER=self.issuer, GROUPSHARE_OIDC_CLIENT_ID="groupshare-web")
         target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
         binary = os.environ.get("GROUPSHARE_LOCAL_BIN", str(target / "debug/groupshare-local"))
         api = subprocess.Popen([binary, "serve"], env=env,
                                stdout=open(logs / "api.log", "wb"), stderr=subprocess.STDOUT)
         self.procs.append(api)
-        wait_http(f"{self.api}/config")
+        wait_http(f"{self.api}/config", api, logs / "api.log")
 
     def stop(self):
         for proc in reversed(self.procs):
@@ -137,14 +146,25 @@ class Stack:
 
 
 def _running_stack(oidc):
-    workdir = tempfile.mkdtemp(prefix="gs-web-")
-    s = Stack(workdir, oidc=oidc)
-    try:
-        s.start()
-        yield s
-    finally:
-        s.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    # A port free_port() found may be taken before the process binds it (other suites run on
+    # this machine): such a start is tried again on new ports.
+    for attempt in range(3):
+        workdir = tempfile.mkdtemp(prefix="gs-web-")
+        s = Stack(workdir, oidc=oidc)
+        try:
+            s.start()
+        except BaseException as e:
+            s.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if isinstance(e, Exited) and attempt < 2:
+                continue
+            raise
+        try:
+            yield s
+        finally:
+            s.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
 
 
 @pytest.fixture(scope="session")
