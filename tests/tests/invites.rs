@@ -150,7 +150,9 @@ async fn only_owners_and_admins_make_list_and_revoke_invites() {
 #[tokio::test]
 async fn a_revoked_expired_or_used_up_invite_is_gone_and_an_unknown_code_reveals_nothing() {
     let app = stack().await;
-    let cid = create_group(app, "alice", &[]).await;
+    // A group from before the week-old invite below (its maker must have managed since).
+    let now = shared::domain::time::now_ms();
+    let cid = legacy_group(app, now - 9 * 86_400_000, &[("alice", Role::Owner)]).await;
     let alice = client(app, "alice");
     let dave = client(app, "dave");
 
@@ -162,7 +164,6 @@ async fn a_revoked_expired_or_used_up_invite_is_gone_and_an_unknown_code_reveals
         .await
         .created();
     // Expired: stored as a week-old invite would be (no clock to wind forward).
-    let now = shared::domain::time::now_ms();
     let expired = Invite {
         code: "e".repeat(64),
         conversation_id: cid.clone(),
@@ -588,4 +589,59 @@ async fn a_link_made_on_a_clock_behind_the_promotions_is_not_born_dead() {
     let link = invite(&client(app, "bob"), &cid, json!({})).await;
     assert_eq!(link.status, "active");
     assert_live(app, &cid, &link.code, "erin").await;
+}
+
+/// The maker is demoted and promoted again between the create's read of their role and its
+/// write: the link would predate their new `manages_since`, dead at birth while answered
+/// `active`. The write refuses it, the answer says to retry, and the retry (same key) makes a
+/// link that works.
+#[tokio::test]
+async fn a_link_made_across_its_makers_demotion_and_promotion_is_not_stored_dead() {
+    let (app, hook) = raced_stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let c = cid.clone();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            let alice = client(other, "alice");
+            alice.change_role(&c, "bob", Role::Member).await.ok();
+            alice.change_role(&c, "bob", Role::Admin).await.ok();
+        })
+    });
+    let bob = client(app, "bob");
+    let body = json!({"client_request_id": "link-1"});
+    let raced = bob.create_invite(&cid, body.clone()).await;
+    assert!(
+        hook.fired(),
+        "the demotion and promotion ran before the write"
+    );
+    assert_eq!(raced.error(), (503, ErrorCode::Unavailable));
+    let listed = alice.invites(&cid, Query::new()).await.ok();
+    assert!(listed.invites.is_empty(), "no dead link stored");
+    let retried = bob.create_invite(&cid, body).await.created();
+    assert_eq!(retried.status, "active");
+    assert_live(app, &cid, &retried.code, "erin").await;
+}
+
+/// A retry of a link's creation after its maker was demoted and promoted again answers the
+/// link as it is (`disabled`), not `active`.
+#[tokio::test]
+async fn a_retried_create_shows_a_link_its_makers_demotion_killed_as_disabled() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let alice = client(app, "alice");
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let bob = client(app, "bob");
+    let body = json!({"client_request_id": "link-1"});
+    let first = invite(&bob, &cid, body.clone()).await;
+    alice.change_role(&cid, "bob", Role::Member).await.ok();
+    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    let retried = bob.create_invite(&cid, body).await;
+    assert_eq!(retried.status, 200, "{:?}", retried.json);
+    let retried = retried.ok();
+    assert_eq!(
+        (retried.code, retried.status.as_str()),
+        (first.code, "disabled")
+    );
 }

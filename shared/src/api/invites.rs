@@ -179,9 +179,16 @@ pub async fn create(
                 "client_request_id was already used to make another invite",
             ))
         }
-        PutInvite::Existing(first) => Ok((invite_view(app, &first, true), false)),
-        // Lost the role (or the group) while asking: a non-manager's answer.
-        PutInvite::NotAllowed => Err(ApiError::not_found()),
+        PutInvite::Existing(first) => {
+            let live = me.has_managed_since(first.created_at);
+            Ok((invite_view(app, &first, live), false))
+        }
+        // Lost the role (or the group) while asking: a non-manager's answer. Or demoted and
+        // promoted again meanwhile, which the link's time would predate: worth a retry.
+        PutInvite::NotAllowed => {
+            require_manager(app, caller, conversation_id).await?;
+            Err(ApiError::unavailable())
+        }
     }
 }
 

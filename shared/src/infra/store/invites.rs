@@ -10,7 +10,6 @@ use super::codec::{from_item, key, n, page_of, put_new, s, to_item, update, upda
 use super::messages::Guard;
 use super::{condition_failed, conditional_write, Store, INVITES_BY_CONVERSATION_INDEX};
 use crate::domain::cursor::InvitesAfter;
-use crate::domain::model::Role;
 use crate::ApiError;
 
 /// An invite as stored.
@@ -89,8 +88,9 @@ impl Store {
         }
     }
 
-    /// Stores a new invite, conditioned on its creator still being an owner or admin of the
-    /// group when it commits. `false`: they no longer are (nothing was written).
+    /// Stores a new invite, conditioned on its creator being an owner or admin of the group
+    /// when it commits, and since its `created_at` (so it is not born dead). `false`: they are
+    /// not (nothing was written).
     pub async fn put_invite(&self, invite: &Invite) -> Result<bool, ApiError> {
         Ok(self.put_invite_with(invite, None).await?.is_ok())
     }
@@ -106,7 +106,7 @@ impl Store {
         let guard = self
             .guard_check(
                 &invite.conversation_id,
-                Guard::Role(&invite.created_by, &[Role::Owner, Role::Admin]),
+                Guard::ManagerSince(&invite.created_by, invite.created_at),
             )
             .expect("a role guard is a condition check");
         let mut parts = vec![put, guard];
