@@ -114,9 +114,10 @@ const app = {
       return;
     }
     this.tabs.signedOut(previous);
-    // Only a shared sign-in is offered by other tabs; the mark is read when the page is back
-    // from the provider.
-    if (previous && previous.lineage) sessionStorage.setItem(SIGNED_OUT, '1');
+    // Read when the page is back from the provider: it asks no tab for a session. Any oidc
+    // session, with a lineage or not (one stored before tabs shared), since the other tabs
+    // would offer theirs; a demo sign-out leaves nothing stored.
+    if (previous && this.tokens.kind === 'oidc') sessionStorage.setItem(SIGNED_OUT, '1');
     if (previous && this.tokens.signOut) this.tokens.signOut(previous).catch((e) => this.notify(e.message));
   },
   /**
@@ -128,6 +129,9 @@ const app = {
     const session = this.session;
     if (!session) return null;
     if (Date.parse(session.expires_at) > Date.now() + 60_000) return session.token;
+    // A renewal that could not be had (offline, another tab's turn never ending) is tried again
+    // at its time, not by every call meanwhile: each would wait as long again.
+    if (!this.renewal && this.renewalRetryAt > Date.now() && Date.parse(session.expires_at) > Date.now()) return session.token;
     if (!this.tokens.refresh) {
       this.signOut(EXPIRED);
       return null;
@@ -146,6 +150,7 @@ const app = {
       // Not reaching the provider (offline, a laptop's network still waking) is not a refusal:
       // the token serves while it lasts, and renewal is tried again shortly.
       if (e.network && Date.parse(session.expires_at) > Date.now()) {
+        this.renewalRetryAt = Date.now() + RENEWAL_RETRY_MS;
         scheduleRenewal(RENEWAL_RETRY_MS);
         return session.token;
       }
@@ -155,6 +160,7 @@ const app = {
     if (this.session !== session) return this.session && this.session.token; // renewed or signed out meanwhile
     this.session = next;
     saveSession(next);
+    this.tabs.hold(next); // a peer's session, taken at this tab's turn, is held (and offered) too
     scheduleRenewal();
     return next.token;
   },
@@ -175,6 +181,7 @@ function scheduleRenewal(retryMs) {
   if (!session || !app.tokens.refresh) return;
   const due = retryMs ?? Date.parse(session.expires_at) - 60_000 - Date.now();
   renewalTimer = setTimeout(async () => {
+    app.renewalRetryAt = 0; // its time has come
     const token = await app.freshToken();
     if (token && app.session && app.session !== session) reconnectLive();
   }, Math.max(0, due));

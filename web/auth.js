@@ -17,6 +17,10 @@
 // redirect's answer, on page load) and `signOut(session)`.
 
 const KEY = 'groupshare.session';
+/** A request to the provider that has not answered by then never will (a hung connection): it
+ *  fails as not reaching the provider, and renewal is tried again. Renewal holds a lock the
+ *  other tabs of the sign-in wait for (tabs.js), so it must end. */
+const PROVIDER_TIMEOUT_MS = 15_000;
 let expiredAtLoad = false;
 
 export function loadSession() {
@@ -102,9 +106,10 @@ function oidcSource(auth) {
   /** The provider's endpoints, from its discovery document (fetched once per page). */
   function discover() {
     discovered ||= (async () => {
-      const response = await reach(`${issuer}/.well-known/openid-configuration`, { credentials: 'omit' });
+      const signal = AbortSignal.timeout(PROVIDER_TIMEOUT_MS);
+      const response = await reach(`${issuer}/.well-known/openid-configuration`, { credentials: 'omit', signal });
       if (!response.ok) throw new Error(`The identity provider's discovery document answered ${response.status}.`);
-      const doc = await response.json();
+      const doc = await response.json().catch((e) => { throw signal.aborted ? unreachable(e) : e; });
       // A document that names another issuer is not this provider's (OpenID Discovery 4.3).
       if (doc.issuer.replace(/\/+$/, '') !== issuer) throw new Error('The identity provider names another issuer.');
       return doc;
@@ -117,13 +122,18 @@ function oidcSource(auth) {
 
   async function tokenRequest(params) {
     const { token_endpoint: endpoint } = await discover();
+    const signal = AbortSignal.timeout(PROVIDER_TIMEOUT_MS);
     const response = await reach(endpoint, {
       method: 'POST',
       credentials: 'omit',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ client_id: auth.client_id, ...params }),
+      signal,
     });
-    const data = await response.json().catch(() => null);
+    const data = await response.json().catch((e) => {
+      if (signal.aborted) throw unreachable(e); // the answer stalled: not a refusal either
+      return null;
+    });
     if (!response.ok || !data || !data.id_token) {
       throw new Error(data && data.error ? `Sign-in failed: ${data.error_description || data.error}` : `Sign-in failed (${response.status}).`);
     }
@@ -229,8 +239,12 @@ async function reach(url, init) {
   try {
     return await fetch(url, init);
   } catch (e) {
-    throw Object.assign(new Error(`Could not reach the sign-in service (${e.message}).`), { network: true });
+    throw unreachable(e);
   }
+}
+
+function unreachable(e) {
+  return Object.assign(new Error(`Could not reach the sign-in service (${e.message}).`), { network: true });
 }
 
 function randomString(bytes) {

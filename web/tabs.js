@@ -14,7 +14,9 @@
 // * `groupshare.held:<lineage>:<gen>` (shared), held by every tab holding that session, for as
 //   long as it does. A tab whose turn to renew comes reads the held names: if a live tab holds
 //   a newer `gen`, it asks for it instead of spending its refresh token, whatever order the
-//   lock and the peer's message arrive in (a tab holding a lock is alive to answer).
+//   lock and the peer's message arrive in (a tab holding a lock is alive to answer; one that
+//   gives nothing leaves this tab signed out, never spending a token it knows is spent).
+// A tab no longer signed in to a sign-in spends, holds and offers nothing of it.
 //
 // The `local` and `paste` kinds have no lineage: their tabs stay independent (the demo signs in
 // as alice in one tab and bob in another).
@@ -26,6 +28,10 @@ const HELD = 'groupshare.held:';
  *  session, or after a refusal while tabs of its sign-in are open, so this bounds a frozen or
  *  closing tab (or a sign-in the provider ended for all), not the usual case. */
 const ANSWER_MS = 5_000;
+/** How long a tab waits for its turn to renew. A turn takes at most a few token requests, each
+ *  bounded (auth.js), and two ANSWER_MS waits; a tab that holds the lock longer is frozen or
+ *  stuck, and the tab waiting for it keeps its token while it lasts and tries again. */
+const TURN_MS = 45_000;
 
 export function createTabs(app) {
   const supported = typeof BroadcastChannel === 'function' && !!(navigator.locks && navigator.locks.request);
@@ -61,6 +67,8 @@ export function createTabs(app) {
         }
         for (const waiter of waiters) waiter(s);
       } else if (data.type === 'signout') {
+        // A tab still asking takes no answer sent before the sign-out (senders are unordered).
+        asking = false;
         if (sameSignIn(app.session, data)) app.signOut(null, { elsewhere: true });
       }
     };
@@ -97,7 +105,7 @@ export function createTabs(app) {
     const ahead = gens.some((gen) => gen > session.gen);
     const peers = gens.length > (held && held.lineage === session.lineage ? 1 : 0);
     if (!ahead && !(refused && peers)) return null;
-    return new Promise((resolve) => {
+    const answer = await new Promise((resolve) => {
       const done = (s) => {
         clearTimeout(timer);
         waiters.delete(waiter);
@@ -108,7 +116,15 @@ export function createTabs(app) {
       waiters.add(waiter);
       post({ type: 'ask', lineage: session.lineage, user: session.user, gen: session.gen });
     });
+    // A live tab holds a newer session but gave none: this tab's refresh token has been spent
+    // (rotated), and spending it again would have the provider revoke the whole sign-in.
+    if (!answer && ahead && !refused) throw new Error('Another tab renewed this sign-in but did not share it.');
+    return answer;
   }
+
+  /** Whether this tab still holds `session`'s sign-in (not signed out, by the person in any
+   *  tab or by a refused token, nor signed in as someone else meanwhile). */
+  const stillHolds = (session) => sameSignIn(app.session, session);
 
   return {
     hold,
@@ -132,20 +148,30 @@ export function createTabs(app) {
      */
     async renew(session, refresh) {
       if (!shared(session)) return refresh(session);
-      return navigator.locks.request(`${RENEWAL}${session.lineage}`, async () => {
+      // Bounded: a frozen or stuck tab holding the lock must not hang this one's API calls.
+      const signal = AbortSignal.timeout(TURN_MS);
+      return navigator.locks.request(`${RENEWAL}${session.lineage}`, { signal }, async () => {
+        // Signed out while waiting (or while the token request was out): nothing is spent, held
+        // or offered, or a new tab would be signed in by a tab the person signed out of.
+        if (!stillHolds(session)) return null;
         const peer = await newerThan(session);
         if (peer) return peer;
         let next;
         try {
           next = await refresh(session);
         } catch (e) {
-          const later = !e.network && (await newerThan(session, true));
+          const later = !e.network && stillHolds(session) && (await newerThan(session, true));
           if (later) return later;
           throw e;
         }
+        if (!stillHolds(session)) return null;
         await hold(next);
         post({ type: 'session', session: next });
         return next;
+      }).catch((e) => {
+        if (e.name !== 'AbortError' && e.name !== 'TimeoutError') throw e;
+        // Not a refusal: the session serves while it lasts, and renewal is tried again.
+        throw Object.assign(new Error('Another tab is still renewing this sign-in.'), { network: true });
       });
     },
     /** The person chose to sign out: the tabs holding this sign-in sign out too. */

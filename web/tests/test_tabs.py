@@ -113,13 +113,30 @@ def test_a_duplicated_tab_and_its_original_both_renew_past_the_rotation(oidc_sta
 
 
 HOLD_RENEWALS = """
-    // Token-endpoint renewals are held here until the test lets them go.
+    // Token-endpoint renewals, counted in `renewalsAsked`. While `heldRenewals` is a list, a
+    // request waits there, unsent, until the test lets it go; while `heldAnswers` is, it is sent
+    // at once and its answer waits there; while `hangRenewals` is set, the next one is a request
+    // that never answers (it ends only if its signal aborts it, as the browser would).
     window.heldRenewals = [];
+    window.heldAnswers = null;
+    window.hangRenewals = false;
+    window.renewalsAsked = 0;
     const realFetch = window.fetch;
     window.fetch = (url, init) => {
-      if (init && init.body instanceof URLSearchParams && init.body.get('grant_type') === 'refresh_token'
-          && window.heldRenewals) {
-        return new Promise((go) => window.heldRenewals.push(() => go(realFetch(url, init))));
+      if (init && init.body instanceof URLSearchParams && init.body.get('grant_type') === 'refresh_token') {
+        window.renewalsAsked += 1;
+        if (window.hangRenewals) {
+          window.hangRenewals = false;
+          window.hung = true;
+          return new Promise((_, fail) => init.signal && init.signal.addEventListener('abort', () => fail(init.signal.reason)));
+        }
+        if (window.heldRenewals) {
+          return new Promise((go) => window.heldRenewals.push(() => go(realFetch(url, init))));
+        }
+        if (window.heldAnswers) {
+          const answer = realFetch(url, init);
+          return new Promise((go) => window.heldAnswers.push(() => go(answer)));
+        }
       }
       return realFetch(url, init);
     };"""
@@ -279,3 +296,321 @@ def test_a_tab_never_takes_another_persons_session(oidc_stack, browsers):
     assert (now["user"], now["lineage"], now["token"]) == ("alice", mine["lineage"], mine["token"])
     css(alice, ".who[data-user='alice']")
     assert signed_out_reason(alice) == ""
+
+
+# --- Review fixes: what a tab signed out, or stuck, must never do ------------------------------
+
+RECORD_POSTS = """
+    // Every message this page's scripts post on a BroadcastChannel, in `posted`.
+    window.posted = [];
+    const realPost = BroadcastChannel.prototype.postMessage;
+    BroadcastChannel.prototype.postMessage = function (message) {
+      window.posted.push(message);
+      return realPost.call(this, message);
+    };"""
+
+# Before the page's scripts (tap_every_page): the page's BroadcastChannels record what they post
+# (`tap.posted`) and what their handler has handled (`tap.handled`), and hold back the messages
+# `tap.delay` picks (`tap.delayed`) until `tap.release()`. `tap.Real` is the browser's own, for
+# the test's stand-in peers.
+TAP = """
+(() => {
+  const Real = window.BroadcastChannel;
+  const tap = { Real, posted: [], handled: [], delayed: [], delay: null };
+  tap.release = () => { tap.delay = null; tap.delayed.splice(0).forEach((deliver) => deliver()); };
+  window.tap = tap;
+  window.BroadcastChannel = class extends Real {
+    postMessage(message) {
+      tap.posted.push(message);
+      return super.postMessage(message);
+    }
+    get onmessage() { return super.onmessage; }
+    set onmessage(handler) {
+      super.onmessage = (event) => {
+        const deliver = () => { handler.call(this, event); tap.handled.push(event.data); };
+        if (tap.delay && tap.delay(event.data)) tap.delayed.push(deliver);
+        else deliver();
+      };
+    }
+  };
+})();"""
+
+
+def tap_every_page(browser):
+    """TAP in every page the current tab loads from now on."""
+    browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TAP})
+
+
+def count_renewals(browser):
+    """HOLD_RENEWALS in the current tab, letting every request through (and counting it)."""
+    browser.driver.execute_script(HOLD_RENEWALS)
+    browser.driver.execute_script("window.heldRenewals = null")
+
+
+def renewal_locks(browser):
+    """The renewal locks of the origin, held and waited for (any tab's)."""
+    return browser.driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const renewal = (locks) => locks.map((l) => l.name).filter((n) => n.startsWith('groupshare.renewal:'));
+        navigator.locks.query().then((s) => done({ held: renewal(s.held), pending: renewal(s.pending) }));""")
+
+
+def held_gens(browser, lineage):
+    """The gens of the sign-in's sessions that some tab of the origin holds (and would offer)."""
+    return browser.driver.execute_async_script("""
+        const [prefix, done] = [`groupshare.held:${arguments[0]}:`, arguments[arguments.length - 1]];
+        navigator.locks.query().then((s) => done(s.held.map((l) => l.name).filter((n) => n.startsWith(prefix))
+          .map((n) => Number(n.slice(prefix.length)))));""", lineage)
+
+
+def at_their_turn(browser, tabs):
+    """Until one tab's token request is held (HOLD_RENEWALS) and another waits for the renewal
+    lock: (the renewing tab, the waiting one)."""
+    def check(driver):
+        held = {}
+        for handle in tabs:
+            driver.switch_to.window(handle)
+            held[handle] = driver.execute_script("return window.heldRenewals.length")
+        if sum(held.values()) != 1 or not renewal_locks(browser)["pending"]:
+            return False
+        renewing = next(h for h in tabs if held[h])
+        return renewing, next(h for h in tabs if h != renewing)
+    return wait(browser, check, seconds=OIDC_TOKEN_TTL)
+
+
+def test_a_tab_signed_out_while_waiting_to_renew_spends_and_offers_nothing(oidc_stack, browsers):
+    """Tabs A and B (a duplicate) are due at once: A's token request is out, B waits for its
+    turn. The person signs out in A, which B hears, and A leaves. B's turn then comes: it must
+    not spend the refresh token, nor hold or offer a session (a new tab would be signed in by a
+    tab the person signed out of)."""
+    carol = browsers()
+    oidc_sign_in(carol, oidc_stack, "carol")
+    first = stored(carol)
+    tabs = [carol.driver.current_window_handle, duplicate(carol)]
+    wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
+    for handle in tabs:
+        carol.driver.switch_to.window(handle)
+        carol.driver.execute_script(HOLD_RENEWALS)
+        carol.driver.execute_script(RECORD_POSTS)
+        assert stored(carol)["token"] == first["token"]
+    renewing, waiting = at_their_turn(carol, tabs)
+    carol.driver.switch_to.window(waiting)
+    carol.driver.execute_script("window.heldRenewals = null")  # its request, if it sends one, goes out
+
+    carol.driver.switch_to.window(renewing)
+    sign_out(carol)
+    carol.driver.switch_to.window(waiting)
+    wait(carol, lambda _: "signed out in another tab" in signed_out_reason(carol))
+    # A's lock went with its page; B's turn came and is over.
+    wait(carol, lambda _: renewal_locks(carol) == {"held": [], "pending": []}, seconds=30)
+    assert carol.driver.execute_script("return window.renewalsAsked") == 0
+    assert not [m for m in carol.driver.execute_script("return window.posted") if m["type"] == "session"]
+    assert held_gens(carol, first["lineage"]) == []
+    assert stored(carol) is None
+
+
+REFUSE_CONVERSATIONS_LATER = """
+    // The API's answers to the conversation calls wait in `heldRefusals`; each is a 401 (as the
+    // authorizer answers an expired token).
+    window.heldRefusals = [];
+    const before = window.fetch;
+    window.fetch = (url, init) => String(url).includes('/conversations')
+      ? new Promise((answer) => window.heldRefusals.push(() => answer(new Response(
+          JSON.stringify({ error: { code: 'unauthorized', message: 'Token expired' } }),
+          { status: 401, headers: { 'Content-Type': 'application/json' } }))))
+      : before(url, init);"""
+
+
+def test_a_renewal_answered_after_a_refused_token_is_not_offered(oidc_stack, browsers):
+    """The tab's token request is out when the API refuses its token (a call that had its token
+    before the renewal began), which signs the tab out. The renewal's answer then arrives: the
+    tab must not hold or offer it, or a new tab would be signed in by a signed-out tab."""
+    bob = browsers()
+    oidc_sign_in(bob, oidc_stack, "bob")
+    first = stored(bob)
+    bob.driver.execute_script(HOLD_RENEWALS)
+    bob.driver.execute_script("window.heldRenewals = null; window.heldAnswers = []")
+    bob.driver.execute_script(RECORD_POSTS)
+    bob.driver.execute_script(REFUSE_CONVERSATIONS_LATER)
+    bob.driver.execute_script(f"location.hash = '#/g/{GROUP}'")
+    wait(bob, lambda d: d.execute_script("return window.heldRefusals.length") > 0)
+    wait(bob, lambda d: d.execute_script("return window.heldAnswers.length") == 1, seconds=OIDC_TOKEN_TTL)
+
+    bob.driver.execute_script("window.heldRefusals.forEach((answer) => answer())")
+    wait(bob, lambda _: "Token expired" in signed_out_reason(bob))
+    bob.driver.execute_script("window.heldAnswers.forEach((go) => go())")
+    wait(bob, lambda _: renewal_locks(bob) == {"held": [], "pending": []})
+    assert held_gens(bob, first["lineage"]) == []
+    assert not [m for m in bob.driver.execute_script("return window.posted") if m["type"] == "session"]
+    assert stored(bob) is None
+
+
+def test_a_newer_session_withheld_by_a_live_tab_is_not_renewed_over(oidc_stack, browsers):
+    """A live tab holds a newer session of the sign-in (its lock) but never answers (frozen or
+    closing). This tab's refresh token was spent by that renewal: sending it again is a reuse,
+    for which a rotating provider revokes the whole sign-in. The tab signs out, saying why, and
+    sends nothing to the provider."""
+    alice = browsers()
+    oidc_sign_in(alice, oidc_stack, "alice")
+    mine = stored(alice)
+    count_renewals(alice)
+    alice.driver.execute_script("""
+        navigator.locks.request(`groupshare.held:${arguments[0]}:${arguments[1]}`, { mode: 'shared' },
+          () => new Promise(() => {}));""", mine["lineage"], mine["gen"] + 1)
+    wait(alice, lambda d: stored(alice) is None or d.execute_script("return window.renewalsAsked"),
+         seconds=OIDC_TOKEN_TTL)
+    assert alice.driver.execute_script("return window.renewalsAsked") == 0
+    css(alice, "#signin")
+    assert "did not share it" in signed_out_reason(alice)
+
+
+def test_a_hung_token_request_does_not_stall_the_other_tabs(oidc_stack, browsers):
+    """The renewing tab's token request never answers (a hung connection) while it holds the
+    renewal lock. It gives up (as not reaching the provider), the waiting tab renews, and both
+    end on the renewed session."""
+    carol = browsers()
+    oidc_sign_in(carol, oidc_stack, "carol")
+    first = stored(carol)
+    tabs = [carol.driver.current_window_handle, duplicate(carol)]
+    wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
+    for handle in tabs:
+        carol.driver.switch_to.window(handle)
+        count_renewals(carol)
+        carol.driver.execute_script("window.hangRenewals = true")
+
+    def hung(driver):
+        for handle in tabs:
+            driver.switch_to.window(handle)
+            if driver.execute_script("return window.hung === true"):
+                return handle
+        return False
+    stuck = wait(carol, hung, seconds=OIDC_TOKEN_TTL)
+    for handle in tabs:
+        carol.driver.switch_to.window(handle)
+        carol.driver.execute_script("window.hangRenewals = false")  # only the first one hangs
+
+    sessions = renewed_everywhere(carol, tabs, claims(first)["exp"])
+    assert sessions[0]["token"] == sessions[1]["token"]
+    for handle in tabs:
+        api_works(carol, handle)
+    carol.driver.switch_to.window(stuck)
+    assert carol.driver.execute_script("return window.renewalsAsked") == 1  # it took its peer's
+
+
+def test_a_frozen_tab_holding_the_renewal_lock_does_not_hang_this_one(oidc_stack, browsers):
+    """Another tab holds the renewal lock and never lets go (frozen, stuck). This tab's wait for
+    its turn ends (tabs.js, TURN_MS): the API calls waiting on the renewal go on with the token,
+    which still serves, instead of hanging."""
+    bob = browsers()
+    oidc_sign_in(bob, oidc_stack, "bob")
+    mine = stored(bob)
+    # The stand-in for the frozen tab: a lock request of this page's, never let go.
+    bob.driver.execute_script(
+        "navigator.locks.request(`groupshare.renewal:${arguments[0]}`, () => new Promise(() => {}))", mine["lineage"])
+    wait(bob, lambda _: renewal_locks(bob)["pending"], seconds=OIDC_TOKEN_TTL)  # its turn is due
+    bob.driver.execute_script(f"location.hash = '#/g/{GROUP}'")
+    css(bob, ".history .msg", seconds=OIDC_TOKEN_TTL)
+    assert stored(bob)["token"] == mine["token"]
+
+
+def test_a_tab_signed_in_before_tabs_shared_stays_signed_out_after_signing_out(oidc_stack, browsers):
+    """A tab holding a session stored before sessions carried a lineage signs out. Back from the
+    provider, it asks no tab for a session: the other tab would sign it straight back in."""
+    alice = browsers()
+    oidc_sign_in(alice, oidc_stack, "alice")
+    new_tab(alice, f"{oidc_stack.api}/")  # signed in by the first tab, which stays open
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Alice"))
+    alice.driver.execute_script("""
+        const s = JSON.parse(sessionStorage.getItem('groupshare.session'));
+        delete s.lineage;
+        delete s.gen;
+        sessionStorage.setItem('groupshare.session', JSON.stringify(s));""")
+    tap_every_page(alice)
+    alice.driver.refresh()
+    wait(alice, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Alice"))
+    assert "lineage" not in stored(alice)
+
+    alice.driver.execute_script("window.beforeSignOut = true")
+    sign_out(alice)
+    # Back, and drawn: the sign-in page is drawn in the task that would have asked (and the
+    # peer's answer would sign it straight in).
+    wait(alice, lambda d: d.current_url.startswith(oidc_stack.api + "/")
+         and d.execute_script("return window.beforeSignOut === undefined && !!window.tap")
+         and (d.find_elements(By.ID, "signin") or d.find_elements(By.CSS_SELECTOR, ".who")))
+    assert not [m for m in alice.driver.execute_script("return window.tap.posted") if m["type"] == "ask"]
+    css(alice, "#signin")
+    assert stored(alice) is None
+
+
+def test_a_new_tab_takes_no_session_offered_before_a_sign_out(oidc_stack, browsers):
+    """Messages from different tabs arrive in no set order: a new tab, still asking, can hear
+    the person sign out before an answer a peer sent just before that. After a sign-out it takes
+    no answer."""
+    alice = browsers()
+    oidc_sign_in(alice, oidc_stack, "alice")
+    offered = stored(alice)
+    device = browsers()  # its tab is alone: it asks, and nobody answers
+    tap_every_page(device)
+    device.driver.get(f"{oidc_stack.api}/")
+    css(device, "#signin")
+    (ask,) = [m for m in device.driver.execute_script("return window.tap.posted") if m["type"] == "ask"]
+    # One stand-in peer, whose messages arrive in order: the sign-out, then the answer.
+    device.driver.execute_script("""
+        const [asker, session] = arguments;
+        const peer = new window.tap.Real('groupshare.session');
+        peer.postMessage({ type: 'signout', from: 'peer', user: session.user, lineage: session.lineage });
+        peer.postMessage({ type: 'session', from: 'peer', to: asker, session });""", ask["from"], offered)
+    wait(device, lambda d: len([m for m in d.execute_script("return window.tap.handled")
+                                if m.get("from") == "peer"]) == 2)
+    assert stored(device) is None
+    css(device, "#signin")
+
+
+def test_a_tab_whose_turn_comes_before_the_peers_broadcast_asks_for_the_session(oidc_stack, browsers):
+    """Two tabs due at once; in both, the renewed session's broadcast is held back, so the tab
+    whose turn comes second has not heard of the renewal when it gets the lock. The held locks
+    tell it a live tab holds a newer session: it asks for it and spends nothing."""
+    bob = browsers()
+    tap_every_page(bob)
+    oidc_sign_in(bob, oidc_stack, "bob")
+    first = stored(bob)
+    original = bob.driver.current_window_handle
+    copy = duplicate(bob)
+    tap_every_page(bob)
+    bob.driver.refresh()  # the copy again, tapped (its sessionStorage stays)
+    wait(bob, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Bob"))
+    tabs = [original, copy]
+    for handle in tabs:
+        bob.driver.switch_to.window(handle)
+        count_renewals(bob)
+        bob.driver.execute_script("window.tap.delay = (m) => m.type === 'session' && !m.to")
+        assert stored(bob)["token"] == first["token"]
+
+    sessions = renewed_everywhere(bob, tabs, claims(first)["exp"])
+    assert sessions[0]["token"] == sessions[1]["token"]
+    asked = delayed = 0
+    for handle in tabs:
+        bob.driver.switch_to.window(handle)
+        asked += bob.driver.execute_script("return window.renewalsAsked")
+        delayed += bob.driver.execute_script("return window.tap.delayed.length")
+    assert (asked, delayed) == (1, 1)  # one request; the broadcast still undelivered
+    for handle in tabs:
+        bob.driver.switch_to.window(handle)
+        bob.driver.execute_script("window.tap.release()")
+    for handle in tabs:
+        api_works(bob, handle)
+
+
+def test_an_older_session_offered_after_a_newer_one_is_ignored(oidc_stack, browsers):
+    alice = browsers()
+    tap_every_page(alice)
+    oidc_sign_in(alice, oidc_stack, "alice")
+    mine = stored(alice)
+    alice.driver.execute_script("""
+        const mine = arguments[0];
+        const peer = new window.tap.Real('groupshare.session');
+        peer.postMessage({ type: 'session', from: 'peer', session: { ...mine, gen: mine.gen + 2 } });
+        peer.postMessage({ type: 'session', from: 'peer', session: { ...mine, gen: mine.gen + 1 } });""", mine)
+    wait(alice, lambda d: len([m for m in d.execute_script("return window.tap.handled")
+                               if m.get("from") == "peer"]) == 2)
+    assert stored(alice)["gen"] == mine["gen"] + 2
