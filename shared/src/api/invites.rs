@@ -135,11 +135,7 @@ pub async fn create(
     let me = require_manager(app, caller, conversation_id).await?;
     // Never before the maker's `manages_since` (written by another clock), or the link would
     // be born dead.
-    let now = app
-        .config
-        .clock
-        .now_ms()
-        .max(me.manages_since_ms.unwrap_or(me.joined_at_ms));
+    let now = app.config.clock.now_ms().max(me.managing_from_ms());
     let expires_at = now + lifetime as i64 * 1000;
     let invite = Invite {
         code: new_code(),

@@ -77,8 +77,13 @@ impl Member {
     /// link they made at `at_ms` still speak for them. Items stored before `manages_since`
     /// count from joining (a re-added member has a new item, so that still kills old links).
     pub fn has_managed_since(&self, at_ms: i64) -> bool {
-        self.role.can_manage_members()
-            && self.manages_since_ms.unwrap_or(self.joined_at_ms) <= at_ms
+        self.role.can_manage_members() && self.managing_from_ms() <= at_ms
+    }
+
+    /// Where an unbroken stretch of managing members would start: `manages_since`, or joining
+    /// for items stored before it was kept.
+    pub fn managing_from_ms(&self) -> i64 {
+        self.manages_since_ms.unwrap_or(self.joined_at_ms)
     }
 }
 
