@@ -12,6 +12,34 @@ async fn invite(api: &Client<'_>, cid: &str, body: serde_json::Value) -> InviteV
     api.create_invite(cid, body).await.created()
 }
 
+/// `owner` demotes `user` to member and promotes them back to admin: a break in their managing.
+async fn demote_and_promote(owner: &Client<'_>, cid: &str, user: &str) {
+    owner.change_role(cid, user, Role::Member).await.ok();
+    owner.change_role(cid, user, Role::Admin).await.ok();
+}
+
+/// A group of alice's where bob is an admin, on a stack whose chosen next write a test can
+/// precede with bob's demotion and promotion ([`demoted_and_promoted_first`]).
+async fn raced_group_with_admin_bob() -> (&'static shared::App, BeforeTransaction, String) {
+    let (app, hook) = raced_stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    client(app, "alice")
+        .change_role(&cid, "bob", Role::Admin)
+        .await
+        .ok();
+    (app, hook, cid)
+}
+
+/// The app's next transaction is preceded by alice demoting and promoting bob on another device.
+fn demoted_and_promoted_first(hook: &BeforeTransaction, app: &'static shared::App, cid: &str) {
+    let cid = cid.to_string();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            demote_and_promote(&client(other, "alice"), &cid, "bob").await;
+        })
+    });
+}
+
 #[tokio::test]
 async fn a_colleague_previews_the_group_joins_by_link_and_sees_its_history() {
     let app = stack().await;
@@ -539,9 +567,7 @@ async fn links_of_admins_stored_before_manages_since_was_kept_still_work() {
     let bobs = invite(&client(app, "bob"), &cid, json!({})).await;
     assert_live(app, &cid, &bobs.code, "erin").await;
     // From now on a demotion and promotion is recorded: the link stays dead.
-    let alice = client(app, "alice");
-    alice.change_role(&cid, "bob", Role::Member).await.ok();
-    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    demote_and_promote(&client(app, "alice"), &cid, "bob").await;
     assert_dead(app, &cid, &bobs.code, "an old item, demoted and promoted").await;
 }
 
@@ -550,19 +576,10 @@ async fn links_of_admins_stored_before_manages_since_was_kept_still_work() {
 /// link died, and it must, or the join lets someone in by a link the owners saw disabled.
 #[tokio::test]
 async fn a_demotion_and_promotion_just_before_the_join_commits_still_kill_the_link() {
-    let (app, hook) = raced_stack().await;
-    let cid = create_group(app, "alice", &["bob"]).await;
+    let (app, hook, cid) = raced_group_with_admin_bob().await;
     let alice = client(app, "alice");
-    alice.change_role(&cid, "bob", Role::Admin).await.ok();
     let link = invite(&client(app, "bob"), &cid, json!({})).await;
-    let c = cid.clone();
-    hook.arm(move || {
-        on_another_device(app, move |other| async move {
-            let alice = client(other, "alice");
-            alice.change_role(&c, "bob", Role::Member).await.ok();
-            alice.change_role(&c, "bob", Role::Admin).await.ok();
-        })
-    });
+    demoted_and_promoted_first(&hook, app, &cid);
     let r = client(app, "dave").accept_invite(&link.code).await;
     assert!(
         hook.fired(),
@@ -597,18 +614,9 @@ async fn a_link_made_on_a_clock_behind_the_promotions_is_not_born_dead() {
 /// link that works.
 #[tokio::test]
 async fn a_link_made_across_its_makers_demotion_and_promotion_is_not_stored_dead() {
-    let (app, hook) = raced_stack().await;
-    let cid = create_group(app, "alice", &["bob"]).await;
+    let (app, hook, cid) = raced_group_with_admin_bob().await;
     let alice = client(app, "alice");
-    alice.change_role(&cid, "bob", Role::Admin).await.ok();
-    let c = cid.clone();
-    hook.arm(move || {
-        on_another_device(app, move |other| async move {
-            let alice = client(other, "alice");
-            alice.change_role(&c, "bob", Role::Member).await.ok();
-            alice.change_role(&c, "bob", Role::Admin).await.ok();
-        })
-    });
+    demoted_and_promoted_first(&hook, app, &cid);
     let bob = client(app, "bob");
     let body = json!({"client_request_id": "link-1"});
     let raced = bob.create_invite(&cid, body.clone()).await;
@@ -635,8 +643,7 @@ async fn a_retried_create_shows_a_link_its_makers_demotion_killed_as_disabled() 
     let bob = client(app, "bob");
     let body = json!({"client_request_id": "link-1"});
     let first = invite(&bob, &cid, body.clone()).await;
-    alice.change_role(&cid, "bob", Role::Member).await.ok();
-    alice.change_role(&cid, "bob", Role::Admin).await.ok();
+    demote_and_promote(&alice, &cid, "bob").await;
     let retried = bob.create_invite(&cid, body).await;
     assert_eq!(retried.status, 200, "{:?}", retried.json);
     let retried = retried.ok();
