@@ -49,6 +49,17 @@ def duplicate(browser):
     return handle
 
 
+def signed_in_in_two_tabs(browser, stack, user):
+    """`user` signed in at the provider, and the tab duplicated: two tabs holding one session,
+    the same refresh token, due at the same moment. Returns it and both tabs' handles (the
+    driver is in the copy)."""
+    oidc_sign_in(browser, stack, user)
+    first = stored(browser)
+    tabs = [browser.driver.current_window_handle, duplicate(browser)]
+    wait(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), user.capitalize()))
+    return first, tabs
+
+
 def new_tab(browser, url):
     """A tab opened by typing the address: nothing of another tab's sessionStorage."""
     browser.driver.switch_to.new_window("tab")
@@ -95,11 +106,7 @@ def api_works(browser, handle):
 
 def test_a_duplicated_tab_and_its_original_both_renew_past_the_rotation(oidc_stack, browsers):
     carol = browsers()
-    oidc_sign_in(carol, oidc_stack, "carol")
-    original = carol.driver.current_window_handle
-    first = stored(carol)
-    copy = duplicate(carol)
-    wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
+    first, (original, copy) = signed_in_in_two_tabs(carol, oidc_stack, "carol")
     assert stored(carol)["token"] == first["token"]  # the same refresh token, due at the same moment
 
     # Twice: the second renewal spends the token the first one rotated to, which a provider
@@ -384,10 +391,7 @@ def test_a_tab_signed_out_while_waiting_to_renew_spends_and_offers_nothing(oidc_
     not spend the refresh token, nor hold or offer a session (a new tab would be signed in by a
     tab the person signed out of)."""
     carol = browsers()
-    oidc_sign_in(carol, oidc_stack, "carol")
-    first = stored(carol)
-    tabs = [carol.driver.current_window_handle, duplicate(carol)]
-    wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
+    first, tabs = signed_in_in_two_tabs(carol, oidc_stack, "carol")
     for handle in tabs:
         carol.driver.switch_to.window(handle)
         carol.driver.execute_script(HOLD_RENEWALS)
@@ -469,10 +473,7 @@ def test_a_hung_token_request_does_not_stall_the_other_tabs(oidc_stack, browsers
     renewal lock. It gives up (as not reaching the provider), the waiting tab renews, and both
     end on the renewed session."""
     carol = browsers()
-    oidc_sign_in(carol, oidc_stack, "carol")
-    first = stored(carol)
-    tabs = [carol.driver.current_window_handle, duplicate(carol)]
-    wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
+    first, tabs = signed_in_in_two_tabs(carol, oidc_stack, "carol")
     for handle in tabs:
         carol.driver.switch_to.window(handle)
         count_renewals(carol)
