@@ -327,23 +327,13 @@ pub async fn delete_previews(app: &App, file: &FileRecord) -> Result<(), ApiErro
 pub const PURGE_GRACE_MS: i64 = 60_000;
 
 /// The sweep's half of deletion: bytes of deleted files that the deleting call could not
-/// remove. Returns how many files it purged.
+/// remove. Starts no file after `stop`; returns how many files it purged.
 pub async fn purge_deleted(
     app: &App,
     batch: u32,
     stop: std::time::Instant,
 ) -> Result<usize, ApiError> {
     let before_ms = app.config.clock.now_ms() - PURGE_GRACE_MS;
-    purge_deleted_before(app, before_ms, batch, stop).await
-}
-
-/// [`purge_deleted`] for files deleted before `before_ms`; starts no file after `stop`.
-pub async fn purge_deleted_before(
-    app: &App,
-    before_ms: i64,
-    batch: u32,
-    stop: std::time::Instant,
-) -> Result<usize, ApiError> {
     let mut purged = 0;
     for file in app.store.files_to_purge(before_ms, batch).await? {
         if std::time::Instant::now() >= stop {
