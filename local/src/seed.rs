@@ -71,13 +71,9 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
     let members: Vec<Member> = USERS
         .iter()
         .enumerate()
-        .map(|(i, u)| Member {
-            conversation_id: CONVERSATION.into(),
-            user_id: u.to_string(),
-            role: if i == 0 { Role::Owner } else { Role::Member },
-            joined_at_ms: now,
-            read_seq: u64::from(i == 0),
-            manages_since_ms: (i == 0).then_some(now),
+        .map(|(i, u)| {
+            let role = if i == 0 { Role::Owner } else { Role::Member };
+            Member::new(CONVERSATION, u, role, now, u64::from(i == 0))
         })
         .collect();
     app.store

@@ -100,14 +100,8 @@ pub async fn create(
         last_message: Some(LastMessage::of(&first)),
     };
     // The creator wrote the first entry (read); for the others it is news (unread).
-    let member = |user_id: &str, role: Role, read_seq| Member {
-        conversation_id: conversation.conversation_id.clone(),
-        user_id: user_id.to_string(),
-        role,
-        joined_at_ms: now,
-        read_seq,
-        manages_since_ms: role.can_manage_members().then_some(now),
-    };
+    let member =
+        |u: &str, role, read| Member::new(&conversation.conversation_id, u, role, now, read);
     let mut members = vec![member(&caller.user_id, Role::Owner, 1)];
     members.extend(others.iter().map(|u| member(u, Role::Member, 0)));
     if app

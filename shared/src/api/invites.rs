@@ -329,14 +329,6 @@ pub async fn accept(
     if !invite.usable(now) {
         return Err(invite_gone());
     }
-    let member = Member {
-        conversation_id: cid.to_string(),
-        user_id: caller.user_id.clone(),
-        role: Role::Member,
-        joined_at_ms: now,
-        read_seq: 0,
-        manages_since_ms: None,
-    };
     // Who joined is the event's user; whose invite let them in is its sender.
     let event = system_message(
         cid,
@@ -364,10 +356,7 @@ pub async fn accept(
         .append_message(
             append,
             |seq| {
-                let joined = Member {
-                    read_seq: seq,
-                    ..member.clone()
-                };
+                let joined = Member::new(cid, &caller.user_id, Role::Member, now, seq);
                 vec![
                     put_member_if_absent(&app.store, &joined),
                     use_invite(&app.store, code, now),

@@ -93,14 +93,7 @@ pub async fn add(
         return Ok((MemberView::from(&me), false));
     }
     let now = app.config.clock.now_ms();
-    let member = Member {
-        conversation_id: conversation_id.to_string(),
-        user_id: new.user_id.clone(),
-        role,
-        joined_at_ms: now,
-        read_seq: 0,
-        manages_since_ms: role.can_manage_members().then_some(now),
-    };
+    let member = Member::new(conversation_id, &new.user_id, role, now, 0);
     let event = system_message(
         conversation_id,
         &caller.user_id,
@@ -124,10 +117,7 @@ pub async fn add(
             |seq| {
                 // The new member starts with everything before their addition read, and the
                 // entry that adds them (someone else's doing) unread.
-                let added = Member {
-                    read_seq: seq - 1,
-                    ..member.clone()
-                };
+                let added = Member::new(conversation_id, &new.user_id, role, now, seq - 1);
                 vec![
                     put_member_if_absent(&app.store, &added),
                     profile_joined(&app.store, &member.user_id, conversation_id),

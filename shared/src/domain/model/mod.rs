@@ -73,6 +73,19 @@ pub struct Member {
 }
 
 impl Member {
+    /// A membership that starts `now` (managing from then, for owners and admins), with the
+    /// read marker at `read_seq`.
+    pub fn new(conversation_id: &str, user_id: &str, role: Role, now: i64, read_seq: u64) -> Self {
+        Self {
+            conversation_id: conversation_id.to_string(),
+            user_id: user_id.to_string(),
+            role,
+            joined_at_ms: now,
+            read_seq,
+            manages_since_ms: role.can_manage_members().then_some(now),
+        }
+    }
+
     /// Whether they manage members and have without a break since `at_ms`: only then does a
     /// link they made at `at_ms` still speak for them. Items stored before `manages_since`
     /// count from joining (a re-added member has a new item, so that still kills old links).
