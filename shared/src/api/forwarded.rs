@@ -2,24 +2,31 @@
 //! ([`Forwarded::hidden`]), and each read puts it back after one batch read of the page's
 //! distinct source groups (none when the page has no forward).
 
-use std::collections::HashSet;
-
 use crate::domain::caller::Caller;
 use crate::domain::model::{FileInfo, FileRecord, Forwarded, Message, MessageBody, MessageView};
 use crate::{ApiError, App};
 
-/// The source groups of `stored` the caller is a member of now.
-async fn visible_sources(
+/// Puts each source group the caller is a member of now into its view's `forwarded`: `slots`
+/// are the views' slots in the order of `sources` (`None` for a view with no file).
+async fn reveal<'v>(
     app: &App,
     caller: &Caller,
-    mut distinct: Vec<&str>,
-) -> Result<HashSet<String>, ApiError> {
+    sources: Vec<Option<&str>>,
+    slots: impl Iterator<Item = Option<&'v mut Option<Forwarded>>>,
+) -> Result<(), ApiError> {
+    let mut distinct: Vec<&str> = sources.iter().flatten().copied().collect();
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(());
     }
-    app.store.member_of(&caller.user_id, &distinct).await
+    let seen = app.store.member_of(&caller.user_id, &distinct).await?;
+    for (source, slot) in sources.into_iter().zip(slots) {
+        if let (Some(cid), Some(slot)) = (source.filter(|c| seen.contains(*c)), slot) {
+            *slot = Some(Forwarded::from(cid));
+        }
+    }
+    Ok(())
 }
 
 fn source_of(m: &Message) -> Option<&str> {
@@ -36,22 +43,11 @@ pub async fn reveal_in_messages(
     messages: &[Message],
     views: &mut [MessageView],
 ) -> Result<(), ApiError> {
-    let sources: Vec<&str> = messages.iter().filter_map(source_of).collect();
-    let seen = visible_sources(app, caller, sources).await?;
-    for (m, v) in messages.iter().zip(views.iter_mut()) {
-        if let (Some(cid), Some(f)) = (source_of(m), v.file.as_mut()) {
-            if seen.contains(cid) {
-                f.forwarded = Some(Forwarded::from(cid));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn file_source(f: &FileRecord) -> Option<&str> {
-    f.forwarded_from
-        .as_ref()
-        .map(|s| s.conversation_id.as_str())
+    let sources = messages.iter().map(source_of).collect();
+    let slots = views
+        .iter_mut()
+        .map(|v| v.file.as_mut().map(|f| &mut f.forwarded));
+    reveal(app, caller, sources, slots).await
 }
 
 /// `infos` are `files`' infos, in the same order.
@@ -61,12 +57,14 @@ pub async fn reveal_in_files(
     files: &[&FileRecord],
     infos: &mut [FileInfo],
 ) -> Result<(), ApiError> {
-    let sources: Vec<&str> = files.iter().filter_map(|f| file_source(f)).collect();
-    let seen = visible_sources(app, caller, sources).await?;
-    for (f, info) in files.iter().zip(infos.iter_mut()) {
-        if let Some(cid) = file_source(f).filter(|cid| seen.contains(*cid)) {
-            info.forwarded = Some(Forwarded::from(cid));
-        }
-    }
-    Ok(())
+    let sources = files
+        .iter()
+        .map(|f| {
+            f.forwarded_from
+                .as_ref()
+                .map(|s| s.conversation_id.as_str())
+        })
+        .collect();
+    let slots = infos.iter_mut().map(|i| Some(&mut i.forwarded));
+    reveal(app, caller, sources, slots).await
 }
