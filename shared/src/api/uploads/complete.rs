@@ -19,24 +19,18 @@ pub async fn complete(
 pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, bool), ApiError> {
     match file.status_at(app.config.clock.now_ms()) {
         FileStatus::Available | FileStatus::Expired => {
-            return announced(app, &file).await.map(|m| (m, false))
+            announced(app, &file).await.map(|m| (m, false))
         }
-        FileStatus::Deleted if file.status == StoredFileStatus::Deleted => return Err(abandoned()),
+        FileStatus::Deleted if file.status == StoredFileStatus::Deleted => Err(abandoned()),
         // Past its abandonment time but not swept yet: what the next sweep would do, now. Bytes
         // that arrived are announced; anything short of them is gone, so a client told 410
         // never sees the file announced later (and upload it twice).
-        FileStatus::Deleted => {
-            return complete_stored_pending(app, file).await.map_err(|e| {
-                if e.status < 500 {
-                    abandoned()
-                } else {
-                    e
-                }
-            })
-        }
-        FileStatus::Pending => {}
+        FileStatus::Deleted => match complete_stored_pending(app, file).await {
+            Err(e) if e.status < 500 => Err(abandoned()),
+            done => done,
+        },
+        FileStatus::Pending => complete_stored_pending(app, file).await,
     }
-    complete_stored_pending(app, file).await
 }
 
 fn abandoned() -> ApiError {
