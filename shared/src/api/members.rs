@@ -232,18 +232,14 @@ fn committed(outcome: AppendOutcome) -> Result<bool, ApiError> {
     match outcome {
         AppendOutcome::Appended(_) => Ok(true),
         AppendOutcome::ExtraConditionFailed(_) => Ok(false),
-        AppendOutcome::LastOwner => Err(last_owner()),
+        AppendOutcome::LastOwner => Err(ApiError::new(
+            ErrorCode::LastOwner,
+            "a conversation keeps at least one owner; make someone else owner first",
+        )),
         // The caller's role changed meanwhile: a non-member's answer, as in `add`.
         AppendOutcome::NotAllowed => Err(ApiError::not_found()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation => Err(ApiError::not_found()),
     }
-}
-
-fn last_owner() -> ApiError {
-    ApiError::new(
-        ErrorCode::LastOwner,
-        "a conversation keeps at least one owner; make someone else owner first",
-    )
 }
 
 #[derive(Debug, Deserialize)]
