@@ -134,11 +134,6 @@ pub async fn all(
     })
 }
 
-/// Newest-first order of positions (the time, then the id).
-fn newer(a: &FilesAfter, b: &FilesAfter) -> bool {
-    (a.uploaded_at_ms, &a.file_id) > (b.uploaded_at_ms, &b.file_id)
-}
-
 /// The k-way merge of [`all`]: the page's hits and where the next page starts.
 async fn merge(
     app: &App,
@@ -174,7 +169,7 @@ async fn merge(
         .await?;
         for page in pages {
             if let Some(n) = page.next {
-                if cut.as_ref().is_none_or(|c| newer(&n, c)) {
+                if cut.as_ref().is_none_or(|c| n > *c) {
                     cut = Some(n);
                 }
             }
@@ -182,7 +177,7 @@ async fn merge(
         }
         hits.sort_by(|a, b| (b.uploaded_at_ms, &b.file_id).cmp(&(a.uploaded_at_ms, &a.file_id)));
         if let Some(c) = &cut {
-            hits.retain(|h| !newer(c, &position(h)));
+            hits.retain(|h| position(h) >= *c);
         }
         hits.truncate(limit + 1);
     }

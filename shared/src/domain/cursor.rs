@@ -40,8 +40,9 @@ pub struct Before(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct After(pub u64);
 
-/// A conversation's files, newest first, continuing after this one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A conversation's files, newest first, continuing after this one. Ordered by time, then id
+/// (the fields' order): the greater position is the newer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FilesAfter {
     pub uploaded_at_ms: i64,
     pub file_id: String,
