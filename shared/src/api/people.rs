@@ -59,10 +59,7 @@ pub async fn me(app: &App, caller: &Caller) -> Result<MyProfile, ApiError> {
                 .await?
         }
     };
-    Ok(MyProfile {
-        user_id: caller.user_id.clone(),
-        ..profile.into()
-    })
+    Ok(profile.into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,10 +98,7 @@ pub async fn update_me(
             app.config.clock.now_ms(),
         )
         .await?;
-    Ok(MyProfile {
-        user_id: caller.user_id.clone(),
-        ..profile.into()
-    })
+    Ok(profile.into())
 }
 
 /// Someone else as the caller may see them.
