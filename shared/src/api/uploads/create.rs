@@ -161,10 +161,7 @@ pub(super) async fn retried(app: &App, record: &FileRecord) -> Result<FileRecord
         // Past its abandonment time, not swept yet: settled now as the sweep would settle it,
         // so a client told to start again never sees this upload announced later.
         return Err(match super::complete::complete_file(app, existing).await {
-            Ok(_) => ApiError::new(
-                ErrorCode::UploadCompleted,
-                "this upload is already complete",
-            ),
+            Ok(_) => upload_completed(),
             Err(e) if e.status < 500 => gone_upload(),
             Err(e) => e,
         });

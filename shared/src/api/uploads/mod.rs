@@ -189,12 +189,16 @@ fn missing_parts(mp: &MultipartState, size: u64, held: &[StoredPart]) -> Vec<u64
 fn still_pending(app: &App, file: &FileRecord) -> Result<(), ApiError> {
     match file.status_at(app.config.clock.now_ms()) {
         FileStatus::Pending => Ok(()),
-        FileStatus::Available | FileStatus::Expired => Err(ApiError::new(
-            ErrorCode::UploadCompleted,
-            "this upload is already complete",
-        )),
+        FileStatus::Available | FileStatus::Expired => Err(upload_completed()),
         FileStatus::Deleted => Err(gone_upload()),
     }
+}
+
+fn upload_completed() -> ApiError {
+    ApiError::new(
+        ErrorCode::UploadCompleted,
+        "this upload is already complete",
+    )
 }
 
 fn gone_upload() -> ApiError {

@@ -277,10 +277,7 @@ pub async fn abort(
         other => other,
     };
     if status == StoredFileStatus::Available {
-        return Err(ApiError::new(
-            ErrorCode::UploadCompleted,
-            "this upload is already complete",
-        ));
+        return Err(upload_completed());
     }
     Ok(files::purge_by(deadline, files::purge(app, &file)).await)
 }
