@@ -44,7 +44,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 conversation_id,
                 user_id,
             } => {
-                let (member, _) = members::change_role(
+                let member = members::change_role(
                     app,
                     &ctx.caller,
                     &conversation_id,

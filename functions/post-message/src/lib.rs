@@ -26,7 +26,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 conversation_id,
                 seq,
             } => {
-                let (deleted, _) =
+                let deleted =
                     messages::delete(app, &ctx.caller, &conversation_id, &seq, ctx.deadline)
                         .await?;
                 json(200, &deleted)

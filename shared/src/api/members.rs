@@ -249,15 +249,14 @@ pub struct RoleChange {
 }
 
 /// `PATCH /conversations/{cid}/members/{user_id}`: owners change any role; admins make members
-/// admins, nothing more; the last owner cannot step down. Returns the member and whether the
-/// role changed now (`false`: it already was that role). Every change is a `system` message.
+/// admins, nothing more; the last owner cannot step down. Every change is a `system` message.
 pub async fn change_role(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
     user_id: &UserId,
     change: RoleChange,
-) -> Result<(MemberView, bool), ApiError> {
+) -> Result<MemberView, ApiError> {
     let to = change.role;
     let own = user_id == caller.user_id;
     for _ in 0..MAX_DECISIONS {
@@ -271,9 +270,8 @@ pub async fn change_role(
         };
         let from = target.role;
         if from == to {
-            return Ok((MemberView::from(&target), false));
+            return Ok(MemberView::from(&target));
         }
-        // Admins may only lift a member to admin.
         if me.role == Role::Admin && !(from == Role::Member && to == Role::Admin) {
             return Err(ApiError::forbidden(
                 "admins may only make members admins; owners change other roles",
@@ -322,7 +320,7 @@ pub async fn change_role(
             .await?;
         if committed(outcome)? {
             let changed = Member { role: to, ..target };
-            return Ok((MemberView::from(&changed), true));
+            return Ok(MemberView::from(&changed));
         }
     }
     Err(ApiError::unavailable())

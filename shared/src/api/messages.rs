@@ -167,15 +167,14 @@ const DELETE_ATTEMPTS: usize = 4;
 /// message within the recall window; owners and admins delete any at any time, recorded by a
 /// `message_deleted` system message. The message becomes a tombstone (same `seq`), a file
 /// message's file is deleted with it in the same transaction, and its bytes are removed from
-/// S3 right after. Idempotent: deleting a tombstone answers the tombstone. Returns whether
-/// this call deleted it.
+/// S3 right after. Idempotent: deleting a tombstone answers the tombstone.
 pub async fn delete(
     app: &App,
     caller: &Caller,
     conversation_id: &ConversationId,
     seq: &str,
     deadline: std::time::Instant,
-) -> Result<(DeletedMessage, bool), ApiError> {
+) -> Result<DeletedMessage, ApiError> {
     let seq = parse_seq(seq)?;
     let window_ms = app.config.recall_window_secs as i64 * 1000;
     let store = &app.store;
@@ -186,12 +185,11 @@ pub async fn delete(
         let file_id = match &message.body {
             MessageBody::Deleted(d) => {
                 // A retry finishes what a slow storage left: bytes still there are removed.
-                let done = DeletedMessage {
+                return Ok(DeletedMessage {
                     message: MessageView::from(&message),
                     system_message: None,
                     bytes_removed: purge_after_delete(app, d.file_id.as_deref(), deadline).await,
-                };
-                return Ok((done, false));
+                });
             }
             MessageBody::System(_) => {
                 return Err(ApiError::new(
@@ -277,12 +275,11 @@ pub async fn delete(
         match outcome {
             AppendOutcome::Appended(event) => {
                 // Committed: whatever storage does now, the answer says what happened.
-                let done = DeletedMessage {
+                return Ok(DeletedMessage {
                     message: MessageView::from(&tombstone),
                     system_message: Some(MessageView::from(&event)),
                     bytes_removed: purge_after_delete(app, file_id.as_deref(), deadline).await,
-                };
-                return Ok((done, true));
+                });
             }
             // Deleted first by someone else, the window closed, the membership ended or the
             // role changed: read again and decide anew.
