@@ -1,7 +1,8 @@
-//! The API's route table, in one place: `(method, path template, function, constructor)`.
-//! Handlers dispatch on the [`Route`] it yields, the local server serves it, and tests check
-//! `template.yaml` and `docs/openapi.yaml` against it. Templates use API Gateway's `{param}`
-//! syntax, which is also `matchit`'s, so the table is matched exactly as written.
+//! The API's route table, in one place: `(method, path template, function, route)`, each row
+//! declaring its [`Route`] variant with the typed path parameters it carries. Handlers dispatch
+//! on the [`Route`] it yields, the local server serves it, and tests check `template.yaml` and
+//! `docs/openapi.yaml` against it. Templates use API Gateway's `{param}` syntax, which is also
+//! `matchit`'s, so the table is matched exactly as written.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -40,200 +41,130 @@ pub struct RouteSpec {
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn get(&self, name: &str) -> String {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-    /// The path's ids, parsed here once: the code behind takes them as types.
-    fn conversation(&self) -> Result<ConversationId, ApiError> {
-        ConversationId::parse(&self.get("conversation_id"))
-    }
-    fn file(&self) -> Result<FileId, ApiError> {
-        FileId::parse(&self.get("file_id"))
-    }
-    fn user(&self) -> Result<UserId, ApiError> {
-        UserId::parse(&self.get("user_id"))
+    /// Parameter `name`, as the route's field of that name takes it.
+    fn parse<T: Param>(&self, name: &str) -> Result<T, ApiError> {
+        let raw = self.0.iter().find(|(k, _)| k == name);
+        T::parse(raw.map_or("", |(_, v)| v.as_str()))
     }
 }
 
+/// A route field read from the path. The ids are parsed here, once: the code behind takes them
+/// as types.
+trait Param: Sized {
+    fn parse(raw: &str) -> Result<Self, ApiError>;
+}
+
+impl Param for String {
+    fn parse(raw: &str) -> Result<Self, ApiError> {
+        Ok(raw.to_string())
+    }
+}
+
+macro_rules! id_params {
+    ($($id:ident),*) => {
+        $(impl Param for $id {
+            fn parse(raw: &str) -> Result<Self, ApiError> {
+                $id::parse(raw) // the id's own parse, with its error code
+            }
+        })*
+    };
+}
+id_params!(ConversationId, FileId, UserId);
+
+/// Each row: method, template, function, and the [`Route`] variant with its fields, each named
+/// as the template's parameter it is read from (in the order written, so the first bad id is
+/// the one refused).
 macro_rules! routes {
-    ($( $method:literal $template:literal => $function:ident, |$p:ident| $build:expr; )*) => {
+    ($(
+        $(#[$doc:meta])*
+        $method:literal $template:literal => $function:ident,
+            $route:ident $({ $($field:ident: $ty:ty),* })?;
+    )*) => {
+        /// A matched request: the operation, with its path's parameters (ids already parsed).
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Route {
+            $( $(#[$doc])* $route $({ $($field: $ty),* })?, )*
+        }
+
         /// Every route.
         pub const ROUTES: &[RouteSpec] = &[
             $( RouteSpec {
                 method: $method,
                 template: $template,
                 function: Function::$function,
-                build: |$p: &Params| Ok($build),
+                build: |_p: &Params| {
+                    Ok(Route::$route $({ $($field: _p.parse(stringify!($field))?),* })?)
+                },
             }, )*
         ];
     };
 }
 
 routes! {
-    "GET" "/config" => FileInfo, |_p| Route::Config;
-    "GET" "/conversations" => Conversations, |_p| Route::ListConversations;
-    "POST" "/conversations" => Conversations, |_p| Route::CreateConversation;
+    "GET" "/config" => FileInfo, Config;
+    "GET" "/conversations" => Conversations, ListConversations;
+    "POST" "/conversations" => Conversations, CreateConversation;
     "GET" "/conversations/{conversation_id}" => Conversations,
-        |p| Route::ConversationDetails { conversation_id: p.conversation()? };
-    "PUT" "/conversations/{conversation_id}/read" => Conversations,
-        |p| Route::MarkRead { conversation_id: p.conversation()? };
-    "GET" "/conversations/{conversation_id}/members" => Conversations,
-        |p| Route::ListMembers { conversation_id: p.conversation()? };
-    "POST" "/conversations/{conversation_id}/members" => Conversations,
-        |p| Route::AddMember { conversation_id: p.conversation()? };
-    "POST" "/conversations/{conversation_id}/invites" => Conversations,
-        |p| Route::CreateInvite { conversation_id: p.conversation()? };
-    "GET" "/conversations/{conversation_id}/invites" => Conversations,
-        |p| Route::ListInvites { conversation_id: p.conversation()? };
-    "DELETE" "/conversations/{conversation_id}/invites/{code}" => Conversations,
-        |p| Route::RevokeInvite { conversation_id: p.conversation()?, code: p.get("code") };
-    "GET" "/invites/{code}" => Conversations, |p| Route::InvitePreview { code: p.get("code") };
-    "POST" "/invites/{code}/accept" => Conversations,
-        |p| Route::AcceptInvite { code: p.get("code") };
-    "GET" "/me" => Conversations, |_p| Route::Me;
-    "PUT" "/me" => Conversations, |_p| Route::UpdateMe;
-    "GET" "/users" => Conversations, |_p| Route::Users;
-    "PATCH" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
-        |p| Route::ChangeRole { conversation_id: p.conversation()?, user_id: p.user()? };
-    "DELETE" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
-        |p| Route::RemoveMember { conversation_id: p.conversation()?, user_id: p.user()? };
-    "GET" "/conversations/{conversation_id}/messages" => PullMessages,
-        |p| Route::PullMessages { conversation_id: p.conversation()? };
-    "POST" "/conversations/{conversation_id}/messages" => PostMessage,
-        |p| Route::PostMessage { conversation_id: p.conversation()? };
-    "DELETE" "/conversations/{conversation_id}/messages/{seq}" => PostMessage,
-        |p| Route::DeleteMessage { conversation_id: p.conversation()?, seq: p.get("seq") };
-    "GET" "/files" => FileInfo, |_p| Route::AllFiles;
-    "GET" "/conversations/{conversation_id}/files" => FileInfo,
-        |p| Route::Files { conversation_id: p.conversation()? };
-    "GET" "/conversations/{conversation_id}/files/{file_id}" => FileInfo,
-        |p| Route::FileInfo { conversation_id: p.conversation()?, file_id: p.file()? };
-    "GET" "/conversations/{conversation_id}/files/{file_id}/download" => DownloadRedirect,
-        |p| Route::Download { conversation_id: p.conversation()?, file_id: p.file()? };
-    "GET" "/conversations/{conversation_id}/files/{file_id}/preview" => DownloadRedirect,
-        |p| Route::Preview { conversation_id: p.conversation()?, file_id: p.file()? };
-    "POST" "/conversations/{conversation_id}/uploads" => UploadFile,
-        |p| Route::CreateUpload { conversation_id: p.conversation()? };
-    "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
-        |p| Route::CompleteUpload { conversation_id: p.conversation()?, file_id: p.file()? };
-    "POST" "/conversations/{conversation_id}/files/{file_id}/forward" => UploadFile,
-        |p| Route::ForwardFile { conversation_id: p.conversation()?, file_id: p.file()? };
-    "GET" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
-        |p| Route::UploadState { conversation_id: p.conversation()?, file_id: p.file()? };
-    "DELETE" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
-        |p| Route::AbortUpload { conversation_id: p.conversation()?, file_id: p.file()? };
-    "POST" "/conversations/{conversation_id}/uploads/{file_id}/parts" => UploadFile,
-        |p| Route::UploadParts { conversation_id: p.conversation()?, file_id: p.file()? };
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Route {
-    Config,
-    ListConversations,
-    CreateConversation,
-    ConversationDetails {
-        conversation_id: ConversationId,
-    },
+        ConversationDetails { conversation_id: ConversationId };
     /// Moves the caller's read marker forward.
-    MarkRead {
-        conversation_id: ConversationId,
-    },
-    ListMembers {
-        conversation_id: ConversationId,
-    },
-    AddMember {
-        conversation_id: ConversationId,
-    },
-    ChangeRole {
-        conversation_id: ConversationId,
-        user_id: UserId,
-    },
-    RemoveMember {
-        conversation_id: ConversationId,
-        user_id: UserId,
-    },
-    CreateInvite {
-        conversation_id: ConversationId,
-    },
-    ListInvites {
-        conversation_id: ConversationId,
-    },
-    RevokeInvite {
-        conversation_id: ConversationId,
-        code: String,
-    },
+    "PUT" "/conversations/{conversation_id}/read" => Conversations,
+        MarkRead { conversation_id: ConversationId };
+    "GET" "/conversations/{conversation_id}/members" => Conversations,
+        ListMembers { conversation_id: ConversationId };
+    "POST" "/conversations/{conversation_id}/members" => Conversations,
+        AddMember { conversation_id: ConversationId };
+    "POST" "/conversations/{conversation_id}/invites" => Conversations,
+        CreateInvite { conversation_id: ConversationId };
+    "GET" "/conversations/{conversation_id}/invites" => Conversations,
+        ListInvites { conversation_id: ConversationId };
+    "DELETE" "/conversations/{conversation_id}/invites/{code}" => Conversations,
+        RevokeInvite { conversation_id: ConversationId, code: String };
     /// What an invite would join (title, member count, inviter's name).
-    InvitePreview {
-        code: String,
-    },
-    AcceptInvite {
-        code: String,
-    },
+    "GET" "/invites/{code}" => Conversations, InvitePreview { code: String };
+    "POST" "/invites/{code}/accept" => Conversations, AcceptInvite { code: String };
     /// The caller's own profile.
-    Me,
-    UpdateMe,
+    "GET" "/me" => Conversations, Me;
+    "PUT" "/me" => Conversations, UpdateMe;
     /// Other people's names (`?ids=`).
-    Users,
-    PullMessages {
-        conversation_id: ConversationId,
-    },
-    PostMessage {
-        conversation_id: ConversationId,
-    },
+    "GET" "/users" => Conversations, Users;
+    "PATCH" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
+        ChangeRole { conversation_id: ConversationId, user_id: UserId };
+    "DELETE" "/conversations/{conversation_id}/members/{user_id}" => Conversations,
+        RemoveMember { conversation_id: ConversationId, user_id: UserId };
+    "GET" "/conversations/{conversation_id}/messages" => PullMessages,
+        PullMessages { conversation_id: ConversationId };
+    "POST" "/conversations/{conversation_id}/messages" => PostMessage,
+        PostMessage { conversation_id: ConversationId };
     /// Recall (by the sender) or deletion (by an owner or admin); `seq` as written in the path.
-    DeleteMessage {
-        conversation_id: ConversationId,
-        seq: String,
-    },
+    "DELETE" "/conversations/{conversation_id}/messages/{seq}" => PostMessage,
+        DeleteMessage { conversation_id: ConversationId, seq: String };
     /// The files of every group the caller is in (with search filters).
-    AllFiles,
+    "GET" "/files" => FileInfo, AllFiles;
     /// Batch (`?ids=`), paged listing or search of a conversation's files.
-    Files {
-        conversation_id: ConversationId,
-    },
-    FileInfo {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
-    Download {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
+    "GET" "/conversations/{conversation_id}/files" => FileInfo,
+        Files { conversation_id: ConversationId };
+    "GET" "/conversations/{conversation_id}/files/{file_id}" => FileInfo,
+        FileInfo { conversation_id: ConversationId, file_id: FileId };
+    "GET" "/conversations/{conversation_id}/files/{file_id}/download" => DownloadRedirect,
+        Download { conversation_id: ConversationId, file_id: FileId };
     /// An image file's preview (`?size=small|large`).
-    Preview {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
-    CreateUpload {
-        conversation_id: ConversationId,
-    },
-    CompleteUpload {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
+    "GET" "/conversations/{conversation_id}/files/{file_id}/preview" => DownloadRedirect,
+        Preview { conversation_id: ConversationId, file_id: FileId };
+    "POST" "/conversations/{conversation_id}/uploads" => UploadFile,
+        CreateUpload { conversation_id: ConversationId };
+    "POST" "/conversations/{conversation_id}/files/{file_id}/complete" => UploadFile,
+        CompleteUpload { conversation_id: ConversationId, file_id: FileId };
     /// A copy of the file, sent as a file message to another group of the caller's.
-    ForwardFile {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
+    "POST" "/conversations/{conversation_id}/files/{file_id}/forward" => UploadFile,
+        ForwardFile { conversation_id: ConversationId, file_id: FileId };
     /// A multipart upload's progress (parts held, parts missing), for resuming.
-    UploadState {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
-    AbortUpload {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
+    "GET" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
+        UploadState { conversation_id: ConversationId, file_id: FileId };
+    "DELETE" "/conversations/{conversation_id}/uploads/{file_id}" => UploadFile,
+        AbortUpload { conversation_id: ConversationId, file_id: FileId };
     /// Presigned URLs for more parts of a multipart upload.
-    UploadParts {
-        conversation_id: ConversationId,
-        file_id: FileId,
-    },
+    "POST" "/conversations/{conversation_id}/uploads/{file_id}/parts" => UploadFile,
+        UploadParts { conversation_id: ConversationId, file_id: FileId };
 }
 
 /// Looks a request up in the table: exactly as written, no segment skipped, empty or added.
@@ -297,19 +228,30 @@ mod tests {
     use super::*;
     use crate::ErrorCode;
 
-    /// Every row resolves back to itself.
+    /// Every row resolves back to itself, and builds its route from its path's values: a field
+    /// named unlike its `{param}` would be read as "" (an id refused, a string lost).
     #[test]
     fn table_and_matcher_agree() {
+        let samples = [
+            ("{conversation_id}", "c1"),
+            ("{file_id}", "f1"),
+            ("{user_id}", "u1"),
+            ("{seq}", "7"),
+            ("{code}", "k1"),
+        ];
         for spec in ROUTES {
-            let path = spec
-                .template
-                .replace("{conversation_id}", "c1")
-                .replace("{file_id}", "f1")
-                .replace("{user_id}", "u1")
-                .replace("{seq}", "7")
-                .replace("{code}", "k1");
-            let (found, _) = resolve(spec.method, &path).unwrap();
+            let mut path = spec.template.to_string();
+            for (param, sample) in samples {
+                path = path.replace(param, sample);
+            }
+            let (found, route) = resolve(spec.method, &path).unwrap();
             assert_eq!((found.method, found.template), (spec.method, spec.template));
+            let route = format!("{:?}", route.unwrap());
+            for (param, sample) in samples {
+                if spec.template.contains(param) {
+                    assert!(route.contains(&format!("{sample:?}")), "{path}: {route}");
+                }
+            }
         }
     }
 
