@@ -54,7 +54,7 @@ fn template_routes_match_the_route_table() {
             (
                 r.method.to_string(),
                 r.template.to_string(),
-                r.function.name().to_string(),
+                <&str>::from(r.function).to_string(),
             )
         })
         .collect();

@@ -10,8 +10,10 @@ use std::sync::OnceLock;
 use crate::domain::ids::{ConversationId, FileId, UserId};
 use crate::ApiError;
 
-/// The function (crate in `functions/`, resource in `template.yaml`) that serves a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumIter, strum::IntoStaticStr)]
+/// The function (crate in `functions/`, resource in `template.yaml`) that serves a route. Its
+/// kebab-case name (`pull-messages`, as `&str` through strum) is the crate name, which is also the
+/// template's `Binary`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Function {
     PullMessages,
@@ -20,13 +22,6 @@ pub enum Function {
     Conversations,
     PostMessage,
     UploadFile,
-}
-
-impl Function {
-    /// The crate name (`pull-messages`), which is also the template's `Binary`.
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
 }
 
 /// One row of the table.
@@ -197,13 +192,6 @@ pub fn resolve(
     Ok((spec, (spec.build)(&params)))
 }
 
-impl Route {
-    /// [`resolve`], for callers that need only the route.
-    pub fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
-        resolve(method, path).and_then(|(_, route)| route)
-    }
-}
-
 /// One `matchit` router over the distinct templates, each holding its rows (one per method),
 /// built on first use.
 fn router() -> &'static matchit::Router<Vec<usize>> {
@@ -227,6 +215,11 @@ fn router() -> &'static matchit::Router<Vec<usize>> {
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    /// [`resolve`], for the tests that need only the route.
+    fn parse(method: &str, path: &str) -> Result<Route, ApiError> {
+        resolve(method, path).and_then(|(_, route)| route)
+    }
 
     /// Every row resolves back to itself, and builds its route from its path's values: a field
     /// named unlike its `{param}` would be read as "" (an id refused, a string lost).
@@ -258,7 +251,7 @@ mod tests {
     #[test]
     fn parameters_are_decoded_kept_apart_and_parsed_once() {
         assert_eq!(
-            Route::parse("PATCH", "/conversations/c1/members/auth0%7C42").unwrap(),
+            parse("PATCH", "/conversations/c1/members/auth0%7C42").unwrap(),
             Route::ChangeRole {
                 conversation_id: ConversationId::parse("c1").unwrap(),
                 user_id: UserId::parse("auth0|42").unwrap(),
@@ -283,21 +276,21 @@ mod tests {
             } else {
                 "GET"
             };
-            assert_eq!(Route::parse(method, path).unwrap_err().code, code, "{path}");
+            assert_eq!(parse(method, path).unwrap_err().code, code, "{path}");
         }
     }
 
     #[test]
     fn wrong_method_and_unknown_paths() {
         assert_eq!(
-            Route::parse("PUT", "/conversations/c1/messages")
+            parse("PUT", "/conversations/c1/messages")
                 .unwrap_err()
                 .status,
             405
         );
-        assert_eq!(Route::parse("GET", "/nope").unwrap_err().status, 404);
+        assert_eq!(parse("GET", "/nope").unwrap_err().status, 404);
         assert_eq!(
-            Route::parse("GET", "/conversations/c1/files/f1/x")
+            parse("GET", "/conversations/c1/files/f1/x")
                 .unwrap_err()
                 .status,
             404
@@ -321,7 +314,7 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                Route::parse("GET", path).map_err(|e| e.code.as_str()),
+                parse("GET", path).map_err(|e| e.code.as_str()),
                 Err("route_not_found"),
                 "{path}"
             );
