@@ -4,7 +4,7 @@ use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::edge::events::run_with(
         |_, _| Ok(()),
-        |app, _, event: ApiGatewayWebsocketProxyRequest| ws_connections::handle(app, event),
+        |app, _, event: ApiGatewayWebsocketProxyRequest, _| ws_connections::handle(app, event),
     )
     .await
 }

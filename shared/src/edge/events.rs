@@ -3,6 +3,7 @@
 //! Lambda retries it (and, past its retries, sends it to the function's on-failure target).
 
 use std::future::Future;
+use std::time::Instant;
 
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use serde::de::DeserializeOwned;
@@ -18,36 +19,12 @@ where
     F: Fn(&'static App, E) -> Fut,
     Fut: Future<Output = Result<(), ApiError>> + Send,
 {
-    run_until(move |app, event, _deadline| handler(app, event)).await
-}
-
-/// [`run`] for a handler that answers each event with a value and is told when the invocation
-/// times out (Lambda's deadline, as an [`Instant`](std::time::Instant) of this process).
-pub async fn run_until<E, R, F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
-where
-    E: DeserializeOwned + Send + 'static,
-    R: Serialize,
-    F: Fn(&'static App, E, std::time::Instant) -> Fut,
-    Fut: Future<Output = Result<R, ApiError>> + Send,
-{
-    crate::edge::logging::init();
-    // Lives as long as the process, as in `http::run`.
-    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let deadline = instant_of(event.context.deadline);
-        let done = erased(handler(app, event.payload, deadline));
-        async move { done.await.map_err(lambda_runtime::Error::from) }
-    }))
-    .await
-}
-
-/// Lambda's deadline (milliseconds since the epoch) on this process's monotonic clock.
-fn instant_of(deadline_ms: u64) -> std::time::Instant {
-    std::time::Instant::now() + crate::domain::time::until(deadline_ms)
+    run_with(|_, _| Ok(()), move |app, _, event, _| handler(app, event)).await
 }
 
 /// [`run`] for a function that needs more than the [`App`] (a client of another service, made
-/// by `setup` from the same SDK configuration, once) and answers each event with a value.
+/// by `setup` from the same SDK configuration, once), answers each event with a value, or is
+/// told when the invocation times out (Lambda's deadline, as an [`Instant`] of this process).
 pub async fn run_with<S, E, R, F, Fut>(
     setup: impl FnOnce(&App, &aws::SdkConfig) -> Result<S, ConfigError>,
     handler: F,
@@ -56,7 +33,7 @@ where
     S: Send + Sync + 'static,
     E: DeserializeOwned + Send + 'static,
     R: Serialize,
-    F: Fn(&'static App, &'static S, E) -> Fut,
+    F: Fn(&'static App, &'static S, E, Instant) -> Fut,
     Fut: Future<Output = Result<R, ApiError>> + Send,
 {
     crate::edge::logging::init();
@@ -66,7 +43,9 @@ where
     let app: &'static App = Box::leak(Box::new(App::new(config, &sdk)));
     let extra: &'static S = Box::leak(Box::new(setup(app, &sdk)?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
-        let done = erased(handler(app, extra, event.payload));
+        // Lambda's deadline (milliseconds since the epoch) on this process's monotonic clock.
+        let deadline = Instant::now() + crate::domain::time::until(event.context.deadline);
+        let done = erased(handler(app, extra, event.payload, deadline));
         async move { done.await.map_err(lambda_runtime::Error::from) }
     }))
     .await
