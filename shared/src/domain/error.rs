@@ -143,17 +143,6 @@ pub struct ApiError {
     pub fault: Option<Fault>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: ErrorCode,
-    message: &'a str,
-}
-
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
@@ -210,13 +199,7 @@ impl ApiError {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-            },
-        })
-        .expect("error body serializes")
+        serde_json::json!({ "error": { "code": self.code, "message": self.message } }).to_string()
     }
 
     /// A stored item that does not have the shape the code expects: a server-side fault.
