@@ -212,20 +212,20 @@ impl Authorizer {
         });
         let verified = match &self.issuer {
             Some(verifier) if issued_by.as_deref() == Some(verifier.config().issuer.as_str()) => {
-                verifier.verify_claims(token).await
+                verifier.verify(token).await.map(drop)
             }
             // Neither issuer's: refused for what it is, before any key is tried.
             _ if issued_by.as_deref().is_some_and(|iss| iss != ISSUER) => {
                 Err(TokenError::Invalid("wrong issuer"))
             }
-            _ => {
-                shared::edge::token::verify_with_key(token, &self.key, &self.rules).and_then(|_| {
-                    shared::edge::token::unverified_claims(token)
-                        .ok_or(TokenError::Invalid("malformed claims"))
-                })
-            }
+            _ => shared::edge::token::verify_with_key(token, &self.key, &self.rules).map(drop),
         };
-        verified.map_err(|e| match e {
+        // The claims of the token that holds, handed on as the gateway does.
+        let claims = verified.and_then(|()| {
+            shared::edge::token::unverified_claims(token)
+                .ok_or(TokenError::Invalid("malformed claims"))
+        });
+        claims.map_err(|e| match e {
             TokenError::Invalid(reason) => explain(reason),
             // API Gateway answers 401 when it cannot get the issuer's keys, too.
             TokenError::KeysUnavailable(_) => "the issuer's signing keys are unavailable",

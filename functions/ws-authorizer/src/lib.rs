@@ -16,7 +16,7 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use shared::edge::token::{TokenError, Verifier};
+use shared::edge::token::{TokenConfig, TokenError, Verifier};
 
 /// The query parameter a browser sends its token in.
 pub const TOKEN_PARAM: &str = "token";
@@ -65,7 +65,7 @@ impl From<AuthorizerError> for Diagnostic {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     shared::edge::logging::init();
     // Lives as long as the process, and with it the JWKS cache.
-    let verifier: &'static Verifier = Box::leak(Box::new(Verifier::from_env()?));
+    let verifier: &'static Verifier = Box::leak(Box::new(Verifier::new(TokenConfig::from_env()?)?));
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
             handle(verifier, event.payload)

@@ -43,11 +43,6 @@ impl Verifier {
         })
     }
 
-    /// [`TokenConfig::from_env`], then [`Verifier::new`].
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::new(TokenConfig::from_env()?)
-    }
-
     pub fn config(&self) -> &TokenConfig {
         &self.config
     }
@@ -65,16 +60,6 @@ impl Verifier {
             .ok_or(TokenError::Invalid("no kid"))?;
         let key = self.key(&kid).await?;
         verify_with_key(token, &key, &self.config)
-    }
-
-    /// As [`verify`](Self::verify), and the token's claims once it holds (for a gateway that
-    /// hands them on, like the local stack's authorizer).
-    pub async fn verify_claims(
-        &self,
-        token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
-        self.verify(token).await?;
-        unverified_claims(token).ok_or(TokenError::Invalid("malformed claims"))
     }
 
     /// The key named `kid`, cached and refetched as the module doc says (TTL, one rate-limited
