@@ -14,13 +14,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn new(user_id: impl Into<String>) -> Self {
-        Self {
-            user_id: user_id.into(),
-            ..Self::default()
-        }
-    }
-
     /// The caller from the claims an authorizer verified: `sub` is the identity; `name`,
     /// `preferred_username` and `email` are hints for a first display name.
     pub fn from_claims<'a>(claim: impl Fn(&str) -> Option<&'a str>) -> Result<Caller, ApiError> {
