@@ -71,14 +71,8 @@ macro_rules! id_type {
     };
 }
 
-id_type!(
-    /// A conversation's id.
-    ConversationId, InvalidConversationId, "conversation id"
-);
-id_type!(
-    /// A file's id.
-    FileId, InvalidFileId, "file id"
-);
+id_type!(ConversationId, InvalidConversationId, "conversation id");
+id_type!(FileId, InvalidFileId, "file id");
 id_type!(
     /// A user's id (the identity provider's `sub`).
     UserId, InvalidUserId, "user id"
