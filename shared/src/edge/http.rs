@@ -42,7 +42,6 @@ pub struct Ctx {
     pub route: Route,
     pub caller: Caller,
     pub query: Query,
-    pub request_id: String,
     /// When the request's answer is due (the function's timeout less a margin): work after a
     /// committed write that may not finish in time (removing bytes) stops here, so the answer
     /// reports the commit instead of a 503.
@@ -90,7 +89,6 @@ where
                 route,
                 caller,
                 query,
-                request_id: request_id.clone(),
                 deadline: Instant::now() + budget,
             };
             // Answer inside the function's timeout whatever storage does: a JSON 503 from us,
@@ -137,19 +135,15 @@ pub fn request_id(req: &Request) -> String {
     crate::domain::ids::new_id()
 }
 
-/// The request path as the client sent it (API Gateway's `rawPath` when present).
-pub fn path(req: &Request) -> &str {
-    match req.raw_http_path() {
+/// The path to route on: the request path as the client sent it (API Gateway's `rawPath` when
+/// present) without the stage prefix that a named API Gateway stage (anything but `$default`)
+/// puts in front. The stage comes from the request context, never from guessing at the path,
+/// so `/evil/conversations` is not `/conversations`.
+pub fn route_path(req: &Request) -> std::borrow::Cow<'_, str> {
+    let raw = match req.raw_http_path() {
         "" => req.uri().path(),
         raw => raw,
-    }
-}
-
-/// The path to route on: [`path`] without the stage prefix that a named API Gateway stage
-/// (anything but `$default`) puts in front. The stage comes from the request context, never
-/// from guessing at the path, so `/evil/conversations` is not `/conversations`.
-pub fn route_path(req: &Request) -> std::borrow::Cow<'_, str> {
-    let raw = path(req);
+    };
     let stage = match req.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
         _ => None,
