@@ -159,7 +159,6 @@ impl Config {
             ),
             recall_window_secs,
             max_upload_bytes: within("MAX_UPLOAD_BYTES", 50 << 30, 1..=S3_MAX_OBJECT_BYTES)?,
-            // A single POST carries at most 5 GB.
             multipart_threshold_bytes: within(
                 "MULTIPART_THRESHOLD_BYTES",
                 64 << 20,

@@ -42,7 +42,9 @@ pub enum Disposition {
 /// `attachment` (or `inline` where allowed) with both filename forms.
 pub fn content_disposition(name: &str, content_type: &str, wanted: Disposition) -> String {
     let kind = match wanted {
-        Disposition::Inline if is_inline_safe(content_type) => "inline",
+        Disposition::Inline if INLINE_SAFE_TYPES.contains(&media_type(content_type).as_str()) => {
+            "inline"
+        }
         _ => "attachment",
     };
     let name = base_name(name);
@@ -51,10 +53,6 @@ pub fn content_disposition(name: &str, content_type: &str, wanted: Disposition) 
         ascii_fallback(name),
         utf8_percent_encode(name, ATTR_CHAR_COMPLEMENT)
     )
-}
-
-pub fn is_inline_safe(content_type: &str) -> bool {
-    INLINE_SAFE_TYPES.contains(&media_type(content_type).as_str())
 }
 
 /// A content type's `type/subtype`, lowercase, without parameters (`Image/PNG; q=1` → `image/png`).

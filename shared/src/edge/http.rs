@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::Paging;
+use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, After, Before, Position};
-use crate::edge::identity::{self, Caller};
+use crate::edge::identity;
 use crate::edge::route::Route;
 use crate::infra::store::MessageRange;
 use crate::{ApiError, App};

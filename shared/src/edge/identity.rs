@@ -8,7 +8,7 @@
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
-pub use crate::domain::caller::Caller;
+use crate::domain::caller::Caller;
 use crate::ApiError;
 
 pub fn caller(req: &Request) -> Result<Caller, ApiError> {

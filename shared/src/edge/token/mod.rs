@@ -71,7 +71,6 @@ pub struct TokenConfig {
     /// so does this one, so one token works on both APIs with any provider.
     pub discover: bool,
     pub jwks_ttl: Duration,
-    /// How long past `jwks_ttl` the keys still verify while a refresh fails.
     pub max_stale: Duration,
     pub min_refetch_interval: Duration,
 }
