@@ -2,7 +2,6 @@
 //! cap decided inside the write, and expired attributes (a lost `$disconnect`) pruned on connect.
 
 use groupshare_tests::*;
-use shared::infra::push::open_connection;
 
 async fn live(app: &shared::App, user: &str, now_s: i64) -> usize {
     app.store
@@ -21,24 +20,22 @@ async fn a_user_holds_at_most_the_cap_of_connections_and_a_closed_one_frees_a_pl
     .await;
     let now = shared::domain::time::now_ms() / 1000;
     for i in 0..3 {
-        assert!(open_connection(&app.store, "bob", &format!("c{i}"), now, 3)
+        assert!(app
+            .store
+            .put_connection("bob", &format!("c{i}"), now, 3)
             .await
             .unwrap());
     }
-    assert!(!open_connection(&app.store, "bob", "c3", now, 3)
-        .await
-        .unwrap());
+    assert!(!app.store.put_connection("bob", "c3", now, 3).await.unwrap());
     assert_eq!(live(app, "bob", now).await, 3);
     // Another user is not affected.
-    assert!(open_connection(&app.store, "alice", "a0", now, 3)
+    assert!(app
+        .store
+        .put_connection("alice", "a0", now, 3)
         .await
         .unwrap());
-    shared::infra::push::close_connection(&app.store, "bob", "c0")
-        .await
-        .unwrap();
-    assert!(open_connection(&app.store, "bob", "c3", now, 3)
-        .await
-        .unwrap());
+    app.store.delete_connection("bob", "c0").await.unwrap();
+    assert!(app.store.put_connection("bob", "c3", now, 3).await.unwrap());
     assert_eq!(live(app, "bob", now).await, 3);
 }
 
@@ -50,7 +47,7 @@ async fn twenty_simultaneous_connects_leave_exactly_the_cap_open() {
     let now = shared::domain::time::now_ms() / 1000;
     let results = futures::future::join_all((0..20).map(|i| {
         let store = &app.store;
-        async move { open_connection(store, "bob", &format!("c{i}"), now, 10).await }
+        async move { store.put_connection("bob", &format!("c{i}"), now, 10).await }
     }))
     .await;
     let opened = results.iter().filter(|r| matches!(r, Ok(true))).count();
@@ -65,15 +62,17 @@ async fn connections_past_their_end_are_pruned_on_connect_and_free_their_place()
     let app = stack().await;
     let long_ago = shared::domain::time::now_ms() / 1000 - 3 * 3600;
     for i in 0..10 {
-        assert!(
-            open_connection(&app.store, "bob", &format!("old{i}"), long_ago, 10)
-                .await
-                .unwrap()
-        );
+        assert!(app
+            .store
+            .put_connection("bob", &format!("old{i}"), long_ago, 10)
+            .await
+            .unwrap());
     }
     let now = shared::domain::time::now_ms() / 1000;
     assert_eq!(live(app, "bob", now).await, 0);
-    assert!(open_connection(&app.store, "bob", "fresh", now, 10)
+    assert!(app
+        .store
+        .put_connection("bob", "fresh", now, 10)
         .await
         .unwrap());
     assert_eq!(live(app, "bob", now).await, 1);

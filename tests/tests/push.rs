@@ -223,21 +223,19 @@ async fn connections_that_are_gone_are_forgotten() {
     let now_s = shared::domain::time::now_ms() / 1000;
     // A connection the table still lists but API Gateway no longer has (its $disconnect was
     // lost, a minute after it opened): the management API answers 410 for it.
-    assert!(
-        shared::infra::push::open_connection(store, "bob", "gone+conn/id=", now_s - 60, 10)
-            .await
-            .unwrap()
-    );
+    assert!(store
+        .put_connection("bob", "gone+conn/id=", now_s - 60, 10)
+        .await
+        .unwrap());
     // One recorded by a `$connect` that has not returned yet: API Gateway answers 410 for it
     // too (the local management API does, for any socket it has not opened), but it is about
     // to open and must not be forgotten.
     let opening = "opening+conn/id=";
     let just_now = shared::domain::time::now_ms() / 1000;
-    assert!(
-        shared::infra::push::open_connection(store, "bob", opening, just_now, 10)
-            .await
-            .unwrap()
-    );
+    assert!(store
+        .put_connection("bob", opening, just_now, 10)
+        .await
+        .unwrap());
     let mut bob = stack.connect("bob").await;
     let listed = |list: Vec<shared::infra::store::Connection>| {
         let mut ids: Vec<String> = list.into_iter().map(|c| c.connection_id).collect();

@@ -583,15 +583,11 @@ async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
     assert_eq!(recalled.message.kind, "deleted");
     alice.add_member(&cid, "carol", None).await.created();
     let now_s = shared::domain::time::now_ms() / 1000;
-    assert!(shared::infra::push::open_connection(
-        &app.store,
-        "carol",
-        "carol-phone",
-        now_s - 60,
-        10
-    )
-    .await
-    .unwrap());
+    assert!(app
+        .store
+        .put_connection("carol", "carol-phone", now_s - 60, 10)
+        .await
+        .unwrap());
     // What the stream holds for that seq: the send's image, then the recall's tombstone.
     let seq = serde_json::json!({ "N": sent.seq.to_string() });
     let common = |kind: &str| {

@@ -11,7 +11,6 @@
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use shared::domain::ids;
-use shared::infra::push;
 use shared::{ApiError, App};
 
 pub async fn handle(
@@ -33,7 +32,11 @@ pub async fn handle(
         ("$connect", Some(user)) => {
             let now_s = shared::domain::time::now_ms() / 1000;
             let max = app.config.max_connections_per_user;
-            if !push::open_connection(&app.store, user, connection_id, now_s, max).await? {
+            let opened = app
+                .store
+                .put_connection(user, connection_id, now_s, max)
+                .await?;
+            if !opened {
                 // API Gateway answers the handshake with this status: the client sees 429
                 // and should close an idle tab's socket rather than retry at once.
                 tracing::warn!(
@@ -48,7 +51,7 @@ pub async fn handle(
             Ok(status(200))
         }
         ("$disconnect", Some(user)) => {
-            push::close_connection(&app.store, user, connection_id).await?;
+            app.store.delete_connection(user, connection_id).await?;
             tracing::info!(user_id = user, connection_id, "disconnected");
             Ok(status(200))
         }

@@ -3,7 +3,7 @@
 //! history shows (with its `seq`), and a client that misses one, or reconnects, fills the gap
 //! with `GET …/messages?after=` and the `newer` cursor of the last frame it has.
 //!
-//! * Connections are recorded per user ([`open_connection`], [`close_connection`]) by the
+//! * Connections are recorded per user (`Store::put_connection`, `delete_connection`) by the
 //!   WebSocket API's `$connect`/`$disconnect` function, after its authorizer verified the token.
 //! * The messages table's stream feeds the fan-out ([`fanout`], feature `push`): the records of
 //!   one batch, per conversation, to the connections of the members as they are at that moment.
@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::cursor::After;
 use crate::domain::model::{Message, MessageView};
-use crate::infra::store::{Store, MAX_CONNECTION_LIFETIME};
-use crate::ApiError;
 
 #[cfg(feature = "push")]
 pub mod fanout;
@@ -67,30 +65,4 @@ impl ReadFrame {
             read_seq,
         }
     }
-}
-
-/// Records a connection its authorizer accepted for `user_id`, open at most API Gateway's
-/// two hours from `now_s`, unless the user already has `max_open` live connections: then
-/// `false`, and the connection is refused (one user's sockets cannot slow everyone's push,
-/// each being a paid management-API post per message).
-pub async fn open_connection(
-    store: &Store,
-    user_id: &str,
-    connection_id: &str,
-    now_s: i64,
-    max_open: usize,
-) -> Result<bool, ApiError> {
-    let ends_at = now_s + MAX_CONNECTION_LIFETIME.as_secs() as i64;
-    store
-        .put_connection(user_id, connection_id, ends_at, now_s, max_open)
-        .await
-}
-
-/// Forgets a closed connection.
-pub async fn close_connection(
-    store: &Store,
-    user_id: &str,
-    connection_id: &str,
-) -> Result<(), ApiError> {
-    store.delete_connection(user_id, connection_id).await
 }

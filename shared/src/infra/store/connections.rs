@@ -32,8 +32,10 @@ pub struct Connection {
 }
 
 impl Store {
-    /// Records `connection_id` as open for `user_id` until `ends_at_s` (epoch seconds), unless
-    /// the user already has `max_open` live connections (`Ok(false)`: nothing written). The
+    /// Records a connection its authorizer accepted for `user_id`, open at most API Gateway's
+    /// two hours from `now_s`, unless the user already has `max_open` live connections: then
+    /// `Ok(false)`, nothing is written and the connection is refused (one user's sockets cannot
+    /// slow everyone's push, each being a paid management-API post per message). The
     /// count is decided inside the write: the update is conditioned on the item's `version`
     /// being the one read, so connects racing each other are serialised and never overshoot.
     /// Attributes of connections past their end (a `$disconnect` API Gateway never delivered)
@@ -43,13 +45,13 @@ impl Store {
         &self,
         user_id: &str,
         connection_id: &str,
-        ends_at_s: i64,
         now_s: i64,
         max_open: usize,
     ) -> Result<bool, ApiError> {
         const ATTEMPTS: u32 = 8;
         /// Expired attributes removed per connect, bounding the expression's size.
         const MAX_PRUNED: usize = 50;
+        let ends_at_s = now_s + MAX_CONNECTION_LIFETIME.as_secs() as i64;
         let this = attribute(connection_id);
         let key = [("user_id", s(user_id))];
         for attempt in 0..ATTEMPTS {
