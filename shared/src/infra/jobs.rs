@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 /// Make the previews of this file's completed bytes. The record is read again when the job
 /// runs: it, not the message, decides what is done (a job may arrive twice, or late).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviewJob {
     pub file_id: String,
     /// The version the file completed with (versioned buckets); a record pinned to another
     /// version is not this job's business.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_version: Option<String>,
 }
 

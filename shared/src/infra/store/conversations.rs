@@ -72,6 +72,7 @@ impl Store {
 /// A Conversations item. `owner_count` and `member_count` are kept by every append that changes
 /// them (see `Append::owner_delta`, `Append::member_delta`); older conversations may lack them
 /// until one needs them.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize)]
 struct ConversationRow {
     conversation_id: String,
@@ -79,15 +80,11 @@ struct ConversationRow {
     created_by: String,
     created_at: i64,
     last_seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     owner_count: Option<i64>,
     /// Kept like `owner_count` (`Append::member_delta`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     member_count: Option<i64>,
     /// Set by every append with `last_seq` (absent until a conversation's first append since).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_activity: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_message: Option<LastRow>,
 }
 

@@ -404,6 +404,7 @@ fn files_index_key(conversation_id: &str, a: &FilesAfter) -> Item {
 
 /// A Files item. `pending_shard` exists only while the upload is pending, which keeps the
 /// `pending-by-deadline` index sparse.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize)]
 struct FileRow {
     file_id: String,
@@ -411,48 +412,32 @@ struct FileRow {
     name: String,
     size: u64,
     content_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
     uploader: String,
     uploaded_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
     status: StoredFileStatus,
     s3_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     message_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     upload_deadline: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     s3_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_shard: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     deleted_at: Option<i64>,
     /// Multipart files only (absent on every other item, so their layout is unchanged).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     multipart_upload_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     multipart_part_size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     multipart_checksum: Option<String>,
     /// An image's upright size, written by its preview job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     height: Option<u32>,
     /// Absent on rows from before previews (and on files that never get a job).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     preview_status: Option<PreviewStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     preview_reason: Option<NoPreviewReason>,
     /// A list of `{size, width, height}` maps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     preview_sizes: Vec<PreviewDimensions>,
     /// Forwards only: the file the bytes were copied from, and its group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     forwarded_from_conversation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     forwarded_from_file: Option<String>,
     // `purge_shard` is only ever set and removed by update expressions (see
     // `delete_announced_file`), never read into a record.

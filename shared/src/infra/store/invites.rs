@@ -13,6 +13,7 @@ use crate::domain::cursor::InvitesAfter;
 use crate::ApiError;
 
 /// An invite as stored.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
     pub code: String,
@@ -23,10 +24,8 @@ pub struct Invite {
     /// Epoch milliseconds; accepting needs `now < expires_at`.
     pub expires_at: i64,
     /// `None`: any number of people may use it until it expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_uses: Option<u64>,
     pub uses: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
     /// TTL (epoch seconds): a week after expiry the item goes.
     pub expires_at_s: i64,

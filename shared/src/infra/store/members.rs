@@ -133,6 +133,7 @@ impl Store {
 }
 
 /// A Members item.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize)]
 struct MemberRow {
     conversation_id: String,
@@ -140,9 +141,7 @@ struct MemberRow {
     role: Role,
     joined_at: i64,
     /// Absent on memberships stored before read markers (read as 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     read_seq: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     manages_since: Option<i64>,
 }
 

@@ -247,6 +247,7 @@ struct MessageRow {
     body: BodyRow,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum BodyRow {
@@ -259,7 +260,6 @@ enum BodyRow {
         file_size: u64,
         file_content_type: String,
         /// A forward's source group (absent on other file messages).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         forwarded_from: Option<String>,
     },
     System {
@@ -271,20 +271,18 @@ enum BodyRow {
         deleted_by: String,
         deleted_at: i64,
         /// Internal: which file's bytes the deletion removes (see `Deletion::file_id`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         deleted_file_id: Option<String>,
     },
 }
 
 /// A system event's attributes (`system_event`, `system_user`, `system_role`?, `system_seq`?),
 /// in a message and in a conversation's preview of its last message.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize)]
 pub(super) struct SystemRow {
     system_event: SystemEventKind,
     system_user: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     system_role: Option<Role>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     system_seq: Option<u64>,
 }
 

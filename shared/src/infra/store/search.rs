@@ -330,6 +330,7 @@ struct HeadRow {
 }
 
 /// A FileSearch item.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize)]
 struct EntryRow {
     term_key: String,
@@ -339,15 +340,11 @@ struct EntryRow {
     uploaded_at: i64,
     /// The normalised name (empty on a deleted file's entry).
     name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     kind: Option<FileKind>,
     uploader: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     deleted: Option<bool>,
     /// TTL (epoch seconds): a while after the file expired or was deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at_s: Option<i64>,
 }
 
