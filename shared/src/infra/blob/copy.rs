@@ -25,8 +25,7 @@ impl Blobs {
         version: Option<&str>,
         to: &str,
     ) -> Result<(), ApiError> {
-        self.s3
-            .get()
+        self.client()
             .copy_object()
             .bucket(self.bucket()?)
             .key(to)
@@ -56,8 +55,7 @@ impl Blobs {
         let copies: Vec<_> = parts
             .iter()
             .map(|&(number, first, last)| {
-                self.s3
-                    .get()
+                self.client()
                     .upload_part_copy()
                     .bucket(bucket)
                     .key(to)

@@ -288,8 +288,7 @@ impl Blobs {
     ) -> Result<PresignedGet, ApiError> {
         let (presigning, expires_at) = self.presigning(self.download_ttl).await?;
         let request = self
-            .s3
-            .get()
+            .client()
             .get_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -378,8 +377,7 @@ impl Blobs {
         let presigning = PresigningConfig::expires_in(Duration::from_secs(60))
             .map_err(|e| ApiError::internal().with_fault("s3.presign", e))?;
         let signed = self
-            .s3
-            .get()
+            .client()
             .get_object()
             .bucket(bucket)
             .key(PROBE)
@@ -394,8 +392,7 @@ impl Blobs {
 
     /// Deletes an object (absent objects are fine: S3 answers success).
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
-        self.s3
-            .get()
+        self.client()
             .delete_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -407,8 +404,7 @@ impl Blobs {
 
     /// Deletes one version of an object for good (versioned buckets).
     pub async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), ApiError> {
-        self.s3
-            .get()
+        self.client()
             .delete_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -423,8 +419,7 @@ impl Blobs {
     pub async fn delete_all_versions(&self, key: &str) -> Result<(), ApiError> {
         let bucket = self.bucket()?;
         let listed = self
-            .s3
-            .get()
+            .client()
             .list_object_versions()
             .bucket(bucket)
             .prefix(key)
@@ -480,8 +475,7 @@ impl Blobs {
         max_bytes: u64,
     ) -> Result<Vec<u8>, ApiError> {
         let out = self
-            .s3
-            .get()
+            .client()
             .get_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -501,8 +495,7 @@ impl Blobs {
 
     /// Stores `bytes` at `key` as `content_type`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
-        self.s3
-            .get()
+        self.client()
             .put_object()
             .bucket(self.bucket()?)
             .key(key)
@@ -517,8 +510,7 @@ impl Blobs {
     /// Size (and SHA-256 checksum, when S3 has one) of a stored object; `None` if absent.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectFacts>, ApiError> {
         let out = self
-            .s3
-            .get()
+            .client()
             .head_object()
             .bucket(self.bucket()?)
             .key(key)

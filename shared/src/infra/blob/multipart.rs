@@ -10,8 +10,7 @@ impl Blobs {
         content_type: &str,
     ) -> Result<String, ApiError> {
         let out = self
-            .s3
-            .get()
+            .client()
             .create_multipart_upload()
             .bucket(self.bucket()?)
             .key(key)
@@ -43,8 +42,7 @@ impl Blobs {
                 ApiError::internal().with_fault("s3.presign_part", "sha256 is not hex")
             })?;
             let request = self
-                .s3
-                .get()
+                .client()
                 .upload_part()
                 .bucket(bucket)
                 .key(key)
@@ -81,8 +79,7 @@ impl Blobs {
         upload_id: &str,
     ) -> Result<Option<Vec<StoredPart>>, ApiError> {
         let mut pages = self
-            .s3
-            .get()
+            .client()
             .list_parts()
             .bucket(self.bucket()?)
             .key(key)
@@ -133,8 +130,7 @@ impl Blobs {
             ))
             .build();
         let out = self
-            .s3
-            .get()
+            .client()
             .complete_multipart_upload()
             .bucket(self.bucket()?)
             .key(key)
@@ -165,8 +161,7 @@ impl Blobs {
     /// Aborts a multipart upload, freeing its parts (already gone is fine).
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), ApiError> {
         let out = self
-            .s3
-            .get()
+            .client()
             .abort_multipart_upload()
             .bucket(self.bucket()?)
             .key(key)
