@@ -36,7 +36,7 @@ pub async fn object_created(
     if file.status != StoredFileStatus::Pending {
         return match version_id {
             Some(v) if file.s3_version.as_deref() != Some(v) => {
-                app.blobs.delete_version(key, v).await?;
+                app.blobs.delete(key, Some(v)).await?;
                 tracing::warn!(file_id, "deleted an object version posted after completion");
                 Ok(ObjectOutcome::StrayVersionDeleted)
             }

@@ -390,28 +390,18 @@ impl Blobs {
             .ok_or_else(|| ApiError::internal().with_fault("s3.bucket_url", url.to_string()))
     }
 
-    /// Deletes an object (absent objects are fine: S3 answers success).
-    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+    /// Deletes an object (absent objects are fine: S3 answers success), or with `version` that
+    /// one version of it, for good (versioned buckets).
+    pub async fn delete(&self, key: &str, version: Option<&str>) -> Result<(), ApiError> {
+        let operation = version.map_or("s3.delete_object", |_| "s3.delete_object_version");
         self.client()
             .delete_object()
             .bucket(self.bucket()?)
             .key(key)
+            .set_version_id(version.map(str::to_string))
             .send()
             .await
-            .map_err(|e| ApiError::from_sdk("s3.delete_object", e))?;
-        Ok(())
-    }
-
-    /// Deletes one version of an object for good (versioned buckets).
-    pub async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), ApiError> {
-        self.client()
-            .delete_object()
-            .bucket(self.bucket()?)
-            .key(key)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("s3.delete_object_version", e))?;
+            .map_err(|e| ApiError::from_sdk(operation, e))?;
         Ok(())
     }
 
@@ -440,16 +430,14 @@ impl Blobs {
                 .collect(),
             // Stores without versioning support: a plain delete is all there is.
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
-                return self.delete(key).await
+                return self.delete(key, None).await
             }
             Err(e) => return Err(ApiError::from_sdk("s3.list_object_versions", e)),
         };
         for v in &versions {
             // "null" is the version of an object written while versioning was off.
-            match v.as_str() {
-                "null" => self.delete(key).await?,
-                v => self.delete_version(key, v).await?,
-            }
+            let version = Some(v.as_str()).filter(|v| *v != "null");
+            self.delete(key, version).await?;
         }
         Ok(())
     }
