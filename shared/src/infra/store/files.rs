@@ -67,14 +67,10 @@ impl Store {
         let mut start = after.map(|a| files_index_key(conversation_id, &a));
         for _ in 0..MAX_LIST_READS {
             let out = self
-                .client
-                .query()
-                .table_name(&self.tables.files)
+                .query_conversation(&self.tables.files, conversation_id)
                 .index_name(FILES_BY_CONVERSATION_INDEX)
-                .key_condition_expression("conversation_id = :c")
                 .filter_expression("#st = :available")
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":c", s(conversation_id))
                 .expression_attribute_values(":available", status(Available))
                 .scan_index_forward(false)
                 .limit(limit as i32 + 1)

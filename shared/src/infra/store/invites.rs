@@ -139,12 +139,8 @@ impl Store {
             ])
         });
         let out = self
-            .client
-            .query()
-            .table_name(&self.tables.invites)
+            .query_conversation(&self.tables.invites, conversation_id)
             .index_name(INVITES_BY_CONVERSATION_INDEX)
-            .key_condition_expression("conversation_id = :c")
-            .expression_attribute_values(":c", s(conversation_id))
             .scan_index_forward(false)
             .limit(limit as i32 + 1)
             .set_exclusive_start_key(start)

@@ -59,12 +59,7 @@ impl Store {
         conversation_id: &str,
         role: Option<Role>,
     ) -> Result<usize, ApiError> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.tables.members)
-            .key_condition_expression("conversation_id = :c")
-            .expression_attribute_values(":c", s(conversation_id));
+        let mut query = self.query_conversation(&self.tables.members, conversation_id);
         if let Some(role) = role {
             query = query
                 .filter_expression("#r = :role")
@@ -87,11 +82,7 @@ impl Store {
     /// goes to the members as they are now.
     pub async fn member_ids(&self, conversation_id: &str) -> Result<Vec<String>, ApiError> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.tables.members)
-            .key_condition_expression("conversation_id = :c")
-            .expression_attribute_values(":c", s(conversation_id))
+            .query_conversation(&self.tables.members, conversation_id)
             .projection_expression("user_id")
             .consistent_read(true)
             .into_paginator()
@@ -118,11 +109,7 @@ impl Store {
             ])
         });
         let out = self
-            .client
-            .query()
-            .table_name(&self.tables.members)
-            .key_condition_expression("conversation_id = :c")
-            .expression_attribute_values(":c", s(conversation_id))
+            .query_conversation(&self.tables.members, conversation_id)
             .limit(limit as i32 + 1)
             .set_exclusive_start_key(start)
             .send()

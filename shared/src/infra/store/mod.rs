@@ -20,6 +20,7 @@ mod search;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
@@ -235,6 +236,15 @@ impl Store {
             .update_item()
             .table_name(table)
             .set_key(Some(key))
+    }
+
+    /// A Query of `table` (or, with `index_name`, an index of it) for one conversation's items.
+    fn query_conversation(&self, table: &str, conversation_id: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(table)
+            .key_condition_expression("conversation_id = :c")
+            .expression_attribute_values(":c", codec::s(conversation_id))
     }
 
     /// One item by its whole key, read consistently: what every `get_*` reads.
