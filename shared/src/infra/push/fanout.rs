@@ -317,7 +317,6 @@ impl ManagementApi {
 
 impl Deliver for ManagementApi {
     async fn post(&self, connection_id: &str, frame: &[u8]) -> Delivery {
-        use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
         let result = self
             .client
             .post_to_connection()
@@ -327,14 +326,7 @@ impl Deliver for ManagementApi {
             .await;
         match result {
             Ok(_) => Delivery::Sent,
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PostToConnectionError::GoneException(_))
-                ) =>
-            {
-                Delivery::Gone
-            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => Delivery::Gone,
             Err(e) => {
                 tracing::warn!(
                     connection_id,
