@@ -126,12 +126,7 @@ pub async fn fan_out<D: Deliver>(
         futures::future::join_all(conversations.iter().map(|(conversation, messages)| {
             push_conversation(store, deliver, conversation, messages, now_s)
         })),
-        async {
-            match moves.is_empty() {
-                true => Ok(Counts::default()),
-                false => push_markers(store, deliver, &moves, now_s).await,
-            }
-        },
+        push_markers(store, deliver, &moves, now_s),
     )
     .await;
 
