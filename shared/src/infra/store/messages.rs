@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{from_item, n, s, to_item, Item};
+use super::codec::{from_item, n, put_part, s, to_item, Item};
 use super::Store;
 use crate::domain::model::{
     Deletion, FileSummary, Forwarded, Member, Message, MessageBody, Role, SystemEvent,
@@ -225,13 +225,7 @@ impl Store {
                 .expression_attribute_values(":cutoff", n(r.sent_after_ms));
             condition.push_str(" AND sender = :sender AND sent_at >= :cutoff");
         }
-        TransactWriteItem::builder()
-            .put(
-                put.condition_expression(condition)
-                    .build()
-                    .expect("table, item set"),
-            )
-            .build()
+        put_part(put.condition_expression(condition))
     }
 }
 
