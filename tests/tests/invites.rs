@@ -6,7 +6,7 @@ use groupshare_tests::*;
 use serde_json::json;
 use shared::api::invites::InviteView;
 use shared::domain::model::Role;
-use shared::infra::store::Invite;
+use shared::infra::store::{Invite, PutInvite};
 
 async fn invite(api: &Client<'_>, cid: &str, body: serde_json::Value) -> InviteView {
     api.create_invite(cid, body).await.created()
@@ -203,7 +203,10 @@ async fn a_revoked_expired_or_used_up_invite_is_gone_and_an_unknown_code_reveals
         revoked_at: None,
         expires_at_s: now / 1000 + 86_400,
     };
-    assert!(app.store.put_invite(&expired).await.unwrap());
+    assert!(matches!(
+        app.store.put_invite_once(&expired, None).await.unwrap(),
+        PutInvite::Stored
+    ));
 
     for code in [&revoked.code, &once.code, &expired.code] {
         assert_eq!(

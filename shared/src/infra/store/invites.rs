@@ -41,19 +41,20 @@ impl Invite {
 }
 
 impl Store {
-    /// [`Self::put_invite`]; with a `request` key (derived from the creator's
-    /// `client_request_id`), a record of which code that request made is written in the same
-    /// transaction, so a retry finds the first invite instead of making a second one:
-    /// [`PutInvite::Existing`].
+    /// Stores a new invite, conditioned on its creator being an owner or admin of the group
+    /// when it commits, and since its `created_at` (so it is not born dead). With a `request`
+    /// key (derived from the creator's `client_request_id`), a record of which code that
+    /// request made is written in the same transaction, so a retry finds the first invite
+    /// instead of making a second one: [`PutInvite::Existing`].
     pub async fn put_invite_once(
         &self,
         invite: &Invite,
         request: Option<&str>,
     ) -> Result<PutInvite, ApiError> {
         let Some(request) = request else {
-            return Ok(match self.put_invite(invite).await? {
-                true => PutInvite::Stored,
-                false => PutInvite::NotAllowed,
+            return Ok(match self.put_invite_with(invite, None).await? {
+                Ok(()) => PutInvite::Stored,
+                Err(_) => PutInvite::NotAllowed,
             });
         };
         // Not an invite: no `conversation_id`/`created_at`, so not in the listing index, and its
@@ -85,13 +86,6 @@ impl Store {
                 Ok(PutInvite::NotAllowed)
             }
         }
-    }
-
-    /// Stores a new invite, conditioned on its creator being an owner or admin of the group
-    /// when it commits, and since its `created_at` (so it is not born dead). `false`: they are
-    /// not (nothing was written).
-    pub async fn put_invite(&self, invite: &Invite) -> Result<bool, ApiError> {
-        Ok(self.put_invite_with(invite, None).await?.is_ok())
     }
 
     /// The invite put and the creator's role check (and `extra`), in one transaction; a
