@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{check, check_part, from_item, key, n, put_part, s, to_item, Item};
+use super::codec::{check, check_part, from_item, key, key_batches, n, put_part, s, to_item, Item};
 use super::files::{file_from_item, status};
 use super::{Read, Store};
 use crate::domain::cursor::FilesAfter;
@@ -199,16 +199,10 @@ impl Store {
     /// The newest upload time and title of each group, one consistent BatchGetItem per 100
     /// (as the group list reads them), only those two attributes.
     pub async fn group_heads(&self, ids: &[String]) -> Result<Vec<GroupHead>, ApiError> {
-        let calls = super::codec::key_batches("conversation_id", ids).map(|keys| {
-            let attributes = &["conversation_id", "title", "last_file_at"];
-            let read = Read::Projected(attributes);
-            self.batch_get(
-                &self.tables.conversations,
-                keys,
-                read,
-                "conversations.heads",
-            )
-        });
+        let table = &self.tables.conversations;
+        let read = Read::Projected(&["conversation_id", "title", "last_file_at"]);
+        let calls = key_batches("conversation_id", ids)
+            .map(|keys| self.batch_get(table, keys, read, "conversations.heads"));
         let pages = futures::future::try_join_all(calls).await?;
         pages
             .iter()
