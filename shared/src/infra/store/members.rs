@@ -102,12 +102,7 @@ impl Store {
         after: Option<&MembersAfter>,
         limit: u32,
     ) -> Result<(Vec<Member>, bool), ApiError> {
-        let start = after.map(|a| {
-            key([
-                ("conversation_id", s(conversation_id)),
-                ("user_id", s(&a.user_id)),
-            ])
-        });
+        let start = after.map(|a| key(member_key(conversation_id, &a.user_id)));
         let out = self
             .query_conversation(&self.tables.members, conversation_id)
             .limit(limit as i32 + 1)
