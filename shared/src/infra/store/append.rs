@@ -201,13 +201,8 @@ impl Store {
     /// from the members table. Only an append that changes that count gets here, and every such
     /// append needs the count to exist, so no change can slip between this count and its write.
     async fn backfill_count(&self, conversation_id: &str, what: Counted) -> Result<i64, ApiError> {
-        let count = match what {
-            Counted::Owners => {
-                self.count_members(conversation_id, Some(Role::Owner))
-                    .await?
-            }
-            Counted::Members => self.count_members(conversation_id, None).await?,
-        } as i64;
+        let role = matches!(what, Counted::Owners).then_some(Role::Owner);
+        let count = self.count_members(conversation_id, role).await? as i64;
         let attribute = what.attribute();
         let key = [("conversation_id", s(conversation_id))];
         let result = self
