@@ -30,8 +30,6 @@ pub struct SearchPage {
     /// `None`: no more hits older than the last entry. Otherwise every hit newer than this
     /// position is in `entries`, and a next page continues after it.
     pub next: Option<FilesAfter>,
-    /// Index items read (hits and misses), for the cost figures and the round-trip tests.
-    pub items_read: usize,
 }
 
 /// A group's newest upload time (an upper bound: deletions leave it) and its title.
@@ -161,7 +159,6 @@ impl Store {
                 .await
                 .map_err(|e| ApiError::from_sdk("file_search.query", e))?;
             let items = out.items.unwrap_or_default();
-            page.items_read += items.len();
             let mut last_read = None;
             for item in &items {
                 let row: EntryRow = from_item("file search entry", item)?;
