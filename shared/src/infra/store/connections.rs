@@ -63,7 +63,7 @@ impl Store {
                 .get("version")
                 .and_then(|v| v.as_n().ok()?.parse().ok());
             let (live, expired) = connection_ends(&item)
-                .filter(|(name, _)| *name != this)
+                .filter(|(id, _)| *id != connection_id)
                 .partition::<Vec<_>, _>(|(_, ends)| *ends > now_s);
             if live.len() >= max_open {
                 return Ok(false);
@@ -74,9 +74,9 @@ impl Store {
                 .expression_attribute_values(":end", n(ends_at_s))
                 .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
             let mut removed = Vec::new();
-            for (i, (name, _)) in expired.iter().take(MAX_PRUNED).enumerate() {
+            for (i, (id, _)) in expired.iter().take(MAX_PRUNED).enumerate() {
                 let placeholder = format!("#x{i}");
-                update = update.expression_attribute_names(&placeholder, *name);
+                update = update.expression_attribute_names(&placeholder, attribute(id));
                 removed.push(placeholder);
             }
             let mut expression = "SET #c = :end, expires_at_s = :end, version = :next".to_string();
@@ -151,12 +151,11 @@ fn attribute(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
 
-/// Every connection attribute of an item with the epoch second it ends at.
+/// Every connection of an item: its id and the epoch second it ends at.
 fn connection_ends(item: &Item) -> impl Iterator<Item = (&str, i64)> {
     item.iter().filter_map(|(name, value)| {
-        name.starts_with(CONNECTION_PREFIX)
-            .then(|| Some((name.as_str(), value.as_n().ok()?.parse().ok()?)))
-            .flatten()
+        let connection_id = name.strip_prefix(CONNECTION_PREFIX)?;
+        Some((connection_id, value.as_n().ok()?.parse().ok()?))
     })
 }
 
@@ -165,15 +164,12 @@ fn connections_in(item: &Item, now_s: i64) -> Vec<Connection> {
     let Some(user_id) = item.get("user_id").and_then(|v| v.as_s().ok()) else {
         return Vec::new();
     };
-    item.iter()
-        .filter_map(|(name, value)| {
-            let connection_id = name.strip_prefix(CONNECTION_PREFIX)?;
-            let ends_at: i64 = value.as_n().ok()?.parse().ok()?;
-            (ends_at > now_s).then(|| Connection {
-                user_id: user_id.clone(),
-                connection_id: connection_id.to_string(),
-                opened_at_s: ends_at - MAX_CONNECTION_LIFETIME.as_secs() as i64,
-            })
+    connection_ends(item)
+        .filter(|(_, ends_at)| *ends_at > now_s)
+        .map(|(connection_id, ends_at)| Connection {
+            user_id: user_id.clone(),
+            connection_id: connection_id.to_string(),
+            opened_at_s: ends_at - MAX_CONNECTION_LIFETIME.as_secs() as i64,
         })
         .collect()
 }
