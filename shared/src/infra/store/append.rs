@@ -156,11 +156,7 @@ impl Store {
             // Lost the race for this seq: the counter moved (`transact` retries conflicts). A
             // failed counter condition hands back the counters it saw (ALL_OLD), which spares a
             // read; otherwise read them again.
-            let seen = if failed(0) {
-                counters_from(reasons.first())
-            } else {
-                None
-            };
+            let seen = failed(0).then(|| counters_from(reasons.first())).flatten();
             attempt += 1;
             if started.elapsed() > APPEND_DEADLINE {
                 return Err(ApiError::unavailable().with_fault(
