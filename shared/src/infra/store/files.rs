@@ -7,15 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, key, n, s, to_item, update, update_part, Item};
 use super::{Read, Store, FILES_BY_CONVERSATION_INDEX};
+use crate::domain::cursor::FilesAfter;
 use crate::domain::model::StoredFileStatus::{self, Available, Deleted, Pending};
 use crate::domain::model::{
     FileRecord, ForwardSource, MultipartState, NoPreviewReason, PreviewDimensions, PreviewRecord,
     PreviewStatus,
 };
 use crate::ApiError;
-
-/// Position in a conversation's file list (also what its cursor carries).
-pub use crate::domain::cursor::FilesAfter;
 
 #[derive(Debug)]
 pub struct FilePage {

@@ -36,7 +36,7 @@ use crate::ApiError;
 
 pub use connections::{Connection, MAX_CONNECTION_LIFETIME};
 pub use conversations::MAX_INITIAL_MEMBERS;
-pub use files::{FilePage, FilesAfter, PENDING_BY_DEADLINE_INDEX, PURGE_BY_DELETED_AT_INDEX};
+pub use files::FilePage;
 pub use invites::{use_invite, Invite, PutInvite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
 /// A Messages item as its table's stream carries it (a new image), read as the message it
@@ -44,10 +44,8 @@ pub use members::{delete_member_with_role, put_member_if_absent, set_member_role
 pub use messages::message_from_item as message_from_image;
 pub use messages::{Append, AppendOutcome, Guard, MessageRange, RecallCondition};
 pub use profiles::{profile_joined, profile_left};
-pub use read_state::{
-    is_member_key, marker_from_images, MarkOutcome, MarkerMove, VIA_APPEND, VIA_MARK,
-};
-pub use search::{position, FileScanPage, GroupHead, SearchPage, KEEP_GONE_MS};
+pub use read_state::{is_member_key, marker_from_images, MarkOutcome, MarkerMove, VIA_MARK};
+pub use search::{position, FileScanPage, GroupHead, SearchPage};
 
 /// GSI on Invites: `conversation_id` (hash), `created_at` (range).
 pub const INVITES_BY_CONVERSATION_INDEX: &str = "by-conversation";
