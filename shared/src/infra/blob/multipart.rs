@@ -115,19 +115,15 @@ impl Blobs {
         parts: &[StoredPart],
     ) -> Result<bool, ApiError> {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let part = |p: &StoredPart| {
+            CompletedPart::builder()
+                .part_number(p.part_number as i32)
+                .e_tag(&p.etag)
+                .set_checksum_sha256(p.checksum_sha256_b64.clone())
+                .build()
+        };
         let completed = CompletedMultipartUpload::builder()
-            .set_parts(Some(
-                parts
-                    .iter()
-                    .map(|p| {
-                        CompletedPart::builder()
-                            .part_number(p.part_number as i32)
-                            .e_tag(&p.etag)
-                            .set_checksum_sha256(p.checksum_sha256_b64.clone())
-                            .build()
-                    })
-                    .collect(),
-            ))
+            .set_parts(Some(parts.iter().map(part).collect()))
             .build();
         let out = self
             .client()
