@@ -209,7 +209,7 @@ pub fn sdk_config_with(
     more: impl FnOnce(aws_types::sdk_config::Builder) -> aws_types::sdk_config::Builder,
 ) -> shared::infra::aws::SdkConfig {
     more(
-        shared::infra::aws::sdk_config_builder()
+        shared::infra::aws::sdk_config_builder(false)
             .region(aws_types::region::Region::new("us-east-1"))
             .endpoint_url(endpoint)
             .credentials_provider(

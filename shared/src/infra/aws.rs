@@ -70,7 +70,7 @@ pub fn environment_config(
         .iter()
         .any(|name| present(name).is_some_and(|url| url.starts_with("https://")));
     let system_roots = https || present(SYSTEM_TLS_ROOTS_VAR).is_some();
-    let mut builder = sdk_config_builder_with(system_roots);
+    let mut builder = sdk_config_builder(system_roots);
     builder.set_use_fips(flag("AWS_USE_FIPS_ENDPOINT")?);
     builder.set_use_dual_stack(flag("AWS_USE_DUALSTACK_ENDPOINT")?);
     builder.set_retry_config(retry_config(
@@ -120,13 +120,10 @@ fn retry_config(
     }
 }
 
-/// A configuration builder with our HTTP client (Amazon's roots) and the behaviour version
-/// set, for callers that set the rest themselves (tests, talking to stand-ins).
-pub fn sdk_config_builder() -> aws_types::sdk_config::Builder {
-    sdk_config_builder_with(false)
-}
-
-fn sdk_config_builder_with(system_roots: bool) -> aws_types::sdk_config::Builder {
+/// A configuration builder with our HTTP client (Amazon's roots, and the system's with
+/// `system_roots`) and the behaviour version set, for callers that set the rest themselves
+/// (tests, talking to stand-ins).
+pub fn sdk_config_builder(system_roots: bool) -> aws_types::sdk_config::Builder {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(http_client(system_roots))
