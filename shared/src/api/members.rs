@@ -117,7 +117,10 @@ pub async fn add(
             |seq| {
                 // The new member starts with everything before their addition read, and the
                 // entry that adds them (someone else's doing) unread.
-                let added = Member::new(conversation_id, &new.user_id, role, now, seq - 1);
+                let added = Member {
+                    read_seq: seq - 1,
+                    ..member.clone()
+                };
                 vec![
                     put_member_if_absent(&app.store, &added),
                     profile_joined(&app.store, &member.user_id, conversation_id),
