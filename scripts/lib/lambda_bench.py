@@ -16,10 +16,11 @@ bootstrap) hands each binary an event from events/, then repeats it. Per functio
 * peak RSS: VmHWM from /proc after the warm repeats; a second table splits the resident set
   into anonymous memory (heap, stacks: the process's own) and file-backed pages (the binary and
   libc, mapped from the page cache, shared and reclaimable).
-* instructions: user-space instructions from spawn to the first response (init plus the first
-  invoke), counted by valgrind's callgrind in one more spawn: the same count on every run of
-  the same binary and event, whatever else the machine does. Only with a baseline; skipped
-  without valgrind.
+* instructions: user-space instructions from spawn to the first `next` (init) and to the first
+  response (init plus the first invoke), counted by valgrind's callgrind in two more spawns: the
+  same count on every run of the same binary and event, whatever else the machine does. Init
+  CPU also counts the kernel's work (exec, page faults of a larger binary) and swings with the
+  machine's load; init instructions do not. Only with a baseline; skipped without valgrind.
 
 Cold figures are medians over BENCH_COLD spawns (default 5), taken in rounds over all the specs
 so that a noisy moment hits every function, the floor included. With `--baseline FUNCTION=EVENT`
@@ -96,13 +97,14 @@ def run_once(binary, function, event, invocations, env, wrapper=()):
     return rt, memory, started
 
 
-def instructions(binary, function, event, env):
-    """Instructions to the first response under callgrind, or None without valgrind."""
+def instructions(binary, function, event, env, invocations):
+    """Instructions until the process asks for the event after `invocations` of them (0: the end
+    of init; 1: the first response) under callgrind, or None without valgrind."""
     if shutil.which("valgrind") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        run_once(binary, function, event, 1, env,
+        run_once(binary, function, event, invocations, env,
                  wrapper=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
         with open(out) as f:
             for line in f:
@@ -190,24 +192,25 @@ def main():
               f"{statuses} |")
 
     print()
-    print("| function | event | peak RSS | anonymous | file-backed | instructions to the first response |")
-    print("|---|---|---|---|---|---|")
+    print("| function | event | peak RSS | anonymous | file-backed | instructions to init | instructions to the first response |")
+    print("|---|---|---|---|---|---|---|")
     for spec, r in results.items():
         function, event_file = spec.split("=")
-        r["instructions"] = None
-        if base:  # a count means something next to the floor's
-            with open(event_file, "rb") as f:
-                r["instructions"] = instructions(os.path.join(bin_dir, function, "bootstrap"), function, f.read(), env)
-        count = r["instructions"]
-        if count is None:
-            count_text = "–" if not base else "n/a (no valgrind)"
-        else:
-            count_text = f"{count / 1e6:.2f} M"
-            if base and base.get("instructions"):
-                count_text += f" ({ratio(count, base['instructions'])})"
+        counts = []
+        for key, invocations in (("init_instructions", 0), ("instructions", 1)):
+            r[key] = None
+            if base:  # a count means something next to the floor's
+                with open(event_file, "rb") as f:
+                    binary = os.path.join(bin_dir, function, "bootstrap")
+                    r[key] = instructions(binary, function, f.read(), env, invocations)
+            if r[key] is None:
+                counts.append("–" if not base else "n/a (no valgrind)")
+            else:
+                text = f"{r[key] / 1e6:.2f} M"
+                counts.append(text + (f" ({ratio(r[key], base[key])})" if base.get(key) else ""))
         anon = f"{r['anon']:.1f} MiB" + (f" ({ratio(r['anon'], base['anon'])})" if base else "")
         print(f"| {function} | {os.path.basename(event_file)} | {r['rss']:.1f} MiB | {anon} | "
-              f"{r['file']:.1f} MiB | {count_text} |")
+              f"{r['file']:.1f} MiB | {counts[0]} | {counts[1]} |")
 
 
 if __name__ == "__main__":
