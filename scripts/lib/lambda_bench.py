@@ -17,8 +17,8 @@ bootstrap) hands each binary an event from events/, then repeats it. Per functio
   into anonymous memory (heap, stacks: the process's own) and file-backed pages (the binary and
   libc, mapped from the page cache, shared and reclaimable).
 * instructions: user-space instructions from spawn to the first `next` (init) and to the first
-  response (init plus the first invoke), counted by valgrind's callgrind in two more spawns: the
-  same count on every run of the same binary and event, whatever else the machine does. Init
+  response (init plus the first invoke), counted by valgrind's callgrind in more spawns (init
+  once per binary, as it ends before the first event): the same count on every run of the same binary and event, whatever else the machine does. Init
   CPU also counts the kernel's work (exec, page faults of a larger binary) and swings with the
   machine's load; init instructions do not. Only with a baseline; skipped without valgrind.
 
@@ -194,15 +194,20 @@ def main():
     print()
     print("| function | event | peak RSS | anonymous | file-backed | instructions to init | instructions to the first response |")
     print("|---|---|---|---|---|---|---|")
+    init_counts = {}  # init ends before the first event: one count per binary, whatever the event
     for spec, r in results.items():
         function, event_file = spec.split("=")
+        binary = os.path.join(bin_dir, function, "bootstrap")
+        r["init_instructions"] = r["instructions"] = None
+        if base:  # a count means something next to the floor's
+            with open(event_file, "rb") as f:
+                event = f.read()
+            if binary not in init_counts:
+                init_counts[binary] = instructions(binary, function, event, env, 0)
+            r["init_instructions"] = init_counts[binary]
+            r["instructions"] = instructions(binary, function, event, env, 1)
         counts = []
-        for key, invocations in (("init_instructions", 0), ("instructions", 1)):
-            r[key] = None
-            if base:  # a count means something next to the floor's
-                with open(event_file, "rb") as f:
-                    binary = os.path.join(bin_dir, function, "bootstrap")
-                    r[key] = instructions(binary, function, f.read(), env, invocations)
+        for key in ("init_instructions", "instructions"):
             if r[key] is None:
                 counts.append("–" if not base else "n/a (no valgrind)")
             else:
