@@ -7,7 +7,7 @@ use shared::api::uploads::complete_file;
 use shared::domain::model::*;
 use shared::domain::time;
 use shared::infra::blob::object_key;
-use shared::infra::store::{Append, Guard};
+use shared::infra::store::{Append, Created, Guard};
 use shared::App;
 
 pub const CONVERSATION: &str = "demo-team";
@@ -73,12 +73,17 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         .enumerate()
         .map(|(i, u)| {
             let role = if i == 0 { Role::Owner } else { Role::Member };
-            Member::new(CONVERSATION, u, role, now, u64::from(i == 0))
+            Member {
+                acted: i == 0,
+                ..Member::new(CONVERSATION, u, role, now, u64::from(i == 0))
+            }
         })
         .collect();
-    app.store
+    let created = app
+        .store
         .create_conversation(&conversation, &members, &first)
         .await?;
+    assert_eq!(created, Created::Now, "the demo group is seeded once");
     // Names, as each would have chosen at their first sign-in.
     for user in USERS {
         let mut name = user.to_string();

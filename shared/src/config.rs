@@ -17,6 +17,11 @@ pub const MAX_PAGE_LIMIT: u32 = 100;
 /// even 16 KiB texts keep a page near 1.3 MB of JSON, far under Lambda's 6 MB response limit).
 pub const MAX_HISTORY_PAGE_LIMIT: u32 = 1000;
 
+/// Most groups one person is in at once. Anyone may put anyone in a group, and each membership
+/// grows the person's profile item (`infra/store/profiles.rs`), so this bound, checked inside
+/// every join, keeps it far from DynamoDB's 400 KB item limit.
+pub const MAX_GROUPS_PER_USER: usize = 1000;
+
 /// Longest recall window a deployment may set (a day): past it, a message is history.
 pub const MAX_RECALL_WINDOW_SECS: u64 = 86_400;
 

@@ -261,6 +261,7 @@ pub async fn create_group(app: &App, owner: &str, members: &[&str]) -> String {
 /// all joined at `at_ms`, the first one created it. Returns its id.
 pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> String {
     use shared::domain::model::{Conversation, Member, Message, SystemEvent, SystemEventKind};
+    use shared::infra::store::Created;
     let cid = shared::domain::ids::new_id();
     let creator = members[0].0;
     let conversation = Conversation {
@@ -282,14 +283,15 @@ pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> St
             joined_at_ms: at_ms,
             read_seq: 0,
             manages_since_ms: None,
+            acted: false,
         })
         .collect();
     let created = SystemEvent::new(SystemEventKind::ConversationCreated, creator);
     let first = Message::system(&cid, 1, "m1", creator, at_ms, created);
-    app.store
-        .create_conversation(&conversation, &members, &first)
-        .await
-        .unwrap();
+    let stored = app
+        .store
+        .create_conversation(&conversation, &members, &first);
+    assert_eq!(stored.await.unwrap(), Created::Now);
     cid
 }
 

@@ -657,12 +657,22 @@ async fn a_demotion_committed_just_before_an_add_is_sent_refuses_the_add() {
 struct Conflicts {
     left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     faking: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Cancel with a refusal that no retry changes (`ValidationError`, as for an item that
+    /// would outgrow 400 KB) instead of a conflict.
+    refusing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Conflicts {
     /// The next `n` transactions meet a conflict.
     fn next(&self, n: usize) {
         self.left.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The next `n` transactions are refused for no condition.
+    fn refuse(&self, n: usize) {
+        self.refusing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.next(n);
     }
 
     /// Conflicts still to come.
@@ -708,14 +718,18 @@ impl aws_sdk_dynamodb::config::Intercept for Conflicts {
         if !self.faking.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
+        let reason = match self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            true => {
+                serde_json::json!({ "Code": "ValidationError", "Message": "Item size to update has exceeded the maximum allowed size" })
+            }
+            false => {
+                serde_json::json!({ "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" })
+            }
+        };
         let body = serde_json::json!({
             "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-            "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
-            "CancellationReasons": [
-                { "Code": "None" },
-                { "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" },
-                { "Code": "None" }
-            ]
+            "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+            "CancellationReasons": [{ "Code": "None" }, reason, { "Code": "None" }]
         })
         .to_string();
         let response = context.response_mut();
@@ -817,6 +831,21 @@ async fn conflicts_that_persist_are_answered_unavailable() {
     conflicts.next(0);
     let groups = client(app, "bob").conversations(Query::new()).await.ok();
     assert!(groups.conversations.is_empty(), "{groups:?}");
+}
+
+/// A transaction DynamoDB refuses for no condition (a part that would make an item outgrow
+/// 400 KB) is answered at once as a server fault, not sent again and again for seconds as if it
+/// had lost the race for its seq.
+#[tokio::test]
+async fn a_send_refused_for_no_condition_is_not_retried() {
+    let (app, conflicts) = conflicting_stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    conflicts.refuse(usize::MAX);
+    let sent = client(app, "alice")
+        .post_message(&cid, &unique("m"), "hello")
+        .await;
+    assert_eq!(sent.error(), (500, ErrorCode::Internal));
+    assert_eq!(usize::MAX - conflicts.left(), 1, "one transaction sent");
 }
 
 /// Every body is a JSON object (docs/openapi.yaml: `type: object`, no other properties), but

@@ -230,3 +230,107 @@ async fn a_batch_of_names_is_one_storage_round_trip() {
     let r = client(app, "alice").users(&["a b"]).await;
     assert_eq!(r.error(), (400, ErrorCode::InvalidUserId));
 }
+
+/// Anyone may put anyone in a group, but that alone names nobody for good: put in a group and
+/// taken out again by its owner, a person is a stranger to the owner once more (their name and
+/// profile item are theirs, not the owner's to keep or grow). What the person does themselves
+/// (writing there, leaving) keeps the group naming them, as history needs.
+#[tokio::test]
+async fn being_put_in_a_group_and_taken_out_by_others_names_nobody() {
+    let app = stack().await;
+    client(app, "alice")
+        .update_me(json!({"display_name": "Alice"}))
+        .await
+        .ok();
+    let carol = client(app, "carol");
+    let unknown = carol.users(&["no-such-user"]).await;
+    let cid = create_group(app, "carol", &["alice"]).await;
+    // While she is in it, her name shows, as adding a phone number does.
+    let named = vec![("alice", Some("Alice"))];
+    assert_eq!(names(&carol.users(&["alice"]).await.ok().users), named);
+    assert_eq!(carol.remove_member(&cid, "alice").await.status, 204);
+    let after = carol.users(&["alice"]).await;
+    assert_eq!((after.status, &after.json), (200, &unknown.json));
+    let profile = app.store.get_profile("alice").await.unwrap().unwrap();
+    assert!(!profile.groups_ever.contains(&cid), "{profile:?}");
+
+    // She wrote there before being taken out: named for those still in it.
+    let dave = client(app, "dave");
+    let wrote = create_group(app, "dave", &["alice"]).await;
+    send_text(app, &wrote, "alice", "hello").await;
+    assert_eq!(dave.remove_member(&wrote, "alice").await.status, 204);
+    assert_eq!(names(&dave.users(&["alice"]).await.ok().users), named);
+
+    // She left herself: the same.
+    let erin = client(app, "erin");
+    let left = create_group(app, "erin", &["alice"]).await;
+    let alice = client(app, "alice");
+    assert_eq!(alice.remove_member(&left, "alice").await.status, 204);
+    assert_eq!(names(&erin.users(&["alice"]).await.ok().users), named);
+}
+
+/// Sets `user`'s current groups straight in the table (the API would take a thousand calls).
+async fn put_in_groups(app: &shared::App, user: &str, groups: Vec<String>, add: bool) {
+    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+    let ddb = shared::infra::aws::dynamodb_client(&sdk);
+    let action = if add { "ADD" } else { "DELETE" };
+    ddb.update_item()
+        .table_name(&app.config.tables.profiles)
+        .key(
+            "user_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(user.into()),
+        )
+        .update_expression(format!("{action} groups :g"))
+        .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::Ss(groups))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A person is in at most `MAX_GROUPS_PER_USER` groups. Each membership grows their profile
+/// item, which anyone can make happen by adding them, so the bound is checked inside every
+/// join: creating a group with them, adding them, their own link or group. A clear 409 with
+/// nothing written, never a transaction DynamoDB refuses at 400 KB.
+#[tokio::test]
+async fn no_one_is_put_in_more_than_the_most_groups() {
+    use shared::config::MAX_GROUPS_PER_USER;
+    let app = stack().await;
+    let full: Vec<String> = (0..MAX_GROUPS_PER_USER)
+        .map(|i| format!("g{i:04}"))
+        .collect();
+    put_in_groups(app, "alice", full, true).await;
+    let bob = client(app, "bob");
+    let alice = client(app, "alice");
+
+    let created = bob.create_conversation("Team", &["alice"]).await;
+    assert_eq!(created.error(), (409, ErrorCode::TooManyGroups));
+    assert!(created
+        .failure()
+        .message
+        .starts_with("alice is in 1000 groups"));
+    assert!(bob
+        .conversations(Query::new())
+        .await
+        .ok()
+        .conversations
+        .is_empty());
+
+    let cid = create_group(app, "bob", &[]).await;
+    let added = bob.add_member(&cid, "alice", None).await;
+    assert_eq!(added.error(), (409, ErrorCode::TooManyGroups));
+    let link = bob.create_invite(&cid, json!({})).await.created();
+    let joined = alice.accept_invite(&link.code).await;
+    assert_eq!(joined.error(), (409, ErrorCode::TooManyGroups));
+    assert!(joined
+        .failure()
+        .message
+        .starts_with("you are in 1000 groups"));
+    let own = alice.create_conversation("Mine", &[]).await;
+    assert_eq!(own.error(), (409, ErrorCode::TooManyGroups));
+    let members = bob.members(&cid, Query::new()).await.ok().members;
+    assert_eq!(members.len(), 1, "nothing written: {members:?}");
+
+    // One group fewer, and she can be added again.
+    put_in_groups(app, "alice", vec!["g0000".into()], false).await;
+    bob.add_member(&cid, "alice", None).await.created();
+}

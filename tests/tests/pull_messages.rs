@@ -225,6 +225,7 @@ async fn file_messages_carry_their_file_summary() {
 #[tokio::test]
 async fn handler_answers_an_api_gateway_v2_event() {
     use shared::domain::model::*;
+    use shared::infra::store::Created;
     let app = stack().await;
     let cid = "demo-team";
     let now = shared::domain::time::now_ms();
@@ -245,6 +246,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         joined_at_ms: now,
         read_seq: 1,
         manages_since_ms: None,
+        acted: true,
     };
     let first = Message {
         conversation_id: cid.into(),
@@ -257,10 +259,11 @@ async fn handler_answers_an_api_gateway_v2_event() {
             "alice",
         )),
     };
-    app.store
+    let stored = app
+        .store
         .create_conversation(&conversation, &[alice], &first)
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(stored.unwrap(), Created::Now);
     send_text(app, cid, "alice", "from the event test").await;
 
     let event = std::fs::read_to_string(concat!(

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 
 use super::{as_member, require_member, Paging};
+use crate::config::MAX_GROUPS_PER_USER;
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, ConversationsAfter};
 use crate::domain::model::{
@@ -14,7 +15,7 @@ use crate::domain::model::{
     SystemEventKind,
 };
 use crate::domain::{ids, time};
-use crate::infra::store::MAX_INITIAL_MEMBERS;
+use crate::infra::store::{Created, MAX_INITIAL_MEMBERS};
 use crate::{ApiError, App};
 
 const MAX_TITLE_CHARS: usize = 200;
@@ -102,14 +103,20 @@ pub async fn create(
     // The creator wrote the first entry (read); for the others it is news (unread).
     let member =
         |u: &str, role, read| Member::new(&conversation.conversation_id, u, role, now, read);
-    let mut members = vec![member(&caller.user_id, Role::Owner, 1)];
+    let creator = Member {
+        acted: true,
+        ..member(&caller.user_id, Role::Owner, 1)
+    };
+    let mut members = vec![creator];
     members.extend(others.iter().map(|u| member(u, Role::Member, 0)));
-    if app
-        .store
+    let store = &app.store;
+    match store
         .create_conversation(&conversation, &members, &first)
         .await?
     {
-        return Ok((view(&conversation, Role::Owner), true));
+        Created::Now => return Ok((view(&conversation, Role::Owner), true)),
+        Created::TooManyGroups(user_id) => return Err(too_many_groups(caller, &user_id)),
+        Created::Exists => {}
     }
     // The id exists: only a retry of this caller's own request can name it (it is derived
     // from their id and key). Answer with the group as it is, if it is the same request.
@@ -127,6 +134,16 @@ pub async fn create(
     }
     let me = require_member(app, caller, &existing.conversation_id).await?;
     Ok((view(&existing, me.role), false))
+}
+
+/// The answer when a join would put `user_id` in more than [`MAX_GROUPS_PER_USER`] groups.
+pub(crate) fn too_many_groups(caller: &Caller, user_id: &str) -> ApiError {
+    let most = format!("{MAX_GROUPS_PER_USER} groups, the most one person can be in");
+    let message = match user_id == caller.user_id {
+        true => format!("you are in {most}; leave one first"),
+        false => format!("{user_id} is in {most}"),
+    };
+    ApiError::new(ErrorCode::TooManyGroups, message)
 }
 
 pub(crate) fn view(c: &Conversation, role: Role) -> ConversationView {

@@ -7,7 +7,9 @@
 use crate::domain::ids::ConversationId;
 use serde::{Deserialize, Serialize};
 
-use super::conversations::{system_message, view as conversation_view, ConversationView};
+use super::conversations::{
+    system_message, too_many_groups, view as conversation_view, ConversationView,
+};
 use super::{require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, InvitesAfter};
@@ -356,11 +358,14 @@ pub async fn accept(
         .append_message(
             append,
             |seq| {
-                let joined = Member::new(cid, &caller.user_id, Role::Member, now, seq);
+                let joined = Member {
+                    acted: true,
+                    ..Member::new(cid, &caller.user_id, Role::Member, now, seq)
+                };
                 vec![
                     put_member_if_absent(&app.store, &joined),
                     use_invite(&app.store, code, now),
-                    profile_joined(&app.store, &caller.user_id, cid),
+                    profile_joined(&app.store, &caller.user_id, cid, true),
                 ]
             },
             event,
@@ -377,6 +382,7 @@ pub async fn accept(
                 .map_or(Role::Member, |m| m.role);
             Ok((conversation_view(&conversation, role), false))
         }
+        AppendOutcome::ExtraConditionFailed(2) => Err(too_many_groups(caller, &caller.user_id)),
         // Revoked, expired or used up meanwhile, or the inviter may no longer invite.
         AppendOutcome::ExtraConditionFailed(_) | AppendOutcome::NotAllowed => Err(invite_gone()),
         AppendOutcome::Duplicate(_) | AppendOutcome::NoConversation | AppendOutcome::LastOwner => {

@@ -5,7 +5,7 @@ use crate::domain::ids::{ConversationId, UserId};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::conversations::system_message;
+use super::conversations::{system_message, too_many_groups};
 use super::{as_member, require_member, Paging};
 use crate::domain::caller::Caller;
 use crate::domain::cursor::{self, MembersAfter};
@@ -123,7 +123,7 @@ pub async fn add(
                 };
                 vec![
                     put_member_if_absent(&app.store, &added),
-                    profile_joined(&app.store, &member.user_id, conversation_id),
+                    profile_joined(&app.store, &member.user_id, conversation_id, false),
                 ]
             },
             event,
@@ -131,6 +131,7 @@ pub async fn add(
         .await?;
     match outcome {
         AppendOutcome::Appended(_) => Ok((MemberView::from(&member), true)),
+        AppendOutcome::ExtraConditionFailed(1) => Err(too_many_groups(caller, &new.user_id)),
         AppendOutcome::ExtraConditionFailed(_) => {
             let existing = app
                 .store
@@ -216,7 +217,7 @@ pub async fn remove(
                 |_| {
                     vec![
                         delete_member_with_role(&app.store, conversation_id, user_id, target.role),
-                        profile_left(&app.store, user_id, conversation_id),
+                        profile_left(&app.store, user_id, conversation_id, leaving),
                     ]
                 },
                 event,

@@ -150,10 +150,12 @@ pub async fn users(app: &App, caller: &Caller, ids_param: &str) -> Result<UserLi
     })
 }
 
-/// Whether `viewer` may see `other`'s profile: they are in a group now that `other` is or was
-/// in (so names in a group's history stay names after their author left).
+/// Whether `viewer` may see `other`'s profile: they are in a group now that `other` is in, or
+/// was in by their own doing (so names in a group's history stay names after their author
+/// left, but being put in a group and taken out again by someone else names nobody).
 pub fn may_see(viewer: &Profile, other: &Profile) -> bool {
-    viewer.groups.iter().any(|g| other.groups_ever.contains(g))
+    let named_in = |g: &String| other.groups.contains(g) || other.groups_ever.contains(g);
+    viewer.groups.iter().any(named_in)
 }
 
 /// What `viewer_id` sees of `p` (who may see it is decided before).
@@ -211,6 +213,8 @@ mod tests {
     fn names_are_visible_to_who_shares_a_group_now_or_its_history() {
         let viewer = profile("v", &["g1"], &["g1", "g0"]);
         assert!(may_see(&viewer, &profile("a", &["g1"], &["g1"])));
+        // Put in g1 by someone else, nothing done there yet: named while in it.
+        assert!(may_see(&viewer, &profile("e", &["g1"], &[])));
         // Left g1, but wrote its history: still named there.
         assert!(may_see(&viewer, &profile("b", &[], &["g1"])));
         // Shares only a group the viewer left: a stranger now.

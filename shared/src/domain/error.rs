@@ -31,6 +31,7 @@ pub enum ErrorCode {
     InvalidPreviewSize,
     TooManyIds,
     TooManyMembers,
+    TooManyGroups,
     InvalidFilter,
     QueryTooShort,
     QueryTooLong,
@@ -98,7 +99,7 @@ impl ErrorCode {
             MethodNotAllowed => 405,
             FileNotReady | PreviewNotReady | ClientMsgIdReused | UploadCompleted
             | UploadMissing | SizeMismatch | ChecksumMismatch | ChecksumUnverified
-            | UploadIncomplete | NotMultipart | LastOwner => 409,
+            | UploadIncomplete | NotMultipart | LastOwner | TooManyGroups => 409,
             FileGone | InviteGone => 410,
             TextTooLong | FileTooLarge | BodyTooLarge => 413,
             Internal => 500,

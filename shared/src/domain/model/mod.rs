@@ -70,6 +70,10 @@ pub struct Member {
     /// When they last became an owner or admin from neither (kept from owner to admin and
     /// back); `None` for plain members and for items stored before it was kept.
     pub manages_since_ms: Option<i64>,
+    /// Whether they have done something here themselves (joined by their own doing, or
+    /// written an entry): from then on the group keeps their name visible after they leave
+    /// (their profile's `groups_ever`). Being put in a group by someone else is not enough.
+    pub acted: bool,
 }
 
 impl Member {
@@ -83,6 +87,7 @@ impl Member {
             joined_at_ms: now,
             read_seq,
             manages_since_ms: role.can_manage_members().then_some(now),
+            acted: false,
         }
     }
 

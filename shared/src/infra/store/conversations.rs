@@ -17,15 +17,26 @@ use crate::ApiError;
 /// member with the update of their profile's groups.
 pub const MAX_INITIAL_MEMBERS: usize = 49;
 
+/// How a [`Store::create_conversation`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    Now,
+    /// A conversation with this id exists.
+    Exists,
+    /// This member is in the most groups one person may be in.
+    TooManyGroups(String),
+}
+
 impl Store {
     /// Creates the conversation, its members and its first (system) message in one transaction.
-    /// `false`: a conversation with this id exists (nothing was written).
+    /// Nothing is written unless it answers [`Created::Now`]. The first member is the creator,
+    /// who joins by their own doing.
     pub async fn create_conversation(
         &self,
         conversation: &Conversation,
         members: &[Member],
         first_message: &Message,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Created, ApiError> {
         debug_assert_eq!(conversation.last_seq, first_message.seq);
         let owners = members.iter().filter(|m| m.role == Role::Owner).count();
         let item = conversation_item(conversation, owners);
@@ -33,14 +44,22 @@ impl Store {
             put_new(&self.tables.conversations, item, "conversation_id"),
             self.put_new_message(first_message),
         ];
-        for m in members {
+        for (i, m) in members.iter().enumerate() {
             items.push(put_member_if_absent(self, m));
-            items.push(profile_joined(self, &m.user_id, &m.conversation_id));
+            items.push(profile_joined(self, &m.user_id, &m.conversation_id, i == 0));
         }
-        match self.transact(items, "conversations.create").await? {
-            Ok(()) => Ok(true),
-            Err(cancelled) if condition_failed(&cancelled.reasons, 0) => Ok(false),
-            Err(cancelled) => Err(cancelled.error),
+        let cancelled = match self.transact(items, "conversations.create").await? {
+            Ok(()) => return Ok(Created::Now),
+            Err(cancelled) => cancelled,
+        };
+        let failed = |i: usize| condition_failed(&cancelled.reasons, i);
+        if failed(0) {
+            return Ok(Created::Exists);
+        }
+        // Each member's profile part follows their member part: 3, 5, 7, …
+        match (0..members.len()).find(|m| failed(3 + 2 * m)) {
+            Some(m) => Ok(Created::TooManyGroups(members[m].user_id.clone())),
+            None => Err(cancelled.error),
         }
     }
 

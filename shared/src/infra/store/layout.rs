@@ -22,6 +22,7 @@ fn shape(item: &Item) -> BTreeMap<String, &'static str> {
                 AttributeValue::N(_) => "N",
                 AttributeValue::L(_) => "L",
                 AttributeValue::M(_) => "M",
+                AttributeValue::Bool(_) => "BOOL",
                 _ => "other",
             };
             (k.clone(), t)
@@ -123,6 +124,7 @@ fn member_layout() {
         joined_at_ms: 5,
         read_seq: 4,
         manages_since_ms: Some(6),
+        acted: true,
     };
     let item = member_item(&m);
     assert_eq!(
@@ -134,6 +136,7 @@ fn member_layout() {
             ("joined_at", "N"),
             ("read_seq", "N"),
             ("manages_since", "N"),
+            ("acted", "BOOL"),
         ])
     );
     assert_eq!(item["role"], AttributeValue::S("admin".into()));
@@ -146,6 +149,11 @@ fn member_layout() {
     before.remove("manages_since");
     let plain = member_from_item(&before).unwrap();
     assert_eq!(plain.manages_since_ms, None);
+    // Until they act (and on items from before it was kept), no `acted`.
+    before.remove("acted");
+    assert!(!member_from_item(&before).unwrap().acted);
+    let put_in = Member { acted: false, ..m };
+    assert!(!member_item(&put_in).contains_key("acted"));
     assert!(
         plain.has_managed_since(5) && !plain.has_managed_since(4),
         "from joining"

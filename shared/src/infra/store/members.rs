@@ -125,6 +125,8 @@ struct MemberRow {
     /// Absent on memberships stored before read markers (read as 0).
     read_seq: Option<u64>,
     manages_since: Option<i64>,
+    /// Absent until the member acts here (`Member::acted`).
+    acted: Option<bool>,
 }
 
 pub(super) fn member_item(m: &Member) -> Item {
@@ -135,6 +137,7 @@ pub(super) fn member_item(m: &Member) -> Item {
         joined_at: m.joined_at_ms,
         read_seq: Some(m.read_seq),
         manages_since: m.manages_since_ms,
+        acted: m.acted.then_some(true),
     })
 }
 
@@ -215,5 +218,6 @@ pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {
         joined_at_ms: row.joined_at,
         read_seq: row.read_seq.unwrap_or(0),
         manages_since_ms: row.manages_since,
+        acted: row.acted.unwrap_or(false),
     })
 }

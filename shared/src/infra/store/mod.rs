@@ -35,7 +35,7 @@ use crate::config::Tables;
 use crate::ApiError;
 
 pub use connections::{Connection, MAX_CONNECTION_LIFETIME};
-pub use conversations::MAX_INITIAL_MEMBERS;
+pub use conversations::{Created, MAX_INITIAL_MEMBERS};
 pub use files::FilePage;
 pub use invites::{use_invite, Invite, PutInvite};
 pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};

@@ -1,15 +1,18 @@
 //! Profiles table: `user_id` (hash). A person's display name, their email (shown to others only
 //! if they choose), when they first signed in, and the groups they are in now (`groups`) and
-//! have ever been in (`groups_ever`). The two sets are kept inside every membership write
-//! ([`profile_joined`], [`profile_left`]), so whether two people share a group, and so may see
+//! have been in by their own doing (`groups_ever`: joined themselves, wrote there, or left).
+//! The two sets are kept inside every membership write and first own entry ([`profile_joined`],
+//! [`profile_left`], [`profile_acted`]), so whether two people share a group, and so may see
 //! each other's names, is one BatchGetItem away and never stale.
 
 use std::collections::{HashMap, HashSet};
 
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 
 use super::codec::{key, n, s, update, update_part, Item};
 use super::{Read, Store};
+use crate::config::MAX_GROUPS_PER_USER;
 use crate::domain::model::Profile;
 use crate::ApiError;
 
@@ -120,20 +123,52 @@ impl Store {
     }
 }
 
-/// Transaction part for every write that makes `user_id` a member of `conversation_id`.
-pub fn profile_joined(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
-    profile_groups(
-        store,
-        user_id,
-        conversation_id,
-        "ADD groups :g, groups_ever :g",
+/// Transaction part for every write that makes `user_id` a member of `conversation_id`,
+/// refused (its condition fails) when they are in [`MAX_GROUPS_PER_USER`] groups already.
+/// `own_doing` (they created the group or accepted a link) also keeps the group naming them
+/// after they leave; someone else putting them in does not, or anyone could both learn a
+/// stranger's name for good and grow the stranger's item without bound (add, then remove).
+pub fn profile_joined(
+    store: &Store,
+    user_id: &str,
+    conversation_id: &str,
+    own_doing: bool,
+) -> TransactWriteItem {
+    let expression = match own_doing {
+        true => "ADD groups :g, groups_ever :g",
+        false => "ADD groups :g",
+    };
+    update_part(
+        profile_groups(store, user_id, conversation_id, expression)
+            .condition_expression("attribute_not_exists(groups) OR size(groups) < :most")
+            .expression_attribute_values(":most", n(MAX_GROUPS_PER_USER)),
     )
 }
 
-/// Transaction part for every write that ends `user_id`'s membership. `groups_ever` keeps the
-/// group: people still in it go on seeing the name of who wrote its history.
-pub fn profile_left(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
-    profile_groups(store, user_id, conversation_id, "DELETE groups :g")
+/// Transaction part for every write that ends `user_id`'s membership. Leaving is their own
+/// doing, so the group keeps naming them for the people still in it (`groups_ever`).
+pub fn profile_left(
+    store: &Store,
+    user_id: &str,
+    conversation_id: &str,
+    own_doing: bool,
+) -> TransactWriteItem {
+    let expression = match own_doing {
+        true => "DELETE groups :g ADD groups_ever :g",
+        false => "DELETE groups :g",
+    };
+    update_part(profile_groups(store, user_id, conversation_id, expression))
+}
+
+/// Transaction part for a member's first own entry in a group they were put in by someone
+/// else: from now on the group keeps naming them (see [`profile_joined`]).
+pub fn profile_acted(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
+    update_part(profile_groups(
+        store,
+        user_id,
+        conversation_id,
+        "ADD groups_ever :g",
+    ))
 }
 
 fn profile_groups(
@@ -141,13 +176,11 @@ fn profile_groups(
     user_id: &str,
     conversation_id: &str,
     expression: &str,
-) -> TransactWriteItem {
+) -> UpdateBuilder {
     let group = AttributeValue::Ss(vec![conversation_id.to_string()]);
-    update_part(
-        update(&store.tables.profiles, [("user_id", s(user_id))])
-            .update_expression(expression)
-            .expression_attribute_values(":g", group),
-    )
+    update(&store.tables.profiles, [("user_id", s(user_id))])
+        .update_expression(expression)
+        .expression_attribute_values(":g", group)
 }
 
 /// Profiles are read field by field (string sets have no plain serde shape); an item holds only
