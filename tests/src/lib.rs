@@ -415,6 +415,10 @@ impl CallCounter {
             self.0.max_in_flight.load(Ordering::SeqCst),
         )
     }
+    /// Calls sent and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.0.in_flight.load(Ordering::SeqCst)
+    }
     /// Items read by Queries (and Scans) since the last reset: matches and misses alike.
     pub fn items_scanned(&self) -> usize {
         self.0.scanned.load(Ordering::SeqCst)

@@ -803,3 +803,144 @@ async fn a_fan_out_that_keeps_failing_is_given_up_after_the_templates_retries() 
     assert_eq!(seqs(&phone.frames(1).await), vec![next.seq]);
     assert_eq!(fail.failed.load(Ordering::SeqCst), 4);
 }
+
+/// A delivery that counts posts in flight, and holds each one until `open` says so.
+struct HeldDelivery {
+    open: tokio::sync::watch::Sender<bool>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    /// (connection, conversation, seq) in the order the posts finished.
+    posted: std::sync::Mutex<Vec<(String, String, u64)>>,
+}
+
+impl shared::infra::push::fanout::Deliver for HeldDelivery {
+    async fn post(
+        &self,
+        connection_id: &str,
+        frame: &[u8],
+    ) -> shared::infra::push::fanout::Delivery {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        let mut open = self.open.subscribe();
+        open.wait_for(|open| *open).await.unwrap();
+        let frame: Frame = serde_json::from_slice(frame).unwrap();
+        self.posted.lock().unwrap().push((
+            connection_id.to_string(),
+            frame.conversation_id,
+            frame.message.seq,
+        ));
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        shared::infra::push::fanout::Delivery::Sent
+    }
+}
+
+/// A messages-stream INSERT of a text as Lambda hands it.
+fn text_record(cid: &str, seq: u64, number: usize) -> serde_json::Value {
+    let image = serde_json::json!({
+        "conversation_id": { "S": cid },
+        "seq": { "N": seq.to_string() },
+        "message_id": { "S": unique("m") },
+        "sender": { "S": "u0" },
+        "sent_at": { "N": "1795808460123" },
+        "kind": { "S": "text" },
+        "text": { "S": format!("message {seq}") },
+    });
+    serde_json::json!({
+        "eventID": format!("e{number}"),
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": { "conversation_id": image["conversation_id"], "seq": image["seq"] },
+            "NewImage": image,
+            "SequenceNumber": format!("{number:024}"),
+            "SizeBytes": 200,
+            "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Messages/stream/x"
+    })
+}
+
+/// One stream batch spans many conversations (up to 100 records): ten users with ten devices
+/// each, in twenty groups together, are 2,000 connections to post to. The posts in flight are
+/// bounded for the whole invocation, not per conversation (each is a socket, and Lambda allows
+/// 1,024 file descriptors), and so are the conversations whose recipients are read at once;
+/// every connection still gets each conversation's frames in `seq` order. Every post is held
+/// until all recipients are read, so every post the fan-out lets start is in flight at once.
+#[tokio::test]
+async fn one_batch_of_many_groups_keeps_posts_and_reads_within_the_invocations_bounds() {
+    use shared::infra::push::fanout::{fan_out, CONCURRENT_POSTS, CONCURRENT_READS};
+    const GROUPS: usize = 20;
+    let (app, calls) = groupshare_tests::counted_stack().await;
+    let users: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+    let others: Vec<&str> = users[1..].iter().map(String::as_str).collect();
+    let now_s = shared::domain::time::now_ms() / 1000;
+    for user in &users {
+        for device in 0..10 {
+            let connection = format!("{user}-device-{device}");
+            assert!(app
+                .store
+                .put_connection(user, &connection, now_s - 60, 10)
+                .await
+                .unwrap());
+        }
+    }
+    let mut records = Vec::new();
+    for _ in 0..GROUPS {
+        let cid = groupshare_tests::create_group(app, "u0", &others).await;
+        for seq in [2, 3] {
+            records.push(text_record(&cid, seq, records.len() + 1));
+        }
+    }
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+
+    let delivery = HeldDelivery {
+        open: tokio::sync::watch::channel(false).0,
+        in_flight: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+        posted: Default::default(),
+    };
+    calls.reset();
+    // Each group's recipients are one members Query and one connections BatchGetItem.
+    let all_read = || {
+        let batch_gets = calls
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "BatchGetItem")
+            .count();
+        batch_gets == GROUPS && calls.in_flight() == 0
+    };
+    let ((report, response), ()) =
+        tokio::join!(fan_out(&app.store, &delivery, &event, now_s), async {
+            while !all_read() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            delivery.open.send_replace(true);
+        });
+
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(report.connections, GROUPS * 100);
+    assert_eq!(report.sent, GROUPS * 100 * 2);
+    let peak = delivery.peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= CONCURRENT_POSTS,
+        "{peak} posts in flight at once, over {CONCURRENT_POSTS}"
+    );
+    let (_, reads_at_once) = calls.read();
+    assert!(
+        reads_at_once <= CONCURRENT_READS,
+        "{reads_at_once} DynamoDB reads in flight at once, over {CONCURRENT_READS}"
+    );
+    let posted = delivery.posted.lock().unwrap();
+    let mut seqs: std::collections::HashMap<(&str, &str), Vec<u64>> = Default::default();
+    for (connection, cid, seq) in posted.iter() {
+        seqs.entry((connection, cid)).or_default().push(*seq);
+    }
+    assert_eq!(seqs.len(), GROUPS * 100);
+    assert!(
+        seqs.values().all(|s| s == &[2, 3]),
+        "in seq order: {seqs:?}"
+    );
+}

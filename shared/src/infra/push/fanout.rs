@@ -4,9 +4,11 @@
 //!
 //! Per batch and conversation: the member ids (one strongly consistent query, key only), their
 //! connections (BatchGetItem, 100 users per round trip), then each message's frame, serialised
-//! once, posted to every connection, [`CONCURRENT_POSTS`] connections at a time. One connection
-//! gets its frames one after another, so it sees a conversation's messages in `seq` order (the
-//! stream keeps one conversation's records in order: they share a partition key). A connection
+//! once, posted to every connection. The bounds are per invocation, not per conversation (a
+//! batch can hold a hundred conversations): [`CONCURRENT_READS`] conversations read at once and
+//! [`CONCURRENT_POSTS`] posts in flight across the whole batch. One connection gets a
+//! conversation's frames one after another, so it sees its messages in `seq` order (the stream
+//! keeps one conversation's records in order: they share a partition key). A connection
 //! API Gateway reports gone (410) is forgotten and gets nothing more, unless it was recorded
 //! moments ago (see [`OPENING_GRACE_S`]).
 //!
@@ -24,6 +26,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 
 use super::markers::{is_member_record, marker_of, push_markers};
 use super::Frame;
@@ -31,10 +34,15 @@ use crate::domain::model::Message;
 use crate::infra::store::{message_from_image, Connection, MarkerMove, Store};
 use crate::ApiError;
 
-/// Connections posted to at once by one fan-out. Each post is one HTTPS request to API
-/// Gateway's management API; 100 in flight keeps a 2,000-connection group to about twenty
-/// round trips of latency without opening more sockets than a 1 GB function handles easily.
+/// Posts in flight at once in one invocation, whatever its conversations (each connection
+/// holds one slot while it gets its frames). Each post is one HTTPS request to API Gateway's
+/// management API on its own socket (HTTP/1.1), and Lambda allows 1,024 file descriptors: 100
+/// keeps a 2,000-connection group to about twenty round trips of latency, far under that.
 pub const CONCURRENT_POSTS: usize = 100;
+
+/// Conversations of one invocation whose recipients (members, then their connections) are read
+/// at once; each holds at most `CONCURRENT_BATCHES` DynamoDB requests in flight.
+pub const CONCURRENT_READS: usize = 8;
 
 /// How long after its record is written a connection answering 410 is taken to be still
 /// opening rather than gone. `$connect` records the connection before it returns, and API
@@ -122,11 +130,22 @@ pub async fn fan_out<D: Deliver>(
 
     report.markers = markers.len();
     let moves: Vec<MarkerMove> = markers.iter().map(|(_, m)| m.clone()).collect();
+    // Shared by every conversation of the batch: the bounds hold per invocation.
+    let reading = Semaphore::new(CONCURRENT_READS);
+    let posting = Semaphore::new(CONCURRENT_POSTS);
     let (outcomes, marked) = futures::future::join(
         futures::future::join_all(conversations.iter().map(|(conversation, messages)| {
-            push_conversation(store, deliver, conversation, messages, now_s)
+            push_conversation(
+                store,
+                deliver,
+                &reading,
+                &posting,
+                conversation,
+                messages,
+                now_s,
+            )
         })),
-        push_markers(store, deliver, &moves, now_s),
+        push_markers(store, deliver, &posting, &moves, now_s),
     )
     .await;
 
@@ -215,12 +234,18 @@ impl Report {
 async fn push_conversation<D: Deliver>(
     store: &Store,
     deliver: &D,
+    reading: &Semaphore,
+    posting: &Semaphore,
     conversation_id: &str,
     messages: &[(usize, Message)],
     now_s: i64,
 ) -> Result<Counts, ApiError> {
-    let members = store.member_ids(conversation_id).await?;
-    let connections = store.connections_of(&members, now_s).await?;
+    let connections = {
+        // Released before posting: a conversation waiting for post slots reads nothing.
+        let _slot = reading.acquire().await.expect("never closed");
+        let members = store.member_ids(conversation_id).await?;
+        store.connections_of(&members, now_s).await?
+    };
     // Only the newest image of each seq in the batch: a tombstone later in it replaces the
     // text it deleted, which a redelivered batch (or a recall right after the send) would
     // otherwise push again, to members who never had it among them.
@@ -232,14 +257,16 @@ async fn push_conversation<D: Deliver>(
         .map(|(_, (_, m))| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
         .collect();
     let posts = connections.into_iter().map(|c| (c, frames.clone()));
-    Ok(post_each(store, deliver, posts.collect(), now_s).await)
+    Ok(post_each(store, deliver, posting, posts.collect(), now_s).await)
 }
 
-/// Posts each connection its frames ([`post_all`]), [`CONCURRENT_POSTS`] connections at a
-/// time. Owned items: a stream of borrowed ones trips the compiler's Send check in the handler.
+/// Posts each connection its frames ([`post_all`]), each connection holding one of the
+/// invocation's `posting` slots ([`CONCURRENT_POSTS`]) meanwhile. Owned items: a stream of
+/// borrowed ones trips the compiler's Send check in the handler.
 pub(super) async fn post_each<D: Deliver, F: AsRef<[Vec<u8>]>>(
     store: &Store,
     deliver: &D,
+    posting: &Semaphore,
     posts: Vec<(Connection, F)>,
     now_s: i64,
 ) -> Counts {
@@ -249,6 +276,7 @@ pub(super) async fn post_each<D: Deliver, F: AsRef<[Vec<u8>]>>(
     };
     let mut outcomes = futures::stream::iter(posts)
         .map(|(connection, frames)| async move {
+            let _slot = posting.acquire().await.expect("never closed");
             post_all(store, deliver, connection, frames.as_ref(), now_s).await
         })
         .buffer_unordered(CONCURRENT_POSTS);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
+use tokio::sync::Semaphore;
 
 use super::fanout::{post_each, Counts, Deliver};
 use super::ReadFrame;
@@ -35,10 +36,12 @@ pub fn marker_of(record: &EventRecord) -> Result<Option<MarkerMove>, ApiError> {
     marker_from_images(&new, &old)
 }
 
-/// Posts each move to its user's connections (one connections read for all the batch's users).
+/// Posts each move to its user's connections (one connections read for all the batch's users),
+/// within the invocation's `posting` slots.
 pub async fn push_markers<D: Deliver>(
     store: &Store,
     deliver: &D,
+    posting: &Semaphore,
     moves: &[MarkerMove],
     now_s: i64,
 ) -> Result<Counts, ApiError> {
@@ -61,5 +64,5 @@ pub async fn push_markers<D: Deliver>(
             (connection, frames)
         })
         .collect();
-    Ok(post_each(store, deliver, posts, now_s).await)
+    Ok(post_each(store, deliver, posting, posts, now_s).await)
 }
