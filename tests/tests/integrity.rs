@@ -184,6 +184,81 @@ async fn bytes_posted_with_an_old_form_after_completion_never_reach_members() {
     assert_eq!(again, [upload_completed::RecordOutcome::AlreadyComplete]);
 }
 
+/// Forced: alice's completion checks the version she posted, then (before its transaction is
+/// sent) her client posts the same form again, as a retry of a POST whose answer it lost, and
+/// that version's S3 event is handled up to its own transaction, where alice's commits. The
+/// event loses the race with the later version current: left there, it would make the completed
+/// version noncurrent, and the bucket deletes noncurrent versions after a day.
+#[tokio::test]
+async fn a_version_whose_event_loses_the_completion_race_is_deleted() {
+    let (app, event_hook) = raced_stack().await;
+    let completion_hook = BeforeTransaction::default();
+    let completer = intercepted(app, completion_hook.clone());
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let first = b"the agreed plan".to_vec();
+    let body = upload_body("retried", "plan.txt", first.len(), "text/plain", None);
+    let ticket = client(app, "alice")
+        .create_upload(&cid, body)
+        .await
+        .created();
+    assert!(post_form(&ticket.upload, first.clone())
+        .await
+        .status()
+        .is_success());
+
+    // Alice's completion, on a thread of its own, stops just before its transaction.
+    let (at_transaction, reached) = futures::channel::oneshot::channel();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    completion_hook.arm(move || {
+        at_transaction.send(()).unwrap();
+        wait.recv().unwrap();
+    });
+    let (group, file_id) = (cid.clone(), ticket.file_id.clone());
+    let alice_completes = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let completed = client(completer, "alice")
+                .complete_upload(&group, &file_id)
+                .await;
+            assert_eq!(completed.status, 201, "{:?}", completed.json);
+        })
+    });
+    reached.await.unwrap();
+
+    // The same form again (other bytes of the same size: no hash was declared).
+    let retried = b"the other plan!".to_vec();
+    assert_eq!(retried.len(), first.len());
+    assert!(post_form(&ticket.upload, retried)
+        .await
+        .status()
+        .is_success());
+    let key = shared::infra::blob::object_key(&cid, &ticket.file_id, app.config.retention_days);
+    let stored = versions(app, &key).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    // Its event reads the file pending and checks the new version; alice's commits first.
+    event_hook.arm(move || {
+        go.send(()).unwrap();
+        alice_completes.join().expect("alice's completion ran");
+    });
+    let bucket = app.config.bucket.clone().unwrap();
+    let outcome = upload_completed::handle(app, s3_event(&bucket, &key, Some(&stored[0])))
+        .await
+        .unwrap();
+    assert!(completion_hook.fired() && event_hook.fired());
+    assert_eq!(
+        outcome,
+        [upload_completed::RecordOutcome::StrayVersionDeleted]
+    );
+    assert_eq!(versions(app, &key).await, vec![stored[1].clone()]);
+    assert_eq!(
+        download_bytes(app, "bob", &cid, &ticket.file_id).await,
+        first
+    );
+}
+
 /// With a declared hash the form itself carries it, and S3 refuses other bytes outright.
 #[tokio::test]
 async fn a_form_with_a_declared_hash_refuses_other_bytes() {

@@ -9,16 +9,18 @@ pub enum ObjectOutcome {
     Completed(u64),
     /// Already complete with this very object version: nothing to do.
     AlreadyComplete,
-    /// A version that is not the file's completed bytes (posted later with a stale form, or
-    /// for a file that can no longer complete) was deleted.
+    /// A version that is not the file's completed bytes (posted again with the same form,
+    /// before or after completion, or for a file that can no longer complete) was deleted.
     StrayVersionDeleted,
     /// Not a GroupShare upload, or not in a state to complete (logged, not retried).
     Skipped(String),
 }
 
 /// S3 says `key` (version `version_id`, in versioned buckets) was written. A pending file is
-/// completed as by the uploader's own call; for a file that is already complete or gone, any
-/// other version is deleted, so the completed bytes stay the only ones a member can get.
+/// completed as by the uploader's own call. Once the file is complete or gone (by this call or
+/// a racing one), any other version is deleted: the completed bytes stay the only ones a member
+/// can get, and stay current (a stray left current makes them noncurrent, and the bucket
+/// expires noncurrent versions after a day).
 pub async fn object_created(
     app: &App,
     key: &str,
@@ -33,20 +35,38 @@ pub async fn object_created(
     if file.conversation_id != conversation_id || file.s3_key != key {
         return Ok(ObjectOutcome::Skipped("key and record disagree".into()));
     }
-    if file.status != StoredFileStatus::Pending {
-        return match version_id {
-            Some(v) if file.s3_version.as_deref() != Some(v) => {
-                app.blobs.delete(key, Some(v)).await?;
-                tracing::warn!(file_id, "deleted an object version posted after completion");
-                Ok(ObjectOutcome::StrayVersionDeleted)
-            }
-            _ => Ok(ObjectOutcome::AlreadyComplete),
+    let (file, outcome) = if file.status == StoredFileStatus::Pending {
+        let outcome = match complete_file(app, file).await {
+            Ok((message, true)) => ObjectOutcome::Completed(message.seq),
+            Ok((_, false)) => ObjectOutcome::AlreadyComplete,
+            Err(e) if e.status >= 500 => return Err(e),
+            Err(e) => ObjectOutcome::Skipped(e.code.to_string()),
         };
-    }
-    match complete_file(app, file).await {
-        Ok((message, true)) => Ok(ObjectOutcome::Completed(message.seq)),
-        Ok((_, false)) => Ok(ObjectOutcome::AlreadyComplete),
-        Err(e) if e.status >= 500 => Err(e),
-        Err(e) => Ok(ObjectOutcome::Skipped(e.code.to_string())),
+        // Read again which version was pinned: a racing completion may have pinned another
+        // while this one checked its own (a retried POST's), or this one a later version.
+        match app.store.get_file(file_id).await? {
+            Some(file) => (file, outcome),
+            None => return Ok(outcome),
+        }
+    } else {
+        (file, ObjectOutcome::AlreadyComplete)
+    };
+    match version_id {
+        Some(v)
+            if file.status != StoredFileStatus::Pending
+                && file.s3_version.as_deref() != Some(v) =>
+        {
+            app.blobs.delete(key, Some(v)).await?;
+            tracing::warn!(
+                file_id,
+                "deleted an object version that is not the completed one"
+            );
+            // This call's own completion is still what it reports (its preview job is due).
+            Ok(match outcome {
+                ObjectOutcome::Completed(seq) => ObjectOutcome::Completed(seq),
+                _ => ObjectOutcome::StrayVersionDeleted,
+            })
+        }
+        _ => Ok(outcome),
     }
 }
