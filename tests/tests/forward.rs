@@ -530,3 +530,85 @@ async fn a_retried_forward_of_a_source_recalled_meanwhile_is_gone_not_a_500() {
     let retry = alice.forward(&source, &fid, &target, &msg).await;
     assert_eq!(retry.error(), (410, ErrorCode::FileGone));
 }
+
+/// Forced: two forwards with one `client_msg_id` into one group, of two different files, race.
+/// Both read "no earlier forward"; the other's pending record (of a file with no declared
+/// hash) is stored just before this one's. This one must be refused as a sequential reuse of
+/// the key is, not copy its bytes under the other's record (its name, "forwarded from" and
+/// unchecked bytes of the same size).
+#[tokio::test]
+async fn racing_forwards_of_two_files_with_one_client_msg_id_refuse_the_loser() {
+    use shared::domain::model::{ForwardSource, StoredFileStatus};
+    let (app, hook) = raced_stack().await;
+    let (source, target) = two_groups(app).await;
+    let other_source = create_group(app, "alice", &[]).await;
+    let alice = client(app, "alice");
+    // A file with no declared hash in one group, another of the same size in another.
+    let notes = b"the shared notes".to_vec();
+    let body = upload_body(&unique("u"), "notes.txt", notes.len(), "text/plain", None);
+    let ticket = alice.create_upload(&source, body).await.created();
+    assert!(post_form(&ticket.upload, notes.clone())
+        .await
+        .status()
+        .is_success());
+    alice
+        .complete_upload(&source, &ticket.file_id)
+        .await
+        .created();
+    let other_bytes = b"some other bytes".to_vec();
+    assert_eq!(other_bytes.len(), notes.len());
+    let other = upload(
+        app,
+        &other_source,
+        "alice",
+        "other.txt",
+        "text/plain",
+        &other_bytes,
+    )
+    .await;
+
+    // The pending record the forward of the notes stores, as `start` builds it.
+    let msg = unique("f");
+    let now = app.config.clock.now_ms();
+    let target_id =
+        shared::domain::ids::derived_id("groupshare-forward", &[&target, "alice", &msg]);
+    let mut racing = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+    racing.file_id = target_id.clone();
+    racing.conversation_id = target.clone();
+    racing.s3_key = shared::infra::blob::object_key(&target, &target_id, app.config.retention_days);
+    racing.uploaded_at_ms = now;
+    racing.expires_at_ms = None;
+    racing.status = StoredFileStatus::Pending;
+    racing.message_seq = None;
+    racing.upload_deadline_ms = Some(now + 15 * 60_000);
+    racing.s3_version = None;
+    racing.forwarded_from = Some(ForwardSource {
+        conversation_id: source.clone(),
+        file_id: ticket.file_id.clone(),
+    });
+    let key = racing.s3_key.clone();
+    let files = app.config.tables.files.clone();
+    hook.arm_before("PutItem", Some(&files), move || {
+        on_another_device(app, move |other| async move {
+            assert!(other.store.put_new_file(&racing).await.unwrap());
+        })
+    });
+    let lost = alice.forward(&other_source, &other, &target, &msg).await;
+    assert!(hook.fired(), "the other forward's record was stored first");
+    assert_eq!(
+        lost.error(),
+        (409, ErrorCode::ClientMsgIdReused),
+        "{:?}",
+        lost.json
+    );
+    assert!(file_messages(app, "carol", &target).await.is_empty());
+    assert_eq!(app.blobs.head(&key).await.unwrap(), None, "nothing copied");
+
+    // The winner, retried, forwards what it named.
+    let won = alice
+        .forward(&source, &ticket.file_id, &target, &msg)
+        .await
+        .created();
+    assert_eq!(won.file.name, "notes.txt");
+    assert_eq!(download(app, "carol", &target, &target_id).await, notes);
+}

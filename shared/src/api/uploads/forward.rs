@@ -61,32 +61,30 @@ pub async fn forward(
     };
     let now = app.config.clock.now_ms();
     let record = match earlier {
-        Some(earlier) => {
-            if earlier.forwarded_from.as_ref() != Some(&origin) || earlier.conversation_id != to {
-                return Err(ApiError::new(
-                    ErrorCode::ClientMsgIdReused,
-                    "client_msg_id was already used for a different forward",
-                ));
-            }
-            match earlier.status_at(now) {
-                // Its bytes may not be copied yet: the source must still be downloadable, as
-                // for a new forward (a recall purges the bytes the copy would read).
-                FileStatus::Pending => {
-                    crate::api::files::downloadable(&source, now)?;
-                    earlier
-                }
-                FileStatus::Deleted => return Err(gone_upload()),
-                FileStatus::Available | FileStatus::Expired => {
-                    let message = announced(app, &earlier).await?;
-                    return Ok(shown(message, &earlier, now, from));
-                }
-            }
-        }
+        Some(earlier) => earlier,
+        // A racing request with this `client_msg_id` may store its record first: `start` then
+        // returns that one, checked below as an earlier try is.
         None => {
             crate::api::files::downloadable(&source, now)?;
-            start(app, caller, &source, &to, &target_id, origin, now).await?
+            start(app, caller, &source, &to, &target_id, origin.clone(), now).await?
         }
     };
+    if record.forwarded_from.as_ref() != Some(&origin) || record.conversation_id != to {
+        return Err(ApiError::new(
+            ErrorCode::ClientMsgIdReused,
+            "client_msg_id was already used for a different forward",
+        ));
+    }
+    match record.status_at(now) {
+        // Its bytes may not be copied yet: the source must still be downloadable, as for a
+        // new forward (a recall purges the bytes the copy would read).
+        FileStatus::Pending => crate::api::files::downloadable(&source, now)?,
+        FileStatus::Deleted => return Err(gone_upload()),
+        FileStatus::Available | FileStatus::Expired => {
+            let message = announced(app, &record).await?;
+            return Ok(shown(message, &record, now, from));
+        }
+    }
     if let Err(e) = copy_bytes(app, &source, &record).await {
         // The source may have gone while it was copied (a recall or deletion removes its
         // bytes): then the answer is its state, as a download would give, not a storage fault.
@@ -105,8 +103,9 @@ pub async fn forward(
 }
 
 /// The pending record of a new forward: the source's name, type, size and checksum, a key
-/// under the target group and today's retention, and where it came from. A racing retry that
-/// stored its record first wins; its record is used.
+/// under the target group and today's retention, and where it came from. A racing request
+/// with the same id that stored its record first wins: its record is returned (whether it is
+/// this forward is the caller's to check).
 async fn start(
     app: &App,
     caller: &Caller,
