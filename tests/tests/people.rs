@@ -334,3 +334,28 @@ async fn no_one_is_put_in_more_than_the_most_groups() {
     put_in_groups(app, "alice", vec!["g0000".into()], false).await;
     bob.add_member(&cid, "alice", None).await.created();
 }
+
+/// Whether a removed member stays named is decided from their member item as the remover read
+/// it; a first message of theirs that lands between that read and the removal's write makes
+/// the removal decide again (its delete is conditioned on what it read), so their name stays
+/// with the history they just wrote.
+#[tokio::test]
+async fn a_message_sent_while_its_author_is_being_removed_keeps_them_named() {
+    let (app, hook) = raced_stack().await;
+    let cid = create_group(app, "bob", &["alice"]).await;
+    client(app, "alice")
+        .update_me(json!({"display_name": "Alice"}))
+        .await
+        .ok();
+    let group = cid.clone();
+    hook.arm(move || {
+        on_another_device(app, move |other| async move {
+            send_text(other, &group, "alice", "one last thing").await;
+        })
+    });
+    let bob = client(app, "bob");
+    assert_eq!(bob.remove_member(&cid, "alice").await.status, 204);
+    assert!(hook.fired(), "the removal sent a transaction");
+    let seen = bob.users(&["alice"]).await.ok().users;
+    assert_eq!(names(&seen), vec![("alice", Some("Alice"))]);
+}

@@ -365,7 +365,7 @@ pub async fn accept(
                 vec![
                     put_member_if_absent(&app.store, &joined),
                     use_invite(&app.store, code, now),
-                    profile_joined(&app.store, &caller.user_id, cid, true),
+                    profile_joined(&app.store, &caller.user_id, cid),
                 ]
             },
             event,

@@ -12,7 +12,7 @@ use crate::domain::cursor::{self, MembersAfter};
 use crate::domain::model::{Member, Role, SystemEvent, SystemEventKind};
 use crate::domain::time;
 use crate::infra::store::{
-    delete_member_with_role, profile_joined, profile_left, put_member_if_absent, set_member_role,
+    delete_member_as_seen, profile_joined, profile_left, put_member_if_absent, set_member_role,
     Append, AppendOutcome, Guard,
 };
 use crate::{ApiError, App};
@@ -123,7 +123,7 @@ pub async fn add(
                 };
                 vec![
                     put_member_if_absent(&app.store, &added),
-                    profile_joined(&app.store, &member.user_id, conversation_id, false),
+                    profile_joined(&app.store, &member.user_id, conversation_id),
                 ]
             },
             event,
@@ -216,8 +216,13 @@ pub async fn remove(
                 append,
                 |_| {
                     vec![
-                        delete_member_with_role(&app.store, conversation_id, user_id, target.role),
-                        profile_left(&app.store, user_id, conversation_id, leaving),
+                        delete_member_as_seen(&app.store, &target),
+                        profile_left(
+                            &app.store,
+                            user_id,
+                            conversation_id,
+                            leaving || target.acted,
+                        ),
                     ]
                 },
                 event,

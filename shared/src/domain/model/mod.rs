@@ -70,8 +70,8 @@ pub struct Member {
     /// When they last became an owner or admin from neither (kept from owner to admin and
     /// back); `None` for plain members and for items stored before it was kept.
     pub manages_since_ms: Option<i64>,
-    /// Whether they have done something here themselves (joined by their own doing, or
-    /// written an entry): from then on the group keeps their name visible after they leave
+    /// Whether they have done something here themselves (created the group, joined by a link,
+    /// or written an entry): if so, the group keeps their name visible after they are removed
     /// (their profile's `groups_ever`). Being put in a group by someone else is not enough.
     pub acted: bool,
 }

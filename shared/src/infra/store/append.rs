@@ -16,7 +16,6 @@ use super::codec::{
 };
 use super::conversations::last_message_value;
 use super::members::member_key;
-use super::profiles::profile_acted;
 use super::read_state::{reading_to, READ_BY_APPEND};
 use super::{condition_failed, Store};
 use crate::domain::model::{Message, Role};
@@ -128,19 +127,10 @@ impl Store {
                 items.len() - 1
             });
             let reads_to = append.marks_read.then_some(message.seq);
-            // The author's first own entry in a group someone else put them in: from now on
-            // the group keeps naming them, and their member item says so in the same write.
-            let first_act = match (reads_to, guard_user, &author) {
-                (Some(_), Some(user), Some(a)) if !a.acted => Some(user),
-                _ => None,
-            };
-            let guard_part = self
-                .guard_part(cid, append.guard, reads_to, first_act.is_some())
-                .map(|check| {
-                    items.push(check);
-                    items.len() - 1
-                });
-            items.extend(first_act.map(|user| profile_acted(self, user, cid)));
+            let guard_part = self.guard_part(cid, append.guard, reads_to).map(|check| {
+                items.push(check);
+                items.len() - 1
+            });
             let first_extra = items.len();
             items.extend(extra(message.seq));
 
@@ -318,28 +308,23 @@ impl Store {
 
     /// The guard as a transaction part (`None` when an extra part covers it): a check of the
     /// author's member item, or, when the author's marker moves to the entry (`reads_to`), an
-    /// update of it on the same condition (which also sets `acted` on their `first_act`).
+    /// update of it on the same condition, which also records that they acted there (`acted`).
     fn guard_part(
         &self,
         conversation_id: &str,
         guard: Guard<'_>,
         reads_to: Option<u64>,
-        first_act: bool,
     ) -> Option<TransactWriteItem> {
         let Some(seq) = reads_to else {
             return self.guard_check(conversation_id, guard);
         };
         let (key, (expression, names, values)) = guard_condition(conversation_id, guard)?;
-        let acted = if first_act { ", acted = :acted" } else { "" };
         let update = update(&self.tables.members, key)
-            .update_expression(format!("SET {READ_BY_APPEND}{acted}"))
+            .update_expression(format!("SET {READ_BY_APPEND}, acted = :acted"))
             .condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values);
-        let update = match first_act {
-            true => update.expression_attribute_values(":acted", AttributeValue::Bool(true)),
-            false => update,
-        };
+        let update = update.expression_attribute_values(":acted", AttributeValue::Bool(true));
         Some(update_part(reading_to(update, seq)))
     }
 

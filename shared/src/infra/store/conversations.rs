@@ -29,8 +29,7 @@ pub enum Created {
 
 impl Store {
     /// Creates the conversation, its members and its first (system) message in one transaction.
-    /// Nothing is written unless it answers [`Created::Now`]. The first member is the creator,
-    /// who joins by their own doing.
+    /// Nothing is written unless it answers [`Created::Now`].
     pub async fn create_conversation(
         &self,
         conversation: &Conversation,
@@ -44,9 +43,9 @@ impl Store {
             put_new(&self.tables.conversations, item, "conversation_id"),
             self.put_new_message(first_message),
         ];
-        for (i, m) in members.iter().enumerate() {
+        for m in members {
             items.push(put_member_if_absent(self, m));
-            items.push(profile_joined(self, &m.user_id, &m.conversation_id, i == 0));
+            items.push(profile_joined(self, &m.user_id, &m.conversation_id));
         }
         let cancelled = match self.transact(items, "conversations.create").await? {
             Ok(()) => return Ok(Created::Now),

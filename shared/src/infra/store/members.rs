@@ -146,25 +146,26 @@ pub fn put_member_if_absent(store: &Store, m: &Member) -> TransactWriteItem {
     put_new(&store.tables.members, member_item(m), "user_id")
 }
 
-/// Transaction part: remove a member who still has the role the caller decided on (a
-/// concurrent role change makes the caller decide again, e.g. about the owner count).
-pub fn delete_member_with_role(
-    store: &Store,
-    conversation_id: &str,
-    user_id: &str,
-    role: Role,
-) -> TransactWriteItem {
+/// Transaction part: remove a member who is still as the caller read them: the role decided on
+/// (a concurrent role change makes the caller decide again, e.g. about the owner count), and
+/// whether they have acted there (which decides whether the group keeps naming them).
+pub fn delete_member_as_seen(store: &Store, seen: &Member) -> TransactWriteItem {
+    let acted = match seen.acted {
+        true => "acted = :acted",
+        false => "attribute_not_exists(acted)",
+    };
+    let delete = Delete::builder()
+        .table_name(&store.tables.members)
+        .set_key(Some(key(member_key(&seen.conversation_id, &seen.user_id))))
+        .condition_expression(format!("#role = :seen AND {acted}"))
+        .expression_attribute_names("#role", "role")
+        .expression_attribute_values(":seen", s(seen.role.as_str()));
+    let delete = match seen.acted {
+        true => delete.expression_attribute_values(":acted", AttributeValue::Bool(true)),
+        false => delete,
+    };
     TransactWriteItem::builder()
-        .delete(
-            Delete::builder()
-                .table_name(&store.tables.members)
-                .set_key(Some(key(member_key(conversation_id, user_id))))
-                .condition_expression("#role = :seen")
-                .expression_attribute_names("#role", "role")
-                .expression_attribute_values(":seen", s(role.as_str()))
-                .build()
-                .expect("table, key set"),
-        )
+        .delete(delete.build().expect("table, key set"))
         .build()
 }
 

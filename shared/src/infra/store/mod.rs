@@ -38,7 +38,7 @@ pub use connections::{Connection, MAX_CONNECTION_LIFETIME};
 pub use conversations::{Created, MAX_INITIAL_MEMBERS};
 pub use files::FilePage;
 pub use invites::{use_invite, Invite, PutInvite};
-pub use members::{delete_member_with_role, put_member_if_absent, set_member_role};
+pub use members::{delete_member_as_seen, put_member_if_absent, set_member_role};
 /// A Messages item as its table's stream carries it (a new image), read as the message it
 /// stores: the stream shows what history shows, decoded by the same code.
 pub use messages::message_from_item as message_from_image;

@@ -1,8 +1,7 @@
 //! Profiles table: `user_id` (hash). A person's display name, their email (shown to others only
 //! if they choose), when they first signed in, and the groups they are in now (`groups`) and
-//! have been in by their own doing (`groups_ever`: joined themselves, wrote there, or left).
-//! The two sets are kept inside every membership write and first own entry ([`profile_joined`],
-//! [`profile_left`], [`profile_acted`]), so whether two people share a group, and so may see
+//! left after acting there (`groups_ever`). The two sets are kept inside every membership write
+//! ([`profile_joined`], [`profile_left`]), so whether two people share a group, and so may see
 //! each other's names, is one BatchGetItem away and never stale.
 
 use std::collections::{HashMap, HashSet};
@@ -124,51 +123,31 @@ impl Store {
 }
 
 /// Transaction part for every write that makes `user_id` a member of `conversation_id`,
-/// refused (its condition fails) when they are in [`MAX_GROUPS_PER_USER`] groups already.
-/// `own_doing` (they created the group or accepted a link) also keeps the group naming them
-/// after they leave; someone else putting them in does not, or anyone could both learn a
-/// stranger's name for good and grow the stranger's item without bound (add, then remove).
-pub fn profile_joined(
-    store: &Store,
-    user_id: &str,
-    conversation_id: &str,
-    own_doing: bool,
-) -> TransactWriteItem {
-    let expression = match own_doing {
-        true => "ADD groups :g, groups_ever :g",
-        false => "ADD groups :g",
-    };
+/// refused (its condition fails) when they are in [`MAX_GROUPS_PER_USER`] groups already:
+/// anyone may put anyone in a group, so the bound keeps a stranger's item from growing.
+pub fn profile_joined(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
     update_part(
-        profile_groups(store, user_id, conversation_id, expression)
+        profile_groups(store, user_id, conversation_id, "ADD groups :g")
             .condition_expression("attribute_not_exists(groups) OR size(groups) < :most")
             .expression_attribute_values(":most", n(MAX_GROUPS_PER_USER)),
     )
 }
 
-/// Transaction part for every write that ends `user_id`'s membership. Leaving is their own
-/// doing, so the group keeps naming them for the people still in it (`groups_ever`).
+/// Transaction part for every write that ends `user_id`'s membership. `keep_named` (they left
+/// themselves, or had acted there) keeps the group naming them for the people still in it
+/// (`groups_ever`). Put in and taken out again by others, they leave no trace: otherwise anyone
+/// could learn a stranger's name for good, and grow the stranger's item without bound.
 pub fn profile_left(
     store: &Store,
     user_id: &str,
     conversation_id: &str,
-    own_doing: bool,
+    keep_named: bool,
 ) -> TransactWriteItem {
-    let expression = match own_doing {
+    let expression = match keep_named {
         true => "DELETE groups :g ADD groups_ever :g",
         false => "DELETE groups :g",
     };
     update_part(profile_groups(store, user_id, conversation_id, expression))
-}
-
-/// Transaction part for a member's first own entry in a group they were put in by someone
-/// else: from now on the group keeps naming them (see [`profile_joined`]).
-pub fn profile_acted(store: &Store, user_id: &str, conversation_id: &str) -> TransactWriteItem {
-    update_part(profile_groups(
-        store,
-        user_id,
-        conversation_id,
-        "ADD groups_ever :g",
-    ))
 }
 
 fn profile_groups(
