@@ -198,11 +198,24 @@ function reconnectLive() {
   renderSessionBar();
 }
 
-let cleanup = null;
+// Which screen is current, and what the current one undoes when it is left.
+let screenGen = 0;
+let cleanups = [];
 
 async function route() {
-  if (cleanup) cleanup();
-  cleanup = null;
+  const mine = ++screenGen;
+  // The screen left stops its work now, even one still loading: a slow answer must neither
+  // draw over the screen the person moved to nor keep following a group behind it.
+  for (const f of cleanups.splice(0)) f();
+  const screen = {
+    current: () => mine === screenGen,
+    /** `f` runs when the screen is left; at once when it was left already. */
+    onCleanup(f) {
+      if (!f) return;
+      if (mine === screenGen) cleanups.push(f);
+      else f();
+    },
+  };
   app.notify(null);
   renderSessionBar();
   const path = location.hash.replace(/^#/, '') || '/';
@@ -214,7 +227,7 @@ async function route() {
       if (path !== '/') sessionStorage.setItem(AFTER_SIGN_IN, `#${path}`);
       history.replaceState(null, '', '#/signin');
     }
-    cleanup = signInView(view, app);
+    screen.onCleanup(signInView(view, app));
     return;
   }
   sessionStorage.removeItem(AFTER_SIGN_IN); // arrived (a provider's redirect restores it itself)
@@ -223,21 +236,23 @@ async function route() {
   app.loadMe().catch(() => {}); // the name in the top bar; screens work without it
   const group = path.match(/^\/g\/([^/]+)(?:\/(files|members))?$/);
   const invite = path.match(/^\/invite\/([^/]+)$/);
+  // Each view draws only while `screen.current()`, and registers what stops its work with
+  // `screen.onCleanup` as it starts it.
   try {
     if (group) {
-      cleanup = await groupView(view, app, decodeURIComponent(group[1]), group[2] || 'messages');
+      await groupView(view, app, decodeURIComponent(group[1]), group[2] || 'messages', screen);
     } else if (invite) {
-      cleanup = await inviteView(view, app, decodeURIComponent(invite[1]));
+      await inviteView(view, app, decodeURIComponent(invite[1]), screen);
     } else if (path === '/files') {
-      cleanup = await allFilesView(view, app);
+      await allFilesView(view, app, screen);
     } else if (path === '/me') {
-      cleanup = await profileView(view, app);
+      await profileView(view, app, screen);
     } else {
-      cleanup = await groupsView(view, app);
+      await groupsView(view, app, screen);
     }
   } catch (e) {
-    // A 401 has already gone back to the sign-in screen.
-    if (app.session) showFailure(e);
+    // A 401 has already gone back to the sign-in screen; a screen left says nothing.
+    if (app.session && screen.current()) showFailure(e);
   }
 }
 

@@ -8,7 +8,7 @@ import { h, render } from '../dom.js';
 import { fileCard } from './files.js';
 import { fileResults, searchControls } from './search.js';
 
-export async function allFilesView(view, app) {
+export async function allFilesView(view, app, { current, onCleanup }) {
   const gallery = { later: { can: () => !!results.cursor, load: () => results.load() } };
   const results = fileResults(app, {
     label: 'Files of all your groups, newest first',
@@ -30,12 +30,12 @@ export async function allFilesView(view, app) {
         h('p', { class: 'muted small' }, 'Shared in any of your groups, newest first'))),
     search.el,
     h('div', { class: 'tab-panel' }, results.els)));
-  await results.load();
-  if (!document.activeElement || document.activeElement === document.body) {
-    view.querySelector('.group-heading h1')?.focus({ preventScroll: true });
-  }
-  return () => {
+  onCleanup(() => {
     search.stop();
     results.stop();
-  };
+  });
+  await results.load();
+  if (current() && (!document.activeElement || document.activeElement === document.body)) {
+    view.querySelector('.group-heading h1')?.focus({ preventScroll: true });
+  }
 }

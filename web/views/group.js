@@ -8,15 +8,17 @@ import { filesTab } from './files.js';
 import { membersTab } from './members.js';
 import { messagesTab } from './messages.js';
 
-export async function groupView(view, app, cid, tab) {
-  const cleanups = [];
-  const onCleanup = (f) => cleanups.push(f);
+/** `screen` (app.js): whether this screen is still the one shown, and what stops its work. */
+export async function groupView(view, app, cid, tab, screen) {
+  const { current, onCleanup } = screen;
   // One call for the header: a new device may open a group's address directly.
   const [group, limits] = await Promise.all([
     app.api.conversation(cid),
     app.limits || app.api.config(),
   ]);
   app.limits = limits;
+  // The person moved on (or was signed out) meanwhile: that screen stays.
+  if (!current()) return;
 
   // A tab link was chosen: focus goes back to it once the new content is drawn.
   const fromTab = document.activeElement?.classList.contains('tab');
@@ -43,7 +45,7 @@ export async function groupView(view, app, cid, tab) {
   let gone = false;
   /** The caller is no longer a member (removed, or left on another device): back to the list. */
   function lost() {
-    if (gone) return;
+    if (gone || !current()) return;
     gone = true;
     // route() clears the banner when the address changes; its listener was added first, so
     // this one speaks after it.
@@ -53,6 +55,7 @@ export async function groupView(view, app, cid, tab) {
   }
   /** An error from this group's API: a 404 means the group is no longer the caller's to read. */
   function failed(err) {
+    if (!current()) return;
     if (err.status === 404) lost();
     else if (err.status !== 401) app.notify(err.message);
   }
@@ -64,7 +67,7 @@ export async function groupView(view, app, cid, tab) {
     if (messages.some((m) => LEAVING.has(m.system?.event) && m.system.user_id === me)) return lost();
     if (!messages.some((m) => MEMBERSHIP.has(m.system?.event)) || refreshing) return null;
     refreshing = app.api.conversation(cid)
-      .then((g) => { if (!gone) paintHead(g); })
+      .then((g) => { if (!gone && current()) paintHead(g); })
       .catch(failed)
       .finally(() => { refreshing = null; });
     return refreshing;
@@ -83,7 +86,7 @@ export async function groupView(view, app, cid, tab) {
       tabLink('members', 'Members', `${base}/members`)),
     panel));
 
-  const hooks = { failed, membersChanged };
+  const hooks = { failed, membersChanged, current };
   if (tab === 'files') {
     await filesTab(panel, app, cid, onCleanup, hooks);
   } else if (tab === 'members') {
@@ -91,13 +94,13 @@ export async function groupView(view, app, cid, tab) {
   } else {
     await messagesTab(panel, app, cid, group, onCleanup, hooks);
   }
+  if (!current()) return;
   // What was focused (the group's link, a tab) was replaced by this screen; focus left on
   // <body> would send the next Tab back to the top of the page.
   if (!document.activeElement || document.activeElement === document.body) {
     (fromTab ? view.querySelector('.tab[aria-current="page"]') : view.querySelector('.group-heading h1'))
       ?.focus({ preventScroll: true });
   }
-  return () => cleanups.forEach((f) => f());
 }
 
 /** System events that change who is in the group or with which role. */

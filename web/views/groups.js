@@ -9,7 +9,7 @@ import { h, render } from '../dom.js';
 import { CLOCK_MS, fromNow, graphemes, refreshTimes, when } from '../format.js';
 import { systemText } from './messages.js';
 
-export async function groupsView(view, app) {
+export async function groupsView(view, app, { current, onCleanup }) {
   const list = h('ul', { class: 'group-list', 'aria-labelledby': 'groups-title' });
   const items = new Map(); // conversation id → its <li>, kept across paints (and focus with it)
 
@@ -91,16 +91,14 @@ export async function groupsView(view, app) {
     create));
   // What is known already is shown at once; the list is read again (a new device, another tab's
   // changes) and painted when it answers.
-  const unsubscribe = app.readState.subscribe(paint);
+  onCleanup(app.readState.subscribe(paint));
   if (app.readState.loaded) paint();
   await app.readState.reload();
+  if (!current()) return;
   paint();
   view.focus({ preventScroll: true });
   const clock = setInterval(() => refreshTimes(list), CLOCK_MS);
-  return () => {
-    unsubscribe();
-    clearInterval(clock);
-  };
+  onCleanup(() => clearInterval(clock));
 }
 
 function groupLink(app, g) {

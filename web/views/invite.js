@@ -4,12 +4,13 @@
 
 import { h, render } from '../dom.js';
 
-export async function inviteView(view, app, code) {
+export async function inviteView(view, app, code, { current }) {
   const error = h('p', { class: 'form-error', role: 'alert' });
   let preview;
   try {
     preview = await app.api.invitePreview(code);
   } catch (e) {
+    if (!current()) return null; // left meanwhile, or signed out by a refused token
     const gone = e.code === 'invite_gone';
     render(view, h('section', { class: 'panel empty' },
       h('h1', {}, gone ? 'This invite link no longer works' : 'Invite link not found'),
@@ -17,6 +18,7 @@ export async function inviteView(view, app, code) {
       h('p', {}, h('a', { href: '#/' }, 'Go to my groups'))));
     return null;
   }
+  if (!current()) return null;
   const join = h('button', { type: 'submit', class: 'primary' }, 'Join group');
   const people = `${preview.member_count} member${preview.member_count === 1 ? '' : 's'}`;
   render(view, h('form', {

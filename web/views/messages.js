@@ -335,11 +335,24 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
     composer(app, cid, uploads, (m) => show([m], { reveal: true }), hooks),
     live, dropHint);
   onCleanup(acceptFiles(app, (files) => uploads.add(files), dropHint));
+  // Started below once the history is on screen; stopped when the screen is left, whenever.
+  let observer = null;
+  let unfollow = null;
+  let clock = null;
+  onCleanup(() => {
+    clearInterval(clock);
+    observer?.disconnect();
+    seenObserver.disconnect();
+    document.removeEventListener('visibilitychange', markSeen);
+    resizes.disconnect();
+    unfollow?.();
+  });
 
   // The first page reaches back to the first unread message (history pages go up to 1,000).
   const unread = group.last_seq - readSeq;
   const maxPage = app.limits.max_history_page_limit || 1000;
   const first = await app.api.messages(cid, { limit: Math.min(maxPage, Math.max(pageSize, unread + 1)) });
+  if (!hooks.current()) return;
   older = first.older;
   olderButton.hidden = !older;
   beginning.hidden = !!older;
@@ -347,6 +360,7 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   await show(first.messages, { reveal: !divider });
   // More unread than a page: older pages until the first unread is on screen.
   while (divider && older && !history.querySelector(`li[data-seq="${readSeq + 1}"]`)) await loadOlder();
+  if (!hooks.current()) return;
   if (divider) {
     place(divider);
     markDays();
@@ -357,13 +371,13 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   olderButton.addEventListener('click', loadOlder);
 
   // Infinite scroll: reaching the top of the history fetches the next older page.
-  const observer = new IntersectionObserver((entries) => {
+  observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) loadOlder();
   }, { root: scroller, rootMargin: `${SCROLL_MARGIN_PX}px 0px 0px 0px` });
   observer.observe(sentinel);
   // New messages: pushed, with gaps and reconnects filled from history (live.js).
   const newest = Math.max(0, ...first.messages.map((m) => m.seq));
-  const unfollow = follow(app, cid, { seq: newest, newer: first.newer }, async (messages) => {
+  unfollow = follow(app, cid, { seq: newest, newer: first.newer }, async (messages) => {
     hooks.membersChanged(messages);
     const reading = !atBottom;
     const fresh = await show(messages);
@@ -378,7 +392,7 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   }, hooks.failed);
   // Once a minute: relative times grow older, "Today" becomes "Yesterday" at midnight, and
   // Recall goes once its window has passed.
-  const clock = setInterval(() => {
+  clock = setInterval(() => {
     refreshTimes(history);
     for (const heading of history.querySelectorAll('li.day h2')) {
       const label = dayLabel(heading.closest('li').dataset.sentAt);
@@ -392,14 +406,6 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
       }
     }
   }, CLOCK_MS);
-  onCleanup(() => {
-    clearInterval(clock);
-    observer.disconnect();
-    seenObserver.disconnect();
-    document.removeEventListener('visibilitychange', markSeen);
-    resizes.disconnect();
-    unfollow();
-  });
 }
 
 function dayHeading(iso) {

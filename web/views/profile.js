@@ -2,8 +2,9 @@
 
 import { h, render } from '../dom.js';
 
-export async function profileView(view, app) {
+export async function profileView(view, app, { current }) {
   const me = await app.api.me();
+  if (!current()) return null;
   const name = h('input', {
     id: 'display-name', name: 'display_name', required: true, maxlength: 64,
     value: me.display_name || '', autocomplete: 'name', 'aria-describedby': 'name-help profile-status',
