@@ -10,7 +10,8 @@ import time
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from test_browser import SLOW_API, before_load, css, sign_in, wait
+from test_browser import (SLOW_API, before_load, css, history_count, open_group, read_everything,
+                          scroll_history_to_top, send_text, sign_in, wait)
 
 
 def new_group(stack, title, members=("bob",)):
@@ -32,6 +33,102 @@ def sign_in_here(browser, user):
 def go(browser, hash_path):
     """To another screen of the same page (a link followed; the page is not loaded again)."""
     browser.driver.execute_script("location.hash = arguments[0]", hash_path)
+
+
+# Before the page's scripts: requests for older history pages (`before=`) counted in
+# `__older`; with `__olderStatus` set they answer that status (a throttled or failing API)
+# instead of reaching it, and with `__olderToken` set they carry that token (a refused one).
+# The first argument is the API's `max_history_page_limit` as the page sees it (0: as served),
+# so a few unread messages are more than the first page holds.
+OLDER_PAGES = """
+(() => {
+  const pageLimit = %d;
+  window.__older = 0;
+  window.__olderStatus = %d;
+  window.__olderToken = %s;
+  const original = window.fetch;
+  window.fetch = async (url, init = {}) => {
+    const u = new URL(String(url), location.href);
+    if (pageLimit && u.pathname === '/config') {
+      const config = await (await original(url, init)).json();
+      return new Response(JSON.stringify({ ...config, max_history_page_limit: pageLimit }),
+        { headers: { 'content-type': 'application/json' } });
+    }
+    if (!u.pathname.endsWith('/messages') || !u.searchParams.has('before')) return original(url, init);
+    window.__older += 1;
+    if (window.__olderStatus) {
+      await new Promise((r) => setTimeout(r, 10)); // a round trip, as a real answer takes
+      return new Response(JSON.stringify({ error: { code: 'unavailable', message: 'Try again later.' } }),
+        { status: window.__olderStatus, headers: { 'content-type': 'application/json' } });
+    }
+    if (window.__olderToken && init.headers && init.headers.Authorization) {
+      init = { ...init, headers: { ...init.headers, Authorization: `Bearer ${window.__olderToken}` } };
+    }
+    return original(url, init);
+  };
+})();
+"""
+
+
+def older_requests(browser):
+    return browser.driver.execute_script("return window.__older")
+
+
+def test_older_history_that_fails_is_asked_again_with_backoff_not_at_once(stack, browsers):
+    cid = new_group(stack, "Backoff test")
+    for i in range(40):
+        send_text(stack, "alice", cid, f"message {i}")
+    read_everything(stack, "bob", cid)
+    bob = browsers()
+    before_load(bob, OLDER_PAGES % (0, 0, "null"))
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Backoff test")
+    wait(bob, lambda _: history_count(bob) == 30)
+    # The API answers 503 (throttled) while the reader is at the top of the history.
+    bob.driver.execute_script("window.__olderStatus = 503")
+    scroll_history_to_top(bob)
+    wait(bob, lambda _: older_requests(bob) >= 1)
+    time.sleep(3)
+    # Once, then again after about 1 s and 2 s more: not hundreds of times.
+    asked = older_requests(bob)
+    assert 2 <= asked <= 4, asked
+    assert "Try again later." in css(bob, "#banner:not([hidden])").text
+    # The network comes back: asked again at once, and the reader at the top gets the pages.
+    bob.driver.execute_script("window.__olderStatus = 0; window.dispatchEvent(new Event('online'))")
+    wait(bob, lambda _: history_count(bob) == 41, seconds=10)
+
+
+def test_catching_up_to_the_first_unread_stops_at_a_404_or_a_refused_token(stack, browsers):
+    # More unread than the first page holds (the page sees a limit of 5): older pages follow
+    # until the first unread is on screen. Bob was removed meanwhile: they answer 404.
+    cid = new_group(stack, "Removed while catching up")
+    for i in range(12):
+        send_text(stack, "alice", cid, f"unread {i}")
+    bob = browsers()
+    before_load(bob, OLDER_PAGES % (5, 404, "null"))
+    sign_in(bob, stack, "bob")
+    go(bob, f"#/g/{cid}")
+    wait(bob, lambda d: older_requests(bob) >= 1 and d.current_url.endswith("#/"))
+    css(bob, ".group-list")
+    time.sleep(2)
+    assert older_requests(bob) == 1
+
+    # The same with a token the API refuses: the sign-in screen, once, and it stays as typed.
+    carol = browsers()
+    browsers.allowed_console.append(" 401 ")
+    before_load(carol, OLDER_PAGES % (5, 0, "'not-a-token'"))
+    status, _ = stack.call("alice", "POST", f"/conversations/{cid}/members", {"user_id": "carol"})
+    assert status == 201
+    for i in range(12):
+        send_text(stack, "alice", cid, f"more unread {i}")
+    sign_in(carol, stack, "carol")
+    go(carol, f"#/g/{cid}")
+    field = css(carol, "#user")
+    field.clear()
+    field.send_keys("half-typed")
+    time.sleep(2)
+    assert css(carol, "#user").get_attribute("value") == "half-typed"
+    assert older_requests(carol) == 1
 
 
 def test_a_screen_left_while_it_loads_is_never_drawn_and_stops(stack, browsers):

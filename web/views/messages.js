@@ -19,6 +19,11 @@ import { acceptFiles, createUploads } from './uploads.js';
 const SCROLL_MARGIN_PX = 200;
 /** Within this of the bottom the reader is at the newest message, and new ones keep it in view. */
 const BOTTOM_SLACK_PX = 40;
+/** After an older page failed, the next try on its own: 1 s doubling to at most 30 s, with
+ *  jitter (live.js's reconnect pace), so a throttled API or a lost network is not asked again
+ *  at once, forever. */
+const OLDER_RETRY_BASE_MS = 1000;
+const OLDER_RETRY_MAX_MS = 30 * 1000;
 
 export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   const pageSize = app.config.page_size || 30;
@@ -44,6 +49,10 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   const shown = new Set(); // seqs on screen
   let older = null;
   let loadingOlder = null;
+  let olderFailures = 0; // in a row
+  let olderRetryAt = 0; // no older page is asked for on its own before this
+  let olderTimer = null;
+  let olderStopped = false; // a 404 (no longer a member) or 401 (signed out): never again
   let atBottom = true;
   let unseen = 0;
 
@@ -298,16 +307,27 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
         body));
   }
 
-  /** The next older page, once at a time (the view and the full-screen view both ask). */
-  function loadOlder() {
-    if (!older) return Promise.resolve();
+  /**
+   * The next older page, once at a time (the view and the full-screen view both ask); resolves
+   * to whether it came. After a failure, nothing asks again on its own before the back-off
+   * (`now`: the person pressed "Load older messages"); after a 404 or 401, nothing does.
+   */
+  function loadOlder({ now = false } = {}) {
+    if (!older || olderStopped || !hooks.current()) return Promise.resolve(false);
+    if (!loadingOlder && !now && Date.now() < olderRetryAt) return Promise.resolve(false);
     if (!loadingOlder) {
       loadingOlder = (async () => {
+        let came = false;
         try {
           const page = await app.api.messages(cid, { before: older, limit: pageSize });
           older = page.older;
           await show(page.messages);
+          olderFailures = 0;
+          olderRetryAt = 0;
+          came = true;
         } catch (e) {
+          if (e.status === 404 || e.status === 401) olderStopped = true; // group.js goes on from there
+          else retryOlderLater();
           hooks.failed(e);
         } finally {
           loadingOlder = null;
@@ -318,11 +338,37 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
         }
         // The observer reports changes only: reaching the top while this page (or its file
         // info) was loading was reported and ignored, so ask the geometry whether it is near.
-        if (older && sentinel.isConnected && nearTop()) loadOlder();
+        if (came) loadOlderIfNearTop();
+        return came;
       })();
     }
     return loadingOlder;
   }
+
+  function loadOlderIfNearTop() {
+    if (older && sentinel.isConnected && nearTop()) loadOlder();
+  }
+
+  /** The back-off after a failure: tried again then if the reader is still at the top (a
+   *  scroll back there later tries too, and so does the network coming back). */
+  function retryOlderLater() {
+    const ceiling = Math.min(OLDER_RETRY_MAX_MS, OLDER_RETRY_BASE_MS * 2 ** olderFailures);
+    olderFailures += 1;
+    const delay = ceiling / 2 + Math.random() * ceiling / 2;
+    olderRetryAt = Date.now() + delay;
+    clearTimeout(olderTimer);
+    olderTimer = setTimeout(() => {
+      olderRetryAt = 0; // its time has come (a timer may fire a fraction of a ms early)
+      loadOlderIfNearTop();
+    }, delay);
+  }
+
+  const backOnline = () => {
+    olderFailures = 0;
+    olderRetryAt = 0;
+    loadOlderIfNearTop();
+  };
+  window.addEventListener('online', backOnline);
 
   function nearTop() {
     return sentinel.getBoundingClientRect().bottom > scroller.getBoundingClientRect().top - SCROLL_MARGIN_PX;
@@ -340,6 +386,8 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   let unfollow = null;
   let clock = null;
   onCleanup(() => {
+    clearTimeout(olderTimer);
+    window.removeEventListener('online', backOnline);
     clearInterval(clock);
     observer?.disconnect();
     seenObserver.disconnect();
@@ -358,8 +406,12 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   beginning.hidden = !!older;
   atBottom = !divider;
   await show(first.messages, { reveal: !divider });
-  // More unread than a page: older pages until the first unread is on screen.
-  while (divider && older && !history.querySelector(`li[data-seq="${readSeq + 1}"]`)) await loadOlder();
+  // More unread than a page: older pages until the first unread is on screen. A page that
+  // fails ends this (the divider then opens at the top, where the back-off goes on), and so
+  // does leaving the screen.
+  while (divider && older && !history.querySelector(`li[data-seq="${readSeq + 1}"]`)) {
+    if (!(await loadOlder({ now: true }))) break;
+  }
   if (!hooks.current()) return;
   if (divider) {
     place(divider);
@@ -368,7 +420,7 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   }
   positioned = true;
   markSeen();
-  olderButton.addEventListener('click', loadOlder);
+  olderButton.addEventListener('click', () => loadOlder({ now: true }));
 
   // Infinite scroll: reaching the top of the history fetches the next older page.
   observer = new IntersectionObserver((entries) => {
