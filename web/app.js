@@ -17,6 +17,7 @@ import { groupView } from './views/group.js';
 import { allFilesView } from './views/allfiles.js';
 import { inviteView } from './views/invite.js';
 import { profileView } from './views/profile.js';
+import { forgetUploads, stopUploads } from './views/uploads.js';
 
 // Where a signed-out visitor was going (an invite link, a group's address): after sign-in.
 const AFTER_SIGN_IN = 'groupshare.after-sign-in';
@@ -88,6 +89,10 @@ const app = {
     const previous = this.session;
     this.live.stop();
     this.readState.reset();
+    // Nothing of theirs stays on screen or goes on: the full-screen view and the Forward
+    // dialog (outside #view) close, and uploads stop.
+    for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+    stopUploads();
     this.session = null;
     this.me = null;
     this.people = createPeople(this.api);
@@ -100,13 +105,14 @@ const app = {
       this.notify(reason);
       return;
     }
-    // The person chose to sign out (a shared computer, perhaps): their unsent drafts go too (a
-    // refused token keeps them for the same person's sign-in), and the identity provider's
-    // session ends (it navigates there and back), or the next "Sign in" would let them straight
-    // back in.
+    // The person chose to sign out (a shared computer, perhaps): their unsent drafts and
+    // upload resume keys go too (a refused token keeps them for the same person's sign-in), and
+    // the identity provider's session ends (it navigates there and back), or the next "Sign in"
+    // would let them straight back in.
     for (const key of Object.keys(sessionStorage)) {
       if (key.startsWith('groupshare.draft:')) sessionStorage.removeItem(key);
     }
+    forgetUploads();
     if (elsewhere) {
       // The tab it was chosen in ends the provider's session.
       this.tabs.dropped();

@@ -2,11 +2,12 @@
 duplicate what it sent, the page's framing by other sites, and names in astral Unicode.
 """
 
+import os
 import urllib.request
 
 from selenium.webdriver.common.by import By
 
-from test_browser import before_load, confirm, css, open_group, sign_in, upload_via_api, wait
+from test_browser import LOG_PART_PUTS, before_load, confirm, css, open_group, sign_in, upload_via_api, wait
 
 # Before the page's scripts: the first request matching `window.__loseAnswer` ({method, path
 # suffix}) reaches the API and is carried out, but its answer is lost on the way back (a mobile
@@ -259,15 +260,23 @@ def test_forwarding_to_a_group_with_a_long_title_fits_a_phone(stack, browsers):
     assert max(inside) <= 0 and overflow <= 0, {"past the dialog": inside, "past the page": overflow}
 
 
-def test_signing_out_leaves_no_draft_behind(stack, browsers):
+def test_signing_out_leaves_no_draft_behind(stack, browsers, tmp_path):
+    _, limits = stack.call("bob", "GET", "/config")
     bob = browsers()
     sign_in(bob, stack, "bob")
     open_group(bob, "Demo team")
+    # A large upload failed after its first part: the device keeps its resume key (the group,
+    # the file's name) so that picking the file again resumes it.
+    big = tmp_path / "salary review.xlsx"
+    big.write_bytes(os.urandom(limits["multipart_threshold_bytes"] + 1024))
+    bob.driver.execute_script(LOG_PART_PUTS, True)
+    bob.driver.find_element(By.ID, "attach").send_keys(str(big))
+    css(bob, ".uploads .upload.failed", seconds=30)
     css(bob, "#compose").send_keys("salary figures, not for the next person at this desk")
     bob.driver.find_element(By.XPATH, "//div[@id='session']//button[text()='Sign out']").click()
     css(bob, "#user")
-    # The person chose to sign out (a shared computer): what they were writing goes with them.
-    # (A refused token keeps the draft for the same person's sign-in: test_browser.py.)
+    # The person chose to sign out (a shared computer): what they were writing and sharing goes
+    # with them. (A refused token keeps the draft for the same person's sign-in: test_browser.py.)
     left = bob.driver.execute_script(
         "return Object.keys(sessionStorage).concat(Object.keys(localStorage)).filter((k) => k.startsWith('groupshare.'))")
     assert left == [], left

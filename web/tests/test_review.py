@@ -5,13 +5,16 @@ person's full-screen view, Forward dialog and uploads going; a refused token on 
 said "Invite link not found" and lost the link.
 """
 
+import os
 import time
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from test_browser import (SLOW_API, before_load, css, history_count, open_group, read_everything,
-                          scroll_history_to_top, send_text, sign_in, wait)
+from test_browser import (REJECT_TOKEN, SLOW_API, before_load, css, file_card, history_count,
+                          open_group, png_bytes, read_everything, scroll_history_to_top, send_text,
+                          sign_in, upload_via_api, wait)
+from test_uploads import listed_files
 
 
 def new_group(stack, title, members=("bob",)):
@@ -164,3 +167,114 @@ def test_a_screen_left_while_it_loads_is_never_drawn_and_stops(stack, browsers):
     time.sleep(3)
     assert css(bob, "#user").is_displayed()
     assert not bob.driver.find_elements(By.CSS_SELECTOR, "#view .group-head")
+
+
+def previews_ready(stack, cid, messages):
+    ids = ",".join(m["file"]["file_id"] for m in messages)
+    _, batch = stack.call("bob", "GET", f"/conversations/{cid}/files?ids={ids}")
+    return all((f.get("preview") or {}).get("status") == "ready" for f in batch["files"])
+
+
+def open_dialogs(browser):
+    return browser.driver.execute_script("return document.querySelectorAll('dialog[open]').length")
+
+
+def test_a_sign_out_closes_the_full_screen_view_and_the_forward_dialog(stack, browsers):
+    browsers.allowed_console.append(" 401 ")
+    cid = new_group(stack, "Private pictures")
+    picture = upload_via_api(stack, "alice", cid, "private.png", png_bytes(400, 300, (200, 30, 90)), "image/png")
+    deadline = time.time() + 30
+    while not previews_ready(stack, cid, [picture]):
+        assert time.time() < deadline, "the preview was never made"
+        time.sleep(0.2)
+    bob = browsers()
+    before_load(bob, REJECT_TOKEN)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Private pictures")
+
+    # The picture full screen; the token is refused at the next request (Download): signed out.
+    file_card(bob, "private.png").find_element(By.CSS_SELECTOR, "button.thumb").click()
+    css(bob, "dialog.viewer[open] .viewer-stage img")
+    download = bob.driver.find_element(By.XPATH, "//dialog[@open]//button[text()='Download']")
+    bob.driver.execute_script("window.__rejectToken = true; arguments[0].click()", download)
+    css(bob, "#user")
+    assert open_dialogs(bob) == 0
+    assert not bob.driver.find_elements(By.CSS_SELECTOR, "dialog.viewer")
+
+    # The Forward dialog, listing his groups, likewise.
+    bob.driver.execute_script("window.__rejectToken = false")
+    sign_in_here(bob, "bob")
+    go(bob, f"#/g/{cid}")
+    file_card(bob, "private.png").find_element(By.CSS_SELECTOR, "button.forward").click()
+    css(bob, "dialog.forward-dialog[open] input[name='forward-to']").click()
+    forward = bob.driver.find_element(By.CSS_SELECTOR, "dialog.forward-dialog button[type=submit]")
+    bob.driver.execute_script("window.__rejectToken = true; arguments[0].click()", forward)
+    css(bob, "#user")
+    assert open_dialogs(bob) == 0
+    assert not bob.driver.find_elements(By.CSS_SELECTOR, "dialog.forward-dialog")
+
+
+# Before the page's scripts: upload tickets asked for (`POST …/uploads`), and form posts to
+# storage, each held on the way (a slow uplink: the page sees it in flight) until
+# `__releasePosts()`; aborting a held post counts it and ends it as the browser does.
+HOLD_UPLOADS = """
+(() => {
+  window.__uploads = { tickets: 0, posts: 0, aborted: 0 };
+  const held = new Set();
+  const original = window.fetch;
+  window.fetch = (url, init = {}) => {
+    if (init.method === 'POST' && /\\/uploads$/.test(new URL(String(url), location.href).pathname)) window.__uploads.tickets += 1;
+    return original(url, init);
+  };
+  const { send, abort } = XMLHttpRequest.prototype;
+  XMLHttpRequest.prototype.send = function (...args) {
+    window.__uploads.posts += 1;
+    this.__send = () => send.apply(this, args);
+    held.add(this);
+  };
+  XMLHttpRequest.prototype.abort = function () {
+    if (!held.delete(this)) return abort.call(this);
+    window.__uploads.aborted += 1;
+    this.dispatchEvent(new ProgressEvent('abort'));
+  };
+  window.__releasePosts = () => {
+    for (const xhr of held) xhr.__send();
+    held.clear();
+  };
+})();
+"""
+
+
+def uploads_counted(browser):
+    return browser.driver.execute_script("return window.__uploads")
+
+
+def test_a_sign_out_stops_uploads_going_and_waiting(stack, browsers, tmp_path):
+    cid = new_group(stack, "Uploads at sign-out")
+    bob = browsers()
+    before_load(bob, HOLD_UPLOADS)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Uploads at sign-out")
+    # Three uploads go at once (their bytes on the way to storage); the fourth waits its turn.
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"bob's file {i}.bin"
+        path.write_bytes(os.urandom(1000 + i))
+        paths.append(path)
+    bob.driver.find_element(By.ID, "attach").send_keys("\n".join(str(p) for p in paths))
+    wait(bob, lambda _: uploads_counted(bob)["posts"] == 3)
+    assert uploads_counted(bob)["tickets"] == 3
+    assert "Waiting" in bob.driver.find_elements(By.CSS_SELECTOR, ".uploads .upload")[3].text
+
+    # Bob signs out and Alice signs in at the same page (the demo sign-in stays on it); only
+    # then would storage have taken the bytes.
+    bob.driver.find_element(By.XPATH, "//div[@id='session']//button[text()='Sign out']").click()
+    css(bob, "#user")
+    sign_in_here(bob, "alice")
+    bob.driver.execute_script("window.__releasePosts()")
+    time.sleep(3)
+    # The posts were aborted at sign-out, and nothing of Bob's was shared, by him or as Alice:
+    # the waiting upload never started.
+    assert uploads_counted(bob) == {"tickets": 3, "posts": 3, "aborted": 3}
+    assert listed_files(stack, cid) == []
+    assert not bob.driver.find_elements(By.CSS_SELECTOR, ".uploads .upload")

@@ -12,6 +12,27 @@ import { humanSize } from '../format.js';
 
 /** Uploads sending at once; more would only share the same connection's bandwidth. */
 const PARALLEL_UPLOADS = 3;
+/** Where a multipart upload's client_msg_id is kept, per file (resumed after a reload). */
+const RESUME_PREFIX = 'groupshare.upload:';
+/** How to stop each upload of this page that has not finished or been dismissed. */
+const unfinished = new Set();
+
+/**
+ * Sign-out: every upload stops where it is and queued ones never start. Nothing more is asked
+ * of the API: without a token it would answer 401 (signing out again), and a page signed in
+ * again would carry the next person's token (their file shared as the next person's). A
+ * pending file left behind is swept as abandoned.
+ */
+export function stopUploads() {
+  for (const stop of [...unfinished]) stop();
+}
+
+/** A chosen sign-out: the device keeps no trace of what was being shared (group, file name). */
+export function forgetUploads() {
+  for (const key of Object.keys(localStorage)) {
+    if (key.startsWith(RESUME_PREFIX)) localStorage.removeItem(key);
+  }
+}
 
 /** The uploads list of a group. `added(message)` puts a completed file's message on screen. */
 export function createUploads(app, cid, added) {
@@ -110,13 +131,14 @@ function named(file) {
  * picking the same file again after a reload or crash resumes too.
  */
 function uploadFile(app, cid, file, { list, queue, added }) {
-  const resumeKey = `groupshare.upload:${cid}:${file.name}:${file.size}:${file.lastModified}`;
+  const resumeKey = `${RESUME_PREFIX}${cid}:${file.name}:${file.size}:${file.lastModified}`;
   const multipart = file.size > app.limits.multipart_threshold_bytes;
   let clientMsgId = (multipart && localStorage.getItem(resumeKey)) || newId();
   if (multipart) localStorage.setItem(resumeKey, clientMsgId);
   let fileId = null; // once the API has handed one out: what cancelling drops
   let cancelled = false;
   let dropped = false;
+  let stopped = false; // at sign-out
   let inFlight = null; // AbortController of the current attempt's requests
   const bar = h('progress', { max: 1, value: 0, 'aria-label': `Upload progress of ${file.name}` });
   const status = h('span', { class: 'small muted' });
@@ -135,7 +157,7 @@ function uploadFile(app, cid, file, { list, queue, added }) {
 
   /** The API drops the pending file (multipart parts and any posted bytes go with it). */
   async function drop() {
-    if (!fileId || dropped) return;
+    if (!fileId || dropped || stopped) return;
     dropped = true;
     try {
       await app.api.abortUpload(cid, fileId);
@@ -149,9 +171,18 @@ function uploadFile(app, cid, file, { list, queue, added }) {
     }
   }
 
+  function stop() {
+    stopped = cancelled = true;
+    unfinished.delete(stop);
+    inFlight?.abort();
+    row.remove();
+  }
+  unfinished.add(stop);
+
   async function cancel() {
     if (cancelled) return;
     cancelled = true;
+    unfinished.delete(stop);
     inFlight?.abort();
     localStorage.removeItem(resumeKey);
     // The button pressed goes with its row: the keyboard continues from the message box.
@@ -208,6 +239,7 @@ function uploadFile(app, cid, file, { list, queue, added }) {
       signal.throwIfAborted();
       render(status, 'Finishing…');
       const message = await app.api.completeUpload(cid, fileId);
+      unfinished.delete(stop);
       localStorage.removeItem(resumeKey);
       row.remove();
       await added(message);
@@ -249,7 +281,9 @@ async function uploadParts(app, cid, file, meta, status, progress, hooks) {
   if (state.multipart.parts.length) render(status, 'Checking what was sent before…');
   for (const held of state.multipart.parts) {
     if (held.sha256 && held.sha256 !== (await sha256Hex(slice(held.part_number)))) {
+      signal.throwIfAborted();
       await app.api.abortUpload(cid, ticket.file_id);
+      signal.throwIfAborted();
       ticket = await app.api.startUpload(cid, hooks.restart());
       hooks.started(ticket.file_id);
       ({ part_size: partSize, part_count: count } = ticket.multipart);
