@@ -97,8 +97,11 @@ const app = {
     this.me = null;
     this.people = createPeople(this.api);
     clearSession();
-    // Replaced, not assigned: a hashchange would route again later and clear the reason.
-    history.replaceState(null, '', '#/signin');
+    // Replaced, not assigned: a hashchange would route again later and clear the reason. A
+    // refused or expired token keeps the page the person was on (an invite link, a group) for
+    // after signing in again, as route() keeps a deep link opened signed out; a chosen sign-out
+    // keeps nothing for the next person.
+    if (!reason) history.replaceState(null, '', '#/signin');
     route();
     if (reason) {
       this.tabs.dropped(); // the other tabs keep theirs

@@ -1006,7 +1006,9 @@ def test_a_rejected_token_keeps_the_draft_message(stack, browsers):
     css(bob, "#user")  # back at sign-in
     assert "sign in again" in css(bob, "#banner:not([hidden])").text.lower()
     sign_in(bob, stack, "bob")
-    open_group(bob, "Demo team")
+    # Back at the group it was refused in.
+    css(bob, ".history .msg")
+    assert bob.driver.current_url.endswith("#/g/demo-team")
     assert css(bob, "#compose").get_attribute("value") == "a long thought, half written"
     # Sent, the draft is gone: the next visit starts empty.
     bob.driver.find_element(By.ID, "compose").send_keys(Keys.ENTER)

@@ -9,11 +9,12 @@ import os
 import time
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 
 from test_browser import (REJECT_TOKEN, SLOW_API, before_load, css, file_card, history_count,
-                          open_group, png_bytes, read_everything, scroll_history_to_top, send_text,
-                          sign_in, upload_via_api, wait)
+                          item_with_text, open_group, png_bytes, read_everything,
+                          scroll_history_to_top, send_text, sign_in, upload_via_api, wait)
 from test_uploads import listed_files
 
 
@@ -278,3 +279,63 @@ def test_a_sign_out_stops_uploads_going_and_waiting(stack, browsers, tmp_path):
     assert uploads_counted(bob) == {"tickets": 3, "posts": 3, "aborted": 3}
     assert listed_files(stack, cid) == []
     assert not bob.driver.find_elements(By.CSS_SELECTOR, ".uploads .upload")
+
+
+def test_a_refused_token_on_an_invite_link_signs_in_again_and_comes_back_to_it(stack, browsers):
+    browsers.allowed_console.append(" 401 ")
+    cid = new_group(stack, "Invited after a refusal", members=())
+    status, invite = stack.call("alice", "POST", f"/conversations/{cid}/invites", {})
+    assert status in (200, 201), invite
+    code = invite["code"]
+    bob = browsers()
+    before_load(bob, REJECT_TOKEN)
+    sign_in(bob, stack, "bob")
+    # The groups and the profile have been read: the next request is the invite's.
+    css(bob, ".group-list .group-link")
+    wait(bob, lambda d: d.execute_script(
+        "return performance.getEntriesByType('resource').some((e) => e.name.endsWith('/me'))"))
+    bob.driver.execute_script("window.__rejectToken = true")
+    go(bob, f"#/invite/{code}")
+    css(bob, "#user")
+    assert "not found" not in bob.driver.find_element(By.ID, "view").text
+    assert "sign in again" in css(bob, "#banner:not([hidden])").text.lower()
+    # Signed in again, the link is where the person is.
+    bob.driver.execute_script("window.__rejectToken = false")
+    sign_in_here(bob, "bob")
+    wait(bob, lambda d: d.current_url.endswith(f"#/invite/{code}"))
+    assert css(bob, "#invite-title").text == "Invited after a refusal"
+
+    # Any refused token: back at the page the person was on (here the group, with the draft).
+    bob.driver.find_element(By.XPATH, "//button[text()='Join group']").click()
+    wait(bob, lambda d: d.current_url.endswith(f"#/g/{cid}"))
+    compose = css(bob, "#compose")
+    compose.send_keys("joined, and saying hello")
+    bob.driver.execute_script("window.__rejectToken = true; arguments[0].form.requestSubmit()", compose)
+    css(bob, "#user")
+    bob.driver.execute_script("window.__rejectToken = false")
+    sign_in_here(bob, "bob")
+    wait(bob, lambda d: d.current_url.endswith(f"#/g/{cid}"))
+    assert css(bob, "#compose").get_attribute("value") == "joined, and saying hello"
+    css(bob, "#compose").send_keys(Keys.ENTER)
+    item_with_text(bob, "joined, and saying hello")
+
+
+def test_an_invite_link_that_cannot_be_read_now_says_why_not_not_found(stack, browsers):
+    browsers.allowed_console.extend(["ERR_INTERNET_DISCONNECTED", "WebSocket", "Failed to fetch"])
+    cid = new_group(stack, "Invited while offline", members=())
+    status, invite = stack.call("alice", "POST", f"/conversations/{cid}/invites", {})
+    assert status in (200, 201), invite
+    bob = browsers()
+    sign_in(bob, stack, "bob")
+    css(bob, ".group-list .group-link")
+    bob.driver.execute_cdp_cmd("Network.enable", {})
+    bob.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    go(bob, f"#/invite/{invite['code']}")
+    wait(bob, lambda d: "Could not reach GroupShare" in d.find_element(By.ID, "view").text)
+    assert "not found" not in bob.driver.find_element(By.ID, "view").text
+    # The link is kept: once online, loading the page again shows the invite.
+    bob.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    bob.driver.refresh()
+    assert css(bob, "#invite-title").text == "Invited while offline"

@@ -11,6 +11,8 @@ export async function inviteView(view, app, code, { current }) {
     preview = await app.api.invitePreview(code);
   } catch (e) {
     if (!current()) return null; // left meanwhile, or signed out by a refused token
+    // Not an answer about the link (offline, the API failing): route() says what went wrong.
+    if (e.status !== 404 && e.status !== 400 && e.code !== 'invite_gone') throw e;
     const gone = e.code === 'invite_gone';
     render(view, h('section', { class: 'panel empty' },
       h('h1', {}, gone ? 'This invite link no longer works' : 'Invite link not found'),
