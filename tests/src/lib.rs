@@ -781,3 +781,22 @@ pub fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A messages-stream record as Lambda hands it: `name` (INSERT/MODIFY) with this new image.
+pub fn stream_record(name: &str, number: u64, image: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "eventID": format!("e{number}"),
+        "eventName": name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": { "conversation_id": image["conversation_id"], "seq": image["seq"] },
+            "NewImage": image,
+            "SequenceNumber": format!("{number:024}"),
+            "SizeBytes": 200,
+            "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Messages/stream/x"
+    })
+}

@@ -845,21 +845,7 @@ fn text_record(cid: &str, seq: u64, number: usize) -> serde_json::Value {
         "kind": { "S": "text" },
         "text": { "S": format!("message {seq}") },
     });
-    serde_json::json!({
-        "eventID": format!("e{number}"),
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "Keys": { "conversation_id": image["conversation_id"], "seq": image["seq"] },
-            "NewImage": image,
-            "SequenceNumber": format!("{number:024}"),
-            "SizeBytes": 200,
-            "StreamViewType": "NEW_IMAGE"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Messages/stream/x"
-    })
+    groupshare_tests::stream_record("INSERT", number as u64, image)
 }
 
 /// One stream batch spans many conversations (up to 100 records): ten users with ten devices

@@ -544,25 +544,6 @@ impl shared::infra::push::fanout::Deliver for Recorder {
     }
 }
 
-/// A messages-stream record as Lambda hands it: `name` (INSERT/MODIFY) with this new image.
-fn stream_record(name: &str, number: u64, image: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "eventID": format!("e{number}"),
-        "eventName": name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "Keys": { "conversation_id": image["conversation_id"], "seq": image["seq"] },
-            "NewImage": image,
-            "SequenceNumber": format!("{number:024}"),
-            "SizeBytes": 200,
-            "StreamViewType": "NEW_IMAGE"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/Messages/stream/x"
-    })
-}
-
 /// Lambda redelivers a stream batch (it retries from the first failed record, here after a
 /// failed read of another group's members, for up to `MaximumRecordAgeInSeconds` = 5 min, and
 /// the records hold the images as they were written). Between the first delivery and the
