@@ -5,7 +5,7 @@
 // title) current from them.
 
 import { createApi } from './api.js';
-import { clearSession, loadSession, saveSession, sessionExpiredAtLoad, tokenSource } from './auth.js';
+import { clearSession, loadSession, noteSignOut, saveSession, sessionExpiredAtLoad, tokenSource } from './auth.js';
 import { h, render } from './dom.js';
 import { createLive } from './live.js';
 import { createPeople } from './people.js';
@@ -84,8 +84,9 @@ const app = {
   },
   /** `reason`: signed out by the app (an expired or refused token), not by the person: the
    *  provider's session stays, so signing in again may need no password. `elsewhere`: the
-   *  person signed out in another tab holding this sign-in. */
-  signOut(reason, { elsewhere = false } = {}) {
+   *  person signed out in another tab (`revoke`: of another sign-in, whose refresh token that
+   *  tab did not hold). */
+  signOut(reason, { elsewhere = false, revoke = false } = {}) {
     const previous = this.session;
     this.live.stop();
     this.readState.reset();
@@ -118,10 +119,14 @@ const app = {
     forgetUploads();
     if (elsewhere) {
       // The tab it was chosen in ends the provider's session.
+      if (revoke && previous && this.tokens.revoke) this.tokens.revoke(previous);
       this.tabs.dropped();
       this.notify('You signed out in another tab.', 'info');
       return;
     }
+    // Before telling the tabs: from now on no tab keeps, offers or reloads a session of
+    // theirs from before this moment (one that missed the broadcast, a restored tab).
+    if (previous && this.tokens.kind === 'oidc') noteSignOut(previous.user);
     this.tabs.signedOut(previous);
     // Read when the page is back from the provider: it asks no tab for a session. Any oidc
     // session, with a lineage or not (one stored before tabs shared), since the other tabs

@@ -21,13 +21,19 @@ const KEY = 'groupshare.session';
  *  fails as not reaching the provider, and renewal is tried again. Renewal holds a lock the
  *  other tabs of the sign-in wait for (tabs.js), so it must end. */
 const PROVIDER_TIMEOUT_MS = 15_000;
+/** Per user, in localStorage: when the person last chose to sign out on this device. */
+const SIGNED_OUT_AT = 'groupshare.signed-out-at:';
+/** Revoking is asked for on the way out; a provider slower than this does not hold it up. */
+const REVOKE_TIMEOUT_MS = 5_000;
 let expiredAtLoad = false;
 
 export function loadSession() {
   try {
     const session = JSON.parse(sessionStorage.getItem(KEY));
-    if (session && Date.parse(session.expires_at) > Date.now() + 10_000) return session;
-    expiredAtLoad = !!session;
+    // A session from before its person signed out (a restored or reloaded tab that missed the
+    // sign-out) is not theirs to keep.
+    if (session && Date.parse(session.expires_at) > Date.now() + 10_000 && !signedOutSince(session)) return session;
+    expiredAtLoad = !!session && !signedOutSince(session);
   } catch {
     // nothing usable stored
   }
@@ -48,6 +54,20 @@ export function saveSession(session) {
 
 export function clearSession() {
   sessionStorage.removeItem(KEY);
+}
+
+/** The person chose to sign out: every session of theirs signed in before now, in any tab of
+ *  this browser (running, reloaded or restored), is refused from now on. A time, no secret:
+ *  the device keeps it (a restored tab can come back long after the other tabs closed). */
+export function noteSignOut(user) {
+  localStorage.setItem(`${SIGNED_OUT_AT}${user}`, String(Date.now()));
+}
+
+/** Whether `session`'s person chose to sign out after it was signed in (one without a sign-in
+ *  time, stored before sessions carried one, counts as older). */
+export function signedOutSince(session) {
+  const at = Number(localStorage.getItem(`${SIGNED_OUT_AT}${session.user}`));
+  return at > 0 && (session.signed_in_at || 0) <= at;
 }
 
 export function tokenSource(config) {
@@ -161,7 +181,30 @@ function oidcSource(auth) {
       // (tabs.js) take only a newer one of the same.
       lineage: previous ? previous.lineage : randomString(9),
       gen: previous ? (previous.gen ?? 0) + 1 : 0,
+      // When the person signed in (this device's clock, as the sign-out note's): a session
+      // from before a sign-out is refused (signedOutSince).
+      signed_in_at: previous ? previous.signed_in_at : Date.now(),
     };
+  }
+
+  /** RFC 7009: the refresh token is revoked at the provider, so no copy of the session (a tab
+   *  that missed the sign-out, a restored one) can renew it. Best effort: not reaching the
+   *  provider, or a refusal, does not stop the sign-out. */
+  async function revoke(previous) {
+    if (!previous || !previous.refresh_token) return;
+    try {
+      const { revocation_endpoint: endpoint } = await discover();
+      if (!endpoint) return; // the provider offers none
+      await fetch(endpoint, {
+        method: 'POST',
+        credentials: 'omit',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: previous.refresh_token, token_type_hint: 'refresh_token', client_id: auth.client_id }),
+        signal: AbortSignal.timeout(REVOKE_TIMEOUT_MS),
+      });
+    } catch {
+      // the session's ID token still ends within the hour
+    }
   }
 
   return {
@@ -212,8 +255,11 @@ function oidcSource(auth) {
       if (!previous.refresh_token) throw new Error('Your sign-in has expired. Please sign in again.');
       return session(await tokenRequest({ grant_type: 'refresh_token', refresh_token: previous.refresh_token }), previous);
     },
-    /** Ends the provider's session too, then comes back here signed out. */
+    revoke,
+    /** Revokes the refresh token and ends the provider's session too, then comes back here
+     *  signed out. */
     async signOut(previous) {
+      await revoke(previous);
       let url;
       if (auth.logout_url) {
         // Cognito's discovery has no end_session_endpoint; its /logout URL (with client_id

@@ -7,7 +7,9 @@
 //
 // A session shared this way carries `lineage` (random, per sign-in at the provider) and `gen`
 // (renewals so far). Tabs share only within a lineage and its user, and only forwards: a tab
-// never takes a different user's or sign-in's session, nor an older one.
+// never takes a different user's or sign-in's session, nor an older one. A sign-out, though,
+// reaches every tab signed in as its person, whatever the sign-in, and a tab that missed it
+// (frozen, or restored later) offers nothing from before it (auth.js, signedOutSince).
 //
 // Web Locks:
 // * `groupshare.renewal:<lineage>` (exclusive): one tab renews at a time.
@@ -20,6 +22,8 @@
 //
 // The `local` and `paste` kinds have no lineage: their tabs stay independent (the demo signs in
 // as alice in one tab and bob in another).
+
+import { signedOutSince } from './auth.js';
 
 const CHANNEL = 'groupshare.session';
 const RENEWAL = 'groupshare.renewal:';
@@ -45,6 +49,7 @@ export function createTabs(app) {
   const waiters = new Set();
 
   const shared = (s) => !!(supported && s && s.lineage);
+  const oidc = () => app.tokens && app.tokens.kind === 'oidc';
   const live = (s) => Date.parse(s.expires_at) > Date.now() + 10_000;
   const sameSignIn = (a, b) => shared(a) && shared(b) && a.user === b.user && a.lineage === b.lineage;
   const newer = (candidate, than) => sameSignIn(candidate, than) && candidate.gen > than.gen && live(candidate);
@@ -55,8 +60,10 @@ export function createTabs(app) {
       if (!data || data.from === id) return;
       if (data.type === 'ask') {
         // A new tab asks for any session; a tab about to renew, for a newer one of its own.
+        // Never a session its person has since signed out of (this tab missed the sign-out:
+        // frozen, or restored with its session).
         const s = held;
-        if (s && live(s) && (!data.lineage || (data.lineage === s.lineage && data.user === s.user && s.gen > data.gen))) {
+        if (s && live(s) && !signedOutSince(s) && (!data.lineage || (data.lineage === s.lineage && data.user === s.user && s.gen > data.gen))) {
           post({ type: 'session', to: data.from, session: s });
         }
       } else if (data.type === 'session') {
@@ -69,7 +76,13 @@ export function createTabs(app) {
       } else if (data.type === 'signout') {
         // A tab still asking takes no answer sent before the sign-out (senders are unordered).
         asking = false;
-        if (sameSignIn(app.session, data)) app.signOut(null, { elsewhere: true });
+        // Whatever sign-in this tab's session came from: the person signed out, and the
+        // provider's session the other sign-ins rode on has ended. Lineage only matters for
+        // taking a session. One of another sign-in also revokes its own refresh token.
+        const s = app.session;
+        if (oidc() && s && s.user === data.user) {
+          app.signOut(null, { elsewhere: true, revoke: s.lineage !== data.lineage });
+        }
       }
     };
   }
@@ -174,10 +187,10 @@ export function createTabs(app) {
         throw Object.assign(new Error('Another tab is still renewing this sign-in.'), { network: true });
       });
     },
-    /** The person chose to sign out: the tabs holding this sign-in sign out too. */
+    /** The person chose to sign out: every tab signed in as them signs out too. */
     signedOut(session) {
       asking = false;
-      if (shared(session)) post({ type: 'signout', user: session.user, lineage: session.lineage });
+      if (oidc() && session) post({ type: 'signout', user: session.user, lineage: session.lineage });
       hold(null);
     },
     /** Signed out by the app (expiry, refusal): the other tabs keep their session. */
