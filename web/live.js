@@ -14,9 +14,17 @@ import { h, render } from './dom.js';
 
 /** Keep-alive: API Gateway closes a socket idle for 10 minutes. */
 const PING_MS = 5 * 60 * 1000;
-/** Reconnect delays: 1 s doubling to at most 30 s, each with jitter (below). */
+/** Retry delays: 1 s doubling to at most 30 s, each with jitter (backoffDelay). */
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 30 * 1000;
+
+/** The wait before the next try after `failures` in a row: an exponential delay with jitter, so
+ *  clients dropped together (a deployment, a network change, a throttled API) do not all come
+ *  back in the same instant. Reconnecting here and older history pages use it. */
+export function backoffDelay(failures) {
+  const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** failures);
+  return ceiling / 2 + Math.random() * ceiling / 2;
+}
 
 /** The tab's connection: `start()` after sign-in, `stop()` at sign-out. */
 export function createLive(app) {
@@ -108,13 +116,12 @@ export function createLive(app) {
     });
   }
 
-  /** The next attempt after an exponential delay with jitter, so clients dropped together
-   *  (a deployment, a network change) do not all come back in the same instant. */
+  /** The next attempt after a back-off (backoffDelay). */
   function retry() {
     if (!running || retryTimer) return;
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempts);
+    const delay = backoffDelay(attempts);
     attempts += 1;
-    retryTimer = setTimeout(connect, ceiling / 2 + Math.random() * ceiling / 2);
+    retryTimer = setTimeout(connect, delay);
   }
 
   // The browser knows the network is gone: say so now (an open socket may take minutes to

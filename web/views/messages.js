@@ -11,7 +11,7 @@
 import { newId } from '../api.js';
 import { h, render } from '../dom.js';
 import { CLOCK_MS, dayKey, dayLabel, fromNow, isDeletion, refreshTimes, when } from '../format.js';
-import { follow } from '../live.js';
+import { backoffDelay, follow } from '../live.js';
 import { fileCard } from './files.js';
 import { acceptFiles, createUploads } from './uploads.js';
 
@@ -19,11 +19,6 @@ import { acceptFiles, createUploads } from './uploads.js';
 const SCROLL_MARGIN_PX = 200;
 /** Within this of the bottom the reader is at the newest message, and new ones keep it in view. */
 const BOTTOM_SLACK_PX = 40;
-/** After an older page failed, the next try on its own: 1 s doubling to at most 30 s, with
- *  jitter (live.js's reconnect pace), so a throttled API or a lost network is not asked again
- *  at once, forever. */
-const OLDER_RETRY_BASE_MS = 1000;
-const OLDER_RETRY_MAX_MS = 30 * 1000;
 
 export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   const pageSize = app.config.page_size || 30;
@@ -352,9 +347,9 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   /** The back-off after a failure: tried again then if the reader is still at the top (a
    *  scroll back there later tries too, and so does the network coming back). */
   function retryOlderLater() {
-    const ceiling = Math.min(OLDER_RETRY_MAX_MS, OLDER_RETRY_BASE_MS * 2 ** olderFailures);
+    // live.js's reconnect pace: a throttled API or a lost network is not asked again at once.
+    const delay = backoffDelay(olderFailures);
     olderFailures += 1;
-    const delay = ceiling / 2 + Math.random() * ceiling / 2;
     olderRetryAt = Date.now() + delay;
     clearTimeout(olderTimer);
     olderTimer = setTimeout(() => {
