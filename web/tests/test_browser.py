@@ -34,6 +34,12 @@ def css(browser, selector, seconds=15):
 
 def sign_in(browser, stack, user, hash_path=""):
     browser.driver.get(f"{stack.api}/{hash_path}")
+    sign_in_here(browser, user)
+
+
+def sign_in_here(browser, user):
+    """Signs in on the sign-in screen shown, without loading the page again (what the page
+    holds, uploads included, stays)."""
     field = css(browser, "#user")
     field.clear()
     field.send_keys(user)

@@ -14,7 +14,8 @@ from selenium.webdriver.support import expected_conditions as EC
 
 from test_browser import (REJECT_TOKEN, SLOW_API, before_load, css, file_card, history_count,
                           item_with_text, open_group, png_bytes, read_everything,
-                          scroll_history_to_top, send_text, sign_in, upload_via_api, wait)
+                          scroll_history_to_top, send_text, sign_in, sign_in_here, upload_via_api,
+                          wait)
 from test_uploads import listed_files
 
 
@@ -22,16 +23,6 @@ def new_group(stack, title, members=("bob",)):
     status, group = stack.call("alice", "POST", "/conversations", {"title": title, "members": list(members)})
     assert status == 201, group
     return group["conversation_id"]
-
-
-def sign_in_here(browser, user):
-    """Signs in on the sign-in screen shown, without loading the page again (what the page
-    holds, uploads included, stays)."""
-    field = css(browser, "#user")
-    field.clear()
-    field.send_keys(user)
-    browser.driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
-    css(browser, f".who[data-user='{user}']")
 
 
 def go(browser, hash_path):
