@@ -25,7 +25,14 @@ CARGO_ABOUT_VERSION='0.9.3'
 export SAM_CLI_TELEMETRY=0
 export AWS_EC2_METADATA_DISABLED=true
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Every line says how long the run has taken so far (one clock for a script and the scripts it
+# calls), so a slow CI run shows which step grew.
+: "${GROUPSHARE_T0:=$(date +%s)}"
+export GROUPSHARE_T0
+log() {
+  local t=$(( $(date +%s) - GROUPSHARE_T0 ))
+  printf '\033[1m==> [%d:%02d] %s\033[0m\n' $(( t / 60 )) $(( t % 60 )) "$*" >&2
+}
 
 python_venv() { # dir packages...
   local dir="$1"; shift
