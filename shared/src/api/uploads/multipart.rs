@@ -5,12 +5,13 @@ use super::*;
 use crate::api::files;
 
 /// The parts a request asks URLs for, checked against the file's layout: known numbers, each
-/// once, each with a SHA-256; at most [`MAX_PART_URLS_PER_CALL`].
+/// once, each with a SHA-256; at most [`MAX_PART_URLS_PER_CALL`]. Each comes back as (number,
+/// SHA-256, its exact length in the layout), all three for its URL to sign.
 pub(super) fn checked_parts(
     parts: &[PartChecksum],
     size: u64,
     part_size: u64,
-) -> Result<Vec<(u64, String)>, ApiError> {
+) -> Result<Vec<(u64, String, u64)>, ApiError> {
     let count = size.div_ceil(part_size).max(1);
     if parts.len() > MAX_PART_URLS_PER_CALL {
         return Err(ApiError::new(
@@ -37,7 +38,8 @@ pub(super) fn checked_parts(
                 format!("part {}: sha256 must be 64 hex digits", p.part_number),
             ));
         }
-        checked.push((p.part_number, hex.to_ascii_lowercase()));
+        let len = part_size.min(size - (p.part_number - 1) * part_size);
+        checked.push((p.part_number, hex.to_ascii_lowercase(), len));
     }
     Ok(checked)
 }
@@ -296,7 +298,7 @@ mod tests {
         // 3 parts: 10, 10, 5.
         assert_eq!(
             checked_parts(&[part(3), part(1)], 25, 10).unwrap(),
-            vec![(3, h.clone()), (1, h.clone())]
+            vec![(3, h.clone(), 5), (1, h.clone(), 10)]
         );
         for bad in [vec![part(0)], vec![part(4)], vec![part(2), part(2)]] {
             assert_eq!(

@@ -24,20 +24,21 @@ impl Blobs {
         })
     }
 
-    /// Presigned `PUT`s for parts, each with its SHA-256 (hex) signed in as the
-    /// `x-amz-checksum-sha256` header: S3 refuses a part whose bytes differ (BadDigest) and a
-    /// request that leaves the header out or changes it (signature mismatch). Returns the
-    /// parts and when their URLs expire.
+    /// Presigned `PUT`s for parts (number, SHA-256 hex, length), each with its SHA-256 signed
+    /// in as the `x-amz-checksum-sha256` header and its length as `Content-Length`: S3 refuses
+    /// a part whose bytes differ (BadDigest) and a request that leaves a header out or changes
+    /// it (signature mismatch), so no part can hold more than the layout gives it, even under
+    /// a checksum the client chose. Returns the parts and when their URLs expire.
     pub async fn presign_parts(
         &self,
         key: &str,
         upload_id: &str,
-        parts: &[(u64, String)],
+        parts: &[(u64, String, u64)],
     ) -> Result<(Vec<PresignedPart>, i64), ApiError> {
         let (presigning, expires_at) = self.presigning(self.upload_ttl).await?;
         let bucket = self.bucket()?;
         let mut signed = Vec::with_capacity(parts.len());
-        for (number, sha256_hex) in parts {
+        for (number, sha256_hex, len) in parts {
             let checksum = checksum::hex_to_base64(sha256_hex).ok_or_else(|| {
                 ApiError::internal().with_fault("s3.presign_part", "sha256 is not hex")
             })?;
@@ -49,6 +50,7 @@ impl Blobs {
                 .upload_id(upload_id)
                 .part_number(*number as i32)
                 .checksum_sha256(&checksum)
+                .content_length(*len as i64)
                 .presigned(presigning.clone())
                 .await
                 .map_err(|e| presign_failed("s3.presign_part", e))?;
@@ -56,10 +58,12 @@ impl Blobs {
                 .headers()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
                 .collect();
-            if headers.get("x-amz-checksum-sha256") != Some(&checksum) {
+            if headers.get("x-amz-checksum-sha256") != Some(&checksum)
+                || headers.get("content-length") != Some(&len.to_string())
+            {
                 // The URL would not bind the part's bytes: never hand it out.
                 return Err(ApiError::internal()
-                    .with_fault("s3.presign_part", "checksum header not signed"));
+                    .with_fault("s3.presign_part", "checksum or length not signed"));
             }
             signed.push(PresignedPart {
                 part_number: *number,
