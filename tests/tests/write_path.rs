@@ -627,3 +627,56 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
         "nothing left to sweep"
     );
 }
+
+/// One sweep reads the index page after page until its time is up (a backlog bigger than a
+/// page does not wait an hour per page), and a record that does not read as a file is skipped
+/// and logged: at the head of the index it would otherwise fail every run, and nothing behind
+/// it would ever be swept.
+#[tokio::test]
+async fn one_sweep_reads_page_after_page_past_a_corrupt_record() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let long_ago = shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1;
+    let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+    shared::infra::aws::dynamodb_client(&sdk)
+        .put_item()
+        .table_name(&app.config.tables.files)
+        .item("file_id", AttributeValue::S("corrupt".into()))
+        .item("pending_shard", AttributeValue::S("pending".into()))
+        .item(
+            "upload_deadline",
+            AttributeValue::N((long_ago - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut abandoned = Vec::new();
+    for id in ["a", "b", "c"] {
+        let body = upload_body(id, "never.bin", 3, "application/octet-stream", None);
+        let ticket = client(app, "alice")
+            .create_upload(&cid, body)
+            .await
+            .success();
+        let mut record = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+        record.upload_deadline_ms = Some(long_ago);
+        app.store.put_file_record(&record).await.unwrap();
+        abandoned.push(ticket.file_id);
+    }
+
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    let swept = shared::api::uploads::sweep_abandoned(app, 1, far)
+        .await
+        .unwrap();
+    assert_eq!(
+        swept.cleaned, 3,
+        "three pages of one, behind the corrupt record"
+    );
+    for file_id in &abandoned {
+        let file = app.store.get_file(file_id).await.unwrap().unwrap();
+        assert_eq!(
+            file.status,
+            shared::domain::model::StoredFileStatus::Deleted
+        );
+    }
+}

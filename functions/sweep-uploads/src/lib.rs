@@ -16,8 +16,8 @@ use shared::api::uploads::sweep_abandoned;
 use shared::infra::jobs::{enqueue_preview, PreviewQueue};
 use shared::App;
 
-/// Uploads cleaned per pass at most; the next run continues.
-const BATCH: u32 = 500;
+/// Files read per query; a run reads page after page until its time is up.
+const SWEEP_PAGE: u32 = 500;
 
 /// Time a sweep or backfill step leaves before the invocation's deadline: a file or page
 /// started just before it still ends (and answers) in time. A backlog bigger than one run
@@ -99,7 +99,7 @@ pub async fn handle_with(
 ) -> Result<usize, shared::ApiError> {
     // Each half runs whatever the other did; a failure of either is reported (and retried by
     // the next run). Boxed: the completion path's future is deep.
-    let swept = Box::pin(sweep_abandoned(app, BATCH, stop))
+    let swept = Box::pin(sweep_abandoned(app, SWEEP_PAGE, stop))
         .await
         .inspect_err(|e| e.log("sweep"));
     if let (Ok(swept), Some(queue)) = (&swept, previews) {
@@ -109,7 +109,7 @@ pub async fn handle_with(
             }
         }
     }
-    let purged = Box::pin(purge_deleted(app, BATCH, stop))
+    let purged = Box::pin(purge_deleted(app, SWEEP_PAGE, stop))
         .await
         .inspect_err(|e| e.log("sweep"));
     let (swept, purged) = (swept?, purged?);

@@ -327,18 +327,20 @@ pub async fn delete_previews(app: &App, file: &FileRecord) -> Result<(), ApiErro
 pub const PURGE_GRACE_MS: i64 = 60_000;
 
 /// The sweep's half of deletion: bytes of deleted files that the deleting call could not
-/// remove. Starts no file after `stop`; returns how many files it purged.
+/// remove, read `page` at a time. Starts no file after `stop`; returns how many it purged.
 pub async fn purge_deleted(
     app: &App,
-    batch: u32,
+    page: u32,
     stop: std::time::Instant,
 ) -> Result<usize, ApiError> {
     let before_ms = app.config.clock.now_ms() - PURGE_GRACE_MS;
     let mut purged = 0;
-    for file in app.store.files_to_purge(before_ms, batch).await? {
-        if std::time::Instant::now() >= stop {
+    let mut files = std::pin::pin!(app.store.files_to_purge(before_ms, page));
+    while std::time::Instant::now() < stop {
+        let Some(file) = futures::StreamExt::next(&mut files).await else {
             break;
-        }
+        };
+        let file = file?;
         // One file S3 keeps failing on must not hold up the rest; the next run retries it.
         match purge(app, &file).await {
             Ok(()) => purged += 1,

@@ -9,20 +9,23 @@ use super::*;
 /// marked `deleted` (conditionally, so they can no longer complete), then any bytes that did
 /// arrive (for an upload that cannot complete: its uploader left, or its group is gone) are
 /// removed from S3. Returns how many were cleaned (completed or deleted), and the ids of those
-/// it completed (their preview jobs are due). Starts no file after `stop`: the next run takes
-/// the rest. Run on a schedule by `sweep-uploads`.
+/// it completed (their preview jobs are due). Reads `page` uploads at a time, and goes on
+/// until none is left or `stop`, when it starts no more: the next run takes the rest. Run on a
+/// schedule by `sweep-uploads`.
 pub async fn sweep_abandoned(
     app: &App,
-    batch: u32,
+    page: u32,
     stop: std::time::Instant,
 ) -> Result<Swept, ApiError> {
     let cutoff = app.config.clock.now_ms() - crate::domain::model::ABANDONED_AFTER_MS;
     let mut cleaned = 0;
     let mut completed = Vec::new();
-    for file in app.store.abandoned_uploads(cutoff, batch).await? {
-        if std::time::Instant::now() >= stop {
+    let mut files = std::pin::pin!(app.store.abandoned_uploads(cutoff, page));
+    while std::time::Instant::now() < stop {
+        let Some(file) = futures::StreamExt::next(&mut files).await else {
             break;
-        }
+        };
+        let file = file?;
         match complete_stored_pending(app, file.clone()).await {
             Ok((message, _)) => {
                 tracing::warn!(

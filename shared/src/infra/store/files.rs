@@ -2,6 +2,7 @@
 //! the conversation's file list, newest first.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use futures::{Stream, StreamExt};
 
 use serde::{Deserialize, Serialize};
 
@@ -178,31 +179,39 @@ impl Store {
     }
 
     /// Pending uploads whose form expired before `deadline_before_ms`, oldest first, from the
-    /// sparse `pending-by-deadline` index (only pending files are in it).
-    pub async fn abandoned_uploads(
+    /// sparse `pending-by-deadline` index (only pending files are in it), fetched a page at a
+    /// time as the caller pulls them.
+    pub fn abandoned_uploads(
         &self,
         deadline_before_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<FileRecord>, ApiError> {
+        page: u32,
+    ) -> impl Stream<Item = Result<FileRecord, ApiError>> + '_ {
         let key = "pending_shard = :p AND upload_deadline < :d";
         let (index, shard) = (PENDING_BY_DEADLINE_INDEX, PENDING_SHARD);
-        let before = deadline_before_ms;
-        self.sparse_query(index, key, shard, before, limit, "files.abandoned")
-            .await
+        self.sparse_query(
+            index,
+            key,
+            shard,
+            deadline_before_ms,
+            page,
+            "files.abandoned",
+        )
     }
 
-    /// Up to `limit` files of a sparse index whose one partition is `shard`, with a sort key
-    /// below `before`, oldest first (`key` is the key condition over `:p` and `:d`).
-    async fn sparse_query(
-        &self,
+    /// The files of a sparse index whose one partition is `shard`, with a sort key below
+    /// `before`, oldest first (`key` is the key condition over `:p` and `:d`), `page` per
+    /// query, queried as the caller pulls. A record that does not read as a file is logged and
+    /// skipped: at the head of the index, it would otherwise stall every later run.
+    fn sparse_query<'a>(
+        &'a self,
         index: &str,
         key: &str,
         shard: &str,
         before: i64,
-        limit: u32,
+        page: u32,
         operation: &'static str,
-    ) -> Result<Vec<FileRecord>, ApiError> {
-        let out = self
+    ) -> impl Stream<Item = Result<FileRecord, ApiError>> + 'a {
+        let items = self
             .client
             .query()
             .table_name(&self.tables.files)
@@ -210,15 +219,27 @@ impl Store {
             .key_condition_expression(key)
             .expression_attribute_values(":p", s(shard))
             .expression_attribute_values(":d", n(before))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk(operation, e))?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(file_from_item)
-            .collect()
+            .limit(page as i32)
+            .into_paginator()
+            .items()
+            .send();
+        let pulled = futures::stream::unfold(items, |mut items| async move {
+            Some((items.next().await?, items))
+        });
+        pulled.filter_map(move |item| async move {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => return Some(Err(ApiError::from_sdk(operation, e))),
+            };
+            match file_from_item(&item) {
+                Ok(file) => Some(Ok(file)),
+                Err(e) => {
+                    let file_id = item.get("file_id").and_then(|v| v.as_s().ok());
+                    tracing::error!(operation, ?file_id, error = %e, "skipped a record that does not read as a file");
+                    None
+                }
+            }
+        })
     }
 
     /// Marks a still-pending upload deleted; `false` if it is no longer pending (completed), or,
@@ -271,15 +292,14 @@ impl Store {
 
     /// Deleted files whose bytes have not been confirmed gone, deleted before `before_ms`,
     /// oldest first, from the sparse `purge-by-deleted-at` index.
-    pub async fn files_to_purge(
+    pub fn files_to_purge(
         &self,
         before_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<FileRecord>, ApiError> {
+        page: u32,
+    ) -> impl Stream<Item = Result<FileRecord, ApiError>> + '_ {
         let key = "purge_shard = :p AND deleted_at < :d";
         let (index, shard) = (PURGE_BY_DELETED_AT_INDEX, PURGE_SHARD);
-        self.sparse_query(index, key, shard, before_ms, limit, "files.to_purge")
-            .await
+        self.sparse_query(index, key, shard, before_ms, page, "files.to_purge")
     }
 
     /// The deleted file's bytes are gone: it leaves the purge index, and what the file was goes
