@@ -193,7 +193,8 @@ function oidcSource(auth) {
   async function revoke(previous) {
     if (!previous || !previous.refresh_token) return;
     try {
-      const { revocation_endpoint: endpoint } = await discover();
+      // Cognito's discovery names none: config.json gives its /oauth2/revoke.
+      const endpoint = auth.revocation_url || (await discover()).revocation_endpoint;
       if (!endpoint) return; // the provider offers none
       await fetch(endpoint, {
         method: 'POST',

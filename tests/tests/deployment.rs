@@ -581,15 +581,21 @@ fn created_pool_signs_in_with_the_code_flow_only() {
         "{self_sign_up}"
     );
 
-    // What web/config.json needs: issuer, client id, sign-out URL (docs/deploy.md).
+    // What web/config.json needs: issuer, client id, sign-out and revocation URLs
+    // (docs/deploy.md).
     for output in [
         "JwtIssuerUrl",
         "UserPoolClientId",
         "SignInDomainUrl",
         "SignOutUrl",
+        "RevocationUrl",
     ] {
         assert!(t["Outputs"][output].is_mapping(), "{output}");
     }
+    let revoke = serde_yaml::to_string(&t["Outputs"]["RevocationUrl"]["Value"]).unwrap();
+    assert!(revoke.contains("amazoncognito.com/oauth2/revoke"), "{revoke}");
+    let client = &t["Resources"]["UserPoolClient"]["Properties"];
+    assert_eq!(client["EnableTokenRevocation"].as_bool(), Some(true));
     let sign_out = serde_yaml::to_string(&t["Outputs"]["SignOutUrl"]["Value"]).unwrap();
     assert!(
         sign_out.contains("/logout?client_id=${UserPoolClient}&logout_uri="),

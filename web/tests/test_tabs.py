@@ -621,19 +621,26 @@ def test_an_older_session_offered_after_a_newer_one_is_ignored(oidc_stack, brows
 
 # --- Review fix: a sign-out reaches every tab of the person, and the refresh token is revoked ----
 
-# Before the page's scripts: the provider's discovery names a revocation endpoint (the local
-# provider offers none), whose requests are answered here and recorded in localStorage's
-# `test.revoked` (shared by the origin's tabs, kept across the trip to the provider). With
-# `test.revoke-fails` set, they do not reach it.
-FAKE_REVOCATION = """
+def fake_revocation(named_by):
+    """Before the page's scripts: a revocation endpoint is named, by the provider's discovery
+    (`named_by="discovery"`) or, as Cognito needs, by config.json's `revocation_url`
+    (`"config"`); the local provider names none. Its requests are answered here and recorded in
+    localStorage's `test.revoked` (shared by the origin's tabs, kept across the trip to the
+    provider). With `test.revoke-fails` set, they do not reach it."""
+    return """
 (() => {
   const realFetch = window.fetch;
+  const namedBy = '%s';
+  const json = (body) => new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
   window.fetch = async (url, init) => {
     const u = String(url);
-    if (u.endsWith('/.well-known/openid-configuration')) {
+    if (namedBy === 'discovery' && u.endsWith('/.well-known/openid-configuration')) {
       const doc = await (await realFetch(url, init)).json();
-      return new Response(JSON.stringify({ ...doc, revocation_endpoint: `${doc.issuer}/test-revoke` }),
-        { status: 200, headers: { 'Content-Type': 'application/json' } });
+      return json({ ...doc, revocation_endpoint: `${doc.issuer}/test-revoke` });
+    }
+    if (namedBy === 'config' && u.endsWith('config.json')) {
+      const config = await (await realFetch(url, init)).json();
+      return json({ ...config, auth: { ...config.auth, revocation_url: `${config.auth.issuer}/test-revoke` } });
     }
     if (u.endsWith('/test-revoke')) {
       const revoked = JSON.parse(localStorage.getItem('test.revoked') || '[]');
@@ -644,7 +651,10 @@ FAKE_REVOCATION = """
     }
     return realFetch(url, init);
   };
-})();"""
+})();""" % named_by
+
+
+FAKE_REVOCATION = fake_revocation("discovery")
 
 # Before the page's scripts: this tab's asks never leave it, as when the open tabs cannot answer
 # (frozen in the background, or renewing).
@@ -759,6 +769,18 @@ def test_signing_out_revokes_the_refresh_token_before_leaving(oidc_stack, browse
         {"token": session["refresh_token"], "token_type_hint": "refresh_token", "client_id": "groupshare-web"}]
     css(bob, "#signin").click()
     at_provider_login(bob, oidc_stack)  # and the provider's session ended
+
+
+def test_with_cognito_the_configs_revocation_url_is_where_the_token_is_revoked(oidc_stack, browsers):
+    """Cognito's discovery names no revocation endpoint, and its /logout leaves refresh tokens
+    valid: config.json's `revocation_url` (the template's `RevocationUrl`) is used instead."""
+    bob = browsers()
+    before_load(bob, fake_revocation("config"))
+    oidc_sign_in(bob, oidc_stack, "bob")
+    session = stored(bob)
+    back_signed_out(bob, oidc_stack)
+    assert revocations(bob) == [
+        {"token": session["refresh_token"], "token_type_hint": "refresh_token", "client_id": "groupshare-web"}]
 
 
 def test_a_revocation_that_fails_does_not_stop_signing_out(oidc_stack, browsers):
