@@ -94,6 +94,16 @@ ensure_chromium() {
   fi
 }
 
+# Everything scripts/test-web needs, and scripts/fuzz's schemathesis.
+# (One per line: `set -e` does not reach into a function called before `&&`.)
+ensure_web_tools() {
+  ensure_oidc
+  ensure_axe
+  ensure_chromium
+  python_venv "$LOCAL/venv-web" "${WEB_TEST_PACKAGES[@]}"
+}
+ensure_fuzz_tools() { python_venv "$LOCAL/venv-fuzz" "${FUZZ_PACKAGES[@]}"; }
+
 ensure_s3s_fs() {
   if [ ! -x "$LOCAL/tools/bin/s3s-fs" ]; then
     log "building s3s-fs $S3S_FS_VERSION (strict local S3) into .local/tools"
