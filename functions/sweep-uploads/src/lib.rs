@@ -91,32 +91,43 @@ pub async fn handle(app: &App) -> Result<usize, shared::ApiError> {
     handle_with(app, None, Instant::now() + Duration::from_secs(3600)).await
 }
 
-/// One sweep: starts no file's cleanup after `stop`.
+/// One sweep: starts no file's cleanup after `stop`. Abandoned uploads get half the time at
+/// most: anyone can leave many, and a backlog of them must not starve the purge of deleted
+/// files' bytes. A failed read or an unreadable record fails the run (the function's error
+/// alarm), but only after everything else was done: the preview jobs of uploads completed
+/// before a failed read are still sent.
 pub async fn handle_with(
     app: &App,
     previews: Option<&PreviewQueue>,
     stop: Instant,
 ) -> Result<usize, shared::ApiError> {
-    // Each half runs whatever the other did; a failure of either is reported (and retried by
-    // the next run). Boxed: the completion path's future is deep.
-    let swept = Box::pin(sweep_abandoned(app, SWEEP_PAGE, stop))
-        .await
-        .inspect_err(|e| e.log("sweep"));
-    if let (Ok(swept), Some(queue)) = (&swept, previews) {
+    let half = Instant::now() + stop.saturating_duration_since(Instant::now()) / 2;
+    // Boxed: the completion path's future is deep.
+    let swept = Box::pin(sweep_abandoned(app, SWEEP_PAGE, half)).await;
+    if let Some(queue) = previews {
         for file_id in &swept.completed {
             if let Err(e) = enqueue_preview(app, queue, file_id).await {
                 e.log("sweep.preview_job");
             }
         }
     }
-    let purged = Box::pin(purge_deleted(app, SWEEP_PAGE, stop))
-        .await
-        .inspect_err(|e| e.log("sweep"));
-    let (swept, purged) = (swept?, purged?);
+    let purged = Box::pin(purge_deleted(app, SWEEP_PAGE, stop)).await;
+    let unreadable = swept.unreadable + purged.unreadable;
     tracing::info!(
         cleaned = swept.cleaned,
-        purged,
+        purged = purged.cleaned,
+        unreadable,
         "swept abandoned uploads and deleted files"
     );
-    Ok(swept.cleaned + purged)
+    for failed in [&swept.failed, &purged.failed].into_iter().flatten() {
+        failed.log("sweep");
+    }
+    if let Some(failed) = swept.failed.or(purged.failed) {
+        return Err(failed);
+    }
+    if unreadable > 0 {
+        let detail = format!("{unreadable} records do not read as files (logged one by one)");
+        return Err(shared::ApiError::internal().with_fault("sweep", detail));
+    }
+    Ok(swept.cleaned + purged.cleaned)
 }

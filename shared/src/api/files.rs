@@ -327,27 +327,53 @@ pub async fn delete_previews(app: &App, file: &FileRecord) -> Result<(), ApiErro
 pub const PURGE_GRACE_MS: i64 = 60_000;
 
 /// The sweep's half of deletion: bytes of deleted files that the deleting call could not
-/// remove, read `page` at a time. Starts no file after `stop`; returns how many it purged.
-pub async fn purge_deleted(
-    app: &App,
-    page: u32,
-    stop: std::time::Instant,
-) -> Result<usize, ApiError> {
+/// remove, read `page` at a time. Starts no file after `stop`.
+pub async fn purge_deleted(app: &App, page: u32, stop: std::time::Instant) -> Swept {
     let before_ms = app.config.clock.now_ms() - PURGE_GRACE_MS;
-    let mut purged = 0;
+    let mut pass = Swept::default();
     let mut files = std::pin::pin!(app.store.files_to_purge(before_ms, page));
-    while std::time::Instant::now() < stop {
-        let Some(file) = futures::StreamExt::next(&mut files).await else {
-            break;
-        };
-        let file = file?;
+    while let Some(file) = next_file(&mut files, stop, &mut pass).await {
         // One file S3 keeps failing on must not hold up the rest; the next run retries it.
         match purge(app, &file).await {
-            Ok(()) => purged += 1,
+            Ok(()) => pass.cleaned += 1,
             Err(e) => e.log("files.purge_deleted"),
         }
     }
-    Ok(purged)
+    pass
+}
+
+/// What one pass of the sweep did (over abandoned uploads, or over deleted files' bytes).
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Files it settled: completed or deleted uploads, purged files.
+    pub cleaned: usize,
+    /// Uploads it completed, whose preview jobs are now due.
+    pub completed: Vec<String>,
+    /// Records that do not read as files, passed over (each one logged).
+    pub unreadable: usize,
+    /// The read that ended the pass early; what the pass did before it stays done.
+    pub failed: Option<ApiError>,
+}
+
+/// The next file of a sweep's pass, or `None` when the pass ends: nothing left, `stop` reached
+/// (checked after each read, which may have waited for a page), or a read failed (kept in
+/// `pass.failed`). Unreadable records are counted and passed.
+pub(crate) async fn next_file(
+    files: &mut (impl futures::Stream<Item = Result<Option<FileRecord>, ApiError>> + Unpin),
+    stop: std::time::Instant,
+    pass: &mut Swept,
+) -> Option<FileRecord> {
+    loop {
+        match futures::StreamExt::next(files).await? {
+            _ if std::time::Instant::now() >= stop => return None,
+            Ok(Some(file)) => return Some(file),
+            Ok(None) => pass.unreadable += 1,
+            Err(e) => {
+                pass.failed = Some(e);
+                return None;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub use create::create;
 pub use forward::{forward, ForwardRequest, ForwardedFile};
 pub use multipart::{abort, part_urls, state};
 pub use s3_event::{object_created, ObjectOutcome};
-pub use sweep::{sweep_abandoned, Swept};
+pub use sweep::sweep_abandoned;
 
 const MAX_NAME_CHARS: usize = 255;
 

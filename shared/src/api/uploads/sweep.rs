@@ -2,6 +2,7 @@
 
 use super::complete::complete_stored_pending;
 use super::*;
+use crate::api::files::{next_file, Swept};
 
 /// Cleans up abandoned uploads (see `model::ABANDONED_AFTER_MS`). Completion comes first:
 /// bytes that arrived (while the form was valid) whose completion was lost, because the client
@@ -12,20 +13,11 @@ use super::*;
 /// it completed (their preview jobs are due). Reads `page` uploads at a time, and goes on
 /// until none is left or `stop`, when it starts no more: the next run takes the rest. Run on a
 /// schedule by `sweep-uploads`.
-pub async fn sweep_abandoned(
-    app: &App,
-    page: u32,
-    stop: std::time::Instant,
-) -> Result<Swept, ApiError> {
+pub async fn sweep_abandoned(app: &App, page: u32, stop: std::time::Instant) -> Swept {
     let cutoff = app.config.clock.now_ms() - crate::domain::model::ABANDONED_AFTER_MS;
-    let mut cleaned = 0;
-    let mut completed = Vec::new();
+    let mut pass = Swept::default();
     let mut files = std::pin::pin!(app.store.abandoned_uploads(cutoff, page));
-    while std::time::Instant::now() < stop {
-        let Some(file) = futures::StreamExt::next(&mut files).await else {
-            break;
-        };
-        let file = file?;
+    while let Some(file) = next_file(&mut files, stop, &mut pass).await {
         match complete_stored_pending(app, file.clone()).await {
             Ok((message, _)) => {
                 tracing::warn!(
@@ -33,8 +25,8 @@ pub async fn sweep_abandoned(
                     seq = message.seq,
                     "sweep completed an upload whose completion was lost"
                 );
-                cleaned += 1;
-                completed.push(file.file_id.clone());
+                pass.cleaned += 1;
+                pass.completed.push(file.file_id.clone());
                 continue;
             }
             // A fault skips this file; the next run retries it (one bad file never holds up
@@ -59,18 +51,10 @@ pub async fn sweep_abandoned(
             Ok::<_, ApiError>(false)
         };
         match deleted.await {
-            Ok(true) => cleaned += 1,
+            Ok(true) => pass.cleaned += 1,
             Ok(false) => {}
             Err(e) => e.log("sweep.delete"),
         }
     }
-    Ok(Swept { cleaned, completed })
-}
-
-/// What a sweep pass did.
-#[derive(Debug, Default)]
-pub struct Swept {
-    pub cleaned: usize,
-    /// Files it completed, whose preview jobs are now due.
-    pub completed: Vec<String>,
+    pass
 }

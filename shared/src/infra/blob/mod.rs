@@ -62,7 +62,7 @@ pub struct PresignedPost {
 }
 
 /// A presigned `PUT` for one part: send the part's bytes with exactly these headers (the
-/// checksum header is signed, and S3 checks the bytes against it).
+/// checksum header and the part's length are signed, and S3 checks the bytes against them).
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct PresignedPart {
     pub part_number: u64,

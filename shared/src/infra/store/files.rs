@@ -185,7 +185,7 @@ impl Store {
         &self,
         deadline_before_ms: i64,
         page: u32,
-    ) -> impl Stream<Item = Result<FileRecord, ApiError>> + '_ {
+    ) -> impl Stream<Item = Result<Option<FileRecord>, ApiError>> + '_ {
         let key = "pending_shard = :p AND upload_deadline < :d";
         let (index, shard) = (PENDING_BY_DEADLINE_INDEX, PENDING_SHARD);
         self.sparse_query(
@@ -201,7 +201,8 @@ impl Store {
     /// The files of a sparse index whose one partition is `shard`, with a sort key below
     /// `before`, oldest first (`key` is the key condition over `:p` and `:d`), `page` per
     /// query, queried as the caller pulls. A record that does not read as a file is logged and
-    /// skipped: at the head of the index, it would otherwise stall every later run.
+    /// comes as `None`, for the caller to count and pass (between them it checks its time): at
+    /// the head of the index, it would otherwise stall every later run.
     fn sparse_query<'a>(
         &'a self,
         index: &str,
@@ -210,7 +211,7 @@ impl Store {
         before: i64,
         page: u32,
         operation: &'static str,
-    ) -> impl Stream<Item = Result<FileRecord, ApiError>> + 'a {
+    ) -> impl Stream<Item = Result<Option<FileRecord>, ApiError>> + 'a {
         let items = self
             .client
             .query()
@@ -226,19 +227,14 @@ impl Store {
         let pulled = futures::stream::unfold(items, |mut items| async move {
             Some((items.next().await?, items))
         });
-        pulled.filter_map(move |item| async move {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => return Some(Err(ApiError::from_sdk(operation, e))),
-            };
-            match file_from_item(&item) {
-                Ok(file) => Some(Ok(file)),
-                Err(e) => {
+        pulled.map(move |item| {
+            let item = item.map_err(|e| ApiError::from_sdk(operation, e))?;
+            Ok(file_from_item(&item)
+                .inspect_err(|e| {
                     let file_id = item.get("file_id").and_then(|v| v.as_s().ok());
-                    tracing::error!(operation, ?file_id, error = %e, "skipped a record that does not read as a file");
-                    None
-                }
-            }
+                    tracing::error!(operation, ?file_id, error = %e, "a record that does not read as a file");
+                })
+                .ok())
         })
     }
 
@@ -296,7 +292,7 @@ impl Store {
         &self,
         before_ms: i64,
         page: u32,
-    ) -> impl Stream<Item = Result<FileRecord, ApiError>> + '_ {
+    ) -> impl Stream<Item = Result<Option<FileRecord>, ApiError>> + '_ {
         let key = "purge_shard = :p AND deleted_at < :d";
         let (index, shard) = (PURGE_BY_DELETED_AT_INDEX, PURGE_SHARD);
         self.sparse_query(index, key, shard, before_ms, page, "files.to_purge")
