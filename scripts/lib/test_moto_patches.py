@@ -9,6 +9,7 @@ presigned-URL test runs moto_server.py with a journal, to replay after expiry.
 """
 
 import base64
+import concurrent.futures
 import copy
 import hashlib
 import json
@@ -1057,12 +1058,18 @@ def run(names):
 
 
 def prove(patches):
-    """Each patch left out in turn: the tests that name it must fail."""
-    unproved = []
-    for patch in patches:
+    """Each patch left out in turn: the tests that name it must fail. The runs are processes of
+    their own (moto on a free port each), so they go as many at a time as there are cores."""
+    def without(patch):
         tests = [n for n, (_, ps) in TESTS.items() if patch in ps]
         env = dict(os.environ, MOTO_PATCHES_OFF=patch)
         r = subprocess.run([sys.executable, __file__, *tests], env=env, capture_output=True, text=True)
+        return patch, tests, r
+
+    unproved = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        runs = list(pool.map(without, patches))
+    for patch, tests, r in runs:
         lines = [line for line in r.stdout.splitlines() if "FAILED" in line]
         if r.returncode == 0 or not tests:
             unproved.append(patch)
@@ -1075,8 +1082,11 @@ def prove(patches):
 
 def main(args):
     if args[:1] == ["--prove"]:
-        failed = run(list(TESTS))
-        unproved = prove(args[1:] or list(moto_patches.PATCHES))
+        # The proofs (other processes) run while this one runs every test with every patch.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as side:
+            proving = side.submit(prove, args[1:] or list(moto_patches.PATCHES))
+            failed = run(list(TESTS))
+            unproved = proving.result()
         if failed or unproved:
             sys.exit(f"FAILED: {failed} unproved: {unproved}")
     else:
