@@ -229,3 +229,55 @@ def test_the_exact_time_shows_on_hover_and_on_keyboard_focus(stack, browsers):
     assert normal(exact_el.text) == exact
     assert exact_el.is_displayed()
     assert normal(focused.get_attribute("textContent")) == f"just now, {exact}"
+
+
+# Before the page's scripts: a message whose text starts with "later:" was sent ten minutes after
+# the one before it (what the API answers otherwise: every message here is seconds apart).
+LATER = """
+(() => {
+  const original = window.fetch;
+  window.fetch = async (url, init = {}) => {
+    const u = new URL(String(url), location.href);
+    if (!u.pathname.endsWith('/messages') || (init.method || 'GET') !== 'GET') return original(url, init);
+    const response = await original(url, init);
+    const page = await response.json();
+    for (const m of page.messages) {
+      if ((m.text || '').startsWith('later:')) m.sent_at = new Date(Date.parse(m.sent_at) + 600000).toISOString();
+    }
+    return new Response(JSON.stringify(page), { status: response.status, headers: { 'content-type': 'application/json' } });
+  };
+})();
+"""
+
+
+def runs(browser):
+    """Each message of the history: (text, drawn as the continuation of the one above)."""
+    return browser.driver.execute_script("""
+      return [...document.querySelectorAll('.history > li.msg:not(.system)')].map((li) =>
+        [li.querySelector('.text').textContent, li.classList.contains('continued')]);""")
+
+
+def test_a_persons_messages_minutes_apart_read_as_one_run(stack, browsers):
+    cid = new_group(stack, "Runs test", members=("bob", "carol"))
+    for user, text in [("alice", "one"), ("alice", "two"), ("carol", "three"), ("alice", "four"),
+                       ("alice", "later: five"), ("alice", "six")]:
+        send_text(stack, user, cid, text)
+    read_everything(stack, "bob", cid)
+    bob = browsers()
+    before_load(bob, LATER)
+    sign_in(bob, stack, "bob")
+    open_group(bob, "Runs test")
+    wait(bob, lambda _: len(runs(bob)) == 6)
+    assert runs(bob) == [["one", False], ["two", True], ["three", False], ["four", False],
+                         ["later: five", False], ["six", True]]
+    # The continuation shows no second avatar or name; a screen reader still hears who wrote it.
+    two = item_with_text(bob, "two")
+    assert not two.find_element(By.CSS_SELECTOR, ".avatar").is_displayed()
+    name = two.find_element(By.CSS_SELECTOR, ".msg-head > strong")
+    assert name.size["width"] <= 1 and name.get_attribute("textContent") == "Alice"
+    assert item_with_text(bob, "one").find_element(By.CSS_SELECTOR, ".avatar").is_displayed()
+
+    # A message pushed in goes on the run it follows.
+    send_text(stack, "alice", cid, "seven")
+    wait(bob, lambda _: len(runs(bob)) == 7)
+    assert runs(bob)[-1] == ["seven", True]

@@ -17,6 +17,8 @@ import { acceptFiles, createUploads } from './uploads.js';
 
 /** How near the top of the history the next older page starts loading. */
 const SCROLL_MARGIN_PX = 200;
+/** Messages of one person this close together read as one run (markDays). */
+const RUN_MS = 5 * 60 * 1000;
 /** Within this of the bottom the reader is at the newest message, and new ones keep it in view. */
 const BOTTOM_SLACK_PX = 40;
 
@@ -190,6 +192,7 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
     const old = history.querySelector(`li[data-seq="${m.seq}"]`);
     if (!old) return;
     const item = messageItem(m);
+    item.classList.toggle('continued', old.classList.contains('continued')); // same sender, same time
     old.replaceWith(item);
     seenObserver.observe(item);
   }
@@ -206,11 +209,22 @@ export async function messagesTab(panel, app, cid, group, onCleanup, hooks) {
   }
 
   /** A day's heading right before its first message, and nowhere else (pages arrive above,
-   *  below and, rarely, between: the headings are checked where they are, not redrawn). */
+   *  below and, rarely, between: the headings are checked where they are, not redrawn). And a
+   *  message that follows one of the same person's within RUN_MS, with no heading, divider or
+   *  event between, is drawn as its continuation: no second avatar and name, as chat windows
+   *  do (the name stays for screen readers). */
   function markDays() {
     let previous = null; // the day of the message before
+    let above = null; // the message right above, while a run can go on
     for (const li of [...history.children]) {
-      if (li === divider) continue;
+      if (li === divider) {
+        above = null;
+        continue;
+      }
+      const continues = !!above && !li.classList.contains('system') && above.dataset.sender === li.dataset.sender
+        && above.dataset.day === li.dataset.day && Date.parse(li.dataset.sentAt) - Date.parse(above.dataset.sentAt) < RUN_MS;
+      li.classList.toggle('continued', continues);
+      above = li.dataset.seq && !li.classList.contains('system') ? li : null;
       if (li.classList.contains('day')) {
         const next = li.nextElementSibling;
         const belongs = next && next.dataset.seq && next.dataset.day === li.dataset.day && next.dataset.day !== previous;
