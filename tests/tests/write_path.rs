@@ -628,6 +628,30 @@ async fn the_sweeper_completes_lost_completions_and_deletes_abandoned_uploads() 
     );
 }
 
+/// An upload of 3 bytes by Alice whose form expired at `deadline`, with `bytes` sent if given
+/// (then only its completion was lost). Returns its file id.
+async fn abandoned_upload(
+    app: &'static shared::App,
+    cid: &str,
+    id: &str,
+    deadline: i64,
+    bytes: Option<&[u8; 3]>,
+) -> String {
+    let body = upload_body(id, "photo.png", 3, "image/png", None);
+    let ticket = client(app, "alice")
+        .create_upload(cid, body)
+        .await
+        .success();
+    if let Some(bytes) = bytes {
+        let posted = post_form(&ticket.upload, bytes.to_vec()).await;
+        assert!(posted.status().is_success());
+    }
+    let mut record = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
+    record.upload_deadline_ms = Some(deadline);
+    app.store.put_file_record(&record).await.unwrap();
+    ticket.file_id
+}
+
 /// One sweep reads the index page after page until its time is up (a backlog bigger than a
 /// page does not wait an hour per page), and a record that does not read as a file is skipped
 /// and logged: at the head of the index it would otherwise fail every run, and nothing behind
@@ -653,15 +677,7 @@ async fn one_sweep_reads_page_after_page_past_a_corrupt_record() {
         .unwrap();
     let mut abandoned = Vec::new();
     for id in ["a", "b", "c"] {
-        let body = upload_body(id, "never.bin", 3, "application/octet-stream", None);
-        let ticket = client(app, "alice")
-            .create_upload(&cid, body)
-            .await
-            .success();
-        let mut record = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
-        record.upload_deadline_ms = Some(long_ago);
-        app.store.put_file_record(&record).await.unwrap();
-        abandoned.push(ticket.file_id);
+        abandoned.push(abandoned_upload(app, &cid, id, long_ago, None).await);
     }
 
     let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
@@ -697,23 +713,9 @@ async fn a_sweep_cut_short_by_a_failed_read_keeps_the_uploads_it_completed() {
     let app = stack().await;
     let cid = create_group(app, "alice", &[]).await;
     let long_ago = shared::domain::time::now_ms() - shared::domain::model::ABANDONED_AFTER_MS - 1;
-    let mut uploads = Vec::new();
     // The oldest: bytes arrived, completion lost. Behind it, on the next page, one never sent.
-    for (id, deadline, bytes) in [("lost", long_ago - 1, true), ("never", long_ago, false)] {
-        let body = upload_body(id, "photo.png", 3, "image/png", None);
-        let ticket = client(app, "alice")
-            .create_upload(&cid, body)
-            .await
-            .success();
-        if bytes {
-            let posted = post_form(&ticket.upload, b"abc".to_vec()).await;
-            assert!(posted.status().is_success());
-        }
-        let mut record = app.store.get_file(&ticket.file_id).await.unwrap().unwrap();
-        record.upload_deadline_ms = Some(deadline);
-        app.store.put_file_record(&record).await.unwrap();
-        uploads.push(ticket.file_id);
-    }
+    let lost = abandoned_upload(app, &cid, "lost", long_ago - 1, Some(b"abc")).await;
+    abandoned_upload(app, &cid, "never", long_ago, None).await;
     // Every read of the pending index after the first fails (throttled past the SDK's retries).
     let reads = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = reads.clone();
@@ -733,7 +735,7 @@ async fn a_sweep_cut_short_by_a_failed_read_keeps_the_uploads_it_completed() {
 
     let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
     let swept = shared::api::uploads::sweep_abandoned(failing, 1, far).await;
-    assert_eq!(swept.completed, vec![uploads[0].clone()]);
+    assert_eq!(swept.completed, vec![lost]);
     assert!(swept.failed.is_some(), "the failed read is reported");
     assert!(reads.load(SeqCst) >= 2);
 }
