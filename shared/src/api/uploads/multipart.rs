@@ -3,6 +3,7 @@
 use super::create::retried;
 use super::*;
 use crate::api::files;
+use crate::domain::model::{part_count_of, part_len_of};
 
 /// The parts a request asks URLs for, checked against the file's layout: known numbers, each
 /// once, each with a SHA-256; at most [`MAX_PART_URLS_PER_CALL`]. Each comes back as (number,
@@ -12,7 +13,7 @@ pub(super) fn checked_parts(
     size: u64,
     part_size: u64,
 ) -> Result<Vec<(u64, String, u64)>, ApiError> {
-    let count = size.div_ceil(part_size).max(1);
+    let count = part_count_of(size, part_size);
     if parts.len() > MAX_PART_URLS_PER_CALL {
         return Err(ApiError::new(
             ErrorCode::InvalidParts,
@@ -38,7 +39,7 @@ pub(super) fn checked_parts(
                 format!("part {}: sha256 must be 64 hex digits", p.part_number),
             ));
         }
-        let len = part_size.min(size - (p.part_number - 1) * part_size);
+        let len = part_len_of(size, part_size, p.part_number);
         checked.push((p.part_number, hex.to_ascii_lowercase(), len));
     }
     Ok(checked)

@@ -79,19 +79,30 @@ pub struct MultipartState {
     pub checksum_sha256: Option<String>,
 }
 
+/// Parts of a file of `size` bytes cut into `part_size` pieces (at least one).
+pub fn part_count_of(size: u64, part_size: u64) -> u64 {
+    size.div_ceil(part_size).max(1)
+}
+
+/// Exact size of part `n` (1-based) of that layout: `part_size`, but for the last.
+pub fn part_len_of(size: u64, part_size: u64, n: u64) -> u64 {
+    let count = part_count_of(size, part_size);
+    if n < count {
+        part_size
+    } else {
+        size - (count - 1) * part_size
+    }
+}
+
 impl MultipartState {
     /// Parts of a file of `size` bytes (at least one).
     pub fn part_count(&self, size: u64) -> u64 {
-        size.div_ceil(self.part_size).max(1)
+        part_count_of(size, self.part_size)
     }
 
     /// Exact size of part `n` (1-based) of a file of `size` bytes.
     pub fn part_len(&self, size: u64, n: u64) -> u64 {
-        if n < self.part_count(size) {
-            self.part_size
-        } else {
-            size - (self.part_count(size) - 1) * self.part_size
-        }
+        part_len_of(size, self.part_size, n)
     }
 }
 
