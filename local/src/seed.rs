@@ -66,6 +66,7 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
         member_count: Some(USERS.len() as u64),
         last_activity_ms: Some(now),
         last_message: Some(LastMessage::of(&first)),
+        created_for: None,
     };
     // alice created it (read); the others have its first entry to read.
     let members: Vec<Member> = USERS

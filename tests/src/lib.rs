@@ -273,6 +273,7 @@ pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> St
         member_count: None,
         last_activity_ms: None,
         last_message: None,
+        created_for: None,
     };
     let members: Vec<Member> = members
         .iter()

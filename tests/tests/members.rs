@@ -193,8 +193,9 @@ async fn the_member_count_holds_under_concurrent_changes() {
 async fn creating_a_group_twice_with_one_request_key_makes_one_group() {
     let app = stack().await;
     let alice = client(app, "alice");
-    let body =
-        serde_json::json!({"title": "Once", "members": ["bob"], "client_request_id": "req-1"});
+    let body = serde_json::json!(
+        {"title": "Once", "members": ["bob", "carol"], "client_request_id": "req-1"}
+    );
     let first = alice
         .send("POST", "/conversations", Some(body.clone()))
         .await;
@@ -215,10 +216,23 @@ async fn creating_a_group_twice_with_one_request_key_makes_one_group() {
         alice.messages(cid, Query::new()).await.ok().messages.len(),
         1
     );
-    // The same key for another group is refused, not answered with the first one.
-    let other = serde_json::json!({"title": "Twice", "client_request_id": "req-1"});
-    let r = alice.send("POST", "/conversations", Some(other)).await;
-    assert_eq!(r.error(), (409, ErrorCode::ClientMsgIdReused));
+    // The members in another order (and the caller named too) are the same request.
+    let reordered = serde_json::json!(
+        {"title": "Once", "members": ["carol", "alice", "bob"], "client_request_id": "req-1"}
+    );
+    let r = alice.send("POST", "/conversations", Some(reordered)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["conversation_id"], first.json["conversation_id"]);
+    // The same key for another group is refused, not answered with the first one: another
+    // title, or the same title with other members (who would never be let in).
+    for other in [
+        serde_json::json!({"title": "Twice", "members": ["bob", "carol"], "client_request_id": "req-1"}),
+        serde_json::json!({"title": "Once", "members": ["bob", "dave"], "client_request_id": "req-1"}),
+        serde_json::json!({"title": "Once", "members": ["bob"], "client_request_id": "req-1"}),
+    ] {
+        let r = alice.send("POST", "/conversations", Some(other)).await;
+        assert_eq!(r.error(), (409, ErrorCode::ClientMsgIdReused));
+    }
     // Another user's same key is their own request: a group of their own.
     let bob = client(app, "bob");
     let theirs = bob.send("POST", "/conversations", Some(body)).await;

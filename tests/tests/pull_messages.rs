@@ -238,6 +238,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         member_count: Some(1),
         last_activity_ms: None,
         last_message: None,
+        created_for: None,
     };
     let alice = Member {
         conversation_id: cid.into(),

@@ -74,12 +74,20 @@ pub async fn create(
             others.push(m.clone());
         }
     }
-    let conversation_id = match &new.client_request_id {
+    let (conversation_id, created_for) = match &new.client_request_id {
         Some(key) => {
             super::messages::check_client_msg_id(key)?;
-            ids::derived_id("groupshare-conversation", &[&caller.user_id, key])
+            let id = ids::derived_id("groupshare-conversation", &[&caller.user_id, key]);
+            // The members in any order are the same request.
+            let mut terms: Vec<&str> = others.iter().map(String::as_str).collect();
+            terms.sort_unstable();
+            terms.insert(0, title);
+            (
+                id,
+                Some(ids::derived_id("groupshare-conversation-terms", &terms)),
+            )
         }
-        None => ids::new_id(),
+        None => (ids::new_id(), None),
     };
     let now = app.config.clock.now_ms();
     let first = Message::system(
@@ -99,6 +107,7 @@ pub async fn create(
         member_count: Some(others.len() as u64 + 1),
         last_activity_ms: Some(now),
         last_message: Some(LastMessage::of(&first)),
+        created_for,
     };
     // The creator wrote the first entry (read); for the others it is news (unread).
     let member =
@@ -126,7 +135,12 @@ pub async fn create(
         .await?
         .filter(|c| c.created_by == caller.user_id)
         .ok_or_else(ApiError::unavailable)?;
-    if existing.title != conversation.title {
+    // Groups created before terms were kept compare their title alone.
+    let same_terms = match &existing.created_for {
+        Some(terms) => Some(terms) == conversation.created_for.as_ref(),
+        None => existing.title == conversation.title,
+    };
+    if !same_terms {
         return Err(ApiError::new(
             ErrorCode::ClientMsgIdReused,
             "client_request_id was already used to create another conversation",

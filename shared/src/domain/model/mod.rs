@@ -47,6 +47,9 @@ pub struct Conversation {
     pub last_activity_ms: Option<i64>,
     /// The entry at `last_seq`, as the group list previews it; `None` likewise.
     pub last_message: Option<LastMessage>,
+    /// A digest of the create request's terms (title, initial members) when it came with a
+    /// `client_request_id`: a retry must carry the same terms to be answered with this group.
+    pub created_for: Option<String>,
 }
 
 impl Conversation {

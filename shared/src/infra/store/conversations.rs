@@ -104,6 +104,7 @@ struct ConversationRow {
     /// Set by every append with `last_seq` (absent until a conversation's first append since).
     last_activity: Option<i64>,
     last_message: Option<LastRow>,
+    created_for: Option<String>,
 }
 
 /// `last_message`: a map with the entry's `seq`, `sender`, `sent_at`, `kind` and a snippet of
@@ -185,6 +186,7 @@ pub(super) fn conversation_item(c: &Conversation, owners: usize) -> Item {
         member_count: c.member_count.map(|n| n as i64),
         last_activity: c.last_activity_ms,
         last_message: c.last_message.as_ref().map(LastRow::from),
+        created_for: c.created_for.clone(),
     })
 }
 
@@ -199,5 +201,6 @@ pub(super) fn conversation_from_item(item: &Item) -> Result<Conversation, ApiErr
         member_count: row.member_count.map(|n| n.max(0) as u64),
         last_activity_ms: row.last_activity,
         last_message: row.last_message.map(LastMessage::from),
+        created_for: row.created_for,
     })
 }

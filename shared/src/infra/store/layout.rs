@@ -45,6 +45,7 @@ fn conversation_layout() {
         member_count: Some(2),
         last_activity_ms: None,
         last_message: None,
+        created_for: None,
     };
     let item = conversation_item(&c, 1);
     let before_activity = [
@@ -58,6 +59,16 @@ fn conversation_layout() {
     ];
     assert_eq!(shape(&item), expect(&before_activity));
     assert_eq!(conversation_from_item(&item).unwrap(), c);
+    // Created with a `client_request_id`: the digest of its terms (S).
+    let keyed = Conversation {
+        created_for: Some("d1".into()),
+        ..c.clone()
+    };
+    let item = conversation_item(&keyed, 1);
+    let mut pairs = before_activity.to_vec();
+    pairs.push(("created_for", "S"));
+    assert_eq!(shape(&item), expect(&pairs));
+    assert_eq!(conversation_from_item(&item).unwrap(), keyed);
 
     // With activity: `last_activity` (N) and `last_message` (M), whose attributes are a
     // message's (a snippet of a text, a file's name, a system event's).
