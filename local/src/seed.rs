@@ -76,7 +76,8 @@ pub async fn seed(app: &App, bucket: &str) -> Result<bool, crate::provision::Err
             let role = if i == 0 { Role::Owner } else { Role::Member };
             Member {
                 acted: i == 0,
-                ..Member::new(CONVERSATION, u, role, now, u64::from(i == 0))
+                read_seq: u64::from(i == 0),
+                ..Member::new(CONVERSATION, u, role, now, 1)
             }
         })
         .collect();

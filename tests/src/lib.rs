@@ -282,6 +282,7 @@ pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> St
             user_id: u.to_string(),
             role: *role,
             joined_at_ms: at_ms,
+            joined_seq: 0,
             read_seq: 0,
             manages_since_ms: None,
             acted: false,

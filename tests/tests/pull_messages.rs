@@ -245,6 +245,7 @@ async fn handler_answers_an_api_gateway_v2_event() {
         user_id: "alice".into(),
         role: Role::Owner,
         joined_at_ms: now,
+        joined_seq: 1,
         read_seq: 1,
         manages_since_ms: None,
         acted: true,

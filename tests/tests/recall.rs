@@ -544,14 +544,20 @@ impl shared::infra::push::fanout::Deliver for Recorder {
     }
 }
 
-/// Lambda redelivers a stream batch (it retries from the first failed record, here after a
-/// failed read of another group's members, for up to `MaximumRecordAgeInSeconds` = 5 min, and
-/// the records hold the images as they were written). Between the first delivery and the
-/// retry, alice recalled her text and added carol. The retried batch holds the send and the
-/// recall's tombstone: carol, who joined after the recall and whom history never shows the
-/// text, must not be pushed it.
-#[tokio::test]
-async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
+/// What a redelivered stream batch may hold for a text that was recalled since: its send's
+/// image and its tombstone's, as the stream recorded them. Between the first delivery and the
+/// retry, alice recalled her text, added carol (whose phone, and bob's, is connected) and
+/// welcomed her.
+struct RecalledThenAdded {
+    app: &'static shared::App,
+    text: serde_json::Value,
+    tombstone: serde_json::Value,
+    welcome: serde_json::Value,
+    secret: &'static str,
+    now_s: i64,
+}
+
+async fn recalled_then_carol_added() -> RecalledThenAdded {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
     let secret = "the merger closes on friday";
@@ -563,18 +569,20 @@ async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
     let recalled = alice.delete_message(&cid, sent.seq).await.ok();
     assert_eq!(recalled.message.kind, "deleted");
     alice.add_member(&cid, "carol", None).await.created();
-    let now_s = shared::domain::time::now_ms() / 1000;
-    assert!(app
-        .store
-        .put_connection("carol", "carol-phone", now_s - 60, 10)
+    let welcome = alice
+        .post_message(&cid, &unique("m"), "welcome, carol")
         .await
-        .unwrap());
-    // What the stream holds for that seq: the send's image, then the recall's tombstone.
-    let seq = serde_json::json!({ "N": sent.seq.to_string() });
+        .created();
+    let now_s = shared::domain::time::now_ms() / 1000;
+    for user in ["bob", "carol"] {
+        let connection = format!("{user}-phone");
+        let put = app.store.put_connection(user, &connection, now_s - 60, 10);
+        assert!(put.await.unwrap());
+    }
     let common = |kind: &str| {
         serde_json::json!({
             "conversation_id": { "S": cid },
-            "seq": seq,
+            "seq": { "N": sent.seq.to_string() },
             "message_id": { "S": sent.message_id },
             "sender": { "S": "alice" },
             "sent_at": { "N": "1795808460123" },
@@ -586,16 +594,75 @@ async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
     let mut tombstone = common("deleted");
     tombstone["deleted_by"] = serde_json::json!({ "S": "alice" });
     tombstone["deleted_at"] = serde_json::json!({ "N": "1795808470000" });
-    let event: aws_lambda_events::event::dynamodb::Event =
-        serde_json::from_value(serde_json::json!({ "Records": [
-            stream_record("INSERT", 1, text),
-            stream_record("MODIFY", 2, tombstone),
-        ]}))
-        .unwrap();
-    let recorder = Recorder::default();
-    shared::infra::push::fanout::fan_out(&app.store, &recorder, &event, now_s).await;
-    let posted = recorder.0.lock().unwrap().clone();
-    assert!(!posted.is_empty(), "carol's connection was posted to");
-    let leaked: Vec<_> = posted.iter().filter(|(_, f)| f.contains(secret)).collect();
+    let mut welcome_image = common("text");
+    welcome_image["seq"] = serde_json::json!({ "N": welcome.seq.to_string() });
+    welcome_image["message_id"] = serde_json::json!({ "S": welcome.message_id });
+    welcome_image["text"] = serde_json::json!({ "S": "welcome, carol" });
+    RecalledThenAdded {
+        app,
+        text,
+        tombstone,
+        welcome: welcome_image,
+        secret,
+        now_s,
+    }
+}
+
+impl RecalledThenAdded {
+    /// Fans out a batch of `records` and answers (connection, frame) for each post.
+    async fn fan_out(&self, records: Vec<serde_json::Value>) -> Vec<(String, String)> {
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+        let recorder = Recorder::default();
+        shared::infra::push::fanout::fan_out(&self.app.store, &recorder, &event, self.now_s).await;
+        let posted = recorder.0.lock().unwrap().clone();
+        posted
+    }
+}
+
+/// Lambda redelivers a stream batch (it retries from the first failed record, here after a
+/// failed read of another group's members, for up to `MaximumRecordAgeInSeconds` = 5 min, and
+/// the records hold the images as they were written). When the retried batch holds the send
+/// and the recall's tombstone, carol, who joined after the recall and whom history never shows
+/// the text, must not be pushed it; nor must anyone else.
+#[tokio::test]
+async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
+    let case = recalled_then_carol_added().await;
+    let records = vec![
+        stream_record("INSERT", 1, case.text.clone()),
+        stream_record("MODIFY", 2, case.tombstone.clone()),
+    ];
+    let posted = case.fan_out(records).await;
+    assert!(
+        !posted.is_empty(),
+        "the members' connections were posted to"
+    );
+    let leaked: Vec<_> = posted
+        .iter()
+        .filter(|(_, f)| f.contains(case.secret))
+        .collect();
     assert!(leaked.is_empty(), "recalled text pushed again: {leaked:?}");
+}
+
+/// When the tombstone fell in a later batch than the retried send, the send is pushed again
+/// to the members who had it when it was sent (their own tombstone frame follows), but never
+/// to carol, who joined after it; in the same batch she gets what came after her joining.
+#[tokio::test]
+async fn a_redelivered_send_is_not_pushed_to_members_who_joined_after_it() {
+    let case = recalled_then_carol_added().await;
+    let records = vec![
+        stream_record("INSERT", 1, case.text.clone()),
+        stream_record("INSERT", 2, case.welcome.clone()),
+    ];
+    let posted = case.fan_out(records).await;
+    let to = |connection: &str| -> Vec<bool> {
+        let frames = posted.iter().filter(|(c, _)| c == connection);
+        frames.map(|(_, f)| f.contains(case.secret)).collect()
+    };
+    assert_eq!(to("bob-phone"), [true, false], "a member since before it");
+    assert_eq!(
+        to("carol-phone"),
+        [false],
+        "the welcome alone: joined after the text"
+    );
 }

@@ -110,14 +110,14 @@ pub async fn create(
         created_for,
     };
     // The creator wrote the first entry (read); for the others it is news (unread).
-    let member =
-        |u: &str, role, read| Member::new(&conversation.conversation_id, u, role, now, read);
+    let member = |u: &str, role| Member::new(&conversation.conversation_id, u, role, now, 1);
     let creator = Member {
         acted: true,
-        ..member(&caller.user_id, Role::Owner, 1)
+        read_seq: 1,
+        ..member(&caller.user_id, Role::Owner)
     };
     let mut members = vec![creator];
-    members.extend(others.iter().map(|u| member(u, Role::Member, 0)));
+    members.extend(others.iter().map(|u| member(u, Role::Member)));
     let store = &app.store;
     match store
         .create_conversation(&conversation, &members, &first)

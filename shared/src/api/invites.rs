@@ -358,8 +358,10 @@ pub async fn accept(
         .append_message(
             append,
             |seq| {
+                // Their own doing: the entry that adds them is read.
                 let joined = Member {
                     acted: true,
+                    read_seq: seq,
                     ..Member::new(cid, &caller.user_id, Role::Member, now, seq)
                 };
                 vec![

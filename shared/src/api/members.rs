@@ -117,10 +117,7 @@ pub async fn add(
             |seq| {
                 // The new member starts with everything before their addition read, and the
                 // entry that adds them (someone else's doing) unread.
-                let added = Member {
-                    read_seq: seq - 1,
-                    ..member.clone()
-                };
+                let added = Member::new(conversation_id, &new.user_id, role, now, seq);
                 vec![
                     put_member_if_absent(&app.store, &added),
                     profile_joined(&app.store, &member.user_id, conversation_id),

@@ -66,6 +66,9 @@ pub struct Member {
     pub user_id: String,
     pub role: Role,
     pub joined_at_ms: i64,
+    /// The `seq` of the entry that made them a member (1 for a group's first members); 0 for
+    /// memberships stored before it was kept. Entries before it are never pushed to them.
+    pub joined_seq: u64,
     /// The member's read marker: every entry up to this `seq` counts as read, on all their
     /// devices. Moved forward only, by `PUT …/read` and by each of their own appends.
     /// 0 for memberships stored before markers existed.
@@ -80,15 +83,22 @@ pub struct Member {
 }
 
 impl Member {
-    /// A membership that starts `now` (managing from then, for owners and admins), with the
-    /// read marker at `read_seq`.
-    pub fn new(conversation_id: &str, user_id: &str, role: Role, now: i64, read_seq: u64) -> Self {
+    /// A membership that starts `now` with the entry at `joined_seq` (managing from then, for
+    /// owners and admins), with everything before that entry read.
+    pub fn new(
+        conversation_id: &str,
+        user_id: &str,
+        role: Role,
+        now: i64,
+        joined_seq: u64,
+    ) -> Self {
         Self {
             conversation_id: conversation_id.to_string(),
             user_id: user_id.to_string(),
             role,
             joined_at_ms: now,
-            read_seq,
+            joined_seq,
+            read_seq: joined_seq.saturating_sub(1),
             manages_since_ms: role.can_manage_members().then_some(now),
             acted: false,
         }

@@ -2,7 +2,8 @@
 //! of each conversation's members (and a batch of the members table's, whose read-marker moves
 //! go to their users' connections: [`super::markers`]).
 //!
-//! Per batch and conversation: the member ids (one strongly consistent query, key only), their
+//! Per batch and conversation: the member ids and where each joined (one strongly consistent
+//! query, those two attributes only; nobody is pushed an entry older than their joining), their
 //! connections (BatchGetItem, 100 users per round trip), then each message's frame, serialised
 //! once, posted to every connection. The bounds are per invocation, not per conversation (a
 //! batch can hold a hundred conversations): [`CONCURRENT_READS`] conversations read at once and
@@ -240,24 +241,54 @@ async fn push_conversation<D: Deliver>(
     messages: &[(usize, Message)],
     now_s: i64,
 ) -> Result<Counts, ApiError> {
-    let connections = {
+    let (joined, connections) = {
         // Released before posting: a conversation waiting for post slots reads nothing.
         let _slot = reading.acquire().await.expect("never closed");
-        let members = store.member_ids(conversation_id).await?;
-        store.connections_of(&members, now_s).await?
+        let joined: HashMap<String, u64> = store
+            .member_joins(conversation_id)
+            .await?
+            .into_iter()
+            .collect();
+        let users: Vec<String> = joined.keys().cloned().collect();
+        (joined, store.connections_of(&users, now_s).await?)
     };
     // Only the newest image of each seq in the batch: a tombstone later in it replaces the
     // text it deleted, which a redelivered batch (or a recall right after the send) would
     // otherwise push again, to members who never had it among them.
     let newest = |i: usize, m: &Message| !messages[i + 1..].iter().any(|(_, n)| n.seq == m.seq);
-    let frames: Arc<[Vec<u8>]> = messages
+    let frames: Vec<(u64, Vec<u8>)> = messages
         .iter()
         .enumerate()
         .filter(|(i, (_, m))| newest(*i, m))
-        .map(|(_, (_, m))| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
+        .map(|(_, (_, m))| {
+            (
+                m.seq,
+                serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"),
+            )
+        })
         .collect();
-    let posts = connections.into_iter().map(|c| (c, frames.clone()));
-    Ok(post_each(store, deliver, posting, posts.collect(), now_s).await)
+    // Entries from before someone joined are not theirs to be pushed: a batch retried after a
+    // recall and an addition would otherwise hand the newcomer the recalled text. Everyone
+    // who was a member for the whole batch (nearly always all) shares one list.
+    let from = |joined_seq: u64| -> Arc<[Vec<u8>]> {
+        frames
+            .iter()
+            .filter(|(seq, _)| *seq >= joined_seq)
+            .map(|(_, f)| f.clone())
+            .collect()
+    };
+    let all = from(0);
+    let first_seq = frames.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
+    let posts = connections.into_iter().map(|c| {
+        let joined_seq = joined.get(&c.user_id).copied().unwrap_or(0);
+        let frames = match joined_seq <= first_seq {
+            true => all.clone(),
+            false => from(joined_seq),
+        };
+        (c, frames)
+    });
+    let posts: Vec<_> = posts.filter(|(_, frames)| !frames.is_empty()).collect();
+    Ok(post_each(store, deliver, posting, posts, now_s).await)
 }
 
 /// Posts each connection its frames ([`post_all`]), each connection holding one of the

@@ -133,6 +133,7 @@ fn member_layout() {
         user_id: "bob".into(),
         role: Role::Admin,
         joined_at_ms: 5,
+        joined_seq: 3,
         read_seq: 4,
         manages_since_ms: Some(6),
         acted: true,
@@ -145,6 +146,7 @@ fn member_layout() {
             ("user_id", "S"),
             ("role", "S"),
             ("joined_at", "N"),
+            ("joined_seq", "N"),
             ("read_seq", "N"),
             ("manages_since", "N"),
             ("acted", "BOOL"),
@@ -152,8 +154,10 @@ fn member_layout() {
     );
     assert_eq!(item["role"], AttributeValue::S("admin".into()));
     assert_eq!(member_from_item(&item).unwrap(), m);
-    // Stored before read markers: no `read_seq`, read as 0.
+    // Stored before read markers or the joining seq: neither, each read as 0.
     let mut before = item.clone();
+    before.remove("joined_seq");
+    assert_eq!(member_from_item(&before).unwrap().joined_seq, 0);
     before.remove("read_seq");
     assert_eq!(member_from_item(&before).unwrap().read_seq, 0);
     // A plain member (or an item from before it was kept) has no `manages_since`.

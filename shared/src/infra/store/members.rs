@@ -77,13 +77,16 @@ impl Store {
         Ok(pages.iter().map(|page| page.count.max(0) as usize).sum())
     }
 
-    /// Every member's user id, all pages (only the key is read, so 2,000 members are one or
-    /// two round trips). Strongly consistent, so a push right after a removal or an addition
-    /// goes to the members as they are now.
-    pub async fn member_ids(&self, conversation_id: &str) -> Result<Vec<String>, ApiError> {
+    /// Every member's user id and `joined_seq`, all pages (only those two are read, so 2,000
+    /// members are one or two round trips). Strongly consistent, so a push right after a
+    /// removal or an addition goes to the members as they are now.
+    pub async fn member_joins(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<(String, u64)>, ApiError> {
         let items = self
             .query_conversation(&self.tables.members, conversation_id)
-            .projection_expression("user_id")
+            .projection_expression("user_id, joined_seq")
             .consistent_read(true)
             .into_paginator()
             .items()
@@ -91,8 +94,14 @@ impl Store {
             .try_collect()
             .await
             .map_err(|e| ApiError::from_sdk("members.ids", e))?;
-        let user_id = |item: &Item| item.get("user_id")?.as_s().ok().cloned();
-        Ok(items.iter().filter_map(user_id).collect())
+        let joined = |item: &Item| {
+            let user_id = item.get("user_id")?.as_s().ok()?.clone();
+            let seq = item
+                .get("joined_seq")
+                .and_then(|n| n.as_n().ok()?.parse().ok());
+            Some((user_id, seq.unwrap_or(0)))
+        };
+        Ok(items.iter().filter_map(joined).collect())
     }
 
     /// One page of a conversation's members, ordered by user id, and whether more follow.
@@ -122,6 +131,8 @@ struct MemberRow {
     user_id: String,
     role: Role,
     joined_at: i64,
+    /// Absent on memberships stored before it was kept (read as 0).
+    joined_seq: Option<u64>,
     /// Absent on memberships stored before read markers (read as 0).
     read_seq: Option<u64>,
     manages_since: Option<i64>,
@@ -135,6 +146,7 @@ pub(super) fn member_item(m: &Member) -> Item {
         user_id: m.user_id.clone(),
         role: m.role,
         joined_at: m.joined_at_ms,
+        joined_seq: (m.joined_seq > 0).then_some(m.joined_seq),
         read_seq: Some(m.read_seq),
         manages_since: m.manages_since_ms,
         acted: m.acted.then_some(true),
@@ -217,6 +229,7 @@ pub(super) fn member_from_item(item: &Item) -> Result<Member, ApiError> {
         user_id: row.user_id,
         role: row.role,
         joined_at_ms: row.joined_at,
+        joined_seq: row.joined_seq.unwrap_or(0),
         read_seq: row.read_seq.unwrap_or(0),
         manages_since_ms: row.manages_since,
         acted: row.acted.unwrap_or(false),
