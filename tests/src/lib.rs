@@ -257,12 +257,20 @@ pub async fn create_group(app: &App, owner: &str, members: &[&str]) -> String {
 }
 
 /// Stores a group as an older release left it, bypassing the API: no member count, no last
-/// activity, and member items without the attributes kept since (`manages_since`). `members`
-/// all joined at `at_ms`, the first one created it. Returns its id.
+/// activity, no digest of its create request's terms, and member items without the attributes
+/// kept since (`manages_since`, `joined_seq`). `members` all joined at `at_ms`, the first one
+/// created it. Returns its id.
 pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> String {
+    let cid = shared::domain::ids::new_id();
+    legacy_group_named(app, &cid, at_ms, members).await;
+    cid
+}
+
+/// [`legacy_group`] under the id `cid`.
+pub async fn legacy_group_named(app: &App, cid: &str, at_ms: i64, members: &[(&str, Role)]) {
     use shared::domain::model::{Conversation, Member, Message, SystemEvent, SystemEventKind};
     use shared::infra::store::Created;
-    let cid = shared::domain::ids::new_id();
+    let cid = cid.to_string();
     let creator = members[0].0;
     let conversation = Conversation {
         conversation_id: cid.clone(),
@@ -294,7 +302,6 @@ pub async fn legacy_group(app: &App, at_ms: i64, members: &[(&str, Role)]) -> St
         .store
         .create_conversation(&conversation, &members, &first);
     assert_eq!(stored.await.unwrap(), Created::Now);
-    cid
 }
 
 /// Posts a text message through the API and returns its seq.

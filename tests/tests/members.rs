@@ -216,10 +216,13 @@ async fn creating_a_group_twice_with_one_request_key_makes_one_group() {
         alice.messages(cid, Query::new()).await.ok().messages.len(),
         1
     );
-    // The members in another order (and the caller named too) are the same request.
-    let reordered = serde_json::json!(
-        {"title": "Once", "members": ["carol", "alice", "bob"], "client_request_id": "req-1"}
-    );
+    // The members in another order (the caller and someone twice named too), and the title
+    // as typed with spaces around it, are the same request.
+    let reordered = serde_json::json!({
+        "title": " Once ",
+        "members": ["carol", "alice", "bob", "carol"],
+        "client_request_id": "req-1"
+    });
     let r = alice.send("POST", "/conversations", Some(reordered)).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(r.json["conversation_id"], first.json["conversation_id"]);
@@ -241,4 +244,29 @@ async fn creating_a_group_twice_with_one_request_key_makes_one_group() {
         theirs.json["conversation_id"],
         first.json["conversation_id"]
     );
+}
+
+/// A group created under a key before the terms' digest was kept is answered by its title
+/// alone: a retry with its title is the same request, another title is refused.
+#[tokio::test]
+async fn a_group_from_before_request_terms_were_kept_compares_its_title() {
+    let app = stack().await;
+    let key = unique("req");
+    let cid = shared::domain::ids::derived_id("groupshare-conversation", &["alice", &key]);
+    let now = shared::domain::time::now_ms();
+    legacy_group_named(
+        app,
+        &cid,
+        now,
+        &[("alice", Role::Owner), ("bob", Role::Member)],
+    )
+    .await;
+    let alice = client(app, "alice");
+    let retry = serde_json::json!({"title": "Old", "members": ["bob"], "client_request_id": key});
+    let r = alice.send("POST", "/conversations", Some(retry)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["conversation_id"], cid);
+    let other = serde_json::json!({"title": "New", "client_request_id": key});
+    let r = alice.send("POST", "/conversations", Some(other)).await;
+    assert_eq!(r.error(), (409, ErrorCode::ClientMsgIdReused));
 }

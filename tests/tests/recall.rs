@@ -544,26 +544,81 @@ impl shared::infra::push::fanout::Deliver for Recorder {
     }
 }
 
+/// A Messages stream image of an entry, as Lambda hands it, with the attributes of its `kind`.
+fn image(
+    cid: &str,
+    seq: u64,
+    message_id: &str,
+    kind: &str,
+    rest: serde_json::Value,
+) -> serde_json::Value {
+    let mut image = serde_json::json!({
+        "conversation_id": { "S": cid },
+        "seq": { "N": seq.to_string() },
+        "message_id": { "S": message_id },
+        "sender": { "S": "alice" },
+        "sent_at": { "N": "1795808460123" },
+        "kind": { "S": kind },
+    });
+    for (name, value) in rest.as_object().unwrap() {
+        image[name] = value.clone();
+    }
+    image
+}
+
+fn text_image(cid: &str, message: &MessageView) -> serde_json::Value {
+    let text = message.text.clone().unwrap();
+    let rest = serde_json::json!({ "text": { "S": text } });
+    image(cid, message.seq, &message.message_id, "text", rest)
+}
+
+/// Puts a connection of each of `users`, opened a minute ago.
+async fn connect(app: &App, users: &[&str], now_s: i64) {
+    for user in users {
+        let connection = format!("{user}-phone");
+        let put = app.store.put_connection(user, &connection, now_s - 60, 10);
+        assert!(put.await.unwrap());
+    }
+}
+
+/// What one fan-out posted: per connection, whether each of its frames holds the secret.
+type Posted = std::collections::BTreeMap<String, Vec<bool>>;
+
+const SECRET: &str = "the merger closes on friday";
+
+/// Fans out a batch of stream `records`.
+async fn fan_out(app: &App, records: Vec<serde_json::Value>, now_s: i64) -> Posted {
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    let recorder = Recorder::default();
+    shared::infra::push::fanout::fan_out(&app.store, &recorder, &event, now_s).await;
+    let mut posted = Posted::new();
+    for (connection, frame) in recorder.0.lock().unwrap().iter() {
+        let frames = posted.entry(connection.clone()).or_default();
+        frames.push(frame.contains(SECRET));
+    }
+    posted
+}
+
 /// What a redelivered stream batch may hold for a text that was recalled since: its send's
 /// image and its tombstone's, as the stream recorded them. Between the first delivery and the
 /// retry, alice recalled her text, added carol (whose phone, and bob's, is connected) and
 /// welcomed her.
 struct RecalledThenAdded {
-    app: &'static shared::App,
+    app: &'static App,
     text: serde_json::Value,
     tombstone: serde_json::Value,
+    carol_added: serde_json::Value,
     welcome: serde_json::Value,
-    secret: &'static str,
     now_s: i64,
 }
 
 async fn recalled_then_carol_added() -> RecalledThenAdded {
     let app = stack().await;
     let cid = create_group(app, "alice", &["bob"]).await;
-    let secret = "the merger closes on friday";
     let alice = client(app, "alice");
     let sent = alice
-        .post_message(&cid, &unique("m"), secret)
+        .post_message(&cid, &unique("m"), SECRET)
         .await
         .created();
     let recalled = alice.delete_message(&cid, sent.seq).await.ok();
@@ -574,49 +629,39 @@ async fn recalled_then_carol_added() -> RecalledThenAdded {
         .await
         .created();
     let now_s = shared::domain::time::now_ms() / 1000;
-    for user in ["bob", "carol"] {
-        let connection = format!("{user}-phone");
-        let put = app.store.put_connection(user, &connection, now_s - 60, 10);
-        assert!(put.await.unwrap());
-    }
-    let common = |kind: &str| {
-        serde_json::json!({
-            "conversation_id": { "S": cid },
-            "seq": { "N": sent.seq.to_string() },
-            "message_id": { "S": sent.message_id },
-            "sender": { "S": "alice" },
-            "sent_at": { "N": "1795808460123" },
-            "kind": { "S": kind },
-        })
-    };
-    let mut text = common("text");
-    text["text"] = serde_json::json!({ "S": secret });
-    let mut tombstone = common("deleted");
-    tombstone["deleted_by"] = serde_json::json!({ "S": "alice" });
-    tombstone["deleted_at"] = serde_json::json!({ "N": "1795808470000" });
-    let mut welcome_image = common("text");
-    welcome_image["seq"] = serde_json::json!({ "N": welcome.seq.to_string() });
-    welcome_image["message_id"] = serde_json::json!({ "S": welcome.message_id });
-    welcome_image["text"] = serde_json::json!({ "S": "welcome, carol" });
+    connect(app, &["bob", "carol"], now_s).await;
+    let deleted = serde_json::json!({
+        "deleted_by": { "S": "alice" },
+        "deleted_at": { "N": "1795808470000" },
+    });
+    let carol = app.store.get_member(&cid, "carol").await.unwrap().unwrap();
+    let added = serde_json::json!({
+        "system_event": { "S": "member_added" },
+        "system_user": { "S": "carol" },
+        "system_role": { "S": "member" },
+    });
     RecalledThenAdded {
         app,
-        text,
-        tombstone,
-        welcome: welcome_image,
-        secret,
+        text: text_image(&cid, &sent),
+        tombstone: image(&cid, sent.seq, &sent.message_id, "deleted", deleted),
+        carol_added: image(&cid, carol.joined_seq, &unique("m"), "system", added),
+        welcome: text_image(&cid, &welcome),
         now_s,
     }
 }
 
 impl RecalledThenAdded {
-    /// Fans out a batch of `records` and answers (connection, frame) for each post.
-    async fn fan_out(&self, records: Vec<serde_json::Value>) -> Vec<(String, String)> {
-        let event: aws_lambda_events::event::dynamodb::Event =
-            serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
-        let recorder = Recorder::default();
-        shared::infra::push::fanout::fan_out(&self.app.store, &recorder, &event, self.now_s).await;
-        let posted = recorder.0.lock().unwrap().clone();
-        posted
+    /// Fans out these images in one batch (a tombstone as a MODIFY, the others as INSERTs).
+    async fn fan_out(&self, images: &[&serde_json::Value]) -> Posted {
+        let record = |(i, image): (usize, &&serde_json::Value)| {
+            let name = match image["kind"]["S"] == "deleted" {
+                true => "MODIFY",
+                false => "INSERT",
+            };
+            stream_record(name, i as u64 + 1, (*image).clone())
+        };
+        let records = images.iter().enumerate().map(record).collect();
+        fan_out(self.app, records, self.now_s).await
     }
 }
 
@@ -624,45 +669,60 @@ impl RecalledThenAdded {
 /// failed read of another group's members, for up to `MaximumRecordAgeInSeconds` = 5 min, and
 /// the records hold the images as they were written). When the retried batch holds the send
 /// and the recall's tombstone, carol, who joined after the recall and whom history never shows
-/// the text, must not be pushed it; nor must anyone else.
+/// the text, must not be pushed it; nor must anyone else. Both get the tombstone, which holds
+/// nothing.
 #[tokio::test]
 async fn a_redelivered_stream_batch_does_not_push_a_recalled_text_to_anyone() {
     let case = recalled_then_carol_added().await;
-    let records = vec![
-        stream_record("INSERT", 1, case.text.clone()),
-        stream_record("MODIFY", 2, case.tombstone.clone()),
-    ];
-    let posted = case.fan_out(records).await;
-    assert!(
-        !posted.is_empty(),
-        "the members' connections were posted to"
-    );
-    let leaked: Vec<_> = posted
-        .iter()
-        .filter(|(_, f)| f.contains(case.secret))
-        .collect();
-    assert!(leaked.is_empty(), "recalled text pushed again: {leaked:?}");
+    let posted = case.fan_out(&[&case.text, &case.tombstone]).await;
+    assert_eq!(posted["bob-phone"], [false]);
+    assert_eq!(posted["carol-phone"], [false]);
 }
 
 /// When the tombstone fell in a later batch than the retried send, the send is pushed again
 /// to the members who had it when it was sent (their own tombstone frame follows), but never
-/// to carol, who joined after it; in the same batch she gets what came after her joining.
+/// to carol, who joined after it; in the same batch she gets her addition and what follows.
 #[tokio::test]
 async fn a_redelivered_send_is_not_pushed_to_members_who_joined_after_it() {
     let case = recalled_then_carol_added().await;
-    let records = vec![
-        stream_record("INSERT", 1, case.text.clone()),
-        stream_record("INSERT", 2, case.welcome.clone()),
-    ];
-    let posted = case.fan_out(records).await;
-    let to = |connection: &str| -> Vec<bool> {
-        let frames = posted.iter().filter(|(c, _)| c == connection);
-        frames.map(|(_, f)| f.contains(case.secret)).collect()
-    };
-    assert_eq!(to("bob-phone"), [true, false], "a member since before it");
+    let batch = [&case.text, &case.carol_added, &case.welcome];
+    let posted = case.fan_out(&batch).await;
     assert_eq!(
-        to("carol-phone"),
-        [false],
-        "the welcome alone: joined after the text"
+        posted["bob-phone"],
+        [true, false, false],
+        "a member before it"
     );
+    assert_eq!(
+        posted["carol-phone"],
+        [false, false],
+        "from her addition on"
+    );
+}
+
+/// A tombstone reaches everyone, newcomers too: it holds nothing, and history may show them
+/// the entry it erases (a text sent before they joined and deleted after).
+#[tokio::test]
+async fn a_tombstone_reaches_members_who_joined_after_its_entry() {
+    let case = recalled_then_carol_added().await;
+    let posted = case.fan_out(&[&case.tombstone]).await;
+    assert_eq!(posted["bob-phone"], [false]);
+    assert_eq!(posted["carol-phone"], [false]);
+}
+
+/// Members stored before items kept their joining seq get every entry, as before it was kept.
+#[tokio::test]
+async fn members_from_before_joining_seqs_were_kept_get_every_entry() {
+    let app = stack().await;
+    let now = shared::domain::time::now_ms();
+    let cid = legacy_group(app, now, &[("alice", Role::Owner), ("bob", Role::Member)]).await;
+    let bob = app.store.get_member(&cid, "bob").await.unwrap().unwrap();
+    assert_eq!(bob.joined_seq, 0, "stored as an older release did");
+    let sent = client(app, "alice")
+        .post_message(&cid, &unique("m"), SECRET)
+        .await
+        .created();
+    connect(app, &["bob"], now / 1000).await;
+    let records = vec![stream_record("INSERT", 1, text_image(&cid, &sent))];
+    let posted = fan_out(app, records, now / 1000).await;
+    assert_eq!(posted["bob-phone"], [true]);
 }

@@ -93,6 +93,7 @@ pub async fn add(
         return Ok((MemberView::from(&me), false));
     }
     let now = app.config.clock.now_ms();
+    // For the answer; the stored item (below) gets the seq of the entry that adds them.
     let member = Member::new(conversation_id, &new.user_id, role, now, 0);
     let event = system_message(
         conversation_id,

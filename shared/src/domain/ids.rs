@@ -102,6 +102,8 @@ pub fn derived_id(kind: &str, parts: &[&str]) -> String {
     let mut hash = Sha256::new();
     hash.update(kind.as_bytes());
     for part in parts {
+        // The separator keeps parts apart only while no part holds it (ids and labels cannot).
+        debug_assert!(!part.contains('\0'), "a derived id's part holds NUL");
         hash.update(b"\0");
         hash.update(part.as_bytes());
     }

@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 
 use super::markers::{is_member_record, marker_of, push_markers};
 use super::Frame;
-use crate::domain::model::Message;
+use crate::domain::model::{Message, MessageBody};
 use crate::infra::store::{message_from_image, Connection, MarkerMove, Store};
 use crate::ApiError;
 
@@ -241,53 +241,60 @@ async fn push_conversation<D: Deliver>(
     messages: &[(usize, Message)],
     now_s: i64,
 ) -> Result<Counts, ApiError> {
-    let (joined, connections) = {
+    let (users, joined_seqs, connections) = {
         // Released before posting: a conversation waiting for post slots reads nothing.
         let _slot = reading.acquire().await.expect("never closed");
-        let joined: HashMap<String, u64> = store
-            .member_joins(conversation_id)
-            .await?
-            .into_iter()
-            .collect();
-        let users: Vec<String> = joined.keys().cloned().collect();
-        (joined, store.connections_of(&users, now_s).await?)
+        let members = store.member_joins(conversation_id).await?;
+        let (users, joined_seqs): (Vec<String>, Vec<u64>) = members.into_iter().unzip();
+        let connections = store.connections_of(&users, now_s).await?;
+        (users, joined_seqs, connections)
     };
+    let joined: HashMap<&str, u64> = users.iter().map(String::as_str).zip(joined_seqs).collect();
     // Only the newest image of each seq in the batch: a tombstone later in it replaces the
     // text it deleted, which a redelivered batch (or a recall right after the send) would
     // otherwise push again, to members who never had it among them.
     let newest = |i: usize, m: &Message| !messages[i + 1..].iter().any(|(_, n)| n.seq == m.seq);
-    let frames: Vec<(u64, Vec<u8>)> = messages
+    let kept: Vec<&Message> = messages
         .iter()
         .enumerate()
         .filter(|(i, (_, m))| newest(*i, m))
-        .map(|(_, (_, m))| {
-            (
-                m.seq,
-                serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"),
-            )
-        })
+        .map(|(_, (_, m))| m)
+        .collect();
+    let all: Arc<[Vec<u8>]> = kept
+        .iter()
+        .map(|m| serde_json::to_vec(&Frame::of(m)).expect("a frame serialises"))
         .collect();
     // Entries from before someone joined are not theirs to be pushed: a batch retried after a
-    // recall and an addition would otherwise hand the newcomer the recalled text. Everyone
-    // who was a member for the whole batch (nearly always all) shares one list.
-    let from = |joined_seq: u64| -> Arc<[Vec<u8>]> {
-        frames
-            .iter()
-            .filter(|(seq, _)| *seq >= joined_seq)
-            .map(|(_, f)| f.clone())
-            .collect()
-    };
-    let all = from(0);
-    let first_seq = frames.iter().map(|(seq, _)| *seq).min().unwrap_or(0);
+    // recall and an addition would otherwise hand the newcomer the recalled text. A tombstone
+    // goes to everyone: it holds nothing, and history may show a newcomer what it erases. So
+    // frame i reaches members who joined at or before `reaches[i]`.
+    let reaches: Vec<u64> = kept
+        .iter()
+        .map(|m| match m.body {
+            MessageBody::Deleted(_) => u64::MAX,
+            _ => m.seq,
+        })
+        .collect();
+    let reach_of_all = reaches.iter().copied().min().unwrap_or(u64::MAX);
+    // Members for the whole batch (nearly always all) share one list; the rare newcomers, one
+    // list per joining seq.
+    let mut later: HashMap<u64, Arc<[Vec<u8>]>> = HashMap::new();
     let posts = connections.into_iter().map(|c| {
-        let joined_seq = joined.get(&c.user_id).copied().unwrap_or(0);
-        let frames = match joined_seq <= first_seq {
+        let joined_seq = joined.get(c.user_id.as_str()).copied().unwrap_or(0);
+        let frames = match joined_seq <= reach_of_all {
             true => all.clone(),
-            false => from(joined_seq),
+            false => later
+                .entry(joined_seq)
+                .or_insert_with(|| {
+                    let reached = all.iter().zip(&reaches).filter(|(_, r)| joined_seq <= **r);
+                    reached.map(|(frame, _)| frame.clone()).collect()
+                })
+                .clone(),
         };
         (c, frames)
     });
-    let posts: Vec<_> = posts.filter(|(_, frames)| !frames.is_empty()).collect();
+    // A connection left nothing is still counted as found, and posted nothing.
+    let posts: Vec<_> = posts.collect();
     Ok(post_each(store, deliver, posting, posts, now_s).await)
 }
 
