@@ -360,6 +360,53 @@ async fn a_removed_member_no_longer_finds_the_groups_files() {
     assert_eq!(all.files[0].conversation_title, "Team");
 }
 
+/// A non-member's 404 does not wait for the guarded work (a search reads the index while the
+/// membership is looked up): how long that work would take, which depends on the group's
+/// files, is not theirs to time. The work here never ends; the bound only fails the test.
+#[tokio::test]
+async fn a_non_members_answer_does_not_wait_for_the_guarded_work() {
+    let app = stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    client(app, "alice")
+        .remove_member(&cid, "bob")
+        .await
+        .success();
+    let bob = shared::domain::caller::Caller {
+        user_id: "bob".into(),
+        name_hint: None,
+        email: None,
+    };
+    let never = futures::future::pending::<Result<(), shared::ApiError>>();
+    let guarded = shared::api::as_member(app, &bob, &cid, never);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(60), guarded)
+        .await
+        .expect("the 404 waited for the work");
+    assert_eq!(answer.unwrap_err().code, ErrorCode::NotFound);
+}
+
+/// A deleted file is found by time and uploader only: a recall that commits between the index
+/// read and the files' read must not let a name search with `include=deleted` list it (which
+/// would tell the searcher its name matched).
+#[tokio::test]
+async fn a_file_recalled_mid_search_is_not_a_name_searchs_deleted_hit() {
+    let (app, hook) = raced_stack().await;
+    let cid = create_group(app, "alice", &["bob"]).await;
+    let (_, seq) = upload_seq(app, &cid, "alice", "secret-plan.txt", "text/plain").await;
+    let group = cid.clone();
+    hook.arm_before("BatchGetItem", None, move || {
+        on_another_device(app, move |other| async move {
+            client(other, "alice")
+                .delete_message(&group, seq)
+                .await
+                .ok();
+        })
+    });
+    let query = q("secret").and("include", "deleted");
+    let r = client(app, "bob").files(&cid, query).await.ok();
+    assert!(hook.fired(), "the recall came between the reads");
+    assert_eq!(r.files.len(), 0, "{:?}", r.files);
+}
+
 async fn seed(app: &App, files: Vec<shared::domain::model::FileRecord>) {
     use futures::StreamExt;
     futures::stream::iter(files)

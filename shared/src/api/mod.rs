@@ -29,16 +29,21 @@ pub struct Paging<P> {
 
 /// Runs `work` concurrently with the caller's membership lookup, so a guarded read costs one
 /// storage round trip of latency. Anyone who is not a member gets `404 not_found`, the same
-/// answer as for a conversation that does not exist, whatever `work` found.
+/// answer as for a conversation that does not exist, as soon as that is known: `work` is
+/// dropped, so how long it would have taken (how much a search reads) tells them nothing.
 pub async fn as_member<T>(
     app: &App,
     caller: &Caller,
     conversation_id: &str,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<(Member, T), ApiError> {
-    let membership = app.store.get_member(conversation_id, &caller.user_id);
-    let (member, value) = futures::future::join(membership, work).await;
-    let member = member?.ok_or_else(ApiError::not_found)?;
+    let membership = async {
+        let member = app.store.get_member(conversation_id, &caller.user_id);
+        member.await?.ok_or_else(ApiError::not_found)
+    };
+    // `work`'s own error waits for the membership: a non-member gets the 404, not it.
+    let work = async { Ok(work.await) };
+    let (member, value) = futures::future::try_join(membership, work).await?;
     Ok((member, value?))
 }
 

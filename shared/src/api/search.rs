@@ -213,7 +213,8 @@ async fn files_of(
         .filter(|f| match f.status_at(now) {
             FileStatus::Available => true,
             FileStatus::Expired => filters.include_expired,
-            FileStatus::Deleted => filters.include_deleted,
+            // Deleted since its entry was read: shown only where a deleted entry would be.
+            FileStatus::Deleted => filters.shows_deleted(),
             FileStatus::Pending => false,
         })
         .collect())

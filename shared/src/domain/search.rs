@@ -259,15 +259,20 @@ impl Filters {
         ALL_TERM.to_string()
     }
 
+    /// Whether deleted files are shown: asked for, and found by time and uploader only (a
+    /// deleted file has no name or kind left to match, and a hit would say they matched).
+    pub fn shows_deleted(&self) -> bool {
+        self.include_deleted && self.q.is_none() && self.kind.is_none()
+    }
+
     /// Whether an entry read from the index is a hit.
     pub fn matches(&self, e: &Entry, now_ms: i64) -> bool {
-        // A deleted entry has no name or kind left to match.
         let shown = match e.deleted {
-            true => self.include_deleted && self.q.is_none() && self.kind.is_none(),
+            true => self.shows_deleted(),
             false => self.include_expired || e.expires_at_ms.is_none_or(|x| x > now_ms),
         };
         shown
-            && self.q.as_ref().is_none_or(|q| e.name.contains(q.as_str()))
+            && self.q.as_ref().is_none_or(|q| name_contains(&e.name, q))
             && self.kind.is_none_or(|k| e.kind == Some(k))
             && self.uploader.as_ref().is_none_or(|u| *u == e.uploader)
             && self.in_range(e.uploaded_at_ms)
@@ -275,6 +280,17 @@ impl Filters {
 
     fn in_range(&self, at: i64) -> bool {
         self.after_ms.is_none_or(|a| at >= a) && self.before_ms.is_none_or(|b| at < b)
+    }
+}
+
+/// Whether a normalised name contains a normalised query: a Latin query from the start of a
+/// word of the name (`port` does not find `report`), CJK, written without spaces, anywhere.
+fn name_contains(name: &str, q: &str) -> bool {
+    match q.chars().next().is_some_and(is_cjk) {
+        true => name.contains(q),
+        false => name
+            .match_indices(q)
+            .any(|(at, _)| at == 0 || name[..at].ends_with(' ')),
     }
 }
 
@@ -401,7 +417,15 @@ mod tests {
         ] {
             assert!(finds(q, "Q3-Report-final.PDF"), "{q}");
         }
-        for q in ["reports", "final report", "xyz"] {
+        // Every word of the query starts a word of the name, not only the longest one.
+        for q in [
+            "reports",
+            "final report",
+            "xyz",
+            "ort final",
+            "3 report",
+            "eport-final",
+        ] {
             assert!(!finds(q, "Q3-Report-final.PDF"), "{q}");
         }
         assert!(finds("ÉTÉ", "photos-été-2024.zip"));
