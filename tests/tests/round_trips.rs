@@ -141,7 +141,8 @@ async fn the_group_list_reads_the_profile_every_group_then_the_pages_memberships
 
 /// A file search is two round trips: the membership with the index Query, then the page's
 /// files; `GET /files` four: the profile, the groups' newest upload times, the index Queries of
-/// the groups that can make the page (together), the page's files. A file message's deletion
+/// the groups that can make the page (together), the page's files with the caller's
+/// memberships of their groups (together). A file message's deletion
 /// reads the file once more (its search entries' keys) and deletes them in its transaction.
 #[tokio::test]
 async fn searches_read_the_index_then_the_pages_files() {
@@ -185,12 +186,19 @@ async fn searches_read_the_index_then_the_pages_files() {
         .collect();
     assert_eq!(
         ops,
-        ["GetItem", "BatchGetItem", "Query", "Query", "BatchGetItem"]
+        [
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "Query",
+            "BatchGetItem",
+            "BatchGetItem"
+        ]
     );
     assert_eq!(
         counter.read().1,
         2,
-        "the groups' Queries together: four round trips"
+        "the groups' Queries together, the files and memberships together: four round trips"
     );
 }
 

@@ -116,7 +116,17 @@ pub async fn all(
         .iter()
         .map(|h| (h.conversation_id.as_str(), h.title.as_str()))
         .collect();
-    let records = files_of(app, &entries, filters, now).await?;
+    // The groups came from the profile before the index was read: a removal committed since
+    // (and a file posted after it) is checked out here, with the page's files, not after.
+    let mut groups: Vec<&str> = entries.iter().map(|e| e.conversation_id.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let (mut records, still) = futures::future::try_join(
+        files_of(app, &entries, filters, now),
+        app.store.member_of(&caller.user_id, &groups),
+    )
+    .await?;
+    records.retain(|f| still.contains(&f.conversation_id));
     let files = infos_of(app, caller, records.iter().collect(), now, preview_urls)
         .await?
         .into_iter()
