@@ -387,7 +387,6 @@ impl<'a> Client<'a> {
             .await
     }
 
-    /// `POST /conversations/{cid}/files/{file_id}/complete`
     /// `POST /conversations/{cid}/files/{file_id}/forward` to `to` with `client_msg_id`.
     pub async fn forward(
         &self,
@@ -402,6 +401,7 @@ impl<'a> Client<'a> {
             .await
     }
 
+    /// `POST /conversations/{cid}/files/{file_id}/complete`
     pub async fn complete_upload(&self, cid: &str, file_id: &str) -> Response<MessageView> {
         let template = "/conversations/{conversation_id}/files/{file_id}/complete";
         let params = [cid, file_id];

@@ -612,3 +612,64 @@ async fn racing_forwards_of_two_files_with_one_client_msg_id_refuse_the_loser() 
     assert_eq!(won.file.name, "notes.txt");
     assert_eq!(download(app, "carol", &target, &target_id).await, notes);
 }
+
+/// A forward makes a new file in the target group, so the deployment's upload limit holds for
+/// it as for an upload: a file uploaded before the limit was lowered is not forwarded past it.
+#[tokio::test]
+async fn a_file_over_a_lowered_upload_limit_is_not_forwarded() {
+    let app = groupshare_tests::stack_with(groupshare_tests::Options {
+        max_upload_bytes: 1024,
+        ..Default::default()
+    })
+    .await;
+    let (source, target) = two_groups(app).await;
+    let now = app.config.clock.now_ms();
+    // Uploaded when the limit was higher.
+    let big = shared::domain::model::FileRecord {
+        size: 4096,
+        ..available_file(&source, "big.bin", now)
+    };
+    app.store.put_file_record(&big).await.unwrap();
+    let r = client(app, "alice")
+        .forward(&source, &big.file_id, &target, &unique("m"))
+        .await;
+    assert_eq!(r.error(), (413, shared::ErrorCode::FileTooLarge));
+    assert!(file_messages(app, "alice", &target).await.is_empty());
+}
+
+/// A forward's pending record is filled by storage's copy of the source: its forwarder gets
+/// no part URLs for it (parts of their own would be labelled as the source's bytes wherever
+/// the source has no composite checksum to check them against).
+#[tokio::test]
+async fn a_forward_being_copied_takes_no_parts_from_its_forwarder() {
+    use shared::domain::model::{FileRecord, ForwardSource, MultipartState, StoredFileStatus};
+    let app = stack().await;
+    let (source, target) = two_groups(app).await;
+    let now = app.config.clock.now_ms();
+    let original = available_file(&source, "plan.bin", now);
+    let copying = FileRecord {
+        size: 12 * MIB as u64,
+        status: StoredFileStatus::Pending,
+        message_seq: None,
+        upload_deadline_ms: Some(now + 3_600_000),
+        multipart: Some(MultipartState {
+            upload_id: unique("upload"),
+            part_size: 8 * MIB as u64,
+            checksum_sha256: None,
+        }),
+        forwarded_from: Some(ForwardSource {
+            conversation_id: source.clone(),
+            file_id: original.file_id.clone(),
+        }),
+        ..available_file(&target, "plan.bin", now)
+    };
+    app.store.put_file_record(&copying).await.unwrap();
+    let part = PartChecksum {
+        part_number: 1,
+        sha256: sha256_hex(b"mine"),
+    };
+    let r = client(app, "alice")
+        .part_urls(&target, &copying.file_id, &[part])
+        .await;
+    assert_eq!(r.error(), (409, shared::ErrorCode::NotMultipart));
+}

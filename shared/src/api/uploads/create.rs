@@ -24,10 +24,7 @@ pub async fn create(
     let name =
         crate::domain::text::label(&new.name, MAX_NAME_CHARS, ErrorCode::InvalidName, "name")?;
     if new.size > app.config.max_upload_bytes {
-        return Err(ApiError::new(
-            ErrorCode::FileTooLarge,
-            format!("files are limited to {} bytes", app.config.max_upload_bytes),
-        ));
+        return Err(too_large(app));
     }
     if !is_valid_content_type(&new.content_type) {
         return Err(ApiError::new(

@@ -66,6 +66,11 @@ pub async fn forward(
         // returns that one, checked below as an earlier try is.
         None => {
             crate::api::files::downloadable(&source, now)?;
+            // A new file of the target group: the deployment's limit holds for it as for an
+            // upload (it may have been lowered since the source was uploaded).
+            if source.size > app.config.max_upload_bytes {
+                return Err(too_large(app));
+            }
             start(app, caller, &source, &to, &target_id, origin.clone(), now).await?
         }
     };

@@ -185,6 +185,15 @@ fn missing_parts(mp: &MultipartState, size: u64, held: &[StoredPart]) -> Vec<u64
     (1..=mp.part_count(size)).filter(|&n| !held_at(n)).collect()
 }
 
+/// A file over the deployment's size limit.
+fn too_large(app: &App) -> ApiError {
+    let most = app.config.max_upload_bytes;
+    ApiError::new(
+        ErrorCode::FileTooLarge,
+        format!("files are limited to {most} bytes"),
+    )
+}
+
 /// Refuses anything but a pending upload.
 fn still_pending(app: &App, file: &FileRecord) -> Result<(), ApiError> {
     match file.status_at(app.config.clock.now_ms()) {

@@ -181,6 +181,15 @@ pub async fn part_urls(
 ) -> Result<PartUrls, ApiError> {
     let file = own_upload(app, caller, conversation_id, file_id, "gets part URLs").await?;
     multipart_of(&file)?;
+    if file.forwarded_from.is_some() {
+        // Its parts are copied from the source by storage. Parts of one's own would be checked
+        // against the source's composite checksum, but sources stored before it was kept have
+        // none: anything of the right size would be labelled as the source's bytes.
+        return Err(ApiError::new(
+            ErrorCode::NotMultipart,
+            "a forward's bytes are copied from its source, not uploaded",
+        ));
+    }
     still_pending(app, &file)?;
     let (parts, expires_at_ms) = sign_parts(app, &file, &request.parts).await?;
     Ok(PartUrls {
