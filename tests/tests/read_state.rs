@@ -280,36 +280,3 @@ async fn new_members_start_where_their_arrival_puts_them() {
     );
     assert_all_unread_is_history(app, &cid, &["alice", "bob", "carol", "dave"]).await;
 }
-
-/// The sweep completes an upload whose completion was lost, an hour or more after its form:
-/// the uploader may not have seen what others sent since, so their marker stays where it was
-/// (their own file counts as news to them), where their own completion moves it.
-#[tokio::test]
-async fn a_completion_by_the_sweep_leaves_the_uploaders_marker() {
-    let app = stack().await;
-    let cid = create_group(app, "alice", &["bob"]).await;
-    let alice = client(app, "alice");
-    let bytes = b"late bytes".to_vec();
-    let sha256 = sha256_hex(&bytes);
-    let body = upload_body(
-        &unique("u"),
-        "late.txt",
-        bytes.len(),
-        "text/plain",
-        Some(&sha256),
-    );
-    let ticket = alice.create_upload(&cid, body).await.created();
-    assert!(post_form(&ticket.upload, bytes).await.status().is_success());
-    for i in 0..3 {
-        send_text(app, &cid, "bob", &format!("unseen {i}")).await;
-    }
-    let before = alice.conversation(&cid).await.ok();
-    assert_eq!(before.unread_count, 3);
-    app.config.clock.shift(3 * 3_600_000);
-    let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
-    let swept = shared::api::uploads::sweep_abandoned(app, 10, far).await;
-    assert_eq!(swept.completed, [ticket.file_id]);
-    let after = alice.conversation(&cid).await.ok();
-    assert_eq!(after.read_seq, before.read_seq);
-    assert_eq!(after.unread_count, 4, "bob's three texts and the file");
-}

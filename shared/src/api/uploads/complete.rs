@@ -25,27 +25,16 @@ pub async fn complete_file(app: &App, file: FileRecord) -> Result<(MessageView, 
         // Past its abandonment time but not swept yet: what the next sweep would do, now. Bytes
         // that arrived are announced; anything short of them is gone, so a client told 410
         // never sees the file announced later (and upload it twice).
-        FileStatus::Deleted => match complete_stored_pending(app, file, By::Uploader).await {
+        FileStatus::Deleted => match complete_stored_pending(app, file).await {
             Err(e) if e.status < 500 => Err(abandoned()),
             done => done,
         },
-        FileStatus::Pending => complete_stored_pending(app, file, By::Uploader).await,
+        FileStatus::Pending => complete_stored_pending(app, file).await,
     }
 }
 
 fn abandoned() -> ApiError {
     ApiError::new(ErrorCode::FileGone, "the upload was abandoned")
-}
-
-/// Who completes an upload.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum By {
-    /// Its uploader's request, or storage's event for the bytes they just sent: their read
-    /// marker moves to the file's entry, as with any of their appends.
-    Uploader,
-    /// The sweep, an hour or more after the form: the uploader may not have seen what came
-    /// since, so their marker stays (and their own file counts as news to them).
-    Sweep,
 }
 
 /// Completion of a file whose record is still `pending`, whatever its deadline: the object is
@@ -55,7 +44,6 @@ pub(super) enum By {
 pub(super) async fn complete_stored_pending(
     app: &App,
     file: FileRecord,
-    by: By,
 ) -> Result<(MessageView, bool), ApiError> {
     let object = match &file.multipart {
         None => app.blobs.head(&file.s3_key).await?,
@@ -70,7 +58,7 @@ pub(super) async fn complete_stored_pending(
         );
         return settled(app, &file.file_id, missing).await;
     };
-    announce(app, file, object, by).await
+    announce(app, file, object).await
 }
 
 /// How a racing call settled an upload, as its record says now: announced (its message) or
@@ -145,7 +133,6 @@ async fn announce(
     app: &App,
     file: FileRecord,
     object: ObjectFacts,
-    by: By,
 ) -> Result<(MessageView, bool), ApiError> {
     if object.size != file.size {
         return Err(ApiError::new(
@@ -207,7 +194,6 @@ async fn announce(
     // a removal must not put a file into the group afterwards.
     let mut append = Append::new(&file.conversation_id, Guard::Member(&file.uploader));
     append.newest_file_at_ms = Some(file.uploaded_at_ms);
-    append.marks_read = by == By::Uploader;
     // A forward is announced only while its forwarder is still a member of the source group
     // and the source file still available: checked in the same transaction. The extra parts'
     // order is what the outcome below matches on: the file's own part (0), then these two

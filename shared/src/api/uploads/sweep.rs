@@ -1,6 +1,6 @@
 //! The schedule's sweep: completes or ends uploads nobody finished.
 
-use super::complete::{complete_stored_pending, By};
+use super::complete::complete_stored_pending;
 use super::*;
 use crate::api::files::{next_file, Swept};
 
@@ -18,7 +18,7 @@ pub async fn sweep_abandoned(app: &App, page: u32, stop: std::time::Instant) -> 
     let mut pass = Swept::default();
     let mut files = std::pin::pin!(app.store.abandoned_uploads(cutoff, page));
     while let Some(file) = next_file(&mut files, stop, &mut pass).await {
-        match complete_stored_pending(app, file.clone(), By::Sweep).await {
+        match complete_stored_pending(app, file.clone()).await {
             Ok((message, _)) => {
                 tracing::warn!(
                     file_id = file.file_id,
