@@ -288,9 +288,8 @@ impl Filters {
 fn name_contains(name: &str, q: &str) -> bool {
     match q.chars().next().is_some_and(is_cjk) {
         true => name.contains(q),
-        false => name
-            .match_indices(q)
-            .any(|(at, _)| at == 0 || name[..at].ends_with(' ')),
+        // Words are separated by one space: a leading one on both anchors `q` at a word start.
+        false => format!(" {name}").contains(&format!(" {q}")),
     }
 }
 
@@ -428,6 +427,8 @@ mod tests {
         ] {
             assert!(!finds(q, "Q3-Report-final.PDF"), "{q}");
         }
+        // A match inside a word does not hide one at a word start further on.
+        assert!(finds("ha ha", "Aha ha ha.mp3"));
         assert!(finds("ÉTÉ", "photos-été-2024.zip"));
         assert!(finds("verylongwordprefix", "VeryLongWordPrefixed.txt"));
         assert!(!finds("verylongwordprefiz", "VeryLongWordPrefixed.txt"));
