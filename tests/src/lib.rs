@@ -791,6 +791,30 @@ pub fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A Messages stream image of an entry by `sender`, with the attributes of its `kind`
+/// (`rest`, as DynamoDB JSON).
+pub fn message_image(
+    cid: &str,
+    seq: u64,
+    message_id: &str,
+    sender: &str,
+    kind: &str,
+    rest: serde_json::Value,
+) -> serde_json::Value {
+    let mut image = serde_json::json!({
+        "conversation_id": { "S": cid },
+        "seq": { "N": seq.to_string() },
+        "message_id": { "S": message_id },
+        "sender": { "S": sender },
+        "sent_at": { "N": "1795808460123" },
+        "kind": { "S": kind },
+    });
+    for (name, value) in rest.as_object().expect("attributes") {
+        image[name] = value.clone();
+    }
+    image
+}
+
 /// A messages-stream record as Lambda hands it: `name` (INSERT/MODIFY) with this new image.
 pub fn stream_record(name: &str, number: u64, image: serde_json::Value) -> serde_json::Value {
     serde_json::json!({

@@ -831,15 +831,8 @@ impl shared::infra::push::fanout::Deliver for HeldDelivery {
 
 /// A messages-stream INSERT of a text as Lambda hands it.
 fn text_record(cid: &str, seq: u64, number: usize) -> serde_json::Value {
-    let image = serde_json::json!({
-        "conversation_id": { "S": cid },
-        "seq": { "N": seq.to_string() },
-        "message_id": { "S": unique("m") },
-        "sender": { "S": "u0" },
-        "sent_at": { "N": "1795808460123" },
-        "kind": { "S": "text" },
-        "text": { "S": format!("message {seq}") },
-    });
+    let text = serde_json::json!({ "text": { "S": format!("message {seq}") } });
+    let image = groupshare_tests::message_image(cid, seq, &unique("m"), "u0", "text", text);
     groupshare_tests::stream_record("INSERT", number as u64, image)
 }
 

@@ -544,32 +544,10 @@ impl shared::infra::push::fanout::Deliver for Recorder {
     }
 }
 
-/// A Messages stream image of an entry, as Lambda hands it, with the attributes of its `kind`.
-fn image(
-    cid: &str,
-    seq: u64,
-    message_id: &str,
-    kind: &str,
-    rest: serde_json::Value,
-) -> serde_json::Value {
-    let mut image = serde_json::json!({
-        "conversation_id": { "S": cid },
-        "seq": { "N": seq.to_string() },
-        "message_id": { "S": message_id },
-        "sender": { "S": "alice" },
-        "sent_at": { "N": "1795808460123" },
-        "kind": { "S": kind },
-    });
-    for (name, value) in rest.as_object().unwrap() {
-        image[name] = value.clone();
-    }
-    image
-}
-
 fn text_image(cid: &str, message: &MessageView) -> serde_json::Value {
     let text = message.text.clone().unwrap();
     let rest = serde_json::json!({ "text": { "S": text } });
-    image(cid, message.seq, &message.message_id, "text", rest)
+    message_image(cid, message.seq, &message.message_id, "alice", "text", rest)
 }
 
 /// Puts a connection of each of `users`, opened a minute ago.
@@ -643,8 +621,22 @@ async fn recalled_then_carol_added() -> RecalledThenAdded {
     RecalledThenAdded {
         app,
         text: text_image(&cid, &sent),
-        tombstone: image(&cid, sent.seq, &sent.message_id, "deleted", deleted),
-        carol_added: image(&cid, carol.joined_seq, &unique("m"), "system", added),
+        tombstone: message_image(
+            &cid,
+            sent.seq,
+            &sent.message_id,
+            "alice",
+            "deleted",
+            deleted,
+        ),
+        carol_added: message_image(
+            &cid,
+            carol.joined_seq,
+            &unique("m"),
+            "alice",
+            "system",
+            added,
+        ),
         welcome: text_image(&cid, &welcome),
         now_s,
     }
