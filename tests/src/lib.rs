@@ -440,11 +440,16 @@ impl CallCounter {
 
 /// The operation a DynamoDB request calls (`x-amz-target: DynamoDB_20120810.GetItem`).
 pub fn operation_of(request: &aws_sdk_dynamodb::config::http::HttpRequest) -> &str {
-    request
-        .headers()
-        .get("x-amz-target")
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or("")
+    if let Some(target) = request.headers().get("x-amz-target") {
+        return target.rsplit('.').next().unwrap_or("");
+    }
+    // S3 names no operation; the one a race test waits for is told by its copy source.
+    let copies = request.headers().contains_key("x-amz-copy-source");
+    if copies && request.uri().contains("uploadId=") {
+        "UploadPartCopy"
+    } else {
+        ""
+    }
 }
 
 /// An interceptor that may rewrite each DynamoDB request before it is signed (`.1`): a test's
@@ -672,6 +677,20 @@ pub fn intercepted(app: &App, interceptor: impl Intercept + 'static) -> &'static
             app.config.tables.clone(),
         ),
         blobs: app.blobs.clone(),
+        config: app.config.clone(),
+    }))
+}
+
+/// The same deployment as `app`, whose S3 calls also go through `interceptor`.
+pub fn s3_intercepted(app: &App, interceptor: impl Intercept + 'static) -> &'static App {
+    let endpoint = app.config.s3_endpoint.as_deref().expect("the stand-in's");
+    let sdk = sdk_config(endpoint, "test", "test");
+    let s3 = shared::infra::aws::s3_client(&sdk, true);
+    let s3 =
+        aws_sdk_s3::Client::from_conf(s3.config().to_builder().interceptor(interceptor).build());
+    Box::leak(Box::new(App {
+        store: app.store.clone(),
+        blobs: shared::infra::blob::Blobs::new(s3, sdk.credentials_provider(), &app.config),
         config: app.config.clone(),
     }))
 }

@@ -7,7 +7,7 @@ use base64::Engine;
 use groupshare_tests::client::parts_json;
 use groupshare_tests::*;
 use sha2::{Digest, Sha256};
-use shared::api::uploads::{PartChecksum, UploadTicket};
+use shared::api::uploads::{ForwardedFile, PartChecksum, UploadTicket};
 use shared::domain::model::{FileInfo, FileStatus, Integrity, MessageView};
 
 const MIB: usize = 1024 * 1024;
@@ -182,25 +182,9 @@ async fn a_forwarded_200_mib_multipart_file_downloads_byte_exact() {
     let (source, target) = two_groups(app).await;
     let bytes = file_bytes(200 * MIB + 12_345, 7);
     let alice = client(app, "alice");
+    let file_id = upload_in_parts(app, &source, "film.mp4", &bytes, PART).await;
     let parts = part_checksums(&bytes, PART);
-    let mut body = upload_body(&unique("m"), "film.mp4", bytes.len(), "video/mp4", None);
-    body["parts"] = parts_json(&parts);
-    let ticket: UploadTicket = alice.create_upload(&source, body).await.created();
-    let urls = &ticket.multipart.as_ref().expect("in parts").parts;
-    let http = reqwest::Client::new();
-    for (u, chunk) in urls.iter().zip(bytes.chunks(PART)) {
-        let mut req = http.put(&u.url);
-        for (k, v) in &u.headers {
-            req = req.header(k, v);
-        }
-        let r = req.body(chunk.to_vec()).send().await.unwrap();
-        assert!(r.status().is_success(), "part {}", u.part_number);
-    }
-    alice
-        .complete_upload(&source, &ticket.file_id)
-        .await
-        .created();
-    let original = alice.file_info(&source, &ticket.file_id).await.ok();
+    let original = alice.file_info(&source, &file_id).await.ok();
 
     // On moto the copy takes seconds of the request's 8.5 (docs/performance.md); on a busy
     // machine it may run out (503), and the documented answer is a retry with the same
@@ -209,7 +193,7 @@ async fn a_forwarded_200_mib_multipart_file_downloads_byte_exact() {
     let mut tries = 0;
     let forwarded = loop {
         tries += 1;
-        let r = alice.forward(&source, &ticket.file_id, &target, &msg).await;
+        let r = alice.forward(&source, &file_id, &target, &msg).await;
         if r.status != 503 || tries == 3 {
             break r.created();
         }
@@ -435,6 +419,127 @@ async fn measure_forwards() {
         shared::infra::blob::COPY_PARALLELISM,
         started.elapsed()
     );
+}
+
+/// Alice shares `bytes` in `cid` as a file uploaded in `part`-sized parts; its id.
+async fn upload_in_parts(
+    app: &shared::App,
+    cid: &str,
+    name: &str,
+    bytes: &[u8],
+    part: usize,
+) -> String {
+    let alice = client(app, "alice");
+    let mut body = upload_body(&unique("m"), name, bytes.len(), "video/mp4", None);
+    body["parts"] = parts_json(&part_checksums(bytes, part));
+    let ticket: UploadTicket = alice.create_upload(cid, body).await.created();
+    let urls = &ticket.multipart.as_ref().expect("in parts").parts;
+    let http = reqwest::Client::new();
+    for (u, chunk) in urls.iter().zip(bytes.chunks(part)) {
+        let mut req = http.put(&u.url);
+        for (k, v) in &u.headers {
+            req = req.header(k, v);
+        }
+        let r = req.body(chunk.to_vec()).send().await.unwrap();
+        assert!(r.status().is_success(), "part {}", u.part_number);
+    }
+    alice.complete_upload(cid, &ticket.file_id).await.created();
+    ticket.file_id
+}
+
+/// A forward of a file in parts (three of 5 MiB) that alice shared in the source group, to
+/// the target group, as its request's copy starts.
+#[derive(Clone)]
+struct Copying {
+    source: String,
+    target: String,
+    file_id: String,
+    client_msg_id: String,
+    /// The target file's id, the one the forward's record takes.
+    forward_id: String,
+}
+
+/// Alice's forward request, with `competing` run to its end on another device just before the
+/// request's first part copy; the request's answer and the deployment.
+async fn forward_raced_at_its_copy<F, Fut>(
+    competing: F,
+) -> (&'static shared::App, Copying, Response<ForwardedFile>)
+where
+    F: FnOnce(&'static shared::App, Copying) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    const PART: usize = 5 * MIB;
+    let app = stack_with(Options {
+        multipart_threshold_bytes: PART as u64,
+        part_size_bytes: PART as u64,
+        ..Options::default()
+    })
+    .await;
+    let (source, target) = two_groups(app).await;
+    let bytes = file_bytes(2 * PART + 7, 3);
+    let file_id = upload_in_parts(app, &source, "clip.mp4", &bytes, PART).await;
+    let client_msg_id = unique("f");
+    let forward_id =
+        shared::domain::ids::derived_id("groupshare-forward", &[&target, "alice", &client_msg_id]);
+    let copying = Copying {
+        source,
+        target,
+        file_id,
+        client_msg_id,
+        forward_id,
+    };
+    let hook = BeforeTransaction::default();
+    let hooked = s3_intercepted(app, hook.clone());
+    let raced = copying.clone();
+    hook.arm_before("UploadPartCopy", None, move || {
+        on_another_device(app, move |other| competing(other, raced))
+    });
+    let c = &copying;
+    let r = client(hooked, "alice")
+        .forward(&c.source, &c.file_id, &c.target, &c.client_msg_id)
+        .await;
+    assert!(
+        hook.fired(),
+        "the competing request ran inside the forward's copy"
+    );
+    (app, copying, r)
+}
+
+/// Forced: the forwarder aborts their forward (`DELETE …/uploads/{id}`, from another device)
+/// while its request copies, and S3 then refuses the part copy (the upload is gone). The
+/// request must answer what the abort made of it (`410 file_gone`), not a storage fault.
+#[tokio::test]
+async fn a_forward_aborted_while_it_copies_answers_file_gone() {
+    let (app, copying, r) = forward_raced_at_its_copy(|other, c| async move {
+        let aborted = client(other, "alice")
+            .abort_upload(&c.target, &c.forward_id)
+            .await;
+        assert_eq!(aborted.status, 204, "{:?}", aborted.json);
+    })
+    .await;
+    assert_eq!(r.error(), (410, ErrorCode::FileGone), "{:?}", r.json);
+    assert!(file_messages(app, "carol", &copying.target)
+        .await
+        .is_empty());
+}
+
+/// Forced: a retry of the same forward (a client that gave up waiting) copies and completes it
+/// while the first request copies, whose part copy S3 then refuses (the upload is complete).
+/// Both requests answer the one forward, as any retry does.
+#[tokio::test]
+async fn a_forward_completed_by_its_retry_while_it_copies_answers_the_forward() {
+    let (app, copying, r) = forward_raced_at_its_copy(|other, c| async move {
+        let retry = client(other, "alice")
+            .forward(&c.source, &c.file_id, &c.target, &c.client_msg_id)
+            .await;
+        assert_eq!(retry.status, 201, "{:?}", retry.json);
+    })
+    .await;
+    let forwarded = r.created();
+    assert_eq!(forwarded.file.file_id, copying.forward_id);
+    let shared = file_messages(app, "carol", &copying.target).await;
+    assert_eq!(shared.len(), 1);
+    assert_eq!(forwarded.message.seq, shared[0].seq);
 }
 
 /// The declared checksum of each `part`-sized part of `bytes`, in order.

@@ -91,10 +91,21 @@ pub async fn forward(
         }
     }
     if let Err(e) = copy_bytes(app, &source, &record).await {
-        // The source may have gone while it was copied (a recall or deletion removes its
-        // bytes): then the answer is its state, as a download would give, not a storage fault.
-        if let Some(now_source) = app.store.get_file(file_id).await? {
-            crate::api::files::downloadable(&now_source, app.config.clock.now_ms())?;
+        // A copy fails for reasons of the caller's making too: the source went meanwhile (a
+        // recall or deletion removes its bytes), the forwarder aborted this forward (its parts
+        // with it), or a retry of it completed first. The answer is then that state, as a
+        // download or a completion gives it, not a storage fault.
+        let (now_source, now_target) =
+            futures::future::try_join(app.store.get_file(file_id), app.store.get_file(&target_id))
+                .await?;
+        let now = app.config.clock.now_ms();
+        match now_target.map(|t| (t.status_at(now), t)) {
+            None | Some((FileStatus::Deleted, _)) => return Err(gone_upload()),
+            Some((FileStatus::Pending, _)) => {}
+            Some((_, done)) => return Ok(shown(announced(app, &done).await?, &done, now, from)),
+        }
+        if let Some(now_source) = now_source {
+            crate::api::files::downloadable(&now_source, now)?;
         }
         return Err(e);
     }
