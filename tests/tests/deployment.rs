@@ -712,7 +712,7 @@ fn dynamodb_grants_are_exactly_what_the_code_uses() {
         ("ConversationsFunction", "ProfilesTable", &["BatchGetItem", "GetItem", "UpdateItem"]),
         ("ConversationsFunction", "InvitesTable", &["GetItem", "PutItem", "UpdateItem"]),
         ("ConversationsFunction", "InvitesTable/by-conversation", &["Query"]),
-        ("ConversationsFunction", "MessagesTable", &["GetItem", "PutItem"]),
+        ("ConversationsFunction", "MessagesTable", &["PutItem"]),
         ("DownloadRedirectFunction", "FilesTable", &["GetItem"]),
         ("DownloadRedirectFunction", "MembersTable", &["GetItem"]),
         ("FileInfoFunction", "FilesTable", &["BatchGetItem", "GetItem"]),
@@ -1257,4 +1257,76 @@ fn a_preview_job_settles_before_its_queue_gives_it_up() {
         .max_receive_count;
     assert!(gives_up_after >= 5, "{gives_up_after}");
     assert!(shared::api::previews::MAX_ATTEMPTS < gives_up_after);
+}
+
+/// CloudWatch Logs refuses a metric transformation with both a default value and dimensions
+/// (the stack would fail to create, which cfn-lint does not catch), and extracts dimensions
+/// only from JSON or space-delimited patterns.
+#[test]
+fn metric_filters_are_ones_cloudwatch_logs_accepts() {
+    let t = template();
+    let filters: Vec<_> = of_type(&t, "AWS::Logs::MetricFilter").collect();
+    assert!(!filters.is_empty());
+    for (id, f) in filters {
+        let p = &f["Properties"];
+        for m in p["MetricTransformations"].as_sequence().unwrap() {
+            let dimensions = !m["Dimensions"].is_null();
+            assert!(!(dimensions && !m["DefaultValue"].is_null()), "{id}");
+            if dimensions {
+                let pattern = p["FilterPattern"].as_str().unwrap().trim();
+                assert!(pattern.starts_with('{') || pattern.starts_with('['), "{id}");
+            }
+        }
+    }
+}
+
+/// What the template and the runbooks point operators at exists: each alarm's
+/// `docs/operations.md#anchor` is a heading there, and each stack output a runbook command
+/// reads is one the template has.
+#[test]
+fn runbook_links_and_outputs_exist() {
+    let t = template();
+    let docs = std::fs::read_to_string(workspace_root().join("docs/operations.md")).unwrap();
+    let anchors: BTreeSet<String> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|h| {
+            h.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let text = groupshare_local::template::workspace_template();
+    let links: Vec<&str> = text
+        .split("docs/operations.md#")
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| !(c.is_alphanumeric() || c == '-'))
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(links.len() >= 10, "{links:?}");
+    for link in links {
+        assert!(anchors.contains(link), "docs/operations.md has no #{link}");
+    }
+    let outputs: Vec<&str> = docs
+        .split("OutputKey=='")
+        .skip(1)
+        .map(|rest| rest.split('\'').next().unwrap())
+        .collect();
+    assert!(outputs.len() >= 2, "{outputs:?}");
+    for output in outputs {
+        assert!(
+            t["Outputs"][output].is_mapping(),
+            "no stack output {output}"
+        );
+    }
 }
