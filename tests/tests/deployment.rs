@@ -1330,3 +1330,36 @@ fn runbook_links_and_outputs_exist() {
         );
     }
 }
+
+/// A WebSocket stage's access log is written with the region's API Gateway CloudWatch Logs
+/// role (an account setting; unlike an HTTP API's), and the stage is refused where none is
+/// set. By default the stack sets one, kept after the stack, before the stage is created.
+#[test]
+fn the_websocket_access_log_has_its_account_logs_role() {
+    let t = template();
+    let stage = &t["Resources"]["WebSocketStage"];
+    assert!(stage["Properties"]["AccessLogSettings"].is_mapping());
+    let account = &t["Resources"]["ApiGatewayAccount"];
+    let role = &t["Resources"]["ApiGatewayCloudWatchRole"];
+    assert_eq!(account["Type"].as_str(), Some("AWS::ApiGateway::Account"));
+    let arn = serde_yaml::to_string(&account["Properties"]["CloudWatchRoleArn"]).unwrap();
+    assert!(arn.contains("ApiGatewayCloudWatchRole.Arn"), "{arn}");
+    let role_text = serde_yaml::to_string(role).unwrap();
+    assert!(role_text.contains("apigateway.amazonaws.com"));
+    assert!(role_text.contains("AmazonAPIGatewayPushToCloudWatchLogs"));
+    for r in [account, role] {
+        assert_eq!(r["Condition"].as_str(), Some("CreateApiGatewayLogsRole"));
+        assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"));
+    }
+    assert_eq!(
+        t["Parameters"]["ApiGatewayLogsRole"]["Default"].as_str(),
+        Some("create")
+    );
+    // The stage names the account setting (under the same condition), so it is created after.
+    let (tag, args) = tagged(&stage["Properties"]["Description"]);
+    assert_eq!(tag, "If");
+    assert_eq!(args[0].as_str(), Some("CreateApiGatewayLogsRole"));
+    assert!(serde_yaml::to_string(&args[1])
+        .unwrap()
+        .contains("${ApiGatewayAccount}"));
+}
