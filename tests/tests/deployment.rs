@@ -1363,3 +1363,59 @@ fn the_websocket_access_log_has_its_account_logs_role() {
         .unwrap()
         .contains("${ApiGatewayAccount}"));
 }
+
+/// A push failure that is no Lambda error (records retried because who receives them could not
+/// be read, frames the management API refused) still raises PushErrorsAlarm: its metric filters
+/// match the fan-out's line as the functions' JSON logging writes it, and read its numbers.
+#[test]
+fn push_failures_in_the_fanout_log_reach_the_push_alarm() {
+    use groupshare_tests::CapturedLog;
+    use shared::infra::push::fanout::Report;
+    let captured = CapturedLog::default();
+    let writer = captured.clone();
+    let level = tracing::level_filters::LevelFilter::INFO;
+    let subscriber = shared::edge::logging::subscriber(true, level, move || writer.clone());
+    let report = Report {
+        sent: 5,
+        failed: 2,
+        ..Report::default()
+    };
+    tracing::subscriber::with_default(subscriber, || push_fanout::log_batch(9, &report, 3));
+    let line: serde_json::Value = serde_json::from_str(captured.text().trim()).unwrap();
+    let at = |path: &str| -> serde_json::Value {
+        let pointer = format!("/{}", path.trim_start_matches("$.").replace('.', "/"));
+        line.pointer(&pointer).cloned().unwrap_or_default()
+    };
+
+    let t = template();
+    let mut wanted = BTreeSet::from([("PushRecordsRetried", 3), ("PushPostsFailed", 2)]);
+    for (id, f) in of_type(&t, "AWS::Logs::MetricFilter") {
+        let p = &f["Properties"];
+        let group = serde_yaml::to_string(&p["LogGroupName"]).unwrap();
+        if group.contains("PushFanoutLogGroup") {
+            // `{ $.a = "text" && $.b > 0 }`: each condition holds on the line.
+            let pattern = p["FilterPattern"].as_str().unwrap();
+            let inner = pattern.trim().trim_start_matches('{').trim_end_matches('}');
+            for condition in inner.split("&&") {
+                let condition = condition.trim();
+                if let Some((path, text)) = condition.split_once(" = ") {
+                    assert_eq!(at(path), text.trim_matches('"'), "{id}: {condition}");
+                } else {
+                    let (path, floor) = condition.split_once(" > ").unwrap();
+                    let floor: f64 = floor.parse().unwrap();
+                    assert!(at(path).as_f64().unwrap() > floor, "{id}: {condition}");
+                }
+            }
+            let m = &p["MetricTransformations"][0];
+            let name = m["MetricName"].as_str().unwrap();
+            let value = at(m["MetricValue"].as_str().unwrap()).as_u64().unwrap();
+            assert!(
+                wanted.remove(&(name, value as usize)),
+                "{id}: {name} = {value}"
+            );
+            let alarm = serde_yaml::to_string(&t["Resources"]["PushErrorsAlarm"]).unwrap();
+            assert!(alarm.contains(&format!("MetricName: {name}")), "{name}");
+        }
+    }
+    assert!(wanted.is_empty(), "no metric filter for {wanted:?}");
+}

@@ -7,7 +7,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use shared::config::ConfigError;
-use shared::infra::push::fanout::{fan_out, Deliver, ManagementApi};
+use shared::infra::push::fanout::{fan_out, Deliver, ManagementApi, Report};
 use shared::App;
 
 /// The management API of the WebSocket API's stage, from `WEBSOCKET_MANAGEMENT_ENDPOINT`.
@@ -24,8 +24,19 @@ pub fn management_api(
 pub async fn handle<D: Deliver>(app: &App, deliver: &D, event: Event) -> DynamoDbEventResponse {
     let now_s = shared::domain::time::now_ms() / 1000;
     let (report, response) = fan_out(&app.store, deliver, &event, now_s).await;
+    log_batch(
+        event.records.len(),
+        &report,
+        response.batch_item_failures.len(),
+    );
+    response
+}
+
+/// The batch's one log line. template.yaml's push metric filters read `failed` and
+/// `retried_from` from it (a failure that is no Lambda error would raise no alarm otherwise).
+pub fn log_batch(records: usize, report: &Report, retried_from: usize) {
     tracing::info!(
-        records = event.records.len(),
+        records,
         messages = report.messages,
         connections = report.connections,
         sent = report.sent,
@@ -33,10 +44,9 @@ pub async fn handle<D: Deliver>(app: &App, deliver: &D, event: Event) -> DynamoD
         failed = report.failed,
         unreadable = report.unreadable,
         markers = report.markers,
-        retried_from = response.batch_item_failures.len(),
+        retried_from,
         "fan-out"
     );
-    response
 }
 
 #[cfg(test)]
