@@ -1271,7 +1271,7 @@ fn metric_filters_are_ones_cloudwatch_logs_accepts() {
         let p = &f["Properties"];
         for m in p["MetricTransformations"].as_sequence().unwrap() {
             let dimensions = !m["Dimensions"].is_null();
-            assert!(!(dimensions && !m["DefaultValue"].is_null()), "{id}");
+            assert!(!dimensions || m["DefaultValue"].is_null(), "{id}");
             if dimensions {
                 let pattern = p["FilterPattern"].as_str().unwrap().trim();
                 assert!(pattern.starts_with('{') || pattern.starts_with('['), "{id}");
