@@ -345,28 +345,32 @@ pub fn global() -> &'static Authorizer {
     GLOBAL.get_or_init(Authorizer::ephemeral)
 }
 
-/// API Gateway answers 401 itself, with a `WWW-Authenticate` header and its own body
-/// (`{"message":"Unauthorized"}`); we keep the API's JSON error shape (and `x-request-id`) so
-/// clients see one error format everywhere.
+/// The 401 API Gateway's JWT authorizer answers itself, as deployed clients get it: its own body
+/// (`{"message":"Unauthorized"}`, not the API's error shape; docs/openapi.yaml's
+/// `GatewayError`), why in the `WWW-Authenticate` challenge, and the gateway's request id
+/// header rather than the functions' `x-request-id`.
 fn unauthorized(request_id: &str, reason: Option<&str>) -> Response<Body> {
-    let error = match reason {
-        Some(reason) => ApiError::new(ErrorCode::Unauthenticated, reason),
-        None => ApiError::unauthenticated(),
-    };
-    let mut response = shared::edge::http::error_response(&error);
     let challenge = match reason {
         Some(reason) => format!("Bearer error=\"invalid_token\" error_description=\"{reason}\""),
         None => "Bearer".to_string(),
     };
+    let mut response = Response::builder()
+        .status(401)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"message":"Unauthorized"}"#))
+        .expect("static parts");
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         headers.insert(header::WWW_AUTHENTICATE, v);
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(shared::edge::http::REQUEST_ID_HEADER, v);
+        headers.insert(GATEWAY_REQUEST_ID_HEADER, v);
     }
     response
 }
+
+/// The request id header API Gateway (HTTP APIs) puts on every answer, its own included.
+pub const GATEWAY_REQUEST_ID_HEADER: &str = "apigw-requestid";
 
 /// The `requestContext` of an HTTP API (payload 2.0) event for `req`.
 fn request_context(

@@ -549,6 +549,14 @@ impl<T> Response<T> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// API Gateway's JWT authorizer refused the request, as deployed: its own 401 body and
+    /// challenge, so no function ran (a function's own 401 is the API's error shape).
+    pub fn refused_by_the_gateway(&self) -> bool {
+        self.status == 401
+            && self.json == serde_json::json!({"message": "Unauthorized"})
+            && self.header("www-authenticate").is_some()
+    }
+
     /// The `Location` of a `302`.
     pub fn location(&self) -> &str {
         assert_eq!(self.status, 302, "{:?}", self.json);

@@ -121,18 +121,21 @@ async fn authorized(
             Ok(claims)
         }
         Decision::Deny(response) => {
+            // API Gateway's own answer: its body, and why in the challenge.
             assert_eq!(response.status(), 401);
-            assert!(response.headers().contains_key("www-authenticate"));
             let body: Value = match response.body() {
                 Body::Text(t) => serde_json::from_str(t).unwrap(),
                 Body::Binary(b) => serde_json::from_slice(b).unwrap(),
                 Body::Empty => Value::Null,
                 _ => unreachable!(),
             };
-            Err(body["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string())
+            assert_eq!(body, json!({"message": "Unauthorized"}));
+            let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+            let why = challenge
+                .split("error_description=\"")
+                .nth(1)
+                .unwrap_or_default();
+            Err(why.trim_end_matches('"').to_string())
         }
     }
 }
