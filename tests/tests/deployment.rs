@@ -1259,6 +1259,23 @@ fn a_preview_job_settles_before_its_queue_gives_it_up() {
     assert!(shared::api::previews::MAX_ATTEMPTS < gives_up_after);
 }
 
+/// Previews (1 GB runs) scale no further than a parameter, at least SQS's minimum of 2, so a
+/// burst of images cannot take the account's concurrency from the API's functions.
+#[test]
+fn previews_scale_no_further_than_their_parameter() {
+    let t = template();
+    let jobs = &t["Resources"]["MakePreviewFunction"]["Properties"]["Events"]["Jobs"];
+    assert_eq!(jobs["Type"].as_str(), Some("SQS"));
+    let cap = &jobs["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+    assert_eq!(
+        tagged(cap),
+        ("Ref".to_string(), &Value::from("PreviewMaxConcurrency"))
+    );
+    let parameter = &t["Parameters"]["PreviewMaxConcurrency"];
+    assert!(parameter["MinValue"].as_u64().unwrap() >= 2);
+    assert!(parameter["MaxValue"].as_u64().unwrap() <= 1000);
+}
+
 /// CloudWatch Logs refuses a metric transformation with both a default value and dimensions
 /// (the stack would fail to create, which cfn-lint does not catch), and extracts dimensions
 /// only from JSON or space-delimited patterns.
