@@ -71,6 +71,25 @@ def downloaded(browser, name, seconds=20):
     raise AssertionError(f"{name} not downloaded; directory holds {os.listdir(browser.downloads)}")
 
 
+# Before the page's scripts: the path of every request the page makes, in order, recorded as it
+# is made (`__requests`).
+RECORD_REQUESTS = """
+(() => {
+  window.__requests = [];
+  const original = window.fetch;
+  window.fetch = (url, init) => {
+    window.__requests.push(new URL(String(url), location.href).pathname);
+    return original(url, init);
+  };
+})();
+"""
+
+
+def requests_made(browser, ending):
+    """The paths of the requests the page has made (RECORD_REQUESTS) that end with `ending`."""
+    return [p for p in browser.driver.execute_script("return window.__requests") if p.endswith(ending)]
+
+
 def batch_info_requests(browser):
     return browser.driver.execute_script(
         "return performance.getEntriesByType('resource')"
@@ -113,6 +132,7 @@ def test_new_device_downloads_what_another_member_uploaded(stack, browsers, tmp_
 
 def test_expired_file_shows_expired_and_cannot_be_downloaded(stack, browsers):
     bob = browsers()
+    before_load(bob, RECORD_REQUESTS)
     sign_in(bob, stack, "bob")
     open_group(bob, "Demo team")
     card = file_card(bob, "old-draft.txt")
@@ -126,8 +146,14 @@ def test_expired_file_shows_expired_and_cannot_be_downloaded(stack, browsers):
     # The API agrees: the file is gone.
     status, body = stack.call("bob", "GET", "/conversations/demo-team/files/demo-old/download")
     assert status == 410, body
-    time.sleep(1)
-    assert list(bob.downloads.iterdir()) == []
+    # Pressing it asks for nothing. The report's Download, pressed after it, is the barrier: a
+    # press asks for its download link at once, so the expired file's would come first, and the
+    # report arrives only after its own was asked for.
+    button.click()
+    file_card(bob, REPORT_NAME).find_element(By.CSS_SELECTOR, "button.download").click()
+    assert downloaded(bob, REPORT_NAME) == REPORT_BYTES
+    assert requests_made(bob, "/download") == ["/conversations/demo-team/files/demo-report/download"]
+    assert [p.name for p in bob.downloads.iterdir()] == [REPORT_NAME]
 
 
 def test_non_member_sees_no_group(stack, browsers):
@@ -513,16 +539,18 @@ def test_image_previews_in_file_cards_and_full_screen(stack, browsers, tmp_path)
 
 # Push (web/live.js). Installed before the page's own scripts: records the page's WebSockets so a
 # test can close one, and lets a test lose frames on the way (`__dropFrames`) or keep the server
-# unreachable (`__wsHold`: new sockets fail at once, as a refused connection does). The client
-# itself exposes nothing for tests.
+# unreachable (`__wsHold`: new sockets fail at once, as a refused connection does; counted in
+# `__refused`). The client itself exposes nothing for tests.
 WATCH_SOCKETS = """
 (() => {
   const Native = window.WebSocket;
   window.__sockets = [];
   window.__dropFrames = 0;
   window.__wsHold = false;
+  window.__refused = 0;
   window.WebSocket = function (url, protocols) {
     if (window.__wsHold) {
+      window.__refused += 1;
       const refused = new EventTarget();
       refused.readyState = 3;
       refused.send = () => {};
@@ -686,21 +714,38 @@ def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
     sockets = bob.driver.execute_script("return window.__sockets.length")
     bob.driver.execute_script("window.__wsHold = true; window.__sockets.at(-1).close()")
     live_state(bob, "offline", seconds=5)
+    # When the page first shows what is sent now, what its live indicator said then.
+    bob.driver.execute_script("""
+        const text = arguments[0];
+        window.__firstShownWhile = null;
+        new MutationObserver((_, observer) => {
+          if (![...document.querySelectorAll('.history .text')].some((p) => p.textContent === text)) return;
+          window.__firstShownWhile = document.querySelector('.session .live-state').className;
+          observer.disconnect();
+        }).observe(document.body, { childList: true, subtree: true, characterData: true });""",
+        "sent while offline")
     send_text(stack, "alice", cid, "sent while offline")
     # She also recalls a message bob has on screen: the recall is announced in history.
     status, _ = stack.call("alice", "DELETE", f"/conversations/{cid}/messages/{recalled['seq']}")
     assert status == 200
-    time.sleep(2)
+    # The page tries to reconnect after both, and fails (it stays offline, and says so again).
+    refused = bob.driver.execute_script("return window.__refused")
+    wait(bob, lambda d: d.execute_script("return window.__refused") > refused, seconds=30)
     assert texts_on_page(bob, "sent while offline") == 0
     bob.driver.execute_script("window.__wsHold = false")
     live_state(bob, "live", seconds=30)
     item_with_text(bob, "sent while offline", seconds=5)
+    # It came with the reconnect, not before, however long offline lasted.
+    assert bob.driver.execute_script("return window.__firstShownWhile") == "live-state live"
     wait(bob, lambda d: texts_on_page(bob, "recalled while offline") == 0)
     assert bob.driver.execute_script("return window.__sockets.length") == sockets + 1
     # Pushed again after the reconnect, and shown exactly once each.
     send_text(stack, "alice", cid, "live again")
     item_with_text(bob, "live again", seconds=5)
-    time.sleep(0.5)
+    # One more after it: an open group takes frames and catch-ups one at a time, in order, so
+    # once this one is shown whatever came before it has been dealt with.
+    send_text(stack, "alice", cid, "the last one")
+    item_with_text(bob, "the last one", seconds=5)
     for text in ["lost frame", "after the gap", "sent while offline", "live again"]:
         assert texts_on_page(bob, text) == 1, text
     assert_not_reloaded(bob)
@@ -779,6 +824,7 @@ def button_with_text(browser, text):
 
 def test_load_more_buttons_are_hidden_when_nothing_more_exists(stack, browsers):
     alice = browsers()
+    before_load(alice, RECORD_REQUESTS)
     sign_in(alice, stack, "alice")
     links = lambda: alice.driver.execute_script(  # noqa: E731
         "return [...document.querySelectorAll('.group-list a.group-link')].map(a => a.getAttribute('href'))")
@@ -799,16 +845,17 @@ def test_load_more_buttons_are_hidden_when_nothing_more_exists(stack, browsers):
 
     alice.driver.find_element(By.LINK_TEXT, "Members").click()
     css(alice, ".member-list .member")
-    members = lambda: [e.get_attribute("data-user") for e in alice.driver.find_elements(By.CSS_SELECTOR, ".member-list .member")]  # noqa: E731
     more = button_with_text(alice, "Load more members")
     assert not more.is_displayed()
-    before = members()
+    assert len(requests_made(alice, "/members")) == 1
     alice.driver.execute_script("arguments[0].click()", more)
-    time.sleep(1)
-    assert members() == before
 
+    # The Files tab, chosen after the click, asks for its files after anything the click asked
+    # for (a click asks at once): the barrier. The click asked for no more members.
     alice.driver.find_element(By.LINK_TEXT, "Files").click()
     css(alice, ".file-list .file-card")
+    assert requests_made(alice, "/files")
+    assert len(requests_made(alice, "/members")) == 1
     assert not button_with_text(alice, "Load more files").is_displayed()
 
 

@@ -71,6 +71,19 @@ def older_requests(browser):
     return browser.driver.execute_script("return window.__older")
 
 
+# live.js backoffDelay(0): the longest wait before an older page that failed once is asked again.
+FIRST_BACKOFF_MS = 1000
+
+
+def page_timers_run(browser, ms):
+    """A readiness barrier: returns once a timer set in the page now for `ms` has fired. The
+    page's timers fire in order (HTML: one set later, for as long or longer, fires after), so
+    any timer of at most `ms` the page set before now (a back-off's retry) has run by then, and
+    what it did at once (a request asked for) with it, however busy the machine."""
+    browser.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; setTimeout(done, arguments[0])", ms)
+
+
 def test_older_history_that_fails_is_asked_again_with_backoff_not_at_once(stack, browsers):
     cid = new_group(stack, "Backoff test")
     for i in range(40):
@@ -107,8 +120,11 @@ def test_catching_up_to_the_first_unread_stops_at_a_404_or_a_refused_token(stack
     sign_in(bob, stack, "bob")
     go(bob, f"#/g/{cid}")
     wait(bob, lambda d: older_requests(bob) >= 1 and d.current_url.endswith("#/"))
+    # The group list is drawn after the group's screen was left (its work stopped): an older
+    # page asked again at once would have been asked before; one asked after a back-off, by the
+    # time a page timer as long, set now, has fired.
     css(bob, ".group-list")
-    time.sleep(2)
+    page_timers_run(bob, FIRST_BACKOFF_MS)
     assert older_requests(bob) == 1
 
     # The same with a token the API refuses: the sign-in screen, once, and it stays as typed.
@@ -124,30 +140,64 @@ def test_catching_up_to_the_first_unread_stops_at_a_404_or_a_refused_token(stack
     field = css(carol, "#user")
     field.clear()
     field.send_keys("half-typed")
-    time.sleep(2)
+    # An older page asked again (at once, or after a back-off) would be asked by then; its 401
+    # would draw the sign-in screen again, so it is counted too.
+    page_timers_run(carol, FIRST_BACKOFF_MS)
     assert css(carol, "#user").get_attribute("value") == "half-typed"
     assert older_requests(carol) == 1
+
+
+# Before the page's scripts: each read (GET) recorded as it is asked (`__reads`), and counted
+# in `__settled` once the page has read its answer and what the page does with it at once
+# (drawing a screen, asking for the next thing) is done: a task after the answer's body is read,
+# so after the page's own continuations.
+RECORD_READS = """
+(() => {
+  window.__reads = [];
+  window.__settled = 0;
+  const settle = () => setTimeout(() => { window.__settled += 1; });
+  const original = window.fetch;
+  window.fetch = async (url, init = {}) => {
+    if ((init.method || 'GET') !== 'GET') return original(url, init);
+    window.__reads.push(new URL(String(url), location.href).pathname);
+    let response;
+    try {
+      response = await original(url, init);
+    } catch (e) {
+      settle();
+      throw e;
+    }
+    for (const how of ['text', 'json']) {
+      const body = response[how].bind(response);
+      response[how] = () => body().finally(settle);
+    }
+    return response;
+  };
+})();
+"""
+
+
+def reads_settled(browser, path, times):
+    """Until `path` has been read `times` times and every read asked so far has settled."""
+    return wait(browser, lambda d: d.execute_script(
+        "return window.__reads.filter((r) => r === arguments[0]).length >= arguments[1]"
+        " && window.__settled === window.__reads.length", path, times))
 
 
 def test_a_screen_left_while_it_loads_is_never_drawn_and_stops(stack, browsers):
     bob = browsers()
     # Reads of a group answer 1.5 s late (a slow network); each one is recorded as it is asked.
     before_load(bob, SLOW_API % 1500)
-    before_load(bob, """
-      window.__reads = [];
-      const original = window.fetch;
-      window.fetch = (url, init = {}) => {
-        if ((init.method || 'GET') === 'GET') window.__reads.push(new URL(String(url), location.href).pathname);
-        return original(url, init);
-      };
-    """)
+    before_load(bob, RECORD_READS)
     sign_in(bob, stack, "bob")
     link = "//a[contains(@class,'group-link')][.//span[@class='group-title'][text()='Demo team']]"
     wait(bob, EC.element_to_be_clickable((By.XPATH, link))).click()
     # Nothing seems to happen, so Bob goes back to his groups.
     go(bob, "#/")
     css(bob, ".group-list")
-    time.sleep(3)
+    # The group's late answer has come and been dealt with: the screen it was for would have
+    # been drawn, and its history asked for (and answered) too.
+    reads_settled(bob, "/conversations/demo-team", 1)
     assert bob.driver.current_url.endswith("#/")
     assert bob.driver.find_elements(By.CSS_SELECTOR, "#view .group-list")
     assert not bob.driver.find_elements(By.CSS_SELECTOR, "#view .group-head")
@@ -159,7 +209,7 @@ def test_a_screen_left_while_it_loads_is_never_drawn_and_stops(stack, browsers):
     wait(bob, EC.element_to_be_clickable((By.XPATH, link))).click()
     bob.driver.find_element(By.XPATH, "//div[@id='session']//button[text()='Sign out']").click()
     css(bob, "#user")
-    time.sleep(3)
+    reads_settled(bob, "/conversations/demo-team", 2)
     assert css(bob, "#user").is_displayed()
     assert not bob.driver.find_elements(By.CSS_SELECTOR, "#view .group-head")
 
@@ -209,13 +259,20 @@ def test_a_sign_out_closes_the_full_screen_view_and_the_forward_dialog(stack, br
     assert not bob.driver.find_elements(By.CSS_SELECTOR, "dialog.forward-dialog")
 
 
-# Before the page's scripts: upload tickets asked for (`POST …/uploads`), and form posts to
-# storage, each held on the way (a slow uplink: the page sees it in flight) until
-# `__releasePosts()`; aborting a held post counts it and ends it as the browser does.
+# Before the page's scripts: files read to be hashed (`hashed`: the first step of every upload,
+# taken as it starts), upload tickets asked for (`POST …/uploads`), and form posts to storage,
+# each held on the way (a slow uplink: the page sees it in flight) until `__releasePosts()`,
+# which answers how many it let go; aborting a held post counts it and ends it as the browser
+# does.
 HOLD_UPLOADS = """
 (() => {
-  window.__uploads = { tickets: 0, posts: 0, aborted: 0 };
+  window.__uploads = { hashed: 0, tickets: 0, posts: 0, aborted: 0 };
   const held = new Set();
+  const { arrayBuffer } = Blob.prototype;
+  Blob.prototype.arrayBuffer = function () {
+    window.__uploads.hashed += 1;
+    return arrayBuffer.call(this);
+  };
   const original = window.fetch;
   window.fetch = (url, init = {}) => {
     if (init.method === 'POST' && /\\/uploads$/.test(new URL(String(url), location.href).pathname)) window.__uploads.tickets += 1;
@@ -233,8 +290,10 @@ HOLD_UPLOADS = """
     this.dispatchEvent(new ProgressEvent('abort'));
   };
   window.__releasePosts = () => {
+    const released = held.size;
     for (const xhr of held) xhr.__send();
     held.clear();
+    return released;
   };
 })();
 """
@@ -258,7 +317,7 @@ def test_a_sign_out_stops_uploads_going_and_waiting(stack, browsers, tmp_path):
         paths.append(path)
     bob.driver.find_element(By.ID, "attach").send_keys("\n".join(str(p) for p in paths))
     wait(bob, lambda _: uploads_counted(bob)["posts"] == 3)
-    assert uploads_counted(bob)["tickets"] == 3
+    assert uploads_counted(bob) == {"hashed": 3, "tickets": 3, "posts": 3, "aborted": 0}
     assert "Waiting" in bob.driver.find_elements(By.CSS_SELECTOR, ".uploads .upload")[3].text
 
     # Bob signs out and Alice signs in at the same page (the demo sign-in stays on it); only
@@ -266,11 +325,12 @@ def test_a_sign_out_stops_uploads_going_and_waiting(stack, browsers, tmp_path):
     bob.driver.find_element(By.XPATH, "//div[@id='session']//button[text()='Sign out']").click()
     css(bob, "#user")
     sign_in_here(bob, "alice")
-    bob.driver.execute_script("window.__releasePosts()")
-    time.sleep(3)
-    # The posts were aborted at sign-out, and nothing of Bob's was shared, by him or as Alice:
-    # the waiting upload never started.
-    assert uploads_counted(bob) == {"tickets": 3, "posts": 3, "aborted": 3}
+    # The posts were aborted at sign-out (at the click), so storage is sent none of Bob's bytes.
+    assert bob.driver.execute_script("return window.__releasePosts()") == 0
+    # And nothing of Bob's was shared, by him or as Alice: the waiting upload never started. It
+    # would have at the click too, as the aborted ones freed their places (its first step,
+    # hashing the file, taken at once); and a post that went on would be released above.
+    assert uploads_counted(bob) == {"hashed": 3, "tickets": 3, "posts": 3, "aborted": 3}
     assert listed_files(stack, cid) == []
     assert not bob.driver.find_elements(By.CSS_SELECTOR, ".uploads .upload")
 

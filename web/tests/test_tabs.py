@@ -9,7 +9,6 @@ seconds and the page renews a minute before expiry.
 """
 
 import json
-import time
 import urllib.request
 from urllib.parse import parse_qs
 
@@ -63,9 +62,12 @@ def signed_in_in_two_tabs(browser, stack, user):
     return first, tabs
 
 
-def new_tab(browser, url):
-    """A tab opened by typing the address: nothing of another tab's sessionStorage."""
+def new_tab(browser, url, tap=False):
+    """A tab opened by typing the address: nothing of another tab's sessionStorage. With `tap`,
+    TAP in every page it loads."""
     browser.driver.switch_to.new_window("tab")
+    if tap:
+        tap_every_page(browser)
     browser.driver.get(url)
     return browser.driver.current_window_handle
 
@@ -683,6 +685,35 @@ def back_signed_out(browser, stack):
          and d.find_elements(By.ID, "signin"))
 
 
+def asked(browser):
+    """The current tab (TAP) once it has asked the other tabs for a session at start-up: the id
+    its question went out with."""
+    return wait(browser, lambda d: d.execute_script(
+        "const ask = window.tap.posted.find((m) => m.type === 'ask' && !m.lineage); return ask && ask.from"))
+
+
+def heard_by(browser, sender, tabs):
+    """A readiness barrier: until each of `tabs` (TAP) has handled the question `sender` asked.
+    TAP counts a message handled after the page's handler ran, and a tab answers from there, so
+    any answer has been posted by then. Returns how many sessions each tab offered `sender`
+    (the driver is left in the last tab)."""
+    def check(driver):
+        offered = []
+        for handle in tabs:
+            driver.switch_to.window(handle)
+            state = driver.execute_script("""
+                const from = arguments[0];
+                return {
+                  heard: window.tap.handled.some((m) => m.type === 'ask' && m.from === from),
+                  offered: window.tap.posted.filter((m) => m.type === 'session' && m.to === from).length,
+                };""", sender)
+            if not state["heard"]:
+                return False
+            offered.append(state["offered"])
+        return offered
+    return wait(browser, check)
+
+
 def hold_renewals(browser):
     """The current tab's renewals wait, unsent (HOLD_RENEWALS): the local provider ends the
     grant at sign-out, and a refused renewal would sign the tab out by itself (which Cognito's
@@ -729,7 +760,7 @@ def test_a_tab_that_missed_the_sign_out_neither_offers_nor_keeps_its_session(oid
     oidc_sign_in(carol, oidc_stack, "carol")
     missed = carol.driver.current_window_handle
     carol.driver.execute_script("window.tap.delay = (m) => m.type === 'signout'")
-    new_tab(carol, f"{oidc_stack.api}/")  # signed in by the first tab
+    signed_out_in = new_tab(carol, f"{oidc_stack.api}/", tap=True)  # signed in by the first tab
     wait(carol, EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".who"), "Carol"))
     back_signed_out(carol, oidc_stack)
 
@@ -738,18 +769,22 @@ def test_a_tab_that_missed_the_sign_out_neither_offers_nor_keeps_its_session(oid
     assert stored(carol) is not None  # it did not hear
 
     # The next person at the desk opens a new tab: it asks, and the tab that missed it answers
-    # nothing.
-    new_tab(carol, f"{oidc_stack.api}/")
+    # nothing (nor does the one signed out in), once each has heard the question.
+    fresh = new_tab(carol, f"{oidc_stack.api}/", tap=True)
     css(carol, "#signin")
-    time.sleep(3)
+    assert heard_by(carol, asked(carol), [missed, signed_out_in]) == [0, 0]
+    carol.driver.switch_to.window(fresh)
     assert not carol.driver.find_elements(By.CSS_SELECTOR, ".who")
     assert stored(carol) is None
 
-    # The tab that missed it, reloaded (as a restored tab is): its stored session is refused.
+    # The tab that missed it, reloaded (as a restored tab is): its stored session is refused at
+    # load, before the sign-in screen is drawn; asking the other tabs for one, it gets none.
     carol.driver.switch_to.window(missed)
     carol.driver.refresh()
     css(carol, "#signin")
-    time.sleep(1)
+    assert stored(carol) is None
+    assert heard_by(carol, asked(carol), [signed_out_in, fresh]) == [0, 0]
+    carol.driver.switch_to.window(missed)
     assert not carol.driver.find_elements(By.CSS_SELECTOR, ".who")
     assert stored(carol) is None
 
