@@ -459,15 +459,8 @@ struct Copying {
     forward_id: String,
 }
 
-/// Alice's forward request, with `competing` run to its end on another device just before the
-/// request's first part copy; the request's answer and the deployment.
-async fn forward_raced_at_its_copy<F, Fut>(
-    competing: F,
-) -> (&'static shared::App, Copying, Response<ForwardedFile>)
-where
-    F: FnOnce(&'static shared::App, Copying) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
+/// A deployment whose files go in 5 MiB parts, and the forward `Copying` names (not sent yet).
+async fn copying_forward() -> (&'static shared::App, Copying) {
     const PART: usize = 5 * MIB;
     let app = stack_with(Options {
         multipart_threshold_bytes: PART as u64,
@@ -488,6 +481,19 @@ where
         client_msg_id,
         forward_id,
     };
+    (app, copying)
+}
+
+/// Alice's forward request, with `competing` run to its end on another device just before the
+/// request's first part copy; the request's answer and the deployment.
+async fn forward_raced_at_its_copy<F, Fut>(
+    competing: F,
+) -> (&'static shared::App, Copying, Response<ForwardedFile>)
+where
+    F: FnOnce(&'static shared::App, Copying) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (app, copying) = copying_forward().await;
     let hook = BeforeTransaction::default();
     let hooked = s3_intercepted(app, hook.clone());
     let raced = copying.clone();
@@ -540,6 +546,74 @@ async fn a_forward_completed_by_its_retry_while_it_copies_answers_the_forward() 
     let shared = file_messages(app, "carol", &copying.target).await;
     assert_eq!(shared.len(), 1);
     assert_eq!(forwarded.message.seq, shared[0].seq);
+}
+
+/// Forced: a retry of the same forward, on another device, has completed the bytes in storage
+/// (S3's upload is complete) and waits just before its announcing transaction, while the first
+/// request's part copy is refused (the upload is gone). The first request finds its record still
+/// pending but the bytes there, and completes the forward itself; the retry, let go after it,
+/// answers the same forward. One message, two 201s, no storage fault.
+#[tokio::test]
+async fn a_forward_whose_retry_stored_the_bytes_but_not_yet_the_message_announces_it_once() {
+    use std::sync::mpsc::channel;
+    use std::sync::{Arc, Mutex};
+    let (app, c) = copying_forward().await;
+    let (at_announce, reached_announce) = channel::<()>();
+    let (let_go, go_on) = channel::<()>();
+    let retry_thread = Arc::new(Mutex::new(None));
+    let slot = retry_thread.clone();
+    let retry = c.clone();
+    let hook = BeforeTransaction::default();
+    let hooked = s3_intercepted(app, hook.clone());
+    hook.arm_before("UploadPartCopy", None, move || {
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let paused = BeforeTransaction::default();
+                paused.arm(move || {
+                    at_announce.send(()).unwrap();
+                    go_on.recv().unwrap();
+                });
+                let other = intercepted(app, paused.clone());
+                let r = client(other, "alice")
+                    .forward(
+                        &retry.source,
+                        &retry.file_id,
+                        &retry.target,
+                        &retry.client_msg_id,
+                    )
+                    .await;
+                assert!(paused.fired(), "the retry announced");
+                r
+            })
+        });
+        // A bound only for a failure: the retry must reach its announcement.
+        let waited = reached_announce.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(
+            waited.is_ok(),
+            "the retry stored the bytes and reached its announcement"
+        );
+        *slot.lock().unwrap() = Some(thread);
+    });
+    let first = client(hooked, "alice")
+        .forward(&c.source, &c.file_id, &c.target, &c.client_msg_id)
+        .await;
+    assert!(
+        hook.fired(),
+        "the retry ran inside the first request's copy"
+    );
+    let_go.send(()).unwrap();
+    let thread = retry_thread.lock().unwrap().take().unwrap();
+    let retried = thread.join().expect("the retry ran");
+    let first = first.created();
+    assert_eq!(first.file.file_id, c.forward_id);
+    assert_eq!(retried.created().message.seq, first.message.seq);
+    let shared = file_messages(app, "carol", &c.target).await;
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].seq, first.message.seq);
 }
 
 /// The declared checksum of each `part`-sized part of `bytes`, in order.

@@ -93,7 +93,7 @@ pub async fn forward(
     if let Err(e) = copy_bytes(app, &source, &record).await {
         // A copy fails for reasons of the caller's making too: the source went meanwhile (a
         // recall or deletion removes its bytes), the forwarder aborted this forward (its parts
-        // with it), or a retry of it completed first. The answer is then that state, as a
+        // with it), or a retry of it completed it first. The answer is then that state, as a
         // download or a completion gives it, not a storage fault.
         let (now_source, now_target) =
             futures::future::try_join(app.store.get_file(file_id), app.store.get_file(&target_id))
@@ -101,13 +101,17 @@ pub async fn forward(
         let now = app.config.clock.now_ms();
         match now_target.map(|t| (t.status_at(now), t)) {
             None | Some((FileStatus::Deleted, _)) => return Err(gone_upload()),
-            Some((FileStatus::Pending, _)) => {}
+            // A retry completed the bytes in storage and has not announced them yet: completion,
+            // below, announces them once.
+            Some((FileStatus::Pending, _)) if app.blobs.head(&record.s3_key).await?.is_some() => {}
+            Some((FileStatus::Pending, _)) => {
+                if let Some(now_source) = now_source {
+                    crate::api::files::downloadable(&now_source, now)?;
+                }
+                return Err(e);
+            }
             Some((_, done)) => return Ok(shown(announced(app, &done).await?, &done, now, from)),
         }
-        if let Some(now_source) = now_source {
-            crate::api::files::downloadable(&now_source, now)?;
-        }
-        return Err(e);
     }
     let (message, _) = complete_file(app, record).await?;
     let file = app
