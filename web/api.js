@@ -1,5 +1,6 @@
 // The GroupShare HTTP API (docs/openapi.yaml), called exactly as any client calls it: the same
-// routes, `Authorization: Bearer <token>`, JSON bodies, and errors as `{"error": {code, message}}`.
+// routes, `Authorization: Bearer <token>`, JSON bodies, and errors as `{"error": {code, message}}`
+// (or, from API Gateway itself, `{"message"}`: a refused token's 401, throttling's 429).
 
 export class ApiError extends Error {
   constructor(status, code, message, requestId) {
@@ -44,10 +45,12 @@ export function createApi({ base, getToken, onUnauthorized }) {
     }
     if (!response.ok) {
       const err = data && data.error;
+      // API Gateway's authorizer says no more than "Unauthorized": say what it means here.
+      const refused = response.status === 401 && 'your sign-in has expired or is no longer accepted.';
       const error = new ApiError(
         response.status,
-        err ? err.code : 'http_' + response.status,
-        err ? err.message : `The server answered ${response.status} ${response.statusText}.`,
+        err ? err.code : refused ? 'unauthenticated' : 'http_' + response.status,
+        err ? err.message : refused || `The server answered ${response.status} ${response.statusText}.`,
         response.headers.get('x-request-id'),
       );
       if (response.status === 401) onUnauthorized(error);

@@ -689,6 +689,10 @@ def test_push_gaps_and_reconnects_are_filled_from_history_once(stack, browsers):
     cid = group["conversation_id"]
     bob = browsers()
     watch_sockets(bob)
+    # While offline the page also polls history (every `poll_seconds`; its own test below): off
+    # here, so what is sent while offline can only come with the reconnect, however slow the
+    # machine makes the steps between.
+    override_config(bob, poll_seconds=3600)
     sign_in(bob, stack, "bob")
     open_group(bob, "Gap test")
     live_state(bob, "live")

@@ -274,11 +274,11 @@ def test_a_token_refused_in_one_tab_signs_out_that_tab_only(oidc_stack, browsers
     bob.driver.execute_script("""
         const realFetch = window.fetch;
         window.fetch = (url, init) => String(url).includes('/conversations')
-          ? Promise.resolve(new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'Token expired' } }),
+          ? Promise.resolve(new Response(JSON.stringify({ message: 'Unauthorized' }),
               { status: 401, headers: { 'Content-Type': 'application/json' } }))
           : realFetch(url, init);""")
     bob.driver.execute_script(f"location.hash = '#/g/{GROUP}'")
-    wait(bob, lambda d: "Token expired" in signed_out_reason(bob))
+    wait(bob, lambda d: "sign-in has expired" in signed_out_reason(bob))
     css(bob, "#signin")
 
     api_works(bob, other)
@@ -424,7 +424,7 @@ REFUSE_CONVERSATIONS_LATER = """
     const before = window.fetch;
     window.fetch = (url, init) => String(url).includes('/conversations')
       ? new Promise((answer) => window.heldRefusals.push(() => answer(new Response(
-          JSON.stringify({ error: { code: 'unauthorized', message: 'Token expired' } }),
+          JSON.stringify({ message: 'Unauthorized' }),
           { status: 401, headers: { 'Content-Type': 'application/json' } }))))
       : before(url, init);"""
 
@@ -445,7 +445,7 @@ def test_a_renewal_answered_after_a_refused_token_is_not_offered(oidc_stack, bro
     wait(bob, lambda d: d.execute_script("return window.heldAnswers.length") == 1, seconds=OIDC_TOKEN_TTL)
 
     bob.driver.execute_script("window.heldRefusals.forEach((answer) => answer())")
-    wait(bob, lambda _: "Token expired" in signed_out_reason(bob))
+    wait(bob, lambda _: "sign-in has expired" in signed_out_reason(bob))
     bob.driver.execute_script("window.heldAnswers.forEach((go) => go())")
     wait(bob, lambda _: renewal_locks(bob) == {"held": [], "pending": []})
     assert held_gens(bob, first["lineage"]) == []
