@@ -345,26 +345,32 @@ pub fn global() -> &'static Authorizer {
     GLOBAL.get_or_init(Authorizer::ephemeral)
 }
 
-/// The 401 API Gateway's JWT authorizer answers itself, as deployed clients get it: its own body
-/// (`{"message":"Unauthorized"}`, not the API's error shape; docs/openapi.yaml's
-/// `GatewayError`), why in the `WWW-Authenticate` challenge, and the gateway's request id
-/// header rather than the functions' `x-request-id`.
+/// The 401 API Gateway's JWT authorizer answers itself, as deployed clients get it (see
+/// [`gateway_answer`]), with why in the `WWW-Authenticate` challenge.
 fn unauthorized(request_id: &str, reason: Option<&str>) -> Response<Body> {
     let challenge = match reason {
         Some(reason) => format!("Bearer error=\"invalid_token\" error_description=\"{reason}\""),
         None => "Bearer".to_string(),
     };
-    let mut response = Response::builder()
-        .status(401)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(r#"{"message":"Unauthorized"}"#))
-        .expect("static parts");
-    let headers = response.headers_mut();
+    let mut response = gateway_answer(401, "Unauthorized", request_id);
     if let Ok(v) = HeaderValue::from_str(&challenge) {
-        headers.insert(header::WWW_AUTHENTICATE, v);
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
+    response
+}
+
+/// An answer API Gateway makes itself, before any function runs: its own body
+/// (`{"message": …}`, not the API's error shape; docs/openapi.yaml's `GatewayError`) and its
+/// request id header rather than the functions' `x-request-id`.
+pub fn gateway_answer(status: u16, message: &str, request_id: &str) -> Response<Body> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("static parts");
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert(GATEWAY_REQUEST_ID_HEADER, v);
+        response.headers_mut().insert(GATEWAY_REQUEST_ID_HEADER, v);
     }
     response
 }

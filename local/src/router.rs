@@ -5,7 +5,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::edge::route::{resolve, Function};
-use shared::{ApiError, App};
+use shared::App;
 
 use crate::authorizer;
 
@@ -28,9 +28,11 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Ok(Function::Conversations) => conversations::handle(app, req).await,
         Ok(Function::PostMessage) => post_message::handle(app, req).await,
         Ok(Function::UploadFile) => upload_file::handle(app, req).await,
-        // Unknown paths and methods: `serve` answers 404/405 in the API's error format.
+        // No route for this method and path: API Gateway answers 404 itself (an HTTP API has no
+        // 405), and no function runs.
         Err(_) => {
-            shared::edge::http::serve(req, |_, _| async { Err(ApiError::route_not_found()) }).await
+            let request_id = shared::domain::ids::new_id();
+            authorizer::gateway_answer(404, "Not Found", &request_id)
         }
     }
 }

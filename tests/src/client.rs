@@ -557,6 +557,14 @@ impl<T> Response<T> {
             && self.header("www-authenticate").is_some()
     }
 
+    /// API Gateway found no route for the method and path, as deployed: its own 404 (an HTTP
+    /// API has no 405), no function ran.
+    pub fn no_route_at_the_gateway(&self) -> bool {
+        self.status == 404
+            && self.json == serde_json::json!({"message": "Not Found"})
+            && self.header("apigw-requestid").is_some()
+    }
+
     /// The `Location` of a `302`.
     pub fn location(&self) -> &str {
         assert_eq!(self.status, 302, "{:?}", self.json);
