@@ -549,20 +549,23 @@ impl<T> Response<T> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// API Gateway's JWT authorizer refused the request, as deployed: its own 401 body and
-    /// challenge, so no function ran (a function's own 401 is the API's error shape).
+    /// API Gateway answered `status` itself, as deployed: its own body and request id header,
+    /// so no function ran (a function's errors are the API's error shape).
+    fn answered_by_the_gateway(&self, status: u16, message: &str) -> bool {
+        self.status == status
+            && self.json == serde_json::json!({ "message": message })
+            && self.header("apigw-requestid").is_some()
+    }
+
+    /// API Gateway's JWT authorizer refused the request: its 401, with a challenge.
     pub fn refused_by_the_gateway(&self) -> bool {
-        self.status == 401
-            && self.json == serde_json::json!({"message": "Unauthorized"})
+        self.answered_by_the_gateway(401, "Unauthorized")
             && self.header("www-authenticate").is_some()
     }
 
-    /// API Gateway found no route for the method and path, as deployed: its own 404 (an HTTP
-    /// API has no 405), no function ran.
+    /// API Gateway found no route for the method and path: its 404 (an HTTP API has no 405).
     pub fn no_route_at_the_gateway(&self) -> bool {
-        self.status == 404
-            && self.json == serde_json::json!({"message": "Not Found"})
-            && self.header("apigw-requestid").is_some()
+        self.answered_by_the_gateway(404, "Not Found")
     }
 
     /// The `Location` of a `302`.

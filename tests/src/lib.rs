@@ -704,26 +704,38 @@ where
 {
     let config = app.config.clone();
     let blobs = app.blobs.clone();
+    in_the_background(move || async move {
+        let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
+        let other: &'static App = Box::leak(Box::new(App {
+            store: shared::infra::store::Store::new(
+                shared::infra::aws::dynamodb_client(&sdk),
+                config.tables.clone(),
+            ),
+            blobs,
+            config,
+        }));
+        work(other).await
+    })
+    .join()
+    .expect("the other device's request ran");
+}
+
+/// Runs `work` on a thread of its own, with its own runtime, while the caller goes on: a
+/// request a race test holds part-way (at a hook) and lets go later. The handle's `join` gives
+/// what it returned.
+pub fn in_the_background<T, F, Fut>(work: F) -> std::thread::JoinHandle<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async move {
-            let sdk = sdk_config(&endpoint(ENDPOINT_VAR), "test", "test");
-            let other: &'static App = Box::leak(Box::new(App {
-                store: shared::infra::store::Store::new(
-                    shared::infra::aws::dynamodb_client(&sdk),
-                    config.tables.clone(),
-                ),
-                blobs,
-                config,
-            }));
-            work(other).await
-        })
+        runtime.block_on(work())
     })
-    .join()
-    .expect("the other device's request ran");
 }
 
 /// The S3 `ObjectCreated` event from `events/`, for `key` (and object `version`) in `bucket`.

@@ -566,29 +566,23 @@ async fn a_forward_whose_retry_stored_the_bytes_but_not_yet_the_message_announce
     let hook = BeforeTransaction::default();
     let hooked = s3_intercepted(app, hook.clone());
     hook.arm_before("UploadPartCopy", None, move || {
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let paused = BeforeTransaction::default();
-                paused.arm(move || {
-                    at_announce.send(()).unwrap();
-                    go_on.recv().unwrap();
-                });
-                let other = intercepted(app, paused.clone());
-                let r = client(other, "alice")
-                    .forward(
-                        &retry.source,
-                        &retry.file_id,
-                        &retry.target,
-                        &retry.client_msg_id,
-                    )
-                    .await;
-                assert!(paused.fired(), "the retry announced");
-                r
-            })
+        let thread = in_the_background(move || async move {
+            let paused = BeforeTransaction::default();
+            paused.arm(move || {
+                at_announce.send(()).unwrap();
+                go_on.recv().unwrap();
+            });
+            let other = intercepted(app, paused.clone());
+            let r = client(other, "alice")
+                .forward(
+                    &retry.source,
+                    &retry.file_id,
+                    &retry.target,
+                    &retry.client_msg_id,
+                )
+                .await;
+            assert!(paused.fired(), "the retry announced");
+            r
         });
         // A bound only for a failure: the retry must reach its announcement.
         let waited = reached_announce.recv_timeout(std::time::Duration::from_secs(60));

@@ -214,17 +214,11 @@ async fn a_version_whose_event_loses_the_completion_race_is_deleted() {
         wait.recv().unwrap();
     });
     let (group, file_id) = (cid.clone(), ticket.file_id.clone());
-    let alice_completes = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let completed = client(completer, "alice")
-                .complete_upload(&group, &file_id)
-                .await;
-            assert_eq!(completed.status, 201, "{:?}", completed.json);
-        })
+    let alice_completes = in_the_background(move || async move {
+        let completed = client(completer, "alice")
+            .complete_upload(&group, &file_id)
+            .await;
+        assert_eq!(completed.status, 201, "{:?}", completed.json);
     });
     reached.await.unwrap();
 
