@@ -459,6 +459,20 @@ struct Copying {
     forward_id: String,
 }
 
+impl Copying {
+    /// Alice's request for this forward (a first try or a retry: the same request).
+    async fn sent(&self, app: &'static shared::App) -> Response<ForwardedFile> {
+        client(app, "alice")
+            .forward(
+                &self.source,
+                &self.file_id,
+                &self.target,
+                &self.client_msg_id,
+            )
+            .await
+    }
+}
+
 /// A deployment whose files go in 5 MiB parts, and the forward `Copying` names (not sent yet).
 async fn copying_forward() -> (&'static shared::App, Copying) {
     const PART: usize = 5 * MIB;
@@ -500,10 +514,7 @@ where
     hook.arm_before("UploadPartCopy", None, move || {
         on_another_device(app, move |other| competing(other, raced))
     });
-    let c = &copying;
-    let r = client(hooked, "alice")
-        .forward(&c.source, &c.file_id, &c.target, &c.client_msg_id)
-        .await;
+    let r = copying.sent(hooked).await;
     assert!(
         hook.fired(),
         "the competing request ran inside the forward's copy"
@@ -535,9 +546,7 @@ async fn a_forward_aborted_while_it_copies_answers_file_gone() {
 #[tokio::test]
 async fn a_forward_completed_by_its_retry_while_it_copies_answers_the_forward() {
     let (app, copying, r) = forward_raced_at_its_copy(|other, c| async move {
-        let retry = client(other, "alice")
-            .forward(&c.source, &c.file_id, &c.target, &c.client_msg_id)
-            .await;
+        let retry = c.sent(other).await;
         assert_eq!(retry.status, 201, "{:?}", retry.json);
     })
     .await;
@@ -573,14 +582,7 @@ async fn a_forward_whose_retry_stored_the_bytes_but_not_yet_the_message_announce
                 go_on.recv().unwrap();
             });
             let other = intercepted(app, paused.clone());
-            let r = client(other, "alice")
-                .forward(
-                    &retry.source,
-                    &retry.file_id,
-                    &retry.target,
-                    &retry.client_msg_id,
-                )
-                .await;
+            let r = retry.sent(other).await;
             assert!(paused.fired(), "the retry announced");
             r
         });
@@ -592,9 +594,7 @@ async fn a_forward_whose_retry_stored_the_bytes_but_not_yet_the_message_announce
         );
         *slot.lock().unwrap() = Some(thread);
     });
-    let first = client(hooked, "alice")
-        .forward(&c.source, &c.file_id, &c.target, &c.client_msg_id)
-        .await;
+    let first = c.sent(hooked).await;
     assert!(
         hook.fired(),
         "the retry ran inside the first request's copy"
