@@ -30,8 +30,9 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
         Ok(Function::UploadFile) => upload_file::handle(app, req).await,
         // No route for this method and path: API Gateway answers 404 itself (an HTTP API has no
         // 405), and no function runs.
+        // The id is the one the authorizer gave the request.
         Err(_) => {
-            let request_id = shared::domain::ids::new_id();
+            let request_id = shared::edge::http::request_id(&req);
             authorizer::gateway_answer(404, "Not Found", &request_id)
         }
     }
